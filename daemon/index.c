@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * index: RocksDB through its C API.  See index.h for the column families.
+ *
+ * Invariants:
+ * - Every write that must survive a crash goes through a synced WAL
+ *   (index_batch_commit, index_put_sync); the store acknowledges nothing
+ *   before that returns.
+ * - RocksDB's error strings stop here: logged once, returned as STRATA_EINDEX.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "fault.h"
+#include "index.h"
+#include "log.h"
+#include "strata/error.h"
+#include "banned.h"
+
+static const char *const cf_names[INDEX_CF__COUNT] = {
+	[INDEX_CF_META] = "default",
+	[INDEX_CF_BUCKETS] = "buckets",
+	[INDEX_CF_OBJECTS] = "objects",
+	[INDEX_CF_CHUNKS] = "chunks",
+	[INDEX_CF_SEGMENTS] = "segments",
+	[INDEX_CF_SEGCHUNKS] = "segchunks",
+	[INDEX_CF_KEYS] = "keys",
+};
+
+struct index {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_cache_t *cache;
+	rocksdb_block_based_table_options_t *topts;
+	rocksdb_column_family_handle_t *cf[INDEX_CF__COUNT];
+	rocksdb_readoptions_t *ropts;
+	rocksdb_writeoptions_t *wopts_sync;
+	struct fault *fault;
+	char *path;
+};
+
+struct index_batch {
+	struct index *ix;
+	rocksdb_writebatch_wi_t *wb;
+};
+
+struct index_iter {
+	rocksdb_iterator_t *it;
+	rocksdb_readoptions_t *ropts;
+	char *lower, *upper;
+};
+
+/* Turn a RocksDB error string into a code, logging it once. */
+static int index_err(const char *what, char *err)
+{
+	log_err("index", "%s: %s", what, err);
+	rocksdb_free(err);
+	return STRATA_EINDEX;
+}
+
+int index_open(const char *path, struct fault *fault, size_t cache_bytes,
+	       struct index **out)
+{
+	const char *names[INDEX_CF__COUNT];
+	const rocksdb_options_t *cfopts[INDEX_CF__COUNT];
+	struct index *ix;
+	char *err = NULL;
+	int rc;
+
+	ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return -ENOMEM;
+	ix->fault = fault;
+	ix->path = strdup(path);
+	if (!ix->path) {
+		free(ix);
+		return -ENOMEM;
+	}
+	ix->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(ix->opts, 1);
+	rocksdb_options_set_create_missing_column_families(ix->opts, 1);
+	/* Small values, point reads and short scans: a bloom filter per
+	 * block-based table and a bounded block cache. */
+	ix->cache = rocksdb_cache_create_lru(cache_bytes ? cache_bytes
+							 : 64u << 20);
+	ix->topts = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(ix->topts, ix->cache);
+	rocksdb_block_based_options_set_filter_policy(ix->topts,
+		rocksdb_filterpolicy_create_bloom(10));
+	rocksdb_options_set_block_based_table_factory(ix->opts, ix->topts);
+	rocksdb_options_increase_parallelism(ix->opts, 2);
+	rocksdb_options_set_max_background_jobs(ix->opts, 2);
+	/* Keep RocksDB's own log small: it is for debugging RocksDB. */
+	rocksdb_options_set_keep_log_file_num(ix->opts, 3);
+	rocksdb_options_set_max_log_file_size(ix->opts, 4u << 20);
+	/* Recover to the last synced write after a crash, dropping a torn
+	 * tail; anything acknowledged was synced, so nothing acked is lost. */
+	rocksdb_options_set_wal_recovery_mode(ix->opts,
+		rocksdb_point_in_time_recovery);
+
+	for (int i = 0; i < INDEX_CF__COUNT; i++) {
+		names[i] = cf_names[i];
+		cfopts[i] = ix->opts;
+	}
+	ix->db = rocksdb_open_column_families(ix->opts, path, INDEX_CF__COUNT,
+					      names, cfopts, ix->cf, &err);
+	if (err) {
+		rc = index_err("open", err);
+		goto fail;
+	}
+	ix->ropts = rocksdb_readoptions_create();
+	ix->wopts_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(ix->wopts_sync, 1);
+	*out = ix;
+	return 0;
+fail:
+	rocksdb_block_based_options_destroy(ix->topts);
+	rocksdb_cache_destroy(ix->cache);
+	rocksdb_options_destroy(ix->opts);
+	free(ix->path);
+	free(ix);
+	return rc;
+}
+
+void index_close(struct index *ix)
+{
+	if (!ix)
+		return;
+	for (int i = 0; i < INDEX_CF__COUNT; i++)
+		rocksdb_column_family_handle_destroy(ix->cf[i]);
+	rocksdb_close(ix->db);
+	rocksdb_readoptions_destroy(ix->ropts);
+	rocksdb_writeoptions_destroy(ix->wopts_sync);
+	rocksdb_block_based_options_destroy(ix->topts);
+	rocksdb_cache_destroy(ix->cache);
+	rocksdb_options_destroy(ix->opts);
+	free(ix->path);
+	free(ix);
+}
+
+/* RocksDB hands back malloc'd values; an empty value may come back as NULL
+ * with length 0, which callers should not confuse with "absent". */
+static int take_value(char *v, size_t vlen, uint8_t **val, size_t *vallen)
+{
+	if (!v) {
+		v = malloc(1);
+		if (!v)
+			return -ENOMEM;
+	}
+	*val = (uint8_t *)v;
+	*vallen = vlen;
+	return 0;
+}
+
+int index_get(struct index *ix, enum index_cf cf, const void *key,
+	      size_t keylen, uint8_t **val, size_t *vallen)
+{
+	rocksdb_pinnableslice_t *ps;
+	char *err = NULL;
+	const char *v;
+	size_t vlen;
+	char *copy;
+	int rc;
+
+	rc = fault_hit(ix->fault, FAULT_INDEX_READ);
+	if (rc)
+		return rc;
+	ps = rocksdb_get_pinned_cf(ix->db, ix->ropts, ix->cf[cf], key, keylen,
+				   &err);
+	if (err)
+		return index_err("get", err);
+	if (!ps)
+		return -ENOENT;
+	v = rocksdb_pinnableslice_value(ps, &vlen);
+	copy = malloc(vlen ? vlen : 1);
+	if (!copy) {
+		rocksdb_pinnableslice_destroy(ps);
+		return -ENOMEM;
+	}
+	memcpy(copy, v, vlen);
+	rocksdb_pinnableslice_destroy(ps);
+	*val = (uint8_t *)copy;
+	*vallen = vlen;
+	return 0;
+}
+
+int index_put_sync(struct index *ix, enum index_cf cf, const void *key,
+		   size_t keylen, const void *val, size_t vallen)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = fault_hit(ix->fault, FAULT_INDEX_WRITE);
+	if (rc)
+		return rc;
+	rocksdb_put_cf(ix->db, ix->wopts_sync, ix->cf[cf], key, keylen, val,
+		       vallen, &err);
+	if (err)
+		return index_err("put", err);
+	return 0;
+}
+
+struct index_batch *index_batch_new(struct index *ix)
+{
+	struct index_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->ix = ix;
+	/* overwrite_key=1: a later update of a key in the batch replaces the
+	 * earlier one, which is what read-your-own-writes needs. */
+	b->wb = rocksdb_writebatch_wi_create(0, 1);
+	return b;
+}
+
+void index_batch_free(struct index_batch *b)
+{
+	if (!b)
+		return;
+	rocksdb_writebatch_wi_destroy(b->wb);
+	free(b);
+}
+
+int index_batch_get(struct index_batch *b, enum index_cf cf, const void *key,
+		    size_t keylen, uint8_t **val, size_t *vallen)
+{
+	char *err = NULL;
+	size_t vlen = 0;
+	char *v;
+	int rc;
+
+	rc = fault_hit(b->ix->fault, FAULT_INDEX_READ);
+	if (rc)
+		return rc;
+	v = rocksdb_writebatch_wi_get_from_batch_and_db_cf(b->wb, b->ix->db,
+		b->ix->ropts, b->ix->cf[cf], key, keylen, &vlen, &err);
+	if (err)
+		return index_err("batch get", err);
+	if (!v)
+		return -ENOENT;
+	return take_value(v, vlen, val, vallen);
+}
+
+void index_batch_put(struct index_batch *b, enum index_cf cf, const void *key,
+		     size_t keylen, const void *val, size_t vallen)
+{
+	rocksdb_writebatch_wi_put_cf(b->wb, b->ix->cf[cf], key, keylen, val,
+				     vallen);
+}
+
+void index_batch_delete(struct index_batch *b, enum index_cf cf,
+			const void *key, size_t keylen)
+{
+	rocksdb_writebatch_wi_delete_cf(b->wb, b->ix->cf[cf], key, keylen);
+}
+
+void index_batch_savepoint(struct index_batch *b)
+{
+	rocksdb_writebatch_wi_set_save_point(b->wb);
+}
+
+int index_batch_rollback(struct index_batch *b)
+{
+	char *err = NULL;
+
+	rocksdb_writebatch_wi_rollback_to_save_point(b->wb, &err);
+	if (err)
+		return index_err("batch rollback", err);
+	return 0;
+}
+
+int index_batch_count(struct index_batch *b)
+{
+	return rocksdb_writebatch_wi_count(b->wb);
+}
+
+int index_batch_commit(struct index_batch *b)
+{
+	char *err = NULL;
+	int rc;
+
+	rc = fault_hit(b->ix->fault, FAULT_INDEX_WRITE);
+	if (rc)
+		return rc;
+	if (rocksdb_writebatch_wi_count(b->wb) == 0)
+		return 0;
+	rocksdb_write_writebatch_wi(b->ix->db, b->ix->wopts_sync, b->wb, &err);
+	if (err)
+		return index_err("commit", err);
+	return 0;
+}
+
+static char *dup_bytes(const void *p, size_t n)
+{
+	char *c = malloc(n ? n : 1);
+
+	if (c && n)
+		memcpy(c, p, n);
+	return c;
+}
+
+static struct index_iter *iter_new(struct index *ix, struct index_batch *b,
+				   enum index_cf cf, const void *lower,
+				   size_t lowerlen, const void *upper,
+				   size_t upperlen)
+{
+	struct index_iter *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		return NULL;
+	it->ropts = rocksdb_readoptions_create();
+	/* The bounds must outlive the iterator: RocksDB keeps the pointers. */
+	if (lower) {
+		it->lower = dup_bytes(lower, lowerlen);
+		if (!it->lower)
+			goto fail;
+		rocksdb_readoptions_set_iterate_lower_bound(it->ropts,
+							    it->lower, lowerlen);
+	}
+	if (upper) {
+		it->upper = dup_bytes(upper, upperlen);
+		if (!it->upper)
+			goto fail;
+		rocksdb_readoptions_set_iterate_upper_bound(it->ropts,
+							    it->upper, upperlen);
+	}
+	it->it = rocksdb_create_iterator_cf(ix->db, it->ropts, ix->cf[cf]);
+	/* The merged iterator takes over the base one. */
+	if (b)
+		it->it = rocksdb_writebatch_wi_create_iterator_with_base_cf(
+			b->wb, it->it, ix->cf[cf]);
+	if (lower)
+		rocksdb_iter_seek(it->it, lower, lowerlen);
+	else
+		rocksdb_iter_seek_to_first(it->it);
+	return it;
+fail:
+	rocksdb_readoptions_destroy(it->ropts);
+	free(it->lower);
+	free(it);
+	return NULL;
+}
+
+struct index_iter *index_iter_new(struct index *ix, enum index_cf cf,
+				  const void *lower, size_t lowerlen,
+				  const void *upper, size_t upperlen)
+{
+	return iter_new(ix, NULL, cf, lower, lowerlen, upper, upperlen);
+}
+
+struct index_iter *index_batch_iter_new(struct index_batch *b,
+					enum index_cf cf, const void *lower,
+					size_t lowerlen, const void *upper,
+					size_t upperlen)
+{
+	return iter_new(b->ix, b, cf, lower, lowerlen, upper, upperlen);
+}
+
+void index_iter_free(struct index_iter *it)
+{
+	if (!it)
+		return;
+	rocksdb_iter_destroy(it->it);
+	rocksdb_readoptions_destroy(it->ropts);
+	free(it->lower);
+	free(it->upper);
+	free(it);
+}
+
+void index_iter_seek(struct index_iter *it, const void *key, size_t keylen)
+{
+	rocksdb_iter_seek(it->it, key, keylen);
+}
+
+int index_iter_valid(struct index_iter *it)
+{
+	return rocksdb_iter_valid(it->it);
+}
+
+void index_iter_next(struct index_iter *it)
+{
+	rocksdb_iter_next(it->it);
+}
+
+const uint8_t *index_iter_key(struct index_iter *it, size_t *len)
+{
+	return (const uint8_t *)rocksdb_iter_key(it->it, len);
+}
+
+const uint8_t *index_iter_value(struct index_iter *it, size_t *len)
+{
+	return (const uint8_t *)rocksdb_iter_value(it->it, len);
+}
+
+int index_iter_status(struct index_iter *it)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it->it, &err);
+	if (err)
+		return index_err("scan", err);
+	return 0;
+}
+
+int index_flush(struct index *ix)
+{
+	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+	char *err = NULL;
+	int rc = 0;
+
+	rocksdb_flushoptions_set_wait(fo, 1);
+	for (int i = 0; i < INDEX_CF__COUNT && !rc; i++) {
+		rocksdb_flush_cf(ix->db, fo, ix->cf[i], &err);
+		if (err)
+			rc = index_err("flush", err);
+	}
+	rocksdb_flushoptions_destroy(fo);
+	return rc;
+}
+
+const char *index_path(const struct index *ix)
+{
+	return ix->path;
+}

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * segment: segment files and the in-memory table of them (see segment.h).
+ *
+ * The header is written with pwrite() when the file is created: 64 bytes
+ * into the page cache, made durable by the same fdatasync that covers the
+ * first records (plus a sync of the directory, done by the store's commit
+ * round through io_uring).  Everything after the header goes through
+ * io_uring.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "log.h"
+#include "record.h"
+#include "segment.h"
+#include "strata/error.h"
+#include "banned.h"
+
+#define SEG_MAGIC "STRSEG01"
+
+static size_t slot_of(const struct segtab *t, uint64_t id)
+{
+	return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (t->nslots - 1);
+}
+
+static int grow(struct segtab *t)
+{
+	size_t n = t->nslots ? t->nslots * 2 : 64;
+	struct segment **s = calloc(n, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct segment *seg = t->slots[i], *next;
+
+		for (; seg; seg = next) {
+			size_t j = (size_t)((seg->id * 0x9E3779B97F4A7C15ull) >> 32) & (n - 1);
+
+			next = seg->hnext;
+			seg->hnext = s[j];
+			s[j] = seg;
+		}
+	}
+	free(t->slots);
+	t->slots = s;
+	t->nslots = n;
+	return 0;
+}
+
+static int insert(struct segtab *t, struct segment *seg)
+{
+	size_t i;
+
+	if (t->count + 1 > t->nslots) {
+		int rc = grow(t);
+		if (rc)
+			return rc;
+	}
+	i = slot_of(t, seg->id);
+	seg->hnext = t->slots[i];
+	t->slots[i] = seg;
+	t->count++;
+	return 0;
+}
+
+int segtab_init(struct segtab *t, const struct store_opts *o)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	for (int tier = 0; tier < STORE_TIERS; tier++)
+		for (int d = 0; d < STORE_MAX_TIER_DIRS; d++)
+			t->dirfds[tier][d] = -1;
+	t->fault = o->fault;
+	t->next_id = 1;
+	if (o->ntier_dirs[STORE_TIER_HOT] == 0) {
+		log_err("store", "no hot tier directory configured");
+		return STRATA_ECONFIG;
+	}
+	for (int tier = 0; tier < STORE_TIERS; tier++) {
+		if (o->ntier_dirs[tier] > STORE_MAX_TIER_DIRS) {
+			log_err("store", "too many directories in tier %d (max %d)",
+				tier, STORE_MAX_TIER_DIRS);
+			rc = STRATA_ECONFIG;
+			goto fail;
+		}
+		for (unsigned d = 0; d < o->ntier_dirs[tier]; d++) {
+			const char *path = o->tier_dirs[tier][d];
+			int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+			if (fd < 0) {
+				log_err("store", "tier directory %s: %s (create it, or mount the disk, first)",
+					path, strerror(errno));
+				rc = STRATA_ECONFIG;
+				goto fail;
+			}
+			t->dirfds[tier][d] = fd;
+			t->dirs[tier][d] = strdup(path);
+			t->ndirs[tier] = d + 1;
+			if (!t->dirs[tier][d]) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+		}
+	}
+	rc = grow(t);
+	if (rc)
+		goto fail;
+	return 0;
+fail:
+	segtab_release(t);
+	return rc;
+}
+
+void segtab_release(struct segtab *t)
+{
+	for (size_t i = 0; i < t->nslots; i++) {
+		struct segment *seg = t->slots[i], *next;
+
+		for (; seg; seg = next) {
+			next = seg->hnext;
+			if (seg->fd >= 0)
+				close(seg->fd);
+			free(seg);
+		}
+	}
+	free(t->slots);
+	t->slots = NULL;
+	t->nslots = t->count = 0;
+	for (int tier = 0; tier < STORE_TIERS; tier++) {
+		for (unsigned d = 0; d < STORE_MAX_TIER_DIRS; d++) {
+			if (t->dirfds[tier][d] >= 0)
+				close(t->dirfds[tier][d]);
+			t->dirfds[tier][d] = -1;
+			free(t->dirs[tier][d]);
+			t->dirs[tier][d] = NULL;
+		}
+	}
+}
+
+static void seg_name(char *buf, size_t len, uint64_t id)
+{
+	snprintf(buf, len, "seg-%016" PRIx64 ".dat", id);
+}
+
+static int parse_name(const char *name, uint64_t *id)
+{
+	char *end;
+
+	if (strncmp(name, "seg-", 4) != 0 || strlen(name) != 4 + 16 + 4 ||
+	    strcmp(name + 20, ".dat") != 0)
+		return -1;
+	errno = 0;
+	*id = strtoull(name + 4, &end, 16);
+	if (errno || end != name + 20 || *id == 0)
+		return -1;
+	return 0;
+}
+
+int segtab_scan(struct segtab *t, bool (*known)(void *arg, uint64_t id),
+		void *arg)
+{
+	for (int tier = 0; tier < STORE_TIERS; tier++) {
+		for (unsigned d = 0; d < t->ndirs[tier]; d++) {
+			int dfd = dup(t->dirfds[tier][d]);
+			DIR *dir;
+			struct dirent *de;
+
+			if (dfd < 0)
+				return -errno;
+			dir = fdopendir(dfd);
+			if (!dir) {
+				close(dfd);
+				return -errno;
+			}
+			while ((de = readdir(dir))) {
+				uint64_t id;
+				struct segment *seg;
+				struct stat st;
+				int fd;
+
+				if (parse_name(de->d_name, &id))
+					continue;
+				if (id >= t->next_id)
+					t->next_id = id + 1;
+				if (!known(arg, id)) {
+					/* Created, never committed to. */
+					log_info("store", "removing orphan segment %s/%s",
+						 t->dirs[tier][d], de->d_name);
+					unlinkat(t->dirfds[tier][d], de->d_name, 0);
+					continue;
+				}
+				if (segtab_find(t, id)) {
+					log_err("store", "segment %" PRIx64 " found twice; keeping the first",
+						id);
+					continue;
+				}
+				fd = openat(t->dirfds[tier][d], de->d_name,
+					    O_RDWR | O_CLOEXEC);
+				if (fd < 0 || fstat(fd, &st) < 0) {
+					int e = errno;
+					log_err("store", "segment %s/%s: %s",
+						t->dirs[tier][d], de->d_name,
+						strerror(e));
+					if (fd >= 0)
+						close(fd);
+					closedir(dir);
+					return -e;
+				}
+				seg = calloc(1, sizeof(*seg));
+				if (!seg) {
+					close(fd);
+					closedir(dir);
+					return -ENOMEM;
+				}
+				seg->id = id;
+				seg->tier = (uint8_t)tier;
+				seg->dir = (uint16_t)d;
+				seg->fd = fd;
+				seg->size = (uint64_t)st.st_size;
+				/* Never append after a crash's torn tail. */
+				seg->sealed = true;
+				if (insert(t, seg)) {
+					close(fd);
+					free(seg);
+					closedir(dir);
+					return -ENOMEM;
+				}
+			}
+			closedir(dir);
+		}
+	}
+	return 0;
+}
+
+struct segment *segtab_find(struct segtab *t, uint64_t id)
+{
+	struct segment *seg;
+
+	if (!t->nslots)
+		return NULL;
+	for (seg = t->slots[slot_of(t, id)]; seg; seg = seg->hnext)
+		if (seg->id == id)
+			return seg;
+	return NULL;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
+{
+	uint8_t hdr[SEGMENT_HDR_LEN] = { 0 };
+	struct segment *seg;
+	char name[32];
+	unsigned d;
+	int fd, rc;
+
+	if (t->ndirs[tier] == 0)
+		return -ENOENT;
+	rc = fault_hit(t->fault, FAULT_SEG_CREATE);
+	if (rc)
+		return rc;
+	d = t->rr[tier]++ % t->ndirs[tier];
+	seg = calloc(1, sizeof(*seg));
+	if (!seg)
+		return -ENOMEM;
+	seg->id = t->next_id++;
+	seg_name(name, sizeof(name), seg->id);
+	fd = openat(t->dirfds[tier][d], name,
+		    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		log_err("store", "create segment %s/%s: %s", t->dirs[tier][d],
+			name, strerror(-rc));
+		free(seg);
+		return rc;
+	}
+	memcpy(hdr, SEG_MAGIC, 8);
+	put_le32(hdr + 8, 1);
+	hdr[12] = tier;
+	put_le64(hdr + 16, seg->id);
+	put_le32(hdr + 60, record_crc32c(0, hdr, 60));
+	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
+		rc = errno ? -errno : -EIO;
+		log_err("store", "write segment header %s/%s: %s",
+			t->dirs[tier][d], name, strerror(-rc));
+		close(fd);
+		unlinkat(t->dirfds[tier][d], name, 0);
+		free(seg);
+		return rc;
+	}
+	seg->tier = tier;
+	seg->dir = (uint16_t)d;
+	seg->fd = fd;
+	seg->size = SEGMENT_HDR_LEN;
+	seg->dirty = true;
+	seg->dir_dirty = true;
+	rc = insert(t, seg);
+	if (rc) {
+		close(fd);
+		unlinkat(t->dirfds[tier][d], name, 0);
+		free(seg);
+		return rc;
+	}
+	*out = seg;
+	return 0;
+}
+
+void segtab_drop(struct segtab *t, struct segment *seg)
+{
+	struct segment **pp;
+	char name[32];
+
+	for (pp = &t->slots[slot_of(t, seg->id)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == seg) {
+			*pp = seg->hnext;
+			t->count--;
+			break;
+		}
+	}
+	seg_name(name, sizeof(name), seg->id);
+	if (unlinkat(t->dirfds[seg->tier][seg->dir], name, 0) < 0 &&
+	    errno != ENOENT)
+		log_warn("store", "unlink segment %s: %s", name,
+			 strerror(errno));
+	if (seg->fd >= 0)
+		close(seg->fd);
+	free(seg);
+}
+
+int segtab_dirfd(const struct segtab *t, const struct segment *seg)
+{
+	return t->dirfds[seg->tier][seg->dir];
+}
+
+void segtab_foreach(struct segtab *t,
+		    void (*fn)(void *arg, struct segment *seg), void *arg)
+{
+	for (size_t i = 0; i < t->nslots; i++)
+		for (struct segment *seg = t->slots[i]; seg; seg = seg->hnext)
+			fn(arg, seg);
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * segment: the table of segment files across the tier directories.
+ *
+ * A segment is an append-only file "seg-<id as 16 hex>.dat" in one tier
+ * directory: a 64-byte header, then chunk records (record.h) back to back.
+ * Records are never rewritten in place; space comes back only when
+ * compaction copies a segment's live records elsewhere and the file is
+ * removed.
+ *
+ * The index (segments column family) is the truth about which segments
+ * exist: a file without an index entry is an orphan of a crash (created, but
+ * no commit ever referred to it) and is removed at open.
+ *
+ *   lifecycle:  (none) -> ACTIVE [segtab_create]         appends go here
+ *               ACTIVE -> SEALED [size limit, reopen]    read-only
+ *               SEALED -> DOOMED [index entry deleted]   no new pins
+ *               DOOMED -> (none) [segtab_drop when pins == 0: unlink]
+ *
+ * A pin (reads in flight, dedup references awaiting commit) keeps a
+ * segment's fd open and its index entry in place.
+ */
+#ifndef STRATA_SEGMENT_H
+#define STRATA_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define SEGMENT_HDR_LEN 64
+
+struct fault;
+
+struct segment {
+	uint64_t id;
+	uint8_t tier;
+	uint16_t dir;
+	int fd;
+	uint64_t size;		/* bytes reserved, header included */
+	unsigned pins;
+	unsigned writes;	/* appends in flight */
+	bool dirty;		/* appends completed since the last sync */
+	bool dir_dirty;		/* new file: its directory needs a sync */
+	bool sealed;
+	bool doomed;		/* entry deleted (or being deleted) */
+	bool doom_pending;	/* ... by the round in flight */
+	bool compacting;
+	struct segment *hnext;
+};
+
+struct segtab {
+	struct segment **slots;
+	size_t nslots;
+	size_t count;
+	char *dirs[STORE_TIERS][STORE_MAX_TIER_DIRS];
+	int dirfds[STORE_TIERS][STORE_MAX_TIER_DIRS];
+	unsigned ndirs[STORE_TIERS];
+	unsigned rr[STORE_TIERS];
+	uint64_t next_id;
+	struct fault *fault;
+};
+
+/* Open the tier directories (each must exist).  Returns 0, STRATA_ECONFIG
+ * (logged), -ENOMEM. */
+int segtab_init(struct segtab *t, const struct store_opts *o);
+/* Close every fd and free every segment (no unlinking). */
+void segtab_release(struct segtab *t);
+
+/*
+ * Scan the tier directories.  For each segment file, known(arg, id) says
+ * whether the index has it: known files are opened (sealed); unknown ones
+ * are orphans and removed.  next_id ends past every id seen.
+ */
+int segtab_scan(struct segtab *t, bool (*known)(void *arg, uint64_t id),
+		void *arg);
+
+struct segment *segtab_find(struct segtab *t, uint64_t id);
+
+/* Create a new, empty active segment in `tier` (directories taken in
+ * turn).  Returns 0, -errno, or an injected FAULT_SEG_CREATE error. */
+int segtab_create(struct segtab *t, uint8_t tier, struct segment **out);
+
+/* Remove a doomed, unpinned segment: unlink the file, free the struct. */
+void segtab_drop(struct segtab *t, struct segment *seg);
+
+/* Directory fd of a segment (for syncing a new file's entry). */
+int segtab_dirfd(const struct segtab *t, const struct segment *seg);
+
+/* Visit every segment; fn may not add or drop segments. */
+void segtab_foreach(struct segtab *t,
+		    void (*fn)(void *arg, struct segment *seg), void *arg);
+
+#endif

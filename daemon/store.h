@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * store: the chunk engine.  Buckets, objects and their chunks on tiered,
+ * append-only segment files, indexed in RocksDB (index.c), encoded by
+ * record.c, with all segment I/O through io_uring (uring.c) completed on
+ * one libuv loop.
+ *
+ * Threading: every store_* function is called on the loop thread that
+ * store_open() was given, and every callback runs there.  CPU-heavy chunk
+ * work (hashing, zstd, AES-GCM) and the synced index commits run on libuv's
+ * thread pool; the loop never waits for a disk sync.
+ *
+ * Asynchronous calls return 0 when they have accepted the work (the
+ * callback will run exactly once, never from inside the call) or a negative
+ * code for an error found at once (the callback will not run).
+ *
+ * Durability: a put, delete or bucket change is reported done only after
+ * its chunk bytes are fdatasync'd and its index batch is committed with a
+ * synced WAL.  Concurrent changes share those syncs (group commit).
+ */
+#ifndef STRATA_STORE_H
+#define STRATA_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "meta.h"
+
+struct fault;
+struct store;
+struct store_put;
+struct store_get;
+
+enum store_tier { STORE_TIER_HOT, STORE_TIER_COLD, STORE_TIERS };
+
+#define STORE_DEFAULT_CHUNK (4u << 20)
+#define STORE_MIN_CHUNK (64u << 10)
+#define STORE_MAX_CHUNK (64u << 20)
+#define STORE_MAX_TIER_DIRS 16
+
+struct store_opts {
+	const char *index_dir;		/* RocksDB directory (created) */
+	const char *master_key_path;	/* 0600 key file ... */
+	const uint8_t *master_key;	/* ... or 32 key bytes (wins if set) */
+	/* Tier directories: must exist (a missing mount is an error, not a
+	 * reason to fill the root file system). The hot tier needs >= 1. */
+	const char *const *tier_dirs[STORE_TIERS];
+	unsigned ntier_dirs[STORE_TIERS];
+	uint32_t chunk_size;		/* 0: 4 MiB; 64 KiB .. 64 MiB */
+	int zstd_level;			/* -1: default (1); 0: off */
+	uint64_t segment_size;		/* 0: 256 MiB; roll over past this */
+	unsigned put_window;		/* chunks in flight per put; 0: 4 */
+	unsigned get_window;		/* chunks read ahead per get; 0: 3 */
+	uint32_t node_id;		/* writer id in object versions */
+	size_t index_cache_bytes;	/* 0: 64 MiB */
+	unsigned gc_dead_pct;		/* compact at this % dead; 0: 50 */
+	unsigned gc_interval_ms;	/* background GC period; 0: 10 s */
+	struct fault *fault;		/* fault points; may be NULL */
+};
+
+/*
+ * Open a store: check the master key against the index, reconcile segment
+ * files with the index (orphan files from a crash are removed), start a
+ * fresh active segment per tier when first needed.  Blocking (startup).
+ * Errors: STRATA_EMASTERKEY, STRATA_EKEYFILE, STRATA_ECONFIG (bad option or
+ * missing tier directory, logged), STRATA_EINDEX, STRATA_EFORMAT, -errno.
+ */
+int store_open(uv_loop_t *loop, const struct store_opts *opts,
+	       struct store **out);
+
+/*
+ * Close: refuse new work (STRATA_ECLOSING), wait for in-flight work, close
+ * the index and the ring, free the store, then call cb (may be NULL).  Puts
+ * that were begun and not committed must be aborted by their owners first.
+ */
+void store_close(struct store *s, void (*cb)(void *arg), void *arg);
+
+typedef void (*store_done_cb)(void *arg, int status);
+
+/* ---- buckets ---- */
+
+struct store_bucket_info {
+	char name[META_BUCKET_MAX + 1];
+	uint64_t id;
+	uint64_t ctime_ms;
+};
+
+/* Errors via cb: STRATA_EBUCKETEXISTS; at once: STRATA_EBADBUCKET,
+ * STRATA_EBADMETA (attrs over META_ATTRS_MAX), STRATA_ECLOSING. */
+int store_bucket_create(struct store *s, const char *name, const void *attrs,
+			size_t attrslen, store_done_cb cb, void *arg);
+/* Errors via cb: STRATA_ENOBUCKET, STRATA_EBUCKETNOTEMPTY. */
+int store_bucket_delete(struct store *s, const char *name, store_done_cb cb,
+			void *arg);
+/* All buckets by name; *out is malloc'd (free()). */
+int store_bucket_list(struct store *s, struct store_bucket_info **out,
+		      size_t *n);
+
+/* ---- objects ---- */
+
+struct store_put_opts {
+	const char *ctype;		/* content type, may be NULL */
+	const struct meta_kv *meta;	/* user metadata */
+	uint16_t nmeta;
+	const struct meta_kv *tags;
+	uint16_t ntags;
+};
+
+/* What a committed put, a stat or a get reports about a version. */
+struct store_object_info {
+	uint64_t size;
+	uint64_t hlc;
+	uint64_t mtime_ms;
+	uint32_t writer;
+	uint32_t nchunks;
+	uint8_t etag[32];
+	char etag_hex[72];		/* hex, "-N" suffix for N > 1 chunks */
+};
+
+typedef void (*store_commit_cb)(void *arg, int status,
+				const struct store_object_info *info);
+
+/*
+ * Begin a streamed put of bucket/key.  Nothing is visible until commit.
+ * Errors: STRATA_EBADBUCKET, STRATA_EBADKEY, STRATA_EBADMETA,
+ * STRATA_ENOBUCKET, STRATA_EMASTERKEY, STRATA_ECLOSING, -ENOMEM.
+ */
+int store_put_begin(struct store *s, const char *bucket, const char *key,
+		    size_t keylen, const struct store_put_opts *opts,
+		    struct store_put **out);
+/*
+ * Append bytes (copied; buf is the caller's again on return).  Full chunks
+ * start on their way at once.  Returns 0 or the error that already failed
+ * this put (then only abort is left).  Writing while !store_put_writable()
+ * is allowed but grows memory: stream producers should wait for drain.
+ */
+int store_put_write(struct store_put *p, const void *buf, size_t len);
+/* 1 while fewer than put_window chunks are in flight. */
+int store_put_writable(const struct store_put *p);
+/* Call cb once when the put becomes writable again. */
+void store_put_on_drain(struct store_put *p, void (*cb)(void *arg), void *arg);
+/*
+ * Finish: the put is the store's from here; cb runs once the version is
+ * durable (status 0) or failed (nothing visible), then the put is freed.
+ */
+void store_put_commit(struct store_put *p, store_commit_cb cb, void *arg);
+/* Drop the put: nothing becomes visible; its written chunks are garbage
+ * that compaction reclaims.  The handle is invalid on return. */
+void store_put_abort(struct store_put *p);
+
+typedef int (*store_data_cb)(void *arg, const void *buf, size_t len);
+
+/*
+ * Read bytes [off, off+len) of an object (len UINT64_MAX: to the end),
+ * delivered in order to data_cb, then done_cb(arg, status).  data_cb may
+ * return non-zero to stop (done_cb then gets STRATA_EABORTED).  info, if
+ * not NULL, is filled at once.  A corrupt chunk ends the read with
+ * STRATA_ECORRUPT and is counted; no byte of it is delivered.
+ * Errors at once: STRATA_ENOBUCKET, STRATA_ENOOBJECT, STRATA_ERANGE (off
+ * beyond the size), STRATA_EBADKEY, STRATA_ECORRUPT (bad index value).
+ */
+int store_get(struct store *s, const char *bucket, const char *key,
+	      size_t keylen, uint64_t off, uint64_t len,
+	      struct store_object_info *info, store_data_cb data_cb,
+	      store_done_cb done_cb, void *arg, struct store_get **out);
+/* Flow control: a paused get delivers nothing until resumed. */
+void store_get_pause(struct store_get *g);
+void store_get_resume(struct store_get *g);
+
+/* Where one chunk of an object lives, for stat. */
+struct store_chunk_info {
+	uint32_t raw_len;
+	uint32_t stored_len;		/* record bytes on disk */
+	uint8_t tier;
+	uint64_t seg;
+};
+
+/*
+ * Stat an object.  chunks may be NULL; else *chunks is a malloc'd array of
+ * info->nchunks entries (free()).  Returns 0, STRATA_ENOBUCKET,
+ * STRATA_ENOOBJECT, STRATA_ECORRUPT, STRATA_EINDEX.
+ */
+int store_stat(struct store *s, const char *bucket, const char *key,
+	       size_t keylen, struct store_object_info *info,
+	       struct store_chunk_info **chunks);
+
+/* Delete (writes a tombstone version).  Errors via cb: STRATA_ENOOBJECT,
+ * STRATA_ENOBUCKET. */
+int store_delete(struct store *s, const char *bucket, const char *key,
+		 size_t keylen, store_done_cb cb, void *arg);
+
+struct store_list_entry {
+	char *key;			/* NUL-terminated; into the result */
+	size_t keylen;
+	int is_prefix;			/* a common prefix (delimiter) */
+	uint64_t size;
+	uint64_t mtime_ms;
+	char etag_hex[72];
+};
+
+struct store_list_result {
+	size_t n;
+	struct store_list_entry *e;
+	int truncated;			/* more follow: list again with
+					 * start_after = last key */
+};
+
+struct store_list_opts {
+	const char *prefix;
+	size_t prefixlen;
+	const char *start_after;	/* exclusive; may be NULL */
+	size_t start_after_len;
+	char delim;			/* 0: none */
+	size_t limit;			/* 0: 1000; at most 10000 */
+};
+
+/* One ordered scan.  *out freed with store_list_result_free(). */
+int store_list(struct store *s, const char *bucket,
+	       const struct store_list_opts *o, struct store_list_result **out);
+void store_list_result_free(struct store_list_result *r);
+
+/* ---- space ---- */
+
+/*
+ * Compact now: every sealed segment with at least dead_pct percent garbage
+ * (0: any garbage) has its live chunks copied out and is freed; segments
+ * with no live chunk are freed at once.  cb runs when done.  Background
+ * compaction runs the same code at gc_dead_pct every gc_interval_ms.
+ */
+int store_compact(struct store *s, unsigned dead_pct, store_done_cb cb,
+		  void *arg);
+
+struct store_stats {
+	uint64_t puts, gets, deletes;
+	uint64_t bytes_in, bytes_out;
+	uint64_t chunks_written, dedup_hits;
+	uint64_t corrupt;		/* corruption events detected */
+	uint64_t commit_rounds, commits;/* group commit: commits per round */
+	uint64_t segments;		/* segment files */
+	uint64_t seg_bytes[STORE_TIERS];/* bytes in segment files */
+	uint64_t live_bytes[STORE_TIERS];/* bytes of live chunk records */
+	uint64_t compacted_segments, compacted_bytes;
+};
+
+/* Counters and space.  Reads the segment table from the index. */
+int store_stats(struct store *s, struct store_stats *st);
+
+#endif

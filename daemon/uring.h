@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * uring: io_uring, completed on a libuv loop.
+ *
+ * One ring per loop.  The ring's eventfd (io_uring_register_eventfd) is
+ * watched by a uv_poll_t; when it fires, completions are reaped and each
+ * request's callback runs on the loop thread.  Submissions made during a
+ * loop iteration are batched and handed to the kernel once, from a
+ * uv_prepare_t, just before the loop blocks (one io_uring_submit per
+ * iteration, not per request).  When the submission queue is full, requests
+ * wait on an overflow list and go in as completions free slots.
+ *
+ * Requests are caller-allocated (libuv style) and must stay valid until
+ * their callback has run.  A read or write is completed in full: short
+ * transfers are resubmitted for the remainder; a read that meets end of file
+ * completes with the bytes it got.
+ *
+ * A request may carry an injected error (req->inject, from fault_hit()): it
+ * then goes through the ring as a NOP and completes with that error, so
+ * injected failures take exactly the asynchronous path real ones do.
+ *
+ *   req states:  IDLE -> QUEUED [uring_read/write/fdatasync]
+ *                QUEUED -> SUBMITTED [prepare callback]
+ *                SUBMITTED -> SUBMITTED [short transfer, resubmit]
+ *                SUBMITTED -> IDLE [completion: cb(req, res)]
+ */
+#ifndef STRATA_URING_H
+#define STRATA_URING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct uring;
+struct uring_req;
+
+/* res: bytes transferred (reads/writes), 0 (fdatasync), or a negative errno. */
+typedef void (*uring_cb)(struct uring_req *req, ssize_t res);
+
+enum uring_op { URING_READ, URING_WRITE, URING_FDATASYNC };
+
+struct uring_req {
+	/* public: set by the caller */
+	void *data;
+	int inject;		/* 0, or a negative errno to complete with */
+	/* private */
+	enum uring_op op;
+	int fd;
+	uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	size_t done;
+	uring_cb cb;
+	struct uring_req *next;
+};
+
+/*
+ * Create a ring of `entries` slots bound to `loop`.
+ * Returns 0, -ENOMEM, or the negative errno of io_uring_queue_init (e.g.
+ * -ENOSYS, -EPERM where io_uring is disabled).
+ */
+int uring_new(uv_loop_t *loop, unsigned entries, struct uring **out);
+
+/*
+ * Start closing: no new requests are accepted (uring_read/write/fdatasync
+ * return -ECANCELED and do not call the callback); in-flight ones, queued
+ * or in the kernel, complete normally; once all have completed and the
+ * poll/prepare handles are closed, the ring is freed and `cb` (may be NULL)
+ * runs on the loop.  The loop must keep running until then.
+ */
+void uring_close(struct uring *r, void (*cb)(void *arg), void *arg);
+
+/* Queue operations.  Return 0, or -ECANCELED if the ring is closing (the
+ * callback is then not called). */
+int uring_read(struct uring *r, struct uring_req *req, int fd, void *buf,
+	       size_t len, uint64_t off, uring_cb cb);
+int uring_write(struct uring *r, struct uring_req *req, int fd,
+		const void *buf, size_t len, uint64_t off, uring_cb cb);
+int uring_fdatasync(struct uring *r, struct uring_req *req, int fd,
+		    uring_cb cb);
+
+/* Requests queued or in the kernel (for metrics and tests). */
+unsigned uring_inflight(const struct uring *r);
+
+#endif

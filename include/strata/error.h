@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Strata error codes.
+ *
+ * Every Strata function returns 0 on success or a negative number: either a
+ * negated errno value (-ENOENT, -EIO, -ENOSPC, ...) or one of the STRATA_E*
+ * codes below, which live in a reserved range far from any errno value
+ * (as LMDB does).  strata_strerror() names both kinds.
+ */
+#ifndef STRATA_ERROR_H
+#define STRATA_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The reserved range: [STRATA_E_LAST, STRATA_E_FIRST]. */
+#define STRATA_E_FIRST (-30000)
+
+enum strata_error {
+	/* Stored bytes failed a check (crc32c, GCM tag, header, length). */
+	STRATA_ECORRUPT = STRATA_E_FIRST,
+	/* The bucket does not exist. */
+	STRATA_ENOBUCKET = STRATA_E_FIRST - 1,
+	/* The object (key) does not exist, or its newest version is a delete. */
+	STRATA_ENOOBJECT = STRATA_E_FIRST - 2,
+	/* A bucket of that name already exists. */
+	STRATA_EBUCKETEXISTS = STRATA_E_FIRST - 3,
+	/* The bucket still holds objects. */
+	STRATA_EBUCKETNOTEMPTY = STRATA_E_FIRST - 4,
+	/* A bucket name that breaks the naming rules. */
+	STRATA_EBADBUCKET = STRATA_E_FIRST - 5,
+	/* An object key that is empty, longer than 1024 bytes or not UTF-8. */
+	STRATA_EBADKEY = STRATA_E_FIRST - 6,
+	/* The master key does not open this store (wrong key file). */
+	STRATA_EMASTERKEY = STRATA_E_FIRST - 7,
+	/* A key file with bad contents or unsafe permissions. */
+	STRATA_EKEYFILE = STRATA_E_FIRST - 8,
+	/* A byte range outside the object. */
+	STRATA_ERANGE = STRATA_E_FIRST - 9,
+	/* The index (RocksDB) reported an error; the text is in the log. */
+	STRATA_EINDEX = STRATA_E_FIRST - 10,
+	/* The store is closing and takes no new work. */
+	STRATA_ECLOSING = STRATA_E_FIRST - 11,
+	/* The operation was aborted by the caller. */
+	STRATA_EABORTED = STRATA_E_FIRST - 12,
+	/* On-disk data written by a newer, unknown format version. */
+	STRATA_EFORMAT = STRATA_E_FIRST - 13,
+	/* A bad configuration value or option. */
+	STRATA_ECONFIG = STRATA_E_FIRST - 14,
+	/* Bad metadata: too many or too large user metadata entries or tags. */
+	STRATA_EBADMETA = STRATA_E_FIRST - 15,
+
+	STRATA_E_LAST = STRATA_E_FIRST - 15
+};
+
+/*
+ * Describe an error code.
+ *   [in] err  0, a negative errno value or a STRATA_E* code.
+ * Returns a static string, valid for the life of the program; never NULL.
+ */
+const char *strata_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STRATA_ERROR_H */
