@@ -15,11 +15,13 @@
  * A point's life:
  *
  *   DISARMED --fault_arm [count > 0, skip > 0]--> SKIPPING
- *     ^   |                                          | fault_hit: skip--
- *     |   |                                          | [skip reaches 0]
- *     |   +--fault_arm [count > 0, skip == 0]--> FAILING <-+
- *     |                                             |  |   | fault_hit:
- *     +------fault_hit: count-- [reaches 0]---------+  +---+ count-- [> 0]
+ *     ^   |                                           | fault_hit:
+ *     |   |                                           | skip-- reaches 0
+ *     |   |                                           v
+ *     |   +--fault_arm [count > 0, skip == 0]----> FAILING ---+
+ *     |                                           |  ^        | fault_hit:
+ *     |                                           |  +--------+ count-- > 0
+ *     +-------- fault_hit: count-- reaches 0 -----+
  *
  *   fault_arm [count == 0] takes any state back to DISARMED; any fault_arm
  *   replaces the point's skip, count and errno.
@@ -102,7 +104,7 @@ int fault_hit(struct fault *f, enum fault_point p)
 	int ret = 0;
 
 	assert((unsigned)p < FAULT__COUNT);
-	if (!atomic_load_explicit(&f->armed, memory_order_relaxed))
+	if (!f || !atomic_load_explicit(&f->armed, memory_order_relaxed))
 		return 0;
 
 	pthread_mutex_lock(&f->lock);

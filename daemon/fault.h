@@ -46,7 +46,8 @@ void fault_release(struct fault *f);
 void fault_arm(struct fault *f, enum fault_point p, unsigned long skip,
 	       unsigned long count, int err);
 
-/* Returns 0 (go ahead) or the armed negative errno (fail this operation). */
+/* Returns 0 (go ahead) or the armed negative errno (fail this operation).
+ * f may be NULL (no fault points): always 0. */
 int fault_hit(struct fault *f, enum fault_point p);
 
 /* Failures injected at a point so far. */

@@ -1779,6 +1779,7 @@ int store_stat(struct store *s, const char *bucket, const char *key,
 			v[i].stored_len = mc.rec_len;
 			v[i].tier = mc.tier;
 			v[i].seg = mc.seg;
+			v[i].off = mc.off;
 		}
 		*chunks = v;
 	}

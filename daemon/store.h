@@ -173,7 +173,8 @@ struct store_chunk_info {
 	uint32_t raw_len;
 	uint32_t stored_len;		/* record bytes on disk */
 	uint8_t tier;
-	uint64_t seg;
+	uint64_t seg;			/* segment id */
+	uint64_t off;			/* record offset in the segment */
 };
 
 /*

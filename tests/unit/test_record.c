@@ -940,9 +940,13 @@ START_TEST(hand_built)
 
 		reclen = seal(&k, id, RECORD_AEAD | RECORD_ZSTD,
 			      sizeof(data) / 2, packed, a + b, rec);
+		memset(out, 0xa5, sizeof(out));
 		ck_assert_int_eq(record_decode(c, &k, id, rec, reclen, out,
 					       sizeof(out), &n),
 				 STRATA_ECORRUPT);
+		/* The first frame decoded in full, then was wiped. */
+		for (size_t i = 0; i < sizeof(out); i++)
+			ck_assert(out[i] == 0xa5 || out[i] == 0);
 	}
 
 	/* Authentic but without RECORD_AEAD in the header: refused. */

@@ -304,6 +304,361 @@ void commit_one(void *arg, int st, const struct store_object_info *info)
 		*(int *)arg = st;
 }
 
+
+static uint64_t total_live(void)
+{
+	struct store_stats st;
+
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	return st.live_bytes[0] + st.live_bytes[1];
+}
+
+/* Every byte in segment files is a header or a live record. */
+static void assert_no_garbage(void)
+{
+	struct store_stats st;
+
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(tenv_disk_bytes(&E),
+			  st.live_bytes[0] + st.live_bytes[1] + 64 * st.segments);
+}
+
+START_TEST(dedup_32mib)
+{
+	const size_t N = 32u << 20;
+	uint8_t *buf = tu_xmalloc(N);
+	uint64_t one, two;
+
+	tu_fill(buf, N, 7);
+	ck_assert_int_eq(tenv_put(&E, "data", "first", buf, N, NULL), 0);
+	one = tenv_disk_bytes(&E);
+	ck_assert_uint_ge(one, N);
+	ck_assert_int_eq(tenv_put(&E, "data", "second", buf, N, NULL), 0);
+	two = tenv_disk_bytes(&E);
+	/* The second copy costs nothing but index entries. */
+	ck_assert_uint_eq(two, one);
+	ck_assert_uint_lt(total_live(), N + N / 50);
+	ck_assert_int_eq(tenv_rm(&E, "data", "first"), 0);
+	check_object("second", buf, N);
+	reopen();
+	check_object("second", buf, N);
+	ck_assert_int_eq(tenv_rm(&E, "data", "second"), 0);
+	ck_assert_uint_eq(total_live(), 0);
+	/* Dead sealed segments went with their last chunk. */
+	ck_assert_uint_le(tenv_disk_bytes(&E), 64);
+	free(buf);
+}
+END_TEST
+
+START_TEST(compaction_reclaims)
+{
+	uint8_t buf[300000];
+	char key[32];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		tu_fill(buf, sizeof(buf), (uint64_t)i);
+		ck_assert_int_eq(tenv_put(&E, "data", key, buf, sizeof(buf), NULL), 0);
+	}
+	for (int i = 0; i < 40; i += 2) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		ck_assert_int_eq(tenv_rm(&E, "data", key), 0);
+	}
+	reopen();	/* seals the active segment */
+	ck_assert_uint_gt(tenv_disk_bytes(&E), total_live() * 3 / 2);
+	ck_assert_int_eq(tenv_compact(&E, 0), 0);
+	assert_no_garbage();
+	for (int i = 0; i < 40; i++) {
+		uint8_t *got;
+		size_t glen;
+
+		snprintf(key, sizeof(key), "k%02d", i);
+		if (i % 2 == 0) {
+			ck_assert_int_eq(tenv_get(&E, "data", key, 0, UINT64_MAX,
+						  &got, &glen), STRATA_ENOOBJECT);
+			continue;
+		}
+		tu_fill(buf, sizeof(buf), (uint64_t)i);
+		check_object(key, buf, sizeof(buf));
+	}
+	reopen();
+	assert_no_garbage();
+	tu_fill(buf, sizeof(buf), 39);
+	check_object("k39", buf, sizeof(buf));
+}
+END_TEST
+
+static char *seg_path(uint64_t seg)
+{
+	char *p;
+
+	ck_assert(asprintf(&p, "%s/seg-%016lx.dat", E.hot, (unsigned long)seg) > 0);
+	return p;
+}
+
+static void flip_byte(const char *path, uint64_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x5a;
+	ck_assert_int_eq(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+START_TEST(corruption_detected)
+{
+	uint8_t a[200000], b[5000], *got;
+	size_t glen;
+	struct store_object_info info;
+	struct store_chunk_info *ci;
+	struct store_stats st;
+	char *path;
+
+	tu_fill(a, sizeof(a), 1);
+	tu_fill(b, sizeof(b), 2);
+	ck_assert_int_eq(tenv_put(&E, "data", "victim", a, sizeof(a), NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "bystander", b, sizeof(b), NULL), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "victim", 6, &info, &ci), 0);
+	ck_assert_uint_eq(info.nchunks, 4);
+	path = seg_path(ci[1].seg);
+	/* A payload byte of chunk 1, a header byte of chunk 2. */
+	flip_byte(path, ci[1].off + RECORD_HDR_LEN + 1000);
+	flip_byte(path, ci[2].off + 9);
+	free(path);
+	ck_assert_int_eq(tenv_get(&E, "data", "victim", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ECORRUPT);
+	ck_assert_int_eq(tenv_get(&E, "data", "victim", 2 * 65536, 10, &got, &glen),
+			 STRATA_ECORRUPT);
+	/* Chunks 0 and 3 are intact and still serve ranges. */
+	ck_assert_int_eq(tenv_get(&E, "data", "victim", 0, 65536, &got, &glen), 0);
+	ck_assert(glen == 65536 && memcmp(got, a, glen) == 0);
+	free(got);
+	ck_assert_int_eq(tenv_get(&E, "data", "victim", 3 * 65536, UINT64_MAX,
+				  &got, &glen), 0);
+	ck_assert(glen == sizeof(a) - 3 * 65536 &&
+		  memcmp(got, a + 3 * 65536, glen) == 0);
+	free(got);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_ge(st.corrupt, 2);
+	check_object("bystander", b, sizeof(b));
+	ck_assert_int_eq(tenv_put(&E, "data", "after", b, sizeof(b), NULL), 0);
+	check_object("after", b, sizeof(b));
+	free(ci);
+}
+END_TEST
+
+START_TEST(truncated_segment)
+{
+	uint8_t a[200000], *got;
+	size_t glen;
+	struct store_object_info info;
+	struct store_chunk_info *ci;
+	char *path;
+
+	tu_fill(a, sizeof(a), 3);
+	ck_assert_int_eq(tenv_put(&E, "data", "t", a, sizeof(a), NULL), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "t", 1, &info, &ci), 0);
+	path = seg_path(ci[0].seg);
+	tenv_close(&E);
+	ck_assert_int_eq(truncate(path, (off_t)(ci[2].off + 10)), 0);
+	ck_assert_int_eq(tenv_open(&E), 0);
+	ck_assert_int_eq(tenv_get(&E, "data", "t", 0, 2 * 65536, &got, &glen), 0);
+	ck_assert(glen == 2 * 65536 && memcmp(got, a, glen) == 0);
+	free(got);
+	ck_assert_int_eq(tenv_get(&E, "data", "t", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ECORRUPT);
+	free(path);
+	free(ci);
+}
+END_TEST
+
+START_TEST(damaged_index_value)
+{
+	uint8_t b[5000], *got;
+	size_t glen;
+	struct index *ix;
+	uint8_t okey[META_OBJKEY_MAX];
+	char out[256];
+
+	tu_fill(b, sizeof(b), 2);
+	ck_assert_int_eq(tenv_put(&E, "data", "good", b, sizeof(b), NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "bad", b, sizeof(b), NULL), 0);
+	tenv_close(&E);
+	ck_assert_int_eq(index_open(E.idx, NULL, 0, &ix), 0);
+	/* Bucket "data" is id 1. */
+	ck_assert_int_eq(index_put_sync(ix, INDEX_CF_OBJECTS, okey,
+					meta_objkey(1, "bad", 3, okey),
+					"\x01garbage", 8), 0);
+	index_close(ix);
+	ck_assert_int_eq(tenv_open(&E), 0);
+	ck_assert_int_eq(tenv_get(&E, "data", "bad", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ECORRUPT);
+	check_object("good", b, sizeof(b));
+	list_keys(NULL, NULL, 0, 0, out, sizeof(out), NULL);
+	ck_assert_str_eq(out, "good");
+}
+END_TEST
+
+static int file_has(const char *path, const void *needle, size_t nlen)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+	int found;
+
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = tu_xmalloc((size_t)n);
+	ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	found = memmem(buf, (size_t)n, needle, nlen) != NULL;
+	free(buf);
+	return found;
+}
+
+START_TEST(encrypted_at_rest)
+{
+	static const char marker[] = "STRATA-PLAINTEXT-MARKER";
+	const size_t N = 1u << 20;
+	uint8_t *buf = tu_xmalloc(N);
+	struct dirent *de;
+	DIR *d;
+	int files = 0;
+
+	for (size_t i = 0; i < N; i++)
+		buf[i] = (uint8_t)marker[i % (sizeof(marker) - 1)];
+	ck_assert_int_eq(tenv_put(&E, "data", "m1", buf, N, NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "m2", buf, 100, NULL), 0);
+	tenv_close(&E);
+	E.o.zstd_level = 0;	/* uncompressed records too */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	buf[0] ^= 1;		/* a new chunk id: a new record */
+	ck_assert_int_eq(tenv_put(&E, "data", "m3", buf, N, NULL), 0);
+	tenv_close(&E);
+	d = opendir(E.hot);
+	while ((de = readdir(d))) {
+		char path[1024];
+
+		if (strncmp(de->d_name, "seg-", 4))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", E.hot, de->d_name);
+		ck_assert_msg(!file_has(path, "STRATA-PLAINTEXT", 16),
+			      "plaintext marker found in %s", path);
+		files++;
+	}
+	closedir(d);
+	ck_assert_int_ge(files, 2);
+	/* The wrong master key fails cleanly, and the right one still works. */
+	E.master[0] ^= 1;
+	ck_assert_int_eq(tenv_open(&E), STRATA_EMASTERKEY);
+	E.master[0] ^= 1;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	free(buf);
+}
+END_TEST
+
+START_TEST(master_key_file)
+{
+	static const char hex[] =
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	struct tenv e2;
+
+	tenv_init(&e2, NULL);
+	ck_assert_int_eq(tu_write_file(e2.keyfile, hex, sizeof(hex) - 1, 0600), 0);
+	e2.o.master_key = NULL;
+	e2.o.master_key_path = e2.keyfile;
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	tenv_close(&e2);
+	ck_assert_int_eq(chmod(e2.keyfile, 0644), 0);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_EKEYFILE);
+	e2.o.master_key_path = "/nonexistent/key";
+	ck_assert_int_eq(tenv_open(&e2), -ENOENT);
+	tenv_release(&e2, 1);
+}
+END_TEST
+
+START_TEST(missing_tier_dir)
+{
+	struct tenv e2;
+
+	tenv_init(&e2, NULL);
+	ck_assert_int_eq(rmdir(e2.cold), 0);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	tenv_release(&e2, 1);
+}
+END_TEST
+
+/* Arm a fault, check the put fails with it and leaves nothing visible,
+ * then check the store still works and stays consistent. */
+static void fault_put(enum fault_point p, int err, size_t len)
+{
+	uint8_t *buf = tu_xmalloc(len), *got;
+	size_t glen;
+
+	tu_fill(buf, len, len);
+	ck_assert_int_eq(tenv_put(&E, "data", "before", buf, len, NULL), 0);
+	buf[1] ^= 1;		/* new content: no dedup */
+	fault_arm(&E.fault, p, 0, 1, err);
+	ck_assert_int_eq(tenv_put(&E, "data", "victim", buf, len, NULL), err);
+	buf[1] ^= 1;
+	ck_assert_uint_eq(fault_hits(&E.fault, p), 1);
+	ck_assert_int_eq(tenv_get(&E, "data", "victim", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ENOOBJECT);
+	buf[0] ^= 1;
+	ck_assert_int_eq(tenv_put(&E, "data", "after", buf, len, NULL), 0);
+	check_object("after", buf, len);
+	buf[0] ^= 1;
+	check_object("before", buf, len);
+	reopen();
+	ck_assert_int_eq(tenv_get(&E, "data", "victim", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ENOOBJECT);
+	check_object("before", buf, len);
+	ck_assert_int_eq(tenv_compact(&E, 0), 0);
+	assert_no_garbage();
+	free(buf);
+}
+
+START_TEST(fault_seg_write) { fault_put(FAULT_SEG_WRITE, -EIO, 300000); }
+END_TEST
+START_TEST(fault_seg_write_enospc) { fault_put(FAULT_SEG_WRITE, -ENOSPC, 1000); }
+END_TEST
+START_TEST(fault_seg_fsync) { fault_put(FAULT_SEG_FSYNC, -EIO, 300000); }
+END_TEST
+START_TEST(fault_index_write) { fault_put(FAULT_INDEX_WRITE, -EIO, 300000); }
+END_TEST
+START_TEST(fault_seg_create)
+{
+	/* A new store has no active segment: the first put creates one. */
+	uint8_t buf[1000];
+
+	reopen();
+	fault_arm(&E.fault, FAULT_SEG_CREATE, 0, 1, -ENOSPC);
+	ck_assert_int_eq(tenv_put(&E, "data", "x", buf, sizeof(buf), NULL), -ENOSPC);
+	ck_assert_int_eq(tenv_put(&E, "data", "x", buf, sizeof(buf), NULL), 0);
+}
+END_TEST
+
+START_TEST(fault_reads)
+{
+	uint8_t buf[200000], *got;
+	size_t glen;
+
+	tu_fill(buf, sizeof(buf), 9);
+	ck_assert_int_eq(tenv_put(&E, "data", "r", buf, sizeof(buf), NULL), 0);
+	fault_arm(&E.fault, FAULT_SEG_READ, 1, 1, -EIO);
+	ck_assert_int_eq(tenv_get(&E, "data", "r", 0, UINT64_MAX, &got, &glen), -EIO);
+	check_object("r", buf, sizeof(buf));
+	fault_arm(&E.fault, FAULT_INDEX_READ, 0, 1, -EIO);
+	ck_assert_int_eq(tenv_get(&E, "data", "r", 0, UINT64_MAX, &got, &glen), -EIO);
+	check_object("r", buf, sizeof(buf));
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -319,6 +674,20 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, overwrite_and_delete);
 	tcase_add_test(tc, listing);
 	tcase_add_test(tc, concurrent_puts_group_commit);
+	tcase_add_test(tc, dedup_32mib);
+	tcase_add_test(tc, compaction_reclaims);
+	tcase_add_test(tc, corruption_detected);
+	tcase_add_test(tc, truncated_segment);
+	tcase_add_test(tc, damaged_index_value);
+	tcase_add_test(tc, encrypted_at_rest);
+	tcase_add_test(tc, master_key_file);
+	tcase_add_test(tc, missing_tier_dir);
+	tcase_add_test(tc, fault_seg_write);
+	tcase_add_test(tc, fault_seg_write_enospc);
+	tcase_add_test(tc, fault_seg_fsync);
+	tcase_add_test(tc, fault_index_write);
+	tcase_add_test(tc, fault_seg_create);
+	tcase_add_test(tc, fault_reads);
 	suite_add_tcase(s, tc);
 	return s;
 }
