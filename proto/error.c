@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "strata/error.h"
+#include "banned.h"
 
 static const char *const strata_errors[] = {
 	[-(STRATA_ECORRUPT - STRATA_E_FIRST)] = "stored data is corrupt",
