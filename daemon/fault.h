@@ -21,7 +21,7 @@ enum fault_point {
 	FAULT_SEG_FSYNC,	/* fdatasync of a segment */
 	FAULT_SEG_READ,		/* reading a chunk record */
 	FAULT_INDEX_READ,	/* a RocksDB point read */
-	FAULT_INDEX_WRITE,	/* a RocksDB batch commit */
+	FAULT_INDEX_WRITE,	/* a RocksDB write (batch commit or put_sync) */
 	FAULT__COUNT
 };
 

@@ -101,7 +101,8 @@ void index_iter_free(struct index_iter *it);
 /*
  * An iterator over the batch's updates merged with the database (what the
  * family will hold once the batch commits).  The batch must outlive it.
- * Keys past `upper` written by the batch itself may show up: callers check.
+ * Keys outside [lower, upper) written by the batch itself may show up:
+ * callers check.
  */
 struct index_iter *index_batch_iter_new(struct index_batch *b,
 					enum index_cf cf, const void *lower,
