@@ -44,6 +44,11 @@ skipped=0
 # Add up the results of one `meson test` run from its JSON log.
 count_meson() {
 	local log=$1
+	if [ ! -s "$log" ]; then
+		echo "no test log at $log: the test run itself failed"
+		failed=$((failed + 1))
+		return
+	fi
 	read -r p f s < <(/usr/bin/python3 - "$log" <<'PY'
 import json, re, sys
 p = f = s = 0
@@ -89,7 +94,7 @@ targets=()
 say "build (debugoptimized)"
 if setup build; then
 	say "test build/"
-	meson test -C build --no-rebuild --print-errorlogs -j "$JOBS" --num-processes "$JOBS" 2>&1 | tail -n 25
+	meson test -C build --no-rebuild --print-errorlogs --num-processes "$JOBS" 2>&1 | tail -n 25
 	count_meson build/meson-logs/testlog.json
 else
 	failed=$((failed + 1))
