@@ -17,7 +17,7 @@
 # Environment:
 #   BUILD          meson build directory (default: <repo>/build)
 #   SIZE_MIB=64 COUNT=8 SMALL_OPS=20000 SMALL_GETS=100000 CONC=16
-#   SECONDS_LIMIT=5   engine_bench's options
+#   SECONDS_LIMIT=5 GET_SECONDS=1   engine_bench's options
 #   RAW_MIB=1024   size of the raw sequential write/read baseline
 #   REPEAT=3       baseline write/read runs (the median is used)
 #
@@ -35,6 +35,7 @@ SMALL_OPS=${SMALL_OPS:-20000}
 SMALL_GETS=${SMALL_GETS:-100000}
 CONC=${CONC:-16}
 SECONDS_LIMIT=${SECONDS_LIMIT:-5}
+GET_SECONDS=${GET_SECONDS:-1}
 RAW_MIB=${RAW_MIB:-1024}
 REPEAT=${REPEAT:-3}
 base=${1:-/var/tmp}
@@ -86,6 +87,8 @@ have openssl || note "no openssl CLI: no AES-256-GCM / SHA-256 baselines"
 
 # calc EXPR: awk arithmetic, printed with %.6g
 calc() { awk "BEGIN { printf \"%.6g\", $1 }"; }
+# num VALUE: VALUE if it is a positive number, else n/a
+num() { if [[ $1 =~ ^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$ ]] && awk -v v="$1" 'BEGIN { exit !(v > 0) }'; then echo "$1"; else echo n/a; fi; }
 # fmt FORMAT VALUE: printf through awk, "n/a" passes through
 fmt() { if [[ $2 == n/a ]]; then echo n/a; else awk -v v="$2" "BEGIN { printf \"$1\", v }"; fi; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -131,14 +134,14 @@ for ((i = 0; i < REPEAT; i++)); do
 			conv=fdatasync 2>&1 | dd_rate)")
 	fi
 done
-write_bps=$(median "${writes[@]}")
+write_bps=$(num "$(median "${writes[@]}")")
 
 reads=()
 dd if="$raw" of=/dev/null bs=1M 2>/dev/null	# into the page cache
 for ((i = 0; i < REPEAT; i++)); do
 	reads+=("$(dd if="$raw" of=/dev/null bs=1M 2>&1 | dd_rate)")
 done
-read_bps=$(median "${reads[@]}")
+read_bps=$(num "$(median "${reads[@]}")")
 rm -f "$raw"
 
 sync_p50=n/a sync_p99=n/a
@@ -146,13 +149,16 @@ if have fio; then
 	s_tool="fio psync 4 KiB appends, fdatasync after each"
 	fio --name=s --filename="$work/sync" --rw=write --bs=4k --size=16M \
 	    --ioengine=psync --fdatasync=1 --output-format=json >"$work/s.json"
-	sync_ops=$(fio_get "$work/s.json" write iops)
-	sync_p50=$(calc "$(fio_get "$work/s.json" sync 50.000000) / 1000")
-	sync_p99=$(calc "$(fio_get "$work/s.json" sync 99.000000) / 1000")
+	sync_ops=$(num "$(fio_get "$work/s.json" write iops)")
+	sync_p50=$(num "$(fio_get "$work/s.json" sync 50.000000)")
+	sync_p99=$(num "$(fio_get "$work/s.json" sync 99.000000)")
+	[[ $sync_p50 == n/a ]] || sync_p50=$(calc "$sync_p50 / 1000")
+	[[ $sync_p99 == n/a ]] || sync_p99=$(calc "$sync_p99 / 1000")
 else
 	s_tool="dd bs=4k oflag=dsync (O_DSYNC writes)"
-	sync_ops=$(calc "$(dd if=/dev/zero of="$work/sync" bs=4k count=4096 \
-		oflag=dsync 2>&1 | dd_rate) / 4096")
+	sync_ops=$(num "$(dd if=/dev/zero of="$work/sync" bs=4k count=4096 \
+		oflag=dsync 2>&1 | dd_rate)")
+	[[ $sync_ops == n/a ]] || sync_ops=$(calc "$sync_ops / 4096")
 fi
 rm -f "$work/sync"
 
@@ -163,8 +169,8 @@ if have openssl; then
 		openssl speed -evp "$1" -bytes 16384 -seconds 3 2>/dev/null |
 			awk 'END { v = $NF; sub(/k$/, "", v); printf "%.6g", v / 1000 }'
 	}
-	aes_mbs=$(speed aes-256-gcm)
-	sha_mbs=$(speed sha256)
+	aes_mbs=$(num "$(speed aes-256-gcm)")
+	sha_mbs=$(num "$(speed sha256)")
 fi
 
 # ---- the engine ----
@@ -173,6 +179,7 @@ echo "== engine_bench in $work" >&2
 "$bench" --dir "$work" --size-mib "$SIZE_MIB" --count "$COUNT" \
 	--small-ops "$SMALL_OPS" --small-gets "$SMALL_GETS" \
 	--concurrency "$CONC" --seconds "$SECONDS_LIMIT" \
+	--get-seconds "$GET_SECONDS" \
 	--json-file "$work/engine.json"
 ej() {
 	local v
@@ -182,8 +189,9 @@ ej() {
 
 # ---- the table ----
 
-write_mbs=$(calc "$write_bps / 1e6")
-read_mbs=$(calc "$read_bps / 1e6")
+write_mbs=n/a read_mbs=n/a
+[[ $write_bps == n/a ]] || write_mbs=$(calc "$write_bps / 1e6")
+[[ $read_bps == n/a ]] || read_mbs=$(calc "$read_bps / 1e6")
 verdict() {	# verdict VALUE TARGET: PASS when VALUE >= TARGET
 	if [[ $1 == n/a || $2 == n/a ]]; then
 		echo n/a
@@ -209,7 +217,7 @@ done
 
 # put 64 MiB incompressible against min(SHA-256, synced write bandwidth)
 put_base=n/a
-if [[ $sha_mbs != n/a ]]; then
+if [[ $sha_mbs != n/a && $write_mbs != n/a ]]; then
 	put_base=$(calc "$sha_mbs < $write_mbs ? $sha_mbs : $write_mbs")
 fi
 v=$(ej put_rand_mb_s)
@@ -220,7 +228,8 @@ row "put ${SIZE_MIB} MiB random: MB/s ($(fmt %.2f "$(ej put_rand_cores)") cores)
     "$(fmt %.2f "$r")" "≥ 0.6" "$(verdict "$r" 0.6)"
 
 # 4 KiB puts against back-to-back fdatasyncs
-target=$(calc "20 * $sync_ops < 20000 ? 20 * $sync_ops : 20000")
+target=20000
+[[ $sync_ops == n/a ]] || target=$(calc "20 * $sync_ops < 20000 ? 20 * $sync_ops : 20000")
 v=$(ej put_4k_ops_s)
 row "put 4 KiB, $CONC in flight: ops/s (p50 $(fmt %.0f "$(ej put_4k_p50_us)") µs, p99 $(fmt %.0f "$(ej put_4k_p99_us)") µs)" \
     "$(fmt %.0f "$v")" \

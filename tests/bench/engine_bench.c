@@ -9,7 +9,8 @@
  *      streamed in 1 MiB writes that wait for the drain callback;
  *   2. the same with compressible, log-like JSON lines;
  *   3. get every large object, 1 and then 2 at a time, after an untimed
- *      pass that checks every byte and warms the page cache;
+ *      pass that checks every byte and warms the page cache; whole passes
+ *      are repeated for at least --get-seconds;
  *   4. 4 KiB puts of distinct bytes, C in flight (each completion starts
  *      the next), until N ops or the time limit;
  *   5. 4 KiB gets of random keys from step 4, C in flight, likewise.
@@ -57,6 +58,7 @@ struct opts {
 	unsigned small_gets;
 	unsigned conc;
 	double seconds;
+	double get_seconds;
 	unsigned watchdog_s;
 	bool json;
 	bool keep;
@@ -72,8 +74,12 @@ struct result {
 	double p50_us, p99_us;
 };
 
-enum { R_PUT_RAND, R_PUT_TEXT, R_GET_RAND_1, R_GET_RAND_2, R_GET_TEXT_1,
-       R_GET_TEXT_2, R_PUT_4K, R_GET_4K, NRESULTS };
+enum {
+	R_PUT_RAND, R_PUT_TEXT,
+	R_GET_RAND_1, R_GET_RAND_2, R_GET_TEXT_1, R_GET_TEXT_2,
+	R_PUT_4K, R_GET_4K,
+	NRESULTS
+};
 
 struct bench {
 	struct opts o;
@@ -475,29 +481,40 @@ static void bigget_start(struct bigget *bg)
 	j->active++;
 }
 
-static void bench_big_get(struct bench *b, unsigned kind, unsigned conc,
-			  bool verify_bytes, struct result *r)
+/* One pass over a kind's objects, conc at a time; returns bytes read. */
+static uint64_t big_get_pass(struct bench *b, unsigned kind, unsigned conc,
+			     bool verify_bytes)
 {
 	struct getjob *j = calloc(1, sizeof(*j));
-	struct mark m;
+	uint64_t bytes;
 
 	if (!j)
 		die("calloc", -ENOMEM);
 	j->b = b;
 	j->kind = kind;
 	j->verify = verify_bytes;
-	m = mark_now();
 	for (unsigned i = 0; i < conc && j->next < b->o.count; i++) {
 		j->slot[i].j = j;
 		bigget_start(&j->slot[i]);
 	}
 	run_until(b, &j->done);
-	if (r) {
-		mark_end(r, m);
-		r->ops = b->o.count;
-		r->bytes = j->bytes;
-	}
+	bytes = j->bytes;
 	free(j);
+	return bytes;
+}
+
+/* Whole passes until --get-seconds have gone by: one pass of a few
+ * objects is too short to measure on a noisy machine. */
+static void bench_big_get(struct bench *b, unsigned kind, unsigned conc,
+			  struct result *r)
+{
+	struct mark m = mark_now();
+
+	do {
+		r->bytes += big_get_pass(b, kind, conc, false);
+		r->ops += b->o.count;
+	} while (tu_now_ns() - m.ns < (uint64_t)(b->o.get_seconds * 1e9));
+	mark_end(r, m);
 }
 
 /* ---- 4 KiB puts and gets ---- */
@@ -740,7 +757,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: engine_bench [--dir D] [--size-mib N] [--count N]\n"
 		"         [--big-concurrency N] [--small-ops N] [--small-gets N]\n"
-		"         [--concurrency N] [--seconds S] [--watchdog S] [--json]\n"
+		"         [--concurrency N] [--seconds S] [--get-seconds S]\n"
+		"         [--watchdog S] [--json]\n"
 		"         [--json-file F] [--keep]\n"
 		"  --dir D            make the store in a fresh directory under D\n"
 		"                     (default: under $TMPDIR or /tmp)\n"
@@ -751,6 +769,8 @@ static void usage(FILE *f)
 		"  --small-gets N     4 KiB gets (100000)\n"
 		"  --concurrency N    4 KiB ops in flight (16)\n"
 		"  --seconds S        time limit of each 4 KiB phase (5)\n"
+		"  --get-seconds S    repeat each large-get phase for at least\n"
+		"                     S seconds, in whole passes (1)\n"
 		"  --watchdog S       abort a phase that runs longer (300)\n"
 		"  --json             one JSON object instead of the table\n"
 		"  --json-file F      the table, and the JSON object into F\n"
@@ -784,6 +804,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{ "small-gets", required_argument, NULL, 'g' },
 		{ "concurrency", required_argument, NULL, 'c' },
 		{ "seconds", required_argument, NULL, 't' },
+		{ "get-seconds", required_argument, NULL, 'G' },
 		{ "watchdog", required_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "json-file", required_argument, NULL, 'J' },
@@ -796,7 +817,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	*o = (struct opts){
 		.obj_size = 64u * MIB, .count = 8, .big_conc = 2,
 		.small_ops = 20000, .small_gets = 100000, .conc = 16,
-		.seconds = 5, .watchdog_s = 300,
+		.seconds = 5, .get_seconds = 1, .watchdog_s = 300,
 	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -823,6 +844,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case 't':
 			o->seconds = parse_uint(optarg, "--seconds", 1, 3600);
+			break;
+		case 'G':
+			o->get_seconds = parse_uint(optarg, "--get-seconds", 0,
+						    3600);
 			break;
 		case 'w':
 			o->watchdog_s = parse_uint(optarg, "--watchdog", 1, 86400);
@@ -925,10 +950,10 @@ int main(int argc, char **argv)
 	b->ratio[1] = stored_ratio(b, 1);
 	for (unsigned kind = 0; kind < 2; kind++) {
 		/* untimed: check every byte, warm the page cache */
-		bench_big_get(b, kind, 2, true, NULL);
-		bench_big_get(b, kind, 1, false,
+		big_get_pass(b, kind, 2, true);
+		bench_big_get(b, kind, 1,
 			      &b->r[kind ? R_GET_TEXT_1 : R_GET_RAND_1]);
-		bench_big_get(b, kind, 2, false,
+		bench_big_get(b, kind, 2,
 			      &b->r[kind ? R_GET_TEXT_2 : R_GET_RAND_2]);
 	}
 	bench_small(b, false, b->o.small_ops, &b->r[R_PUT_4K]);
