@@ -92,6 +92,10 @@ struct record_codec {
 	EVP_CIPHER *aes;	/* fetched once: no per-call implicit fetch */
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
+	EVP_MD *sha256;		/* fetched once, like aes */
+	EVP_MD_CTX *md;
+	EVP_MAC *hmac;
+	EVP_MAC_CTX *mac;	/* HMAC-SHA256; only the key changes per call */
 };
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -169,8 +173,23 @@ struct record_codec *record_codec_new(void)
 	c->aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	c->enc = EVP_CIPHER_CTX_new();
 	c->dec = EVP_CIPHER_CTX_new();
-	if (!c->zc || !c->zd || !c->aes || !c->enc || !c->dec)
+	c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	c->md = EVP_MD_CTX_new();
+	c->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	c->mac = c->hmac ? EVP_MAC_CTX_new(c->hmac) : NULL;
+	if (!c->zc || !c->zd || !c->aes || !c->enc || !c->dec ||
+	    !c->sha256 || !c->md || !c->mac)
 		goto fail;
+	{
+		OSSL_PARAM params[] = {
+			OSSL_PARAM_construct_utf8_string("digest",
+							 (char *)"SHA256", 0),
+			OSSL_PARAM_construct_end(),
+		};
+
+		if (EVP_MAC_CTX_set_params(c->mac, params) != 1)
+			goto fail;
+	}
 	/* Bind the cipher now; each record then only sets key and nonce. */
 	if (EVP_EncryptInit_ex(c->enc, c->aes, NULL, NULL, NULL) != 1 ||
 	    EVP_DecryptInit_ex(c->dec, c->aes, NULL, NULL, NULL) != 1)
@@ -187,6 +206,10 @@ void record_codec_free(struct record_codec *c)
 {
 	if (!c)
 		return;
+	EVP_MAC_CTX_free(c->mac);
+	EVP_MAC_free(c->hmac);
+	EVP_MD_CTX_free(c->md);
+	EVP_MD_free(c->sha256);
 	/* EVP_CIPHER_CTX_free cleanses the last key schedule. */
 	EVP_CIPHER_CTX_free(c->dec);
 	EVP_CIPHER_CTX_free(c->enc);
@@ -204,43 +227,34 @@ size_t record_bound(size_t len)
 	return RECORD_HDR_LEN + len;
 }
 
-/*
- * record_chunk_id() cannot report an error (record.h), and a silently wrong id
- * would let dedup hand one chunk's bytes back for another.  The only way
- * these calls fail is an allocation failure inside OpenSSL, so stop there.
- */
-_Noreturn static void id_fail(const char *what)
-{
-	ossl_fail(what);
-	log_err("record", "cannot compute a chunk id; aborting");
-	abort();
-}
-
-void record_chunk_id(const struct record_keys *k, const void *plain,
-		     size_t len, uint8_t hash[32], uint8_t id[RECORD_ID_LEN])
+int record_chunk_id(struct record_codec *c, const struct record_keys *k,
+		    const void *plain, size_t len, uint8_t hash[32],
+		    uint8_t id[RECORD_ID_LEN])
 {
 	uint8_t h[32];
 	unsigned int hlen = 0;
 	size_t idlen = 0;
-	int ok;
 
 	if (!hash && !id)
-		return;
+		return 0;
 	/* "" keeps a NULL plain (len 0) away from OpenSSL. */
-	ok = EVP_Digest(len ? plain : "", len, h, &hlen, EVP_sha256(), NULL);
-	if (ok != 1 || hlen != sizeof(h))
-		id_fail("SHA-256");
-	/*
-	 * EVP_Q_mac fetches HMAC each call (~2 us); there is no codec here
-	 * to cache it in, and chunks are >= 64 KiB, so that is noise.
-	 */
-	if (id && (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k->id_key,
-			      sizeof(k->id_key), h, sizeof(h), id,
-			      RECORD_ID_LEN, &idlen) ||
-		   idlen != RECORD_ID_LEN))
-		id_fail("HMAC-SHA256");
+	if (EVP_DigestInit_ex(c->md, c->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(c->md, len ? plain : "", len) != 1 ||
+	    EVP_DigestFinal_ex(c->md, h, &hlen) != 1 || hlen != sizeof(h)) {
+		ossl_fail("SHA-256");
+		return -EIO;
+	}
+	if (id && (EVP_MAC_init(c->mac, k->id_key, sizeof(k->id_key),
+				NULL) != 1 ||
+		   EVP_MAC_update(c->mac, h, sizeof(h)) != 1 ||
+		   EVP_MAC_final(c->mac, id, &idlen, RECORD_ID_LEN) != 1 ||
+		   idlen != RECORD_ID_LEN)) {
+		ossl_fail("HMAC-SHA256");
+		return -EIO;
+	}
 	if (hash)
 		memcpy(hash, h, sizeof(h));
+	return 0;
 }
 
 static void build_aad(uint8_t aad[AAD_LEN], const struct record_keys *k,

@@ -82,10 +82,12 @@ size_t record_bound(size_t len);
 
 /*
  * Hash a plaintext chunk: hash = SHA-256(plain); id = HMAC-SHA256(id_key,
- * hash).  Either output may be NULL.
+ * hash).  Either output may be NULL.  Returns 0 or -EIO (an OpenSSL
+ * failure, logged; in practice only an allocation failure).
  */
-void record_chunk_id(const struct record_keys *k, const void *plain,
-		     size_t len, uint8_t hash[32], uint8_t id[RECORD_ID_LEN]);
+int record_chunk_id(struct record_codec *c, const struct record_keys *k,
+		    const void *plain, size_t len, uint8_t hash[32],
+		    uint8_t id[RECORD_ID_LEN]);
 
 /*
  * Encode one chunk.

@@ -1388,7 +1388,9 @@ static void chunk_encode(struct store *s, struct put_chunk *c,
 		c->status = -ENOMEM;
 		return;
 	}
-	record_chunk_id(k, c->plain, c->len, c->hash, c->id);
+	c->status = record_chunk_id(codec, k, c->plain, c->len, c->hash, c->id);
+	if (c->status)
+		return;
 	c->status = record_encode(codec, k, c->id, c->plain, c->len,
 				  s->o.zstd_level, c->rec, &c->reclen);
 }
