@@ -60,6 +60,7 @@
  * thread-pool hop costs more than the work. */
 #define INLINE_CODEC_MAX (64u << 10)
 #define CODEC_POOL_MAX 8
+#define BIGPOOL_MAX 8
 #define FORMAT_VERSION 1
 
 static const char META_FORMAT[] = "format";
@@ -95,6 +96,7 @@ struct round {
 	struct mutation *head;
 	struct index_batch *batch;
 	unsigned syncs;
+	bool synced;
 	int sync_err;
 	struct uring_req *reqs;
 	struct segment **syncsegs;	/* per req: the segment, or NULL (dir) */
@@ -121,13 +123,20 @@ struct store {
 	uint8_t master[KEYS_MASTER_LEN];
 	/* group commit */
 	struct mutation *queue, **qtail;
-	struct round *round;
+	/* Two rounds overlap: one syncing segments while the one before it
+	 * builds and commits its batch. */
+	struct round *syncing, *committing;
 	uint64_t persisted_next_seg;
 	/* codecs for worker threads */
 	pthread_mutex_t pool_lock;
 	struct record_codec *pool[CODEC_POOL_MAX];
 	unsigned npool;
 	struct record_codec *loop_codec;
+	/* chunk-sized buffers, reused: a fresh 4 MiB malloc is an mmap and
+	 * a thousand page faults (loop thread only) */
+	uint8_t *bigpool[BIGPOOL_MAX];
+	unsigned nbig;
+	size_t bigsize;
 	/* hybrid logical clock */
 	uint64_t hlc_last;
 	/* deferred callbacks */
@@ -237,6 +246,35 @@ static void codec_put(struct store *s, struct record_codec *c)
 	}
 	pthread_mutex_unlock(&s->pool_lock);
 	record_codec_free(c);
+}
+
+/* ---- buffers ---- */
+
+static bool buf_is_big(const struct store *s, size_t len)
+{
+	return len > s->bigsize / 2 && len <= s->bigsize;
+}
+
+/* A buffer of at least len bytes; *cap is what to pass to buf_free(). */
+static uint8_t *buf_alloc(struct store *s, size_t len, size_t *cap)
+{
+	if (buf_is_big(s, len)) {
+		*cap = s->bigsize;
+		if (s->nbig)
+			return s->bigpool[--s->nbig];
+		return malloc(s->bigsize);
+	}
+	*cap = len;
+	return malloc(len ? len : 1);
+}
+
+static void buf_free(struct store *s, uint8_t *p, size_t cap)
+{
+	if (p && cap == s->bigsize && s->nbig < BIGPOOL_MAX) {
+		s->bigpool[s->nbig++] = p;
+		return;
+	}
+	free(p);
 }
 
 /* ---- buckets ---- */
@@ -426,7 +464,7 @@ static int seg_account(struct store *s, struct index_batch *ib, uint64_t id,
 	ms.live_count += (uint64_t)dcount;
 	if (ms.live_count == 0 && seg && seg_may_drop(s, seg)) {
 		index_batch_delete(ib, INDEX_CF_SEGMENTS, key, sizeof(key));
-		return round_doom(s->round, seg);
+		return round_doom(s->committing, seg);
 	}
 	meta_segment_encode(&ms, v);
 	index_batch_put(ib, INDEX_CF_SEGMENTS, key, sizeof(key), v, sizeof(v));
@@ -545,6 +583,7 @@ static int object_get_batch(struct index_batch *ib, const uint8_t *okey,
 /* ---- group commit ---- */
 
 static void round_start(struct store *s);
+static void round_try_build(struct store *s);
 
 static void maybe_closed(struct store *s);
 
@@ -575,7 +614,7 @@ static void round_commit_done(uv_work_t *w, int status)
 		}
 	}
 	s->st.commit_rounds++;
-	s->round = NULL;
+	s->committing = NULL;
 	for (m = r->head; m; m = next) {
 		next = m->next;
 		if (!m->status)
@@ -589,6 +628,7 @@ static void round_commit_done(uv_work_t *w, int status)
 	free(r->syncsegs);
 	free(r->doomed);
 	free(r);
+	round_try_build(s);
 	round_start(s);
 	maybe_closed(s);
 }
@@ -642,6 +682,29 @@ static void round_build(struct round *r)
 	}
 }
 
+/*
+ * A round's bytes are durable.  It may build once the round before it has
+ * committed (its build must read that round's effects); the next round may
+ * start syncing as soon as this one leaves the syncing slot.
+ */
+static void round_try_build(struct store *s)
+{
+	struct round *r = s->syncing;
+
+	if (s->committing || !r || !r->synced)
+		return;
+	s->syncing = NULL;
+	s->committing = r;
+	round_build(r);
+	round_start(s);
+}
+
+static void round_synced(struct round *r)
+{
+	r->synced = true;
+	round_try_build(r->s);
+}
+
 static void round_sync_cb(struct uring_req *req, ssize_t res)
 {
 	struct round *r = req->data;
@@ -661,7 +724,7 @@ static void round_sync_cb(struct uring_req *req, ssize_t res)
 	if (seg)
 		seg->pins--;
 	if (--r->syncs == 0)
-		round_build(r);
+		round_synced(r);
 }
 
 struct sync_collect {
@@ -711,7 +774,7 @@ static void round_start(struct store *s)
 	struct round *r;
 	size_t n;
 
-	if (s->round || !s->queue)
+	if (s->syncing || !s->queue)
 		return;
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -720,7 +783,7 @@ static void round_start(struct store *s)
 	r->head = s->queue;
 	s->queue = NULL;
 	s->qtail = &s->queue;
-	s->round = r;
+	s->syncing = r;
 
 	segtab_foreach(&s->segs, collect_dirty, &c);
 	n = c.n + c.ndirs;
@@ -735,7 +798,7 @@ static void round_start(struct store *s)
 			c.segs[i]->dirty = true;
 		}
 		free(c.segs);
-		round_build(r);
+		round_synced(r);
 		return;
 	}
 	r->syncs = (unsigned)n + 1;	/* +1: held until all are queued */
@@ -761,7 +824,7 @@ static void round_start(struct store *s)
 	}
 	free(c.segs);
 	if (--r->syncs == 0)
-		round_build(r);
+		round_synced(r);
 }
 
 static void round_kick(void *arg)
@@ -781,7 +844,7 @@ static void mutation_queue(struct store *s, struct mutation *m)
 	m->status = 0;
 	*s->qtail = m;
 	s->qtail = &m->next;
-	if (!s->round && !s->kick_pending) {
+	if (!s->syncing && !s->kick_pending) {
 		s->kick_pending = true;
 		defer(s, &s->kick, round_kick, s);
 	}
@@ -1034,9 +1097,9 @@ struct put_chunk {
 	struct store_put *p;
 	struct put_chunk *next;		/* pending queue */
 	uint8_t *plain;
-	size_t len;
+	size_t len, plaincap;
 	uint8_t *rec;
-	size_t reclen;
+	size_t reclen, reccap;
 	uint8_t id[RECORD_ID_LEN];
 	uint8_t hash[32];
 	struct chunk_loc loc;
@@ -1058,7 +1121,7 @@ struct store_put {
 	uint16_t nmeta, ntags;
 	uint8_t *kvbuf;
 	uint8_t *cur;
-	size_t curlen;
+	size_t curlen, curcap;
 	struct put_chunk **chunks;
 	uint32_t nchunks, capchunks;
 	struct put_chunk *pend, **pend_tail;
@@ -1086,13 +1149,13 @@ static void put_free(struct store_put *p)
 
 		if (c->seg)
 			seg_unpin(s, c->seg);
-		free(c->plain);
-		free(c->rec);
+		buf_free(s, c->plain, c->plaincap);
+		buf_free(s, c->rec, c->reccap);
 		free(c);
 	}
 	bucket_unref(s, p->b);
 	free(p->chunks);
-	free(p->cur);
+	buf_free(s, p->cur, p->curcap);
 	free(p->key);
 	free(p->ctype);
 	free(p->kvs);
@@ -1263,9 +1326,9 @@ static void chunk_end(struct put_chunk *c)
 {
 	struct store_put *p = c->p;
 
-	free(c->plain);
+	buf_free(p->s, c->plain, c->plaincap);
 	c->plain = NULL;
-	free(c->rec);
+	buf_free(p->s, c->rec, c->reccap);
 	c->rec = NULL;
 	if (c->status && !p->error)
 		p->error = c->status;
@@ -1365,6 +1428,7 @@ static void chunk_store(struct put_chunk *c)
 	seg->size += c->reclen;
 	seg->writes++;
 	c->req.data = c;
+	c->req.async = c->reclen > INLINE_CODEC_MAX;
 	c->req.inject = fault_hit(s->o.fault, FAULT_SEG_WRITE);
 	rc = uring_write(s->ring, &c->req, seg->fd, c->rec, c->reclen,
 			 c->loc.off, chunk_write_cb);
@@ -1383,11 +1447,7 @@ static void chunk_encode(struct store *s, struct put_chunk *c,
 {
 	const struct record_keys *k = &c->p->b->keys;
 
-	c->rec = malloc(record_bound(c->len));
-	if (!c->rec) {
-		c->status = -ENOMEM;
-		return;
-	}
+	(void)s;
 	c->status = record_chunk_id(codec, k, c->plain, c->len, c->hash, c->id);
 	if (c->status)
 		return;
@@ -1430,6 +1490,12 @@ static void put_dispatch(struct store_put *p)
 			p->pend_tail = &p->pend;
 		p->inflight++;
 		if (p->error || p->aborted) {
+			chunk_end(c);
+			continue;
+		}
+		c->rec = buf_alloc(s, record_bound(c->len), &c->reccap);
+		if (!c->rec) {
+			c->status = -ENOMEM;
 			chunk_end(c);
 			continue;
 		}
@@ -1496,9 +1562,10 @@ static int put_emit(struct store_put *p)
 		return -ENOMEM;
 	c->p = p;
 	c->plain = p->cur;
+	c->plaincap = p->curcap;
 	c->len = p->curlen;
 	p->cur = NULL;
-	p->curlen = 0;
+	p->curlen = p->curcap = 0;
 	p->chunks[p->nchunks++] = c;
 	*p->pend_tail = c;
 	p->pend_tail = &c->next;
@@ -1610,14 +1677,30 @@ int store_put_write(struct store_put *p, const void *buf, size_t len)
 	while (len) {
 		size_t n;
 
-		if (!p->cur) {
-			p->cur = malloc(csz);
-			if (!p->cur)
-				return p->error = -ENOMEM;
-		}
 		n = csz - p->curlen;
 		if (n > len)
 			n = len;
+		if (p->curlen + n > p->curcap) {
+			/* Grow geometrically; a small object never pays for a
+			 * whole chunk buffer, a streamed one goes big early. */
+			size_t cap = p->curcap * 2, ncap;
+			uint8_t *nb;
+
+			if (cap < (p->curlen + n) * 4)
+				cap = (p->curlen + n) * 4;
+			if (cap < 16384)
+				cap = 16384;
+			if (cap > csz)
+				cap = csz;
+			nb = buf_alloc(p->s, cap, &ncap);
+			if (!nb)
+				return p->error = -ENOMEM;
+			if (p->curlen)
+				memcpy(nb, p->cur, p->curlen);
+			buf_free(p->s, p->cur, p->curcap);
+			p->cur = nb;
+			p->curcap = ncap;
+		}
 		memcpy(p->cur + p->curlen, src, n);
 		p->curlen += n;
 		p->size += n;
@@ -1799,9 +1882,10 @@ struct get_slot {
 	uint32_t idx;			/* chunk number */
 	struct segment *seg;		/* pinned while reading */
 	struct meta_chunk mc;
-	uint8_t *rec;
-	uint8_t *plain;
-	size_t plainlen;
+	/* Buffers stay with the slot for the whole get.  Raw (uncompressed)
+	 * records are decrypted in place: out points into rec. */
+	uint8_t *rec, *plain, *out;
+	size_t reccap, plaincap, plainlen;
 	int status;
 	bool busy, ready;
 	uv_work_t work;
@@ -1835,8 +1919,8 @@ static void get_free(struct store_get *g)
 	struct store *s = g->s;
 
 	for (int i = 0; i < GET_WINDOW_MAX; i++) {
-		free(g->slots[i].rec);
-		free(g->slots[i].plain);
+		buf_free(s, g->slots[i].rec, g->slots[i].reccap);
+		buf_free(s, g->slots[i].plain, g->slots[i].plaincap);
 	}
 	meta_object_free(g->o);
 	free(g->objbuf);
@@ -1851,8 +1935,6 @@ static void slot_decoded(struct get_slot *sl)
 {
 	struct store_get *g = sl->g;
 
-	free(sl->rec);
-	sl->rec = NULL;
 	if (sl->status == STRATA_ECORRUPT) {
 		g->s->st.corrupt++;
 		log_err("store", "corrupt chunk in segment %" PRIx64 " at %" PRIu64
@@ -1868,16 +1950,11 @@ static void slot_decode(struct store *s, struct get_slot *sl,
 {
 	struct store_get *g = sl->g;
 
-	sl->plain = malloc(sl->mc.raw_len ? sl->mc.raw_len : 1);
-	if (!sl->plain) {
-		sl->status = -ENOMEM;
-		return;
-	}
+	(void)s;
 	sl->status = record_decode(codec, &g->b->keys,
 				   g->o->chunks[sl->idx].id, sl->rec,
-				   sl->mc.rec_len, sl->plain, sl->mc.raw_len,
+				   sl->mc.rec_len, sl->out, sl->mc.raw_len,
 				   &sl->plainlen);
-	(void)s;
 	if (!sl->status && sl->plainlen != g->o->chunks[sl->idx].raw_len)
 		sl->status = STRATA_ECORRUPT;
 }
@@ -1905,6 +1982,29 @@ static void slot_decode_done(uv_work_t *w, int status)
 	slot_decoded(sl);
 }
 
+/* Where the plaintext goes: in place for raw records (no second 4 MiB
+ * buffer, no second pass through memory), a plaintext buffer for zstd. */
+static int slot_prepare_out(struct store *s, struct get_slot *sl)
+{
+	struct record_hdr h;
+
+	if (record_parse_header(sl->rec, &h) == 0 && !(h.flags & RECORD_ZSTD)) {
+		sl->out = sl->rec + RECORD_HDR_LEN;
+		return 0;
+	}
+	/* (A bad header fails in record_decode, which says why.) */
+	if (sl->plaincap < sl->mc.raw_len) {
+		buf_free(s, sl->plain, sl->plaincap);
+		sl->plain = buf_alloc(s, sl->mc.raw_len, &sl->plaincap);
+		if (!sl->plain) {
+			sl->plaincap = 0;
+			return -ENOMEM;
+		}
+	}
+	sl->out = sl->plain;
+	return 0;
+}
+
 static void slot_read_cb(struct uring_req *req, ssize_t res)
 {
 	struct get_slot *sl = req->data;
@@ -1921,6 +2021,11 @@ static void slot_read_cb(struct uring_req *req, ssize_t res)
 		sl->status = STRATA_ECORRUPT;
 	}
 	if (sl->status || sl->g->error) {
+		slot_decoded(sl);
+		return;
+	}
+	sl->status = slot_prepare_out(s, sl);
+	if (sl->status) {
 		slot_decoded(sl);
 		return;
 	}
@@ -1941,16 +2046,25 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	struct segment *seg;
 	int rc;
 
-	memset(sl, 0, offsetof(struct get_slot, work));
+	/* The buffers survive; the rest starts afresh. */
 	sl->g = g;
 	sl->idx = idx;
+	sl->seg = NULL;
+	sl->out = NULL;
+	sl->plainlen = 0;
+	sl->status = 0;
+	sl->ready = false;
+	memset(&sl->req, 0, sizeof(sl->req));
 	sl->busy = true;
 	g->inflight++;
 	rc = chunk_lookup(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
 	if (rc)
 		goto fail;
 	seg = segtab_find(&s->segs, sl->mc.seg);
+	/* The payload never exceeds the plaintext: this also bounds the
+	 * allocation below by what the index can claim. */
 	if (!seg || sl->mc.rec_len < RECORD_HDR_LEN ||
+	    sl->mc.rec_len > record_bound(sl->mc.raw_len) ||
 	    sl->mc.raw_len != g->o->chunks[idx].raw_len) {
 		log_err("store", "chunk points at %s segment %" PRIx64,
 			seg ? "a bad place in" : "missing", sl->mc.seg);
@@ -1958,14 +2072,19 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 		rc = STRATA_ECORRUPT;
 		goto fail;
 	}
-	sl->rec = malloc(sl->mc.rec_len);
-	if (!sl->rec) {
-		rc = -ENOMEM;
-		goto fail;
+	if (sl->reccap < sl->mc.rec_len) {
+		buf_free(s, sl->rec, sl->reccap);
+		sl->rec = buf_alloc(s, sl->mc.rec_len, &sl->reccap);
+		if (!sl->rec) {
+			sl->reccap = 0;
+			rc = -ENOMEM;
+			goto fail;
+		}
 	}
 	seg->pins++;
 	sl->seg = seg;
 	sl->req.data = sl;
+	sl->req.async = sl->mc.rec_len > INLINE_CODEC_MAX;
 	sl->req.inject = fault_hit(s->o.fault, FAULT_SEG_READ);
 	rc = uring_read(s->ring, &sl->req, seg->fd, sl->rec, sl->mc.rec_len,
 			sl->mc.off, slot_read_cb);
@@ -2023,10 +2142,8 @@ static void get_progress(struct store_get *g)
 			ce = cs + sl->plainlen;
 			from = g->off > cs ? g->off - cs : 0;
 			to = (g->end < ce ? g->end : ce) - cs;
-			if (g->data_cb(g->arg, sl->plain + from, to - from))
+			if (g->data_cb(g->arg, sl->out + from, to - from))
 				g->error = STRATA_EABORTED;
-			free(sl->plain);
-			sl->plain = NULL;
 			sl->busy = false;
 			g->next_deliver++;
 		}
@@ -2476,7 +2593,7 @@ static int build_segdrop(struct store *s, struct mutation *m,
 		} else if (rc != -ENOENT) {
 			return rc;
 		}
-		rc = round_doom(s->round, seg);
+		rc = round_doom(s->committing, seg);
 		if (rc)
 			return rc;
 	}
@@ -3083,6 +3200,7 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 	}
 	s->o.master_key = NULL;
 	s->o.master_key_path = NULL;
+	s->bigsize = record_bound(s->o.chunk_size);
 	s->loop_codec = record_codec_new();
 	if (!s->loop_codec) {
 		rc = -ENOMEM;
@@ -3148,6 +3266,8 @@ static void store_free(struct store *s)
 	for (unsigned i = 0; i < s->npool; i++)
 		record_codec_free(s->pool[i]);
 	record_codec_free(s->loop_codec);
+	while (s->nbig)
+		free(s->bigpool[--s->nbig]);
 	pthread_mutex_destroy(&s->pool_lock);
 	keys_wipe(s->master, sizeof(s->master));
 	free(s);
@@ -3180,7 +3300,8 @@ static void maybe_closed(struct store *s)
 {
 	struct uring *ring;
 
-	if (!s->closing || close_started(s) || s->ops || s->round ||
+	if (!s->closing || close_started(s) || s->ops || s->syncing ||
+	    s->committing ||
 	    s->queue || s->kick_pending || s->defer_head)
 		return;
 	ring = s->ring;

@@ -196,6 +196,8 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct uring_req *req)
 		}
 	}
 	io_uring_sqe_set_data(sqe, req);
+	if (req->async && !req->inject)
+		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 }
 
 /*

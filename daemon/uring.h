@@ -27,6 +27,7 @@
 #ifndef STRATA_URING_H
 #define STRATA_URING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -43,6 +44,10 @@ struct uring_req {
 	/* public: set by the caller */
 	void *data;
 	int inject;		/* 0, or a negative errno to complete with */
+	/* Hand the transfer to the kernel's io-wq workers (IOSQE_ASYNC)
+	 * instead of trying it inline during submission: for large
+	 * page-cache reads, the copy then runs off the loop thread. */
+	bool async;
 	/* private */
 	enum uring_op op;
 	int fd;
