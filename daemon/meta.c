@@ -11,6 +11,7 @@
  *            nmeta(2) { key:s16 val:s16 } x nmeta
  *            ntags(2) { key:s16 val:s16 } x ntags
  *            nchunks(4) { id(32) raw_len(4) } x nchunks
+ *            [inline:s32]   only with META_OBJ_INLINE: one chunk's record
  *   bucket   ver(1) id(8) ctime_ms(8) wrapped:s16 attrs:s32
  *   chunk    ver(1) seg(8) off(8) rec_len(4) raw_len(4) refs(4) tier(1)
  *            atime_ms(8)                                    = 38 bytes
@@ -25,7 +26,9 @@
  *     length within RECORD_MAX_RAW (readers size buffers from it);
  *   - object flags hold only known bits (a new flag means a new version);
  *     a tombstone has size 0 and no chunks, any other object has
- *     size == the sum of its chunks' raw_len.
+ *     size == the sum of its chunks' raw_len; an inline object has one
+ *     chunk of at most META_INLINE_MAX bytes and a record of header plus
+ *     at most raw_len payload bytes.
  * Together these make the encoding canonical: re-encoding a decoded value
  * gives back the input bytes, which tests/fuzz/fuzz_meta.c checks.
  */
@@ -201,7 +204,10 @@ size_t meta_object_size(const struct meta_object *o)
 		n += 4 + (size_t)o->meta[i].keylen + o->meta[i].vallen;
 	for (uint16_t i = 0; i < o->ntags; i++)
 		n += 4 + (size_t)o->tags[i].keylen + o->tags[i].vallen;
-	return n + (size_t)o->nchunks * OBJ_CHUNKREF_LEN;
+	n += (size_t)o->nchunks * OBJ_CHUNKREF_LEN;
+	if (o->flags & META_OBJ_INLINE)
+		n += 4 + (size_t)o->inlen;
+	return n;
 }
 
 static uint8_t *put_kvs(uint8_t *p, const struct meta_kv *kv, uint16_t n)
@@ -237,6 +243,10 @@ size_t meta_object_encode(const struct meta_object *o, uint8_t *out)
 	for (uint32_t i = 0; i < o->nchunks; i++) {
 		p = put_bytes(p, o->chunks[i].id, RECORD_ID_LEN);
 		p = put_le32(p, o->chunks[i].raw_len);
+	}
+	if (o->flags & META_OBJ_INLINE) {
+		p = put_le32(p, o->inlen);
+		p = put_bytes(p, o->inl, o->inlen);
 	}
 	assert((size_t)(p - out) == meta_object_size(o));
 	return (size_t)(p - out);
@@ -318,7 +328,8 @@ int meta_object_decode(const uint8_t *buf, size_t len, struct meta_object **out)
 			return STRATA_ECORRUPT;
 		memcpy(h.etag, etag, sizeof(h.etag));
 	}
-	if (h.flags & ~META_OBJ_TOMBSTONE)
+	if (h.flags & ~(META_OBJ_TOMBSTONE | META_OBJ_INLINE) ||
+	    (h.flags & META_OBJ_TOMBSTONE && h.flags & META_OBJ_INLINE))
 		return STRATA_ECORRUPT;
 	if (!rd_s16(&r, META_CTYPE_MAX, &h.ctype, &h.ctypelen))
 		return STRATA_ECORRUPT;
@@ -338,6 +349,13 @@ int meta_object_decode(const uint8_t *buf, size_t len, struct meta_object **out)
 	chunks_at = r;
 	if (!rd_chunkrefs(&r, h.nchunks, NULL, &sum))
 		return STRATA_ECORRUPT;
+	if (h.flags & META_OBJ_INLINE) {
+		if (h.nchunks != 1 || sum > META_INLINE_MAX ||
+		    !rd_u32(&r, &h.inlen) || h.inlen < RECORD_HDR_LEN ||
+		    h.inlen > RECORD_HDR_LEN + sum ||
+		    !rd_take(&r, h.inlen, &h.inl))
+			return STRATA_ECORRUPT;
+	}
 	if (r.left != 0)
 		return STRATA_ECORRUPT;
 

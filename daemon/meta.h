@@ -47,7 +47,12 @@ struct meta_chunkref {
 
 enum meta_object_flags {
 	META_OBJ_TOMBSTONE = 1 << 0,	/* a delete: no data, hidden */
+	META_OBJ_INLINE = 1 << 1,	/* one chunk, its record in the value */
 };
+
+/* The largest object kept inline in the index (its record rides in the
+ * object's value: no segment write, no segment sync). */
+#define META_INLINE_MAX (64u << 10)
 
 /* One object version (the value under objects/<bucket id><key>). */
 struct meta_object {
@@ -66,6 +71,9 @@ struct meta_object {
 	struct meta_kv *tags;
 	uint32_t nchunks;
 	struct meta_chunkref *chunks;
+	/* META_OBJ_INLINE: the chunk record (record.h), into the buffer */
+	const uint8_t *inl;
+	uint32_t inlen;
 };
 
 /* A bucket (the value under buckets/<name>). */

@@ -1104,6 +1104,7 @@ struct put_chunk {
 	uint8_t hash[32];
 	struct chunk_loc loc;
 	struct segment *seg;		/* pinned until the put ends */
+	bool inl;			/* record goes into the index value */
 	int status;
 	uv_work_t work;
 	struct uring_req req;
@@ -1228,13 +1229,15 @@ static int build_put(struct store *s, struct mutation *m,
 	for (uint32_t i = 0; i < p->nchunks; i++) {
 		struct put_chunk *c = p->chunks[i];
 
-		rc = chunk_ref(s, ib, p->b->id, c->id, &c->loc);
-		if (rc)
-			goto out;
+		if (!c->inl) {
+			rc = chunk_ref(s, ib, p->b->id, c->id, &c->loc);
+			if (rc)
+				goto out;
+		}
 		memcpy(refs[i].id, c->id, RECORD_ID_LEN);
 		refs[i].raw_len = (uint32_t)c->len;
 	}
-	if (prev && !(prev->flags & META_OBJ_TOMBSTONE)) {
+	if (prev && !(prev->flags & (META_OBJ_TOMBSTONE | META_OBJ_INLINE))) {
 		for (uint32_t i = 0; i < prev->nchunks; i++) {
 			rc = chunk_unref(s, ib, p->b->id, prev->chunks[i].id);
 			if (rc)
@@ -1255,6 +1258,11 @@ static int build_put(struct store *s, struct mutation *m,
 	o.tags = p->kvs ? p->kvs + p->nmeta : NULL;
 	o.nchunks = p->nchunks;
 	o.chunks = refs;
+	if (p->nchunks == 1 && p->chunks[0]->inl) {
+		o.flags = META_OBJ_INLINE;
+		o.inl = p->chunks[0]->rec;
+		o.inlen = (uint32_t)p->chunks[0]->reclen;
+	}
 	enc = malloc(meta_object_size(&o));
 	if (!enc) {
 		rc = -ENOMEM;
@@ -1328,8 +1336,10 @@ static void chunk_end(struct put_chunk *c)
 
 	buf_free(p->s, c->plain, c->plaincap);
 	c->plain = NULL;
-	buf_free(p->s, c->rec, c->reccap);
-	c->rec = NULL;
+	if (!c->inl || c->status) {
+		buf_free(p->s, c->rec, c->reccap);
+		c->rec = NULL;
+	}
 	if (c->status && !p->error)
 		p->error = c->status;
 	p->inflight--;
@@ -1390,7 +1400,7 @@ static void chunk_store(struct put_chunk *c)
 	size_t vlen;
 	int rc;
 
-	if (c->status || p->error || p->aborted)
+	if (c->status || p->error || p->aborted || c->inl)
 		goto end;
 	meta_chunkkey(p->b->id, c->id, key);
 	rc = index_get(s->ix, INDEX_CF_CHUNKS, key, sizeof(key), &val, &vlen);
@@ -1541,7 +1551,7 @@ static void put_progress(struct store_put *p)
 }
 
 /* Cut the current buffer into a chunk and queue it. */
-static int put_emit(struct store_put *p)
+static int put_emit(struct store_put *p, bool inl)
 {
 	struct put_chunk *c;
 
@@ -1561,6 +1571,7 @@ static int put_emit(struct store_put *p)
 	if (!c)
 		return -ENOMEM;
 	c->p = p;
+	c->inl = inl;
 	c->plain = p->cur;
 	c->plaincap = p->curcap;
 	c->len = p->curlen;
@@ -1707,7 +1718,7 @@ int store_put_write(struct store_put *p, const void *buf, size_t len)
 		src += n;
 		len -= n;
 		if (p->curlen == csz) {
-			int rc = put_emit(p);
+			int rc = put_emit(p, false);
 			if (rc)
 				return p->error = rc;
 		}
@@ -1737,7 +1748,12 @@ void store_put_commit(struct store_put *p, store_commit_cb cb, void *arg)
 	p->arg = arg;
 	p->drain_cb = NULL;
 	if (p->curlen && !p->error) {
-		int rc = put_emit(p);
+		/* A small object is one chunk whose record rides in the index
+		 * value: one synced write (the WAL) instead of two. */
+		bool inl = !p->nchunks &&
+			   p->curlen <= (size_t)p->s->o.inline_max;
+		int rc = put_emit(p, inl);
+
 		if (rc)
 			p->error = rc;
 	}
@@ -1855,6 +1871,12 @@ int store_stat(struct store *s, const char *bucket, const char *key,
 		for (uint32_t i = 0; i < o->nchunks; i++) {
 			struct meta_chunk mc;
 
+			if (o->flags & META_OBJ_INLINE) {
+				v[i].raw_len = o->chunks[i].raw_len;
+				v[i].stored_len = o->inlen;
+				v[i].tier = STORE_TIER_INDEX;
+				continue;
+			}
 			rc = chunk_lookup(s, b->id, o->chunks[i].id, &mc);
 			if (rc) {
 				free(v);
@@ -2039,6 +2061,32 @@ static void slot_read_cb(struct uring_req *req, ssize_t res)
 	}
 }
 
+/* An inline object's record came with the object: decode it now (it is
+ * small), on a copy, since decoding works in place. */
+static void get_issue_inline(struct store_get *g, struct get_slot *sl)
+{
+	struct store *s = g->s;
+
+	memset(&sl->mc, 0, sizeof(sl->mc));
+	sl->mc.rec_len = g->o->inlen;
+	sl->mc.raw_len = g->o->chunks[0].raw_len;
+	if (sl->reccap < g->o->inlen) {
+		buf_free(s, sl->rec, sl->reccap);
+		sl->rec = buf_alloc(s, g->o->inlen, &sl->reccap);
+		if (!sl->rec) {
+			sl->reccap = 0;
+			sl->status = -ENOMEM;
+			slot_decoded(sl);
+			return;
+		}
+	}
+	memcpy(sl->rec, g->o->inl, g->o->inlen);
+	sl->status = slot_prepare_out(s, sl);
+	if (!sl->status)
+		slot_decode(s, sl, s->loop_codec);
+	slot_decoded(sl);
+}
+
 /* Start reading chunk idx into a free slot. */
 static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 {
@@ -2057,6 +2105,10 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	memset(&sl->req, 0, sizeof(sl->req));
 	sl->busy = true;
 	g->inflight++;
+	if (g->o->flags & META_OBJ_INLINE) {
+		get_issue_inline(g, sl);
+		return;
+	}
 	rc = chunk_lookup(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
 	if (rc)
 		goto fail;
@@ -2287,7 +2339,8 @@ static int build_delete(struct store *s, struct mutation *m,
 		rc = STRATA_ENOOBJECT;
 		goto out;
 	}
-	for (uint32_t i = 0; i < prev->nchunks; i++) {
+	for (uint32_t i = 0; i < prev->nchunks &&
+			    !(prev->flags & META_OBJ_INLINE); i++) {
 		rc = chunk_unref(s, ib, op->b->id, prev->chunks[i].id);
 		if (rc)
 			goto out;
@@ -3171,6 +3224,16 @@ static int check_opts(struct store_opts *o)
 		o->gc_dead_pct = 100;
 	if (!o->gc_interval_ms)
 		o->gc_interval_ms = 10000;
+	if (o->inline_max == 0)
+		o->inline_max = STORE_DEFAULT_INLINE;
+	else if (o->inline_max < 0)
+		o->inline_max = 0;
+	if (o->inline_max > (int32_t)META_INLINE_MAX ||
+	    (uint32_t)o->inline_max > o->chunk_size) {
+		log_err("store", "inline limit %d above %u or the chunk size",
+			o->inline_max, META_INLINE_MAX);
+		return STRATA_ECONFIG;
+	}
 	return 0;
 }
 

@@ -33,11 +33,14 @@ struct store_put;
 struct store_get;
 
 enum store_tier { STORE_TIER_HOT, STORE_TIER_COLD, STORE_TIERS };
+/* Reported by stat for a small object kept inline in the index. */
+#define STORE_TIER_INDEX 0xff
 
 #define STORE_DEFAULT_CHUNK (4u << 20)
 #define STORE_MIN_CHUNK (64u << 10)
 #define STORE_MAX_CHUNK (64u << 20)
 #define STORE_MAX_TIER_DIRS 16
+#define STORE_DEFAULT_INLINE (16u << 10)
 
 struct store_opts {
 	const char *index_dir;		/* RocksDB directory (created) */
@@ -56,6 +59,9 @@ struct store_opts {
 	size_t index_cache_bytes;	/* 0: 64 MiB */
 	unsigned gc_dead_pct;		/* compact at this % dead; 0: 50 */
 	unsigned gc_interval_ms;	/* background GC period; 0: 10 s */
+	/* Objects up to this size live inline in the index (one synced
+	 * write per put instead of two); 0: 16 KiB, < 0: never. */
+	int32_t inline_max;
 	struct fault *fault;		/* fault points; may be NULL */
 };
 

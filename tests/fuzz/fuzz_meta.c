@@ -58,7 +58,13 @@ static void fuzz_object(const uint8_t *data, size_t size)
 	}
 	if (o->ctypelen > META_CTYPE_MAX || o->nmeta > META_KV_MAX ||
 	    o->ntags > META_KV_MAX || o->nchunks > META_CHUNKS_MAX ||
-	    (o->flags & ~META_OBJ_TOMBSTONE))
+	    (o->flags & ~(META_OBJ_TOMBSTONE | META_OBJ_INLINE)))
+		abort();
+	if ((o->flags & META_OBJ_INLINE) &&
+	    (o->nchunks != 1 || o->inlen < RECORD_HDR_LEN ||
+	     o->inlen > RECORD_HDR_LEN + o->size ||
+	     o->size > META_INLINE_MAX || o->inl < data ||
+	     o->inl + o->inlen > data + size))
 		abort();
 	for (uint16_t i = 0; i < o->nmeta; i++)
 		if (o->meta[i].keylen > META_KV_KEY_MAX ||

@@ -446,10 +446,59 @@ START_TEST(test_object_chunk_rules)
 	ck_assert_int_eq(obj_decode_rc(&s.o), 0);
 
 	/* Unknown flag bits. */
-	s.o.flags = 0x02;
+	s.o.flags = 0x04;
 	ck_assert_int_eq(obj_decode_rc(&s.o), STRATA_ECORRUPT);
 	s.o.flags = 0x80 | META_OBJ_TOMBSTONE;
 	ck_assert_int_eq(obj_decode_rc(&s.o), STRATA_ECORRUPT);
+}
+END_TEST
+
+START_TEST(test_object_inline)
+{
+	uint8_t rec[RECORD_HDR_LEN + 101], *buf;	/* one spare byte */
+	struct meta_chunkref ref = { .raw_len = 100 };
+	struct meta_object o = { 0 }, *d;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(rec); i++)
+		rec[i] = (uint8_t)(i * 13);
+	memset(ref.id, 7, sizeof(ref.id));
+	o.flags = META_OBJ_INLINE;
+	o.size = 100;
+	o.nchunks = 1;
+	o.chunks = &ref;
+	o.inl = rec;
+	o.inlen = RECORD_HDR_LEN + 100;
+	buf = obj_enc(&o, &len);
+	ck_assert_int_eq(meta_object_decode(buf, len, &d), 0);
+	ck_assert_uint_eq(d->inlen, RECORD_HDR_LEN + 100);
+	ck_assert(d->inl >= buf && d->inl + d->inlen == buf + len);
+	ck_assert_mem_eq(d->inl, rec, RECORD_HDR_LEN + 100);
+	meta_object_free(d);
+	check_all_rejects(dec_object, buf, len);
+	free(buf);
+
+	/* A record shorter than its header, or with more payload than
+	 * plaintext, is not a record. */
+	o.inlen = RECORD_HDR_LEN - 1;
+	ck_assert_int_eq(obj_decode_rc(&o), STRATA_ECORRUPT);
+	o.inlen = RECORD_HDR_LEN;
+	ck_assert_int_eq(obj_decode_rc(&o), 0);
+	o.inlen = RECORD_HDR_LEN + 101;
+	ck_assert_int_eq(obj_decode_rc(&o), STRATA_ECORRUPT);
+	o.inlen = RECORD_HDR_LEN + 100;
+	/* Exactly one chunk, small enough; never a tombstone. */
+	o.nchunks = 0;
+	o.size = 0;
+	ck_assert_int_eq(obj_decode_rc(&o), STRATA_ECORRUPT);
+	o.nchunks = 1;
+	o.size = 100;
+	o.flags = META_OBJ_INLINE | META_OBJ_TOMBSTONE;
+	ck_assert_int_eq(obj_decode_rc(&o), STRATA_ECORRUPT);
+	o.flags = META_OBJ_INLINE;
+	ref.raw_len = META_INLINE_MAX + 1;
+	o.size = META_INLINE_MAX + 1;
+	ck_assert_int_eq(obj_decode_rc(&o), STRATA_ECORRUPT);
 }
 END_TEST
 
@@ -1206,6 +1255,7 @@ int main(void)
 	tcase_add_test(obj, test_object_limits);
 	tcase_add_test(obj, test_object_chunk_rules);
 	tcase_add_test(obj, test_object_rejects);
+	tcase_add_test(obj, test_object_inline);
 	tcase_add_test(obj, test_object_count_overstated);
 	tcase_add_test(obj, test_object_mutations);
 	tcase_add_test(obj, test_object_golden);

@@ -553,6 +553,20 @@ START_TEST(encrypted_at_rest)
 	}
 	closedir(d);
 	ck_assert_int_ge(files, 2);
+	/* Small objects live inline in the index: its files hold no
+	 * plaintext either (WAL and tables). */
+	d = opendir(E.idx);
+	while ((de = readdir(d))) {
+		char path[1024];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", E.idx, de->d_name);
+		if (stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		ck_assert_msg(!file_has(path, "STRATA-PLAINTEXT", 16),
+			      "plaintext marker found in %s", path);
+	}
+	closedir(d);
 	/* The wrong master key fails cleanly, and the right one still works. */
 	E.master[0] ^= 1;
 	ck_assert_int_eq(tenv_open(&E), STRATA_EMASTERKEY);
@@ -625,7 +639,7 @@ static void fault_put(enum fault_point p, int err, size_t len)
 
 START_TEST(fault_seg_write) { fault_put(FAULT_SEG_WRITE, -EIO, 300000); }
 END_TEST
-START_TEST(fault_seg_write_enospc) { fault_put(FAULT_SEG_WRITE, -ENOSPC, 1000); }
+START_TEST(fault_seg_write_enospc) { fault_put(FAULT_SEG_WRITE, -ENOSPC, 100000); }
 END_TEST
 START_TEST(fault_seg_fsync) { fault_put(FAULT_SEG_FSYNC, -EIO, 300000); }
 END_TEST
@@ -634,7 +648,7 @@ END_TEST
 START_TEST(fault_seg_create)
 {
 	/* A new store has no active segment: the first put creates one. */
-	uint8_t buf[1000];
+	static uint8_t buf[100000];
 
 	reopen();
 	fault_arm(&E.fault, FAULT_SEG_CREATE, 0, 1, -ENOSPC);
@@ -656,6 +670,82 @@ START_TEST(fault_reads)
 	fault_arm(&E.fault, FAULT_INDEX_READ, 0, 1, -EIO);
 	ck_assert_int_eq(tenv_get(&E, "data", "r", 0, UINT64_MAX, &got, &glen), -EIO);
 	check_object("r", buf, sizeof(buf));
+}
+END_TEST
+
+
+START_TEST(inline_small_objects)
+{
+	uint8_t small[3000], big[100000], *got;
+	size_t glen;
+	struct store_object_info info;
+	struct store_chunk_info *ci;
+	struct store_stats st;
+	uint64_t disk;
+
+	tu_fill(small, sizeof(small), 5);
+	tu_fill(big, sizeof(big), 6);
+	ck_assert_int_eq(tenv_put(&E, "data", "s", small, sizeof(small), &info), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "s", 1, &info, &ci), 0);
+	ck_assert_uint_eq(info.nchunks, 1);
+	ck_assert_uint_eq(ci[0].tier, STORE_TIER_INDEX);
+	free(ci);
+	/* No segment byte was written for it. */
+	ck_assert_uint_eq(tenv_disk_bytes(&E), 0);
+	check_object("s", small, sizeof(small));
+	ck_assert_int_eq(tenv_get(&E, "data", "s", 100, 50, &got, &glen), 0);
+	ck_assert(glen == 50 && memcmp(got, small + 100, 50) == 0);
+	free(got);
+	/* inline -> chunked -> inline -> deleted: refcounts stay right. */
+	ck_assert_int_eq(tenv_put(&E, "data", "s", big, sizeof(big), NULL), 0);
+	check_object("s", big, sizeof(big));
+	disk = tenv_disk_bytes(&E);
+	ck_assert_uint_gt(disk, sizeof(big));
+	ck_assert_int_eq(tenv_put(&E, "data", "s", small, sizeof(small), NULL), 0);
+	check_object("s", small, sizeof(small));
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.live_bytes[0], 0);
+	reopen();
+	check_object("s", small, sizeof(small));
+	ck_assert_int_eq(tenv_rm(&E, "data", "s"), 0);
+	ck_assert_int_eq(tenv_get(&E, "data", "s", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ENOOBJECT);
+	/* Turned off, the same object goes to a segment. */
+	tenv_close(&E);
+	E.o.inline_max = -1;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "s2", small, sizeof(small), NULL), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "s2", 2, &info, &ci), 0);
+	ck_assert_uint_eq(ci[0].tier, STORE_TIER_HOT);
+	free(ci);
+	check_object("s2", small, sizeof(small));
+}
+END_TEST
+
+START_TEST(inline_corrupt)
+{
+	uint8_t small[3000], *got, *val, okey[META_OBJKEY_MAX];
+	size_t glen, vlen, oklen;
+	struct index *ix;
+	struct store_stats st;
+
+	tu_fill(small, sizeof(small), 5);
+	ck_assert_int_eq(tenv_put(&E, "data", "s", small, sizeof(small), NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "t", small, 10, NULL), 0);
+	tenv_close(&E);
+	ck_assert_int_eq(index_open(E.idx, NULL, 0, &ix), 0);
+	oklen = meta_objkey(1, "s", 1, okey);
+	ck_assert_int_eq(index_get(ix, INDEX_CF_OBJECTS, okey, oklen, &val, &vlen), 0);
+	val[vlen - 10] ^= 0x40;	/* inside the inline record's payload */
+	ck_assert_int_eq(index_put_sync(ix, INDEX_CF_OBJECTS, okey, oklen, val, vlen), 0);
+	free(val);
+	index_close(ix);
+	ck_assert_int_eq(tenv_open(&E), 0);
+	ck_assert_int_eq(tenv_get(&E, "data", "s", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ECORRUPT);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_ge(st.corrupt, 1);
+	check_object("t", small, 10);
 }
 END_TEST
 
@@ -688,6 +778,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, fault_index_write);
 	tcase_add_test(tc, fault_seg_create);
 	tcase_add_test(tc, fault_reads);
+	tcase_add_test(tc, inline_small_objects);
+	tcase_add_test(tc, inline_corrupt);
 	suite_add_tcase(s, tc);
 	return s;
 }
