@@ -1,0 +1,727 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * store_read: gets, stat and listing (see store_int.h).
+ *
+ *   get: lookup -> [chunk: read (uring) -> decode (pool or inline)] in a
+ *   window of get_window chunks, delivered in order; raw records are
+ *   decrypted in place in the read buffer, which the slot keeps.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "fault.h"
+#include "index.h"
+#include "keys.h"
+#include "log.h"
+#include "meta.h"
+#include "record.h"
+#include "segment.h"
+#include "store.h"
+#include "store_int.h"
+#include "uring.h"
+#include "strata/error.h"
+#include "banned.h"
+
+/* ---- object lookups ---- */
+
+/* Find the visible version of bucket/key.  *buf backs *obj. */
+static int object_lookup(struct store *s, const char *bucket, const char *key,
+			 size_t keylen, struct bucket **bout, uint8_t **buf,
+			 struct meta_object **obj)
+{
+	uint8_t okey[META_OBJKEY_MAX];
+	struct bucket *b;
+	size_t vlen;
+	int rc;
+
+	rc = meta_check_key(key, keylen);
+	if (rc)
+		return rc;
+	rc = store__bucket_get(s, bucket, &b);
+	if (rc)
+		return rc;
+	rc = index_get(s->ix, INDEX_CF_OBJECTS, okey,
+		       meta_objkey(b->id, key, keylen, okey), buf, &vlen);
+	if (rc == -ENOENT)
+		rc = STRATA_ENOOBJECT;
+	if (rc)
+		goto fail;
+	rc = meta_object_decode(*buf, vlen, obj);
+	if (rc) {
+		log_err("store", "object %s/%.*s: damaged index entry", bucket,
+			(int)(keylen > 200 ? 200 : keylen), key);
+		s->st.corrupt++;
+		free(*buf);
+		goto fail;
+	}
+	if ((*obj)->flags & META_OBJ_TOMBSTONE) {
+		meta_object_free(*obj);
+		free(*buf);
+		rc = STRATA_ENOOBJECT;
+		goto fail;
+	}
+	*bout = b;
+	return 0;
+fail:
+	*obj = NULL;
+	*buf = NULL;
+	store__bucket_unref(s, b);
+	return rc;
+}
+
+static int chunk_lookup(struct store *s, uint64_t bid,
+			const uint8_t id[RECORD_ID_LEN], struct meta_chunk *mc)
+{
+	uint8_t key[META_CHUNKKEY_LEN], *val;
+	size_t vlen;
+	int rc;
+
+	meta_chunkkey(bid, id, key);
+	rc = index_get(s->ix, INDEX_CF_CHUNKS, key, sizeof(key), &val, &vlen);
+	if (rc == -ENOENT) {
+		log_err("store", "chunk entry missing for a live object");
+		s->st.corrupt++;
+		return STRATA_ECORRUPT;
+	}
+	if (rc)
+		return rc;
+	rc = meta_chunk_decode(val, vlen, mc);
+	free(val);
+	if (rc) {
+		log_err("store", "damaged chunk entry");
+		s->st.corrupt++;
+	}
+	return rc;
+}
+
+int store_stat(struct store *s, const char *bucket, const char *key,
+	       size_t keylen, struct store_object_info *info,
+	       struct store_chunk_info **chunks)
+{
+	struct meta_object *o;
+	struct bucket *b;
+	uint8_t *buf;
+	int rc;
+
+	rc = object_lookup(s, bucket, key, keylen, &b, &buf, &o);
+	if (rc)
+		return rc;
+	store__fill_info(info, o);
+	if (chunks) {
+		struct store_chunk_info *v;
+
+		v = calloc(o->nchunks ? o->nchunks : 1, sizeof(*v));
+		if (!v) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t i = 0; i < o->nchunks; i++) {
+			struct meta_chunk mc;
+
+			if (o->flags & META_OBJ_INLINE) {
+				v[i].raw_len = o->chunks[i].raw_len;
+				v[i].stored_len = o->inlen;
+				v[i].tier = STORE_TIER_INDEX;
+				continue;
+			}
+			rc = chunk_lookup(s, b->id, o->chunks[i].id, &mc);
+			if (rc) {
+				free(v);
+				goto out;
+			}
+			v[i].raw_len = mc.raw_len;
+			v[i].stored_len = mc.rec_len;
+			v[i].tier = mc.tier;
+			v[i].seg = mc.seg;
+			v[i].off = mc.off;
+		}
+		*chunks = v;
+	}
+out:
+	meta_object_free(o);
+	free(buf);
+	store__bucket_unref(s, b);
+	return rc;
+}
+
+/* ---- gets ---- */
+
+struct get_slot {
+	struct store_get *g;
+	uint32_t idx;			/* chunk number */
+	struct segment *seg;		/* pinned while reading */
+	struct meta_chunk mc;
+	/* Buffers stay with the slot for the whole get.  Raw (uncompressed)
+	 * records are decrypted in place: out points into rec. */
+	uint8_t *rec, *plain, *out;
+	size_t reccap, plaincap, plainlen;
+	int status;
+	bool busy, ready;
+	uv_work_t work;
+	struct uring_req req;
+};
+
+
+struct store_get {
+	struct store *s;
+	struct bucket *b;
+	uint8_t *objbuf;
+	struct meta_object *o;
+	uint64_t *starts;		/* object offset of each chunk */
+	uint64_t off, end;
+	uint32_t next_issue, next_deliver, last;
+	unsigned inflight;
+	int error;
+	bool paused, busy, again, finished;
+	store_data_cb data_cb;
+	store_done_cb done_cb;
+	void *arg;
+	struct deferred fin;
+	struct get_slot slots[GET_WINDOW_MAX];
+};
+
+static void get_progress(struct store_get *g);
+
+static void get_free(struct store_get *g)
+{
+	struct store *s = g->s;
+
+	for (int i = 0; i < GET_WINDOW_MAX; i++) {
+		store__buf_free(s, g->slots[i].rec, g->slots[i].reccap);
+		store__buf_free(s, g->slots[i].plain, g->slots[i].plaincap);
+	}
+	meta_object_free(g->o);
+	free(g->objbuf);
+	free(g->starts);
+	store__bucket_unref(s, g->b);
+	free(g);
+	s->ops--;
+	store__maybe_closed(s);
+}
+
+static void slot_decoded(struct get_slot *sl)
+{
+	struct store_get *g = sl->g;
+
+	if (sl->status == STRATA_ECORRUPT) {
+		g->s->st.corrupt++;
+		log_err("store", "corrupt chunk in segment %" PRIx64 " at %" PRIu64
+			" (bucket %s)", sl->mc.seg, sl->mc.off, g->b->name);
+	}
+	sl->ready = true;
+	g->inflight--;
+	get_progress(g);
+}
+
+static void slot_decode(struct store *s, struct get_slot *sl,
+			struct record_codec *codec)
+{
+	struct store_get *g = sl->g;
+
+	(void)s;
+	sl->status = record_decode(codec, &g->b->keys,
+				   g->o->chunks[sl->idx].id, sl->rec,
+				   sl->mc.rec_len, sl->out, sl->mc.raw_len,
+				   &sl->plainlen);
+	if (!sl->status && sl->plainlen != g->o->chunks[sl->idx].raw_len)
+		sl->status = STRATA_ECORRUPT;
+}
+
+static void slot_decode_work(uv_work_t *w)
+{
+	struct get_slot *sl = container_of(w, struct get_slot, work);
+	struct store *s = sl->g->s;
+	struct record_codec *codec = store__codec_get(s);
+
+	if (!codec) {
+		sl->status = -ENOMEM;
+		return;
+	}
+	slot_decode(s, sl, codec);
+	store__codec_put(s, codec);
+}
+
+static void slot_decode_done(uv_work_t *w, int status)
+{
+	struct get_slot *sl = container_of(w, struct get_slot, work);
+
+	if (status && !sl->status)
+		sl->status = status;
+	slot_decoded(sl);
+}
+
+/* Where the plaintext goes: in place for raw records (no second 4 MiB
+ * buffer, no second pass through memory), a plaintext buffer for zstd. */
+static int slot_prepare_out(struct store *s, struct get_slot *sl)
+{
+	struct record_hdr h;
+
+	if (record_parse_header(sl->rec, &h) == 0 && !(h.flags & RECORD_ZSTD)) {
+		sl->out = sl->rec + RECORD_HDR_LEN;
+		return 0;
+	}
+	/* (A bad header fails in record_decode, which says why.) */
+	if (sl->plaincap < sl->mc.raw_len) {
+		store__buf_free(s, sl->plain, sl->plaincap);
+		sl->plain = store__buf_alloc(s, sl->mc.raw_len, &sl->plaincap);
+		if (!sl->plain) {
+			sl->plaincap = 0;
+			return -ENOMEM;
+		}
+	}
+	sl->out = sl->plain;
+	return 0;
+}
+
+static void slot_read_cb(struct uring_req *req, ssize_t res)
+{
+	struct get_slot *sl = req->data;
+	struct store *s = sl->g->s;
+	struct segment *seg = sl->seg;
+
+	sl->seg = NULL;
+	store__seg_unpin(s, seg);
+	if (res < 0) {
+		log_err("store", "segment read: %s", strerror((int)-res));
+		sl->status = (int)res;
+	} else if ((size_t)res != sl->mc.rec_len) {
+		/* The index says the record is there: a truncated file. */
+		sl->status = STRATA_ECORRUPT;
+	}
+	if (sl->status || sl->g->error) {
+		slot_decoded(sl);
+		return;
+	}
+	sl->status = slot_prepare_out(s, sl);
+	if (sl->status) {
+		slot_decoded(sl);
+		return;
+	}
+	if (sl->mc.raw_len <= INLINE_CODEC_MAX) {
+		slot_decode(s, sl, s->loop_codec);
+		slot_decoded(sl);
+	} else if (uv_queue_work(s->loop, &sl->work, slot_decode_work,
+				 slot_decode_done)) {
+		sl->status = -ENOMEM;
+		slot_decoded(sl);
+	}
+}
+
+/* An inline object's record came with the object: decode it now (it is
+ * small), on a copy, since decoding works in place. */
+static void get_issue_inline(struct store_get *g, struct get_slot *sl)
+{
+	struct store *s = g->s;
+
+	memset(&sl->mc, 0, sizeof(sl->mc));
+	sl->mc.rec_len = g->o->inlen;
+	sl->mc.raw_len = g->o->chunks[0].raw_len;
+	if (sl->reccap < g->o->inlen) {
+		store__buf_free(s, sl->rec, sl->reccap);
+		sl->rec = store__buf_alloc(s, g->o->inlen, &sl->reccap);
+		if (!sl->rec) {
+			sl->reccap = 0;
+			sl->status = -ENOMEM;
+			slot_decoded(sl);
+			return;
+		}
+	}
+	memcpy(sl->rec, g->o->inl, g->o->inlen);
+	sl->status = slot_prepare_out(s, sl);
+	if (!sl->status)
+		slot_decode(s, sl, s->loop_codec);
+	slot_decoded(sl);
+}
+
+/* Start reading chunk idx into a free slot. */
+static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
+{
+	struct store *s = g->s;
+	struct segment *seg;
+	int rc;
+
+	/* The buffers survive; the rest starts afresh. */
+	sl->g = g;
+	sl->idx = idx;
+	sl->seg = NULL;
+	sl->out = NULL;
+	sl->plainlen = 0;
+	sl->status = 0;
+	sl->ready = false;
+	memset(&sl->req, 0, sizeof(sl->req));
+	sl->busy = true;
+	g->inflight++;
+	if (g->o->flags & META_OBJ_INLINE) {
+		get_issue_inline(g, sl);
+		return;
+	}
+	rc = chunk_lookup(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
+	if (rc)
+		goto fail;
+	seg = segtab_find(&s->segs, sl->mc.seg);
+	/* The payload never exceeds the plaintext: this also bounds the
+	 * allocation below by what the index can claim. */
+	if (!seg || sl->mc.rec_len < RECORD_HDR_LEN ||
+	    sl->mc.rec_len > record_bound(sl->mc.raw_len) ||
+	    sl->mc.raw_len != g->o->chunks[idx].raw_len) {
+		log_err("store", "chunk points at %s segment %" PRIx64,
+			seg ? "a bad place in" : "missing", sl->mc.seg);
+		s->st.corrupt++;
+		rc = STRATA_ECORRUPT;
+		goto fail;
+	}
+	if (sl->reccap < sl->mc.rec_len) {
+		store__buf_free(s, sl->rec, sl->reccap);
+		sl->rec = store__buf_alloc(s, sl->mc.rec_len, &sl->reccap);
+		if (!sl->rec) {
+			sl->reccap = 0;
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	seg->pins++;
+	sl->seg = seg;
+	sl->req.data = sl;
+	sl->req.async = sl->mc.rec_len > INLINE_CODEC_MAX;
+	sl->req.inject = fault_hit(s->o.fault, FAULT_SEG_READ);
+	rc = uring_read(s->ring, &sl->req, seg->fd, sl->rec, sl->mc.rec_len,
+			sl->mc.off, slot_read_cb);
+	if (rc) {
+		seg->pins--;
+		sl->seg = NULL;
+		goto fail;
+	}
+	return;
+fail:
+	sl->status = rc;
+	sl->ready = true;
+	g->inflight--;
+}
+
+static void get_finish(void *arg)
+{
+	struct store_get *g = arg;
+
+	if (!g->error) {
+		g->s->st.gets++;
+		g->s->st.bytes_out += g->end - g->off;
+	}
+	g->done_cb(g->arg, g->error);
+	get_free(g);
+}
+
+/*
+ * Deliver ready chunks in order, keep the window full, finish when the
+ * last byte is out (or on error, once nothing is in flight).
+ */
+static void get_progress(struct store_get *g)
+{
+	struct store *s = g->s;
+
+	if (g->busy) {
+		g->again = true;
+		return;
+	}
+	g->busy = true;
+	do {
+		g->again = false;
+		while (!g->error && !g->paused && g->next_deliver <= g->last) {
+			struct get_slot *sl =
+				&g->slots[g->next_deliver % s->o.get_window];
+			uint64_t cs, ce, from, to;
+
+			if (!sl->busy || !sl->ready || sl->idx != g->next_deliver)
+				break;
+			if (sl->status) {
+				g->error = sl->status;
+				break;
+			}
+			cs = g->starts[sl->idx];
+			ce = cs + sl->plainlen;
+			from = g->off > cs ? g->off - cs : 0;
+			to = (g->end < ce ? g->end : ce) - cs;
+			if (g->data_cb(g->arg, sl->out + from, to - from))
+				g->error = STRATA_EABORTED;
+			sl->busy = false;
+			g->next_deliver++;
+		}
+		while (!g->error && g->next_issue <= g->last &&
+		       g->next_issue < g->next_deliver + s->o.get_window) {
+			struct get_slot *sl =
+				&g->slots[g->next_issue % s->o.get_window];
+
+			if (sl->busy)
+				break;
+			get_issue(g, sl, g->next_issue++);
+		}
+	} while (g->again);
+	g->busy = false;
+	if (!g->finished && !g->inflight &&
+	    (g->error || g->next_deliver > g->last)) {
+		g->finished = true;
+		get_finish(g);
+	}
+}
+
+static void get_kick(void *arg)
+{
+	get_progress(arg);
+}
+
+int store_get(struct store *s, const char *bucket, const char *key,
+	      size_t keylen, uint64_t off, uint64_t len,
+	      struct store_object_info *info, store_data_cb data_cb,
+	      store_done_cb done_cb, void *arg, struct store_get **out)
+{
+	struct store_get *g;
+	uint64_t pos = 0;
+	int rc;
+
+	if (s->closing)
+		return STRATA_ECLOSING;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->s = s;
+	s->ops++;
+	rc = object_lookup(s, bucket, key, keylen, &g->b, &g->objbuf, &g->o);
+	if (rc)
+		goto fail;
+	if (off > g->o->size) {
+		rc = STRATA_ERANGE;
+		goto fail;
+	}
+	g->off = off;
+	g->end = len > g->o->size - off ? g->o->size : off + len;
+	g->starts = malloc((g->o->nchunks + 1) * sizeof(*g->starts));
+	if (!g->starts) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	g->next_issue = UINT32_MAX;
+	for (uint32_t i = 0; i < g->o->nchunks; i++) {
+		g->starts[i] = pos;
+		pos += g->o->chunks[i].raw_len;
+		if (g->next_issue == UINT32_MAX && pos > g->off)
+			g->next_issue = i;
+		if (pos >= g->end && g->end > g->off) {
+			g->last = i;
+			break;
+		}
+	}
+	if (g->end == g->off) {		/* nothing to read */
+		g->next_issue = 1;
+		g->last = 0;
+	}
+	g->next_deliver = g->next_issue;
+	g->data_cb = data_cb;
+	g->done_cb = done_cb;
+	g->arg = arg;
+	if (info)
+		store__fill_info(info, g->o);
+	if (out)
+		*out = g;
+	if (g->end == g->off) {
+		g->finished = true;
+		store__defer(s, &g->fin, get_finish, g);
+		return 0;
+	}
+	/* Issue from the loop: errors found now still arrive via done_cb. */
+	g->busy = true;
+	for (uint32_t i = g->next_issue;
+	     i <= g->last && i < g->next_issue + s->o.get_window; i++)
+		get_issue(g, &g->slots[i % s->o.get_window], i);
+	g->next_issue = g->last + 1 < g->next_issue + s->o.get_window
+		? g->last + 1 : g->next_issue + s->o.get_window;
+	g->busy = false;
+	store__defer(s, &g->fin, get_kick, g);
+	return 0;
+fail:
+	get_free(g);
+	return rc;
+}
+
+void store_get_pause(struct store_get *g)
+{
+	g->paused = true;
+}
+
+void store_get_resume(struct store_get *g)
+{
+	if (!g->paused)
+		return;
+	g->paused = false;
+	get_progress(g);
+}
+
+/* ---- listing ---- */
+
+/* The smallest key greater than every key starting with p[0..len).  Returns
+ * the new length, 0 if there is none (p was all 0xff). */
+static size_t prefix_successor(uint8_t *p, size_t len)
+{
+	while (len) {
+		if (p[len - 1] != 0xff) {
+			p[len - 1]++;
+			return len;
+		}
+		len--;
+	}
+	return 0;
+}
+
+struct list_acc {
+	struct store_list_result *r;
+	size_t cap;
+	char *arena;
+	size_t arena_len, arena_cap;
+};
+
+static int list_add(struct list_acc *a, const uint8_t *key, size_t keylen,
+		    int is_prefix, const struct meta_object *o)
+{
+	struct store_list_result *r = a->r;
+	struct store_list_entry *e;
+
+	if (r->n == a->cap) {
+		size_t n = a->cap ? a->cap * 2 : 64;
+		struct store_list_entry *v = realloc(r->e, n * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->e = v;
+		a->cap = n;
+	}
+	e = &r->e[r->n];
+	memset(e, 0, sizeof(*e));
+	e->key = malloc(keylen + 1);
+	if (!e->key)
+		return -ENOMEM;
+	memcpy(e->key, key, keylen);
+	e->key[keylen] = 0;
+	e->keylen = keylen;
+	e->is_prefix = is_prefix;
+	if (o) {
+		e->size = o->size;
+		e->mtime_ms = o->mtime_ms;
+		store__etag_hex(o->etag, o->nchunks, e->etag_hex);
+	}
+	r->n++;
+	return 0;
+}
+
+void store_list_result_free(struct store_list_result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		free(r->e[i].key);
+	free(r->e);
+	free(r);
+}
+
+int store_list(struct store *s, const char *bucket,
+	       const struct store_list_opts *o, struct store_list_result **out)
+{
+	uint8_t lo[META_OBJKEY_MAX + 1], hi[META_OBJKEY_MAX], seek[META_OBJKEY_MAX + 1];
+	struct list_acc a = { 0 };
+	struct index_iter *it = NULL;
+	size_t limit = o->limit ? o->limit : 1000, lolen, hilen, slen;
+	struct bucket *b;
+	int rc;
+
+	if (limit > 10000)
+		limit = 10000;
+	if (o->prefixlen > META_KEY_MAX || o->start_after_len > META_KEY_MAX)
+		return STRATA_EBADKEY;
+	rc = store__bucket_get(s, bucket, &b);
+	if (rc)
+		return rc;
+	a.r = calloc(1, sizeof(*a.r));
+	if (!a.r) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	lolen = meta_objkey(b->id, o->prefix ? o->prefix : "", o->prefixlen, lo);
+	memcpy(hi, lo, lolen);
+	hilen = prefix_successor(hi, lolen);	/* > 0: the id is < 2^64-1 */
+	it = index_iter_new(s->ix, INDEX_CF_OBJECTS, lo, lolen, hi, hilen);
+	if (!it) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (o->start_after && o->start_after_len) {
+		slen = meta_objkey(b->id, o->start_after, o->start_after_len, seek);
+		seek[slen++] = 0;	/* the first key after start_after */
+		if (memcmp(seek, lo, slen < lolen ? slen : lolen) >= 0)
+			index_iter_seek(it, seek, slen);
+	}
+	while (index_iter_valid(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = index_iter_key(it, &klen);
+		const uint8_t *v = index_iter_value(it, &vlen);
+		const uint8_t *key = k + 8, *d;
+		size_t keylen = klen - 8;
+		struct meta_object *obj;
+
+		if (klen < 8 + o->prefixlen ||
+		    (vlen >= 2 && (v[1] & META_OBJ_TOMBSTONE))) {
+			index_iter_next(it);
+			continue;
+		}
+		d = o->delim ? memchr(key + o->prefixlen, o->delim,
+				      keylen - o->prefixlen) : NULL;
+		if (a.r->n == limit) {
+			a.r->truncated = 1;
+			break;
+		}
+		if (d) {
+			size_t cplen = (size_t)(d - key) + 1;
+
+			/* Paging: a prefix already returned is skipped. */
+			if (!(o->start_after && o->start_after_len >= cplen &&
+			      memcmp(o->start_after, key, cplen) == 0)) {
+				rc = list_add(&a, key, cplen, 1, NULL);
+				if (rc)
+					goto out;
+			}
+			/* Jump past every key under this common prefix. */
+			memcpy(seek, k, 8 + cplen);
+			slen = prefix_successor(seek, 8 + cplen);
+			index_iter_seek(it, seek, slen);
+			continue;
+		}
+		rc = meta_object_decode(v, vlen, &obj);
+		if (rc) {
+			log_err("store", "listing %s: skipping a damaged object entry",
+				bucket);
+			s->st.corrupt++;
+			rc = 0;
+			index_iter_next(it);
+			continue;
+		}
+		rc = list_add(&a, key, keylen, 0, obj);
+		meta_object_free(obj);
+		if (rc)
+			goto out;
+		index_iter_next(it);
+	}
+	if (!rc)
+		rc = index_iter_status(it);
+out:
+	index_iter_free(it);
+	store__bucket_unref(s, b);
+	if (rc) {
+		store_list_result_free(a.r);
+		return rc;
+	}
+	*out = a.r;
+	return 0;
+}
