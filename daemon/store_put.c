@@ -286,6 +286,30 @@ static void chunk_end(struct put_chunk *c)
 	put_progress(p);
 }
 
+/* Large appends start their writeback at once (like RocksDB's
+ * bytes_per_sync): the commit's fdatasync then finds little left to write,
+ * and the disk works while later chunks are encoded. */
+#define WRITEBACK_MIN (1u << 20)
+
+static void writeback_done(struct uring_req *req, ssize_t res)
+{
+	(void)res;	/* advisory: fdatasync reports real failures */
+	free(req);
+}
+
+static void start_writeback(struct store *s, struct segment *seg,
+			    uint64_t off, size_t len)
+{
+	struct uring_req *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return;
+	req->async = true;
+	if (uring_writeback(s->ring, req, seg->fd, off, (uint32_t)len,
+			    writeback_done))
+		free(req);
+}
+
 static void chunk_write_cb(struct uring_req *req, ssize_t res)
 {
 	struct put_chunk *c = req->data;
@@ -303,6 +327,8 @@ static void chunk_write_cb(struct uring_req *req, ssize_t res)
 	} else {
 		c->seg->dirty = true;
 		s->st.chunks_written++;
+		if (c->reclen >= WRITEBACK_MIN)
+			start_writeback(s, c->seg, c->loc.off, c->reclen);
 	}
 	chunk_end(c);
 }

@@ -43,6 +43,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -193,6 +194,12 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct uring_req *req)
 		case URING_FDATASYNC:
 			io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
 			break;
+		case URING_WRITEBACK:
+			io_uring_prep_sync_file_range(sqe, req->fd,
+						      (unsigned)req->len,
+						      req->off,
+						      SYNC_FILE_RANGE_WRITE);
+			break;
 		}
 	}
 	io_uring_sqe_set_data(sqe, req);
@@ -253,7 +260,7 @@ static void on_cqe(struct uring *r, struct uring_req *req, int res)
 		complete(r, req, res);
 		return;
 	}
-	if (req->op == URING_FDATASYNC) {
+	if (req->op == URING_FDATASYNC || req->op == URING_WRITEBACK) {
 		complete(r, req, 0);
 		return;
 	}
@@ -433,6 +440,12 @@ int uring_fdatasync(struct uring *r, struct uring_req *req, int fd,
 		    uring_cb cb)
 {
 	return queue_op(r, req, URING_FDATASYNC, fd, NULL, 0, 0, cb);
+}
+
+int uring_writeback(struct uring *r, struct uring_req *req, int fd,
+		    uint64_t off, uint32_t len, uring_cb cb)
+{
+	return queue_op(r, req, URING_WRITEBACK, fd, NULL, len, off, cb);
 }
 
 unsigned uring_inflight(const struct uring *r)

@@ -38,7 +38,7 @@ struct uring_req;
 /* res: bytes transferred (reads/writes), 0 (fdatasync), or a negative errno. */
 typedef void (*uring_cb)(struct uring_req *req, ssize_t res);
 
-enum uring_op { URING_READ, URING_WRITE, URING_FDATASYNC };
+enum uring_op { URING_READ, URING_WRITE, URING_FDATASYNC, URING_WRITEBACK };
 
 struct uring_req {
 	/* public: set by the caller */
@@ -83,6 +83,15 @@ int uring_write(struct uring *r, struct uring_req *req, int fd,
 		const void *buf, size_t len, uint64_t off, uring_cb cb);
 int uring_fdatasync(struct uring *r, struct uring_req *req, int fd,
 		    uring_cb cb);
+
+/*
+ * Start writeback of [off, off+len) without waiting for it
+ * (sync_file_range SYNC_FILE_RANGE_WRITE): a later fdatasync then has little
+ * left to do, and the disk works while the CPU encodes the next chunks.
+ * Durability still comes only from uring_fdatasync.  res: 0 or -errno.
+ */
+int uring_writeback(struct uring *r, struct uring_req *req, int fd,
+		    uint64_t off, uint32_t len, uring_cb cb);
 
 /* Requests queued or in the kernel (for metrics and tests). */
 unsigned uring_inflight(const struct uring *r);

@@ -158,6 +158,35 @@ START_TEST(t_write_read)
 }
 END_TEST
 
+START_TEST(t_writeback)
+{
+	struct fixture fx;
+	uint8_t *buf = tu_xmalloc(1 << 20), *back = tu_xmalloc(1 << 20);
+	struct outcome o = { 0 }, bad = { 0 };
+	struct uring_req req = { .data = &o }, breq = { .data = &bad };
+
+	fx_open(&fx, 8);
+	tu_fill(buf, 1 << 20, 77);
+	ck_assert_int_eq(ring_write(&fx, buf, 1 << 20, 4096), 1 << 20);
+	/* Advisory writeback completes with 0 and changes no byte. */
+	ck_assert_int_eq(uring_writeback(fx.r, &req, fx.fd, 4096, 1 << 20,
+					 record_cb), 0);
+	run_idle(&fx);
+	ck_assert_int_eq(o.calls, 1);
+	ck_assert_int_eq(o.res, 0);
+	ck_assert_int_eq(ring_read(&fx, back, 1 << 20, 4096), 1 << 20);
+	ck_assert_mem_eq(back, buf, 1 << 20);
+	/* A bad fd is reported, not hidden. */
+	ck_assert_int_eq(uring_writeback(fx.r, &breq, -1, 0, 4096, record_cb), 0);
+	run_idle(&fx);
+	ck_assert_int_eq(bad.calls, 1);
+	ck_assert_int_eq(bad.res, -EBADF);
+	fx_close(&fx);
+	free(buf);
+	free(back);
+}
+END_TEST
+
 START_TEST(t_zero_length)
 {
 	struct fixture fx;
@@ -767,6 +796,7 @@ static Suite *uring_suite(void)
 
 	tcase_set_timeout(io, 60);
 	tcase_add_test(io, t_write_read);
+	tcase_add_test(io, t_writeback);
 	tcase_add_test(io, t_zero_length);
 	tcase_add_test(io, t_concurrent);
 	tcase_add_test(io, t_large);
