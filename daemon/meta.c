@@ -512,6 +512,42 @@ int meta_segment_decode(const uint8_t *buf, size_t len,
 	return 0;
 }
 
+/* ---- access key ---- */
+
+size_t meta_akey_encode(const struct meta_akey *k,
+			uint8_t out[META_AKEY_MAXLEN])
+{
+	uint8_t *p = out;
+
+	assert(k->wrappedlen <= META_WRAPPED_MAX);
+	p = put_u8(p, META_VERSION);
+	p = put_le32(p, k->flags);
+	p = put_le64(p, k->ctime_ms);
+	p = put_le16(p, k->wrappedlen);
+	p = put_bytes(p, k->wrapped, k->wrappedlen);
+	return (size_t)(p - out);
+}
+
+int meta_akey_decode(const uint8_t *buf, size_t len, struct meta_akey *out)
+{
+	struct meta_akey k;
+	const uint8_t *w;
+	struct rd r;
+	int rc;
+
+	rc = rd_start(&r, buf, len);
+	if (rc)
+		return rc;
+	if (!rd_u32(&r, &k.flags) || !rd_u64(&r, &k.ctime_ms) ||
+	    !rd_u16(&r, &k.wrappedlen) || k.wrappedlen > META_WRAPPED_MAX ||
+	    !rd_take(&r, k.wrappedlen, &w) || r.left != 0 ||
+	    (k.flags & ~(uint32_t)META_AKEY_ADMIN))
+		return STRATA_ECORRUPT;
+	memcpy(k.wrapped, w, k.wrappedlen);
+	*out = k;
+	return 0;
+}
+
 /* ---- composite keys ---- */
 
 size_t meta_objkey(uint64_t bucket_id, const char *key, size_t keylen,

@@ -105,6 +105,19 @@ struct meta_segment {
 	uint64_t live_count;
 };
 
+/* An access key (the value under keys/<access key id>). */
+#define META_AKEY_ID_MAX 128
+#define META_AKEY_SECRET_MAX 128
+enum meta_akey_flags {
+	META_AKEY_ADMIN = 1 << 0,	/* may manage keys */
+};
+struct meta_akey {
+	uint32_t flags;
+	uint64_t ctime_ms;
+	uint16_t wrappedlen;
+	uint8_t wrapped[META_WRAPPED_MAX]; /* keys_wrap() of the secret */
+};
+
 /*
  * Encoders write into a caller buffer sized by the matching *_size()
  * function and return the bytes written.  They trust their input (it comes
@@ -131,6 +144,9 @@ void meta_object_free(struct meta_object *o);
 int meta_bucket_decode(const uint8_t *buf, size_t len, struct meta_bucket *out);
 int meta_chunk_decode(const uint8_t *buf, size_t len, struct meta_chunk *out);
 int meta_segment_decode(const uint8_t *buf, size_t len, struct meta_segment *out);
+#define META_AKEY_MAXLEN (1 + 4 + 8 + 2 + META_WRAPPED_MAX)
+size_t meta_akey_encode(const struct meta_akey *k, uint8_t out[META_AKEY_MAXLEN]);
+int meta_akey_decode(const uint8_t *buf, size_t len, struct meta_akey *out);
 
 /* Composite keys. */
 #define META_OBJKEY_MAX (8 + META_KEY_MAX)

@@ -1088,6 +1088,179 @@ int store_delete(struct store *s, const char *bucket, const char *key,
 	return 0;
 }
 
+/* ---- access keys ---- */
+
+static int akey_check_id(const char *id, size_t *len)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > META_AKEY_ID_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (id[i] <= ' ' || id[i] > '~')
+			return -EINVAL;
+	*len = n;
+	return 0;
+}
+
+/* AAD binds a sealed secret to its key id: a value copied to another id
+ * does not open. */
+static size_t akey_aad(const char *id, size_t idlen, uint8_t *aad)
+{
+	memcpy(aad, "strata-akey-v1", 14);
+	memcpy(aad + 14, id, idlen);
+	return 14 + idlen;
+}
+
+int store_access_key_put(struct store *s, const char *id, const void *secret,
+			 size_t secretlen, uint32_t flags)
+{
+	uint8_t aad[14 + META_AKEY_ID_MAX], v[META_AKEY_MAXLEN], *old;
+	struct meta_akey k = { 0 };
+	size_t idlen, vlen;
+	int rc;
+
+	rc = akey_check_id(id, &idlen);
+	if (rc)
+		return rc;
+	if (!secretlen || secretlen > META_AKEY_SECRET_MAX)
+		return -EINVAL;
+	rc = index_get(s->ix, INDEX_CF_KEYS, id, idlen, &old, &vlen);
+	if (rc == 0) {
+		free(old);
+		return -EEXIST;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	k.flags = flags;
+	k.ctime_ms = store__now_ms();
+	k.wrappedlen = (uint16_t)(KEYS_WRAP_OVERHEAD + secretlen);
+	rc = keys_wrap(s->master, aad, akey_aad(id, idlen, aad), secret,
+		       secretlen, k.wrapped);
+	if (rc)
+		return rc;
+	vlen = meta_akey_encode(&k, v);
+	return index_put_sync(s->ix, INDEX_CF_KEYS, id, idlen, v, vlen);
+}
+
+int store_access_key_get(struct store *s, const char *id, uint8_t *secret,
+			 size_t *secretlen, uint32_t *flags)
+{
+	uint8_t aad[14 + META_AKEY_ID_MAX], *val;
+	struct meta_akey k;
+	size_t idlen, vlen;
+	int rc;
+
+	rc = akey_check_id(id, &idlen);
+	if (rc)
+		return -ENOENT;
+	rc = index_get(s->ix, INDEX_CF_KEYS, id, idlen, &val, &vlen);
+	if (rc)
+		return rc;
+	rc = meta_akey_decode(val, vlen, &k);
+	free(val);
+	if (rc)
+		return rc;
+	if (k.wrappedlen <= KEYS_WRAP_OVERHEAD ||
+	    k.wrappedlen - KEYS_WRAP_OVERHEAD > META_AKEY_SECRET_MAX)
+		return STRATA_ECORRUPT;
+	rc = keys_unwrap(s->master, aad, akey_aad(id, idlen, aad), k.wrapped,
+			 k.wrappedlen, secret);
+	if (rc)
+		return rc;
+	*secretlen = k.wrappedlen - KEYS_WRAP_OVERHEAD;
+	if (flags)
+		*flags = k.flags;
+	return 0;
+}
+
+int store_access_key_delete(struct store *s, const char *id)
+{
+	uint8_t *val;
+	size_t idlen, vlen;
+	int rc;
+
+	rc = akey_check_id(id, &idlen);
+	if (rc)
+		return -ENOENT;
+	rc = index_get(s->ix, INDEX_CF_KEYS, id, idlen, &val, &vlen);
+	if (rc)
+		return rc;
+	free(val);
+	/* A tombstone write through RocksDB: a put of nothing is not it;
+	 * use a one-key batch. */
+	{
+		struct index_batch *b = index_batch_new(s->ix);
+
+		if (!b)
+			return -ENOMEM;
+		index_batch_delete(b, INDEX_CF_KEYS, id, idlen);
+		rc = index_batch_commit(b);
+		index_batch_free(b);
+	}
+	return rc;
+}
+
+int store_access_key_list(struct store *s, char ***ids, uint32_t **flags,
+			  size_t *n)
+{
+	struct index_iter *it;
+	char **v = NULL;
+	uint32_t *f = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = 0;
+
+	it = index_iter_new(s->ix, INDEX_CF_KEYS, NULL, 0, NULL, 0);
+	if (!it)
+		return -ENOMEM;
+	for (; index_iter_valid(it); index_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = index_iter_key(it, &klen);
+		const uint8_t *val = index_iter_value(it, &vlen);
+		struct meta_akey ak;
+
+		if (klen > META_AKEY_ID_MAX || meta_akey_decode(val, vlen, &ak))
+			continue;
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			char **nv = realloc(v, nc * sizeof(*nv));
+			uint32_t *nf = nv ? realloc(f, nc * sizeof(*nf)) : NULL;
+
+			if (nv)
+				v = nv;
+			if (!nv || !nf) {
+				rc = -ENOMEM;
+				break;
+			}
+			f = nf;
+			cap = nc;
+		}
+		v[cnt] = strndup((const char *)k, klen);
+		if (!v[cnt]) {
+			rc = -ENOMEM;
+			break;
+		}
+		f[cnt++] = ak.flags;
+	}
+	if (!rc)
+		rc = index_iter_status(it);
+	index_iter_free(it);
+	if (rc) {
+		for (size_t i = 0; i < cnt; i++)
+			free(v[i]);
+		free(v);
+		free(f);
+		return rc;
+	}
+	*ids = v;
+	if (flags)
+		*flags = f;
+	else
+		free(f);
+	*n = cnt;
+	return 0;
+}
+
 /* ---- stats ---- */
 
 static void stats_seg(void *arg, struct segment *seg)

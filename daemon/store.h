@@ -227,6 +227,32 @@ int store_list(struct store *s, const char *bucket,
 	       const struct store_list_opts *o, struct store_list_result **out);
 void store_list_result_free(struct store_list_result *r);
 
+/* ---- access keys (for the server's authentication) ---- */
+
+/*
+ * Store an access key: its secret sealed with the master key (bound to the
+ * key id), durably (a synced index write; key changes are rare).
+ *   [in] id      1..META_AKEY_ID_MAX printable ASCII bytes
+ *   [in] secret  1..META_AKEY_SECRET_MAX bytes
+ *   [in] flags   enum meta_akey_flags
+ * Errors: -EINVAL (bad id or secret), -EEXIST, STRATA_EINDEX, -EIO.
+ */
+int store_access_key_put(struct store *s, const char *id, const void *secret,
+			 size_t secretlen, uint32_t flags);
+/*
+ * Unseal an access key's secret.
+ *   [out] secret  at least META_AKEY_SECRET_MAX bytes; *secretlen set
+ *   [out] flags   may be NULL
+ * Errors: -ENOENT (no such key), STRATA_ECORRUPT, STRATA_EMASTERKEY.
+ */
+int store_access_key_get(struct store *s, const char *id, uint8_t *secret,
+			 size_t *secretlen, uint32_t *flags);
+/* Errors: -ENOENT, STRATA_EINDEX. */
+int store_access_key_delete(struct store *s, const char *id);
+/* Every key id, sorted; *ids and each string malloc'd (free both). */
+int store_access_key_list(struct store *s, char ***ids, uint32_t **flags,
+			  size_t *n);
+
 /* ---- space ---- */
 
 /*

@@ -749,6 +749,59 @@ START_TEST(inline_corrupt)
 }
 END_TEST
 
+
+START_TEST(access_keys)
+{
+	uint8_t sec[META_AKEY_SECRET_MAX];
+	size_t slen, n;
+	uint32_t flags, *fl;
+	char **ids;
+
+	ck_assert_int_eq(store_access_key_put(E.s, "AKADMIN", "s3cret", 6,
+					      META_AKEY_ADMIN), 0);
+	ck_assert_int_eq(store_access_key_put(E.s, "AKUSER", "other", 5, 0), 0);
+	ck_assert_int_eq(store_access_key_put(E.s, "AKUSER", "x", 1, 0), -EEXIST);
+	ck_assert_int_eq(store_access_key_put(E.s, "bad id", "x", 1, 0), -EINVAL);
+	ck_assert_int_eq(store_access_key_put(E.s, "AKX", "", 0, 0), -EINVAL);
+	reopen();
+	ck_assert_int_eq(store_access_key_get(E.s, "AKADMIN", sec, &slen, &flags), 0);
+	ck_assert_uint_eq(slen, 6);
+	ck_assert(memcmp(sec, "s3cret", 6) == 0);
+	ck_assert_uint_eq(flags, META_AKEY_ADMIN);
+	ck_assert_int_eq(store_access_key_get(E.s, "AKNONE", sec, &slen, NULL), -ENOENT);
+	ck_assert_int_eq(store_access_key_list(E.s, &ids, &fl, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(ids[0], "AKADMIN");
+	ck_assert_str_eq(ids[1], "AKUSER");
+	ck_assert_uint_eq(fl[1], 0);
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	free(fl);
+	ck_assert_int_eq(store_access_key_delete(E.s, "AKUSER"), 0);
+	ck_assert_int_eq(store_access_key_delete(E.s, "AKUSER"), -ENOENT);
+	ck_assert_int_eq(store_access_key_get(E.s, "AKUSER", sec, &slen, NULL), -ENOENT);
+	/* The secret is sealed: no plaintext in the index files. */
+	tenv_close(&E);
+	{
+		struct dirent *de;
+		DIR *d = opendir(E.idx);
+
+		while ((de = readdir(d))) {
+			char path[1024];
+			struct stat st;
+
+			snprintf(path, sizeof(path), "%s/%s", E.idx, de->d_name);
+			if (stat(path, &st) || !S_ISREG(st.st_mode))
+				continue;
+			ck_assert(!file_has(path, "s3cret", 6));
+		}
+		closedir(d);
+	}
+	ck_assert_int_eq(tenv_open(&E), 0);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -780,6 +833,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, fault_reads);
 	tcase_add_test(tc, inline_small_objects);
 	tcase_add_test(tc, inline_corrupt);
+	tcase_add_test(tc, access_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
