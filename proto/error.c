@@ -32,6 +32,11 @@ static const char *const strata_errors[] = {
 	[-(STRATA_ECONFIG - STRATA_E_FIRST)] = "invalid configuration",
 	[-(STRATA_EBADMETA - STRATA_E_FIRST)] =
 		"invalid metadata (too many or too large entries)",
+	[-(STRATA_EPROTO - STRATA_E_FIRST)] = "malformed protocol frame",
+	[-(STRATA_EPROTOVERSION - STRATA_E_FIRST)] =
+		"unsupported protocol version",
+	[-(STRATA_EAUTH - STRATA_E_FIRST)] =
+		"authentication failed (unknown access key or wrong secret)",
 };
 
 const char *strata_strerror(int err)

@@ -114,7 +114,7 @@ else
 fi
 
 say "build-fuzz (clang + libFuzzer)"
-targets=(tests/fuzz_record tests/fuzz_meta)
+targets=(tests/fuzz_record tests/fuzz_meta tests/fuzz_proto)
 if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
 	for t in "${targets[@]}"; do
 		name=$(basename "$t")

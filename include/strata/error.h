@@ -50,8 +50,14 @@ enum strata_error {
 	STRATA_ECONFIG = STRATA_E_FIRST - 14,
 	/* Bad metadata: too many or too large user metadata entries or tags. */
 	STRATA_EBADMETA = STRATA_E_FIRST - 15,
+	/* A wire frame or message that breaks proto/PROTOCOL.md. */
+	STRATA_EPROTO = STRATA_E_FIRST - 16,
+	/* A peer speaking a protocol version this build does not. */
+	STRATA_EPROTOVERSION = STRATA_E_FIRST - 17,
+	/* Unknown access key or wrong secret (one answer for both). */
+	STRATA_EAUTH = STRATA_E_FIRST - 18,
 
-	STRATA_E_LAST = STRATA_E_FIRST - 15
+	STRATA_E_LAST = STRATA_E_FIRST - 18
 };
 
 /*
