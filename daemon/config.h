@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * config: stratad.conf, one INI file (stratad.conf(5) documents every key).
+ * Unknown sections and keys are errors, with a "did you mean" when a known
+ * one is close: a typo must never silently fall back to a default.
+ */
+#ifndef STRATA_CONFIG_H
+#define STRATA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "store.h"
+
+#define CONFIG_PATH_MAX 1024
+
+struct config {
+	/* [node] */
+	uint32_t node_id;
+	char state_dir[CONFIG_PATH_MAX];	/* index, admin key */
+	char listen_host[256];
+	int listen_port;
+	unsigned max_connections;
+	/* [tls] */
+	char tls_cert[CONFIG_PATH_MAX];
+	char tls_key[CONFIG_PATH_MAX];
+	char tls_client_ca[CONFIG_PATH_MAX];	/* empty: none */
+	/* [keys] */
+	char master_key[CONFIG_PATH_MAX];
+	/* [tiers]: comma-separated directory lists */
+	char tier_dirs[STORE_TIERS][STORE_MAX_TIER_DIRS][CONFIG_PATH_MAX];
+	unsigned ntier_dirs[STORE_TIERS];
+	/* [store] */
+	uint32_t chunk_size;
+	int zstd_level;
+	int32_t inline_max;
+	uint64_t segment_size;
+	/* [log] */
+	enum log_level log_level;
+};
+
+/* Defaults for every key. */
+void config_defaults(struct config *c);
+
+/*
+ * Read path over the defaults.  On error, errbuf says where and why (file,
+ * line, key) in one line.  Returns 0, -errno (cannot read the file),
+ * STRATA_ECONFIG.
+ */
+int config_load(struct config *c, const char *path, char *errbuf,
+		size_t errlen);
+
+/* Fill store options from the config (pointers into c). */
+void config_store_opts(const struct config *c, struct store_opts *o,
+		       const char *index_dir, const char *const *dirs[STORE_TIERS]);
+
+#endif

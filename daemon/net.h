@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * net: the daemon's TCP listener, with TLS 1.3 on every connection, on a
+ * libuv loop.  The consumer (request dispatch) sees decrypted bytes in and
+ * writes plaintext out; framing is its business.
+ *
+ * Connection states (net.c draws the full machine):
+ *
+ *   accept -> HANDSHAKE -> OPEN [on_open] -> CLOSING -> freed [on_close]
+ *                  \______________________________^
+ *                   (timeout, not TLS, bad certificate: no on_open/on_close)
+ *
+ * Back-pressure, both ways, per connection, so one slow peer slows only
+ * itself:
+ *   - output: net_conn_write_pending() counts ciphertext not yet written to
+ *     the socket.  Producers stop when it passes limits.out_high_water and
+ *     resume on on_drain, which fires once it falls to out_low_water;
+ *     net_conn_write refuses (-ENOBUFS) to go past limits.out_cap.
+ *   - input: net_conn_pause_read() stops reading the socket (the kernel's
+ *     window then closes on the peer) and stops on_data, even for bytes
+ *     already read; net_conn_resume_read() restarts both.
+ *
+ * Writes made during one loop iteration go out together, just before the
+ * loop blocks (one uv_write per connection per iteration).
+ *
+ * The process must ignore SIGPIPE (libuv writes with write(2)), so that a
+ * peer gone mid-write is an error code, not a signal.
+ *
+ * All functions run on the loop's thread; the conn and server pointers stay
+ * valid until on_close returns and until the close callback runs,
+ * respectively.  Functions return 0 or a negative errno.
+ */
+#ifndef STRATA_NET_H
+#define STRATA_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct tls_ctx;
+struct net_server;
+struct net_conn;
+
+struct net_callbacks {
+	/* The TLS handshake is done; the connection is the consumer's until
+	 * on_close.  Required. */
+	void (*on_open)(struct net_conn *c);
+	/* Decrypted application bytes, in order; valid only during the call
+	 * (copy what a partial frame needs).  Not called while paused or
+	 * closing.  Required. */
+	void (*on_data)(struct net_conn *c, const uint8_t *plain, size_t len);
+	/* Pending output fell to out_low_water after exceeding
+	 * out_high_water.  May be NULL. */
+	void (*on_drain)(struct net_conn *c);
+	/* The connection is gone (called once, only after on_open); free the
+	 * user data here.  reason: 0 (closed by net_conn_close, or by the peer
+	 * with close_notify), -ESHUTDOWN (net_server_close), -ETIMEDOUT (idle
+	 * timeout), -ECONNABORTED (net_conn_abort, or a graceful close that
+	 * ran past close_timeout_ms), -ECONNRESET (reset, or TCP closed
+	 * without close_notify), -EPROTO (TLS error), or another negative
+	 * errno from the socket (also when a net_conn_close fails before
+	 * its data is out).  Non-zero means queued output may be lost.
+	 * Required. */
+	void (*on_close)(struct net_conn *c, int reason);
+};
+
+struct net_limits {
+	unsigned max_conns;		/* beyond: accepted and closed at once */
+	unsigned handshake_timeout_ms;	/* TCP accept to TLS done */
+	unsigned idle_timeout_ms;	/* no bytes either way; 0 = none */
+	unsigned close_timeout_ms;	/* graceful close before it aborts */
+	size_t out_low_water;		/* on_drain at or below this */
+	size_t out_high_water;		/* producers stop above this */
+	size_t out_cap;			/* net_conn_write refuses beyond */
+};
+
+#define NET_DEFAULT_MAX_CONNS 1024u
+#define NET_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000u
+#define NET_DEFAULT_CLOSE_TIMEOUT_MS 5000u
+#define NET_DEFAULT_OUT_LOW_WATER ((size_t)256 << 10)
+#define NET_DEFAULT_OUT_HIGH_WATER ((size_t)4 << 20)
+#define NET_DEFAULT_OUT_CAP ((size_t)64 << 20)
+
+/* Fill *l with the defaults above (idle timeout 0: none). */
+void net_limits_default(struct net_limits *l);
+
+/*
+ * Listen for TLS connections.
+ *   [in]  loop  the loop to run on; outlives the server
+ *   [in]  addr  an IPv4 or IPv6 address literal ("0.0.0.0", "::1", ...)
+ *   [in]  port  0 picks an ephemeral port (see net_server_port)
+ *   [in]  tls   a server context; the server takes its own reference
+ *   [in]  cbs   callbacks, copied
+ *   [in]  arg   for the callbacks (net_conn_arg) and the close callback
+ *   [out] out   the server; live until net_server_close's callback
+ * Limits start as net_limits_default(); change them with
+ * net_server_set_limits before the loop runs.
+ * Returns 0, -EINVAL (bad address, port or callbacks), -ENOMEM, or the
+ * negative errno of bind/listen (-EADDRINUSE, -EACCES, ...).
+ */
+int net_listen(uv_loop_t *loop, const char *addr, int port,
+	       struct tls_ctx *tls, const struct net_callbacks *cbs, void *arg,
+	       struct net_server **out);
+
+/*
+ * Replace the limits (config reload).  max_conns and the output marks apply
+ * at once, timeouts to connections accepted from now on.
+ * Returns 0, or -EINVAL if max_conns, a timeout other than the idle one, or
+ * out_cap is 0, or out_low_water > out_high_water > out_cap.
+ */
+int net_server_set_limits(struct net_server *s, const struct net_limits *l);
+
+/*
+ * Use a new TLS context for connections accepted from now on (certificate
+ * reload); live connections keep theirs.  The server takes a reference to
+ * tls and drops its reference to the old one; the caller keeps its own.
+ */
+void net_server_set_tls(struct net_server *s, struct tls_ctx *tls);
+
+/* The bound port (useful after port 0), or a negative errno. */
+int net_server_port(const struct net_server *s);
+
+/* Connections held, counting those being closed. */
+unsigned net_server_conns(const struct net_server *s);
+
+/*
+ * Stop accepting and close every connection: open ones gracefully (flush,
+ * close_notify; on_close reason -ESHUTDOWN), half-open ones at once.  When
+ * the last handle is closed the server is freed and cb(arg) runs (cb may be
+ * NULL); keep the loop running until then.  Each connection's close takes
+ * at most limits.close_timeout_ms.  Call once.
+ */
+void net_server_close(struct net_server *s, void (*cb)(void *arg));
+
+/*
+ * Encrypt and queue application bytes (copied: buf is free on return).
+ * Returns 0, -EPIPE (closing or closed), -ENOBUFS (would pass out_cap;
+ * nothing was queued), -ENOMEM, or a TLS error code (the connection is then
+ * being closed).
+ */
+int net_conn_write(struct net_conn *c, const void *buf, size_t len);
+
+/* Ciphertext bytes queued and not yet written to the socket. */
+size_t net_conn_write_pending(const struct net_conn *c);
+
+/* Stop / restart reading and on_data (see back-pressure above).  Calls do
+ * not nest: one resume undoes any number of pauses.  Either may be called
+ * from on_data. */
+void net_conn_pause_read(struct net_conn *c);
+void net_conn_resume_read(struct net_conn *c);
+
+/*
+ * Close gracefully: stop on_data, send what is queued, then close_notify,
+ * then FIN; on_close(c, 0) follows once the socket is closed (at most
+ * limits.close_timeout_ms later).  Later writes return -EPIPE.  Calling it
+ * again, or on a closing connection, does nothing.
+ */
+void net_conn_close(struct net_conn *c);
+
+/* Close now, dropping queued output; on_close(c, -ECONNABORTED) follows
+ * from the loop (never from inside this call). */
+void net_conn_abort(struct net_conn *c);
+
+/* tls_conn_export on the connection (auth: TLS_EXPORTER_AUTH, 32 bytes). */
+int net_conn_export(const struct net_conn *c, const char *label,
+		    uint8_t *out, size_t len);
+
+/* tls_conn_peer_subject on the connection (mutual TLS between nodes):
+ * 0, -ENOENT (no client certificate), -ERANGE, -ENOMEM. */
+int net_conn_peer_subject(const struct net_conn *c, char *buf, size_t len);
+
+/* "203.0.113.5:41234" or "[2001:db8::1]:41234"; valid for the conn's life. */
+const char *net_conn_peer(const struct net_conn *c);
+
+/* The consumer's pointer (NULL until set). */
+void net_conn_set_data(struct net_conn *c, void *data);
+void *net_conn_data(const struct net_conn *c);
+
+/* The arg given to net_listen. */
+void *net_conn_arg(const struct net_conn *c);
+
+#endif

@@ -1,0 +1,1430 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * server: requests from the wire to the store (see server.h for the state
+ * machines).
+ *
+ * Invariants
+ * - Every length off the wire is bounded by proto_header_decode() before a
+ *   byte is buffered: the input buffer never grows past one frame
+ *   (PROTO_HEADER_LEN + PROTO_MAX_FIELDS_LEN + PROTO_MAX_BODY_LEN).
+ * - Nothing but HELLO, AUTH and PING is served before AUTH succeeds.
+ * - A request id is live at most once per connection; a duplicate is a
+ *   protocol error.
+ * - Output is one net_conn_write() per frame (header, fields and body in
+ *   one buffer): one TLS record train per frame, never a tiny record for a
+ *   header alone.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "keys.h"
+#include "log.h"
+#include "meta.h"
+#include "net.h"
+#include "proto.h"
+#include "server.h"
+#include "store.h"
+#include "strata/error.h"
+#include "banned.h"
+
+#define FRAME_MAX (PROTO_HEADER_LEN + PROTO_MAX_FIELDS_LEN + PROTO_MAX_BODY_LEN)
+#define SERVER_NAME "stratad/0.1.0"
+
+struct server {
+	uv_loop_t *loop;
+	struct store *s;
+	struct server_opts o;
+	struct sconn *conns;
+	unsigned nconns;
+};
+
+enum sconn_state { SC_HELLO, SC_AUTH, SC_READY, SC_CLOSING };
+
+enum sreq_kind { RQ_PUT, RQ_GET, RQ_BATCH, RQ_DISCARD };
+
+struct sconn;
+
+struct sreq {
+	struct sreq *next;
+	struct sconn *c;
+	uint64_t id;
+	uint8_t op;
+	enum sreq_kind kind;
+	bool cancelled;
+	/* PUT */
+	struct store_put *put;
+	bool committing;
+	/* GET and BATCH_GET: an accumulated body, flushed as frames */
+	struct store_get *get;
+	bool paused;
+	bool fields_sent;
+	uint8_t *acc;
+	size_t acclen;
+	uint64_t sent, total;		/* GET: body bytes out / expected */
+	struct store_object_info info;
+	uint64_t off;
+	/* BATCH_GET */
+	char bucket[META_BUCKET_MAX + 1];
+	char **keys;
+	size_t *keylens;
+	uint32_t nkeys, bnext;
+	bool item_open;
+};
+
+struct sconn {
+	struct server *srv;
+	struct net_conn *nc;		/* NULL once the network closed it */
+	struct sconn *next, **pprev;
+	enum sconn_state st;
+	uint8_t nonce[PROTO_NONCE_LEN];
+	char principal[META_AKEY_ID_MAX + 1];
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+	bool rpaused;			/* a put is not writable */
+	bool in_data;			/* re-entrancy guard for input */
+	struct sreq *reqs;
+	unsigned nreqs;
+	uint8_t *wbuf;
+	size_t wcap;
+};
+
+static void conn_maybe_free(struct sconn *c);
+static void input_process(struct sconn *c);
+
+/* ---- output ---- */
+
+static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
+			    uint64_t id, const uint8_t *fields, size_t flen,
+			    const uint8_t *body, size_t blen)
+{
+	struct proto_header h = {
+		.opcode = op, .flags = flags, .id = id,
+		.fields_len = (uint32_t)flen, .body_len = (uint32_t)blen,
+	};
+	size_t n = PROTO_HEADER_LEN + flen + blen;
+	int rc;
+
+	if (!c->nc)
+		return -ENOTCONN;
+	if (n > c->wcap) {
+		uint8_t *w = realloc(c->wbuf, n);
+
+		if (!w)
+			return -ENOMEM;
+		c->wbuf = w;
+		c->wcap = n;
+	}
+	rc = proto_header_encode(&h, c->wbuf);
+	if (rc) {
+		log_err("server", "refusing to send a bad frame (op %u flags %#x)",
+			op, flags);
+		return rc;
+	}
+	if (flen)
+		memcpy(c->wbuf + PROTO_HEADER_LEN, fields, flen);
+	if (blen)
+		memcpy(c->wbuf + PROTO_HEADER_LEN + flen, body, blen);
+	return net_conn_write(c->nc, c->wbuf, n);
+}
+
+/* An ERROR response; cont when part of the response already went out. */
+static void send_error(struct sconn *c, uint8_t op, uint64_t id, int code,
+		       const char *msg, bool cont)
+{
+	struct proto_error e = { .code = code };
+	uint8_t f[PROTO_MAX_TEXT_LEN + 64];
+	size_t flen;
+
+	if (!msg)
+		msg = strata_strerror(code);
+	e.message.s = msg;
+	e.message.len = strlen(msg);
+	if (e.message.len > PROTO_MAX_TEXT_LEN)
+		e.message.len = PROTO_MAX_TEXT_LEN;
+	if (proto_error_encode(&e, f, sizeof(f), &flen))
+		return;
+	conn_write_frame(c, op, PROTO_F_RESPONSE | PROTO_F_END |
+			 PROTO_F_ERROR | (cont ? PROTO_F_CONT : 0), id, f, flen,
+			 NULL, 0);
+}
+
+/* GOAWAY: the connection is over (a frame we cannot parse, shutdown). */
+static void send_goaway(struct sconn *c, int code, const char *msg)
+{
+	struct proto_error e = { .code = code };
+	uint8_t f[PROTO_MAX_TEXT_LEN + 64];
+	size_t flen;
+
+	e.message.s = msg;
+	e.message.len = strlen(msg);
+	if (proto_error_encode(&e, f, sizeof(f), &flen) == 0)
+		conn_write_frame(c, PROTO_OP_GOAWAY,
+				 PROTO_F_RESPONSE | PROTO_F_END, 0, f, flen,
+				 NULL, 0);
+}
+
+/* Close after what is queued has gone out (errors before auth, protocol
+ * violations). */
+static void conn_fail(struct sconn *c, const char *why)
+{
+	if (c->st == SC_CLOSING)
+		return;
+	log_info("server", "closing connection from %s: %s",
+		 c->nc ? net_conn_peer(c->nc) : "?", why);
+	c->st = SC_CLOSING;
+	if (c->nc)
+		net_conn_close(c->nc);
+}
+
+/* ---- requests ---- */
+
+static struct sreq *req_find(struct sconn *c, uint64_t id)
+{
+	for (struct sreq *r = c->reqs; r; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static struct sreq *req_new(struct sconn *c, uint64_t id, uint8_t op,
+			    enum sreq_kind kind)
+{
+	struct sreq *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->id = id;
+	r->op = op;
+	r->kind = kind;
+	r->next = c->reqs;
+	c->reqs = r;
+	c->nreqs++;
+	return r;
+}
+
+static void req_free(struct sreq *r)
+{
+	struct sconn *c = r->c;
+
+	for (struct sreq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	c->nreqs--;
+	for (uint32_t i = 0; i < r->nkeys; i++)
+		free(r->keys[i]);
+	free(r->keys);
+	free(r->keylens);
+	free(r->acc);
+	free(r);
+	conn_maybe_free(c);
+}
+
+/* Copy a wire string into a NUL-terminated buffer. */
+static int wire_str(const struct proto_str *s, char *out, size_t cap)
+{
+	if (!s->s || s->len >= cap)
+		return -EINVAL;
+	memcpy(out, s->s, s->len);
+	out[s->len] = 0;
+	return 0;
+}
+
+/* ---- HELLO, AUTH, PING ---- */
+
+static void on_hello(struct sconn *c, const struct proto_header *h,
+		     const uint8_t *f)
+{
+	struct proto_hello_req req;
+	struct proto_hello_resp resp = { 0 };
+	uint8_t out[512];
+	size_t n;
+	int rc;
+
+	rc = proto_hello_req_decode(f, h->fields_len, &req);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		conn_fail(c, "bad HELLO");
+		return;
+	}
+	if (c->st != SC_HELLO) {
+		send_error(c, h->opcode, h->id, STRATA_EPROTO,
+			   "HELLO sent twice", false);
+		conn_fail(c, "HELLO twice");
+		return;
+	}
+	if (keys_random(c->nonce, sizeof(c->nonce))) {
+		conn_fail(c, "no randomness");
+		return;
+	}
+	resp.version = PROTO_VERSION;
+	resp.features = 0;
+	resp.nonce.p = c->nonce;
+	resp.nonce.len = sizeof(c->nonce);
+	resp.server.s = SERVER_NAME;
+	resp.server.len = strlen(SERVER_NAME);
+	resp.has_node_id = true;
+	resp.node_id = c->srv->o.node_id;
+	resp.max_requests = c->srv->o.max_requests;
+	resp.max_inflight = c->srv->o.out_high;
+	resp.max_body = PROTO_MAX_BODY_LEN;
+	rc = proto_hello_resp_encode(&resp, out, sizeof(out), &n);
+	if (rc) {
+		conn_fail(c, "cannot encode HELLO");
+		return;
+	}
+	c->st = SC_AUTH;
+	conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END, h->id,
+			 out, n, NULL, 0);
+}
+
+static void on_auth(struct sconn *c, const struct proto_header *h,
+		    const uint8_t *f)
+{
+	uint8_t secret[META_AKEY_SECRET_MAX], exporter[PROTO_EXPORTER_LEN];
+	uint8_t transcript[PROTO_AUTH_TRANSCRIPT_MAX], mac[32], out[256];
+	struct proto_auth_req req;
+	struct proto_auth_resp resp = { 0 };
+	char id[META_AKEY_ID_MAX + 1];
+	size_t slen = 0, tlen, mlen = 0, n;
+	int rc;
+
+	if (c->st != SC_AUTH) {
+		send_error(c, h->opcode, h->id, STRATA_EPROTO,
+			   c->st == SC_HELLO ? "HELLO first" : "already authenticated",
+			   false);
+		conn_fail(c, "AUTH out of order");
+		return;
+	}
+	rc = proto_auth_req_decode(f, h->fields_len, &req);
+	if (!rc && (wire_str(&req.access_key_id, id, sizeof(id)) ||
+		    req.proof.len != PROTO_PROOF_LEN))
+		rc = STRATA_EPROTO;
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		conn_fail(c, "bad AUTH");
+		return;
+	}
+	rc = net_conn_export(c->nc, PROTO_EXPORTER_LABEL, exporter,
+			     sizeof(exporter));
+	if (!rc)
+		rc = store_access_key_get(c->srv->s, id, secret, &slen, NULL);
+	if (!rc)
+		rc = proto_auth_transcript(c->nonce, exporter, id, strlen(id),
+					   transcript, sizeof(transcript),
+					   &tlen);
+	if (!rc && !EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, slen,
+			      transcript, tlen, mac, sizeof(mac), &mlen))
+		rc = -EIO;
+	OPENSSL_cleanse(secret, sizeof(secret));
+	/* One answer for an unknown key and a wrong proof: no key probing. */
+	if (rc || mlen != sizeof(mac) ||
+	    CRYPTO_memcmp(mac, req.proof.p, sizeof(mac)) != 0) {
+		log_info("server", "authentication failed for key %s from %s",
+			 id, net_conn_peer(c->nc));
+		send_error(c, h->opcode, h->id, STRATA_EAUTH, NULL, false);
+		conn_fail(c, "authentication failed");
+		return;
+	}
+	memcpy(c->principal, id, strlen(id) + 1);
+	c->st = SC_READY;
+	resp.principal.s = c->principal;
+	resp.principal.len = strlen(c->principal);
+	if (proto_auth_resp_encode(&resp, out, sizeof(out), &n) == 0)
+		conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END,
+				 h->id, out, n, NULL, 0);
+}
+
+/* ---- buckets ---- */
+
+struct op_ctx {
+	struct sconn *c;
+	uint8_t op;
+	uint64_t id;
+	struct sreq *r;			/* holds the connection alive */
+};
+
+static struct op_ctx *op_ctx_new(struct sconn *c, const struct proto_header *h)
+{
+	struct op_ctx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->c = c;
+	x->op = h->opcode;
+	x->id = h->id;
+	/* A placeholder request keeps the id live and the conn allocated. */
+	x->r = req_new(c, h->id, h->opcode, RQ_DISCARD);
+	if (!x->r) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void op_done(void *arg, int status)
+{
+	struct op_ctx *x = arg;
+
+	if (status)
+		send_error(x->c, x->op, x->id, status, NULL, false);
+	else
+		conn_write_frame(x->c, x->op, PROTO_F_RESPONSE | PROTO_F_END,
+				 x->id, NULL, 0, NULL, 0);
+	req_free(x->r);
+	free(x);
+}
+
+static void on_bucket_change(struct sconn *c, const struct proto_header *h,
+			     const uint8_t *f)
+{
+	struct proto_bucket_req req;
+	char name[META_BUCKET_MAX + 1];
+	struct op_ctx *x;
+	int rc;
+
+	rc = proto_bucket_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, name, sizeof(name)))
+		rc = STRATA_EBADBUCKET;
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	x = op_ctx_new(c, h);
+	if (!x) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		return;
+	}
+	if (h->opcode == PROTO_OP_BUCKET_CREATE)
+		rc = store_bucket_create(c->srv->s, name, NULL, 0, op_done, x);
+	else
+		rc = store_bucket_delete(c->srv->s, name, op_done, x);
+	if (rc)
+		op_done(x, rc);
+}
+
+/* Cut a sequence of encoded records into response frames: fields on the
+ * first, END on the last, no record split across two frames. */
+struct rec_out {
+	struct sconn *c;
+	uint8_t op;
+	uint64_t id;
+	const uint8_t *fields;
+	size_t flen;
+	uint8_t *body;
+	size_t blen;
+	bool first;
+	int err;
+};
+
+static void rec_flush(struct rec_out *o, bool end)
+{
+	uint16_t flags = PROTO_F_RESPONSE | (o->first ? 0 : PROTO_F_CONT) |
+			 (end ? PROTO_F_END : 0);
+
+	if (!o->first && !end && !o->blen)
+		return;
+	o->err = conn_write_frame(o->c, o->op, flags, o->id,
+				  o->first ? o->fields : NULL,
+				  o->first ? o->flen : 0, o->body, o->blen);
+	o->first = false;
+	o->blen = 0;
+}
+
+static int rec_add(struct rec_out *o, const uint8_t *rec, size_t len)
+{
+	if (o->blen + len > PROTO_MAX_BODY_LEN)
+		rec_flush(o, false);
+	memcpy(o->body + o->blen, rec, len);
+	o->blen += len;
+	return o->err;
+}
+
+static void on_bucket_list(struct sconn *c, const struct proto_header *h,
+			   const uint8_t *f)
+{
+	struct proto_bucket_list_req req;
+	struct proto_bucket_list_resp resp = { 0 };
+	struct store_bucket_info *v = NULL;
+	struct rec_out o = { .c = c, .op = h->opcode, .id = h->id,
+			     .first = true };
+	uint8_t fields[64], rec[512];
+	size_t n = 0, from = 0, upto, rlen;
+	int rc;
+
+	rc = proto_bucket_list_req_decode(f, h->fields_len, &req);
+	if (!rc)
+		rc = store_bucket_list(c->srv->s, &v, &n);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	if (req.start_after.s)
+		while (from < n &&
+		       (strlen(v[from].name) < req.start_after.len
+				? memcmp(v[from].name, req.start_after.s,
+					 strlen(v[from].name)) <= 0
+				: memcmp(v[from].name, req.start_after.s,
+					 req.start_after.len) <= 0 &&
+				  (strlen(v[from].name) == req.start_after.len ||
+				   memcmp(v[from].name, req.start_after.s,
+					  req.start_after.len) < 0)))
+			from++;
+	upto = n;
+	if (req.has_limit && req.limit && upto - from > req.limit) {
+		upto = from + req.limit;
+		resp.truncated = true;
+	}
+	resp.count = (uint32_t)(upto - from);
+	o.body = malloc(PROTO_MAX_BODY_LEN);
+	if (!o.body ||
+	    proto_bucket_list_resp_encode(&resp, fields, sizeof(fields), &o.flen)) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		goto out;
+	}
+	o.fields = fields;
+	for (size_t i = from; i < upto && !o.err; i++) {
+		struct proto_bucket_entry e = {
+			.bucket = { v[i].name, strlen(v[i].name) },
+			.ctime_ms = v[i].ctime_ms,
+		};
+
+		if (proto_bucket_entry_encode(&e, rec, sizeof(rec), &rlen) == 0)
+			rec_add(&o, rec, rlen);
+	}
+	rec_flush(&o, true);
+out:
+	free(o.body);
+	free(v);
+}
+
+/* ---- PUT ---- */
+
+static void put_resume_input(void *arg)
+{
+	struct sreq *r = arg;
+	struct sconn *c = r->c;
+
+	if (!c->rpaused)
+		return;
+	c->rpaused = false;
+	if (c->nc)
+		net_conn_resume_read(c->nc);
+	input_process(c);
+}
+
+static void put_committed(void *arg, int status,
+			  const struct store_object_info *info)
+{
+	struct sreq *r = arg;
+	struct sconn *c = r->c;
+
+	r->put = NULL;
+	if (status) {
+		send_error(c, r->op, r->id, status, NULL, false);
+	} else {
+		struct proto_put_resp resp = {
+			.size = info->size,
+			.etag = { info->etag, PROTO_ETAG_LEN },
+			.version = info->hlc,
+			.writer = info->writer,
+		};
+		uint8_t out[256];
+		size_t n;
+
+		if (proto_put_resp_encode(&resp, out, sizeof(out), &n) == 0)
+			conn_write_frame(c, r->op, PROTO_F_RESPONSE | PROTO_F_END,
+					 r->id, out, n, NULL, 0);
+	}
+	req_free(r);
+}
+
+/* Body bytes of a put; end commits it. */
+static void put_body(struct sreq *r, const uint8_t *body, size_t len,
+		     bool end)
+{
+	struct sconn *c = r->c;
+	int rc = 0;
+
+	if (len)
+		rc = store_put_write(r->put, body, len);
+	if (rc) {
+		store_put_abort(r->put);
+		r->put = NULL;
+		send_error(c, r->op, r->id, rc, NULL, false);
+		/* Swallow the rest of the body. */
+		r->kind = RQ_DISCARD;
+		if (end)
+			req_free(r);
+		return;
+	}
+	if (end) {
+		r->committing = true;
+		store_put_commit(r->put, put_committed, r);
+		return;
+	}
+	if (!store_put_writable(r->put)) {
+		/* Stop reading this connection until the store catches up:
+		 * a fast uploader slows itself, nobody else. */
+		c->rpaused = true;
+		if (c->nc)
+			net_conn_pause_read(c->nc);
+		store_put_on_drain(r->put, put_resume_input, r);
+	}
+}
+
+static void on_put(struct sconn *c, const struct proto_header *h,
+		   const uint8_t *f, const uint8_t *body)
+{
+	struct proto_put_req req;
+	struct store_put_opts po = { 0 };
+	struct meta_kv kvs[2 * PROTO_MAX_KV];
+	char bucket[META_BUCKET_MAX + 1], ctype[PROTO_MAX_CTYPE_LEN + 1];
+	struct sreq *r;
+	int rc;
+
+	r = req_new(c, h->id, h->opcode, RQ_PUT);
+	if (!r) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		return;
+	}
+	rc = proto_put_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (!rc && req.content_type.s) {
+		if (wire_str(&req.content_type, ctype, sizeof(ctype)))
+			rc = STRATA_EBADMETA;
+		po.ctype = ctype;
+	}
+	/* Metadata and tags arrive as name, value, name, value lists. */
+	for (int which = 0; !rc && which < 2; which++) {
+		const struct proto_list *l = which ? &req.tags : &req.meta;
+		struct meta_kv *base = kvs + (which ? PROTO_MAX_KV : 0);
+		struct proto_list_iter it;
+		struct proto_str k, v;
+		uint16_t n = 0;
+
+		if (!l->p)
+			continue;
+		proto_list_iter_init(&it, l);
+		while (proto_list_next(&it, &k) == 1) {
+			if (proto_list_next(&it, &v) != 1 || n >= PROTO_MAX_KV) {
+				rc = STRATA_EBADMETA;
+				break;
+			}
+			base[n++] = (struct meta_kv){
+				k.s, (uint16_t)k.len, v.s, (uint16_t)v.len
+			};
+		}
+		if (which) {
+			po.tags = base;
+			po.ntags = n;
+		} else {
+			po.meta = base;
+			po.nmeta = n;
+		}
+	}
+	if (!rc)
+		rc = store_put_begin(c->srv->s, bucket, req.key.s, req.key.len,
+				     &po, &r->put);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		r->kind = RQ_DISCARD;
+		if (h->flags & PROTO_F_END)
+			req_free(r);
+		return;
+	}
+	put_body(r, body, h->body_len, h->flags & PROTO_F_END);
+}
+
+/* ---- GET (and the body accumulator BATCH_GET shares) ---- */
+
+static int acc_flush(struct sreq *r, bool end)
+{
+	uint16_t flags = PROTO_F_RESPONSE | PROTO_F_CONT |
+			 (end ? PROTO_F_END : 0);
+	int rc;
+
+	if (!r->acclen && !end)
+		return 0;
+	rc = conn_write_frame(r->c, r->op, flags, r->id, NULL, 0, r->acc,
+			      r->acclen);
+	r->acclen = 0;
+	return rc;
+}
+
+static int acc_add(struct sreq *r, const uint8_t *p, size_t len)
+{
+	while (len) {
+		size_t n = PROTO_MAX_BODY_LEN - r->acclen;
+
+		if (n > len)
+			n = len;
+		memcpy(r->acc + r->acclen, p, n);
+		r->acclen += n;
+		p += n;
+		len -= n;
+		if (r->acclen == PROTO_MAX_BODY_LEN) {
+			int rc = acc_flush(r, false);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static bool conn_congested(struct sconn *c)
+{
+	return c->nc && net_conn_write_pending(c->nc) > c->srv->o.out_high;
+}
+
+static int get_send_fields(struct sreq *r, const uint8_t *body, size_t blen,
+			   bool end)
+{
+	struct proto_get_resp resp = { 0 };
+	uint8_t fields[512];
+	size_t flen;
+
+	resp.info.size = r->info.size;
+	resp.info.etag.p = r->info.etag;
+	resp.info.etag.len = PROTO_ETAG_LEN;
+	resp.info.version = r->info.hlc;
+	resp.info.writer = r->info.writer;
+	resp.info.has_mtime = true;
+	resp.info.mtime_ms = r->info.mtime_ms;
+	resp.offset = r->off;
+	resp.length = r->total;
+	if (proto_get_resp_encode(&resp, fields, sizeof(fields), &flen))
+		return -EINVAL;
+	r->fields_sent = true;
+	return conn_write_frame(r->c, r->op, PROTO_F_RESPONSE |
+				(end ? PROTO_F_END : 0), r->id, fields, flen,
+				body, blen);
+}
+
+static int get_data(void *arg, const void *buf, size_t len)
+{
+	struct sreq *r = arg;
+	const uint8_t *p = buf;
+
+	if (r->cancelled || !r->c->nc)
+		return 1;
+	/* The first frame carries the fields and as much data as fits, and
+	 * ends the response when that is all: a small GET is one frame. */
+	if (!r->fields_sent) {
+		size_t n = len > PROTO_MAX_BODY_LEN ? PROTO_MAX_BODY_LEN : len;
+
+		if (get_send_fields(r, p, n, r->sent + n == r->total))
+			return 1;
+		r->sent += n;
+		p += n;
+		len -= n;
+	}
+	while (len) {
+		size_t n = len > PROTO_MAX_BODY_LEN ? PROTO_MAX_BODY_LEN : len;
+		bool end = r->sent + n == r->total;
+
+		if (conn_write_frame(r->c, r->op, PROTO_F_RESPONSE | PROTO_F_CONT |
+				     (end ? PROTO_F_END : 0), r->id, NULL, 0,
+				     p, n))
+			return 1;
+		r->sent += n;
+		p += n;
+		len -= n;
+	}
+	if (conn_congested(r->c)) {
+		r->paused = true;
+		store_get_pause(r->get);
+	}
+	return 0;
+}
+
+static void get_done(void *arg, int status)
+{
+	struct sreq *r = arg;
+	struct sconn *c = r->c;
+
+	r->get = NULL;
+	if (c->nc && !r->cancelled) {
+		if (status)
+			send_error(c, r->op, r->id, status, NULL, r->fields_sent);
+		else if (!r->fields_sent)	/* an empty range */
+			get_send_fields(r, NULL, 0, true);
+		else if (r->sent != r->total)
+			send_error(c, r->op, r->id, -EIO, "short read", true);
+	}
+	req_free(r);
+}
+
+static void on_get(struct sconn *c, const struct proto_header *h,
+		   const uint8_t *f)
+{
+	struct proto_get_req req;
+	char bucket[META_BUCKET_MAX + 1];
+	struct sreq *r;
+	uint64_t len;
+	int rc;
+
+	rc = proto_get_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	r = req_new(c, h->id, h->opcode, RQ_GET);
+	if (!r) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		return;
+	}
+	r->off = req.has_offset ? req.offset : 0;
+	len = req.has_length ? req.length : UINT64_MAX;
+	rc = store_get(c->srv->s, bucket, req.key.s, req.key.len, r->off, len,
+		       &r->info, get_data, get_done, r, &r->get);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		req_free(r);
+		return;
+	}
+	r->total = len > r->info.size - r->off ? r->info.size - r->off : len;
+}
+
+/* ---- STAT, DELETE ---- */
+
+static void on_stat(struct sconn *c, const struct proto_header *h,
+		    const uint8_t *f)
+{
+	struct proto_object_req req;
+	struct proto_stat_resp resp = { 0 };
+	struct store_object_info info;
+	struct store_chunk_info *ci = NULL;
+	struct rec_out o = { .c = c, .op = h->opcode, .id = h->id,
+			     .first = true };
+	char bucket[META_BUCKET_MAX + 1];
+	uint8_t fields[512], rec[64];
+	size_t rlen;
+	int rc;
+
+	rc = proto_object_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		rc = store_stat(c->srv->s, bucket, req.key.s, req.key.len, &info,
+				&ci);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	resp.info.size = info.size;
+	resp.info.etag.p = info.etag;
+	resp.info.etag.len = PROTO_ETAG_LEN;
+	resp.info.version = info.hlc;
+	resp.info.writer = info.writer;
+	resp.info.has_mtime = true;
+	resp.info.mtime_ms = info.mtime_ms;
+	resp.count = info.nchunks;
+	resp.chunk_size = info.nchunks ? ci[0].raw_len : 0;
+	o.body = malloc(PROTO_MAX_BODY_LEN);
+	if (!o.body || proto_stat_resp_encode(&resp, fields, sizeof(fields),
+					      &o.flen)) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		goto out;
+	}
+	o.fields = fields;
+	for (uint32_t i = 0; i < info.nchunks && !o.err; i++) {
+		struct proto_chunk_entry e = {
+			.tier = ci[i].tier, .raw_len = ci[i].raw_len,
+			.stored_len = ci[i].stored_len,
+		};
+
+		if (proto_chunk_entry_encode(&e, rec, sizeof(rec), &rlen) == 0)
+			rec_add(&o, rec, rlen);
+	}
+	rec_flush(&o, true);
+out:
+	free(o.body);
+	free(ci);
+}
+
+static void on_delete(struct sconn *c, const struct proto_header *h,
+		      const uint8_t *f)
+{
+	struct proto_object_req req;
+	char bucket[META_BUCKET_MAX + 1];
+	struct op_ctx *x;
+	int rc;
+
+	rc = proto_object_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	x = op_ctx_new(c, h);
+	if (!x) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		return;
+	}
+	rc = store_delete(c->srv->s, bucket, req.key.s, req.key.len, op_done, x);
+	if (rc)
+		op_done(x, rc);
+}
+
+/* ---- LIST ---- */
+
+static void on_list(struct sconn *c, const struct proto_header *h,
+		    const uint8_t *f)
+{
+	struct proto_list_req req;
+	struct proto_list_resp resp = { 0 };
+	struct store_list_opts lo = { 0 };
+	struct store_list_result *res = NULL;
+	struct rec_out o = { .c = c, .op = h->opcode, .id = h->id,
+			     .first = true };
+	char bucket[META_BUCKET_MAX + 1];
+	uint8_t fields[PROTO_MAX_KEY_LEN + 128], rec[PROTO_MAX_KEY_LEN + 128];
+	size_t rlen;
+	int rc;
+
+	rc = proto_list_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (!rc && req.delimiter.s && req.delimiter.len != 1)
+		rc = -EINVAL;
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc,
+			   rc == -EINVAL ? "the delimiter must be one byte" : NULL,
+			   false);
+		return;
+	}
+	lo.prefix = req.prefix.s;
+	lo.prefixlen = req.prefix.len;
+	lo.start_after = req.start_after.s;
+	lo.start_after_len = req.start_after.len;
+	lo.delim = req.delimiter.s ? req.delimiter.s[0] : 0;
+	lo.limit = req.has_limit ? req.limit : 1000;
+	rc = store_list(c->srv->s, bucket, &lo, &res);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	resp.count = (uint32_t)res->n;
+	resp.truncated = res->truncated && res->n;
+	if (resp.truncated) {
+		resp.next_start_after.s = res->e[res->n - 1].key;
+		resp.next_start_after.len = res->e[res->n - 1].keylen;
+	}
+	o.body = malloc(PROTO_MAX_BODY_LEN);
+	if (!o.body || proto_list_resp_encode(&resp, fields, sizeof(fields),
+					      &o.flen)) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		goto out;
+	}
+	o.fields = fields;
+	for (size_t i = 0; i < res->n && !o.err; i++) {
+		struct store_list_entry *se = &res->e[i];
+		struct proto_list_entry e = { 0 };
+		uint8_t etag[PROTO_ETAG_LEN];
+
+		if (se->is_prefix) {
+			e.prefix.s = se->key;
+			e.prefix.len = se->keylen;
+		} else {
+			e.key.s = se->key;
+			e.key.len = se->keylen;
+			e.size = se->size;
+			e.mtime_ms = se->mtime_ms;
+			/* The store lists hex etags; the wire carries bytes. */
+			for (int k = 0; k < PROTO_ETAG_LEN; k++) {
+				unsigned v;
+
+				sscanf(se->etag_hex + 2 * k, "%2x", &v);
+				etag[k] = (uint8_t)v;
+			}
+			e.etag.p = etag;
+			e.etag.len = PROTO_ETAG_LEN;
+		}
+		if (proto_list_entry_encode(&e, rec, sizeof(rec), &rlen) == 0)
+			rec_add(&o, rec, rlen);
+	}
+	rec_flush(&o, true);
+out:
+	free(o.body);
+	store_list_result_free(res);
+}
+
+/* ---- BATCH_GET: items one after another into one streamed body ---- */
+
+static void batch_next(struct sreq *r);
+
+static int batch_data(void *arg, const void *buf, size_t len)
+{
+	struct sreq *r = arg;
+
+	if (r->cancelled || !r->c->nc)
+		return 1;
+	if (acc_add(r, buf, len))
+		return 1;
+	if (conn_congested(r->c)) {
+		r->paused = true;
+		store_get_pause(r->get);
+	}
+	return 0;
+}
+
+static int batch_item(struct sreq *r, uint32_t index, int status,
+		      uint64_t size)
+{
+	struct proto_batch_item it = { .index = index, .status = status,
+				       .size = size };
+	uint8_t sub[PROTO_BATCH_ITEM_LEN];
+
+	if (proto_batch_item_encode(&it, sub))
+		return -EINVAL;
+	/* A sub-header never spans frames. */
+	if (r->acclen + PROTO_BATCH_ITEM_LEN > PROTO_MAX_BODY_LEN) {
+		int rc = acc_flush(r, false);
+		if (rc)
+			return rc;
+	}
+	return acc_add(r, sub, sizeof(sub));
+}
+
+static void batch_get_done(void *arg, int status)
+{
+	struct sreq *r = arg;
+
+	r->get = NULL;
+	if (status) {
+		/* The item header promised data that did not all come: the
+		 * stream cannot be repaired, so the response ends in error. */
+		if (r->c->nc && !r->cancelled) {
+			acc_flush(r, false);
+			send_error(r->c, r->op, r->id, status, NULL, true);
+		}
+		req_free(r);
+		return;
+	}
+	batch_next(r);
+}
+
+static void batch_next(struct sreq *r)
+{
+	struct sconn *c = r->c;
+
+	while (r->bnext < r->nkeys) {
+		struct store_object_info info;
+		uint32_t i = r->bnext++;
+		int rc;
+
+		if (r->cancelled || !c->nc)
+			break;
+		rc = store_get(c->srv->s, r->bucket, r->keys[i], r->keylens[i],
+			       0, UINT64_MAX, &info, batch_data,
+			       batch_get_done, r, &r->get);
+		if (rc) {
+			/* A missing or unreadable object is that item's
+			 * status; the batch goes on. */
+			if (batch_item(r, i, rc, 0))
+				break;
+			continue;
+		}
+		if (batch_item(r, i, 0, info.size)) {
+			r->cancelled = true;	/* get_done will free */
+			return;
+		}
+		return;			/* continues in batch_get_done */
+	}
+	if (c->nc && !r->cancelled)
+		acc_flush(r, true);
+	req_free(r);
+}
+
+static void on_batch_get(struct sconn *c, const struct proto_header *h,
+			 const uint8_t *f)
+{
+	struct proto_keys_req req;
+	struct proto_batch_resp resp = { 0 };
+	struct proto_list_iter it;
+	struct proto_str k;
+	uint8_t fields[64];
+	size_t flen;
+	struct sreq *r;
+	int rc;
+
+	rc = proto_keys_req_decode(f, h->fields_len, &req);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	r = req_new(c, h->id, h->opcode, RQ_BATCH);
+	if (!r || wire_str(&req.bucket, r->bucket, sizeof(r->bucket))) {
+		send_error(c, h->opcode, h->id, r ? STRATA_EBADBUCKET : -ENOMEM,
+			   NULL, false);
+		if (r)
+			req_free(r);
+		return;
+	}
+	r->keys = calloc(req.keys.count, sizeof(*r->keys));
+	r->keylens = calloc(req.keys.count, sizeof(*r->keylens));
+	r->acc = malloc(PROTO_MAX_BODY_LEN);
+	if (!r->keys || !r->keylens || !r->acc) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		req_free(r);
+		return;
+	}
+	proto_list_iter_init(&it, &req.keys);
+	while (r->nkeys < req.keys.count && proto_list_next(&it, &k) == 1) {
+		r->keys[r->nkeys] = strndup(k.s, k.len);
+		if (!r->keys[r->nkeys])
+			break;
+		r->keylens[r->nkeys++] = k.len;
+	}
+	resp.count = r->nkeys;
+	if (r->nkeys != req.keys.count ||
+	    proto_batch_resp_encode(&resp, fields, sizeof(fields), &flen)) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		req_free(r);
+		return;
+	}
+	conn_write_frame(c, h->opcode, PROTO_F_RESPONSE, h->id, fields, flen,
+			 NULL, 0);
+	batch_next(r);
+}
+
+/* ---- frames ---- */
+
+static void on_cancel(struct sconn *c, const struct proto_header *h)
+{
+	struct sreq *r = req_find(c, h->id);
+
+	if (!r)
+		return;			/* finished already: nothing to do */
+	r->cancelled = true;
+	if (r->kind == RQ_PUT && r->put && !r->committing) {
+		store_put_abort(r->put);
+		r->put = NULL;
+		r->kind = RQ_DISCARD;
+		send_error(c, r->op, r->id, STRATA_EABORTED, NULL, false);
+	}
+	/* Gets stop at their next data callback and free themselves. */
+}
+
+static void frame(struct sconn *c, const struct proto_header *h,
+		  const uint8_t *f, const uint8_t *body)
+{
+	struct sreq *r;
+
+	if (h->flags & PROTO_F_RESPONSE) {
+		conn_fail(c, "a client sent a response frame");
+		return;
+	}
+	if (h->opcode == PROTO_OP_CANCEL) {
+		on_cancel(c, h);
+		return;
+	}
+	if (h->flags & PROTO_F_CONT) {
+		/* Only request bodies continue: PUT. */
+		r = req_find(c, h->id);
+		if (!r || (r->kind != RQ_PUT && r->kind != RQ_DISCARD) ||
+		    r->op != PROTO_OP_PUT) {
+			if (!r)
+				return;	/* the request failed; its tail */
+			conn_fail(c, "continuation of a request without a body");
+			return;
+		}
+		if (r->kind == RQ_DISCARD) {
+			if (h->flags & PROTO_F_END)
+				req_free(r);
+			return;
+		}
+		put_body(r, body, h->body_len, h->flags & PROTO_F_END);
+		return;
+	}
+	if (req_find(c, h->id)) {
+		conn_fail(c, "request id already in use");
+		return;
+	}
+	switch (h->opcode) {
+	case PROTO_OP_HELLO:
+		on_hello(c, h, f);
+		return;
+	case PROTO_OP_AUTH:
+		on_auth(c, h, f);
+		return;
+	case PROTO_OP_PING:
+		conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END,
+				 h->id, NULL, 0, NULL, 0);
+		return;
+	default:
+		break;
+	}
+	if (c->st != SC_READY) {
+		send_error(c, h->opcode, h->id, STRATA_EAUTH,
+			   "authenticate first (HELLO, AUTH)", false);
+		conn_fail(c, "request before authentication");
+		return;
+	}
+	if (c->nreqs >= c->srv->o.max_requests) {
+		send_error(c, h->opcode, h->id, -EBUSY,
+			   "too many requests in flight on this connection",
+			   false);
+		if (h->opcode == PROTO_OP_PUT && !(h->flags & PROTO_F_END)) {
+			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
+			if (!r)
+				conn_fail(c, "out of memory");
+		}
+		return;
+	}
+	switch (h->opcode) {
+	case PROTO_OP_BUCKET_CREATE:
+	case PROTO_OP_BUCKET_DELETE:
+		on_bucket_change(c, h, f);
+		break;
+	case PROTO_OP_BUCKET_LIST:
+		on_bucket_list(c, h, f);
+		break;
+	case PROTO_OP_PUT:
+		on_put(c, h, f, body);
+		break;
+	case PROTO_OP_GET:
+		on_get(c, h, f);
+		break;
+	case PROTO_OP_STAT:
+		on_stat(c, h, f);
+		break;
+	case PROTO_OP_DELETE:
+		on_delete(c, h, f);
+		break;
+	case PROTO_OP_LIST:
+		on_list(c, h, f);
+		break;
+	case PROTO_OP_BATCH_GET:
+		on_batch_get(c, h, f);
+		break;
+	case PROTO_OP_HINT:
+		/* Accepted and ignored until the tier mover prestages. */
+		conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END,
+				 h->id, NULL, 0, NULL, 0);
+		break;
+	default:
+		send_error(c, h->opcode, h->id, -EOPNOTSUPP,
+			   "operation not supported", false);
+		if (proto_op_has_body(h->opcode, false) &&
+		    !(h->flags & PROTO_F_END)) {
+			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
+			if (!r)
+				conn_fail(c, "out of memory");
+		}
+		break;
+	}
+}
+
+/* Cut whole frames off the input buffer and run them. */
+static void input_process(struct sconn *c)
+{
+	size_t pos = 0;
+
+	if (c->in_data)
+		return;
+	c->in_data = true;
+	while (c->nc && c->st != SC_CLOSING && !c->rpaused) {
+		struct proto_header h;
+		size_t total;
+		int rc;
+
+		rc = proto_header_decode(c->rbuf + pos, c->rlen - pos, &h);
+		if (rc == -EAGAIN)
+			break;
+		if (rc) {
+			const char *why = rc == STRATA_EPROTOVERSION
+				? "unsupported protocol version"
+				: "malformed frame";
+
+			send_goaway(c, rc, why);
+			conn_fail(c, why);
+			break;
+		}
+		total = PROTO_HEADER_LEN + h.fields_len + h.body_len;
+		if (c->rlen - pos < total)
+			break;
+		frame(c, &h, c->rbuf + pos + PROTO_HEADER_LEN,
+		      c->rbuf + pos + PROTO_HEADER_LEN + h.fields_len);
+		pos += total;
+	}
+	if (pos) {
+		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
+		c->rlen -= pos;
+	}
+	c->in_data = false;
+	conn_maybe_free(c);
+}
+
+/* ---- connections ---- */
+
+void server_conn_open(struct net_conn *nc)
+{
+	struct server *srv = net_conn_arg(nc);
+	struct sconn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		net_conn_abort(nc);
+		return;
+	}
+	c->srv = srv;
+	c->nc = nc;
+	c->st = SC_HELLO;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->pprev = &c->next;
+	c->pprev = &srv->conns;
+	srv->conns = c;
+	srv->nconns++;
+	net_conn_set_data(nc, c);
+}
+
+void server_conn_data(struct net_conn *nc, const uint8_t *buf, size_t len)
+{
+	struct sconn *c = net_conn_data(nc);
+
+	if (!c || c->st == SC_CLOSING)
+		return;
+	if (c->rlen + len > c->rcap) {
+		size_t cap = c->rcap ? c->rcap : 64 * 1024;
+		uint8_t *b;
+
+		while (cap < c->rlen + len)
+			cap *= 2;
+		/* Never more than a frame plus one read: lengths were not
+		 * checked yet for what is buffered past the frame. */
+		if (cap > 2 * FRAME_MAX)
+			cap = 2 * FRAME_MAX;
+		if (c->rlen + len > cap) {
+			conn_fail(c, "input over the frame limit");
+			return;
+		}
+		b = realloc(c->rbuf, cap);
+		if (!b) {
+			conn_fail(c, "out of memory");
+			return;
+		}
+		c->rbuf = b;
+		c->rcap = cap;
+	}
+	memcpy(c->rbuf + c->rlen, buf, len);
+	c->rlen += len;
+	input_process(c);
+}
+
+void server_conn_drain(struct net_conn *nc)
+{
+	struct sconn *c = net_conn_data(nc);
+
+	if (!c)
+		return;
+	for (struct sreq *r = c->reqs, *next; r; r = next) {
+		next = r->next;
+		if (r->paused && r->get) {
+			r->paused = false;
+			store_get_resume(r->get);	/* may free r */
+		}
+	}
+}
+
+void server_conn_closed(struct net_conn *nc, int reason)
+{
+	struct sconn *c = net_conn_data(nc);
+
+	if (!c)
+		return;
+	if (reason && reason != -ESHUTDOWN)
+		log_debug("server", "connection from %s closed: %s",
+			  net_conn_peer(nc), strerror(-reason));
+	c->nc = NULL;
+	net_conn_set_data(nc, NULL);
+	for (struct sreq *r = c->reqs, *next; r; r = next) {
+		next = r->next;
+		r->cancelled = true;
+		/* An upload cut short never becomes visible. */
+		if (r->kind == RQ_PUT && r->put && !r->committing) {
+			store_put_abort(r->put);
+			r->put = NULL;
+			req_free(r);
+			continue;
+		}
+		if (r->kind == RQ_DISCARD && !r->put && r->op == PROTO_OP_PUT)
+			req_free(r);
+		else if (r->paused && r->get) {
+			r->paused = false;
+			store_get_resume(r->get);	/* stops at data */
+		}
+	}
+	conn_maybe_free(c);
+}
+
+/* The last reference: the network side closed and no store callback is
+ * still due. */
+static void conn_maybe_free(struct sconn *c)
+{
+	if (c->nc || c->reqs || c->in_data)
+		return;
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	c->srv->nconns--;
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c);
+}
+
+int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
+	       struct server **out)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv)
+		return -ENOMEM;
+	srv->loop = loop;
+	srv->s = s;
+	srv->o = *o;
+	if (!srv->o.max_requests)
+		srv->o.max_requests = 64;
+	if (!srv->o.out_high)
+		srv->o.out_high = NET_DEFAULT_OUT_HIGH_WATER;
+	*out = srv;
+	return 0;
+}
+
+void server_free(struct server *srv)
+{
+	free(srv);
+}
+
+void server_net_callbacks(struct net_callbacks *cbs)
+{
+	cbs->on_open = server_conn_open;
+	cbs->on_data = server_conn_data;
+	cbs->on_drain = server_conn_drain;
+	cbs->on_close = server_conn_closed;
+}
+
+void *server_owner(const struct server *srv)
+{
+	return srv->o.owner;
+}
+
+unsigned server_conn_count(const struct server *srv)
+{
+	return srv->nconns;
+}

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * server: the protocol on top of the network layer.  Each TLS connection
+ * (net.c) feeds decrypted bytes here; server.c cuts them into frames
+ * (proto.c), checks the connection's state, and runs requests against the
+ * store, streaming bodies both ways with back-pressure:
+ *
+ *   conn:  HELLO_WAIT --[HELLO]--> AUTH_WAIT --[AUTH ok]--> READY
+ *          any --[protocol error, auth failure]--> CLOSING (flush, close)
+ *
+ *   PUT:  first frame (fields [+ body]) -> store_put_begin -> body frames ->
+ *         store_put_write (reading pauses while the put is not writable)
+ *         -> END -> store_put_commit -> response
+ *   GET:  store_get -> data slices cut into frames; the first carries the
+ *         response fields; the store pauses while the connection's output
+ *         is above its high watermark and resumes on drain
+ *
+ * A connection that goes away aborts its uncommitted puts (nothing becomes
+ * visible) and stops its gets; the structure lives until the last store
+ * callback that refers to it has run.
+ */
+#ifndef STRATA_SERVER_H
+#define STRATA_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct net_callbacks;
+struct net_conn;
+struct store;
+struct server;
+
+struct server_opts {
+	uint32_t node_id;
+	uint32_t max_requests;		/* per connection; 0: 64 */
+	size_t out_high;		/* output bytes that pause a get; 0: net's
+					 * high-water mark */
+	void *owner;			/* for the caller: server_owner() */
+};
+
+int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
+	       struct server **out);
+/* Abort every request; the server must have no connections left. */
+void server_free(struct server *srv);
+
+/* The network callbacks that feed the server; pass srv as net_listen's
+ * arg. */
+void server_net_callbacks(struct net_callbacks *cbs);
+void server_conn_open(struct net_conn *nc);
+void server_conn_data(struct net_conn *nc, const uint8_t *buf, size_t len);
+void server_conn_drain(struct net_conn *nc);
+void server_conn_closed(struct net_conn *nc, int reason);
+
+/* The owner pointer from the options (net_server_close's callback gets the
+ * server, as net_listen's arg). */
+void *server_owner(const struct server *srv);
+
+/* Connections open now (for tests and metrics). */
+unsigned server_conn_count(const struct server *srv);
+
+#endif

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# A local Strata node (or N independent ones) on 127.0.0.1, for development
+# and the quick start.
+#
+#   deploy/dev-cluster.sh up   [--nodes N] [--dir DIR] [--port P]
+#   deploy/dev-cluster.sh down [--dir DIR]
+#   deploy/dev-cluster.sh status [--dir DIR]
+#
+# up: makes (once) a CA and a node certificate with the openssl CLI, a master
+# key and a config per node, starts every node that is not running, waits
+# until each serves, and writes DIR/env with the STRATA_* exports for the
+# CLI and libstrata (". DIR/env").  Running it again restarts only nodes that
+# are down, with their data, keys and certificates intact.
+# down: stops exactly the processes this script started (pid files, checked
+# against their command line), and waits for them to exit.
+#
+# STRATAD=path overrides the daemon binary (default: build/daemon/stratad).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cmd=${1:-}
+[ -n "$cmd" ] && shift
+nodes=1
+dir=/var/tmp/strata-dev
+base_port=7480
+while [ $# -gt 0 ]; do
+	case $1 in
+	--nodes) nodes=$2; shift 2 ;;
+	--dir) dir=$2; shift 2 ;;
+	--port) base_port=$2; shift 2 ;;
+	-h|--help) sed -n '3,18p' "$0"; exit 0 ;;
+	*) echo "dev-cluster: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+case $nodes in ''|*[!0-9]*) echo "dev-cluster: --nodes wants a number" >&2; exit 2 ;; esac
+stratad=${STRATAD:-$here/build/daemon/stratad}
+
+say() { printf 'dev-cluster: %s\n' "$*"; }
+
+running() {	# node dir -> 0 if its stratad runs
+	local pidf=$1/stratad.pid pid
+	[ -f "$pidf" ] || return 1
+	pid=$(cat "$pidf")
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "stratad.*$1/stratad.conf"
+}
+
+make_certs() {
+	[ -f "$dir/ca.pem" ] && return 0
+	command -v openssl >/dev/null || { echo "dev-cluster: needs the openssl CLI (apt-get install openssl)" >&2; exit 1; }
+	say "creating a CA and a node certificate in $dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/ca.key" -out "$dir/ca.pem" -days 3650 \
+		-subj "/CN=Strata dev CA" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$dir/node.key" -out "$dir/node.csr" \
+		-subj "/CN=localhost" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >"$dir/node.ext"
+	openssl x509 -req -in "$dir/node.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+		-CAcreateserial -out "$dir/node.pem" -days 825 -extfile "$dir/node.ext" 2>/dev/null
+	chmod 600 "$dir/ca.key" "$dir/node.key"
+	rm -f "$dir/node.csr" "$dir/node.ext"
+}
+
+make_master() {
+	[ -f "$dir/master.key" ] && return 0
+	(umask 077; openssl rand -hex 32 >"$dir/master.key")
+	chmod 600 "$dir/master.key"
+}
+
+make_node() {	# i -> writes its config
+	local n=$dir/node$1 port=$((base_port + $1 - 1))
+	mkdir -p "$n/state" "$n/hot" "$n/cold"
+	[ -f "$n/stratad.conf" ] && return 0
+	cat >"$n/stratad.conf" <<EOF
+# Written by deploy/dev-cluster.sh; see stratad.conf(5).
+[node]
+id = $1
+state_dir = $n/state
+listen = 127.0.0.1:$port
+
+[tls]
+cert = $dir/node.pem
+key = $dir/node.key
+
+[keys]
+master_key = $dir/master.key
+
+[tiers]
+hot = $n/hot
+cold = $n/cold
+
+[log]
+level = info
+EOF
+}
+
+wait_serving() {	# node dir, port
+	local i
+	for i in $(seq 1 100); do
+		if [ -f "$1/state/admin.key" ] &&
+			timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$2" 2>/dev/null; then
+			return 0
+		fi
+		running "$1" || { echo "dev-cluster: node in $1 exited; see $1/stratad.log" >&2; tail -n 5 "$1/stratad.log" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "dev-cluster: node in $1 did not start serving in 10 s; see $1/stratad.log" >&2
+	return 1
+}
+
+up() {
+	[ -x "$stratad" ] || { echo "dev-cluster: no daemon at $stratad (build first: meson setup build && ninja -C build)" >&2; exit 1; }
+	mkdir -p "$dir"
+	make_certs
+	make_master
+	for i in $(seq 1 "$nodes"); do
+		local n=$dir/node$i port=$((base_port + i - 1))
+		make_node "$i"
+		if running "$n"; then
+			say "node $i already running (pid $(cat "$n/stratad.pid"), port $port)"
+			continue
+		fi
+		nohup "$stratad" -c "$n/stratad.conf" >>"$n/stratad.log" 2>&1 &
+		echo $! >"$n/stratad.pid"
+		wait_serving "$n" "$port"
+		say "node $i serving on 127.0.0.1:$port (pid $(cat "$n/stratad.pid"), log $n/stratad.log)"
+	done
+	local ak sk
+	ak=$(sed -n 's/^access_key = //p' "$dir/node1/state/admin.key")
+	sk=$(sed -n 's/^secret_key = //p' "$dir/node1/state/admin.key")
+	(umask 077; cat >"$dir/env" <<EOF
+export STRATA_ENDPOINT=127.0.0.1:$base_port
+export STRATA_ACCESS_KEY=$ak
+export STRATA_SECRET_KEY=$sk
+export STRATA_CA=$dir/ca.pem
+EOF
+)
+	say "wrote $dir/env (load it with: . $dir/env)"
+}
+
+down() {
+	local n pid stopped=0
+	for n in "$dir"/node*; do
+		[ -d "$n" ] || continue
+		if running "$n"; then
+			pid=$(cat "$n/stratad.pid")
+			kill -TERM "$pid"
+			for _ in $(seq 1 100); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			if kill -0 "$pid" 2>/dev/null; then
+				say "pid $pid did not stop in 10 s; killing it"
+				kill -KILL "$pid" || true
+			fi
+			stopped=$((stopped + 1))
+		fi
+		rm -f "$n/stratad.pid"
+	done
+	say "stopped $stopped node(s)"
+}
+
+status() {
+	local n
+	for n in "$dir"/node*; do
+		[ -d "$n" ] || continue
+		if running "$n"; then say "$(basename "$n"): running (pid $(cat "$n/stratad.pid"))"
+		else say "$(basename "$n"): stopped"; fi
+	done
+}
+
+case $cmd in
+up) up ;;
+down) down ;;
+status) status ;;
+*) sed -n '3,18p' "$0" >&2; exit 2 ;;
+esac
