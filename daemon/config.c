@@ -56,12 +56,9 @@ static int parse_u64(const char *v, uint64_t *out, int sizes)
 
 static int set_str(char *dst, size_t cap, const char *v)
 {
-	size_t n = strlen(v);
+	int n = snprintf(dst, cap, "%s", v);
 
-	if (n >= cap)
-		return -1;
-	memcpy(dst, v, n + 1);
-	return 0;
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 /* "a, b ,c" -> up to STORE_MAX_TIER_DIRS trimmed entries. */

@@ -833,7 +833,7 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 	resp.info.has_mtime = true;
 	resp.info.mtime_ms = info.mtime_ms;
 	resp.count = info.nchunks;
-	resp.chunk_size = info.nchunks ? ci[0].raw_len : 0;
+	resp.chunk_size = info.chunk_size;
 	o.body = malloc(PROTO_MAX_BODY_LEN);
 	if (!o.body || proto_stat_resp_encode(&resp, fields, sizeof(fields),
 					      &o.flen)) {
@@ -945,6 +945,7 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 			e.key.len = se->keylen;
 			e.size = se->size;
 			e.mtime_ms = se->mtime_ms;
+			e.version = se->hlc;
 			/* The store lists hex etags; the wire carries bytes. */
 			for (int k = 0; k < PROTO_ETAG_LEN; k++) {
 				unsigned v;
@@ -1353,6 +1354,8 @@ void server_conn_closed(struct net_conn *nc, int reason)
 			  net_conn_peer(nc), strerror(-reason));
 	c->nc = NULL;
 	net_conn_set_data(nc, NULL);
+	/* Hold the connection while its requests let go of it. */
+	c->in_data = true;
 	for (struct sreq *r = c->reqs, *next; r; r = next) {
 		next = r->next;
 		r->cancelled = true;
@@ -1370,6 +1373,7 @@ void server_conn_closed(struct net_conn *nc, int reason)
 			store_get_resume(r->get);	/* stops at data */
 		}
 	}
+	c->in_data = false;
 	conn_maybe_free(c);
 }
 

@@ -120,6 +120,7 @@ struct store_object_info {
 	uint64_t mtime_ms;
 	uint32_t writer;
 	uint32_t nchunks;
+	uint32_t chunk_size;		/* the cut size (all but the last) */
 	uint8_t etag[32];
 	char etag_hex[72];		/* hex, "-N" suffix for N > 1 chunks */
 };
@@ -203,6 +204,7 @@ struct store_list_entry {
 	int is_prefix;			/* a common prefix (delimiter) */
 	uint64_t size;
 	uint64_t mtime_ms;
+	uint64_t hlc;			/* version */
 	char etag_hex[72];
 };
 

@@ -140,6 +140,7 @@ void store__fill_info(struct store_object_info *info,
 	info->mtime_ms = o->mtime_ms;
 	info->writer = o->writer;
 	info->nchunks = o->nchunks;
+	info->chunk_size = o->chunk_size;
 	memcpy(info->etag, o->etag, 32);
 	store__etag_hex(o->etag, o->nchunks, info->etag_hex);
 }

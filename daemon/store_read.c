@@ -611,6 +611,7 @@ static int list_add(struct list_acc *a, const uint8_t *key, size_t keylen,
 	if (o) {
 		e->size = o->size;
 		e->mtime_ms = o->mtime_ms;
+		e->hlc = o->hlc;
 		store__etag_hex(o->etag, o->nchunks, e->etag_hex);
 	}
 	r->n++;

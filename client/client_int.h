@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * What libstrata.c (client, pool, connections, frames) and objects.c (the
+ * requests) share.  Nothing outside libstrata includes it.
+ *
+ * A connection carries one request at a time (the pool gives concurrency),
+ * so its life is a loop of:
+ *
+ *   IDLE --[conn_begin]--> SENDING --[frame_send(END)]--> AWAITING
+ *   AWAITING --[resp_start]--> READING --[resp_read/resp_frame: END]--> IDLE
+ *   SENDING --[conn_cancel(true)]--> AWAITING     (a put given up)
+ *   SENDING --[resp_early: ERROR, conn_cancel(false)]--> IDLE
+ *                                                 (a put refused early)
+ *   READING --[conn_cancel(false), resp_drain]--> IDLE  (a get given up)
+ *
+ * Any transport or protocol failure marks it broken; a connection handed
+ * back to the pool anywhere but IDLE (a request abandoned half sent or half
+ * read) is broken too, and freed instead of kept.
+ */
+#ifndef STRATA_CLIENT_INT_H
+#define STRATA_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "strata/strata.h"
+
+struct conn {
+	struct tls_conn *tls;
+	struct conn *next;		/* idle list */
+	uint64_t id;			/* request id in flight */
+	uint32_t max_body;		/* body bytes per frame we may send */
+	bool broken;			/* never reuse */
+	bool sending;			/* request not yet sent whole */
+	bool reading;			/* response not yet read whole */
+	/* Request header + fields, written as one TLS record. */
+	uint8_t out[PROTO_HEADER_LEN + PROTO_MAX_FIELDS_LEN];
+	/* The response's fields; decoded messages point in here. */
+	uint8_t fields[PROTO_MAX_FIELDS_LEN];
+};
+
+/* The state of one response being read. */
+struct resp {
+	uint8_t op;
+	uint32_t fields_len;
+	uint32_t body_left;		/* in the current frame */
+	bool end;			/* the current frame is the last */
+};
+
+/* One attempt of a request on a connection.  It sets *unsafe once a retry
+ * would repeat something the caller can see (a consumed stream, delivered
+ * bytes). */
+typedef int (*call_fn)(struct conn *cn, void *arg, bool *unsafe);
+
+/* Run fn on a pooled connection; once more on a fresh one if the
+ * connection broke and *unsafe is still false. */
+int client_call(strata_client *c, call_fn fn, void *arg);
+
+/* Start a request: a new id, state SENDING. */
+void conn_begin(struct conn *cn);
+
+/*
+ * Send one frame of the current request.  frame has PROTO_HEADER_LEN bytes
+ * of room for the header, then fields_len field bytes and body_len body
+ * bytes.  flags: PROTO_F_END, PROTO_F_CONT.
+ */
+int frame_send(struct conn *cn, uint8_t op, uint16_t flags, uint8_t *frame,
+	       uint32_t fields_len, uint32_t body_len);
+
+/* Encode-and-send helper for the first frame: the fields are already in
+ * cn->out + PROTO_HEADER_LEN. */
+int req_send(struct conn *cn, uint8_t op, size_t fields_len, bool end);
+
+/* Read the first frame of the response: 0 with cn->fields holding
+ * r->fields_len bytes, or the server's error code, or a transport error. */
+int resp_start(struct conn *cn, uint8_t op, struct resp *r);
+
+/* As resp_start() while the request is still being sent (a put's body):
+ * returns 1 when what the server had sent was only GOAWAY. */
+int resp_early(struct conn *cn, uint8_t op, struct resp *r);
+
+/* Read up to cap body bytes: 0 with *got > 0, or *got == 0 at the end. */
+int resp_read(struct conn *cn, struct resp *r, void *buf, size_t cap,
+	      size_t *got);
+
+/* Read the rest of the current frame's body (at most PROTO_MAX_BODY_LEN)
+ * into buf: 1 with *len set (possibly 0), 0 at the end, or an error. */
+int resp_frame(struct conn *cn, struct resp *r, uint8_t *buf, size_t *len);
+
+/* Read a whole response body made of records (LIST, STAT, BUCKET_LIST)
+ * into *buf (realloc'd; *len bytes), at most max bytes. */
+int resp_records(struct conn *cn, struct resp *r, uint8_t **buf,
+		 size_t *len, size_t max);
+
+/* True when the server has already sent something (an early error). */
+bool conn_answered(struct conn *cn);
+
+/* End the current request with CANCEL (PROTOCOL.md §8): it stops sending;
+ * with expect_response, the response (ERROR STRATA_EABORTED, usually) is
+ * still to be read.  The connection stays usable once that is read. */
+int conn_cancel(struct conn *cn, bool expect_response);
+
+/* Read and discard the rest of a response; its error code, or 0. */
+int resp_drain(struct conn *cn, struct resp *r);
+
+/* Mark the connection unusable (a caller gave up mid-request). */
+static inline void conn_break(struct conn *cn)
+{
+	cn->broken = true;
+}
+
+#endif

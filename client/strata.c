@@ -1,0 +1,1512 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * strata: the command-line client (mb, rb, ls, cp, sync, rm, cat, stat).
+ *
+ * Everything goes through the public libstrata API; transfers run on
+ * --jobs worker threads that share one strata_client (its pool holds
+ * 2 x jobs connections, as a remote-to-remote copy uses two at once).
+ *
+ * Exit status: 0 success; 1 an operation failed (any file of a transfer);
+ * 2 usage or configuration error (bad arguments, no endpoint or key).
+ *
+ * sync compares, for every file that exists on both sides with the same
+ * size, the object's etag with one computed from the local file the way
+ * the engine computes it: SHA-256 of the bytes for a one-chunk object,
+ * SHA-256 of the chunks' SHA-256s for several (chunk size from STAT).
+ * That is exact (no clock skew, no trust in mtimes) at the cost of
+ * reading each same-size local file once.  sync copies; it never deletes.
+ *
+ * Downloads are written to a temporary file beside the target and renamed
+ * over it when whole, so an interrupted copy never leaves a torn file.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "strata/strata.h"
+#include "banned.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+#define MAX_JOBS 256
+#define MIN_CHUNK (64u * 1024)	/* smaller objects are always one chunk */
+
+struct opts {
+	const char *endpoint, *access_key, *secret_key, *ca;
+	bool quiet, json, recursive, help;
+	unsigned jobs;
+	const char *content_type;
+	const char *range;
+};
+
+/* ---- Help --------------------------------------------------------------- */
+
+static const char usage_text[] =
+"usage: strata [options] <command> [command options] [arguments]\n"
+"\n"
+"Commands:\n"
+"  mb strata://BUCKET               make a bucket\n"
+"  rb strata://BUCKET               remove an empty bucket\n"
+"  ls [strata://BUCKET[/PREFIX]]    list buckets, or the objects and\n"
+"                                   prefixes under PREFIX\n"
+"  cp SRC DST                       copy local->remote, remote->local or\n"
+"                                   remote->remote\n"
+"  sync SRC DST                     copy only what differs (size or etag)\n"
+"  rm strata://BUCKET/KEY           delete an object (-r: every object\n"
+"                                   under a prefix)\n"
+"  cat strata://BUCKET/KEY          write an object to standard output\n"
+"  stat strata://BUCKET/KEY         show an object's version and chunks\n"
+"  admin ...                        (not yet supported)\n"
+"\n"
+"Options (anywhere on the line; they override the environment and the\n"
+"config file):\n"
+"  --endpoint HOST:PORT   server (STRATA_ENDPOINT, config: endpoint)\n"
+"  --access-key ID        access key id (STRATA_ACCESS_KEY, access_key)\n"
+"  --secret-key SECRET    its secret (STRATA_SECRET_KEY, secret_key)\n"
+"  --ca FILE              CA bundle to verify the server (STRATA_CA, ca)\n"
+"  -q, --quiet            no progress bar or summary\n"
+"  --json                 machine-readable output (ls, stat, cp/sync/rm\n"
+"                         summaries): one JSON object per line\n"
+"  -h, --help             this text; 'strata COMMAND --help' for one\n"
+"  --version              print the version\n"
+"\n"
+"The config file is $STRATA_CONFIG, else ~/.config/strata/config, with\n"
+"lines 'key = value'.  A progress bar with rate and ETA is drawn on\n"
+"standard error when it is a terminal.\n"
+"\n"
+"Exit status: 0 success, 1 an operation failed, 2 usage or configuration\n"
+"error.\n";
+
+struct cmd_help {
+	const char *name;
+	const char *text;
+};
+
+static const struct cmd_help cmd_helps[] = {
+	{ "mb", "usage: strata mb strata://BUCKET\n"
+		"Create a bucket (3-63 characters of a-z, 0-9, '.', '-').\n" },
+	{ "rb", "usage: strata rb strata://BUCKET\n"
+		"Delete a bucket; it must be empty (see 'strata rm -r').\n" },
+	{ "ls", "usage: strata ls [-r] [--json] [strata://BUCKET[/PREFIX]]\n"
+		"Without an argument, list buckets.  Otherwise list the keys\n"
+		"starting with PREFIX, rolled up at the next '/' into\n"
+		"prefixes (shown as PRE), or every key with -r.\n" },
+	{ "cp", "usage: strata cp [-r] [--jobs N] [--content-type T] [--json]"
+		" SRC DST\n"
+		"  local file -> strata://B/KEY (KEY ending in '/' or empty:\n"
+		"      the file's name is appended); '-' reads standard input\n"
+		"  strata://B/KEY -> local file or directory; '-' is stdout\n"
+		"  strata://B/KEY -> strata://B2/KEY2\n"
+		"  -r: copy a tree: a local directory to the prefix DST (keys\n"
+		"      are DST + the path below SRC), or every key under a\n"
+		"      prefix to a directory or another prefix\n"
+		"  --jobs N: N transfers at once (default 4)\n" },
+	{ "sync", "usage: strata sync [--jobs N] [--json] SRC DST\n"
+		"Copy the files of a local directory to a prefix (or the\n"
+		"objects under a prefix to a directory) that are missing on\n"
+		"the other side or differ in size or etag.  The local etag is\n"
+		"computed as the server does: SHA-256 of the file for a\n"
+		"one-chunk object, SHA-256 of the chunks' SHA-256s for a\n"
+		"larger one (chunk size from STAT).  Nothing is deleted.\n" },
+	{ "rm", "usage: strata rm [-r] [--jobs N] strata://BUCKET/KEY\n"
+		"Delete an object; with -r every object under the prefix.\n"
+		"Deleting a key that does not exist is an error (exit 1).\n" },
+	{ "cat", "usage: strata cat [--range START-[END]] strata://BUCKET/KEY\n"
+		"Write an object, or bytes START..END (inclusive) of it, to\n"
+		"standard output.\n" },
+	{ "stat", "usage: strata stat [--json] strata://BUCKET/KEY\n"
+		"Show size, etag, version, metadata, tags and every chunk's\n"
+		"tier and raw/stored size.\n" },
+	{ "admin", "usage: strata admin key create|list|delete\n"
+		"Not yet supported.\n" },
+};
+
+static void die_usage(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+static void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("strata: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'strata --help'.\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		fputs("strata: out of memory\n", stderr);
+		exit(EXIT_FAILED);
+	}
+	return p;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		fputs("strata: out of memory\n", stderr);
+		exit(EXIT_FAILED);
+	}
+	return s;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void human(uint64_t n, char *out, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
+					     "PiB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(out, len, "%" PRIu64 " B", n);
+	else
+		snprintf(out, len, "%.1f %s", v, units[u]);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static void fmt_time(uint64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!ms || !localtime_r(&t, &tm))
+		snprintf(out, len, "-");
+	else
+		strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* A "strata://bucket/key" URL; key may be empty. */
+struct url {
+	char *bucket;
+	char *key;
+};
+
+static bool is_remote(const char *s)
+{
+	return !strncmp(s, "strata://", 9);
+}
+
+static void parse_url(const char *s, struct url *u)
+{
+	const char *b = s + 9, *slash;
+
+	if (!is_remote(s) || !*b || *b == '/')
+		die_usage("not a strata://BUCKET[/KEY] URL: %s", s);
+	slash = strchr(b, '/');
+	u->bucket = slash ? strndup(b, (size_t)(slash - b)) : xstrdup(b);
+	u->key = xstrdup(slash ? slash + 1 : "");
+	if (!u->bucket)
+		exit(EXIT_FAILED);
+}
+
+static void url_free(struct url *u)
+{
+	free(u->bucket);
+	free(u->key);
+}
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* mkdir -p of path's parent directories. */
+static int make_parents(const char *path)
+{
+	char *p = xstrdup(path);
+	int rc = 0;
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}
+
+/* A key's path below a prefix is safe to create locally: relative, no
+ * "." or ".." component, no empty component. */
+static bool safe_relpath(const char *rel)
+{
+	const char *p = rel;
+
+	if (!*rel || *rel == '/')
+		return false;
+	while (*p) {
+		const char *e = strchrnul(p, '/');
+		size_t n = (size_t)(e - p);
+
+		if (!n || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p = *e ? e + 1 : e;
+	}
+	return true;
+}
+
+/* ---- Progress ----------------------------------------------------------- */
+
+struct progress {
+	bool on;
+	atomic_uint_fast64_t bytes;
+	uint64_t total;
+	atomic_uint files;
+	unsigned nfiles;
+	double start;
+	atomic_bool stop;
+	pthread_t thr;
+};
+
+static void progress_draw(struct progress *p, bool final)
+{
+	uint64_t b = atomic_load(&p->bytes);
+	double el = now_s() - p->start;
+	double rate = el > 0 ? b / el : 0;
+	char done[32], tot[32], rs[32], eta[32] = "--:--";
+
+	human(b, done, sizeof(done));
+	human(p->total, tot, sizeof(tot));
+	human((uint64_t)rate, rs, sizeof(rs));
+	if (rate > 0 && p->total > b) {
+		unsigned s = (unsigned)((double)(p->total - b) / rate);
+
+		snprintf(eta, sizeof(eta), "%u:%02u", s / 60, s % 60);
+	} else if (p->total <= b) {
+		snprintf(eta, sizeof(eta), "0:00");
+	}
+	fprintf(stderr, "\r\033[K%s / %s (%3u%%)  %s/s  ETA %s  [%u/%u files]",
+		done, tot, p->total ? (unsigned)(100 * b / p->total) : 100,
+		rs, eta, atomic_load(&p->files), p->nfiles);
+	if (final)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void *progress_main(void *arg)
+{
+	struct progress *p = arg;
+
+	while (!atomic_load(&p->stop)) {
+		struct timespec ts = { 0, 250 * 1000 * 1000 };
+
+		progress_draw(p, false);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void progress_start(struct progress *p, const struct opts *o,
+			   uint64_t total, unsigned nfiles)
+{
+	p->on = !o->quiet && isatty(STDERR_FILENO);
+	p->total = total;
+	p->nfiles = nfiles;
+	p->start = now_s();
+	if (p->on && pthread_create(&p->thr, NULL, progress_main, p) != 0)
+		p->on = false;
+}
+
+static void progress_end(struct progress *p)
+{
+	if (!p->on)
+		return;
+	atomic_store(&p->stop, true);
+	pthread_join(p->thr, NULL);
+	progress_draw(p, true);
+}
+
+/* ---- Transfers ----------------------------------------------------------- */
+
+enum task_kind { T_UP, T_DOWN, T_COPY, T_DELETE };
+
+struct task {
+	enum task_kind kind;
+	char *local;		/* T_UP source, T_DOWN target */
+	char *bucket, *key;	/* the object (T_COPY: the source) */
+	char *dbucket, *dkey;	/* T_COPY target */
+	uint64_t size;
+	int rc;
+};
+
+struct xfer {
+	strata_client *c;
+	const struct opts *o;
+	struct task *t;
+	size_t n, cap;
+	atomic_size_t next;
+	struct progress prog;
+	pthread_mutex_t out_lock;	/* error lines from workers */
+};
+
+static struct task *task_add(struct xfer *x, enum task_kind kind)
+{
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 64;
+		x->t = realloc(x->t, x->cap * sizeof(*x->t));
+		if (!x->t)
+			exit(EXIT_FAILED);
+	}
+	memset(&x->t[x->n], 0, sizeof(x->t[0]));
+	x->t[x->n].kind = kind;
+	return &x->t[x->n++];
+}
+
+struct up_src {
+	int fd;
+	struct progress *p;
+	uint64_t n;		/* bytes read so far */
+};
+
+static ssize_t up_read(void *arg, void *buf, size_t cap)
+{
+	struct up_src *u = arg;
+	ssize_t n;
+
+	do
+		n = read(u->fd, buf, cap);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	atomic_fetch_add(&u->p->bytes, (uint64_t)n);
+	u->n += (uint64_t)n;
+	return n;
+}
+
+struct down_dst {
+	int fd;
+	struct progress *p;
+};
+
+static int down_write(void *arg, const void *buf, size_t len)
+{
+	struct down_dst *d = arg;
+	const char *p = buf;
+	size_t left = len;
+
+	while (left) {
+		ssize_t n = write(d->fd, p, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		left -= (size_t)n;
+	}
+	atomic_fetch_add(&d->p->bytes, len);
+	return 0;
+}
+
+static bool retryable(int rc)
+{
+	return rc == -ECONNRESET || rc == -EPIPE || rc == -ETIMEDOUT;
+}
+
+static int do_upload(struct xfer *x, struct task *t)
+{
+	struct strata_put_opts po = { .content_type = x->o->content_type };
+	struct up_src u = { -1, &x->prog, 0 };
+	struct stat st;
+	int rc = 0;
+
+	u.fd = strcmp(t->local, "-") ? open(t->local, O_RDONLY | O_CLOEXEC) :
+	       STDIN_FILENO;
+	if (u.fd < 0)
+		return -errno;
+	if (fstat(u.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		po.has_size = true;
+		po.size = (uint64_t)st.st_size;
+	}
+	/* The library retries a broken connection itself only while nothing
+	 * of a stream was read; a regular file we can rewind and send once
+	 * more. */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		rc = strata_object_put(x->c, t->bucket, t->key, &po, up_read,
+				       &u, NULL);
+		if (!rc || !po.has_size || !retryable(rc) ||
+		    lseek(u.fd, 0, SEEK_SET) != 0)
+			break;
+		atomic_fetch_sub(&x->prog.bytes, u.n);
+		u.n = 0;
+	}
+	if (u.fd != STDIN_FILENO)
+		close(u.fd);
+	return rc;
+}
+
+static int do_download(struct xfer *x, struct task *t)
+{
+	struct down_dst d = { STDOUT_FILENO, &x->prog };
+	char *tmp = NULL;
+	int rc;
+
+	if (!strcmp(t->local, "-"))
+		return strata_object_get(x->c, t->bucket, t->key, 0,
+					 STRATA_TO_END, down_write, &d, NULL);
+	rc = make_parents(t->local);
+	if (rc)
+		return rc;
+	tmp = xasprintf("%s.strata-XXXXXX", t->local);
+	d.fd = mkostemp(tmp, O_CLOEXEC);
+	if (d.fd < 0) {
+		rc = -errno;
+		free(tmp);
+		return rc;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		uint64_t before = atomic_load(&x->prog.bytes);
+
+		rc = strata_object_get(x->c, t->bucket, t->key, 0,
+				       STRATA_TO_END, down_write, &d, NULL);
+		if (!rc || !retryable(rc) || ftruncate(d.fd, 0) != 0 ||
+		    lseek(d.fd, 0, SEEK_SET) != 0)
+			break;
+		atomic_store(&x->prog.bytes, before);
+	}
+	if (!rc && fchmod(d.fd, 0666 & ~(mode_t)0022) != 0)
+		rc = -errno;
+	if (close(d.fd) != 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, t->local) != 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+struct pipe_get {
+	struct xfer *x;
+	struct task *t;
+	int fd;
+	int rc;
+};
+
+static void *copy_reader(void *arg)
+{
+	struct pipe_get *g = arg;
+
+	g->rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
+				     STRATA_TO_END, g->fd, NULL);
+	close(g->fd);
+	return NULL;
+}
+
+/* Remote to remote: a get into a pipe, a put out of it; both stream, so
+ * nothing is held whole. */
+static int do_copy(struct xfer *x, struct task *t)
+{
+	struct strata_put_opts po = { .has_size = true, .size = t->size,
+				      .content_type = x->o->content_type };
+	struct up_src u = { -1, &x->prog, 0 };
+	struct pipe_get g = { x, t, -1, 0 };
+	pthread_t thr;
+	int p[2], rc;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -errno;
+	u.fd = p[0];
+	g.fd = p[1];
+	if (pthread_create(&thr, NULL, copy_reader, &g) != 0) {
+		close(p[0]);
+		close(p[1]);
+		return -EAGAIN;
+	}
+	rc = strata_object_put(x->c, t->dbucket, t->dkey, &po, up_read, &u,
+			       NULL);
+	/* A failed put leaves the reader blocked on a full pipe: closing
+	 * our end gives it EPIPE (SIGPIPE is ignored). */
+	close(p[0]);
+	pthread_join(thr, NULL);
+	return g.rc && g.rc != -EPIPE ? g.rc : rc;
+}
+
+static int do_delete(struct xfer *x, struct task *t)
+{
+	return strata_object_delete(x->c, t->bucket, t->key, NULL);
+}
+
+static void task_fail(struct xfer *x, const struct task *t)
+{
+	pthread_mutex_lock(&x->out_lock);
+	if (x->prog.on)
+		fputs("\r\033[K", stderr);
+	if (t->kind == T_UP)
+		fprintf(stderr, "strata: %s -> strata://%s/%s: %s\n", t->local,
+			t->bucket, t->key, strata_strerror(t->rc));
+	else if (t->kind == T_DOWN)
+		fprintf(stderr, "strata: strata://%s/%s -> %s: %s\n", t->bucket,
+			t->key, t->local, strata_strerror(t->rc));
+	else if (t->kind == T_COPY)
+		fprintf(stderr, "strata: strata://%s/%s -> strata://%s/%s: %s\n",
+			t->bucket, t->key, t->dbucket, t->dkey,
+			strata_strerror(t->rc));
+	else
+		fprintf(stderr, "strata: rm strata://%s/%s: %s\n", t->bucket,
+			t->key, strata_strerror(t->rc));
+	pthread_mutex_unlock(&x->out_lock);
+}
+
+static void *worker(void *arg)
+{
+	struct xfer *x = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&x->next, 1)) < x->n) {
+		struct task *t = &x->t[i];
+
+		switch (t->kind) {
+		case T_UP:
+			t->rc = do_upload(x, t);
+			break;
+		case T_DOWN:
+			t->rc = do_download(x, t);
+			break;
+		case T_COPY:
+			t->rc = do_copy(x, t);
+			break;
+		case T_DELETE:
+			t->rc = do_delete(x, t);
+			break;
+		}
+		if (t->rc)
+			task_fail(x, t);
+		atomic_fetch_add(&x->prog.files, 1);
+	}
+	return NULL;
+}
+
+/* Run every task on the worker threads; print the summary. */
+static int xfer_run(struct xfer *x, const char *verb)
+{
+	unsigned jobs = x->o->jobs, failed = 0;
+	pthread_t thr[MAX_JOBS];
+	uint64_t total = 0;
+	double el;
+
+	for (size_t i = 0; i < x->n; i++)
+		total += x->t[i].size;
+	if (jobs > x->n)
+		jobs = x->n ? (unsigned)x->n : 1;
+	progress_start(&x->prog, x->o, total, (unsigned)x->n);
+	for (unsigned j = 0; j < jobs; j++)
+		if (pthread_create(&thr[j], NULL, worker, x) != 0)
+			jobs = j;
+	if (!jobs)
+		worker(x);
+	for (unsigned j = 0; j < jobs; j++)
+		pthread_join(thr[j], NULL);
+	progress_end(&x->prog);
+	el = now_s() - x->prog.start;
+	for (size_t i = 0; i < x->n; i++)
+		failed += x->t[i].rc != 0;
+	if (x->o->json) {
+		printf("{\"op\":\"%s\",\"files\":%zu,\"failed\":%u,"
+		       "\"bytes\":%" PRIu64 ",\"seconds\":%.3f}\n", verb, x->n,
+		       failed, (uint64_t)atomic_load(&x->prog.bytes), el);
+	} else if (!x->o->quiet && isatty(STDERR_FILENO)) {
+		char b[32];
+
+		human(atomic_load(&x->prog.bytes), b, sizeof(b));
+		fprintf(stderr, "%s: %zu ok, %u failed, %s in %.1f s\n", verb,
+			x->n - failed, failed, b, el);
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		free(x->t[i].local);
+		free(x->t[i].bucket);
+		free(x->t[i].key);
+		free(x->t[i].dbucket);
+		free(x->t[i].dkey);
+	}
+	free(x->t);
+	return failed ? EXIT_FAILED : EXIT_OK;
+}
+
+/* ---- Planning ------------------------------------------------------------ */
+
+/* Every regular file under dir (recursively), paths relative to it. */
+struct files {
+	char **rel;
+	uint64_t *size;
+	size_t n, cap;
+};
+
+static int walk(const char *root, const char *rel, struct files *f)
+{
+	char *path = *rel ? xasprintf("%s/%s", root, rel) : xstrdup(root);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d) {
+		rc = -errno;
+		fprintf(stderr, "strata: %s: %s\n", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	while ((e = readdir(d))) {
+		char *r, *full;
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		r = *rel ? xasprintf("%s/%s", rel, e->d_name) :
+		    xstrdup(e->d_name);
+		full = xasprintf("%s/%s", root, r);
+		if (stat(full, &st) != 0) {
+			fprintf(stderr, "strata: %s: %s\n", full,
+				strerror(errno));
+			rc = -errno;
+		} else if (S_ISDIR(st.st_mode)) {
+			int r2 = walk(root, r, f);
+
+			rc = rc ? rc : r2;
+		} else if (S_ISREG(st.st_mode)) {
+			if (f->n == f->cap) {
+				f->cap = f->cap ? 2 * f->cap : 64;
+				f->rel = realloc(f->rel, f->cap * sizeof(char *));
+				f->size = realloc(f->size, f->cap * 8);
+				if (!f->rel || !f->size)
+					exit(EXIT_FAILED);
+			}
+			f->rel[f->n] = r;
+			f->size[f->n++] = (uint64_t)st.st_size;
+			r = NULL;
+		}
+		free(r);
+		free(full);
+	}
+	closedir(d);
+	free(path);
+	return rc;
+}
+
+static void files_free(struct files *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->rel[i]);
+	free(f->rel);
+	free(f->size);
+}
+
+/* "p" -> "p/" unless empty or already so: a tree goes below it. */
+static char *dir_prefix(const char *p)
+{
+	size_t n = strlen(p);
+
+	return n && p[n - 1] != '/' ? xasprintf("%s/", p) : xstrdup(p);
+}
+
+struct remote {
+	char *key;
+	uint64_t size;
+	uint8_t etag[STRATA_ETAG_LEN];
+};
+
+struct remotes {
+	struct remote *r;
+	size_t n, cap;
+};
+
+static int list_all(strata_client *c, const char *bucket, const char *prefix,
+		    struct remotes *out)
+{
+	struct strata_list_opts lo = { .prefix = prefix };
+	const struct strata_list_entry *e;
+	strata_list *it;
+	int rc = strata_list_new(c, bucket, &lo, &it);
+
+	while (!rc && (rc = strata_list_next(it, &e)) == 1) {
+		if (!e->key)
+			continue;
+		if (out->n == out->cap) {
+			out->cap = out->cap ? 2 * out->cap : 256;
+			out->r = realloc(out->r, out->cap * sizeof(*out->r));
+			if (!out->r)
+				exit(EXIT_FAILED);
+		}
+		out->r[out->n].key = xstrdup(e->key);
+		out->r[out->n].size = e->size;
+		memcpy(out->r[out->n].etag, e->etag, STRATA_ETAG_LEN);
+		out->n++;
+		rc = 0;
+	}
+	strata_list_free(it);
+	return rc;
+}
+
+static void remotes_free(struct remotes *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->r[i].key);
+	free(r->r);
+}
+
+static int cmp_remote(const void *a, const void *b)
+{
+	return strcmp(((const struct remote *)a)->key,
+		      ((const struct remote *)b)->key);
+}
+
+static struct remote *remote_find(struct remotes *r, const char *key)
+{
+	struct remote k = { .key = (char *)key };
+
+	return r->n ? bsearch(&k, r->r, r->n, sizeof(*r->r), cmp_remote) :
+		      NULL;
+}
+
+/* The engine's etag of a local file cut into chunk_size chunks. */
+static int etag_file(const char *path, uint32_t chunk_size, size_t nchunks,
+		     uint8_t out[32])
+{
+	EVP_MD_CTX *all = EVP_MD_CTX_new(), *one = EVP_MD_CTX_new();
+	size_t bufsz = 1 << 20, in_chunk = 0;
+	uint8_t *buf = malloc(bufsz), h[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	bool multi = nchunks > 1;
+	ssize_t n;
+
+	if (fd < 0 || !buf || !all || !one) {
+		rc = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	EVP_DigestInit_ex(all, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(one, EVP_sha256(), NULL);
+	while ((n = read(fd, buf, bufsz)) > 0) {
+		size_t off = 0;
+
+		while (off < (size_t)n) {
+			size_t take = (size_t)n - off;
+
+			if (multi && take > chunk_size - in_chunk)
+				take = chunk_size - in_chunk;
+			EVP_DigestUpdate(one, buf + off, take);
+			off += take;
+			in_chunk += take;
+			if (multi && in_chunk == chunk_size) {
+				EVP_DigestFinal_ex(one, h, NULL);
+				EVP_DigestUpdate(all, h, 32);
+				EVP_DigestInit_ex(one, EVP_sha256(), NULL);
+				in_chunk = 0;
+			}
+		}
+	}
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!multi) {
+		EVP_DigestFinal_ex(one, out, NULL);
+	} else {
+		if (in_chunk) {
+			EVP_DigestFinal_ex(one, h, NULL);
+			EVP_DigestUpdate(all, h, 32);
+		}
+		EVP_DigestFinal_ex(all, out, NULL);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	EVP_MD_CTX_free(all);
+	EVP_MD_CTX_free(one);
+	return rc;
+}
+
+/* Same size on both sides: do the bytes match?  Errors count as "no". */
+static bool same_content(strata_client *c, const char *bucket,
+			 const struct remote *r, const char *path)
+{
+	struct strata_stat *st = NULL;
+	uint32_t chunk = 0;
+	size_t nchunks = 1;
+	uint8_t etag[32];
+
+	if (r->size > MIN_CHUNK) {
+		if (strata_object_stat(c, bucket, r->key, &st) != 0)
+			return false;
+		chunk = st->chunk_size;
+		nchunks = st->nchunks;
+		strata_stat_free(st);
+		if (nchunks > 1 && !chunk)
+			return false;
+	}
+	return etag_file(path, chunk, nchunks, etag) == 0 &&
+	       !memcmp(etag, r->etag, 32);
+}
+
+/* ---- Commands ------------------------------------------------------------ */
+
+static int fail(const char *what, int rc)
+{
+	fprintf(stderr, "strata: %s: %s\n", what, strata_strerror(rc));
+	return EXIT_FAILED;
+}
+
+static int cmd_mb_rb(strata_client *c, bool make, char **args, int n)
+{
+	struct url u;
+	int rc;
+
+	if (n != 1)
+		die_usage("%s takes one strata://BUCKET", make ? "mb" : "rb");
+	parse_url(args[0], &u);
+	if (*u.key)
+		die_usage("not a bucket: %s", args[0]);
+	rc = make ? strata_bucket_create(c, u.bucket) :
+	     strata_bucket_delete(c, u.bucket);
+	url_free(&u);
+	return rc ? fail(args[0], rc) : EXIT_OK;
+}
+
+struct ls_ctx {
+	const struct opts *o;
+};
+
+static int ls_bucket(void *arg, const char *bucket, uint64_t ctime)
+{
+	struct ls_ctx *l = arg;
+	char t[32];
+
+	if (l->o->json) {
+		fputs("{\"bucket\":", stdout);
+		json_str(stdout, bucket);
+		printf(",\"ctime_ms\":%" PRIu64 "}\n", ctime);
+	} else {
+		fmt_time(ctime, t, sizeof(t));
+		printf("%s  strata://%s\n", t, bucket);
+	}
+	return 0;
+}
+
+static int cmd_ls(strata_client *c, const struct opts *o, char **args, int n)
+{
+	struct ls_ctx l = { o };
+	struct strata_list_opts lo = { 0 };
+	const struct strata_list_entry *e;
+	strata_list *it;
+	struct url u;
+	char etag[65], t[32];
+	int rc;
+
+	if (n > 1)
+		die_usage("%s", "ls takes at most one strata:// URL");
+	if (!n) {
+		rc = strata_bucket_list(c, ls_bucket, &l);
+		return rc ? fail("ls", rc) : EXIT_OK;
+	}
+	parse_url(args[0], &u);
+	lo.prefix = u.key;
+	lo.delimiter = o->recursive ? NULL : "/";
+	rc = strata_list_new(c, u.bucket, &lo, &it);
+	while (!rc && (rc = strata_list_next(it, &e)) == 1) {
+		rc = 0;
+		if (o->json) {
+			fputs(e->key ? "{\"key\":" : "{\"prefix\":", stdout);
+			json_str(stdout, e->key ? e->key : e->prefix);
+			if (e->key) {
+				hex(e->etag, 32, etag);
+				printf(",\"size\":%" PRIu64 ",\"etag\":\"%s\","
+				       "\"version\":%" PRIu64 ",\"mtime_ms\":%"
+				       PRIu64, e->size, etag, e->version,
+				       e->mtime_ms);
+			}
+			fputs("}\n", stdout);
+		} else if (e->key) {
+			fmt_time(e->mtime_ms, t, sizeof(t));
+			printf("%s  %12" PRIu64 "  %s\n", t, e->size, e->key);
+		} else {
+			printf("%19s  %12s  %s\n", "", "PRE", e->prefix);
+		}
+	}
+	strata_list_free(it);
+	url_free(&u);
+	return rc ? fail(args[0], rc) : EXIT_OK;
+}
+
+static int cmd_stat(strata_client *c, const struct opts *o, char **args,
+		    int n)
+{
+	struct strata_stat *st;
+	struct url u;
+	char t[32], hs[32];
+	int rc;
+
+	if (n != 1)
+		die_usage("%s", "stat takes one strata://BUCKET/KEY");
+	parse_url(args[0], &u);
+	rc = strata_object_stat(c, u.bucket, u.key, &st);
+	if (rc) {
+		url_free(&u);
+		return fail(args[0], rc);
+	}
+	if (o->json) {
+		printf("{\"bucket\":");
+		json_str(stdout, u.bucket);
+		printf(",\"key\":");
+		json_str(stdout, u.key);
+		printf(",\"size\":%" PRIu64 ",\"etag\":\"%s\",\"version\":%"
+		       PRIu64 ",\"writer\":%u,\"mtime_ms\":%" PRIu64, st->size,
+		       st->etag_hex, st->version, st->writer, st->mtime_ms);
+		if (st->content_type) {
+			printf(",\"content_type\":");
+			json_str(stdout, st->content_type);
+		}
+		for (int k = 0; k < 2; k++) {
+			const struct strata_kv *kv = k ? st->tags : st->meta;
+			size_t nkv = k ? st->ntags : st->nmeta;
+
+			printf(",\"%s\":{", k ? "tags" : "meta");
+			for (size_t i = 0; i < nkv; i++) {
+				if (i)
+					putchar(',');
+				json_str(stdout, kv[i].name);
+				putchar(':');
+				json_str(stdout, kv[i].value);
+			}
+			putchar('}');
+		}
+		printf(",\"chunk_size\":%u,\"chunks\":[", st->chunk_size);
+		for (size_t i = 0; i < st->nchunks; i++)
+			printf("%s{\"tier\":%u,\"raw\":%u,\"stored\":%u}",
+			       i ? "," : "", st->chunks[i].tier,
+			       st->chunks[i].raw_len, st->chunks[i].stored_len);
+		printf("]}\n");
+	} else {
+		uint64_t raw = 0, stored = 0;
+
+		human(st->size, hs, sizeof(hs));
+		fmt_time(st->mtime_ms, t, sizeof(t));
+		printf("object:        %s\n", args[0]);
+		printf("size:          %" PRIu64 " (%s)\n", st->size, hs);
+		printf("etag:          %s\n", st->etag_hex);
+		printf("content-type:  %s\n",
+		       st->content_type ? st->content_type : "-");
+		printf("version:       %" PRIu64 " (writer %u)\n", st->version,
+		       st->writer);
+		printf("modified:      %s\n", t);
+		for (size_t i = 0; i < st->nmeta; i++)
+			printf("meta:          %s=%s\n", st->meta[i].name,
+			       st->meta[i].value);
+		for (size_t i = 0; i < st->ntags; i++)
+			printf("tag:           %s=%s\n", st->tags[i].name,
+			       st->tags[i].value);
+		printf("chunks:        %zu of %u bytes\n", st->nchunks,
+		       st->chunk_size);
+		printf("  %5s  %4s  %12s  %12s\n", "#", "tier", "raw",
+		       "stored");
+		for (size_t i = 0; i < st->nchunks; i++) {
+			printf("  %5zu  %4u  %12u  %12u\n", i,
+			       st->chunks[i].tier, st->chunks[i].raw_len,
+			       st->chunks[i].stored_len);
+			raw += st->chunks[i].raw_len;
+			stored += st->chunks[i].stored_len;
+		}
+		if (raw)
+			printf("stored/raw:    %.3f\n", (double)stored /
+			       (double)raw);
+	}
+	strata_stat_free(st);
+	url_free(&u);
+	return EXIT_OK;
+}
+
+static int cmd_cat(strata_client *c, const struct opts *o, char **args, int n)
+{
+	uint64_t off = 0, len = STRATA_TO_END;
+	struct url u;
+	int rc;
+
+	if (n != 1)
+		die_usage("%s", "cat takes one strata://BUCKET/KEY");
+	if (o->range) {
+		char *end;
+		unsigned long long a, b;
+
+		errno = 0;
+		a = strtoull(o->range, &end, 10);
+		if (errno || end == o->range || *end != '-')
+			die_usage("bad --range: %s (START-[END])", o->range);
+		off = a;
+		if (end[1]) {
+			char *e2;
+
+			b = strtoull(end + 1, &e2, 10);
+			if (errno || *e2 || b < a)
+				die_usage("bad --range: %s (START-[END])",
+					  o->range);
+			len = b - a + 1;
+		}
+	}
+	parse_url(args[0], &u);
+	rc = strata_object_get_fd(c, u.bucket, u.key, off, len, STDOUT_FILENO,
+				  NULL);
+	url_free(&u);
+	/* The reader went away (strata cat | head): nothing to report. */
+	if (rc == -EPIPE)
+		return EXIT_FAILED;
+	return rc ? fail(args[0], rc) : EXIT_OK;
+}
+
+static int cmd_rm(strata_client *c, const struct opts *o, char **args, int n)
+{
+	struct xfer x = { .c = c, .o = o };
+	struct remotes r = { 0 };
+	struct url u;
+	int rc;
+
+	if (n != 1)
+		die_usage("%s", "rm takes one strata://BUCKET/KEY");
+	parse_url(args[0], &u);
+	if (!o->recursive) {
+		struct task *t;
+
+		if (!*u.key)
+			die_usage("no key in %s (rm -r for a prefix)", args[0]);
+		t = task_add(&x, T_DELETE);
+		t->bucket = u.bucket;
+		t->key = u.key;
+	} else {
+		/* "rm -r strata://b/train" means train/..., never
+		 * training/...: the prefix is a directory. */
+		char *pfx = dir_prefix(u.key);
+
+		rc = list_all(c, u.bucket, pfx, &r);
+		free(pfx);
+		if (rc) {
+			url_free(&u);
+			remotes_free(&r);
+			return fail(args[0], rc);
+		}
+		for (size_t i = 0; i < r.n; i++) {
+			struct task *t = task_add(&x, T_DELETE);
+
+			t->bucket = xstrdup(u.bucket);
+			t->key = r.r[i].key;
+			r.r[i].key = NULL;
+		}
+		url_free(&u);
+		remotes_free(&r);
+	}
+	pthread_mutex_init(&x.out_lock, NULL);
+	return xfer_run(&x, "rm");
+}
+
+/* Plan cp and sync.  only_diff: skip what is already the same. */
+static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
+		     const char *src, const char *dst, bool only_diff)
+{
+	bool rs = is_remote(src), rd = is_remote(dst);
+	bool tree = o->recursive || only_diff;
+	int rc = 0;
+
+	if (!rs && !rd)
+		die_usage("%s", "one side of cp must be a strata:// URL");
+	if (!rs) {
+		struct url d;
+
+		parse_url(dst, &d);
+		if (!tree) {
+			struct task *t = task_add(x, T_UP);
+			struct stat st;
+			size_t kl = strlen(d.key);
+
+			if (strcmp(src, "-") && stat(src, &st) != 0) {
+				rc = -errno;
+				url_free(&d);
+				return fail(src, rc);
+			}
+			if (strcmp(src, "-") && S_ISDIR(st.st_mode))
+				die_usage("%s is a directory (use -r)", src);
+			t->local = xstrdup(src);
+			t->bucket = xstrdup(d.bucket);
+			t->key = !kl || d.key[kl - 1] == '/' ?
+				 xasprintf("%s%s", d.key, base_name(src)) :
+				 xstrdup(d.key);
+			t->size = strcmp(src, "-") ? (uint64_t)st.st_size : 0;
+		} else {
+			struct files f = { 0 };
+			struct remotes r = { 0 };
+			char *pfx = dir_prefix(d.key);
+
+			rc = walk(src, "", &f);
+			if (!rc && only_diff) {
+				rc = list_all(c, d.bucket, pfx, &r);
+				qsort(r.r, r.n, sizeof(*r.r), cmp_remote);
+			}
+			for (size_t i = 0; !rc && i < f.n; i++) {
+				char *key = xasprintf("%s%s", pfx, f.rel[i]);
+				char *path = xasprintf("%s/%s", src, f.rel[i]);
+				struct remote *m = only_diff ?
+					remote_find(&r, key) : NULL;
+
+				if (m && m->size == f.size[i] &&
+				    same_content(c, d.bucket, m, path)) {
+					free(key);
+					free(path);
+					continue;
+				}
+				struct task *t = task_add(x, T_UP);
+
+				t->local = path;
+				t->bucket = xstrdup(d.bucket);
+				t->key = key;
+				t->size = f.size[i];
+			}
+			if (rc)
+				fail(dst, rc);
+			free(pfx);
+			files_free(&f);
+			remotes_free(&r);
+		}
+		url_free(&d);
+		return rc ? EXIT_FAILED : EXIT_OK;
+	}
+
+	struct url s, d = { 0 };
+	struct remotes r = { 0 };
+
+	parse_url(src, &s);
+	if (rd)
+		parse_url(dst, &d);
+	if (!tree) {
+		struct strata_stat *st;
+		struct task *t;
+
+		if (!*s.key)
+			die_usage("no key in %s (use -r for a prefix)", src);
+		/* The size sizes the progress bar and the copy's put. */
+		rc = strata_object_stat(c, s.bucket, s.key, &st);
+		if (rc) {
+			url_free(&s);
+			url_free(&d);
+			return fail(src, rc);
+		}
+		t = task_add(x, rd ? T_COPY : T_DOWN);
+		t->bucket = xstrdup(s.bucket);
+		t->key = xstrdup(s.key);
+		t->size = st->size;
+		strata_stat_free(st);
+		if (rd) {
+			size_t kl = strlen(d.key);
+
+			t->dbucket = xstrdup(d.bucket);
+			t->dkey = !kl || d.key[kl - 1] == '/' ?
+				  xasprintf("%s%s", d.key, base_name(s.key)) :
+				  xstrdup(d.key);
+		} else if (strcmp(dst, "-") && (is_dir(dst) ||
+			   dst[strlen(dst) - 1] == '/')) {
+			t->local = xasprintf("%s/%s", dst, base_name(s.key));
+		} else {
+			t->local = xstrdup(dst);
+		}
+		url_free(&s);
+		url_free(&d);
+		return EXIT_OK;
+	}
+	if (!rd && !strcmp(dst, "-"))
+		die_usage("%s", "cannot copy a tree to standard output");
+	char *spfx = dir_prefix(s.key);
+
+	rc = list_all(c, s.bucket, spfx, &r);
+	for (size_t i = 0; !rc && i < r.n; i++) {
+		const char *rel = r.r[i].key + strlen(spfx);
+		struct task *t;
+
+		while (*rel == '/')
+			rel++;
+		if (!rd) {
+			char *path;
+			struct stat st;
+
+			if (!safe_relpath(rel)) {
+				fprintf(stderr, "strata: skipping %s: not a "
+					"safe local path\n", r.r[i].key);
+				continue;
+			}
+			path = xasprintf("%s/%s", dst, rel);
+			if (only_diff && stat(path, &st) == 0 &&
+			    (uint64_t)st.st_size == r.r[i].size &&
+			    same_content(c, s.bucket, &r.r[i], path)) {
+				free(path);
+				continue;
+			}
+			t = task_add(x, T_DOWN);
+			t->local = path;
+		} else {
+			char *pfx = dir_prefix(d.key);
+
+			t = task_add(x, T_COPY);
+			t->dbucket = xstrdup(d.bucket);
+			t->dkey = xasprintf("%s%s", pfx, rel);
+			free(pfx);
+		}
+		t->bucket = xstrdup(s.bucket);
+		t->key = xstrdup(r.r[i].key);
+		t->size = r.r[i].size;
+	}
+	if (rc)
+		fail(src, rc);
+	free(spfx);
+	remotes_free(&r);
+	url_free(&s);
+	url_free(&d);
+	return rc ? EXIT_FAILED : EXIT_OK;
+}
+
+static int cmd_cp(strata_client *c, const struct opts *o, char **args, int n,
+		  bool sync)
+{
+	struct xfer x = { .c = c, .o = o };
+	int rc;
+
+	if (n != 2)
+		die_usage("%s takes SRC and DST", sync ? "sync" : "cp");
+	if (sync && (!is_remote(args[0]) == !is_remote(args[1])))
+		die_usage("%s", "sync copies between a local directory and a "
+			  "strata:// prefix");
+	pthread_mutex_init(&x.out_lock, NULL);
+	rc = plan_copy(c, o, &x, args[0], args[1], sync);
+	if (rc)
+		return rc;
+	return xfer_run(&x, sync ? "sync" : "cp");
+}
+
+/* ---- Main ---------------------------------------------------------------- */
+
+static const struct cmd_help *find_help(const char *cmd)
+{
+	for (size_t i = 0; i < sizeof(cmd_helps) / sizeof(cmd_helps[0]); i++)
+		if (!strcmp(cmd_helps[i].name, cmd))
+			return &cmd_helps[i];
+	return NULL;
+}
+
+enum { O_ENDPOINT = 256, O_ACCESS, O_SECRET, O_CA, O_JSON, O_JOBS,
+       O_CTYPE, O_RANGE, O_VERSION };
+
+static void parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longs[] = {
+		{ "endpoint", required_argument, NULL, O_ENDPOINT },
+		{ "access-key", required_argument, NULL, O_ACCESS },
+		{ "secret-key", required_argument, NULL, O_SECRET },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "jobs", required_argument, NULL, O_JOBS },
+		{ "content-type", required_argument, NULL, O_CTYPE },
+		{ "range", required_argument, NULL, O_RANGE },
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->jobs = 4;
+	while ((c = getopt_long(argc, argv, "rqhj:", longs, NULL)) != -1) {
+		switch (c) {
+		case O_ENDPOINT: o->endpoint = optarg; break;
+		case O_ACCESS: o->access_key = optarg; break;
+		case O_SECRET: o->secret_key = optarg; break;
+		case O_CA: o->ca = optarg; break;
+		case O_JSON: o->json = true; break;
+		case O_CTYPE: o->content_type = optarg; break;
+		case O_RANGE: o->range = optarg; break;
+		case 'r': o->recursive = true; break;
+		case 'q': o->quiet = true; break;
+		case 'h': o->help = true; break;
+		case 'j':
+		case O_JOBS: {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !v || v > MAX_JOBS)
+				die_usage("--jobs wants 1..256, not %s",
+					  optarg);
+			o->jobs = (unsigned)v;
+			break;
+		}
+		case O_VERSION:
+			printf("strata %s\n", STRATA_VERSION_STRING);
+			exit(EXIT_OK);
+		default:
+			fputs("Try 'strata --help'.\n", stderr);
+			exit(EXIT_USAGE);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct strata_config cfg = { 0 };
+	strata_client *c = NULL;
+	const struct cmd_help *help;
+	char err[512] = "";
+	const char *cmd;
+	char **args;
+	int nargs, rc;
+
+	/* Writing to a closed pipe (strata cat | head) is an error return,
+	 * not a death. */
+	signal(SIGPIPE, SIG_IGN);
+	parse_args(argc, argv, &o);
+	if (optind >= argc) {
+		fputs(usage_text, o.help ? stdout : stderr);
+		return o.help ? EXIT_OK : EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	args = argv + optind + 1;
+	nargs = argc - optind - 1;
+	if (!strcmp(cmd, "help")) {
+		help = nargs ? find_help(args[0]) : NULL;
+		fputs(help ? help->text : usage_text, stdout);
+		return EXIT_OK;
+	}
+	help = find_help(cmd);
+	if (!help)
+		die_usage("unknown command: %s", cmd);
+	if (o.help) {
+		fputs(help->text, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "admin")) {
+		fputs("strata: admin commands are not yet supported\n", stderr);
+		return EXIT_USAGE;
+	}
+
+	cfg.endpoint = o.endpoint;
+	cfg.access_key = o.access_key;
+	cfg.secret_key = o.secret_key;
+	cfg.ca_file = o.ca;
+	cfg.pool_size = 2 * o.jobs;
+	rc = strata_config_from_env(&cfg, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "strata: %s\n", *err ? err :
+			strata_strerror(rc));
+		return EXIT_USAGE;
+	}
+	if (!cfg.endpoint || !cfg.access_key || !cfg.secret_key) {
+		fprintf(stderr, "strata: no %s: give --%s, set STRATA_%s or "
+			"put %s in ~/.config/strata/config\n",
+			!cfg.endpoint ? "endpoint" : "credentials",
+			!cfg.endpoint ? "endpoint" : "access-key/--secret-key",
+			!cfg.endpoint ? "ENDPOINT" : "ACCESS_KEY/_SECRET_KEY",
+			!cfg.endpoint ? "endpoint" : "access_key/secret_key");
+		strata_config_release(&cfg);
+		return EXIT_USAGE;
+	}
+	rc = strata_client_new(&cfg, &c);
+	strata_config_release(&cfg);
+	if (rc) {
+		fprintf(stderr, "strata: connecting: %s\n",
+			strata_strerror(rc));
+		return rc == STRATA_ECONFIG ? EXIT_USAGE : EXIT_FAILED;
+	}
+
+	if (!strcmp(cmd, "mb") || !strcmp(cmd, "rb"))
+		rc = cmd_mb_rb(c, cmd[0] == 'm', args, nargs);
+	else if (!strcmp(cmd, "ls"))
+		rc = cmd_ls(c, &o, args, nargs);
+	else if (!strcmp(cmd, "cp"))
+		rc = cmd_cp(c, &o, args, nargs, false);
+	else if (!strcmp(cmd, "sync"))
+		rc = cmd_cp(c, &o, args, nargs, true);
+	else if (!strcmp(cmd, "rm"))
+		rc = cmd_rm(c, &o, args, nargs);
+	else if (!strcmp(cmd, "cat"))
+		rc = cmd_cat(c, &o, args, nargs);
+	else
+		rc = cmd_stat(c, &o, args, nargs);
+	strata_client_free(c);
+	if (fflush(stdout) != 0 && !rc) {
+		fprintf(stderr, "strata: standard output: %s\n",
+			strerror(errno));
+		rc = EXIT_FAILED;
+	}
+	return rc;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# End-to-end tests against a real node: start one with deploy/dev-cluster.sh
+# on a free loopback port in a scratch directory, run the libstrata suite
+# (test_e2e) and the CLI checks (cli.sh), then stop exactly that node.
+# Inputs (set by tests/meson.build): E2E_BIN, STRATAD, STRATA_CLI.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+: "${E2E_BIN:?}" "${STRATAD:?}" "${STRATA_CLI:?}"
+export STRATAD
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/strata-e2e.XXXXXX")
+cleanup() {
+	"$root/deploy/dev-cluster.sh" down --dir "$work/cluster" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A port nobody listens on (loopback only).
+port=
+for _ in $(seq 1 50); do
+	p=$((20000 + RANDOM % 20000))
+	if ! timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
+		port=$p
+		break
+	fi
+done
+[ -n "$port" ] || { echo "e2e: no free port"; exit 1; }
+
+"$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port"
+# shellcheck disable=SC1091
+. "$work/cluster/env"
+
+# A CA that did not sign the node's certificate.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$work/other.key" -out "$work/other.pem" -days 30 \
+	-subj "/CN=Someone else" 2>/dev/null
+export E2E_OTHER_CA=$work/other.pem
+
+rc=0
+timeout 600 "$E2E_BIN" || rc=1
+if [ -x "$here/cli.sh" ]; then
+	timeout 300 "$here/cli.sh" "$STRATA_CLI" "$work" || rc=1
+fi
+# The node survived all of it, and stops cleanly on SIGTERM.
+timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || { echo "e2e: node no longer listening"; rc=1; }
+"$root/deploy/dev-cluster.sh" down --dir "$work/cluster"
+if grep -E "^(error|warn) " "$work/cluster/node1/stratad.log" | grep -v "authentication failed\|closing connection" ; then
+	echo "e2e: the node logged errors (above)"
+fi
+grep -q "stopped cleanly" "$work/cluster/node1/stratad.log" || { echo "e2e: no clean stop"; grep -v "^info" "$work/cluster/node1/stratad.log" | head -n 60; rc=1; }
+exit $rc

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * End to end: a real stratad (started by tests/integration/e2e.sh with
+ * deploy/dev-cluster.sh) over real TLS, through the real libstrata.
+ * The node comes from the environment: STRATA_ENDPOINT, STRATA_ACCESS_KEY,
+ * STRATA_SECRET_KEY, STRATA_CA; E2E_OTHER_CA names a CA that did not sign
+ * the node's certificate.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "proto.h"
+#include "strata/error.h"
+#include "strata/strata.h"
+#include "testutil.h"
+#include "banned.h"
+
+#define MiB (1u << 20)
+#define CHUNK (4 * MiB)
+
+static strata_client *C;
+static char bucket[64];
+
+static strata_client *client_with(const char *secret, const char *key,
+				  const char *ca, int *rc)
+{
+	struct strata_config cfg = { 0 };
+	strata_client *c = NULL;
+	char err[256];
+
+	ck_assert_int_eq(strata_config_from_env(&cfg, err, sizeof(err)), 0);
+	if (secret) {
+		free((char *)cfg.secret_key);
+		cfg.secret_key = strdup(secret);
+	}
+	if (key) {
+		free((char *)cfg.access_key);
+		cfg.access_key = strdup(key);
+	}
+	if (ca) {
+		free((char *)cfg.ca_file);
+		cfg.ca_file = strdup(ca);
+	}
+	*rc = strata_client_new(&cfg, &c);
+	strata_config_release(&cfg);
+	return c;
+}
+
+static void setup(void)
+{
+	int rc;
+	static unsigned n;
+
+	C = client_with(NULL, NULL, NULL, &rc);
+	ck_assert_msg(rc == 0, "connect: %s", strata_strerror(rc));
+	snprintf(bucket, sizeof(bucket), "e2e-%d-%u", getpid(), n++);
+	ck_assert_int_eq(strata_bucket_create(C, bucket), 0);
+}
+
+static void teardown(void)
+{
+	strata_client_free(C);
+}
+
+static void put_and_check(const char *key, size_t len, uint64_t seed)
+{
+	uint8_t *buf = tu_xmalloc(len), *back = tu_xmalloc(len ? len : 1);
+	struct strata_put_result pr;
+	size_t got = 0;
+
+	tu_fill(buf, len, seed);
+	ck_assert_int_eq(strata_object_put_buf(C, bucket, key, NULL, buf, len,
+					       &pr), 0);
+	ck_assert_uint_eq(pr.size, len);
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, key, 0, STRATA_TO_END,
+					       back, len ? len : 1, &got, NULL), 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert(memcmp(buf, back, len) == 0);
+	free(buf);
+	free(back);
+}
+
+START_TEST(sizes_round_trip)
+{
+	const size_t sizes[] = { 0, 1, 4096, CHUNK - 1, CHUNK, CHUNK + 1,
+				 100 * MiB + 7 };
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "sizes/%zu", sizes[i]);
+		put_and_check(key, sizes[i], i + 1);
+	}
+}
+END_TEST
+
+START_TEST(ranges_at_chunk_boundaries)
+{
+	const size_t N = 3 * CHUNK + 100;
+	uint8_t *buf = tu_xmalloc(N), *back = tu_xmalloc(N);
+	const uint64_t offs[] = { 0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK,
+				  N - 1, N };
+	const uint64_t lens[] = { 0, 1, 2, CHUNK, CHUNK + 2, STRATA_TO_END };
+	size_t got;
+
+	tu_fill(buf, N, 99);
+	ck_assert_int_eq(strata_object_put_buf(C, bucket, "r", NULL, buf, N,
+					       NULL), 0);
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+			uint64_t want = lens[j] > N - offs[i] ? N - offs[i]
+							      : lens[j];
+
+			ck_assert_int_eq(strata_object_get_buf(C, bucket, "r",
+				offs[i], lens[j], back, N, &got, NULL), 0);
+			ck_assert_uint_eq(got, want);
+			ck_assert(memcmp(back, buf + offs[i], want) == 0);
+		}
+	}
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "r", N + 1, 1, back,
+					       N, &got, NULL), STRATA_ERANGE);
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "missing", 0, 1,
+					       back, N, &got, NULL),
+			 STRATA_ENOOBJECT);
+	free(buf);
+	free(back);
+}
+END_TEST
+
+struct lister {
+	unsigned thread, per;
+	int rc;
+};
+
+static void *put_many(void *arg)
+{
+	struct lister *l = arg;
+
+	for (unsigned i = 0; i < l->per && !l->rc; i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "d%u/k%05u", l->thread % 4,
+			 l->thread * l->per + i);
+		l->rc = strata_object_put_buf(C, bucket, key, NULL, key,
+					      strlen(key), NULL);
+	}
+	return NULL;
+}
+
+static unsigned list_count(const char *prefix, const char *delim,
+			   unsigned page, unsigned *prefixes)
+{
+	struct strata_list_opts o = { 0 };
+	const struct strata_list_entry *e;
+	strata_list *it;
+	unsigned n = 0;
+	char last[1100] = "";
+	int rc;
+
+	o.prefix = prefix;
+	o.delimiter = delim;
+	o.page_size = page;
+	ck_assert_int_eq(strata_list_new(C, bucket, &o, &it), 0);
+	*prefixes = 0;
+	while ((rc = strata_list_next(it, &e)) == 1) {
+		const char *name = e->prefix ? e->prefix : e->key;
+
+		/* Keys come back in order, each once, across pages. */
+		ck_assert_msg(strcmp(last, name) < 0, "%s after %s", name, last);
+		snprintf(last, sizeof(last), "%s", name);
+		if (e->prefix)
+			(*prefixes)++;
+		else
+			n++;
+	}
+	ck_assert_int_eq(rc, 0);
+	strata_list_free(it);
+	return n;
+}
+
+START_TEST(listing_10000_keys)
+{
+	enum { T = 8, PER = 1250 };
+	struct lister l[T];
+	pthread_t th[T];
+	unsigned prefixes;
+
+	for (unsigned i = 0; i < T; i++) {
+		l[i] = (struct lister){ .thread = i, .per = PER };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, put_many, &l[i]), 0);
+	}
+	for (unsigned i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(l[i].rc == 0, "put: %s", strata_strerror(l[i].rc));
+	}
+	ck_assert_uint_eq(list_count(NULL, NULL, 1000, &prefixes), T * PER);
+	ck_assert_uint_eq(prefixes, 0);
+	ck_assert_uint_eq(list_count(NULL, NULL, 7, &prefixes), T * PER);
+	ck_assert_uint_eq(list_count(NULL, "/", 2, &prefixes), 0);
+	ck_assert_uint_eq(prefixes, 4);
+	ck_assert_uint_eq(list_count("d1/", "/", 333, &prefixes), 2 * PER);
+	ck_assert_uint_eq(prefixes, 0);
+}
+END_TEST
+
+START_TEST(refused_clients)
+{
+	const char *other_ca = getenv("E2E_OTHER_CA");
+	strata_client *c;
+	int rc;
+
+	c = client_with("wrong-secret", NULL, NULL, &rc);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(rc, STRATA_EAUTH);
+	c = client_with(NULL, "AKNOSUCHKEY", NULL, &rc);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(rc, STRATA_EAUTH);
+	if (other_ca) {
+		c = client_with(NULL, NULL, other_ca, &rc);
+		ck_assert_ptr_null(c);
+		ck_assert_msg(rc != 0, "an untrusted server was accepted");
+	}
+	/* The node still serves. */
+	put_and_check("after-refusals", 10, 1);
+}
+END_TEST
+
+static int tcp_connect(void)
+{
+	const char *ep = getenv("STRATA_ENDPOINT");
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	const char *colon = strrchr(ep, ':');
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_port = htons((uint16_t)strtoul(colon + 1, NULL, 10));
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+START_TEST(plain_tcp_and_garbage)
+{
+	static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	char buf[256];
+	int fd = tcp_connect();
+	struct timeval tv = { .tv_sec = 15 };
+	ssize_t n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(write(fd, junk, sizeof(junk) - 1), (ssize_t)sizeof(junk) - 1);
+	/* The server answers with a TLS alert at most, then closes. */
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n > 0);
+	ck_assert_int_eq(n, 0);
+	close(fd);
+	put_and_check("after-garbage", 10, 2);
+}
+END_TEST
+
+/* A raw TLS connection that speaks the protocol by hand. */
+struct raw {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+};
+
+static void raw_open(struct raw *r)
+{
+	r->ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_load_verify_locations(r->ctx, getenv("STRATA_CA"), NULL);
+	SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+	r->fd = tcp_connect();
+	r->ssl = SSL_new(r->ctx);
+	SSL_set_fd(r->ssl, r->fd);
+	ck_assert_int_eq(SSL_connect(r->ssl), 1);
+}
+
+static void raw_close(struct raw *r)
+{
+	SSL_free(r->ssl);
+	close(r->fd);
+	SSL_CTX_free(r->ctx);
+}
+
+static void raw_send(struct raw *r, uint8_t op, uint16_t flags, uint64_t id,
+		     const uint8_t *f, size_t flen, const uint8_t *body,
+		     size_t blen)
+{
+	struct proto_header h = { .opcode = op, .flags = flags, .id = id,
+				  .fields_len = (uint32_t)flen,
+				  .body_len = (uint32_t)blen };
+	uint8_t hdr[PROTO_HEADER_LEN];
+
+	ck_assert_int_eq(proto_header_encode(&h, hdr), 0);
+	ck_assert_int_eq(SSL_write(r->ssl, hdr, sizeof(hdr)), sizeof(hdr));
+	if (flen)
+		ck_assert_int_eq(SSL_write(r->ssl, f, (int)flen), (int)flen);
+	if (blen)
+		ck_assert_int_eq(SSL_write(r->ssl, body, (int)blen), (int)blen);
+}
+
+/* Read one frame; fields into f (cap 64 KiB). Returns 0 or -1 at EOF. */
+static int raw_recv(struct raw *r, struct proto_header *h, uint8_t *f)
+{
+	uint8_t hdr[PROTO_HEADER_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(hdr)) {
+		int n = SSL_read(r->ssl, hdr + got, (int)(sizeof(hdr) - got));
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	ck_assert_int_eq(proto_header_decode(hdr, sizeof(hdr), h), 0);
+	for (size_t left = h->fields_len + h->body_len, at = 0; left;) {
+		uint8_t tmp[65536];
+		int n = SSL_read(r->ssl, tmp, (int)(left < sizeof(tmp) ? left : sizeof(tmp)));
+
+		if (n <= 0)
+			return -1;
+		for (int i = 0; i < n; i++, at++)
+			if (at < h->fields_len)
+				f[at] = tmp[i];
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
+static void raw_auth(struct raw *r)
+{
+	struct proto_hello_req hq = { .version = PROTO_VERSION };
+	struct proto_hello_resp hr;
+	struct proto_auth_req aq;
+	struct proto_header h;
+	uint8_t f[65536], nonce[PROTO_NONCE_LEN], exp[32], tr[512], mac[32];
+	const char *id = getenv("STRATA_ACCESS_KEY");
+	const char *sec = getenv("STRATA_SECRET_KEY");
+	size_t n, tlen, mlen;
+
+	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
+	raw_send(r, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(r, &h, f), 0);
+	ck_assert_int_eq(proto_hello_resp_decode(f, h.fields_len, &hr), 0);
+	memcpy(nonce, hr.nonce.p, sizeof(nonce));
+	ck_assert_int_eq(SSL_export_keying_material(r->ssl, exp, sizeof(exp),
+		PROTO_EXPORTER_LABEL, strlen(PROTO_EXPORTER_LABEL), NULL, 0, 0), 1);
+	ck_assert_int_eq(proto_auth_transcript(nonce, exp, id, strlen(id), tr,
+					       sizeof(tr), &tlen), 0);
+	ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, sec,
+					strlen(sec), tr, tlen, mac, sizeof(mac),
+					&mlen));
+	aq.access_key_id.s = id;
+	aq.access_key_id.len = strlen(id);
+	aq.proof.p = mac;
+	aq.proof.len = sizeof(mac);
+	ck_assert_int_eq(proto_auth_req_encode(&aq, f, sizeof(f), &n), 0);
+	raw_send(r, PROTO_OP_AUTH, PROTO_F_END, 2, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(r, &h, f), 0);
+	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "AUTH refused");
+}
+
+START_TEST(malformed_frames)
+{
+	struct raw r;
+	struct proto_header h;
+	uint8_t f[65536], junk[64];
+
+	/* Garbage after a good handshake. */
+	raw_open(&r);
+	memset(junk, 0xAB, sizeof(junk));
+	ck_assert_int_eq(SSL_write(r.ssl, junk, sizeof(junk)), sizeof(junk));
+	while (raw_recv(&r, &h, f) == 0)
+		;
+	raw_close(&r);
+	/* A request before AUTH. */
+	raw_open(&r);
+	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 5, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);	/* PING is allowed */
+	raw_send(&r, PROTO_OP_BUCKET_LIST, PROTO_F_END, 6, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert(h.flags & PROTO_F_ERROR);
+	raw_close(&r);
+	put_and_check("after-malformed", 10, 3);
+}
+END_TEST
+
+START_TEST(upload_cut_short)
+{
+	struct proto_put_req pq = { 0 };
+	struct raw r;
+	uint8_t f[4096], *body = tu_xmalloc(MiB);
+	size_t n, got;
+
+	raw_open(&r);
+	raw_auth(&r);
+	pq.bucket.s = bucket;
+	pq.bucket.len = strlen(bucket);
+	pq.key.s = "half";
+	pq.key.len = 4;
+	ck_assert_int_eq(proto_put_req_encode(&pq, f, sizeof(f), &n), 0);
+	tu_fill(body, MiB, 5);
+	raw_send(&r, PROTO_OP_PUT, 0, 3, f, n, body, MiB);
+	for (int i = 0; i < 9; i++)
+		raw_send(&r, PROTO_OP_PUT, PROTO_F_CONT, 3, NULL, 0, body, MiB);
+	/* Gone, without END. */
+	raw_close(&r);
+	usleep(200000);
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "half", 0, 1, f,
+					       sizeof(f), &got, NULL),
+			 STRATA_ENOOBJECT);
+	put_and_check("after-cut", 10, 4);
+	free(body);
+}
+END_TEST
+
+struct bstate {
+	size_t bytes[201];
+	int status[201];
+};
+
+static int batch_cb(void *arg, const struct strata_batch_piece *p)
+{
+	struct bstate *bs = arg;
+
+	if (p->index > 200)
+		return -EINVAL;
+	if (p->status)
+		bs->status[p->index] = p->status;
+	bs->bytes[p->index] += p->len;
+	return 0;
+}
+
+START_TEST(batch_get_small_objects)
+{
+	enum { N = 200 };
+	static char keys[N][32];
+	const char *kp[N + 1];
+	struct bstate *bs = calloc(1, sizeof(*bs));
+
+	for (int i = 0; i < N; i++) {
+		uint8_t buf[4096];
+
+		snprintf(keys[i], sizeof(keys[i]), "small/%03d", i);
+		kp[i] = keys[i];
+		tu_fill(buf, sizeof(buf), (uint64_t)i);
+		ck_assert_int_eq(strata_object_put_buf(C, bucket, keys[i], NULL,
+						       buf, sizeof(buf), NULL), 0);
+	}
+	kp[N] = "small/missing";
+	ck_assert_int_eq(strata_batch_get(C, bucket, kp, N + 1, batch_cb, bs), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(bs->status[i], 0);
+		ck_assert_uint_eq(bs->bytes[i], 4096);
+	}
+	ck_assert_int_eq(bs->status[N], STRATA_ENOOBJECT);
+	free(bs);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("e2e");
+	TCase *tc = tcase_create("node");
+	SRunner *sr;
+	int failed;
+
+	if (!getenv("STRATA_ENDPOINT")) {
+		fprintf(stderr, "e2e: no STRATA_ENDPOINT; run tests/integration/e2e.sh\n");
+		return 77;
+	}
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, sizes_round_trip);
+	tcase_add_test(tc, ranges_at_chunk_boundaries);
+	tcase_add_test(tc, listing_10000_keys);
+	tcase_add_test(tc, refused_clients);
+	tcase_add_test(tc, plain_tcp_and_garbage);
+	tcase_add_test(tc, malformed_frames);
+	tcase_add_test(tc, upload_cut_short);
+	tcase_add_test(tc, batch_get_small_objects);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

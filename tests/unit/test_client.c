@@ -1,0 +1,1952 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * libstrata against a fake stratad: a thread running an OpenSSL TLS 1.3
+ * server on 127.0.0.1 (port 0), with a CA and server certificate made in
+ * process, speaking enough of PROTOCOL.md through proto/ (HELLO, AUTH with
+ * the HMAC checked, buckets, PUT with early refusal and CANCEL, GET with
+ * ranges and split frames, STAT, DELETE, LIST pages, BATCH_GET in reverse
+ * order, errors mid-stream).  Knobs make it drop requests, close idle
+ * connections and stall, for the pool's retry and timeout paths.
+ *
+ * Objects live in memory; each connection is served by its own thread.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "proto.h"
+#include "strata/strata.h"
+#include "testutil.h"
+#include "banned.h"
+
+#define AK "AKTEST"
+#define SK "s3cr3t-key"
+#define MAX_OBJS 4096
+#define MAX_CONNS 64
+#define FAKE_CHUNK (64u * 1024)
+
+struct obj {
+	char bucket[PROTO_MAX_BUCKET_LEN + 1];
+	char *key;
+	uint8_t *data;
+	size_t len;
+	char *ctype;
+	uint8_t *meta;		/* encoded list, as sent */
+	size_t meta_len;
+	uint32_t meta_count;
+	uint8_t etag[32];
+	uint64_t version;
+};
+
+struct fake {
+	SSL_CTX *ctx;
+	int lfd;
+	uint16_t port;
+	pthread_t accept_thr;
+	atomic_bool stop;
+
+	pthread_mutex_t lock;
+	char buckets[64][PROTO_MAX_BUCKET_LEN + 1];
+	int nbuckets;
+	struct obj objs[MAX_OBJS];
+	int nobjs;
+	uint64_t clock;
+	pthread_t conn_thr[MAX_CONNS];
+	int nconn_thr;
+
+	/* Knobs, set by tests before the client acts. */
+	atomic_int drop_next;		/* close on the next N requests */
+	atomic_bool close_idle;		/* close after every response */
+	atomic_bool stall;		/* never answer object requests */
+	unsigned get_frame;		/* GET body bytes per frame */
+	unsigned page_cap;		/* entries per LIST/BUCKET_LIST page */
+	unsigned batch_frame;		/* BATCH_GET body bytes per frame */
+
+	/* What happened. */
+	atomic_int accepted;
+	atomic_int live;
+	atomic_int max_live;
+	atomic_int cancels;
+	atomic_int requests;
+};
+
+static struct fake *F;
+static char *tmpdir;
+static char ca_path[512];
+static char other_ca_path[512];
+static strata_client *C;
+
+/* ---- Certificates ------------------------------------------------------ */
+
+static void add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
+
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(X509_add_ext(x, e, -1), 1);
+	X509_EXTENSION_free(e);
+}
+
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer,
+		       EVP_PKEY *issuer_key, long serial)
+{
+	X509 *x = X509_new();
+	X509_NAME *n;
+
+	ck_assert_ptr_nonnull(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
+	if (!issuer) {
+		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
+		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		add_ext(x, x, NID_subject_key_identifier, "hash");
+	} else {
+		add_ext(x, issuer, NID_basic_constraints, "CA:FALSE");
+		add_ext(x, issuer, NID_subject_alt_name,
+			"DNS:localhost,IP:127.0.0.1");
+		add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
+	}
+	ck_assert_int_gt(X509_sign(x, issuer_key ? issuer_key : key,
+				   EVP_sha256()), 0);
+	return x;
+}
+
+static void write_pem(const char *path, X509 *x)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_X509(f, x), 1);
+	fclose(f);
+}
+
+/* A CA (written to ca_path), a server certificate it signed (loaded into
+ * ctx), and a second, unrelated CA (other_ca_path). */
+static void make_pki(SSL_CTX *ctx)
+{
+	EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *srv_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *other_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *ca, *srv, *other;
+
+	ck_assert_ptr_nonnull(ca_key);
+	ck_assert_ptr_nonnull(srv_key);
+	ck_assert_ptr_nonnull(other_key);
+	ca = make_cert(ca_key, "strata test CA", NULL, NULL, 1);
+	srv = make_cert(srv_key, "localhost", ca, ca_key, 2);
+	other = make_cert(other_key, "another CA", NULL, NULL, 3);
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
+	snprintf(other_ca_path, sizeof(other_ca_path), "%s/other.pem",
+		 tmpdir);
+	write_pem(ca_path, ca);
+	write_pem(other_ca_path, other);
+	ck_assert_int_eq(SSL_CTX_use_certificate(ctx, srv), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, srv_key), 1);
+	X509_free(ca);
+	X509_free(srv);
+	X509_free(other);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(srv_key);
+	EVP_PKEY_free(other_key);
+}
+
+/* ---- Fake server: I/O --------------------------------------------------- */
+
+struct sconn {
+	struct fake *f;
+	SSL *ssl;
+	int fd;
+	bool hello, authed;
+	uint8_t nonce[PROTO_NONCE_LEN];
+	uint64_t discard_id;	/* a refused PUT whose frames we skip */
+	uint8_t fields[PROTO_MAX_FIELDS_LEN];
+	uint8_t *body;		/* PROTO_MAX_BODY_LEN */
+};
+
+static int s_read(struct sconn *s, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		size_t n;
+
+		if (SSL_read_ex(s->ssl, p, len, &n) != 1)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int s_frame(struct sconn *s, struct proto_header *h)
+{
+	uint8_t hb[PROTO_HEADER_LEN];
+
+	if (s_read(s, hb, sizeof(hb)) ||
+	    proto_header_decode(hb, sizeof(hb), h) != 0 ||
+	    s_read(s, s->fields, h->fields_len) ||
+	    s_read(s, s->body, h->body_len))
+		return -1;
+	return 0;
+}
+
+static int s_send(struct sconn *s, uint8_t op, uint16_t flags, uint64_t id,
+		  const void *fields, size_t flen, const void *body,
+		  size_t blen)
+{
+	struct proto_header h = {
+		.opcode = op, .flags = flags | PROTO_F_RESPONSE, .id = id,
+		.fields_len = (uint32_t)flen, .body_len = (uint32_t)blen,
+	};
+	uint8_t *buf = malloc(PROTO_HEADER_LEN + flen + blen);
+	size_t n;
+	int rc;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(proto_header_encode(&h, buf), 0);
+	if (flen)
+		memcpy(buf + PROTO_HEADER_LEN, fields, flen);
+	if (blen)
+		memcpy(buf + PROTO_HEADER_LEN + flen, body, blen);
+	rc = SSL_write_ex(s->ssl, buf, PROTO_HEADER_LEN + flen + blen, &n) ==
+	     1 ? 0 : -1;
+	free(buf);
+	return rc;
+}
+
+static int s_error(struct sconn *s, uint8_t op, uint64_t id, int code,
+		   bool cont)
+{
+	struct proto_error e = { .code = code, .message = { "fake", 4 } };
+	uint8_t buf[256];
+	size_t len;
+
+	ck_assert_int_eq(proto_error_encode(&e, buf, sizeof(buf), &len), 0);
+	return s_send(s, op, PROTO_F_END | PROTO_F_ERROR |
+		      (cont ? PROTO_F_CONT : 0), id, buf, len, NULL, 0);
+}
+
+/* ---- Fake server: store ------------------------------------------------ */
+
+static bool has_bucket(struct fake *f, struct proto_str b)
+{
+	for (int i = 0; i < f->nbuckets; i++)
+		if (strlen(f->buckets[i]) == b.len &&
+		    !memcmp(f->buckets[i], b.s, b.len))
+			return true;
+	return false;
+}
+
+static struct obj *find_obj(struct fake *f, struct proto_str b,
+			    struct proto_str k)
+{
+	for (int i = 0; i < f->nobjs; i++) {
+		struct obj *o = &f->objs[i];
+
+		if (strlen(o->bucket) == b.len && !memcmp(o->bucket, b.s, b.len) &&
+		    strlen(o->key) == k.len && !memcmp(o->key, k.s, k.len))
+			return o;
+	}
+	return NULL;
+}
+
+static void obj_clear(struct obj *o)
+{
+	free(o->key);
+	free(o->data);
+	free(o->ctype);
+	free(o->meta);
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+	const struct obj *x = a, *y = b;
+	int c = strcmp(x->bucket, y->bucket);
+
+	return c ? c : strcmp(x->key, y->key);
+}
+
+/* The etag the engine computes: SHA-256 of one chunk, or of the chunks'
+ * SHA-256s. */
+static void fake_etag(const uint8_t *d, size_t len, uint8_t out[32])
+{
+	size_t n = len <= FAKE_CHUNK ? 1 : (len + FAKE_CHUNK - 1) / FAKE_CHUNK;
+
+	if (n == 1) {
+		SHA256(d, len, out);
+	} else {
+		uint8_t *h = malloc(32 * n);
+
+		for (size_t i = 0; i < n; i++) {
+			size_t l = len - i * FAKE_CHUNK;
+
+			SHA256(d + i * FAKE_CHUNK, l < FAKE_CHUNK ? l :
+			       FAKE_CHUNK, h + 32 * i);
+		}
+		SHA256(h, 32 * n, out);
+		free(h);
+	}
+}
+
+/* ---- Fake server: requests --------------------------------------------- */
+
+static void fill_info(const struct obj *o, struct proto_object_info *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->size = o->len;
+	if (o->ctype)
+		in->content_type = (struct proto_str){ o->ctype,
+						       strlen(o->ctype) };
+	if (o->meta)
+		in->meta = (struct proto_list){ o->meta, o->meta_len,
+						o->meta_count };
+	in->etag = (struct proto_bytes){ o->etag, 32 };
+	in->version = o->version;
+	in->writer = 7;
+	in->has_mtime = true;
+	in->mtime_ms = 1700000000000ull;
+}
+
+static int do_put(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_put_req m;
+	struct proto_put_resp pr;
+	struct obj o = { 0 };
+	size_t cap = 0, len;
+	struct proto_header ch;
+	uint8_t out[256];
+	int rc = proto_put_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	pthread_mutex_lock(&f->lock);
+	rc = has_bucket(f, m.bucket) ? 0 : STRATA_ENOBUCKET;
+	pthread_mutex_unlock(&f->lock);
+	if (rc) {
+		/* Early refusal: the client CANCELs; skip its frames. */
+		if (!(h->flags & PROTO_F_END))
+			s->discard_id = h->id;
+		return s_error(s, h->opcode, h->id, rc, false);
+	}
+	memcpy(o.bucket, m.bucket.s, m.bucket.len);
+	o.key = strndup(m.key.s, m.key.len);
+	if (m.content_type.s)
+		o.ctype = strndup(m.content_type.s, m.content_type.len);
+	if (m.meta.p) {
+		o.meta = malloc(m.meta.len);
+		memcpy(o.meta, m.meta.p, m.meta.len);
+		o.meta_len = m.meta.len;
+		o.meta_count = m.meta.count;
+	}
+	/* m points into s->fields, which the next frames overwrite. */
+	bool has_size = m.has_size;
+	uint64_t want = m.size;
+	struct proto_header cur = *h;
+
+	for (;;) {
+		if (!o.data || o.len + cur.body_len > cap) {
+			cap = (o.len + cur.body_len) * 2 + 1;
+			o.data = realloc(o.data, cap);
+		}
+		memcpy(o.data + o.len, s->body, cur.body_len);
+		o.len += cur.body_len;
+		if (cur.flags & PROTO_F_END)
+			break;
+		if (s_frame(s, &ch))
+			goto drop;
+		if (ch.opcode == PROTO_OP_CANCEL && ch.id == h->id) {
+			atomic_fetch_add(&f->cancels, 1);
+			obj_clear(&o);
+			return s_error(s, h->opcode, h->id, STRATA_EABORTED,
+				       false);
+		}
+		ck_assert(ch.flags & PROTO_F_CONT);
+		ck_assert_uint_eq(ch.id, h->id);
+		cur = ch;
+	}
+	if (has_size && want != o.len) {
+		obj_clear(&o);
+		return s_error(s, h->opcode, h->id, STRATA_EPROTO, false);
+	}
+	fake_etag(o.data, o.len, o.etag);
+	pthread_mutex_lock(&f->lock);
+	o.version = ++f->clock;
+	struct obj *old = find_obj(f, (struct proto_str){ o.bucket,
+			strlen(o.bucket) }, (struct proto_str){ o.key,
+			strlen(o.key) });
+	if (old) {
+		obj_clear(old);
+		*old = o;
+	} else {
+		ck_assert_int_lt(f->nobjs, MAX_OBJS);
+		f->objs[f->nobjs++] = o;
+	}
+	pr.size = o.len;
+	pr.etag = (struct proto_bytes){ o.etag, 32 };
+	pr.version = o.version;
+	pr.writer = 7;
+	pthread_mutex_unlock(&f->lock);
+	ck_assert_int_eq(proto_put_resp_encode(&pr, out, sizeof(out), &len), 0);
+	return s_send(s, h->opcode, PROTO_F_END, h->id, out, len, NULL, 0);
+drop:
+	obj_clear(&o);
+	return -1;
+}
+
+static int do_get(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_get_req m;
+	struct proto_get_resp gr;
+	struct obj *o;
+	uint8_t *copy = NULL, out[4096];
+	uint64_t off, len;
+	size_t flen;
+	bool corrupt;
+	int rc = proto_get_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	pthread_mutex_lock(&f->lock);
+	o = find_obj(f, m.bucket, m.key);
+	rc = !has_bucket(f, m.bucket) ? STRATA_ENOBUCKET :
+	     !o ? STRATA_ENOOBJECT : 0;
+	if (!rc) {
+		off = m.has_offset ? m.offset : 0;
+		if (off > o->len)
+			rc = STRATA_ERANGE;
+	}
+	if (rc) {
+		pthread_mutex_unlock(&f->lock);
+		return s_error(s, h->opcode, h->id, rc, false);
+	}
+	len = o->len - off;
+	if (m.has_length && m.length < len)
+		len = m.length;
+	corrupt = !strcmp(o->key, "corrupt");
+	fill_info(o, &gr.info);
+	gr.offset = off;
+	gr.length = len;
+	/* Encode under the lock: the info points into the object. */
+	ck_assert_int_eq(proto_get_resp_encode(&gr, out, sizeof(out), &flen),
+			 0);
+	copy = malloc(len + 1);
+	if (len)
+		memcpy(copy, o->data + off, len);
+	pthread_mutex_unlock(&f->lock);
+
+	/* The first frame: fields only; then the body in get_frame pieces. */
+	rc = s_send(s, h->opcode, len ? 0 : PROTO_F_END, h->id, out, flen,
+		    NULL, 0);
+	for (uint64_t pos = 0; !rc && pos < len;) {
+		size_t n = len - pos < f->get_frame ? len - pos : f->get_frame;
+
+		if (corrupt && pos + n > len / 2) {
+			rc = s_error(s, h->opcode, h->id, STRATA_ECORRUPT,
+				     true);
+			break;
+		}
+		rc = s_send(s, h->opcode, PROTO_F_CONT |
+			    (pos + n == len ? PROTO_F_END : 0), h->id, NULL, 0,
+			    copy + pos, n);
+		pos += n;
+	}
+	free(copy);
+	return rc;
+}
+
+static int do_stat(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_object_req m;
+	struct proto_stat_resp sr;
+	struct obj *o;
+	uint8_t out[4096], *body;
+	size_t flen, blen = 0;
+	uint32_t n;
+	int rc = proto_object_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	pthread_mutex_lock(&f->lock);
+	o = find_obj(f, m.bucket, m.key);
+	if (!o) {
+		pthread_mutex_unlock(&f->lock);
+		return s_error(s, h->opcode, h->id, STRATA_ENOOBJECT, false);
+	}
+	fill_info(o, &sr.info);
+	n = o->len <= FAKE_CHUNK ? 1 : (uint32_t)((o->len + FAKE_CHUNK - 1) /
+						  FAKE_CHUNK);
+	sr.count = n;
+	sr.chunk_size = FAKE_CHUNK;
+	ck_assert_int_eq(proto_stat_resp_encode(&sr, out, sizeof(out), &flen),
+			 0);
+	body = malloc(n * 64);
+	for (uint32_t i = 0; i < n; i++) {
+		size_t l = o->len - (size_t)i * FAKE_CHUNK, rl;
+		struct proto_chunk_entry e = {
+			.tier = (uint8_t)(i % 2),
+			.raw_len = (uint32_t)(l < FAKE_CHUNK ? l : FAKE_CHUNK),
+		};
+
+		e.stored_len = e.raw_len / 2 + 40;
+		ck_assert_int_eq(proto_chunk_entry_encode(&e, body + blen, 64,
+							  &rl), 0);
+		blen += rl;
+	}
+	pthread_mutex_unlock(&f->lock);
+	rc = s_send(s, h->opcode, PROTO_F_END, h->id, out, flen, body, blen);
+	free(body);
+	return rc;
+}
+
+static int do_delete(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_object_req m;
+	struct proto_delete_resp dr = { .has_version = true, .writer = 7 };
+	struct obj *o;
+	uint8_t out[64];
+	size_t flen;
+	int rc = proto_object_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	pthread_mutex_lock(&f->lock);
+	o = find_obj(f, m.bucket, m.key);
+	if (o) {
+		obj_clear(o);
+		*o = f->objs[--f->nobjs];
+		dr.version = ++f->clock;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!o)
+		return s_error(s, h->opcode, h->id, STRATA_ENOOBJECT, false);
+	ck_assert_int_eq(proto_delete_resp_encode(&dr, out, sizeof(out),
+						  &flen), 0);
+	return s_send(s, h->opcode, PROTO_F_END, h->id, out, flen, NULL, 0);
+}
+
+static int do_bucket(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_bucket_req m;
+	int rc = proto_bucket_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	pthread_mutex_lock(&f->lock);
+	if (h->opcode == PROTO_OP_BUCKET_CREATE) {
+		if (has_bucket(f, m.bucket)) {
+			rc = STRATA_EBUCKETEXISTS;
+		} else {
+			memcpy(f->buckets[f->nbuckets], m.bucket.s,
+			       m.bucket.len);
+			f->buckets[f->nbuckets++][m.bucket.len] = '\0';
+		}
+	} else if (!has_bucket(f, m.bucket)) {
+		rc = STRATA_ENOBUCKET;
+	} else {
+		for (int i = 0; i < f->nobjs; i++)
+			if (strlen(f->objs[i].bucket) == m.bucket.len &&
+			    !memcmp(f->objs[i].bucket, m.bucket.s, m.bucket.len))
+				rc = STRATA_EBUCKETNOTEMPTY;
+		for (int i = 0; !rc && i < f->nbuckets; i++)
+			if (strlen(f->buckets[i]) == m.bucket.len &&
+			    !memcmp(f->buckets[i], m.bucket.s, m.bucket.len)) {
+				memcpy(f->buckets[i], f->buckets[--f->nbuckets],
+				       sizeof(f->buckets[i]));
+				break;
+			}
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	return s_send(s, h->opcode, PROTO_F_END, h->id, NULL, 0, NULL, 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int do_bucket_list(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_bucket_list_req m;
+	struct proto_bucket_list_resp lr = { 0 };
+	char names[64][PROTO_MAX_BUCKET_LEN + 1];
+	uint8_t out[64], body[8192];
+	size_t flen, blen = 0, rl;
+	unsigned limit;
+	int n, rc = proto_bucket_list_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	limit = m.has_limit ? m.limit : 1000;
+	if (limit > f->page_cap)
+		limit = f->page_cap;
+	pthread_mutex_lock(&f->lock);
+	n = f->nbuckets;
+	memcpy(names, f->buckets, sizeof(names));
+	pthread_mutex_unlock(&f->lock);
+	qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
+	for (int i = 0; i < n; i++) {
+		struct proto_bucket_entry e = {
+			.bucket = { names[i], strlen(names[i]) },
+			.ctime_ms = 1000 + (uint64_t)i,
+		};
+
+		if (m.start_after.s) {
+			char *sa = strndup(m.start_after.s, m.start_after.len);
+			bool skip = strcmp(names[i], sa) <= 0;
+
+			free(sa);
+			if (skip)
+				continue;
+		}
+		if (lr.count == limit) {
+			lr.truncated = true;
+			break;
+		}
+		ck_assert_int_eq(proto_bucket_entry_encode(&e, body + blen,
+				 sizeof(body) - blen, &rl), 0);
+		blen += rl;
+		lr.count++;
+	}
+	ck_assert_int_eq(proto_bucket_list_resp_encode(&lr, out, sizeof(out),
+						       &flen), 0);
+	return s_send(s, h->opcode, PROTO_F_END, h->id, out, flen, body, blen);
+}
+
+static int do_list(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_list_req m;
+	struct proto_list_resp lr = { 0 };
+	char *last = NULL, *sa = NULL, *pfx = NULL, *delim = NULL;
+	uint8_t out[4096], *body = malloc(PROTO_MAX_BODY_LEN);
+	size_t flen, blen = 0, rl;
+	unsigned limit;
+	int rc = proto_list_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc) {
+		free(body);
+		return s_error(s, h->opcode, h->id, rc, false);
+	}
+	limit = m.has_limit ? m.limit : 1000;
+	if (limit > f->page_cap)
+		limit = f->page_cap;
+	if (m.start_after.s)
+		sa = strndup(m.start_after.s, m.start_after.len);
+	pfx = strndup(m.prefix.s ? m.prefix.s : "", m.prefix.len);
+	if (m.delimiter.s)
+		delim = strndup(m.delimiter.s, m.delimiter.len);
+	pthread_mutex_lock(&f->lock);
+	qsort(f->objs, (size_t)f->nobjs, sizeof(f->objs[0]), cmp_obj);
+	for (int i = 0; i < f->nobjs; i++) {
+		struct obj *o = &f->objs[i];
+		struct proto_list_entry e = { 0 };
+		char *d, *cp = NULL;
+
+		if (strlen(o->bucket) != m.bucket.len ||
+		    memcmp(o->bucket, m.bucket.s, m.bucket.len) ||
+		    strncmp(o->key, pfx, strlen(pfx)))
+			continue;
+		if (sa && strcmp(o->key, sa) <= 0)
+			continue;
+		if (delim && (d = strstr(o->key + strlen(pfx), delim))) {
+			cp = strndup(o->key, (size_t)(d - o->key) +
+				     strlen(delim));
+			if ((last && !strcmp(cp, last)) ||
+			    (sa && strcmp(cp, sa) <= 0)) {
+				free(cp);
+				continue;
+			}
+		}
+		if (lr.count == limit) {
+			lr.truncated = true;
+			free(cp);
+			break;
+		}
+		if (cp) {
+			e.prefix = (struct proto_str){ cp, strlen(cp) };
+		} else {
+			e.key = (struct proto_str){ o->key, strlen(o->key) };
+			e.size = o->len;
+			e.etag = (struct proto_bytes){ o->etag, 32 };
+			e.version = o->version;
+			e.mtime_ms = 1700000000000ull;
+		}
+		ck_assert_int_eq(proto_list_entry_encode(&e, body + blen,
+				 PROTO_MAX_BODY_LEN - blen, &rl), 0);
+		blen += rl;
+		lr.count++;
+		free(last);
+		last = cp ? cp : strdup(o->key);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (lr.truncated)
+		lr.next_start_after = (struct proto_str){ last, strlen(last) };
+	ck_assert_int_eq(proto_list_resp_encode(&lr, out, sizeof(out), &flen),
+			 0);
+	rc = s_send(s, h->opcode, PROTO_F_END, h->id, out, flen, body, blen);
+	free(body);
+	free(last);
+	free(sa);
+	free(pfx);
+	free(delim);
+	return rc;
+}
+
+/* Items in reverse key order, packed into batch_frame-byte frames; an
+ * item's data may span frames, a sub-header never does. */
+static int do_batch(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+	struct proto_keys_req m;
+	struct proto_batch_resp br;
+	struct proto_list_iter it;
+	struct proto_str k, keys[PROTO_MAX_BATCH_KEYS];
+	uint8_t out[64], *frame = malloc(f->batch_frame);
+	size_t flen, fill = 0;
+	uint32_t n = 0;
+	int rc = proto_keys_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc) {
+		free(frame);
+		return s_error(s, h->opcode, h->id, rc, false);
+	}
+	pthread_mutex_lock(&f->lock);
+	if (!has_bucket(f, m.bucket)) {
+		pthread_mutex_unlock(&f->lock);
+		free(frame);
+		return s_error(s, h->opcode, h->id, STRATA_ENOBUCKET, false);
+	}
+	proto_list_iter_init(&it, &m.keys);
+	while (proto_list_next(&it, &k) == 1)
+		keys[n++] = k;
+	br.count = n;
+	ck_assert_int_eq(proto_batch_resp_encode(&br, out, sizeof(out), &flen),
+			 0);
+	rc = s_send(s, h->opcode, 0, h->id, out, flen, NULL, 0);
+	for (uint32_t i = n; !rc && i-- > 0;) {
+		struct obj *o = find_obj(f, m.bucket, keys[i]);
+		struct proto_batch_item item = {
+			.index = i,
+			.status = o ? 0 : STRATA_ENOOBJECT,
+			.size = o ? o->len : 0,
+		};
+		size_t pos = 0;
+
+		if (f->batch_frame - fill < PROTO_BATCH_ITEM_LEN) {
+			rc = s_send(s, h->opcode, PROTO_F_CONT, h->id, NULL, 0,
+				    frame, fill);
+			fill = 0;
+		}
+		ck_assert_int_eq(proto_batch_item_encode(&item, frame + fill),
+				 0);
+		fill += PROTO_BATCH_ITEM_LEN;
+		while (!rc && o && pos < o->len) {
+			size_t room = f->batch_frame - fill;
+			size_t c = o->len - pos < room ? o->len - pos : room;
+
+			memcpy(frame + fill, o->data + pos, c);
+			fill += c;
+			pos += c;
+			if (fill == f->batch_frame) {
+				rc = s_send(s, h->opcode, PROTO_F_CONT, h->id,
+					    NULL, 0, frame, fill);
+				fill = 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (!rc)
+		rc = s_send(s, h->opcode, PROTO_F_CONT | PROTO_F_END, h->id,
+			    NULL, 0, frame, fill);
+	free(frame);
+	return rc;
+}
+
+static int do_hello(struct sconn *s, const struct proto_header *h)
+{
+	struct proto_hello_req m;
+	struct proto_hello_resp r = {
+		.version = 1, .max_requests = 16, .max_inflight = 8u << 20,
+		.max_body = PROTO_MAX_BODY_LEN,
+		.server = { "fake/0", 6 },
+	};
+	uint8_t out[256];
+	size_t len;
+	int rc = proto_hello_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	ck_assert_uint_eq(m.version, 1);
+	ck_assert(m.agent.s && !strncmp(m.agent.s, "libstrata/", 10));
+	RAND_bytes(s->nonce, sizeof(s->nonce));
+	r.nonce = (struct proto_bytes){ s->nonce, sizeof(s->nonce) };
+	s->hello = true;
+	ck_assert_int_eq(proto_hello_resp_encode(&r, out, sizeof(out), &len),
+			 0);
+	return s_send(s, h->opcode, PROTO_F_END, h->id, out, len, NULL, 0);
+}
+
+static int do_auth(struct sconn *s, const struct proto_header *h)
+{
+	struct proto_auth_req m;
+	struct proto_auth_resp r = { .principal = { "tester", 6 } };
+	uint8_t exporter[32], transcript[PROTO_AUTH_TRANSCRIPT_MAX];
+	uint8_t mac[32], out[64];
+	unsigned int mlen = 32;
+	size_t tlen, len;
+	int rc = proto_auth_req_decode(s->fields, h->fields_len, &m);
+
+	if (rc)
+		return s_error(s, h->opcode, h->id, rc, false);
+	ck_assert(s->hello);
+	ck_assert_int_eq(SSL_export_keying_material(s->ssl, exporter, 32,
+		PROTO_EXPORTER_LABEL, strlen(PROTO_EXPORTER_LABEL), NULL, 0,
+		0), 1);
+	ck_assert_int_eq(proto_auth_transcript(s->nonce, exporter,
+			 m.access_key_id.s, m.access_key_id.len, transcript,
+			 sizeof(transcript), &tlen), 0);
+	HMAC(EVP_sha256(), SK, (int)strlen(SK), transcript, tlen, mac, &mlen);
+	if (m.access_key_id.len != strlen(AK) ||
+	    memcmp(m.access_key_id.s, AK, strlen(AK)) ||
+	    m.proof.len != 32 || CRYPTO_memcmp(mac, m.proof.p, 32))
+		return s_error(s, h->opcode, h->id, STRATA_EAUTH, false);
+	s->authed = true;
+	ck_assert_int_eq(proto_auth_resp_encode(&r, out, sizeof(out), &len),
+			 0);
+	return s_send(s, h->opcode, PROTO_F_END, h->id, out, len, NULL, 0);
+}
+
+static int dispatch(struct sconn *s, const struct proto_header *h)
+{
+	struct fake *f = s->f;
+
+	if (h->opcode == PROTO_OP_HELLO)
+		return do_hello(s, h);
+	if (h->opcode == PROTO_OP_AUTH)
+		return do_auth(s, h);
+	if (!s->authed)
+		return s_error(s, h->opcode, h->id, -EACCES, false);
+	atomic_fetch_add(&f->requests, 1);
+	if (atomic_load(&f->drop_next) > 0) {
+		atomic_fetch_sub(&f->drop_next, 1);
+		return -1;
+	}
+	if (atomic_load(&f->stall))
+		return 0;
+	switch (h->opcode) {
+	case PROTO_OP_BUCKET_CREATE:
+	case PROTO_OP_BUCKET_DELETE:
+		return do_bucket(s, h);
+	case PROTO_OP_BUCKET_LIST:
+		return do_bucket_list(s, h);
+	case PROTO_OP_PUT:
+		return do_put(s, h);
+	case PROTO_OP_GET:
+		return do_get(s, h);
+	case PROTO_OP_STAT:
+		return do_stat(s, h);
+	case PROTO_OP_DELETE:
+		return do_delete(s, h);
+	case PROTO_OP_LIST:
+		return do_list(s, h);
+	case PROTO_OP_BATCH_GET:
+		return do_batch(s, h);
+	default:
+		return s_error(s, h->opcode, h->id, -EOPNOTSUPP, false);
+	}
+}
+
+static void *serve(void *arg)
+{
+	struct sconn *s = arg;
+	struct fake *f = s->f;
+	struct proto_header h;
+	int live = atomic_fetch_add(&f->live, 1) + 1;
+	int max = atomic_load(&f->max_live);
+
+	while (live > max && !atomic_compare_exchange_weak(&f->max_live, &max,
+							   live))
+		;
+	s->body = malloc(PROTO_MAX_BODY_LEN);
+	if (SSL_accept(s->ssl) != 1)
+		goto out;
+	while (!s_frame(s, &h)) {
+		if (h.opcode == PROTO_OP_CANCEL) {
+			atomic_fetch_add(&f->cancels, 1);
+			if (h.id == s->discard_id)
+				s->discard_id = 0;
+			continue;
+		}
+		if (h.id == s->discard_id && (h.flags & PROTO_F_CONT)) {
+			if (h.flags & PROTO_F_END)
+				s->discard_id = 0;
+			continue;
+		}
+		if (dispatch(s, &h))
+			break;
+		if (atomic_load(&f->close_idle) && s->authed &&
+		    h.opcode != PROTO_OP_AUTH)
+			break;
+	}
+out:
+	atomic_fetch_sub(&f->live, 1);
+	SSL_free(s->ssl);
+	close(s->fd);
+	free(s->body);
+	free(s);
+	return NULL;
+}
+
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08" PROTO_ALPN;
+
+	if (SSL_select_next_proto((unsigned char **)out, outlen, ours,
+				  sizeof(ours) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+static void *accept_loop(void *arg)
+{
+	struct fake *f = arg;
+
+	while (!atomic_load(&f->stop)) {
+		struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+		struct sconn *s;
+		int fd;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		s = calloc(1, sizeof(*s));
+		s->f = f;
+		s->fd = fd;
+		s->ssl = SSL_new(f->ctx);
+		SSL_set_fd(s->ssl, fd);
+		atomic_fetch_add(&f->accepted, 1);
+		pthread_mutex_lock(&f->lock);
+		ck_assert_int_lt(f->nconn_thr, MAX_CONNS);
+		pthread_create(&f->conn_thr[f->nconn_thr++], NULL, serve, s);
+		pthread_mutex_unlock(&f->lock);
+	}
+	return NULL;
+}
+
+static struct fake *fake_start(void)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+
+	ck_assert_ptr_nonnull(f);
+	pthread_mutex_init(&f->lock, NULL);
+	f->get_frame = 100000;
+	f->page_cap = 1000;
+	f->batch_frame = 1000;
+	f->ctx = SSL_CTX_new(TLS_server_method());
+	ck_assert_ptr_nonnull(f->ctx);
+	SSL_CTX_set_min_proto_version(f->ctx, TLS1_3_VERSION);
+	SSL_CTX_set_num_tickets(f->ctx, 0);
+	SSL_CTX_set_alpn_select_cb(f->ctx, alpn_cb, NULL);
+	make_pki(f->ctx);
+	f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(f->lfd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(f->lfd, 64), 0);
+	ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&sa, &sl), 0);
+	f->port = ntohs(sa.sin_port);
+	ck_assert_int_eq(pthread_create(&f->accept_thr, NULL, accept_loop, f),
+			 0);
+	return f;
+}
+
+/* After the client is freed (its connections closed), every connection
+ * thread sees EOF and ends. */
+static void fake_stop(struct fake *f)
+{
+	atomic_store(&f->stop, true);
+	pthread_join(f->accept_thr, NULL);
+	for (int i = 0; i < f->nconn_thr; i++)
+		pthread_join(f->conn_thr[i], NULL);
+	close(f->lfd);
+	for (int i = 0; i < f->nobjs; i++)
+		obj_clear(&f->objs[i]);
+	SSL_CTX_free(f->ctx);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+/* ---- Fixtures ----------------------------------------------------------- */
+
+static char endpoint[64];
+
+static struct strata_config config(void)
+{
+	struct strata_config cfg = {
+		.endpoint = endpoint,
+		.access_key = AK,
+		.secret_key = SK,
+		.ca_file = ca_path,
+		.pool_size = 4,
+		.timeout_ms = 5000,
+	};
+
+	return cfg;
+}
+
+static void setup(void)
+{
+	struct strata_config cfg;
+
+	tmpdir = tu_tmpdir("client");
+	F = fake_start();
+	snprintf(endpoint, sizeof(endpoint), "127.0.0.1:%u", F->port);
+	cfg = config();
+	ck_assert_int_eq(strata_client_new(&cfg, &C), 0);
+	ck_assert_int_eq(strata_bucket_create(C, "data"), 0);
+}
+
+static void teardown(void)
+{
+	strata_client_free(C);
+	C = NULL;
+	fake_stop(F);
+	F = NULL;
+	tu_rmrf(tmpdir);
+	free(tmpdir);
+}
+
+static uint8_t *pattern(size_t len, uint64_t seed)
+{
+	uint8_t *p = malloc(len ? len : 1);
+
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, len, seed);
+	return p;
+}
+
+struct sink {
+	uint8_t *buf;
+	size_t len, cap;
+	int fail_after;		/* calls before returning an error; <0 never */
+};
+
+static int sink_write(void *arg, const void *buf, size_t len)
+{
+	struct sink *s = arg;
+
+	if (s->fail_after == 0)
+		return -ECANCELED;
+	if (s->fail_after > 0)
+		s->fail_after--;
+	if (s->len + len > s->cap) {
+		s->cap = (s->len + len) * 2;
+		s->buf = realloc(s->buf, s->cap);
+	}
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+/* ---- Tests: connection -------------------------------------------------- */
+
+START_TEST(test_connect_errors)
+{
+	struct strata_config cfg = config();
+	strata_client *c = NULL;
+
+	cfg.secret_key = "wrong";
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_EAUTH);
+	cfg = config();
+	cfg.access_key = "AKOTHER";
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_EAUTH);
+	cfg = config();
+	cfg.ca_file = other_ca_path;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), -EACCES);
+	cfg = config();
+	cfg.ca_file = "/nonexistent/ca.pem";
+	ck_assert_int_eq(strata_client_new(&cfg, &c), -ENOENT);
+	cfg = config();
+	cfg.endpoint = "127.0.0.1";
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_ECONFIG);
+	cfg.endpoint = "127.0.0.1:99999";
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_ECONFIG);
+	cfg = config();
+	cfg.secret_key = NULL;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_ECONFIG);
+	ck_assert_ptr_null(c);
+
+	/* The certificate names localhost too (DNS SAN). */
+	{
+		char ep[64];
+
+		snprintf(ep, sizeof(ep), "localhost:%u", F->port);
+		cfg = config();
+		cfg.endpoint = ep;
+		/* localhost may resolve to ::1 first; the client tries every
+		 * address. */
+		ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+		strata_client_free(c);
+	}
+}
+END_TEST
+
+START_TEST(test_connect_refused)
+{
+	struct strata_config cfg = config();
+	strata_client *c = NULL;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	char ep[64];
+
+	/* A port that was just free: bound, never listened on. */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", ntohs(sa.sin_port));
+	cfg.endpoint = ep;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), -ECONNREFUSED);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_config_from_env)
+{
+	struct strata_config cfg = { 0 };
+	char path[600], err[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/config", tmpdir);
+	f = fopen(path, "w");
+	fputs("# strata client\n[default]\nendpoint = file:1\n"
+	      "access_key=fileak\n  secret_key = \"file secret\"  \n"
+	      "ca = ~/ca.pem\npool_size = 9\nfuture_key = x\n", f);
+	fclose(f);
+	setenv("STRATA_CONFIG", path, 1);
+	setenv("HOME", "/home/t", 1);
+	setenv("STRATA_ACCESS_KEY", "envak", 1);
+	unsetenv("STRATA_ENDPOINT");
+	unsetenv("STRATA_SECRET_KEY");
+	unsetenv("STRATA_CA");
+	cfg.endpoint = "flag:2";
+	ck_assert_int_eq(strata_config_from_env(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.endpoint, "flag:2");	/* flag wins */
+	ck_assert_str_eq(cfg.access_key, "envak");	/* env over file */
+	ck_assert_str_eq(cfg.secret_key, "file secret");
+	ck_assert_str_eq(cfg.ca_file, "/home/t/ca.pem");
+	ck_assert_uint_eq(cfg.pool_size, 9);
+	ck_assert_uint_eq(cfg.timeout_ms, 0);
+	strata_config_release(&cfg);
+	ck_assert_ptr_null(cfg.endpoint);
+	ck_assert_ptr_null(cfg.secret_key);
+
+	f = fopen(path, "w");
+	fputs("endpoint = a:1\nthis line is wrong\n", f);
+	fclose(f);
+	ck_assert_int_eq(strata_config_from_env(&cfg, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err, ":2:"));
+	ck_assert_ptr_null(cfg.access_key);
+
+	/* No file at all: the environment alone. */
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	setenv("STRATA_CONFIG", path, 1);
+	ck_assert_int_eq(strata_config_from_env(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(cfg.access_key, "envak");
+	ck_assert_ptr_null(cfg.endpoint);
+	strata_config_release(&cfg);
+}
+END_TEST
+
+/* ---- Tests: buckets ----------------------------------------------------- */
+
+struct names {
+	char v[32][64];
+	int n;
+};
+
+static int collect_bucket(void *arg, const char *bucket, uint64_t ctime)
+{
+	struct names *n = arg;
+
+	ck_assert_int_lt(n->n, 32);
+	snprintf(n->v[n->n++], 64, "%s", bucket);
+	return 0;
+}
+
+static int stop_bucket(void *arg, const char *bucket, uint64_t ctime)
+{
+	return 42;
+}
+
+START_TEST(test_buckets)
+{
+	struct names n = { .n = 0 };
+	char name[16];
+
+	ck_assert_int_eq(strata_bucket_create(C, "data"), STRATA_EBUCKETEXISTS);
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "b%02d", i);
+		ck_assert_int_eq(strata_bucket_create(C, name), 0);
+	}
+	F->page_cap = 3;	/* three pages, the client follows them */
+	ck_assert_int_eq(strata_bucket_list(C, collect_bucket, &n), 0);
+	ck_assert_int_eq(n.n, 7);
+	ck_assert_str_eq(n.v[0], "b00");
+	ck_assert_str_eq(n.v[5], "b05");
+	ck_assert_str_eq(n.v[6], "data");
+	ck_assert_int_eq(strata_bucket_list(C, stop_bucket, NULL), 42);
+
+	ck_assert_int_eq(strata_object_put_buf(C, "b00", "k", NULL, "x", 1,
+					       NULL), 0);
+	ck_assert_int_eq(strata_bucket_delete(C, "b00"),
+			 STRATA_EBUCKETNOTEMPTY);
+	ck_assert_int_eq(strata_bucket_delete(C, "b01"), 0);
+	ck_assert_int_eq(strata_bucket_delete(C, "b01"), STRATA_ENOBUCKET);
+	ck_assert_int_eq(strata_bucket_create(C, ""), STRATA_EBADBUCKET);
+	/* One connection did all of it. */
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+}
+END_TEST
+
+/* ---- Tests: put and get ------------------------------------------------- */
+
+static void check_roundtrip(size_t len, uint64_t seed)
+{
+	uint8_t *data = pattern(len, seed), *back = malloc(len + 1), etag[32];
+	struct strata_put_result pr;
+	struct strata_get_result gr;
+	size_t got = 99;
+	char key[32];
+
+	snprintf(key, sizeof(key), "obj-%zu", len);
+	ck_assert_int_eq(strata_object_put_buf(C, "data", key, NULL, data, len,
+					       &pr), 0);
+	ck_assert_uint_eq(pr.size, len);
+	fake_etag(data, len, etag);
+	ck_assert_mem_eq(pr.etag, etag, 32);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", key, 0,
+					       STRATA_TO_END, back, len + 1,
+					       &got, &gr), 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert_uint_eq(gr.size, len);
+	ck_assert_uint_eq(gr.length, len);
+	ck_assert_uint_eq(gr.version, pr.version);
+	ck_assert_uint_eq(gr.mtime_ms, 1700000000000ull);
+	if (len)
+		ck_assert_mem_eq(back, data, len);
+	free(data);
+	free(back);
+}
+
+START_TEST(test_put_get_sizes)
+{
+	static const size_t sizes[] = {
+		0, 1, 4095, PROTO_MAX_BODY_LEN, PROTO_MAX_BODY_LEN + 7,
+		3 * PROTO_MAX_BODY_LEN + 12345,
+	};
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		check_roundtrip(sizes[i], i + 1);
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+}
+END_TEST
+
+START_TEST(test_get_ranges)
+{
+	size_t len = 300000, got;
+	uint8_t *data = pattern(len, 7), buf[1000];
+	struct strata_get_result gr;
+	struct sink s = { .fail_after = -1 };
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "r", NULL, data, len,
+					       NULL), 0);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "r", 1234, 1000, buf,
+					       sizeof(buf), &got, &gr), 0);
+	ck_assert_uint_eq(got, 1000);
+	ck_assert_uint_eq(gr.offset, 1234);
+	ck_assert_mem_eq(buf, data + 1234, 1000);
+	/* Past the end is cut; at the end is empty; beyond is an error. */
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "r", len - 10, 500,
+					       buf, sizeof(buf), &got, &gr), 0);
+	ck_assert_uint_eq(got, 10);
+	ck_assert_mem_eq(buf, data + len - 10, 10);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "r", len, 5, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "r", len + 1, 5, buf,
+					       sizeof(buf), &got, NULL),
+			 STRATA_ERANGE);
+	/* A range longer than the buffer: -ENOBUFS, the length reported,
+	 * and the connection kept (the response is cancelled and drained). */
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "r", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, &gr), -ENOBUFS);
+	ck_assert_uint_eq(gr.length, len);
+	/* Into a callback, across frames of 100000 bytes. */
+	ck_assert_int_eq(strata_object_get(C, "data", "r", 5, STRATA_TO_END,
+					   sink_write, &s, &gr), 0);
+	ck_assert_uint_eq(s.len, len - 5);
+	ck_assert_mem_eq(s.buf, data + 5, len - 5);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "nope", 0, 1, buf,
+					       sizeof(buf), &got, NULL),
+			 STRATA_ENOOBJECT);
+	ck_assert_int_eq(strata_object_get_buf(C, "nobucket", "r", 0, 1, buf,
+					       sizeof(buf), &got, NULL),
+			 STRATA_ENOBUCKET);
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+	free(s.buf);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_get_abort_and_corrupt)
+{
+	size_t len = 500000;
+	uint8_t *data = pattern(len, 8);
+	struct sink s = { .fail_after = 1 };
+	uint8_t buf[16];
+	size_t got;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "a", NULL, data, len,
+					       NULL), 0);
+	ck_assert_int_eq(strata_object_get(C, "data", "a", 0, STRATA_TO_END,
+					   sink_write, &s, NULL), -ECANCELED);
+	ck_assert_uint_eq(s.len, 100000);
+	/* A failure part way is the server's code, not data. */
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "corrupt", NULL,
+					       data, len, NULL), 0);
+	s.len = 0;
+	s.fail_after = -1;
+	ck_assert_int_eq(strata_object_get(C, "data", "corrupt", 0,
+					   STRATA_TO_END, sink_write, &s,
+					   NULL), STRATA_ECORRUPT);
+	ck_assert_uint_lt(s.len, len);
+	/* Both left the connection usable. */
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "a", 3, 16, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_mem_eq(buf, data + 3, 16);
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+	free(s.buf);
+	free(data);
+}
+END_TEST
+
+struct dribble {
+	const uint8_t *p;
+	size_t len, pos, step;
+	int fail_at;		/* offset at which to fail; -1 never */
+};
+
+static ssize_t dribble_read(void *arg, void *buf, size_t cap)
+{
+	struct dribble *d = arg;
+	size_t n = d->len - d->pos;
+
+	if (d->fail_at >= 0 && d->pos >= (size_t)d->fail_at)
+		return -EIO;
+	if (n > cap)
+		n = cap;
+	if (n > d->step)
+		n = d->step;
+	memcpy(buf, d->p + d->pos, n);
+	d->pos += n;
+	return (ssize_t)n;
+}
+
+START_TEST(test_put_stream)
+{
+	size_t len = 2 * PROTO_MAX_BODY_LEN + 333;
+	uint8_t *data = pattern(len, 9), *back = malloc(len);
+	struct dribble d = { data, len, 0, 70000, -1 };
+	struct strata_put_opts o = { .has_size = true, .size = len };
+	size_t got;
+
+	/* Unknown size, small pieces. */
+	ck_assert_int_eq(strata_object_put(C, "data", "s1", NULL, dribble_read,
+					   &d, NULL), 0);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "s1", 0,
+					       STRATA_TO_END, back, len, &got,
+					       NULL), 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert_mem_eq(back, data, len);
+	/* Exactly one full frame, size unknown: an empty END frame follows. */
+	d = (struct dribble){ data, PROTO_MAX_BODY_LEN, 0, 1 << 20, -1 };
+	ck_assert_int_eq(strata_object_put(C, "data", "s2", NULL, dribble_read,
+					   &d, NULL), 0);
+	/* Known size. */
+	d = (struct dribble){ data, len, 0, 1 << 20, -1 };
+	ck_assert_int_eq(strata_object_put(C, "data", "s3", &o, dribble_read,
+					   &d, NULL), 0);
+	/* The stream fails part way: cancelled, nothing stored, connection
+	 * kept. */
+	d = (struct dribble){ data, len, 0, 1 << 20, 1500000 };
+	ck_assert_int_eq(strata_object_put(C, "data", "s4", NULL, dribble_read,
+					   &d, NULL), -EIO);
+	/* The stream is shorter than its declared size. */
+	d = (struct dribble){ data, len - 1, 0, 1 << 20, -1 };
+	ck_assert_int_eq(strata_object_put(C, "data", "s5", &o, dribble_read,
+					   &d, NULL), -EINVAL);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "s4", 0, 1, back,
+					       len, &got, NULL),
+			 STRATA_ENOOBJECT);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "s5", 0, 1, back,
+					       len, &got, NULL),
+			 STRATA_ENOOBJECT);
+	ck_assert_int_eq(atomic_load(&F->cancels), 2);
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+	free(back);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_put_refused_early)
+{
+	size_t len = 8 * PROTO_MAX_BODY_LEN;
+	uint8_t *data = pattern(len, 10);
+
+	/* The server refuses from the fields; the client stops sending and
+	 * CANCELs, and the connection goes on. */
+	ck_assert_int_eq(strata_object_put_buf(C, "nobucket", "k", NULL, data,
+					       len, NULL), STRATA_ENOBUCKET);
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "k", NULL, data, 10,
+					       NULL), 0);
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+	ck_assert_int_ge(atomic_load(&F->cancels), 1);
+	free(data);
+}
+END_TEST
+
+struct pipe_feed {
+	int fd;
+	const uint8_t *d;
+	size_t n;
+};
+
+static void *pipe_writer(void *a)
+{
+	struct pipe_feed *w = a;
+	size_t off = 0;
+
+	while (off < w->n) {
+		ssize_t n = write(w->fd, w->d + off, w->n - off > 4096 ?
+				  4096 : w->n - off);
+
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(w->fd);
+	return NULL;
+}
+
+START_TEST(test_put_get_fd)
+{
+	size_t len = 1500000;
+	uint8_t *data = pattern(len, 11), *back = malloc(len);
+	char path[600], out[600];
+	int fd, p[2];
+	pthread_t t;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/in", tmpdir);
+	snprintf(out, sizeof(out), "%s/out", tmpdir);
+	ck_assert_int_eq(tu_write_file(path, data, len, 0600), 0);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(lseek(fd, 100, SEEK_SET), 0);
+	ck_assert_int_eq(strata_object_put_fd(C, "data", "f", NULL, fd, NULL),
+			 0);
+	close(fd);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_eq(strata_object_get_fd(C, "data", "f", 0, STRATA_TO_END,
+					      fd, NULL), 0);
+	close(fd);
+	ck_assert_int_eq(stat(out, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)len - 100);
+	fd = open(out, O_RDONLY);
+	ck_assert_int_eq(read(fd, back, len), (ssize_t)len - 100);
+	close(fd);
+	ck_assert_mem_eq(back, data + 100, len - 100);
+
+	/* A pipe is streamed (its size is unknown). */
+	ck_assert_int_eq(pipe(p), 0);
+	struct pipe_feed w = { p[1], data, len };
+
+	ck_assert_int_eq(pthread_create(&t, NULL, pipe_writer, &w), 0);
+	ck_assert_int_eq(strata_object_put_fd(C, "data", "pipe", NULL, p[0],
+					      NULL), 0);
+	pthread_join(t, NULL);
+	close(p[0]);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "pipe", 0,
+					       STRATA_TO_END, back, len, NULL,
+					       NULL), 0);
+	ck_assert_mem_eq(back, data, len);
+	free(back);
+	free(data);
+}
+END_TEST
+
+/* ---- Tests: stat, delete, metadata -------------------------------------- */
+
+START_TEST(test_stat_delete)
+{
+	size_t len = 3 * FAKE_CHUNK + 5;
+	uint8_t *data = pattern(len, 12), etag[32];
+	struct strata_kv meta[] = { { "origin", "camera-7" },
+				    { "mtime", "1700000000" } };
+	struct strata_kv tags[] = { { "team", "vision" } };
+	struct strata_put_opts o = {
+		.content_type = "application/x-tar",
+		.meta = meta, .nmeta = 2, .tags = tags, .ntags = 1,
+	};
+	struct strata_delete_result dr;
+	struct strata_stat *st = NULL;
+	char hex[80];
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "m", &o, data, len,
+					       NULL), 0);
+	ck_assert_int_eq(strata_object_stat(C, "data", "m", &st), 0);
+	ck_assert_uint_eq(st->size, len);
+	ck_assert_str_eq(st->content_type, "application/x-tar");
+	ck_assert_uint_eq(st->nmeta, 2);
+	ck_assert_str_eq(st->meta[0].name, "origin");
+	ck_assert_str_eq(st->meta[0].value, "camera-7");
+	ck_assert_str_eq(st->meta[1].name, "mtime");
+	ck_assert_str_eq(st->meta[1].value, "1700000000");
+	ck_assert_uint_eq(st->nchunks, 4);
+	ck_assert_uint_eq(st->chunk_size, FAKE_CHUNK);
+	ck_assert_uint_eq(st->chunks[0].tier, 0);
+	ck_assert_uint_eq(st->chunks[1].tier, 1);
+	ck_assert_uint_eq(st->chunks[3].raw_len, 5);
+	ck_assert_uint_eq(st->chunks[3].stored_len, 42);
+	fake_etag(data, len, etag);
+	ck_assert_mem_eq(st->etag, etag, 32);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", etag[i]);
+	snprintf(hex + 64, sizeof(hex) - 64, "-4");
+	ck_assert_str_eq(st->etag_hex, hex);
+	strata_stat_free(st);
+
+	ck_assert_int_eq(strata_object_delete(C, "data", "m", &dr), 0);
+	ck_assert(dr.has_version);
+	ck_assert_uint_gt(dr.version, 0);
+	ck_assert_int_eq(strata_object_delete(C, "data", "m", &dr),
+			 STRATA_ENOOBJECT);
+	ck_assert_int_eq(strata_object_stat(C, "data", "m", &st),
+			 STRATA_ENOOBJECT);
+
+	/* Metadata over the wire limits never leaves the client. */
+	struct strata_kv big[PROTO_MAX_KV + 1];
+
+	for (int i = 0; i <= PROTO_MAX_KV; i++)
+		big[i] = (struct strata_kv){ "k", "v" };
+	o.meta = big;
+	o.nmeta = PROTO_MAX_KV + 1;
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "m", &o, data, 1,
+					       NULL), STRATA_EBADMETA);
+	ck_assert_int_eq(atomic_load(&F->accepted), 1);
+	free(data);
+}
+END_TEST
+
+/* ---- Tests: list -------------------------------------------------------- */
+
+START_TEST(test_list)
+{
+	static const char *const keys[] = {
+		"a/1", "a/2", "a/x/3", "b/1", "c", "d/1", "d/2",
+	};
+	const struct strata_list_entry *e;
+	struct strata_list_opts o = { .page_size = 2 };
+	strata_list *it;
+	char got[16][32];
+	int n = 0, rc;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		ck_assert_int_eq(strata_object_put_buf(C, "data", keys[i], NULL,
+				 keys[i], strlen(keys[i]), NULL), 0);
+	/* Everything, two per page. */
+	ck_assert_int_eq(strata_list_new(C, "data", &o, &it), 0);
+	while ((rc = strata_list_next(it, &e)) == 1) {
+		ck_assert_ptr_nonnull(e->key);
+		ck_assert_uint_eq(e->size, strlen(e->key));
+		snprintf(got[n++], 32, "%s", e->key);
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(n, 7);
+	for (int i = 0; i < 7; i++)
+		ck_assert_str_eq(got[i], keys[i]);
+	ck_assert_int_eq(strata_list_next(it, &e), 0);
+	strata_list_free(it);
+
+	/* Rolled up at '/'. */
+	o.delimiter = "/";
+	ck_assert_int_eq(strata_list_new(C, "data", &o, &it), 0);
+	n = 0;
+	while ((rc = strata_list_next(it, &e)) == 1)
+		snprintf(got[n++], 32, "%s%s", e->key ? "k:" : "p:",
+			 e->key ? e->key : e->prefix);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(n, 4);
+	ck_assert_str_eq(got[0], "p:a/");
+	ck_assert_str_eq(got[1], "p:b/");
+	ck_assert_str_eq(got[2], "k:c");
+	ck_assert_str_eq(got[3], "p:d/");
+	strata_list_free(it);
+
+	/* Under a prefix, after a key. */
+	o.prefix = "a/";
+	o.start_after = "a/1";
+	ck_assert_int_eq(strata_list_new(C, "data", &o, &it), 0);
+	n = 0;
+	while ((rc = strata_list_next(it, &e)) == 1)
+		snprintf(got[n++], 32, "%s", e->key ? e->key : e->prefix);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(got[0], "a/2");
+	ck_assert_str_eq(got[1], "a/x/");
+	strata_list_free(it);
+
+	o = (struct strata_list_opts){ .page_size = PROTO_MAX_LIST_LIMIT + 1 };
+	ck_assert_int_eq(strata_list_new(C, "data", &o, &it), -EINVAL);
+	ck_assert_int_eq(strata_list_new(C, "nobucket", NULL, &it), 0);
+	ck_assert_int_eq(strata_list_next(it, &e), 0);	/* fake: empty */
+	strata_list_free(it);
+}
+END_TEST
+
+/* ---- Tests: batch get --------------------------------------------------- */
+
+struct batch_sink {
+	size_t n;
+	uint8_t **data;
+	size_t *len;
+	int *status;
+	int *lasts;
+};
+
+static int batch_cb(void *arg, const struct strata_batch_piece *p)
+{
+	struct batch_sink *b = arg;
+
+	ck_assert_uint_lt(p->index, b->n);
+	b->status[p->index] = p->status;
+	if (p->len) {
+		ck_assert_uint_eq(p->offset, b->len[p->index]);
+		b->data[p->index] = realloc(b->data[p->index],
+					    b->len[p->index] + p->len);
+		memcpy(b->data[p->index] + b->len[p->index], p->data, p->len);
+		b->len[p->index] += p->len;
+	}
+	if (p->last) {
+		ck_assert_uint_eq(b->len[p->index], p->status ? 0 : p->size);
+		b->lasts[p->index]++;
+	}
+	return 0;
+}
+
+static void batch_sink_init(struct batch_sink *b, size_t n)
+{
+	b->n = n;
+	b->data = calloc(n, sizeof(*b->data));
+	b->len = calloc(n, sizeof(*b->len));
+	b->status = calloc(n, sizeof(*b->status));
+	b->lasts = calloc(n, sizeof(*b->lasts));
+}
+
+static void batch_sink_free(struct batch_sink *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->data[i]);
+	free(b->data);
+	free(b->len);
+	free(b->status);
+	free(b->lasts);
+}
+
+START_TEST(test_batch)
+{
+	const char *keys[] = { "x0", "missing", "x2", "x3", "x4" };
+	size_t sizes[] = { 2500, 0, 0, 17, 3000 };
+	uint8_t *data[5];
+	struct batch_sink b;
+
+	for (int i = 0; i < 5; i++) {
+		data[i] = pattern(sizes[i], 20 + (uint64_t)i);
+		if (i != 1)
+			ck_assert_int_eq(strata_object_put_buf(C, "data",
+					 keys[i], NULL, data[i], sizes[i],
+					 NULL), 0);
+	}
+	batch_sink_init(&b, 5);
+	ck_assert_int_eq(strata_batch_get(C, "data", keys, 5, batch_cb, &b),
+			 0);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(b.lasts[i], 1);
+		if (i == 1) {
+			ck_assert_int_eq(b.status[i], STRATA_ENOOBJECT);
+			continue;
+		}
+		ck_assert_int_eq(b.status[i], 0);
+		ck_assert_uint_eq(b.len[i], sizes[i]);
+		if (sizes[i])
+			ck_assert_mem_eq(b.data[i], data[i], sizes[i]);
+	}
+	batch_sink_free(&b);
+	ck_assert_int_eq(strata_batch_get(C, "nobucket", keys, 5, batch_cb,
+					  &b), STRATA_ENOBUCKET);
+	keys[2] = "";
+	ck_assert_int_eq(strata_batch_get(C, "data", keys, 5, batch_cb, &b),
+			 STRATA_EBADKEY);
+	for (int i = 0; i < 5; i++)
+		free(data[i]);
+}
+END_TEST
+
+START_TEST(test_batch_split)
+{
+	size_t n = PROTO_MAX_BATCH_KEYS + 300;
+	const char **keys = calloc(n, sizeof(*keys));
+	char (*names)[16] = calloc(n, 16);
+	struct batch_sink b;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(names[i], 16, "k%zu", i % 10);
+		keys[i] = names[i];
+	}
+	for (int i = 0; i < 10; i++) {
+		char k[16];
+
+		snprintf(k, sizeof(k), "k%d", i);
+		ck_assert_int_eq(strata_object_put_buf(C, "data", k, NULL, k,
+						       strlen(k), NULL), 0);
+	}
+	batch_sink_init(&b, n);
+	atomic_store(&F->requests, 0);
+	ck_assert_int_eq(strata_batch_get(C, "data", keys, n, batch_cb, &b),
+			 0);
+	ck_assert_int_eq(atomic_load(&F->requests), 2);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(b.lasts[i], 1);
+		ck_assert_uint_eq(b.len[i], 2);
+		ck_assert_mem_eq(b.data[i], keys[i], 2);
+	}
+	batch_sink_free(&b);
+	free(names);
+	free(keys);
+}
+END_TEST
+
+/* ---- Tests: pool, retries, timeouts ------------------------------------- */
+
+START_TEST(test_retry_broken)
+{
+	uint8_t buf[8], *data = pattern(3 * PROTO_MAX_BODY_LEN, 30);
+	struct dribble d = { data, 3 * PROTO_MAX_BODY_LEN, 0, 1 << 20, -1 };
+	size_t got;
+	int rc;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "k", NULL, "payload",
+					       7, NULL), 0);
+	/* The server drops the connection on receiving the request: a get
+	 * is repeated on a fresh connection. */
+	atomic_store(&F->drop_next, 1);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "k", 0, 7, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_mem_eq(buf, "payload", 7);
+	ck_assert_int_eq(atomic_load(&F->accepted), 2);
+	/* A buffer put can be replayed. */
+	atomic_store(&F->drop_next, 1);
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "k2", NULL, data,
+					       2 * PROTO_MAX_BODY_LEN, NULL), 0);
+	ck_assert_int_eq(atomic_load(&F->accepted), 3);
+	/* A stream cannot: once consumed, the failure is the caller's. */
+	atomic_store(&F->drop_next, 1);
+	rc = strata_object_put(C, "data", "k3", NULL, dribble_read, &d, NULL);
+	ck_assert(rc == -ECONNRESET || rc == -EPIPE);
+	ck_assert_int_eq(atomic_load(&F->accepted), 3);
+	/* Twice in a row: retried once only. */
+	atomic_store(&F->drop_next, 2);
+	rc = strata_object_get_buf(C, "data", "k", 0, 7, buf, sizeof(buf),
+				   &got, NULL);
+	ck_assert_int_eq(rc, -ECONNRESET);
+	ck_assert_int_eq(strata_object_get_buf(C, "data", "k", 0, 7, buf,
+					       sizeof(buf), &got, NULL), 0);
+	free(data);
+}
+END_TEST
+
+START_TEST(test_idle_closed)
+{
+	uint8_t buf[8];
+	size_t got;
+
+	/* The server closes each connection after answering; the pool sees
+	 * it before reuse and opens a new one. */
+	atomic_store(&F->close_idle, true);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(strata_object_put_buf(C, "data", "k", NULL,
+						       "abc", 3, NULL), 0);
+		ck_assert_int_eq(strata_object_get_buf(C, "data", "k", 0, 3,
+						       buf, sizeof(buf), &got,
+						       NULL), 0);
+	}
+	ck_assert_int_ge(atomic_load(&F->accepted), 10);
+}
+END_TEST
+
+START_TEST(test_timeout)
+{
+	struct strata_config cfg = config();
+	strata_client *c;
+	uint8_t buf[8];
+	size_t got;
+
+	cfg.timeout_ms = 300;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+	atomic_store(&F->stall, true);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -ETIMEDOUT);
+	atomic_store(&F->stall, false);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 STRATA_ENOOBJECT);
+	strata_client_free(c);
+}
+END_TEST
+
+struct worker {
+	int id;
+	int failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 20; i++) {
+		char key[32];
+		size_t len = 1000 + (size_t)(w->id * 97 + i * 13) % 200000, got;
+		uint8_t *d = pattern(len, (uint64_t)(w->id * 1000 + i));
+		uint8_t *b = malloc(len);
+
+		snprintf(key, sizeof(key), "t%d/%d", w->id, i);
+		if (strata_object_put_buf(C, "data", key, NULL, d, len, NULL) ||
+		    strata_object_get_buf(C, "data", key, 0, STRATA_TO_END, b,
+					  len, &got, NULL) ||
+		    got != len || memcmp(b, d, len))
+			w->failures++;
+		free(d);
+		free(b);
+	}
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	struct strata_config cfg = config();
+	pthread_t t[8];
+	struct worker w[8];
+
+	strata_client_free(C);
+	cfg.pool_size = 3;
+	ck_assert_int_eq(strata_client_new(&cfg, &C), 0);
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){ .id = i };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main,
+						&w[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	/* The first client's one connection, then at most three. */
+	ck_assert_int_le(atomic_load(&F->accepted), 4);
+	ck_assert_int_le(atomic_load(&F->max_live), 4);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc = tcase_create("client");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_connect_errors);
+	tcase_add_test(tc, test_connect_refused);
+	tcase_add_test(tc, test_config_from_env);
+	tcase_add_test(tc, test_buckets);
+	tcase_add_test(tc, test_put_get_sizes);
+	tcase_add_test(tc, test_get_ranges);
+	tcase_add_test(tc, test_get_abort_and_corrupt);
+	tcase_add_test(tc, test_put_stream);
+	tcase_add_test(tc, test_put_refused_early);
+	tcase_add_test(tc, test_put_get_fd);
+	tcase_add_test(tc, test_stat_delete);
+	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_batch);
+	tcase_add_test(tc, test_batch_split);
+	tcase_add_test(tc, test_retry_broken);
+	tcase_add_test(tc, test_idle_closed);
+	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(client_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
