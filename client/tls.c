@@ -33,6 +33,7 @@
 
 #include "proto.h"
 #include "tls.h"
+#include "strata/error.h"
 #include "banned.h"
 
 /* Large TLS reads: measured ~40% faster bulk GETs (shared/LIMITS.md). */
@@ -342,7 +343,7 @@ int tls_conn_open(struct tls_ctx *ctx, const char *host, const char *port,
 	r = SSL_connect(c->ssl);
 	if (r != 1) {
 		if (SSL_get_verify_result(c->ssl) != X509_V_OK)
-			rc = -EACCES;
+			rc = STRATA_ECERT;
 		else
 			rc = ssl_failure(c, r);
 		goto fail;

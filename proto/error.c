@@ -37,6 +37,8 @@ static const char *const strata_errors[] = {
 		"unsupported protocol version",
 	[-(STRATA_EAUTH - STRATA_E_FIRST)] =
 		"authentication failed (unknown access key or wrong secret)",
+	[-(STRATA_ECERT - STRATA_E_FIRST)] =
+		"server certificate not trusted (unknown CA, expired or not yet valid, or wrong host name)",
 };
 
 const char *strata_strerror(int err)

@@ -56,8 +56,11 @@ enum strata_error {
 	STRATA_EPROTOVERSION = STRATA_E_FIRST - 17,
 	/* Unknown access key or wrong secret (one answer for both). */
 	STRATA_EAUTH = STRATA_E_FIRST - 18,
+	/* The peer's TLS certificate did not verify: unknown CA, expired or
+	 * not yet valid, or not for this host name. */
+	STRATA_ECERT = STRATA_E_FIRST - 19,
 
-	STRATA_E_LAST = STRATA_E_FIRST - 18
+	STRATA_E_LAST = STRATA_E_FIRST - 19
 };
 
 /*

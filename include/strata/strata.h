@@ -22,9 +22,9 @@
  *   -ETIMEDOUT     no progress for timeout_ms (connect, send or receive)
  *   -ECONNRESET, -EPIPE  the connection broke and the request could not
  *                  safely be retried
- *   -EACCES        the server's certificate did not verify against ca_file
- *                  and the endpoint's host name (or the server denied the
- *                  request)
+ *   STRATA_ECERT   the server's certificate did not verify against ca_file
+ *                  and the endpoint's host name (unknown CA, expired or
+ *                  not yet valid, or not for that host)
  *   STRATA_EAUTH   unknown access key or wrong secret
  *   -EPROTO        TLS failed for another reason (the text of OpenSSL's
  *                  error queue is dropped)

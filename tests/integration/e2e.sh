@@ -44,6 +44,34 @@ timeout 600 "$E2E_BIN" || rc=1
 if [ -x "$here/cli.sh" ]; then
 	timeout 300 "$here/cli.sh" "$STRATA_CLI" "$work" || rc=1
 fi
+# A node whose certificate has expired is refused, with a clear error.
+exp=$work/expired
+mkdir -p "$exp/state" "$exp/hot" "$exp/cold"
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$exp/node.key" -out "$exp/node.csr" -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$exp/ext"
+openssl x509 -req -in "$exp/node.csr" -CA "$work/cluster/ca.pem" \
+	-CAkey "$work/cluster/ca.key" -CAcreateserial -out "$exp/node.pem" \
+	-days -1 -extfile "$exp/ext" 2>/dev/null
+port2=$((port + 1))
+sed -e "s|$work/cluster/node1/|$exp/|g" -e "s|^listen = .*|listen = 127.0.0.1:$port2|" \
+	-e "s|^cert = .*|cert = $exp/node.pem|" -e "s|^key = .*|key = $exp/node.key|" \
+	"$work/cluster/node1/stratad.conf" >"$exp/stratad.conf"
+"$STRATAD" -c "$exp/stratad.conf" 2>"$exp/log" &
+exp_pid=$!
+for _ in $(seq 1 50); do
+	timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port2" 2>/dev/null && break
+	sleep 0.1
+done
+if STRATA_ENDPOINT=127.0.0.1:$port2 "$STRATA_CLI" -q ls >/dev/null 2>"$exp/err"; then
+	echo "e2e: FAIL: a node with an expired certificate was trusted"; rc=1
+elif ! grep -qi "certificate\|verif" "$exp/err"; then
+	echo "e2e: FAIL: no clear error for an expired certificate: $(cat "$exp/err")"; rc=1
+else
+	echo "e2e: expired certificate refused: $(cat "$exp/err")"
+fi
+kill -TERM "$exp_pid"; wait "$exp_pid" || true
+
 # The node survived all of it, and stops cleanly on SIGTERM.
 timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || { echo "e2e: node no longer listening"; rc=1; }
 "$root/deploy/dev-cluster.sh" down --dir "$work/cluster"

@@ -1105,7 +1105,7 @@ START_TEST(test_connect_errors)
 	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_EAUTH);
 	cfg = config();
 	cfg.ca_file = other_ca_path;
-	ck_assert_int_eq(strata_client_new(&cfg, &c), -EACCES);
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_ECERT);
 	cfg = config();
 	cfg.ca_file = "/nonexistent/ca.pem";
 	ck_assert_int_eq(strata_client_new(&cfg, &c), -ENOENT);
