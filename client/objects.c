@@ -1272,3 +1272,133 @@ out:
 	free(elems);
 	return rc;
 }
+
+/* ---- Access keys (admin) ------------------------------------------------ */
+
+struct key_call {
+	uint8_t op;
+	bool admin;
+	const char *id;			/* KEY_DELETE */
+	char *out_id, *out_secret;	/* KEY_CREATE */
+	size_t idcap, seccap;
+	uint8_t *body;			/* KEY_LIST records */
+	size_t body_len;
+	uint32_t count;
+};
+
+static int key_fn(struct conn *cn, void *arg, bool *unsafe)
+{
+	struct key_call *kc = arg;
+	uint8_t *fields = cn->out + PROTO_HEADER_LEN;
+	struct resp r;
+	size_t len = 0;
+	int rc = 0;
+
+	(void)unsafe;
+	if (kc->op == PROTO_OP_KEY_CREATE) {
+		struct proto_key_create_req m = { .has_admin = true,
+						  .admin = kc->admin };
+
+		rc = proto_key_create_req_encode(&m, fields,
+						 PROTO_MAX_FIELDS_LEN, &len);
+	} else if (kc->op == PROTO_OP_KEY_DELETE) {
+		struct proto_key_req m = { .access_key_id = pstr(kc->id) };
+
+		rc = proto_key_req_encode(&m, fields, PROTO_MAX_FIELDS_LEN,
+					  &len);
+	}
+	if (rc)
+		return rc;
+	conn_begin(cn);
+	rc = req_send(cn, kc->op, len, true);
+	if (!rc)
+		rc = resp_start(cn, kc->op, &r);
+	if (rc)
+		return rc;
+	if (kc->op == PROTO_OP_KEY_CREATE) {
+		struct proto_key_create_resp m;
+
+		rc = proto_key_create_resp_decode(cn->fields, r.fields_len, &m);
+		if (!rc && (m.access_key_id.len >= kc->idcap ||
+			    m.secret.len >= kc->seccap))
+			rc = -ENOBUFS;
+		if (!rc) {
+			memcpy(kc->out_id, m.access_key_id.s, m.access_key_id.len);
+			kc->out_id[m.access_key_id.len] = '\0';
+			memcpy(kc->out_secret, m.secret.s, m.secret.len);
+			kc->out_secret[m.secret.len] = '\0';
+		}
+	} else if (kc->op == PROTO_OP_KEY_DELETE) {
+		rc = proto_empty_decode(cn->fields, r.fields_len);
+	} else {
+		struct proto_key_list_resp m;
+
+		rc = proto_key_list_resp_decode(cn->fields, r.fields_len, &m);
+		if (!rc) {
+			kc->count = m.count;
+			free(kc->body);
+			kc->body = NULL;
+			return resp_records(cn, &r, &kc->body, &kc->body_len,
+					    MAX_RECORDS_BODY);
+		}
+	}
+	if (rc)
+		conn_break(cn);
+	return rc;
+}
+
+int strata_admin_key_create(strata_client *c, bool admin, char *id,
+			    size_t idcap, char *secret, size_t seccap)
+{
+	struct key_call kc = { .op = PROTO_OP_KEY_CREATE, .admin = admin,
+			       .out_id = id, .out_secret = secret,
+			       .idcap = idcap, .seccap = seccap };
+
+	if (!c || !id || !secret || !idcap || !seccap)
+		return -EINVAL;
+	return client_call(c, key_fn, &kc);
+}
+
+int strata_admin_key_delete(strata_client *c, const char *id)
+{
+	struct key_call kc = { .op = PROTO_OP_KEY_DELETE, .id = id };
+
+	if (!c || !id)
+		return -EINVAL;
+	return client_call(c, key_fn, &kc);
+}
+
+int strata_admin_key_list(strata_client *c, strata_key_fn fn, void *arg)
+{
+	struct key_call kc = { .op = PROTO_OP_KEY_LIST };
+	struct proto_records it;
+	struct proto_bytes rec;
+	uint32_t n = 0;
+	int rc;
+
+	if (!c || !fn)
+		return -EINVAL;
+	rc = client_call(c, key_fn, &kc);
+	if (rc)
+		goto out;
+	proto_records_init(&it, kc.body, kc.body_len);
+	while ((rc = proto_records_next(&it, &rec)) == 1) {
+		struct proto_key_entry e;
+		char id[PROTO_MAX_ACCESS_KEY_ID_LEN + 1];
+
+		rc = proto_key_entry_decode(rec.p, rec.len, &e);
+		if (rc)
+			break;
+		memcpy(id, e.access_key_id.s, e.access_key_id.len);
+		id[e.access_key_id.len] = '\0';
+		n++;
+		rc = fn(arg, id, e.admin);
+		if (rc)
+			break;
+	}
+	if (!rc && n != kc.count)
+		rc = STRATA_EPROTO;
+out:
+	free(kc.body);
+	return rc;
+}

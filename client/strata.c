@@ -49,7 +49,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 struct opts {
 	const char *endpoint, *access_key, *secret_key, *ca;
-	bool quiet, json, recursive, help;
+	bool quiet, json, recursive, help, admin;
 	unsigned jobs;
 	const char *content_type;
 	const char *range;
@@ -72,7 +72,7 @@ static const char usage_text[] =
 "                                   under a prefix)\n"
 "  cat strata://BUCKET/KEY          write an object to standard output\n"
 "  stat strata://BUCKET/KEY         show an object's version and chunks\n"
-"  admin ...                        (not yet supported)\n"
+"  admin key create|list|delete     manage access keys (admin key needed)\n"
 "\n"
 "Options (anywhere on the line; they override the environment and the\n"
 "config file):\n"
@@ -133,8 +133,14 @@ static const struct cmd_help cmd_helps[] = {
 	{ "stat", "usage: strata stat [--json] strata://BUCKET/KEY\n"
 		"Show size, etag, version, metadata, tags and every chunk's\n"
 		"tier and raw/stored size.\n" },
-	{ "admin", "usage: strata admin key create|list|delete\n"
-		"Not yet supported.\n" },
+	{ "admin", "usage: strata admin key create [--admin]\n"
+		"       strata admin key list\n"
+		"       strata admin key delete ACCESS_KEY_ID\n"
+		"Manage access keys; the caller's key must be an admin key.\n"
+		"create prints the new key as config-file lines (access_key =,\n"
+		"secret_key =): the secret is shown only this once.  --admin\n"
+		"makes a key that may manage keys.  The last admin key cannot\n"
+		"be deleted.\n" },
 };
 
 static void die_usage(const char *fmt, ...)
@@ -925,6 +931,45 @@ static int fail(const char *what, int rc)
 	return EXIT_FAILED;
 }
 
+static int key_line(void *arg, const char *id, bool admin)
+{
+	const struct opts *o = arg;
+
+	if (o->json)
+		printf("{\"access_key\":\"%s\",\"admin\":%s}\n", id,
+		       admin ? "true" : "false");
+	else
+		printf("%-24s %s\n", id, admin ? "admin" : "user");
+	return 0;
+}
+
+/* admin key create|list|delete (arguments checked in main). */
+static int cmd_admin(strata_client *c, const struct opts *o, char **args)
+{
+	char id[256], secret[256];
+	int rc;
+
+	if (!strcmp(args[1], "list")) {
+		rc = strata_admin_key_list(c, key_line, (void *)o);
+		return rc ? fail("admin key list", rc) : EXIT_OK;
+	}
+	if (!strcmp(args[1], "delete")) {
+		rc = strata_admin_key_delete(c, args[2]);
+		return rc ? fail(args[2], rc) : EXIT_OK;
+	}
+	rc = strata_admin_key_create(c, o->admin, id, sizeof(id), secret,
+				     sizeof(secret));
+	if (rc)
+		return fail("admin key create", rc);
+	if (o->json)
+		printf("{\"access_key\":\"%s\",\"secret_key\":\"%s\","
+		       "\"admin\":%s}\n", id, secret,
+		       o->admin ? "true" : "false");
+	else
+		printf("access_key = %s\nsecret_key = %s\n", id, secret);
+	return EXIT_OK;
+}
+
 static int cmd_mb_rb(strata_client *c, bool make, char **args, int n)
 {
 	struct url u;
@@ -1365,7 +1410,7 @@ static const struct cmd_help *find_help(const char *cmd)
 }
 
 enum { O_ENDPOINT = 256, O_ACCESS, O_SECRET, O_CA, O_JSON, O_JOBS,
-       O_CTYPE, O_RANGE, O_VERSION };
+       O_CTYPE, O_RANGE, O_VERSION, O_ADMIN };
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
@@ -1378,6 +1423,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "jobs", required_argument, NULL, O_JOBS },
 		{ "content-type", required_argument, NULL, O_CTYPE },
 		{ "range", required_argument, NULL, O_RANGE },
+		{ "admin", no_argument, NULL, O_ADMIN },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1396,6 +1442,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_JSON: o->json = true; break;
 		case O_CTYPE: o->content_type = optarg; break;
 		case O_RANGE: o->range = optarg; break;
+		case O_ADMIN: o->admin = true; break;
 		case 'r': o->recursive = true; break;
 		case 'q': o->quiet = true; break;
 		case 'h': o->help = true; break;
@@ -1454,10 +1501,13 @@ int main(int argc, char **argv)
 		fputs(help->text, stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "admin")) {
-		fputs("strata: admin commands are not yet supported\n", stderr);
-		return EXIT_USAGE;
-	}
+	if (!strcmp(cmd, "admin") &&
+	    (nargs < 2 || strcmp(args[0], "key") ||
+	     (strcmp(args[1], "create") && strcmp(args[1], "list") &&
+	      strcmp(args[1], "delete")) ||
+	     (!strcmp(args[1], "delete") && nargs != 3) ||
+	     (strcmp(args[1], "delete") && nargs != 2)))
+		die_usage("%s", "admin key create [--admin] | list | delete ID");
 
 	cfg.endpoint = o.endpoint;
 	cfg.access_key = o.access_key;
@@ -1500,6 +1550,8 @@ int main(int argc, char **argv)
 		rc = cmd_rm(c, &o, args, nargs);
 	else if (!strcmp(cmd, "cat"))
 		rc = cmd_cat(c, &o, args, nargs);
+	else if (!strcmp(cmd, "admin"))
+		rc = cmd_admin(c, &o, args);
 	else
 		rc = cmd_stat(c, &o, args, nargs);
 	strata_client_free(c);

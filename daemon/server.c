@@ -85,6 +85,7 @@ struct sconn {
 	enum sconn_state st;
 	uint8_t nonce[PROTO_NONCE_LEN];
 	char principal[META_AKEY_ID_MAX + 1];
+	bool admin;			/* the principal may manage keys */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	bool rpaused;			/* a put is not writable */
@@ -297,6 +298,7 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	struct proto_auth_resp resp = { 0 };
 	char id[META_AKEY_ID_MAX + 1];
 	size_t slen = 0, tlen, mlen = 0, n;
+	uint32_t kflags = 0;
 	int rc;
 
 	if (c->st != SC_AUTH) {
@@ -318,7 +320,8 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	rc = net_conn_export(c->nc, PROTO_EXPORTER_LABEL, exporter,
 			     sizeof(exporter));
 	if (!rc)
-		rc = store_access_key_get(c->srv->s, id, secret, &slen, NULL);
+		rc = store_access_key_get(c->srv->s, id, secret, &slen,
+					  &kflags);
 	if (!rc)
 		rc = proto_auth_transcript(c->nonce, exporter, id, strlen(id),
 					   transcript, sizeof(transcript),
@@ -337,6 +340,7 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	memcpy(c->principal, id, strlen(id) + 1);
+	c->admin = kflags & META_AKEY_ADMIN;
 	c->st = SC_READY;
 	resp.principal.s = c->principal;
 	resp.principal.len = strlen(c->principal);
@@ -1104,6 +1108,166 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 	batch_next(r);
 }
 
+/* ---- access keys (admin principals only) ---- */
+
+static void hexstr(const uint8_t *in, size_t n, char *out, bool upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+/* How many admin keys exist (deleting the last one would lock everybody
+ * out of key management). */
+static int count_admins(struct store *s, size_t *admins)
+{
+	char **ids;
+	uint32_t *fl;
+	size_t n;
+	int rc = store_access_key_list(s, &ids, &fl, &n);
+
+	if (rc)
+		return rc;
+	*admins = 0;
+	for (size_t i = 0; i < n; i++) {
+		*admins += (fl[i] & META_AKEY_ADMIN) != 0;
+		free(ids[i]);
+	}
+	free(ids);
+	free(fl);
+	return 0;
+}
+
+static void on_key_op(struct sconn *c, const struct proto_header *h,
+		      const uint8_t *f)
+{
+	struct store *s = c->srv->s;
+	uint8_t out[1024];
+	size_t n;
+	int rc = 0;
+
+	if (!c->admin) {
+		send_error(c, h->opcode, h->id, -EACCES,
+			   "an admin access key is required", false);
+		return;
+	}
+	if (h->opcode == PROTO_OP_KEY_CREATE) {
+		struct proto_key_create_req req;
+		struct proto_key_create_resp resp = { 0 };
+		uint8_t rnd[9 + 32];
+		char id[32], secret[65];
+
+		rc = proto_key_create_req_decode(f, h->fields_len, &req);
+		if (!rc)
+			rc = keys_random(rnd, sizeof(rnd));
+		if (!rc) {
+			memcpy(id, "AK", 2);
+			hexstr(rnd, 9, id + 2, true);
+			hexstr(rnd + 9, 32, secret, false);
+			rc = store_access_key_put(s, id, secret, strlen(secret),
+						  req.admin ? META_AKEY_ADMIN : 0);
+		}
+		if (!rc) {
+			resp.access_key_id.s = id;
+			resp.access_key_id.len = strlen(id);
+			resp.secret.s = secret;
+			resp.secret.len = strlen(secret);
+			resp.admin = req.admin;
+			rc = proto_key_create_resp_encode(&resp, out, sizeof(out),
+							  &n);
+		}
+		OPENSSL_cleanse(secret, sizeof(secret));
+		if (!rc) {
+			log_info("server", "%s created access key %s%s",
+				 c->principal, id, req.admin ? " (admin)" : "");
+			conn_write_frame(c, h->opcode,
+					 PROTO_F_RESPONSE | PROTO_F_END, h->id,
+					 out, n, NULL, 0);
+			OPENSSL_cleanse(out, sizeof(out));
+			return;
+		}
+	} else if (h->opcode == PROTO_OP_KEY_DELETE) {
+		struct proto_key_req req;
+		char id[META_AKEY_ID_MAX + 1];
+		uint8_t sec[META_AKEY_SECRET_MAX];
+		size_t slen, admins = 0;
+		uint32_t fl = 0;
+
+		rc = proto_key_req_decode(f, h->fields_len, &req);
+		if (!rc && wire_str(&req.access_key_id, id, sizeof(id)))
+			rc = -EINVAL;
+		if (!rc)
+			rc = store_access_key_get(s, id, sec, &slen, &fl);
+		OPENSSL_cleanse(sec, sizeof(sec));
+		if (!rc && (fl & META_AKEY_ADMIN))
+			rc = count_admins(s, &admins);
+		if (!rc && (fl & META_AKEY_ADMIN) && admins <= 1) {
+			send_error(c, h->opcode, h->id, -EBUSY,
+				   "refusing to delete the last admin key",
+				   false);
+			return;
+		}
+		if (!rc)
+			rc = store_access_key_delete(s, id);
+		if (rc == -ENOENT) {
+			send_error(c, h->opcode, h->id, rc, "no such access key",
+				   false);
+			return;
+		}
+		if (!rc) {
+			log_info("server", "%s deleted access key %s",
+				 c->principal, id);
+			conn_write_frame(c, h->opcode,
+					 PROTO_F_RESPONSE | PROTO_F_END, h->id,
+					 NULL, 0, NULL, 0);
+			return;
+		}
+	} else {
+		struct proto_key_list_resp resp = { 0 };
+		struct rec_out o = { .c = c, .op = h->opcode, .id = h->id,
+				     .first = true };
+		uint8_t fields[64], rec[256];
+		char **ids = NULL;
+		uint32_t *fl = NULL;
+		size_t cnt = 0, rlen;
+
+		rc = store_access_key_list(s, &ids, &fl, &cnt);
+		if (!rc) {
+			resp.count = (uint32_t)cnt;
+			o.body = malloc(PROTO_MAX_BODY_LEN);
+			if (!o.body || proto_key_list_resp_encode(&resp, fields,
+						sizeof(fields), &o.flen))
+				rc = -ENOMEM;
+		}
+		if (!rc) {
+			o.fields = fields;
+			for (size_t i = 0; i < cnt && !o.err; i++) {
+				struct proto_key_entry e = {
+					.access_key_id = { ids[i], strlen(ids[i]) },
+					.admin = fl[i] & META_AKEY_ADMIN,
+				};
+
+				if (proto_key_entry_encode(&e, rec, sizeof(rec),
+							   &rlen) == 0)
+					rec_add(&o, rec, rlen);
+			}
+			rec_flush(&o, true);
+		}
+		for (size_t i = 0; i < cnt; i++)
+			free(ids[i]);
+		free(ids);
+		free(fl);
+		free(o.body);
+		if (!rc)
+			return;
+	}
+	send_error(c, h->opcode, h->id, rc, NULL, false);
+}
+
 /* ---- frames ---- */
 
 static void on_cancel(struct sconn *c, const struct proto_header *h)
@@ -1213,6 +1377,11 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		break;
 	case PROTO_OP_BATCH_GET:
 		on_batch_get(c, h, f);
+		break;
+	case PROTO_OP_KEY_CREATE:
+	case PROTO_OP_KEY_LIST:
+	case PROTO_OP_KEY_DELETE:
+		on_key_op(c, h, f);
 		break;
 	case PROTO_OP_HINT:
 		/* Accepted and ignored until the tier mover prestages. */

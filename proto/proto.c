@@ -160,6 +160,7 @@ bool proto_op_has_body(uint8_t opcode, bool response)
 	case PROTO_OP_LIST:
 	case PROTO_OP_BUCKET_LIST:
 	case PROTO_OP_BATCH_GET:
+	case PROTO_OP_KEY_LIST:
 		return response;
 	case PROTO_OP_HELLO:
 	case PROTO_OP_AUTH:
@@ -170,6 +171,8 @@ bool proto_op_has_body(uint8_t opcode, bool response)
 	case PROTO_OP_BUCKET_DELETE:
 	case PROTO_OP_DELETE:
 	case PROTO_OP_HINT:
+	case PROTO_OP_KEY_CREATE:
+	case PROTO_OP_KEY_DELETE:
 		return false;
 	default:
 		/* Not ours to judge: the peer answers -EOPNOTSUPP. */
@@ -195,6 +198,9 @@ const char *proto_op_name(uint8_t opcode)
 	case PROTO_OP_LIST: return "LIST";
 	case PROTO_OP_BATCH_GET: return "BATCH_GET";
 	case PROTO_OP_HINT: return "HINT";
+	case PROTO_OP_KEY_CREATE: return "KEY_CREATE";
+	case PROTO_OP_KEY_LIST: return "KEY_LIST";
+	case PROTO_OP_KEY_DELETE: return "KEY_DELETE";
 	default: return NULL;
 	}
 }
@@ -912,6 +918,42 @@ static const struct fdesc chunk_entry_d_f[] = {
 };
 MDESC(chunk_entry_d, struct proto_chunk_entry);
 
+static const struct fdesc key_create_req_d_f[] = {
+	FOPT(struct proto_key_create_req, PROTO_TAG_ADMIN, PROTO_T_BOOL,
+	     admin, has_admin),
+};
+MDESC(key_create_req_d, struct proto_key_create_req);
+
+static const struct fdesc key_create_resp_d_f[] = {
+	FSTR(struct proto_key_create_resp, PROTO_TAG_ACCESS_KEY_ID,
+	     PROTO_T_STR, F_REQ, access_key_id, 1,
+	     PROTO_MAX_ACCESS_KEY_ID_LEN, 0),
+	FSTR(struct proto_key_create_resp, PROTO_TAG_SECRET, PROTO_T_STR,
+	     F_REQ, secret, 1, PROTO_MAX_SECRET_LEN, 0),
+	FREQ(struct proto_key_create_resp, PROTO_TAG_ADMIN, PROTO_T_BOOL,
+	     admin),
+};
+MDESC(key_create_resp_d, struct proto_key_create_resp);
+
+static const struct fdesc key_req_d_f[] = {
+	FSTR(struct proto_key_req, PROTO_TAG_ACCESS_KEY_ID, PROTO_T_STR,
+	     F_REQ, access_key_id, 1, PROTO_MAX_ACCESS_KEY_ID_LEN, 0),
+};
+MDESC(key_req_d, struct proto_key_req);
+
+static const struct fdesc key_list_resp_d_f[] = {
+	FRNG(struct proto_key_list_resp, PROTO_TAG_COUNT, PROTO_T_U32,
+	     count, 0, UINT32_MAX),
+};
+MDESC(key_list_resp_d, struct proto_key_list_resp);
+
+static const struct fdesc key_entry_d_f[] = {
+	FSTR(struct proto_key_entry, PROTO_TAG_ACCESS_KEY_ID, PROTO_T_STR,
+	     F_REQ, access_key_id, 1, PROTO_MAX_ACCESS_KEY_ID_LEN, 0),
+	FREQ(struct proto_key_entry, PROTO_TAG_ADMIN, PROTO_T_BOOL, admin),
+};
+MDESC(key_entry_d, struct proto_key_entry);
+
 static const struct fdesc empty_d_f[1];
 static const struct mdesc empty_d = { empty_d_f, 0, 0 };
 
@@ -1162,6 +1204,10 @@ MSG_CODEC(stat_resp)
 MSG_CODEC(list_req)
 MSG_CODEC(keys_req)
 MSG_CODEC(batch_resp)
+MSG_CODEC(key_create_req)
+MSG_CODEC(key_create_resp)
+MSG_CODEC(key_req)
+MSG_CODEC(key_list_resp)
 
 /* DELETE: the tombstone's version and writer come together or not at all. */
 int proto_delete_resp_encode(const struct proto_delete_resp *m, uint8_t *buf,
@@ -1332,6 +1378,18 @@ int proto_bucket_entry_decode(const uint8_t *rec, size_t len,
 			      struct proto_bucket_entry *e)
 {
 	return decode_record(&bucket_entry_d, rec, len, e);
+}
+
+int proto_key_entry_encode(const struct proto_key_entry *e, uint8_t *buf,
+			   size_t cap, size_t *len)
+{
+	return encode_record(&key_entry_d, e, buf, cap, len);
+}
+
+int proto_key_entry_decode(const uint8_t *rec, size_t len,
+			   struct proto_key_entry *e)
+{
+	return decode_record(&key_entry_d, rec, len, e);
 }
 
 int proto_chunk_entry_encode(const struct proto_chunk_entry *e, uint8_t *buf,

@@ -75,6 +75,9 @@ enum proto_op {
 	PROTO_OP_LIST = 0x24,
 	PROTO_OP_BATCH_GET = 0x25,
 	PROTO_OP_HINT = 0x26,
+	PROTO_OP_KEY_CREATE = 0x80,	/* administration: admin keys only */
+	PROTO_OP_KEY_LIST = 0x81,
+	PROTO_OP_KEY_DELETE = 0x82,
 };
 
 enum proto_flags {
@@ -184,6 +187,8 @@ enum proto_tag {
 	PROTO_TAG_ACCESS_KEY_ID = 50,
 	PROTO_TAG_PROOF = 51,
 	PROTO_TAG_PRINCIPAL = 52,
+	PROTO_TAG_SECRET = 53,
+	PROTO_TAG_ADMIN = 54,
 };
 
 /* A string off the wire or into an encoder; s == NULL means absent. */
@@ -515,6 +520,34 @@ struct proto_batch_resp {
 };
 PROTO_MSG(batch_resp);
 
+/* KEY_CREATE request: a new access key, an admin one when admin is set. */
+struct proto_key_create_req {
+	bool has_admin;
+	bool admin;
+};
+PROTO_MSG(key_create_req);
+
+/* KEY_CREATE response: the new key; the secret is shown this once. */
+#define PROTO_MAX_SECRET_LEN 128
+struct proto_key_create_resp {
+	struct proto_str access_key_id;
+	struct proto_str secret;
+	bool admin;
+};
+PROTO_MSG(key_create_resp);
+
+/* KEY_DELETE request. */
+struct proto_key_req {
+	struct proto_str access_key_id;
+};
+PROTO_MSG(key_req);
+
+/* KEY_LIST response fields; the body holds count key records. */
+struct proto_key_list_resp {
+	uint32_t count;
+};
+PROTO_MSG(key_list_resp);
+
 #undef PROTO_MSG
 
 /* Fields of a message that has none in this revision (PING, CANCEL,
@@ -547,6 +580,15 @@ int proto_bucket_entry_decode(const uint8_t *rec, size_t len,
 			      struct proto_bucket_entry *e);
 int proto_chunk_entry_encode(const struct proto_chunk_entry *e, uint8_t *buf,
 			     size_t cap, size_t *len);
+/* One KEY_LIST record. */
+struct proto_key_entry {
+	struct proto_str access_key_id;
+	bool admin;
+};
+int proto_key_entry_encode(const struct proto_key_entry *e, uint8_t *buf,
+			   size_t cap, size_t *len);
+int proto_key_entry_decode(const uint8_t *rec, size_t len,
+			   struct proto_key_entry *e);
 int proto_chunk_entry_decode(const uint8_t *rec, size_t len,
 			     struct proto_chunk_entry *e);
 

@@ -446,6 +446,38 @@ int strata_batch_get(strata_client *c, const char *bucket,
 		     const char *const *keys, size_t nkeys, strata_batch_fn fn,
 		     void *arg);
 
+/* ---- Access keys (needs an admin key) ------------------------------------ */
+
+/*
+ * Create an access key.  The secret is returned this once: the server keeps
+ * it sealed under its master key and never shows it again.
+ *   [in]  c
+ *   [in]  admin        whether the new key may manage keys
+ *   [out] id, idcap    the new key id, NUL-terminated (129 bytes suffice)
+ *   [out] secret, seccap  its secret, NUL-terminated (129 bytes suffice)
+ * Returns 0; -EACCES (the client's key is not an admin key); -ENOBUFS (a
+ * buffer too small); -EINVAL; a transport error.
+ */
+int strata_admin_key_create(strata_client *c, bool admin, char *id,
+			    size_t idcap, char *secret, size_t seccap);
+
+/* Called once per key; id is valid during the call.  Return 0 to go on. */
+typedef int (*strata_key_fn)(void *arg, const char *id, bool admin);
+
+/*
+ * List the access keys, in id order.
+ * Returns 0; -EACCES; fn's non-zero value; a transport error.
+ */
+int strata_admin_key_list(strata_client *c, strata_key_fn fn, void *arg);
+
+/*
+ * Delete an access key: connections already authenticated with it keep
+ * working until they close; new ones are refused.
+ * Returns 0; -ENOENT (no such key); -EBUSY (it is the last admin key);
+ * -EACCES; a transport error.
+ */
+int strata_admin_key_delete(strata_client *c, const char *id);
+
 #ifdef __cplusplus
 }
 #endif

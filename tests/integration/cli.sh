@@ -66,5 +66,19 @@ expect_rc "wrong secret" 1 env STRATA_SECRET_KEY=wrong "$S" -q ls
 expect_rc "rb non-empty" 1 "$S" -q rb "strata://$b"
 check "rm -r" "$S" -q rm -r "strata://$b/"
 check "rb" "$S" -q rb "strata://$b"
+# Access keys: an admin makes a user key; the user can store but not
+# manage keys; a deleted key is refused; the last admin key stays.
+keyout=$("$S" admin key create)
+uid=$(echo "$keyout" | sed -n 's/^access_key = //p')
+usec=$(echo "$keyout" | sed -n 's/^secret_key = //p')
+check "key created" test -n "$uid" -a -n "$usec"
+check "key listed" grep -q "$uid *user" <("$S" admin key list)
+check "user key works" env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q mb "strata://$b-user"
+expect_rc "user cannot manage keys" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" admin key list
+expect_rc "last admin key kept" 1 "$S" admin key delete "$STRATA_ACCESS_KEY"
+check "key deleted" "$S" admin key delete "$uid"
+expect_rc "deleted key refused" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q ls
+expect_rc "admin usage" 2 "$S" admin key delete
+check "rb user bucket" "$S" -q rb "strata://$b-user"
 echo "cli: $pass passed, $fails failed"
 [ "$fails" = 0 ]
