@@ -134,6 +134,10 @@ FUZZ_MSG(list_req)
 FUZZ_MSG(list_resp)
 FUZZ_MSG(keys_req)
 FUZZ_MSG(batch_resp)
+FUZZ_MSG(key_create_req)
+FUZZ_MSG(key_create_resp)
+FUZZ_MSG(key_req)
+FUZZ_MSG(key_list_resp)
 
 /* Records: entry encoders write u16 length || fields. */
 #define FUZZ_ENTRY(name)						\
@@ -158,6 +162,7 @@ FUZZ_MSG(batch_resp)
 
 FUZZ_ENTRY(list_entry)
 FUZZ_ENTRY(bucket_entry)
+FUZZ_ENTRY(key_entry)
 FUZZ_ENTRY(chunk_entry)
 
 static void fuzz_records(const uint8_t *data, size_t size, uint8_t *out1,
@@ -172,6 +177,7 @@ static void fuzz_records(const uint8_t *data, size_t size, uint8_t *out1,
 		check(rec.p >= data && rec.p + rec.len <= data + size);
 		fuzz_list_entry(rec.p, rec.len, out1, out2);
 		fuzz_bucket_entry(rec.p, rec.len, out1, out2);
+		fuzz_key_entry(rec.p, rec.len, out1, out2);
 		fuzz_chunk_entry(rec.p, rec.len, out1, out2);
 	}
 	check(rc == 0 || rc == STRATA_EPROTO);
@@ -251,6 +257,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_list_resp(data, size, out1, out2);
 	fuzz_keys_req(data, size, out1, out2);
 	fuzz_batch_resp(data, size, out1, out2);
+	fuzz_key_create_req(data, size, out1, out2);
+	fuzz_key_create_resp(data, size, out1, out2);
+	fuzz_key_req(data, size, out1, out2);
+	fuzz_key_list_resp(data, size, out1, out2);
 	check(proto_empty_decode(data, size) == 0 ||
 	      proto_empty_decode(data, size) == STRATA_EPROTO);
 	fuzz_records(data, size, out1, out2);

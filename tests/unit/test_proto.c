@@ -1303,6 +1303,55 @@ END_TEST
 
 /* ---- BATCH_GET items --------------------------------------------------- */
 
+START_TEST(msg_access_keys)
+{
+	struct proto_key_create_req cq = { .has_admin = true, .admin = true }, cq2;
+	struct proto_key_create_resp cr = {
+		.access_key_id = { "AKX", 3 }, .secret = { "s3cr3t", 6 },
+		.admin = true,
+	}, cr2;
+	struct proto_key_req kq = { .access_key_id = { "AKX", 3 } }, kq2;
+	struct proto_key_list_resp lr = { .count = 2 }, lr2;
+	struct proto_key_entry ke = { .access_key_id = { "AKY", 3 } }, ke2;
+	uint8_t buf[512];
+	size_t n;
+
+	ck_assert_int_eq(proto_key_create_req_encode(&cq, buf, sizeof(buf), &n), 0);
+	ck_assert_int_eq(proto_key_create_req_decode(buf, n, &cq2), 0);
+	ck_assert(cq2.has_admin && cq2.admin);
+	ck_assert_int_eq(proto_key_create_req_decode(buf, 0, &cq2), 0);
+	ck_assert(!cq2.has_admin);
+	ck_assert_int_eq(proto_key_create_resp_encode(&cr, buf, sizeof(buf), &n), 0);
+	ck_assert_int_eq(proto_key_create_resp_decode(buf, n, &cr2), 0);
+	ck_assert_uint_eq(cr2.secret.len, 6);
+	ck_assert(memcmp(cr2.secret.s, "s3cr3t", 6) == 0 && cr2.admin);
+	/* The secret is required. */
+	cr.secret.s = NULL;
+	ck_assert_int_eq(proto_key_create_resp_encode(&cr, buf, sizeof(buf), &n),
+			 -EINVAL);
+	ck_assert_int_eq(proto_key_req_encode(&kq, buf, sizeof(buf), &n), 0);
+	ck_assert_int_eq(proto_key_req_decode(buf, n, &kq2), 0);
+	ck_assert_uint_eq(kq2.access_key_id.len, 3);
+	ck_assert_int_eq(proto_key_req_decode(buf, 0, &kq2), STRATA_EPROTO);
+	ck_assert_int_eq(proto_key_list_resp_encode(&lr, buf, sizeof(buf), &n), 0);
+	ck_assert_int_eq(proto_key_list_resp_decode(buf, n, &lr2), 0);
+	ck_assert_uint_eq(lr2.count, 2);
+	ck_assert_int_eq(proto_key_entry_encode(&ke, buf, sizeof(buf), &n), 0);
+	{
+		struct proto_records it;
+		struct proto_bytes rec;
+
+		proto_records_init(&it, buf, n);
+		ck_assert_int_eq(proto_records_next(&it, &rec), 1);
+		ck_assert_int_eq(proto_key_entry_decode(rec.p, rec.len, &ke2), 0);
+		ck_assert(!ke2.admin && ke2.access_key_id.len == 3);
+	}
+	ck_assert_str_eq(proto_op_name(PROTO_OP_KEY_LIST), "KEY_LIST");
+	ck_assert(proto_op_has_body(PROTO_OP_KEY_LIST, true));
+	ck_assert(!proto_op_has_body(PROTO_OP_KEY_CREATE, false));
+}
+END_TEST
+
 START_TEST(batch_items)
 {
 	struct proto_batch_item it = { .index = 7, .status = 0,
@@ -1534,6 +1583,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, batch_stream);
 	tcase_add_test(tc, batch_reject);
 	tcase_add_test(tc, garbage);
+	tcase_add_test(tc, msg_access_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
