@@ -1120,12 +1120,17 @@ static int cmd_stat(strata_client *c, const struct opts *o, char **args,
 			       st->tags[i].value);
 		printf("chunks:        %zu of %u bytes\n", st->nchunks,
 		       st->chunk_size);
-		printf("  %5s  %4s  %12s  %12s\n", "#", "tier", "raw",
+		printf("  %5s  %5s  %12s  %12s\n", "#", "tier", "raw",
 		       "stored");
 		for (size_t i = 0; i < st->nchunks; i++) {
-			printf("  %5zu  %4u  %12u  %12u\n", i,
-			       st->chunks[i].tier, st->chunks[i].raw_len,
-			       st->chunks[i].stored_len);
+			/* Tier 255: a small object kept inline in the index. */
+			static const char *const names[] = { "hot", "cold" };
+			unsigned tier = st->chunks[i].tier;
+
+			printf("  %5zu  %5s  %12u  %12u\n", i,
+			       tier < 2 ? names[tier]
+					: tier == 255 ? "index" : "?",
+			       st->chunks[i].raw_len, st->chunks[i].stored_len);
 			raw += st->chunks[i].raw_len;
 			stored += st->chunks[i].stored_len;
 		}
