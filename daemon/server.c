@@ -815,7 +815,10 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 	struct rec_out o = { .c = c, .op = h->opcode, .id = h->id,
 			     .first = true };
 	char bucket[META_BUCKET_MAX + 1];
-	uint8_t fields[512], rec[64];
+	uint8_t fields[PROTO_MAX_FIELDS_LEN], rec[64];
+	uint8_t *lbuf = NULL;		/* two list buffers */
+	struct meta_object *mo = NULL;
+	uint8_t *mbuf = NULL;
 	size_t rlen;
 	int rc;
 
@@ -838,10 +841,44 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 	resp.info.mtime_ms = info.mtime_ms;
 	resp.count = info.nchunks;
 	resp.chunk_size = info.chunk_size;
+	/* Content type, user metadata and tags, as stored. */
+	lbuf = malloc(2 * PROTO_MAX_FIELDS_LEN);
+	if (lbuf && store_object_meta(c->srv->s, bucket, req.key.s,
+				      req.key.len, &mbuf, &mo) == 0) {
+		if (mo->ctypelen) {
+			resp.info.content_type.s = mo->ctype;
+			resp.info.content_type.len = mo->ctypelen;
+		}
+		for (int which = 0; which < 2; which++) {
+			const struct meta_kv *kv = which ? mo->tags : mo->meta;
+			uint16_t n = which ? mo->ntags : mo->nmeta;
+			struct proto_str el[2 * PROTO_MAX_KV];
+
+			if (!n || n > PROTO_MAX_KV)
+				continue;
+			for (uint16_t i = 0; i < n; i++) {
+				el[2 * i] = (struct proto_str){ kv[i].key, kv[i].keylen };
+				el[2 * i + 1] = (struct proto_str){ kv[i].val, kv[i].vallen };
+			}
+			/* A list that does not fit is left out, not an error. */
+			proto_list_build(lbuf + (which ? PROTO_MAX_FIELDS_LEN : 0),
+					 PROTO_MAX_FIELDS_LEN, el, 2u * n,
+					 which ? &resp.info.tags : &resp.info.meta);
+		}
+	}
 	o.body = malloc(PROTO_MAX_BODY_LEN);
-	if (!o.body || proto_stat_resp_encode(&resp, fields, sizeof(fields),
-					      &o.flen)) {
-		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+	rc = o.body ? proto_stat_resp_encode(&resp, fields, sizeof(fields),
+					     &o.flen) : -ENOMEM;
+	if (rc == -ENOSPC) {
+		/* Everything at its limit does not fit one frame's fields:
+		 * answer without the metadata rather than not at all. */
+		resp.info.meta = (struct proto_list){ 0 };
+		resp.info.tags = (struct proto_list){ 0 };
+		rc = proto_stat_resp_encode(&resp, fields, sizeof(fields),
+					    &o.flen);
+	}
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
 		goto out;
 	}
 	o.fields = fields;
@@ -858,6 +895,9 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 out:
 	free(o.body);
 	free(ci);
+	meta_object_free(mo);
+	free(mbuf);
+	free(lbuf);
 }
 
 static void on_delete(struct sconn *c, const struct proto_header *h,

@@ -193,6 +193,15 @@ int store_stat(struct store *s, const char *bucket, const char *key,
 	       size_t keylen, struct store_object_info *info,
 	       struct store_chunk_info **chunks);
 
+/*
+ * The visible version's whole record: content type, user metadata, tags.
+ *   [out] buf, obj  *obj points into *buf; free with meta_object_free(*obj)
+ *                   and free(*buf)
+ * Errors as store_stat().
+ */
+int store_object_meta(struct store *s, const char *bucket, const char *key,
+		      size_t keylen, uint8_t **buf, struct meta_object **obj);
+
 /* Delete (writes a tombstone version).  Errors via cb: STRATA_ENOOBJECT,
  * STRATA_ENOBUCKET. */
 int store_delete(struct store *s, const char *bucket, const char *key,

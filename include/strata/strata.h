@@ -252,8 +252,9 @@ struct strata_get_result {
 
 /*
  * Take len bytes of the object (the next bytes of the range, in order).
- * Return 0 to go on; anything else stops the get (the connection is
- * dropped) and is returned by it.
+ * Return 0 to go on; anything else stops the get (the request is
+ * cancelled, and the connection kept when the server agrees) and is
+ * returned by it.
  */
 typedef int (*strata_write_fn)(void *arg, const void *buf, size_t len);
 

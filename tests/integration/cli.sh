@@ -54,6 +54,9 @@ check "ls prefixes" test "$("$S" --json ls "strata://$b/tree/" | grep -c '"prefi
 check "sync nothing" grep -q '"files":0' <("$S" --json sync "$src" "strata://$b/tree/")
 head -c 10 /dev/urandom >>"$src/one"
 check "sync one" grep -q '"files":1,' <("$S" --json sync "$src" "strata://$b/tree/")
+# Content type is kept and shown by stat.
+check "content type" "$S" -q cp --content-type text/x-demo "$src/one" "strata://$b/typed"
+check "stat content type" grep -q "text/x-demo" <("$S" stat "strata://$b/typed")
 # remote -> remote
 check "cp remote" "$S" -q cp "strata://$b/tree/deep/c" "strata://$b/copy"
 check "copy equal" cmp -s "$src/deep/c" <("$S" cat "strata://$b/copy")
