@@ -309,6 +309,36 @@ static void conn_flush(struct net_conn *c)
 	tls_conn_take_out(c->tls, &buf, &len);
 	if (!len)
 		return;
+	/* Nothing queued: try the socket directly.  Most responses fit the
+	 * socket buffer, and a write that completes here costs no write
+	 * request, no callback and no epoll re-arm. */
+	if (!c->out_queued) {
+		b = uv_buf_init((char *)buf, 0);
+		b.len = len;
+		r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (r > 0 && (size_t)r == len) {
+			free(buf);
+			c->last_active = uv_now(c->s->loop);
+			/* What on_write would have said. */
+			if (c->state == NC_OPEN && c->above_high &&
+			    net_conn_write_pending(c) <= c->s->lim.out_low_water) {
+				c->above_high = false;
+				if (c->s->cbs.on_drain)
+					c->s->cbs.on_drain(c);
+			}
+			return;
+		}
+		if (r < 0 && r != UV_EAGAIN) {
+			free(buf);
+			conn_close_now(c, r);
+			return;
+		}
+		if (r > 0) {
+			/* Queue the rest; keep buf whole for free(). */
+			memmove(buf, buf + r, len - (size_t)r);
+			len -= (size_t)r;
+		}
+	}
 	w = malloc(sizeof(*w));
 	if (!w) {
 		free(buf);

@@ -10,9 +10,9 @@
  * - Nothing but HELLO, AUTH and PING is served before AUTH succeeds.
  * - A request id is live at most once per connection; a duplicate is a
  *   protocol error.
- * - Output is one net_conn_write() per frame (header, fields and body in
- *   one buffer): one TLS record train per frame, never a tiny record for a
- *   header alone.
+ * - A small frame is gathered into one buffer and written at once (one
+ *   TLS record); a large body is written from where it lies, after its
+ *   header, so bulk data is not copied once more on its way out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -109,7 +109,11 @@ static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
 		.opcode = op, .flags = flags, .id = id,
 		.fields_len = (uint32_t)flen, .body_len = (uint32_t)blen,
 	};
-	size_t n = PROTO_HEADER_LEN + flen + blen;
+	/* A large body goes to TLS from where it is (it is cut into 16 KiB
+	 * records anyway); only a small frame is gathered into one buffer,
+	 * so that it leaves as one record. */
+	bool gather = blen < 16384;
+	size_t n = PROTO_HEADER_LEN + flen + (gather ? blen : 0);
 	int rc;
 
 	if (!c->nc)
@@ -130,9 +134,12 @@ static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
 	}
 	if (flen)
 		memcpy(c->wbuf + PROTO_HEADER_LEN, fields, flen);
-	if (blen)
+	if (blen && gather)
 		memcpy(c->wbuf + PROTO_HEADER_LEN + flen, body, blen);
-	return net_conn_write(c->nc, c->wbuf, n);
+	rc = net_conn_write(c->nc, c->wbuf, n);
+	if (!rc && !gather)
+		rc = net_conn_write(c->nc, body, blen);
+	return rc;
 }
 
 /* An ERROR response; cont when part of the response already went out. */
