@@ -30,6 +30,8 @@
 #include "store.h"
 
 #define SEGMENT_HDR_LEN 64
+/* O_DIRECT alignment of offsets, lengths and buffers. */
+#define SEGMENT_DIO_ALIGN 4096
 
 struct fault;
 
@@ -38,6 +40,8 @@ struct segment {
 	uint8_t tier;
 	uint16_t dir;
 	int fd;
+	int dfd;		/* O_DIRECT fd for large aligned appends, or -1
+				 * (sealed segments, file systems without it) */
 	uint64_t size;		/* bytes reserved, header included */
 	unsigned pins;
 	unsigned writes;	/* appends in flight */

@@ -166,9 +166,14 @@ uint8_t *store__buf_alloc(struct store *s, size_t len, size_t *cap)
 {
 	if (buf_is_big(s, len)) {
 		*cap = s->bigsize;
+		void *p = NULL;
+
 		if (s->nbig)
 			return s->bigpool[--s->nbig];
-		return malloc(s->bigsize);
+		/* Aligned for O_DIRECT appends (segment.h). */
+		if (posix_memalign(&p, SEGMENT_DIO_ALIGN, s->bigsize))
+			return NULL;
+		return p;
 	}
 	*cap = len;
 	return malloc(len ? len : 1);
@@ -1486,7 +1491,9 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 	}
 	s->o.master_key = NULL;
 	s->o.master_key_path = NULL;
-	s->bigsize = record_bound(s->o.chunk_size);
+	/* Room for a whole record padded to the O_DIRECT alignment. */
+	s->bigsize = (record_bound(s->o.chunk_size) + SEGMENT_DIO_ALIGN - 1) &
+		     ~(size_t)(SEGMENT_DIO_ALIGN - 1);
 	s->loop_codec = record_codec_new();
 	if (!s->loop_codec) {
 		rc = -ENOMEM;

@@ -45,6 +45,7 @@ struct put_chunk {
 	struct chunk_loc loc;
 	struct segment *seg;		/* pinned until the put ends */
 	bool inl;			/* record goes into the index value */
+	bool direct;			/* written with O_DIRECT */
 	int status;
 	uv_work_t work;
 	struct uring_req req;
@@ -328,7 +329,7 @@ static void chunk_write_cb(struct uring_req *req, ssize_t res)
 	} else {
 		c->seg->dirty = true;
 		s->st.chunks_written++;
-		if (c->reclen >= WRITEBACK_MIN)
+		if (c->reclen >= WRITEBACK_MIN && !c->direct)
 			start_writeback(s, c->seg, c->loc.off, c->reclen);
 	}
 	chunk_end(c);
@@ -364,7 +365,8 @@ static void chunk_store(struct put_chunk *c)
 	uint8_t key[META_CHUNKKEY_LEN], *val;
 	struct meta_chunk mc;
 	struct segment *seg;
-	size_t vlen;
+	size_t vlen, wlen;
+	bool direct;
 	int rc;
 
 	if (c->status || p->error || p->aborted || c->inl)
@@ -398,17 +400,31 @@ static void chunk_store(struct put_chunk *c)
 	}
 	c->seg = seg;
 	seg->pins++;
+	/* A large record in an aligned pool buffer goes around the page
+	 * cache: padded to the alignment (zeros, never old buffer bytes) at
+	 * an aligned offset.  The padding is dead space like any garbage. */
+	direct = seg->dfd >= 0 && c->reclen >= WRITEBACK_MIN &&
+		 c->reccap == s->bigsize;
+	wlen = c->reclen;
+	if (direct) {
+		seg->size = (seg->size + SEGMENT_DIO_ALIGN - 1) &
+			    ~(uint64_t)(SEGMENT_DIO_ALIGN - 1);
+		wlen = (c->reclen + SEGMENT_DIO_ALIGN - 1) &
+		       ~(size_t)(SEGMENT_DIO_ALIGN - 1);
+		memset(c->rec + c->reclen, 0, wlen - c->reclen);
+	}
 	c->loc = (struct chunk_loc){
 		.seg = seg->id, .off = seg->size, .rec_len = (uint32_t)c->reclen,
 		.raw_len = (uint32_t)c->len, .tier = seg->tier,
 	};
-	seg->size += c->reclen;
+	seg->size += wlen;
 	seg->writes++;
+	c->direct = direct;
 	c->req.data = c;
 	c->req.async = c->reclen > INLINE_CODEC_MAX;
 	c->req.inject = fault_hit(s->o.fault, FAULT_SEG_WRITE);
-	rc = uring_write(s->ring, &c->req, seg->fd, c->rec, c->reclen,
-			 c->loc.off, chunk_write_cb);
+	rc = uring_write(s->ring, &c->req, direct ? seg->dfd : seg->fd, c->rec,
+			 wlen, c->loc.off, chunk_write_cb);
 	if (rc) {
 		seg->writes--;
 		c->status = rc;
