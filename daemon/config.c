@@ -133,6 +133,7 @@ static const struct key keys[] = {
 	{ "store", "zstd_level", K_INT, OFF(zstd_level), 0, 0, 19, 0 },
 	{ "store", "inline_max", K_SIZE, OFF(inline_max), 4, 0, META_INLINE_MAX, 0 },
 	{ "store", "segment_size", K_SIZE, OFF(segment_size), 8, 1u << 20, 1ll << 40, 0 },
+	{ "store", "cache_size", K_SIZE, OFF(cache_size), 8, 0, 1ll << 42, 0 },
 	{ "log", "level", K_LEVEL, 0, 0, 0, 0, 0 },
 };
 
@@ -257,6 +258,7 @@ void config_defaults(struct config *c)
 	c->zstd_level = 1;
 	c->inline_max = STORE_DEFAULT_INLINE;
 	c->segment_size = 256u << 20;
+	c->cache_size = 512u << 20;
 	c->log_level = LOG_INFO;
 }
 
@@ -311,5 +313,6 @@ void config_store_opts(const struct config *c, struct store_opts *o,
 	o->zstd_level = c->zstd_level;
 	o->inline_max = c->inline_max ? c->inline_max : -1;
 	o->segment_size = c->segment_size;
+	o->cache_bytes = c->cache_size ? (int64_t)c->cache_size : -1;
 	o->node_id = c->node_id;
 }

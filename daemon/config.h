@@ -36,6 +36,7 @@ struct config {
 	int zstd_level;
 	int32_t inline_max;
 	uint64_t segment_size;
+	uint64_t cache_size;			/* 0: no cache */
 	/* [log] */
 	enum log_level log_level;
 };

@@ -1282,6 +1282,16 @@ int store_stats(struct store *s, struct store_stats *st)
 	int rc;
 
 	*st = s->st;
+	{
+		struct cache_stats cs;
+
+		cache_get_stats(s->cache, &cs);
+		st->cache_hits = cs.hits;
+		st->cache_misses = cs.misses;
+		st->cache_evictions = cs.evictions;
+		st->cache_bytes = cs.bytes;
+		st->cache_budget = cs.budget;
+	}
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
 	memset(st->live_bytes, 0, sizeof(st->live_bytes));
@@ -1452,6 +1462,10 @@ static int check_opts(struct store_opts *o)
 		o->gc_dead_pct = 100;
 	if (!o->gc_interval_ms)
 		o->gc_interval_ms = 10000;
+	if (o->cache_bytes == 0)
+		o->cache_bytes = 512ll << 20;
+	else if (o->cache_bytes < 0)
+		o->cache_bytes = 0;
 	if (o->inline_max == 0)
 		o->inline_max = STORE_DEFAULT_INLINE;
 	else if (o->inline_max < 0)
@@ -1463,6 +1477,11 @@ static int check_opts(struct store_opts *o)
 		return STRATA_ECONFIG;
 	}
 	return 0;
+}
+
+static void cache_free_mem(void *arg, uint8_t *mem, size_t cap)
+{
+	store__buf_free(arg, mem, cap);
 }
 
 int store_open(uv_loop_t *loop, const struct store_opts *opts,
@@ -1494,8 +1513,9 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 	/* Room for a whole record padded to the O_DIRECT alignment. */
 	s->bigsize = (record_bound(s->o.chunk_size) + SEGMENT_DIO_ALIGN - 1) &
 		     ~(size_t)(SEGMENT_DIO_ALIGN - 1);
+	s->cache = cache_new((size_t)s->o.cache_bytes, cache_free_mem, s);
 	s->loop_codec = record_codec_new();
-	if (!s->loop_codec) {
+	if (!s->loop_codec || !s->cache) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -1535,6 +1555,7 @@ fail_segs:
 	segtab_release(&s->segs);
 fail:
 	index_close(s->ix);
+	cache_free(s->cache);
 	record_codec_free(s->loop_codec);
 	keys_wipe(s->master, sizeof(s->master));
 	pthread_mutex_destroy(&s->pool_lock);
@@ -1559,6 +1580,7 @@ static void store_free(struct store *s)
 	for (unsigned i = 0; i < s->npool; i++)
 		record_codec_free(s->pool[i]);
 	record_codec_free(s->loop_codec);
+	cache_free(s->cache);
 	while (s->nbig)
 		free(s->bigpool[--s->nbig]);
 	pthread_mutex_destroy(&s->pool_lock);

@@ -62,6 +62,9 @@ struct store_opts {
 	/* Objects up to this size live inline in the index (one synced
 	 * write per put instead of two); 0: 16 KiB, < 0: never. */
 	int32_t inline_max;
+	/* Plaintext chunk cache (cache.h) budget in bytes; 0: 512 MiB,
+	 * < 0: no cache. */
+	int64_t cache_bytes;
 	struct fault *fault;		/* fault points; may be NULL */
 };
 
@@ -285,6 +288,8 @@ struct store_stats {
 	uint64_t seg_bytes[STORE_TIERS];/* bytes in segment files */
 	uint64_t live_bytes[STORE_TIERS];/* bytes of live chunk records */
 	uint64_t compacted_segments, compacted_bytes;
+	uint64_t cache_hits, cache_misses, cache_evictions;
+	uint64_t cache_bytes, cache_budget;
 };
 
 /* Counters and space.  Reads the segment table from the index. */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cache.h"
 #include "index.h"
 #include "keys.h"
 #include "meta.h"
@@ -109,6 +110,7 @@ struct store {
 	uint8_t *bigpool[BIGPOOL_MAX];
 	unsigned nbig;
 	size_t bigsize;
+	struct cache *cache;		/* plaintext chunks (cache.h) */
 	/* hybrid logical clock */
 	uint64_t hlc_last;
 	/* deferred callbacks */

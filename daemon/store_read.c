@@ -27,6 +27,7 @@
 #include "store_int.h"
 #include "uring.h"
 #include "strata/error.h"
+#include "cache.h"
 #include "banned.h"
 
 /* ---- object lookups ---- */
@@ -174,6 +175,7 @@ struct get_slot {
 	 * records are decrypted in place: out points into rec. */
 	uint8_t *rec, *plain, *out;
 	size_t reccap, plaincap, plainlen;
+	struct cache_entry *centry;	/* a cache hit, pinned till delivered */
 	int status;
 	bool busy, ready;
 	uv_work_t work;
@@ -206,6 +208,7 @@ static void get_free(struct store_get *g)
 	struct store *s = g->s;
 
 	for (int i = 0; i < GET_WINDOW_MAX; i++) {
+		cache_release(g->slots[i].centry);
 		store__buf_free(s, g->slots[i].rec, g->slots[i].reccap);
 		store__buf_free(s, g->slots[i].plain, g->slots[i].plaincap);
 	}
@@ -352,6 +355,47 @@ static void get_issue_inline(struct store_get *g, struct get_slot *sl)
 	slot_decoded(sl);
 }
 
+static void cache_key(const struct store_get *g, uint32_t idx,
+		      uint8_t key[CACHE_KEY_LEN])
+{
+	meta_put_be64(key, g->b->id);
+	memcpy(key + 8, g->o->chunks[idx].id, RECORD_ID_LEN);
+}
+
+/*
+ * After delivery: let go of a cache hit, or hand a freshly decoded chunk to
+ * the cache (the buffer holding it becomes the cache's; the slot gets a new
+ * one next time).
+ */
+static void slot_cache(struct store_get *g, struct get_slot *sl)
+{
+	struct store *s = g->s;
+	uint8_t key[CACHE_KEY_LEN];
+
+	if (sl->centry) {
+		cache_release(sl->centry);
+		sl->centry = NULL;
+		return;
+	}
+	if (g->o->flags & META_OBJ_INLINE || sl->status ||
+	    sl->plainlen != g->o->chunks[sl->idx].raw_len)
+		return;
+	cache_key(g, sl->idx, key);
+	if (sl->out == sl->plain) {
+		if (cache_insert(s->cache, key, sl->plain, sl->plaincap,
+				 sl->out, sl->plainlen)) {
+			sl->plain = NULL;
+			sl->plaincap = 0;
+		}
+	} else if (sl->out == sl->rec + RECORD_HDR_LEN) {
+		if (cache_insert(s->cache, key, sl->rec, sl->reccap, sl->out,
+				 sl->plainlen)) {
+			sl->rec = NULL;
+			sl->reccap = 0;
+		}
+	}
+}
+
 /* Start reading chunk idx into a free slot. */
 static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 {
@@ -365,6 +409,7 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	sl->seg = NULL;
 	sl->out = NULL;
 	sl->plainlen = 0;
+	sl->centry = NULL;
 	sl->status = 0;
 	sl->ready = false;
 	memset(&sl->req, 0, sizeof(sl->req));
@@ -373,6 +418,28 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	if (g->o->flags & META_OBJ_INLINE) {
 		get_issue_inline(g, sl);
 		return;
+	}
+	/* A chunk read before: no segment read, no decode. */
+	{
+		uint8_t ck[CACHE_KEY_LEN];
+
+		cache_key(g, idx, ck);
+		sl->centry = cache_get(s->cache, ck);
+		if (sl->centry) {
+			if (sl->centry->len != g->o->chunks[idx].raw_len) {
+				cache_release(sl->centry);
+				sl->centry = NULL;
+			} else {
+				sl->out = (uint8_t *)sl->centry->data;
+				sl->plainlen = sl->centry->len;
+				sl->ready = true;
+				g->inflight--;
+				/* Ready at once: have the progress loop look
+				 * again (it may be running right now). */
+				g->again = true;
+				return;
+			}
+		}
 	}
 	rc = chunk_lookup(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
 	if (rc)
@@ -415,6 +482,7 @@ fail:
 	sl->status = rc;
 	sl->ready = true;
 	g->inflight--;
+	g->again = true;
 }
 
 static void get_finish(void *arg)
@@ -461,6 +529,7 @@ static void get_progress(struct store_get *g)
 			to = (g->end < ce ? g->end : ce) - cs;
 			if (g->data_cb(g->arg, sl->out + from, to - from))
 				g->error = STRATA_EABORTED;
+			slot_cache(g, sl);
 			sl->busy = false;
 			g->next_deliver++;
 		}

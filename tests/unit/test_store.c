@@ -836,6 +836,43 @@ START_TEST(large_chunks_direct_io)
 }
 END_TEST
 
+
+START_TEST(chunk_cache_serves_repeats)
+{
+	uint8_t buf[300000];
+	struct store_stats a, b;
+
+	tu_fill(buf, sizeof(buf), 31);
+	ck_assert_int_eq(tenv_put(&E, "data", "c", buf, sizeof(buf), NULL), 0);
+	check_object("c", buf, sizeof(buf));
+	ck_assert_int_eq(store_stats(E.s, &a), 0);
+	check_object("c", buf, sizeof(buf));
+	ck_assert_int_eq(store_stats(E.s, &b), 0);
+	/* 5 chunks of 64 KiB: the second read is all hits, no segment read. */
+	ck_assert_uint_eq(b.cache_hits - a.cache_hits, 5);
+	ck_assert_uint_eq(b.cache_misses, a.cache_misses);
+	ck_assert_uint_gt(b.cache_bytes, 0);
+	/* A range inside a cached chunk. */
+	{
+		uint8_t *got;
+		size_t glen;
+
+		ck_assert_int_eq(tenv_get(&E, "data", "c", 70000, 1000, &got, &glen), 0);
+		ck_assert(glen == 1000 && memcmp(got, buf + 70000, 1000) == 0);
+		free(got);
+	}
+	/* Turned off: nothing cached, still correct. */
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	check_object("c", buf, sizeof(buf));
+	check_object("c", buf, sizeof(buf));
+	ck_assert_int_eq(store_stats(E.s, &b), 0);
+	ck_assert_uint_eq(b.cache_hits, 0);
+	ck_assert_uint_eq(b.cache_bytes, 0);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -869,6 +906,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, inline_corrupt);
 	tcase_add_test(tc, access_keys);
 	tcase_add_test(tc, large_chunks_direct_io);
+	tcase_add_test(tc, chunk_cache_serves_repeats);
 	suite_add_tcase(s, tc);
 	return s;
 }
