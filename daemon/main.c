@@ -58,25 +58,14 @@ static void usage(FILE *f)
 		"See stratad(8) and stratad.conf(5).\n");
 }
 
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
 /*
  * First start: no access key exists, so make an admin key and leave it in
  * a 0600 file in the state directory for the operator to pick up.
  */
 static int bootstrap_admin_key(struct app *a)
 {
-	char path[CONFIG_PATH_MAX + 32], id[32], secret[65], text[256];
-	uint8_t rnd[9 + 32];
+	char path[CONFIG_PATH_MAX + 32], text[256];
+	char id[STORE_AKEY_ID_LEN + 1], secret[STORE_AKEY_SECRET_LEN + 1];
 	char **ids;
 	size_t n;
 	int fd, len, rc;
@@ -89,15 +78,6 @@ static int bootstrap_admin_key(struct app *a)
 	free(ids);
 	if (n)
 		return 0;
-	rc = keys_random(rnd, sizeof(rnd));
-	if (rc)
-		return rc;
-	memcpy(id, "AK", 2);
-	hex(rnd, 9, id + 2);
-	for (char *p = id + 2; *p; p++)
-		if (*p >= 'a' && *p <= 'f')
-			*p = (char)(*p - 'a' + 'A');
-	hex(rnd + 9, 32, secret);
 	snprintf(path, sizeof(path), "%s/admin.key", a->cfg.state_dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -105,23 +85,27 @@ static int bootstrap_admin_key(struct app *a)
 		log_err("main", "cannot create %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	rc = store_access_key_generate(a->store, META_AKEY_ADMIN, id, secret);
+	if (rc) {
+		close(fd);
+		unlink(path);
+		return rc;
+	}
 	len = snprintf(text, sizeof(text),
 		       "# stratad admin access key; keep this file 0600\n"
 		       "access_key = %s\nsecret_key = %s\n", id, secret);
+	keys_wipe(secret, sizeof(secret));
 	if (write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
 		rc = -errno;
 		close(fd);
 		unlink(path);
+		/* Without its file nobody can use the key: take it back. */
+		store_access_key_delete(a->store, id);
 		log_err("main", "cannot write %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	keys_wipe(text, sizeof(text));
 	close(fd);
-	rc = store_access_key_put(a->store, id, secret, strlen(secret),
-				  META_AKEY_ADMIN);
-	if (rc) {
-		unlink(path);
-		return rc;
-	}
 	log_info("main", "created the admin access key %s; its secret is in %s",
 		 id, path);
 	return 0;

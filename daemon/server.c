@@ -986,7 +986,6 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 	for (size_t i = 0; i < res->n && !o.err; i++) {
 		struct store_list_entry *se = &res->e[i];
 		struct proto_list_entry e = { 0 };
-		uint8_t etag[PROTO_ETAG_LEN];
 
 		if (se->is_prefix) {
 			e.prefix.s = se->key;
@@ -997,14 +996,7 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 			e.size = se->size;
 			e.mtime_ms = se->mtime_ms;
 			e.version = se->hlc;
-			/* The store lists hex etags; the wire carries bytes. */
-			for (int k = 0; k < PROTO_ETAG_LEN; k++) {
-				unsigned v;
-
-				sscanf(se->etag_hex + 2 * k, "%2x", &v);
-				etag[k] = (uint8_t)v;
-			}
-			e.etag.p = etag;
+			e.etag.p = se->etag;
 			e.etag.len = PROTO_ETAG_LEN;
 		}
 		if (proto_list_entry_encode(&e, rec, sizeof(rec), &rlen) == 0)
@@ -1157,17 +1149,6 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 
 /* ---- access keys (admin principals only) ---- */
 
-static void hexstr(const uint8_t *in, size_t n, char *out, bool upper)
-{
-	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
 /* How many admin keys exist (deleting the last one would lock everybody
  * out of key management). */
 static int count_admins(struct store *s, size_t *admins)
@@ -1205,19 +1186,12 @@ static void on_key_op(struct sconn *c, const struct proto_header *h,
 	if (h->opcode == PROTO_OP_KEY_CREATE) {
 		struct proto_key_create_req req;
 		struct proto_key_create_resp resp = { 0 };
-		uint8_t rnd[9 + 32];
-		char id[32], secret[65];
+		char id[STORE_AKEY_ID_LEN + 1], secret[STORE_AKEY_SECRET_LEN + 1];
 
 		rc = proto_key_create_req_decode(f, h->fields_len, &req);
 		if (!rc)
-			rc = keys_random(rnd, sizeof(rnd));
-		if (!rc) {
-			memcpy(id, "AK", 2);
-			hexstr(rnd, 9, id + 2, true);
-			hexstr(rnd + 9, 32, secret, false);
-			rc = store_access_key_put(s, id, secret, strlen(secret),
-						  req.admin ? META_AKEY_ADMIN : 0);
-		}
+			rc = store_access_key_generate(s,
+				req.admin ? META_AKEY_ADMIN : 0, id, secret);
 		if (!rc) {
 			resp.access_key_id.s = id;
 			resp.access_key_id.len = strlen(id);

@@ -1179,6 +1179,37 @@ int store_access_key_get(struct store *s, const char *id, uint8_t *secret,
 	return 0;
 }
 
+static void hex_into(const uint8_t *in, size_t n, char *out, bool upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+int store_access_key_generate(struct store *s, uint32_t flags,
+			      char id[STORE_AKEY_ID_LEN + 1],
+			      char secret[STORE_AKEY_SECRET_LEN + 1])
+{
+	uint8_t rnd[(STORE_AKEY_ID_LEN - 2) / 2 + STORE_AKEY_SECRET_LEN / 2];
+	int rc;
+
+	rc = keys_random(rnd, sizeof(rnd));
+	if (rc)
+		return rc;
+	id[0] = 'A';
+	id[1] = 'K';
+	hex_into(rnd, (STORE_AKEY_ID_LEN - 2) / 2, id + 2, true);
+	hex_into(rnd + (STORE_AKEY_ID_LEN - 2) / 2, STORE_AKEY_SECRET_LEN / 2,
+		 secret, false);
+	keys_wipe(rnd, sizeof(rnd));
+	return store_access_key_put(s, id, secret, STORE_AKEY_SECRET_LEN,
+				    flags);
+}
+
 int store_access_key_delete(struct store *s, const char *id)
 {
 	uint8_t *val;

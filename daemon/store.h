@@ -217,6 +217,8 @@ struct store_list_entry {
 	uint64_t size;
 	uint64_t mtime_ms;
 	uint64_t hlc;			/* version */
+	uint8_t etag[32];
+	uint32_t nchunks;		/* for the "-N" of etag_hex */
 	char etag_hex[72];
 };
 
@@ -261,6 +263,18 @@ int store_access_key_put(struct store *s, const char *id, const void *secret,
  */
 int store_access_key_get(struct store *s, const char *id, uint8_t *secret,
 			 size_t *secretlen, uint32_t *flags);
+/*
+ * Make a new access key: id "AK" + 18 upper-case hex digits, secret 64
+ * lower-case hex digits from the CSPRNG, stored as store_access_key_put().
+ *   [out] id      STORE_AKEY_ID_LEN + 1 bytes, NUL-terminated
+ *   [out] secret  STORE_AKEY_SECRET_LEN + 1 bytes; the caller shows it once
+ *                 and wipes it
+ */
+#define STORE_AKEY_ID_LEN 20
+#define STORE_AKEY_SECRET_LEN 64
+int store_access_key_generate(struct store *s, uint32_t flags,
+			      char id[STORE_AKEY_ID_LEN + 1],
+			      char secret[STORE_AKEY_SECRET_LEN + 1]);
 /* Errors: -ENOENT, STRATA_EINDEX. */
 int store_access_key_delete(struct store *s, const char *id);
 /* Every key id, sorted; *ids and each string malloc'd (free both). */

@@ -324,6 +324,15 @@ static int gc_compact_one(struct gc_job *j, struct segment *src)
 			rc = 0;
 			continue;
 		}
+		/* The length comes off the disk: a record never holds more
+		 * than its plaintext, so this bounds the buffer below. */
+		if (mc.rec_len < RECORD_HDR_LEN ||
+		    mc.rec_len > record_bound(mc.raw_len)) {
+			s->st.corrupt++;
+			log_err("store", "compaction: bad record length in a chunk entry of segment %" PRIx64,
+				src->id);
+			continue;
+		}
 		if (j->nmoves == cap) {
 			size_t n = cap ? cap * 2 : 64;
 			struct gc_move *mv = realloc(j->moves, n * sizeof(*mv));

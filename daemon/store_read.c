@@ -693,6 +693,8 @@ static int list_add(struct list_acc *a, const uint8_t *key, size_t keylen,
 		e->size = o->size;
 		e->mtime_ms = o->mtime_ms;
 		e->hlc = o->hlc;
+		memcpy(e->etag, o->etag, sizeof(e->etag));
+		e->nchunks = o->nchunks;
 		store__etag_hex(o->etag, o->nchunks, e->etag_hex);
 	}
 	r->n++;

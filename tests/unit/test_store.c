@@ -778,6 +778,21 @@ START_TEST(access_keys)
 		free(ids[i]);
 	free(ids);
 	free(fl);
+	{
+		char id[STORE_AKEY_ID_LEN + 1], sec2[STORE_AKEY_SECRET_LEN + 1];
+		uint8_t back[META_AKEY_SECRET_MAX];
+		size_t blen;
+
+		ck_assert_int_eq(store_access_key_generate(E.s, 0, id, sec2), 0);
+		ck_assert_uint_eq(strlen(id), STORE_AKEY_ID_LEN);
+		ck_assert(id[0] == 'A' && id[1] == 'K');
+		ck_assert_uint_eq(strlen(sec2), STORE_AKEY_SECRET_LEN);
+		ck_assert_int_eq(store_access_key_get(E.s, id, back, &blen,
+						      &flags), 0);
+		ck_assert(blen == STORE_AKEY_SECRET_LEN &&
+			  memcmp(back, sec2, blen) == 0 && flags == 0);
+		ck_assert_int_eq(store_access_key_delete(E.s, id), 0);
+	}
 	ck_assert_int_eq(store_access_key_delete(E.s, "AKUSER"), 0);
 	ck_assert_int_eq(store_access_key_delete(E.s, "AKUSER"), -ENOENT);
 	ck_assert_int_eq(store_access_key_get(E.s, "AKUSER", sec, &slen, NULL), -ENOENT);
