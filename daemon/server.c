@@ -834,7 +834,7 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 		rc = STRATA_EBADBUCKET;
 	if (!rc)
 		rc = store_stat(c->srv->s, bucket, req.key.s, req.key.len, &info,
-				&ci);
+				&ci, &mo, &mbuf);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -850,8 +850,7 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 	resp.chunk_size = info.chunk_size;
 	/* Content type, user metadata and tags, as stored. */
 	lbuf = malloc(2 * PROTO_MAX_FIELDS_LEN);
-	if (lbuf && store_object_meta(c->srv->s, bucket, req.key.s,
-				      req.key.len, &mbuf, &mo) == 0) {
+	if (lbuf) {
 		if (mo->ctypelen) {
 			resp.info.content_type.s = mo->ctype;
 			resp.info.content_type.len = mo->ctypelen;

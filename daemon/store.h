@@ -189,21 +189,15 @@ struct store_chunk_info {
 
 /*
  * Stat an object.  chunks may be NULL; else *chunks is a malloc'd array of
- * info->nchunks entries (free()).  Returns 0, STRATA_ENOBUCKET,
+ * info->nchunks entries (free()).  meta may be NULL; else *meta is the
+ * decoded version (content type, user metadata, tags) pointing into
+ * *metabuf: free with meta_object_free(*meta) and free(*metabuf).  Returns 0, STRATA_ENOBUCKET,
  * STRATA_ENOOBJECT, STRATA_ECORRUPT, STRATA_EINDEX.
  */
 int store_stat(struct store *s, const char *bucket, const char *key,
 	       size_t keylen, struct store_object_info *info,
-	       struct store_chunk_info **chunks);
-
-/*
- * The visible version's whole record: content type, user metadata, tags.
- *   [out] buf, obj  *obj points into *buf; free with meta_object_free(*obj)
- *                   and free(*buf)
- * Errors as store_stat().
- */
-int store_object_meta(struct store *s, const char *bucket, const char *key,
-		      size_t keylen, uint8_t **buf, struct meta_object **obj);
+	       struct store_chunk_info **chunks, struct meta_object **meta,
+	       uint8_t **metabuf);
 
 /* Delete (writes a tombstone version).  Errors via cb: STRATA_ENOOBJECT,
  * STRATA_ENOBUCKET. */

@@ -102,21 +102,10 @@ static int chunk_lookup(struct store *s, uint64_t bid,
 	return rc;
 }
 
-int store_object_meta(struct store *s, const char *bucket, const char *key,
-		      size_t keylen, uint8_t **buf, struct meta_object **obj)
-{
-	struct bucket *b;
-	int rc;
-
-	rc = object_lookup(s, bucket, key, keylen, &b, buf, obj);
-	if (!rc)
-		store__bucket_unref(s, b);
-	return rc;
-}
-
 int store_stat(struct store *s, const char *bucket, const char *key,
 	       size_t keylen, struct store_object_info *info,
-	       struct store_chunk_info **chunks)
+	       struct store_chunk_info **chunks, struct meta_object **meta,
+	       uint8_t **metabuf)
 {
 	struct meta_object *o;
 	struct bucket *b;
@@ -158,6 +147,13 @@ int store_stat(struct store *s, const char *bucket, const char *key,
 		*chunks = v;
 	}
 out:
+	if (!rc && meta) {
+		/* The caller's now, content type, metadata and tags too. */
+		*meta = o;
+		*metabuf = buf;
+		o = NULL;
+		buf = NULL;
+	}
 	meta_object_free(o);
 	free(buf);
 	store__bucket_unref(s, b);

@@ -367,7 +367,8 @@ static double stored_ratio(struct bench *b, unsigned kind)
 		int rc;
 
 		big_key(key, sizeof(key), kind, i);
-		rc = store_stat(b->e.s, BUCKET, key, strlen(key), &info, &ch);
+		rc = store_stat(b->e.s, BUCKET, key, strlen(key), &info, &ch,
+				NULL, NULL);
 		if (rc)
 			die("store_stat", rc);
 		for (uint32_t c = 0; c < info.nchunks; c++)

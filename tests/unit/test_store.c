@@ -421,7 +421,7 @@ START_TEST(corruption_detected)
 	tu_fill(b, sizeof(b), 2);
 	ck_assert_int_eq(tenv_put(&E, "data", "victim", a, sizeof(a), NULL), 0);
 	ck_assert_int_eq(tenv_put(&E, "data", "bystander", b, sizeof(b), NULL), 0);
-	ck_assert_int_eq(store_stat(E.s, "data", "victim", 6, &info, &ci), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "victim", 6, &info, &ci, NULL, NULL), 0);
 	ck_assert_uint_eq(info.nchunks, 4);
 	path = seg_path(ci[1].seg);
 	/* A payload byte of chunk 1, a header byte of chunk 2. */
@@ -460,7 +460,7 @@ START_TEST(truncated_segment)
 
 	tu_fill(a, sizeof(a), 3);
 	ck_assert_int_eq(tenv_put(&E, "data", "t", a, sizeof(a), NULL), 0);
-	ck_assert_int_eq(store_stat(E.s, "data", "t", 1, &info, &ci), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "t", 1, &info, &ci, NULL, NULL), 0);
 	path = seg_path(ci[0].seg);
 	tenv_close(&E);
 	ck_assert_int_eq(truncate(path, (off_t)(ci[2].off + 10)), 0);
@@ -686,7 +686,7 @@ START_TEST(inline_small_objects)
 	tu_fill(small, sizeof(small), 5);
 	tu_fill(big, sizeof(big), 6);
 	ck_assert_int_eq(tenv_put(&E, "data", "s", small, sizeof(small), &info), 0);
-	ck_assert_int_eq(store_stat(E.s, "data", "s", 1, &info, &ci), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "s", 1, &info, &ci, NULL, NULL), 0);
 	ck_assert_uint_eq(info.nchunks, 1);
 	ck_assert_uint_eq(ci[0].tier, STORE_TIER_INDEX);
 	free(ci);
@@ -715,7 +715,7 @@ START_TEST(inline_small_objects)
 	E.o.inline_max = -1;
 	ck_assert_int_eq(tenv_open(&E), 0);
 	ck_assert_int_eq(tenv_put(&E, "data", "s2", small, sizeof(small), NULL), 0);
-	ck_assert_int_eq(store_stat(E.s, "data", "s2", 2, &info, &ci), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "s2", 2, &info, &ci, NULL, NULL), 0);
 	ck_assert_uint_eq(ci[0].tier, STORE_TIER_HOT);
 	free(ci);
 	check_object("s2", small, sizeof(small));
