@@ -45,6 +45,7 @@
 #ifndef STRATA_STRATA_H
 #define STRATA_STRATA_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -478,6 +479,209 @@ int strata_admin_key_list(strata_client *c, strata_key_fn fn, void *arg);
  * -EACCES; a transport error.
  */
 int strata_admin_key_delete(strata_client *c, const char *id);
+
+/* ---- Datasets ---------------------------------------------------------- */
+
+/*
+ * A dataset is a bucket and a key prefix: its shards are the objects under
+ * the prefix, listed once by strata_dataset_open() and kept sorted by key.
+ * An epoch iterator (strata_epoch) reads one participant's share of one
+ * epoch, fetching a bounded number of shards ahead in parallel.
+ *
+ * The plan.  For (seed, epoch) the shard indices 0..n-1 are shuffled with a
+ * Fisher-Yates shuffle driven by splitmix64 seeded from seed and epoch (so
+ * the order is the same on every machine for the same seed, and changes
+ * with the epoch), then dealt round robin to the world_size ranks (rank r
+ * takes positions r, r + world_size, ...), then within a rank round robin to
+ * its num_workers loader workers.  Across all ranks and workers every shard
+ * is read exactly once per epoch.  When world_size does not divide n, by
+ * default (STRATA_UNEVEN_SHARE) the first n % world_size ranks get one shard
+ * more: nothing is read twice or skipped, but ranks see different counts,
+ * which hangs a DistributedDataParallel job at its last collective.  As
+ * PyTorch's DistributedSampler does, STRATA_UNEVEN_DROP drops the last
+ * n % world_size shards of the shuffled order (a different few each epoch)
+ * and STRATA_UNEVEN_PAD repeats the first ones until every rank has
+ * ceil(n / world_size); both give every rank the same count.  Workers of a
+ * rank may differ by one shard: the loader merges them.
+ */
+typedef struct strata_dataset strata_dataset;
+typedef struct strata_epoch strata_epoch;
+
+enum strata_uneven {
+	STRATA_UNEVEN_SHARE = 0,	/* exactly once; counts differ by 1 */
+	STRATA_UNEVEN_DROP = 1,		/* equal counts; a few not read */
+	STRATA_UNEVEN_PAD = 2,		/* equal counts; a few read twice */
+};
+
+/* Allocate size bytes for a shard (e.g. pinned memory); NULL fails the
+ * shard with -ENOMEM.  Called from the iterator's fetch threads. */
+typedef void *(*strata_alloc_fn)(void *arg, size_t size);
+/* Give back a buffer that alloc_fn returned and that was never handed to
+ * the caller (an iterator freed before the end, a failed fetch). */
+typedef void (*strata_free_fn)(void *arg, void *p, size_t size);
+
+struct strata_epoch_opts {
+	uint64_t seed;
+	uint64_t epoch;
+	unsigned rank;			/* 0..world_size-1 */
+	unsigned world_size;		/* 0: 1 */
+	unsigned worker;		/* 0..num_workers-1 */
+	unsigned num_workers;		/* 0: 1 */
+	bool no_shuffle;		/* keep key order (then seed and epoch
+					 * do not matter) */
+	enum strata_uneven uneven;
+	/* Prefetch: pieces fetched or waiting ahead of the consumer, at most
+	 * prefetch of them (0: 4) and prefetch_bytes bytes (0: 512 MiB; one
+	 * piece is always allowed, however large).  Fetches run in parallel
+	 * on up to prefetch threads, each borrowing one connection of the
+	 * client's pool, so pool_size bounds the parallelism too. */
+	unsigned prefetch;
+	uint64_t prefetch_bytes;
+	/* Shards longer than piece_size are read as consecutive byte ranges
+	 * of that size, each delivered on its own (0: whole shards). */
+	uint64_t piece_size;
+	/* A fetch that fails with a transport error (the node restarted,
+	 * the connection broke) is retried up to retries times (0: 10; use
+	 * STRATA_NO_RETRY for none) with backoff doubling from backoff_ms
+	 * (0: 100) up to 2 s, resuming after the bytes it already has. */
+	unsigned retries;
+	unsigned backoff_ms;
+	/* Prestaging hints: the next hint_window keys of the plan are sent
+	 * with strata_hint() ahead of the fetches (0: 256, at most 1024);
+	 * no_hint sends none.  A node that does not support HINT is asked
+	 * once. */
+	unsigned hint_window;
+	bool no_hint;
+	/* Where shard bytes go: NULL alloc_fn: malloc(). */
+	strata_alloc_fn alloc_fn;
+	strata_free_fn free_fn;		/* required with alloc_fn */
+	void *alloc_arg;
+};
+
+#define STRATA_NO_RETRY UINT_MAX
+
+/* One piece of a shard, as strata_epoch_next() hands it over. */
+struct strata_shard {
+	size_t index;		/* the shard's position in the dataset */
+	size_t seq;		/* the piece's position in this plan */
+	const char *key;	/* valid until strata_dataset_free() */
+	uint64_t size;		/* of the whole object, as read */
+	uint64_t offset;	/* of this piece within the object */
+	uint64_t length;	/* bytes in data */
+	bool last;		/* the shard's last piece */
+	void *data;		/* the caller's now (see strata_epoch_next) */
+	unsigned retries;	/* retried fetches this piece needed */
+};
+
+struct strata_epoch_stats {
+	uint64_t pieces;	/* delivered */
+	uint64_t bytes;		/* delivered */
+	uint64_t retries;	/* fetch attempts repeated */
+	uint64_t failed;	/* pieces delivered as errors */
+	uint64_t hints;		/* HINT requests the node accepted */
+	uint64_t hint_keys;	/* keys in them */
+	uint64_t wait_ns;	/* consumer time blocked in next() */
+};
+
+/*
+ * List a dataset: every object of bucket whose key starts with prefix, in
+ * key order.  The listing is kept (keys and sizes); later changes to the
+ * bucket are not seen until the dataset is opened again.  The dataset does
+ * not keep c: it may outlive it, and any client may read it.
+ *   [in]  c, bucket
+ *   [in]  prefix  NULL or "" for the whole bucket
+ *   [out] out     free with strata_dataset_free()
+ * Returns 0 (also for an empty dataset), STRATA_EBADBUCKET, -EINVAL (prefix
+ * over 1024 bytes), STRATA_ENOBUCKET, -ENOMEM, a transport error.
+ */
+int strata_dataset_open(strata_client *c, const char *bucket,
+			const char *prefix, strata_dataset **out);
+
+/* Shards in the dataset. */
+size_t strata_dataset_count(const strata_dataset *ds);
+
+/*
+ * Shard i (0 <= i < count) as listed: its key (valid until
+ * strata_dataset_free(); NULL when i is out of range) and size in bytes.
+ */
+const char *strata_dataset_key(const strata_dataset *ds, size_t i,
+			       uint64_t *size);
+
+/* Free a dataset; NULL is ignored.  No iterator over it may still run. */
+void strata_dataset_free(strata_dataset *ds);
+
+/*
+ * Compute the plan of one participant without reading anything: the
+ * shard indices it reads this epoch, in order (see "The plan" above).
+ *   [in]  nshards  shards in the dataset
+ *   [in]  o        seed, epoch, rank, world_size, worker, num_workers,
+ *                  no_shuffle, uneven (the rest is ignored)
+ *   [out] idx, cap where to put the indices (may be NULL when cap is 0)
+ *   [out] n        how many there are (also when cap is too small)
+ * Returns 0; -EINVAL (o or n NULL, rank >= world_size, worker >=
+ * num_workers, uneven unknown); -ENOBUFS (cap < *n: nothing useful in
+ * idx).
+ */
+int strata_dataset_plan(size_t nshards, const struct strata_epoch_opts *o,
+			size_t *idx, size_t cap, size_t *n);
+
+/*
+ * Start reading one epoch: compute the plan and start the fetch threads
+ * (the first of which sends the first prestaging hint before it fetches).
+ *   [in]  c     used by the fetch threads until strata_epoch_free()
+ *   [in]  ds    must outlive the iterator
+ *   [in]  o     NULL for defaults; copied
+ *   [out] out   free with strata_epoch_free()
+ * Returns 0; -EINVAL (as strata_dataset_plan, alloc_fn without free_fn,
+ * hint_window over 1024); -ENOMEM; -EAGAIN (no thread could be started).
+ */
+int strata_epoch_new(strata_client *c, const strata_dataset *ds,
+		     const struct strata_epoch_opts *o, strata_epoch **out);
+
+/*
+ * The next piece of the plan, in plan order, waiting for its fetch.
+ *   [in]  e
+ *   [out] sh  filled on 1 and on a piece error (index, seq, key then say
+ *             which piece failed; data NULL)
+ * On 1 sh->data holds sh->length bytes and belongs to the caller: free it
+ * with strata_epoch_buf_free() (or, when it came from alloc_fn, in the
+ * caller's own way); it stays valid after strata_epoch_free().  An empty
+ * piece may have data NULL.
+ * Returns 1; 0 at the end of the plan; the piece's error after its retries
+ * ran out (-ESTALE: the object changed since the dataset was listed;
+ * STRATA_ENOOBJECT: it was deleted; any error of strata_object_get()), after
+ * which the next call goes on with the next piece; -EINVAL.
+ */
+int strata_epoch_next(strata_epoch *e, struct strata_shard *sh);
+
+/* Free a buffer strata_epoch_next() handed over: with e's free_fn when e
+ * has an alloc_fn, else with free() (e may then be NULL, or already
+ * freed: pass NULL).  NULL data is ignored. */
+void strata_epoch_buf_free(strata_epoch *e, void *data, size_t length);
+
+/* Counters so far.  [out] st */
+void strata_epoch_stats(strata_epoch *e, struct strata_epoch_stats *st);
+
+/*
+ * Stop the fetches (cancelling those in flight), wait for the threads, free
+ * pieces fetched but not handed over, and free the iterator.  NULL is
+ * ignored.  Buffers already handed over stay the caller's.
+ */
+void strata_epoch_free(strata_epoch *e);
+
+/*
+ * Tell the node which keys of bucket will be read soon, in that order, so
+ * it can prestage them (promote from cold, warm its cache); PROTOCOL.md
+ * §5.14.  Sent in requests of at most 1024 keys.  Only a hint: the node
+ * answers once it has accepted it, not once the keys are staged.
+ *   [in] c, bucket
+ *   [in] keys, nkeys  only read during the call
+ * Returns 0; STRATA_EBADBUCKET; STRATA_EBADKEY (a bad key: nothing sent);
+ * -EINVAL; -EOPNOTSUPP (the node does not take hints); STRATA_ENOBUCKET;
+ * -EACCES; a transport error (requests before it were sent).
+ */
+int strata_hint(strata_client *c, const char *bucket, const char *const *keys,
+		size_t nkeys);
 
 #ifdef __cplusplus
 }
