@@ -1,0 +1,622 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Python binding of libstrata, the Strata object store's C client (ctypes).
+
+    import strata
+    c = strata.Client()                      # STRATA_ENDPOINT, ... as the CLI
+    c.put("imagenet", "train/shard-0001.tar", data)
+    ds = strata.Dataset("strata://imagenet/train/", seed=42,
+                        samples="webdataset")
+    loader = torch.utils.data.DataLoader(ds, num_workers=8, batch_size=None)
+    for epoch in range(10):
+        ds.set_epoch(epoch)
+        for sample in loader: ...           # {"__key__": ..., "jpg": b"..."}
+
+Dataset is a torch.utils.data.IterableDataset when torch can be imported,
+a plain iterable otherwise.  Each rank and each DataLoader worker reads its
+own share of the epoch's plan (libstrata's strata_dataset_plan: every shard
+exactly once per epoch across all ranks and workers), prefetched in
+parallel by libstrata's threads, which retry through node restarts.
+
+The library is found through $STRATA_LIBRARY, else the path this package
+was built or installed with (_libpath.py), else the loader's search path.
+"""
+import ctypes
+import ctypes.util
+import os
+
+from strata import _tar
+
+__all__ = ["Client", "Dataset", "Error", "plan", "parse_url",
+           "webdataset_samples"]
+
+# ---- the library ------------------------------------------------------------
+
+
+def _load():
+    cands = []
+    if os.environ.get("STRATA_LIBRARY"):
+        cands.append(os.environ["STRATA_LIBRARY"])
+    try:
+        from strata import _libpath
+        cands.append(_libpath.LIBRARY)
+    except ImportError:
+        pass
+    found = ctypes.util.find_library("strata")
+    if found:
+        cands.append(found)
+    cands.append("libstrata.so.0")
+    errors = []
+    for c in cands:
+        try:
+            return ctypes.CDLL(c)
+        except OSError as e:
+            errors.append("%s: %s" % (c, e))
+    raise ImportError("strata: cannot load libstrata (" + "; ".join(errors)
+                      + "); set STRATA_LIBRARY to its path")
+
+
+_lib = _load()
+
+_c_p = ctypes.c_void_p
+_u64 = ctypes.c_uint64
+_size = ctypes.c_size_t
+_char_p = ctypes.c_char_p
+
+
+class _Config(ctypes.Structure):
+    _fields_ = [("endpoint", _c_p), ("access_key", _c_p),
+                ("secret_key", _c_p), ("ca_file", _c_p),
+                ("pool_size", ctypes.c_uint), ("timeout_ms", ctypes.c_uint)]
+
+
+class _PutOpts(ctypes.Structure):
+    _fields_ = [("content_type", _char_p), ("meta", _c_p),
+                ("nmeta", _size), ("tags", _c_p), ("ntags", _size),
+                ("has_size", ctypes.c_bool), ("size", _u64)]
+
+
+class _Kv(ctypes.Structure):
+    _fields_ = [("name", _char_p), ("value", _char_p)]
+
+
+class _GetResult(ctypes.Structure):
+    _fields_ = [("size", _u64), ("etag", ctypes.c_uint8 * 32),
+                ("version", _u64), ("writer", ctypes.c_uint32),
+                ("mtime_ms", _u64), ("offset", _u64), ("length", _u64)]
+
+
+class _Chunk(ctypes.Structure):
+    _fields_ = [("tier", ctypes.c_uint), ("raw_len", ctypes.c_uint32),
+                ("stored_len", ctypes.c_uint32)]
+
+
+class _Stat(ctypes.Structure):
+    _fields_ = [("size", _u64), ("etag", ctypes.c_uint8 * 32),
+                ("etag_hex", ctypes.c_char * 76), ("version", _u64),
+                ("writer", ctypes.c_uint32), ("mtime_ms", _u64),
+                ("content_type", _char_p), ("meta", ctypes.POINTER(_Kv)),
+                ("nmeta", _size), ("tags", ctypes.POINTER(_Kv)),
+                ("ntags", _size), ("chunk_size", ctypes.c_uint32),
+                ("chunks", ctypes.POINTER(_Chunk)), ("nchunks", _size)]
+
+
+class _ListOpts(ctypes.Structure):
+    _fields_ = [("prefix", _char_p), ("delimiter", _char_p),
+                ("start_after", _char_p), ("page_size", ctypes.c_uint)]
+
+
+class _ListEntry(ctypes.Structure):
+    _fields_ = [("key", _char_p), ("prefix", _char_p), ("size", _u64),
+                ("etag", ctypes.c_uint8 * 32), ("version", _u64),
+                ("mtime_ms", _u64)]
+
+
+_ALLOC_FN = ctypes.CFUNCTYPE(_c_p, _c_p, _size)
+_FREE_FN = ctypes.CFUNCTYPE(None, _c_p, _c_p, _size)
+_WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _c_p, _c_p, _size)
+
+
+class _EpochOpts(ctypes.Structure):
+    _fields_ = [("seed", _u64), ("epoch", _u64), ("rank", ctypes.c_uint),
+                ("world_size", ctypes.c_uint), ("worker", ctypes.c_uint),
+                ("num_workers", ctypes.c_uint), ("no_shuffle", ctypes.c_bool),
+                ("uneven", ctypes.c_int), ("prefetch", ctypes.c_uint),
+                ("prefetch_bytes", _u64), ("piece_size", _u64),
+                ("retries", ctypes.c_uint), ("backoff_ms", ctypes.c_uint),
+                ("hint_window", ctypes.c_uint), ("no_hint", ctypes.c_bool),
+                ("alloc_fn", _ALLOC_FN), ("free_fn", _FREE_FN),
+                ("alloc_arg", _c_p)]
+
+
+class _Shard(ctypes.Structure):
+    _fields_ = [("index", _size), ("seq", _size), ("key", _char_p),
+                ("size", _u64), ("offset", _u64), ("length", _u64),
+                ("last", ctypes.c_bool), ("data", _c_p),
+                ("retries", ctypes.c_uint)]
+
+
+class _EpochStats(ctypes.Structure):
+    _fields_ = [(n, _u64) for n in ("pieces", "bytes", "retries", "failed",
+                                    "hints", "hint_keys", "wait_ns")]
+
+
+def _proto(name, res, *args):
+    f = getattr(_lib, name)
+    f.restype = res
+    f.argtypes = list(args)
+    return f
+
+
+_I = ctypes.c_int
+_strerror = _proto("strata_strerror", _char_p, _I)
+_config_from_env = _proto("strata_config_from_env", _I,
+                          ctypes.POINTER(_Config), ctypes.c_char_p, _size)
+_config_release = _proto("strata_config_release", None,
+                         ctypes.POINTER(_Config))
+_client_new = _proto("strata_client_new", _I, ctypes.POINTER(_Config),
+                     ctypes.POINTER(_c_p))
+_client_free = _proto("strata_client_free", None, _c_p)
+_bucket_create = _proto("strata_bucket_create", _I, _c_p, _char_p)
+_bucket_delete = _proto("strata_bucket_delete", _I, _c_p, _char_p)
+_put_buf = _proto("strata_object_put_buf", _I, _c_p, _char_p, _char_p,
+                  ctypes.POINTER(_PutOpts), _c_p, _size, _c_p)
+_get = _proto("strata_object_get", _I, _c_p, _char_p, _char_p, _u64, _u64,
+              _WRITE_FN, _c_p, ctypes.POINTER(_GetResult))
+_stat = _proto("strata_object_stat", _I, _c_p, _char_p, _char_p,
+               ctypes.POINTER(ctypes.POINTER(_Stat)))
+_stat_free = _proto("strata_stat_free", None, ctypes.POINTER(_Stat))
+_delete = _proto("strata_object_delete", _I, _c_p, _char_p, _char_p, _c_p)
+_list_new = _proto("strata_list_new", _I, _c_p, _char_p,
+                   ctypes.POINTER(_ListOpts), ctypes.POINTER(_c_p))
+_list_next = _proto("strata_list_next", _I, _c_p,
+                    ctypes.POINTER(ctypes.POINTER(_ListEntry)))
+_list_free = _proto("strata_list_free", None, _c_p)
+_hint = _proto("strata_hint", _I, _c_p, _char_p,
+               ctypes.POINTER(_char_p), _size)
+_ds_open = _proto("strata_dataset_open", _I, _c_p, _char_p, _char_p,
+                  ctypes.POINTER(_c_p))
+_ds_count = _proto("strata_dataset_count", _size, _c_p)
+_ds_key = _proto("strata_dataset_key", _char_p, _c_p, _size,
+                 ctypes.POINTER(_u64))
+_ds_free = _proto("strata_dataset_free", None, _c_p)
+_ds_plan = _proto("strata_dataset_plan", _I, _size,
+                  ctypes.POINTER(_EpochOpts), ctypes.POINTER(_size), _size,
+                  ctypes.POINTER(_size))
+_epoch_new = _proto("strata_epoch_new", _I, _c_p, _c_p,
+                    ctypes.POINTER(_EpochOpts), ctypes.POINTER(_c_p))
+_epoch_next = _proto("strata_epoch_next", _I, _c_p, ctypes.POINTER(_Shard))
+_epoch_buf_free = _proto("strata_epoch_buf_free", None, _c_p, _c_p, _size)
+_epoch_stats = _proto("strata_epoch_stats", None, _c_p,
+                      ctypes.POINTER(_EpochStats))
+_epoch_free = _proto("strata_epoch_free", None, _c_p)
+
+# include/strata/error.h
+ENOBUCKET = -30001
+ENOOBJECT = -30002
+EBUCKETEXISTS = -30003
+
+UNEVEN = {"share": 0, "drop": 1, "pad": 2}
+
+
+class Error(Exception):
+    """A libstrata error: .code is the negative errno or STRATA_E* value."""
+
+    def __init__(self, code, what=""):
+        self.code = code
+        msg = _strerror(code).decode("utf-8", "replace")
+        super().__init__("%s: %s" % (what, msg) if what else msg)
+
+
+def _check(rc, what=""):
+    if rc < 0:
+        raise Error(rc, what)
+    return rc
+
+
+def _b(s):
+    return s.encode("utf-8") if isinstance(s, str) else s
+
+
+def parse_url(url):
+    """"strata://bucket/prefix" -> ("bucket", "prefix")."""
+    if not url.startswith("strata://"):
+        raise ValueError("not a strata:// URL: %r" % url)
+    rest = url[len("strata://"):]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ValueError("no bucket in %r" % url)
+    return bucket, prefix
+
+
+# ---- Client -----------------------------------------------------------------
+
+
+class Client:
+    """One connection pool to one node (libstrata's strata_client).
+
+    Settings not given come from STRATA_ENDPOINT, STRATA_ACCESS_KEY,
+    STRATA_SECRET_KEY, STRATA_CA and the strata config file, as for the CLI.
+    A Client must not be used across fork(): make one per process.
+    """
+
+    def __init__(self, endpoint=None, access_key=None, secret_key=None,
+                 ca=None, pool_size=0, timeout_ms=0):
+        self._c = None
+        self._pid = os.getpid()
+        keep = [_b(x) for x in (endpoint, access_key, secret_key, ca)]
+        cfg = _Config(*[ctypes.cast(ctypes.c_char_p(k), _c_p) if k else None
+                        for k in keep], pool_size, timeout_ms)
+        err = ctypes.create_string_buffer(256)
+        rc = _config_from_env(ctypes.byref(cfg), err, len(err))
+        if rc:
+            raise Error(rc, err.value.decode() or "configuration")
+        try:
+            if not cfg.endpoint:
+                raise Error(-30014, "no endpoint (set STRATA_ENDPOINT)")
+            h = _c_p()
+            _check(_client_new(ctypes.byref(cfg), ctypes.byref(h)),
+                   "connecting")
+            self._c = h
+        finally:
+            _config_release(ctypes.byref(cfg))
+
+    def close(self):
+        # A client inherited through fork() shares its TLS sessions with
+        # the parent: closing them here would break the parent's.
+        if self._c and self._pid == os.getpid():
+            _client_free(self._c)
+        self._c = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def handle(self):
+        if not self._c:
+            raise ValueError("client is closed")
+        if self._pid != os.getpid():
+            raise RuntimeError("strata.Client used after fork(); "
+                               "make one per process")
+        return self._c
+
+    def create_bucket(self, bucket, exist_ok=False):
+        rc = _bucket_create(self.handle, _b(bucket))
+        if rc == EBUCKETEXISTS and exist_ok:
+            return
+        _check(rc, bucket)
+
+    def delete_bucket(self, bucket):
+        _check(_bucket_delete(self.handle, _b(bucket)), bucket)
+
+    def put(self, bucket, key, data, content_type=None):
+        """Put an object from bytes-like data; returns its size."""
+        mv = memoryview(data).cast("B")
+        if mv.readonly:
+            buf = ctypes.c_char_p(bytes(mv))
+            addr = ctypes.cast(buf, _c_p)
+        else:
+            arr = (ctypes.c_char * len(mv)).from_buffer(mv)
+            addr = ctypes.cast(arr, _c_p)
+        opts = _PutOpts(content_type=_b(content_type))
+        _check(_put_buf(self.handle, _b(bucket), _b(key),
+                        ctypes.byref(opts), addr, len(mv), None),
+               "%s/%s" % (bucket, key))
+        return len(mv)
+
+    def get(self, bucket, key, offset=0, length=None):
+        """An object's bytes (or a range of them)."""
+        parts = []
+
+        def sink(arg, p, n):
+            parts.append(ctypes.string_at(p, n))
+            return 0
+
+        cb = _WRITE_FN(sink)
+        res = _GetResult()
+        _check(_get(self.handle, _b(bucket), _b(key), offset,
+                    0xFFFFFFFFFFFFFFFF if length is None else length, cb,
+                    None, ctypes.byref(res)), "%s/%s" % (bucket, key))
+        return b"".join(parts)
+
+    def stat(self, bucket, key):
+        p = ctypes.POINTER(_Stat)()
+        _check(_stat(self.handle, _b(bucket), _b(key), ctypes.byref(p)),
+               "%s/%s" % (bucket, key))
+        try:
+            s = p.contents
+            kv = lambda arr, n: {arr[i].name.decode(): arr[i].value.decode()
+                                 for i in range(n)}
+            return {
+                "size": s.size, "etag": s.etag_hex.decode(),
+                "version": s.version, "writer": s.writer,
+                "mtime_ms": s.mtime_ms,
+                "content_type": s.content_type.decode()
+                if s.content_type else None,
+                "meta": kv(s.meta, s.nmeta), "tags": kv(s.tags, s.ntags),
+                "chunks": [(s.chunks[i].tier, s.chunks[i].raw_len,
+                            s.chunks[i].stored_len)
+                           for i in range(s.nchunks)],
+            }
+        finally:
+            _stat_free(p)
+
+    def delete(self, bucket, key, missing_ok=False):
+        rc = _delete(self.handle, _b(bucket), _b(key), None)
+        if rc == ENOOBJECT and missing_ok:
+            return
+        _check(rc, "%s/%s" % (bucket, key))
+
+    def list(self, bucket, prefix=None, delimiter=None):
+        """Yield dicts: {"key", "size", "mtime_ms"} or {"prefix"}."""
+        opts = _ListOpts(prefix=_b(prefix), delimiter=_b(delimiter))
+        it = _c_p()
+        _check(_list_new(self.handle, _b(bucket), ctypes.byref(opts),
+                         ctypes.byref(it)), bucket)
+        try:
+            e = ctypes.POINTER(_ListEntry)()
+            while _check(_list_next(it, ctypes.byref(e)), bucket) == 1:
+                c = e.contents
+                if c.key is not None:
+                    yield {"key": c.key.decode(), "size": c.size,
+                           "mtime_ms": c.mtime_ms}
+                else:
+                    yield {"prefix": c.prefix.decode()}
+        finally:
+            _list_free(it)
+
+    def hint(self, bucket, keys):
+        """Ask the node to prestage keys (in that order)."""
+        arr = (_char_p * len(keys))(*[_b(k) for k in keys])
+        _check(_hint(self.handle, _b(bucket), arr, len(keys)), "hint")
+
+
+# ---- Plans ------------------------------------------------------------------
+
+
+def _epoch_opts(seed, epoch, rank, world_size, worker, num_workers, shuffle,
+                uneven):
+    if uneven not in UNEVEN:
+        raise ValueError("uneven: one of %s" % ", ".join(UNEVEN))
+    return _EpochOpts(seed=seed & 0xFFFFFFFFFFFFFFFF, epoch=epoch, rank=rank,
+                      world_size=world_size, worker=worker,
+                      num_workers=num_workers, no_shuffle=not shuffle,
+                      uneven=UNEVEN[uneven])
+
+
+def plan(nshards, seed=0, epoch=0, rank=0, world_size=1, worker=0,
+         num_workers=1, shuffle=True, uneven="share"):
+    """The shard indices one participant reads in one epoch."""
+    o = _epoch_opts(seed, epoch, rank, world_size, worker, num_workers,
+                    shuffle, uneven)
+    n = _size()
+    rc = _ds_plan(nshards, ctypes.byref(o), None, 0, ctypes.byref(n))
+    if rc not in (0, -105):             # -ENOBUFS: the count is set
+        _check(rc, "plan")
+    arr = (_size * max(n.value, 1))()
+    _check(_ds_plan(nshards, ctypes.byref(o), arr, n.value, ctypes.byref(n)),
+           "plan")
+    return list(arr[:n.value])
+
+
+# ---- WebDataset samples -----------------------------------------------------
+
+
+def webdataset_samples(data, url=None):
+    """Group a tar shard's members into WebDataset samples: dicts of
+    extension -> bytes with "__key__" (the member path up to the first dot
+    of its file name) and "__url__".  Members of one sample must be
+    consecutive, as WebDataset writes them."""
+    cur = None
+    for name, payload in _tar.members(data):
+        d, _, base = name.rpartition("/")
+        stem, dot, ext = base.partition(".")
+        if not dot:
+            continue                    # no extension: not a sample field
+        key = (d + "/" + stem) if d else stem
+        if cur is None or cur["__key__"] != key:
+            if cur is not None:
+                yield cur
+            cur = {"__key__": key, "__url__": url}
+        cur[ext] = payload
+    if cur is not None:
+        yield cur
+
+
+# ---- Dataset ----------------------------------------------------------------
+
+try:
+    import torch.utils.data as _tud
+    _Base = _tud.IterableDataset
+except Exception:                       # no torch: a plain iterable
+    _tud = None
+    _Base = object
+
+
+def _rank_world():
+    try:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+    except Exception:
+        pass
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError("RANK=%d WORLD_SIZE=%d: need 0 <= RANK < "
+                         "WORLD_SIZE" % (rank, world))
+    return rank, world
+
+
+def _worker():
+    if _tud is not None:
+        info = _tud.get_worker_info()
+        if info is not None:
+            return info.id, info.num_workers
+    return 0, 1
+
+
+class Dataset(_Base):
+    """The shards under strata://bucket/prefix, one epoch at a time.
+
+    samples="shards" yields (key, bytes) per shard; samples="webdataset"
+    yields each tar shard's samples as dicts (see webdataset_samples).
+    Rank and world size come from torch.distributed when it is initialized,
+    else from RANK / WORLD_SIZE (rank= and world_size= override both);
+    DataLoader workers split the rank's share among themselves.  Call
+    set_epoch(n) before each epoch (as with DistributedSampler), or pass
+    epoch= once.  uneven="share" (every shard exactly once; ranks may
+    differ by one), "drop" or "pad" (equal counts per rank).
+
+    The listing is made once, at construction, in the constructing process
+    and inherited by DataLoader workers; each worker opens its own
+    connections.  prefetch / prefetch_bytes bound the shards fetched ahead
+    per worker; retries / backoff_ms how long a restarting node is waited
+    for.
+    """
+
+    def __init__(self, url, shuffle=True, seed=0, epoch=0,
+                 samples="shards", rank=None, world_size=None,
+                 uneven="share", prefetch=4, prefetch_bytes=0, retries=0,
+                 backoff_ms=0, client_args=None):
+        if samples not in ("shards", "webdataset"):
+            raise ValueError('samples: "shards" or "webdataset"')
+        if uneven not in UNEVEN:
+            raise ValueError("uneven: one of %s" % ", ".join(UNEVEN))
+        self.url = url
+        self.bucket, self.prefix = parse_url(url)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = epoch
+        self.samples = samples
+        self.rank = rank
+        self.world_size = world_size
+        self.uneven = uneven
+        self.prefetch = prefetch
+        self.prefetch_bytes = prefetch_bytes
+        self.retries = retries
+        self.backoff_ms = backoff_ms
+        self.client_args = dict(client_args or {})
+        self.last_stats = None
+        self._client = None
+        self._ds = None
+        self._open()
+
+    def _get_client(self):
+        if self._client is None or self._client._pid != os.getpid():
+            args = dict(self.client_args)
+            args.setdefault("pool_size", max(self.prefetch, 1) + 1)
+            self._client = Client(**args)
+        return self._client
+
+    def _open(self):
+        h = _c_p()
+        _check(_ds_open(self._get_client().handle, _b(self.bucket),
+                        _b(self.prefix), ctypes.byref(h)), self.url)
+        self._ds = h
+        self._ds_pid = os.getpid()
+        self._keys = [_ds_key(h, i, None).decode()
+                      for i in range(_ds_count(h))]
+
+    def __getstate__(self):
+        # Pickled for spawned workers: the C handles stay behind and the
+        # listing is made again on the other side.
+        s = dict(self.__dict__)
+        s["_client"] = None
+        s["_ds"] = None
+        return s
+
+    def __setstate__(self, s):
+        self.__dict__.update(s)
+
+    def __del__(self):
+        try:
+            if self._ds and self._ds_pid == os.getpid():
+                _ds_free(self._ds)
+                self._ds = None
+        except Exception:
+            pass
+
+    @property
+    def keys(self):
+        """The shard keys, sorted, as listed."""
+        return list(self._keys)
+
+    def __len__(self):
+        """Shards in the dataset (all ranks)."""
+        return len(self._keys)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def _participant(self):
+        rank, world = _rank_world()
+        if self.rank is not None:
+            rank = self.rank
+        if self.world_size is not None:
+            world = self.world_size
+        worker, workers = _worker()
+        return rank, world, worker, workers
+
+    def plan(self):
+        """The shard keys this process reads this epoch, in order."""
+        rank, world, worker, workers = self._participant()
+        return [self._keys[i] for i in
+                plan(len(self._keys), self.seed, self.epoch, rank, world,
+                     worker, workers, self.shuffle, self.uneven)]
+
+    def shards(self):
+        """Yield (key, memoryview) per shard of this process's share; the
+        view is valid until the next item is asked for."""
+        if self._ds is None:
+            self._open()
+        rank, world, worker, workers = self._participant()
+        o = _epoch_opts(self.seed, self.epoch, rank, world, worker, workers,
+                        self.shuffle, self.uneven)
+        o.prefetch = self.prefetch
+        o.prefetch_bytes = self.prefetch_bytes
+        o.retries = self.retries
+        o.backoff_ms = self.backoff_ms
+        c = self._get_client()
+        e = _c_p()
+        _check(_epoch_new(c.handle, self._ds, ctypes.byref(o),
+                          ctypes.byref(e)), self.url)
+        sh = _Shard()
+        try:
+            while True:
+                rc = _epoch_next(e, ctypes.byref(sh))
+                if rc == 0:
+                    break
+                key = sh.key.decode() if sh.key else "?"
+                _check(rc, "%s%s" % ("strata://%s/" % self.bucket, key))
+                try:
+                    if sh.length:
+                        mv = memoryview((ctypes.c_char * sh.length)
+                                        .from_address(sh.data)).cast("B")
+                    else:
+                        mv = memoryview(b"")
+                    yield key, mv
+                finally:
+                    mv = None
+                    _epoch_buf_free(e, sh.data, sh.length)
+        finally:
+            st = _EpochStats()
+            _epoch_stats(e, ctypes.byref(st))
+            self.last_stats = {n: getattr(st, n) for n, _ in st._fields_}
+            _epoch_free(e)
+
+    def __iter__(self):
+        for key, mv in self.shards():
+            if self.samples == "shards":
+                yield key, bytes(mv)
+            else:
+                yield from webdataset_samples(
+                    mv, "strata://%s/%s" % (self.bucket, key))

@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A small tar reader over an in-memory buffer, for WebDataset shards.
+
+tarfile would need a file object (io.BytesIO copies a memoryview whole);
+this walks the 512-byte headers in place and copies out only the members'
+bytes.  It reads ustar, GNU long names ('L') and pax path records ('x'),
+checks every header's checksum, and skips what is not a regular file.  A
+damaged or truncated archive raises ValueError, never yields garbage.
+"""
+
+_BLOCK = 512
+_ZERO = bytes(_BLOCK)
+
+
+def _octal(field, what):
+    s = bytes(field).rstrip(b"\0 ").lstrip(b" ")
+    if not s:
+        return 0
+    if field[0] & 0x80:                 # GNU base-256 for large sizes
+        v = field[0] & 0x7F
+        for b in bytes(field[1:]):
+            v = (v << 8) | b
+        return v
+    try:
+        return int(s, 8)
+    except ValueError:
+        raise ValueError("tar: bad %s field %r" % (what, s)) from None
+
+
+def _cstr(field):
+    return bytes(field).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _pax_path(data):
+    """The path record of a pax extended header, or None."""
+    i = 0
+    path = None
+    while i < len(data):
+        sp = data.find(b" ", i)
+        if sp < 0:
+            raise ValueError("tar: bad pax record")
+        n = int(data[i:sp])
+        if n <= 0 or i + n > len(data):
+            raise ValueError("tar: bad pax record length")
+        rec = data[sp + 1:i + n - 1]
+        k, _, v = rec.partition(b"=")
+        if k == b"path":
+            path = v.decode("utf-8", "surrogateescape")
+        i += n
+    return path
+
+
+def members(buf):
+    """Yield (name, bytes) for each regular file of the tar in buf."""
+    mv = memoryview(buf).cast("B")
+    off = 0
+    long_name = None
+    n = len(mv)
+    while off + _BLOCK <= n:
+        h = bytes(mv[off:off + _BLOCK])
+        if h == _ZERO:                  # end-of-archive blocks
+            return
+        want = _octal(h[148:156], "checksum")
+        got = sum(h) - sum(h[148:156]) + 8 * 32
+        if want != got:
+            raise ValueError("tar: header checksum mismatch at byte %d" % off)
+        size = _octal(h[124:136], "size")
+        kind = h[156:157]
+        name = _cstr(h[0:100])
+        if h[257:262] == b"ustar" and h[345]:
+            name = _cstr(h[345:500]) + "/" + name
+        start = off + _BLOCK
+        end = start + size
+        if end > n:
+            raise ValueError("tar: member %r runs past the end" % name)
+        off = start + (size + _BLOCK - 1) // _BLOCK * _BLOCK
+        if kind == b"L":
+            long_name = _cstr(mv[start:end])
+            continue
+        if kind == b"x":
+            p = _pax_path(bytes(mv[start:end]))
+            if p is not None:
+                long_name = p
+            continue
+        if long_name is not None:
+            name, long_name = long_name, None
+        if kind in (b"0", b"\0", b"7"):
+            yield name, bytes(mv[start:end])
+    if off < n and any(mv[off:]):
+        raise ValueError("tar: truncated header at byte %d" % off)
