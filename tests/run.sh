@@ -19,7 +19,7 @@ JOBS=${JOBS:-$(nproc)}
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libuv1-dev librocksdb-dev libzstd-dev liburing-dev libssl-dev check
-      libisal-dev libinih-dev openssl python3 mandoc)
+      libisal-dev libinih-dev openssl python3 python3-torch mandoc)
 
 say() { printf '== %s\n' "$*"; }
 

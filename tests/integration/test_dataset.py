@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Python binding against a real node (started by dataset.sh).
+
+A synthetic WebDataset of 64 tar shards (4 samples each) is uploaded, then
+read with a torch DataLoader (2 workers) as 4 simulated ranks (RANK and
+WORLD_SIZE in the environment, as torchrun sets them):
+  - every sample exactly once per epoch, with its bytes intact;
+  - another order in the next epoch, the same order for the same seed;
+  - drop/pad give equal shares per rank;
+  - a node killed (-9) and restarted on the same directories and port in
+    the middle of an epoch costs nothing: every sample still exactly once.
+Also the Client calls (put/get/range/stat/list/delete/hint) and errors.
+
+usage: test_dataset.py CLUSTER_DIR PORT DEV_CLUSTER_SH
+"""
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+
+import strata
+import torch.utils.data as tud
+
+CLUSTER, PORT, DEV = sys.argv[1], sys.argv[2], sys.argv[3]
+BUCKET = "dstest"
+URL = "strata://%s/train/" % BUCKET
+NSHARDS, PER_SHARD, RANKS = 64, 4, 4
+failures = []
+
+
+def check(cond, what):
+    if cond:
+        print("ok:", what)
+    else:
+        print("FAIL:", what)
+        failures.append(what)
+
+
+def sample_bytes(key):
+    n = 2000 + int(hashlib.sha256(key.encode()).hexdigest()[:4], 16) % 20000
+    out = b""
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(b"%s/%d" % (key.encode(), i)).digest()
+        i += 1
+    return out[:n]
+
+
+def make_shard(s):
+    bio = io.BytesIO()
+    keys = []
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for j in range(PER_SHARD):
+            key = "s%04d_%d" % (s, j)
+            keys.append(key)
+            for ext, data in (("bin", sample_bytes(key)),
+                              ("cls", str(s * 10 + j).encode()),
+                              ("txt", ("sample " + key).encode())):
+                ti = tarfile.TarInfo(key + "." + ext)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+    return bio.getvalue(), keys
+
+
+def verify(sample):
+    k = sample["__key__"]
+    s, j = int(k[1:5]), int(k[6:])
+    return (sample["bin"] == sample_bytes(k) and
+            sample["cls"] == str(s * 10 + j).encode() and
+            sample["txt"] == ("sample " + k).encode() and
+            set(sample) == {"__key__", "__url__", "bin", "cls", "txt"})
+
+
+def read_rank(ds, rank, world, workers=2):
+    os.environ["RANK"], os.environ["WORLD_SIZE"] = str(rank), str(world)
+    keys, bad = [], 0
+    loader = tud.DataLoader(ds, num_workers=workers, batch_size=None)
+    for sample in loader:
+        keys.append(sample["__key__"])
+        bad += not verify(sample)
+    return keys, bad
+
+
+def read_epoch(ds, world=RANKS):
+    per_rank, bad = [], 0
+    for r in range(world):
+        k, b = read_rank(ds, r, world)
+        per_rank.append(k)
+        bad += b
+    return per_rank, bad
+
+
+def node_pid():
+    with open(os.path.join(CLUSTER, "node1", "stratad.pid")) as f:
+        return int(f.read())
+
+
+def restart_node(delay):
+    """kill -9 the node now, start it again after delay seconds."""
+    old = node_pid()
+    os.kill(old, 9)
+    done = {}
+
+    def up():
+        time.sleep(delay)
+        subprocess.run(["bash", DEV, "up", "--dir", CLUSTER, "--port", PORT],
+                       check=True, stdout=subprocess.DEVNULL)
+        done["pid"] = node_pid()
+
+    t = threading.Thread(target=up)
+    t.start()
+    return old, t, done
+
+
+def main():
+    c = strata.Client()
+    c.create_bucket(BUCKET, exist_ok=True)
+
+    # ---- Client calls ----
+    c.put(BUCKET, "misc/a", b"hello world", content_type="text/plain")
+    check(c.get(BUCKET, "misc/a") == b"hello world", "put/get")
+    check(c.get(BUCKET, "misc/a", 6, 3) == b"wor", "range get")
+    st = c.stat(BUCKET, "misc/a")
+    check(st["size"] == 11 and st["content_type"] == "text/plain", "stat")
+    big = os.urandom(5 << 20)
+    c.put(BUCKET, "misc/big", bytearray(big))
+    check(c.get(BUCKET, "misc/big") == big, "5 MiB put/get (several chunks)")
+    check([e["key"] for e in c.list(BUCKET, prefix="misc/")] ==
+          ["misc/a", "misc/big"], "list")
+    c.delete(BUCKET, "misc/a")
+    try:
+        c.get(BUCKET, "misc/a")
+        check(False, "get of a deleted object raises")
+    except strata.Error as e:
+        check(e.code == strata.ENOOBJECT and "object" in str(e).lower(),
+              "get of a deleted object raises ENOOBJECT: %s" % e)
+    c.delete(BUCKET, "misc/big")
+    try:
+        strata.Dataset("strata://no-such-bucket/x/")
+        check(False, "a dataset in a missing bucket raises")
+    except strata.Error as e:
+        check(e.code == strata.ENOBUCKET, "missing bucket: %s" % e)
+
+    # ---- the dataset ----
+    expect = set()
+    for s in range(NSHARDS):
+        data, keys = make_shard(s)
+        c.put(BUCKET, "train/shard-%04d.tar" % s, data)
+        expect.update(keys)
+    c.put(BUCKET, "other/not-a-shard", b"x")
+    # 1,500 keys: two HINT requests (at most 1,024 keys each).
+    c.hint(BUCKET, ["train/shard-%04d.tar" % (i % NSHARDS)
+                    for i in range(1500)])
+    check(True, "hint of 1,500 keys accepted")
+
+    ds = strata.Dataset(URL, seed=42, samples="webdataset")
+    check(len(ds) == NSHARDS and ds.keys[0] == "train/shard-0000.tar",
+          "listed once: %d shards, sorted" % len(ds))
+
+    orders = {}
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        per_rank, bad = read_epoch(ds)
+        flat = [k for r in per_rank for k in r]
+        check(bad == 0, "epoch %d: every sample's bytes intact" % epoch)
+        check(len(flat) == len(expect) and set(flat) == expect,
+              "epoch %d: %d samples over %d ranks x 2 workers, each "
+              "exactly once" % (epoch, len(flat), RANKS))
+        check(all(len(r) == NSHARDS * PER_SHARD // RANKS for r in per_rank),
+              "epoch %d: equal shares" % epoch)
+        orders[epoch] = per_rank
+    check(orders[0] != orders[1] and
+          any(set(a) != set(b) for a, b in zip(orders[0], orders[1])),
+          "epoch 1 reads another order (and other shards per rank)")
+    again = strata.Dataset(URL, seed=42, epoch=0, samples="webdataset")
+    check(read_rank(again, 2, RANKS)[0] == orders[0][2],
+          "same seed and epoch: the same order (rank 2)")
+    other = strata.Dataset(URL, seed=7, epoch=0, samples="webdataset")
+    check(read_rank(other, 2, RANKS)[0] != orders[0][2],
+          "another seed: another order")
+
+    # Three ranks do not divide 64 shards.
+    for uneven, per, distinct in (("drop", 21, 63), ("pad", 22, 64),
+                                  ("share", None, 64)):
+        d = strata.Dataset(URL, seed=3, samples="webdataset", uneven=uneven)
+        per_rank, bad = read_epoch(d, world=3)
+        counts = [len(r) // PER_SHARD for r in per_rank]
+        shards = {k[:5] for r in per_rank for k in r}
+        ok = bad == 0 and len(shards) == distinct
+        if per is not None:
+            ok = ok and counts == [per] * 3
+        else:
+            ok = ok and sorted(counts) == [21, 21, 22] and \
+                sum(counts) == NSHARDS
+        check(ok, "uneven=%s over 3 ranks: shards per rank %s" %
+              (uneven, counts))
+
+    # Whole shards, in process, with the reader's counters.
+    d = strata.Dataset(URL, seed=1, samples="shards", rank=1, world_size=4)
+    got = list((k, hashlib.sha256(v).hexdigest()) for k, v in d)
+    check([k for k, _ in got] == d.plan() and len(got) == 16,
+          "samples=shards: whole shards in plan order")
+    check(d.last_stats["hints"] >= 1 and d.last_stats["pieces"] == 16,
+          "prestaging hint sent: %s" % d.last_stats)
+
+    # ---- a node restart in the middle of an epoch ----
+    # In process first: the reader's counters show the retries.
+    d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,
+                       world_size=1)
+    seen = []
+    it = iter(d)
+    for _ in range(5):
+        seen.append(next(it)[0])
+    old, t, done = restart_node(1.5)
+    for k, _ in it:
+        seen.append(k)
+    t.join()
+    check(sorted(seen) == sorted(d.keys) and done.get("pid") != old,
+          "in process: node killed and restarted after 5 of 64 shards; "
+          "all 64 read once")
+    check(d.last_stats["retries"] > 0,
+          "the reader retried through the restart: %s" % d.last_stats)
+
+    # Then through a DataLoader with 2 workers.
+    os.environ["RANK"], os.environ["WORLD_SIZE"] = "0", "1"
+    d = strata.Dataset(URL, seed=9, samples="webdataset", prefetch=1)
+    keys, bad = [], 0
+    t = None
+    for i, sample in enumerate(tud.DataLoader(d, num_workers=2,
+                                              batch_size=None)):
+        keys.append(sample["__key__"])
+        bad += not verify(sample)
+        if i == 20:
+            old, t, done = restart_node(1.5)
+    t.join()
+    check(done.get("pid") not in (None, old), "the node was restarted "
+          "(pid %d -> %s)" % (old, done.get("pid")))
+    check(bad == 0 and len(keys) == len(expect) and set(keys) == expect,
+          "DataLoader, 2 workers: restart after 21 of %d samples survived, "
+          "every sample exactly once" % len(expect))
+
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
