@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,12 @@
 
 struct parse {
 	struct config *c;
-	char *err;
-	size_t errlen;
-	int failed;
+	const char *path;
+	char *err;		/* every problem, one per line */
+	size_t errlen, errused;
+	int failed;		/* problems found */
+	int line;		/* the line inih is on (reader counts) */
+	FILE *f;
 };
 
 static int parse_u64(const char *v, uint64_t *out, int sizes)
@@ -89,22 +94,44 @@ static int set_dirs(struct config *c, int tier, const char *v)
 	return 0;
 }
 
-static int set_listen(struct config *c, const char *v)
+/* "host:port"; with may_off, "off" or "" leave host empty (disabled). */
+static int set_addr(char *host, size_t cap, int *port, const char *v,
+		    bool may_off)
 {
 	const char *colon = strrchr(v, ':');
-	uint64_t port;
+	uint64_t n;
 
-	if (!colon || colon == v || (size_t)(colon - v) >= sizeof(c->listen_host))
+	if (may_off && (!*v || strcmp(v, "off") == 0)) {
+		host[0] = 0;
+		*port = 0;
+		return 0;
+	}
+	if (!colon || colon == v || (size_t)(colon - v) >= cap)
 		return -1;
-	if (parse_u64(colon + 1, &port, 0) || port > 65535)
+	if (parse_u64(colon + 1, &n, 0) || n > 65535)
 		return -1;
-	memcpy(c->listen_host, v, (size_t)(colon - v));
-	c->listen_host[colon - v] = 0;
-	c->listen_port = (int)port;
+	memcpy(host, v, (size_t)(colon - v));
+	host[colon - v] = 0;
+	*port = (int)n;
 	return 0;
 }
 
-enum kind { K_STR, K_U32, K_SIZE, K_INT, K_DIRS, K_LISTEN, K_LEVEL };
+static int set_bool(bool *dst, const char *v)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+			*dst = strcmp(v, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+enum kind { K_STR, K_U32, K_SIZE, K_INT, K_DIRS, K_LISTEN, K_LEVEL, K_BOOL,
+	    K_ADMIN };
 
 struct key {
 	const char *section, *name;
@@ -135,6 +162,10 @@ static const struct key keys[] = {
 	{ "store", "segment_size", K_SIZE, OFF(segment_size), 8, 1u << 20, 1ll << 40, 0 },
 	{ "store", "cache_size", K_SIZE, OFF(cache_size), 8, 0, 1ll << 42, 0 },
 	{ "log", "level", K_LEVEL, 0, 0, 0, 0, 0 },
+	{ "log", "access", K_BOOL, OFF(log_access), 0, 0, 0, 0 },
+	{ "admin", "listen", K_ADMIN, 0, 0, 0, 0, 0 },
+	{ "admin", "max_connections", K_U32, OFF(admin_max_connections), 0, 1, 1024, 0 },
+	{ "admin", "timeout_ms", K_U32, OFF(admin_timeout_ms), 0, 100, 600000, 0 },
 };
 
 /* Levenshtein distance, for "did you mean". */
@@ -162,17 +193,48 @@ static size_t distance(const char *a, const char *b)
 	return prev[lb];
 }
 
-/* Record the first error: "[section] key: what" and a hint. */
+/* Append one problem line to p->err; past its end, the line is dropped
+ * and the last line says so. */
+__attribute__((format(printf, 2, 3)))
+static void problem(struct parse *p, const char *fmt, ...)
+{
+	char line[768];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	p->failed++;
+	if (n < 0 || !p->errlen)
+		return;
+	if (p->errused + (size_t)n + 2 > p->errlen) {
+		const char *more = "(more problems not shown)";
+
+		if (p->errused + strlen(more) + 2 <= p->errlen)
+			p->errused += (size_t)snprintf(p->err + p->errused,
+				p->errlen - p->errused, "%s%s",
+				p->errused ? "\n" : "", more);
+		p->errlen = p->errused;	/* nothing more fits */
+		return;
+	}
+	p->errused += (size_t)snprintf(p->err + p->errused,
+				       p->errlen - p->errused, "%s%s",
+				       p->errused ? "\n" : "", line);
+}
+
+/* One problem with a key: "FILE:LINE: [section] key: what", and a hint.
+ * Returns 1 so that inih goes on: every problem is reported at once. */
 static int fail(struct parse *p, const char *section, const char *name,
 		const char *what, const char *hint)
 {
 	if (hint)
-		snprintf(p->err, p->errlen, "[%s] %s: %s (did you mean [%s?)",
-			 section, name, what, hint);
+		problem(p, "%s:%d: [%s] %s: %s (did you mean [%s?)", p->path,
+			p->line, section, name, what, hint);
 	else
-		snprintf(p->err, p->errlen, "[%s] %s: %s", section, name, what);
-	p->failed = 1;
-	return 0;
+		problem(p, "%s:%d: [%s] %s: %s", p->path, p->line, section,
+			name, what);
+	return 1;
 }
 
 static int handler(void *user, const char *section, const char *name,
@@ -184,8 +246,6 @@ static int handler(void *user, const char *section, const char *name,
 	size_t bestd = 99;
 	char hint[160];
 
-	if (p->failed)
-		return 0;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const struct key *k = &keys[i];
 		uint64_t u;
@@ -229,8 +289,18 @@ static int handler(void *user, const char *section, const char *name,
 				return fail(p, section, name, "too many or too long directories", NULL);
 			return 1;
 		case K_LISTEN:
-			if (set_listen(c, value))
+			if (set_addr(c->listen_host, sizeof(c->listen_host),
+				     &c->listen_port, value, false))
 				return fail(p, section, name, "want host:port", NULL);
+			return 1;
+		case K_ADMIN:
+			if (set_addr(c->admin_host, sizeof(c->admin_host),
+				     &c->admin_port, value, true))
+				return fail(p, section, name, "want host:port or off", NULL);
+			return 1;
+		case K_BOOL:
+			if (set_bool((bool *)(void *)base, value))
+				return fail(p, section, name, "want true or false", NULL);
 			return 1;
 		case K_LEVEL:
 			if (log_parse_level(value, &c->log_level))
@@ -260,43 +330,64 @@ void config_defaults(struct config *c)
 	c->segment_size = 256u << 20;
 	c->cache_size = 512u << 20;
 	c->log_level = LOG_INFO;
+	c->admin_max_connections = 16;
+	c->admin_timeout_ms = 5000;
+}
+
+/*
+ * inih's line reader, counting lines so that every problem names its line,
+ * and catching lines inih would skip as malformed (it reports only the
+ * first one).
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *s = fgets(str, num, p->f);
+	const char *t;
+
+	if (!s)
+		return NULL;
+	p->line++;
+	for (t = s; *t == ' ' || *t == '\t'; t++)
+		;
+	if (*t && *t != '\n' && *t != '\r' && *t != '#' && *t != ';' &&
+	    !(*t == '[' && strchr(t, ']')) && !strchr(t, '=') && !strchr(t, ':'))
+		problem(p, "%s:%d: not a [section] or key = value line",
+			p->path, p->line);
+	return s;
 }
 
 int config_load(struct config *c, const char *path, char *errbuf,
 		size_t errlen)
 {
-	struct parse p = { .c = c, .err = errbuf, .errlen = errlen };
-	FILE *f = fopen(path, "r");
+	struct parse p = { .c = c, .path = path, .err = errbuf,
+			   .errlen = errlen };
 	int rc;
 
-	if (!f) {
+	if (errlen)
+		errbuf[0] = 0;
+	p.f = fopen(path, "r");
+	if (!p.f) {
 		rc = -errno;
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = ini_parse_file(f, handler, &p);
-	fclose(f);
-	if (p.failed) {
-		char tmp[512];
-
-		snprintf(tmp, sizeof(tmp), "%s: %s", path, errbuf);
-		snprintf(errbuf, errlen, "%s", tmp);
-		return STRATA_ECONFIG;
-	}
-	if (rc) {
-		snprintf(errbuf, errlen, "%s: line %d: not a [section] or key = value line",
-			 path, rc);
-		return STRATA_ECONFIG;
-	}
-	if (!c->ntier_dirs[STORE_TIER_HOT]) {
-		snprintf(errbuf, errlen, "%s: [tiers] hot is required", path);
-		return STRATA_ECONFIG;
-	}
-	if (!c->tls_cert[0] || !c->tls_key[0]) {
-		snprintf(errbuf, errlen, "%s: [tls] cert and key are required", path);
-		return STRATA_ECONFIG;
-	}
-	return 0;
+	rc = ini_parse_stream(read_line, &p, handler, &p);
+	fclose(p.f);
+	if (rc > 0 && !p.failed)	/* a line inih refused that we let by */
+		problem(&p, "%s:%d: not a [section] or key = value line", path,
+			rc);
+	else if (rc < 0)
+		problem(&p, "%s: cannot parse (out of memory)", path);
+	if (!c->ntier_dirs[STORE_TIER_HOT])
+		problem(&p, "%s: [tiers] hot is required", path);
+	if (!c->tls_cert[0] || !c->tls_key[0])
+		problem(&p, "%s: [tls] cert and key are required", path);
+	if (c->admin_host[0] && strcmp(c->admin_host, c->listen_host) == 0 &&
+	    c->admin_port == c->listen_port && c->admin_port)
+		problem(&p, "%s: [admin] listen and [node] listen are the same "
+			"address", path);
+	return p.failed ? STRATA_ECONFIG : 0;
 }
 
 void config_store_opts(const struct config *c, struct store_opts *o,

@@ -7,6 +7,7 @@
 #ifndef STRATA_CONFIG_H
 #define STRATA_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,15 +40,21 @@ struct config {
 	uint64_t cache_size;			/* 0: no cache */
 	/* [log] */
 	enum log_level log_level;
+	bool log_access;			/* a line per request */
+	/* [admin]: HTTP metrics and health; empty host: off */
+	char admin_host[256];
+	int admin_port;
+	unsigned admin_max_connections;
+	unsigned admin_timeout_ms;
 };
 
 /* Defaults for every key. */
 void config_defaults(struct config *c);
 
 /*
- * Read path over the defaults.  On error, errbuf says where and why (file,
- * line, key) in one line.  Returns 0, -errno (cannot read the file),
- * STRATA_ECONFIG.
+ * Read path over the defaults.  On error, errbuf lists every problem found,
+ * one per line ("FILE:LINE: [section] key: why"), not only the first.
+ * Returns 0, -errno (cannot read the file), STRATA_ECONFIG.
  */
 int config_load(struct config *c, const char *path, char *errbuf,
 		size_t errlen);

@@ -30,6 +30,11 @@ enum log_level log_get_level(void)
 	return (enum log_level)atomic_load(&log_level);
 }
 
+const char *log_level_name(enum log_level lvl)
+{
+	return (unsigned)lvl <= LOG_DEBUG ? level_names[lvl] : "?";
+}
+
 int log_parse_level(const char *s, enum log_level *out)
 {
 	for (int i = LOG_ERR; i <= LOG_DEBUG; i++) {

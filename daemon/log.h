@@ -12,6 +12,8 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
+/* "error", "warn", "info" or "debug". */
+const char *log_level_name(enum log_level lvl);
 /* Parses "error", "warn", "info", "debug"; returns -EINVAL otherwise. */
 int log_parse_level(const char *s, enum log_level *out);
 

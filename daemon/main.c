@@ -3,11 +3,18 @@
  * stratad: read the config, open the store, listen with TLS, serve.
  *
  *   start: config -> store_open -> admin key (first start) -> TLS context
- *          -> net_listen -> serve
- *   SIGTERM/SIGINT: stop accepting, close connections gracefully (puts
- *          not yet committed are aborted, nothing half-visible), close the
- *          store (waits for in-flight commits), exit 0
- *   SIGHUP: reload the TLS certificate and key for new connections
+ *          -> net_listen -> admin port -> READY=1 (systemd) -> serve
+ *   SIGTERM/SIGINT: STOPPING=1, stop accepting, close connections
+ *          gracefully (puts not yet committed are aborted, nothing
+ *          half-visible), close the store (waits for in-flight commits),
+ *          exit 0
+ *   SIGHUP: RELOADING=1, re-read the config file and apply what can change
+ *          live (log level, access log, connection limit, TLS certificate
+ *          and key), name what needs a restart, READY=1
+ *
+ * Credentials: relative key and certificate paths resolve against
+ * $CREDENTIALS_DIRECTORY (systemd LoadCredential=) when it is set, else
+ * against the config file's directory (resolve_paths).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,11 +28,14 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
 #include "meta.h"
+#include "metrics.h"
 #include "net.h"
+#include "notify.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -42,7 +52,12 @@ struct app {
 	struct server *srv;
 	struct net_server *net;
 	struct tls_ctx *tls;
+	struct admin *admin;
+	struct metrics metrics;
+	struct notify notify;
+	uint64_t start_time_s;
 	uv_signal_t sig[3];
+	bool ready;			/* store open and serving (/readyz) */
 	bool stopping;
 	int exit_code;
 };
@@ -118,6 +133,7 @@ static void store_closed(void *arg)
 	a->store = NULL;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&a->sig[i], NULL);
+	notify_release(&a->notify);
 }
 
 /* net_server_close's callback: arg is net_listen's, the server. */
@@ -141,7 +157,12 @@ static void stop(struct app *a, const char *why)
 	if (a->stopping)
 		return;
 	a->stopping = true;
+	a->ready = false;
 	log_info("main", "%s: stopping (no new connections; draining)", why);
+	notify_stopping("stopping: draining connections");
+	if (a->admin)
+		admin_close(a->admin, NULL, NULL);
+	a->admin = NULL;
 	if (a->net) {
 		net_server_close(a->net, net_closed);
 		return;
@@ -155,22 +176,149 @@ static void stop(struct app *a, const char *why)
 		store_closed(a);
 }
 
-static void reload_tls(struct app *a)
+/*
+ * Make a relative credential path absolute: against $CREDENTIALS_DIRECTORY
+ * when systemd set it (LoadCredential=), else against the config file's
+ * directory.  Returns 0 or -ENAMETOOLONG.
+ */
+static int resolve_path(char *p, size_t cap, const char *config_path)
 {
-	struct tls_ctx *t;
-	const char *ca = a->cfg.tls_client_ca[0] ? a->cfg.tls_client_ca : NULL;
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	const char *slash = strrchr(config_path, '/');
+	char buf[CONFIG_PATH_MAX];
+	int n;
+
+	if (!p[0] || p[0] == '/')
+		return 0;
+	if (creds && *creds)
+		n = snprintf(buf, sizeof(buf), "%s/%s", creds, p);
+	else if (slash)
+		n = snprintf(buf, sizeof(buf), "%.*s/%s",
+			     (int)(slash - config_path), config_path, p);
+	else
+		return 0;	/* the config is in the working directory */
+	if (n < 0 || (size_t)n >= sizeof(buf) || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	memcpy(p, buf, (size_t)n + 1);
+	return 0;
+}
+
+/* Read and check the config file; every problem is reported, one line
+ * each, to the log (reload) or stderr (start, --check-config). */
+static int load_config(struct config *c, const char *path, bool to_log)
+{
+	char *const paths[] = { c->tls_cert, c->tls_key, c->tls_client_ca,
+				c->master_key };
+	char err[16384];
 	int rc;
 
-	rc = tls_ctx_new_server(a->cfg.tls_cert, a->cfg.tls_key, ca, &t);
+	config_defaults(c);
+	rc = config_load(c, path, err, sizeof(err));
+	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++) {
+		rc = resolve_path(paths[i], CONFIG_PATH_MAX, path);
+		if (rc)
+			snprintf(err, sizeof(err), "%s: %s is too long once "
+				 "resolved against the credentials directory",
+				 path, paths[i]);
+	}
+	if (!rc)
+		return 0;
+	for (char *line = err, *nl; line && *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = 0;
+		if (to_log)
+			log_err("config", "%s", line);
+		else
+			fprintf(stderr, "stratad: %s\n", line);
+	}
+	return rc;
+}
+
+/* Append ", what" to a one-line summary. */
+static void note(char *buf, size_t cap, const char *what)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", what);
+}
+
+/*
+ * SIGHUP: re-read the config file.  What can change live is applied; what
+ * cannot is named (restart to apply) and keeps its running value.  One log
+ * line says which.
+ */
+static void reload(struct app *a)
+{
+	struct config nc;
+	struct tls_ctx *t;
+	struct net_limits lim;
+	char done[512] = "", later[512] = "", what[128];
+	int rc;
+
+	notify_reloading();
+	if (load_config(&nc, a->config_path, true)) {
+		log_err("main", "SIGHUP: %s has errors; nothing reloaded",
+			a->config_path);
+		notify_ready("serving; the last reload failed (see the log)");
+		return;
+	}
+	log_set_level(nc.log_level);
+	a->cfg.log_level = nc.log_level;
+	snprintf(what, sizeof(what), "log level %s", log_level_name(nc.log_level));
+	note(done, sizeof(done), what);
+	a->cfg.log_access = nc.log_access;
+	server_set_access_log(a->srv, nc.log_access);
+	note(done, sizeof(done), nc.log_access ? "access log on" : "access log off");
+	net_limits_default(&lim);
+	lim.max_conns = nc.max_connections;
+	if (net_server_set_limits(a->net, &lim) == 0) {
+		a->cfg.max_connections = nc.max_connections;
+		snprintf(what, sizeof(what), "max_connections %u",
+			 nc.max_connections);
+		note(done, sizeof(done), what);
+	}
+	rc = tls_ctx_new_server(nc.tls_cert, nc.tls_key,
+				nc.tls_client_ca[0] ? nc.tls_client_ca : NULL, &t);
 	if (rc) {
 		log_err("main", "SIGHUP: keeping the old TLS certificate: %s",
 			strata_strerror(rc));
-		return;
+	} else {
+		net_server_set_tls(a->net, t);
+		tls_ctx_free(a->tls);
+		a->tls = t;
+		memcpy(a->cfg.tls_cert, nc.tls_cert, sizeof(nc.tls_cert));
+		memcpy(a->cfg.tls_key, nc.tls_key, sizeof(nc.tls_key));
+		memcpy(a->cfg.tls_client_ca, nc.tls_client_ca,
+		       sizeof(nc.tls_client_ca));
+		note(done, sizeof(done), "TLS certificate and key");
 	}
-	net_server_set_tls(a->net, t);
-	tls_ctx_free(a->tls);
-	a->tls = t;
-	log_info("main", "SIGHUP: reloaded the TLS certificate and key");
+	/* The rest is fixed at start. */
+	if (nc.cache_size != a->cfg.cache_size)
+		note(later, sizeof(later), "[store] cache_size");
+	if (strcmp(nc.listen_host, a->cfg.listen_host) ||
+	    nc.listen_port != a->cfg.listen_port)
+		note(later, sizeof(later), "[node] listen");
+	if (strcmp(nc.state_dir, a->cfg.state_dir) || nc.node_id != a->cfg.node_id)
+		note(later, sizeof(later), "[node] id, state_dir");
+	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
+	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
+		note(later, sizeof(later), "[tiers]");
+	if (strcmp(nc.master_key, a->cfg.master_key))
+		note(later, sizeof(later), "[keys] master_key");
+	if (nc.chunk_size != a->cfg.chunk_size ||
+	    nc.zstd_level != a->cfg.zstd_level ||
+	    nc.inline_max != a->cfg.inline_max ||
+	    nc.segment_size != a->cfg.segment_size)
+		note(later, sizeof(later), "[store] chunk_size, zstd_level, inline_max, segment_size");
+	if (strcmp(nc.admin_host, a->cfg.admin_host) ||
+	    nc.admin_port != a->cfg.admin_port ||
+	    nc.admin_max_connections != a->cfg.admin_max_connections ||
+	    nc.admin_timeout_ms != a->cfg.admin_timeout_ms)
+		note(later, sizeof(later), "[admin]");
+	log_info("main", "SIGHUP: reloaded %s: %s%s%s", a->config_path, done,
+		 later[0] ? "; restart to apply: " : "", later);
+	notify_ready("serving (reloaded)");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -178,7 +326,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct app *a = h->data;
 
 	if (signum == SIGHUP && !a->stopping && a->net)
-		reload_tls(a);
+		reload(a);
 	else if (signum != SIGHUP)
 		stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
@@ -202,6 +350,30 @@ static int mkdir_p(const char *path)
 	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* /metrics: the request counters plus what the store and net report now. */
+static int admin_metrics(void *arg, char **body, size_t *len)
+{
+	struct app *a = arg;
+	struct metrics_view v = {
+		.version = STRATAD_VERSION,
+		.start_time_s = a->start_time_s,
+		.ready = a->ready,
+		.conns = a->net ? net_server_conns(a->net) : 0,
+		.conns_max = a->cfg.max_connections,
+	};
+
+	if (a->store && !a->stopping && store_stats(a->store, &v.st) == 0)
+		v.have_store = true;
+	return metrics_render(&a->metrics, &v, body, len);
+}
+
+static bool admin_ready(void *arg)
+{
+	struct app *a = arg;
+
+	return a->ready && a->store && a->net && !a->stopping;
 }
 
 static int start(struct app *a)
@@ -245,6 +417,8 @@ static int start(struct app *a)
 	}
 	sv.node_id = a->cfg.node_id;
 	sv.owner = a;
+	sv.metrics = &a->metrics;
+	sv.access_log = a->cfg.log_access;
 	rc = server_new(a->loop, a->store, &sv, &a->srv);
 	if (rc)
 		return rc;
@@ -259,9 +433,32 @@ static int start(struct app *a)
 	net_limits_default(&lim);
 	lim.max_conns = a->cfg.max_connections;
 	net_server_set_limits(a->net, &lim);
+	if (a->cfg.admin_host[0]) {
+		struct admin_limits al = {
+			.max_conns = a->cfg.admin_max_connections,
+			.timeout_ms = a->cfg.admin_timeout_ms,
+		};
+		struct admin_handlers ah = { .metrics = admin_metrics,
+					     .ready = admin_ready };
+
+		rc = admin_listen(a->loop, a->cfg.admin_host, a->cfg.admin_port,
+				  &al, &ah, a, &a->metrics, &a->admin);
+		if (rc) {
+			log_err("main", "cannot listen on %s:%d (admin): %s",
+				a->cfg.admin_host, a->cfg.admin_port,
+				strerror(-rc));
+			return rc;
+		}
+		log_info("main", "admin port (metrics, health) on %s:%d",
+			 a->cfg.admin_host, admin_port(a->admin));
+	}
 	log_info("main", "stratad %s serving on %s:%d (node %u)",
 		 STRATAD_VERSION, a->cfg.listen_host, net_server_port(a->net),
 		 a->cfg.node_id);
+	a->ready = true;
+	notify_ready("serving");
+	notify_status("serving on %s:%d", a->cfg.listen_host,
+		      net_server_port(a->net));
 	return 0;
 }
 
@@ -276,7 +473,6 @@ int main(int argc, char **argv)
 	};
 	struct app a = { .config_path = "/etc/strata/stratad.conf" };
 	bool check = false;
-	char err[1024];
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -292,18 +488,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	config_defaults(&a.cfg);
-	rc = config_load(&a.cfg, a.config_path, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "stratad: %s\n", err);
+	if (load_config(&a.cfg, a.config_path, false))
 		return 1;
-	}
 	if (check) {
 		printf("%s: ok\n", a.config_path);
 		return 0;
 	}
 	log_set_level(a.cfg.log_level);
+	metrics_init(&a.metrics);
+	a.start_time_s = (uint64_t)time(NULL);
 	a.loop = uv_default_loop();
+	if (notify_init(&a.notify, a.loop))
+		return 1;
 	for (int i = 0; i < 3; i++) {
 		static const int sigs[3] = { SIGTERM, SIGINT, SIGHUP };
 

@@ -27,6 +27,7 @@
 #include "keys.h"
 #include "log.h"
 #include "meta.h"
+#include "metrics.h"
 #include "net.h"
 #include "proto.h"
 #include "server.h"
@@ -51,6 +52,16 @@ enum sreq_kind { RQ_PUT, RQ_GET, RQ_BATCH, RQ_DISCARD };
 
 struct sconn;
 
+/* A request's account, for metrics and the access log: kept in its sreq,
+ * or in the sconn while a request that has none is being answered. */
+struct meter {
+	uint64_t start_ns;		/* uv_hrtime() at its first frame */
+	uint64_t in, out;		/* body bytes */
+	int status;			/* the error sent, 0 */
+	bool done;			/* its last response frame went out */
+	char *target;			/* "bucket/key" (access log only) */
+};
+
 struct sreq {
 	struct sreq *next;
 	struct sconn *c;
@@ -58,6 +69,7 @@ struct sreq {
 	uint8_t op;
 	enum sreq_kind kind;
 	bool cancelled;
+	struct meter m;
 	/* PUT */
 	struct store_put *put;
 	bool committing;
@@ -94,10 +106,82 @@ struct sconn {
 	unsigned nreqs;
 	uint8_t *wbuf;
 	size_t wcap;
+	struct meter cur;		/* the frame being handled ... */
+	uint64_t cur_id;		/* ... and its request id */
+	bool cur_set;
 };
 
 static void conn_maybe_free(struct sconn *c);
 static void input_process(struct sconn *c);
+static struct sreq *req_find(struct sconn *c, uint64_t id);
+
+/* ---- metering ---- */
+
+static struct meter *meter_of(struct sconn *c, uint64_t id)
+{
+	struct sreq *r = req_find(c, id);
+
+	if (r)
+		return &r->m;
+	return c->cur_set && c->cur_id == id ? &c->cur : NULL;
+}
+
+/* Name a request's target for the access log (bucket, and key if any). */
+static void meter_target(struct sconn *c, uint64_t id, const char *bucket,
+			 const char *key, size_t keylen)
+{
+	struct meter *m;
+	char *t;
+	size_t cap, n;
+
+	if (!c->srv->o.access_log || !(m = meter_of(c, id)) || m->target)
+		return;
+	/* Key bytes are anything: escape what would break the line. */
+	cap = strlen(bucket) + 2 + 4 * (keylen > 256 ? 256 : keylen) + 4;
+	t = malloc(cap);
+	if (!t)
+		return;
+	n = (size_t)snprintf(t, cap, "%s%s", bucket, key ? "/" : "");
+	for (size_t i = 0; key && i < keylen && i < 256; i++) {
+		unsigned char ch = (unsigned char)key[i];
+
+		if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\' || ch == ' ')
+			n += (size_t)snprintf(t + n, cap - n, "\\x%02x", ch);
+		else
+			t[n++] = (char)ch;
+	}
+	if (key && keylen > 256)
+		n += (size_t)snprintf(t + n, cap - n, "...");
+	t[n] = 0;
+	m->target = t;
+}
+
+/* The last frame of a response went out: count it, log it. */
+static void meter_done(struct sconn *c, uint8_t op, struct meter *m)
+{
+	struct server *srv = c->srv;
+	uint64_t ns = m ? uv_hrtime() - m->start_ns : 0;
+
+	if (m && m->done)
+		return;
+	if (srv->o.metrics)
+		metrics_request(srv->o.metrics, op, !m || !m->status, ns,
+				m ? m->in : 0, m ? m->out : 0);
+	if (!m)
+		return;
+	m->done = true;
+	if (srv->o.access_log) {
+		const char *name = proto_op_name(op);
+
+		log_info("access", "%s key=%s op=%s target=\"%s\" status=%s "
+			 "in=%" PRIu64 " out=%" PRIu64 " ms=%.3f",
+			 c->nc ? net_conn_peer(c->nc) : "-",
+			 c->principal[0] ? c->principal : "-",
+			 name ? name : "unknown", m->target ? m->target : "",
+			 m->status ? strata_strerror(m->status) : "ok", m->in,
+			 m->out, (double)ns / 1e6);
+	}
+}
 
 /* ---- output ---- */
 
@@ -139,6 +223,16 @@ static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
 	rc = net_conn_write(c->nc, c->wbuf, n);
 	if (!rc && !gather)
 		rc = net_conn_write(c->nc, body, blen);
+	if (!rc && c->srv->o.metrics)
+		c->srv->o.metrics->bytes_sent += PROTO_HEADER_LEN + flen + blen;
+	if ((flags & PROTO_F_RESPONSE) && op != PROTO_OP_GOAWAY) {
+		struct meter *m = meter_of(c, id);
+
+		if (m)
+			m->out += blen;
+		if (flags & PROTO_F_END)
+			meter_done(c, op, m);
+	}
 	return rc;
 }
 
@@ -150,6 +244,10 @@ static void send_error(struct sconn *c, uint8_t op, uint64_t id, int code,
 	uint8_t f[PROTO_MAX_TEXT_LEN + 64];
 	size_t flen;
 
+	struct meter *m = meter_of(c, id);
+
+	if (m && !m->status)
+		m->status = code ? code : -EIO;
 	if (!msg)
 		msg = strata_strerror(code);
 	e.message.s = msg;
@@ -212,6 +310,14 @@ static struct sreq *req_new(struct sconn *c, uint64_t id, uint8_t op,
 	r->id = id;
 	r->op = op;
 	r->kind = kind;
+	if (c->cur_set && c->cur_id == id) {
+		/* The request outlives its first frame: its account moves. */
+		r->m = c->cur;
+		c->cur.target = NULL;
+		c->cur.done = true;
+	} else {
+		r->m.start_ns = uv_hrtime();
+	}
 	r->next = c->reqs;
 	c->reqs = r;
 	c->nreqs++;
@@ -234,6 +340,7 @@ static void req_free(struct sreq *r)
 	free(r->keys);
 	free(r->keylens);
 	free(r->acc);
+	free(r->m.target);
 	free(r);
 	conn_maybe_free(c);
 }
@@ -407,6 +514,8 @@ static void on_bucket_change(struct sconn *c, const struct proto_header *h,
 	rc = proto_bucket_req_decode(f, h->fields_len, &req);
 	if (!rc && wire_str(&req.bucket, name, sizeof(name)))
 		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, name, NULL, 0);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -567,6 +676,7 @@ static void put_body(struct sreq *r, const uint8_t *body, size_t len,
 	struct sconn *c = r->c;
 	int rc = 0;
 
+	r->m.in += len;
 	if (len)
 		rc = store_put_write(r->put, body, len);
 	if (rc) {
@@ -612,6 +722,8 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 	rc = proto_put_req_decode(f, h->fields_len, &req);
 	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
 		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, bucket, req.key.s, req.key.len);
 	if (!rc && req.content_type.s) {
 		if (wire_str(&req.content_type, ctype, sizeof(ctype)))
 			rc = STRATA_EBADMETA;
@@ -789,6 +901,8 @@ static void on_get(struct sconn *c, const struct proto_header *h,
 	rc = proto_get_req_decode(f, h->fields_len, &req);
 	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
 		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, bucket, req.key.s, req.key.len);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -832,6 +946,8 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 	rc = proto_object_req_decode(f, h->fields_len, &req);
 	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
 		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, bucket, req.key.s, req.key.len);
 	if (!rc)
 		rc = store_stat(c->srv->s, bucket, req.key.s, req.key.len, &info,
 				&ci, &mo, &mbuf);
@@ -917,6 +1033,8 @@ static void on_delete(struct sconn *c, const struct proto_header *h,
 	rc = proto_object_req_decode(f, h->fields_len, &req);
 	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
 		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, bucket, req.key.s, req.key.len);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -950,6 +1068,9 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 	rc = proto_list_req_decode(f, h->fields_len, &req);
 	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
 		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, bucket, req.prefix.s ? req.prefix.s : "",
+			     req.prefix.len);
 	if (!rc && req.delimiter.s && req.delimiter.len != 1)
 		rc = -EINVAL;
 	if (rc) {
@@ -1421,6 +1542,27 @@ static void frame(struct sconn *c, const struct proto_header *h,
 	}
 }
 
+/* A request's first frame opens its account (c->cur) while it is handled;
+ * a request that lives on takes the account into its sreq (req_new). */
+static void frame_metered(struct sconn *c, const struct proto_header *h,
+			  const uint8_t *f, const uint8_t *body)
+{
+	bool first = !(h->flags & (PROTO_F_RESPONSE | PROTO_F_CONT)) &&
+		     h->opcode != PROTO_OP_CANCEL && !req_find(c, h->id);
+
+	if (first) {
+		c->cur = (struct meter){ .start_ns = uv_hrtime() };
+		c->cur_id = h->id;
+		c->cur_set = true;
+	}
+	frame(c, h, f, body);
+	if (first) {
+		free(c->cur.target);
+		c->cur.target = NULL;
+		c->cur_set = false;
+	}
+}
+
 /* Cut whole frames off the input buffer and run them. */
 static void input_process(struct sconn *c)
 {
@@ -1449,8 +1591,8 @@ static void input_process(struct sconn *c)
 		total = PROTO_HEADER_LEN + h.fields_len + h.body_len;
 		if (c->rlen - pos < total)
 			break;
-		frame(c, &h, c->rbuf + pos + PROTO_HEADER_LEN,
-		      c->rbuf + pos + PROTO_HEADER_LEN + h.fields_len);
+		frame_metered(c, &h, c->rbuf + pos + PROTO_HEADER_LEN,
+			      c->rbuf + pos + PROTO_HEADER_LEN + h.fields_len);
 		pos += total;
 	}
 	if (pos) {
@@ -1481,6 +1623,8 @@ void server_conn_open(struct net_conn *nc)
 	c->pprev = &srv->conns;
 	srv->conns = c;
 	srv->nconns++;
+	if (srv->o.metrics)
+		srv->o.metrics->conns_opened++;
 	net_conn_set_data(nc, c);
 }
 
@@ -1514,6 +1658,8 @@ void server_conn_data(struct net_conn *nc, const uint8_t *buf, size_t len)
 	}
 	memcpy(c->rbuf + c->rlen, buf, len);
 	c->rlen += len;
+	if (c->srv->o.metrics)
+		c->srv->o.metrics->bytes_received += len;
 	input_process(c);
 }
 
@@ -1543,6 +1689,8 @@ void server_conn_closed(struct net_conn *nc, int reason)
 			  net_conn_peer(nc), strerror(-reason));
 	c->nc = NULL;
 	net_conn_set_data(nc, NULL);
+	if (c->srv->o.metrics)
+		c->srv->o.metrics->conns_closed++;
 	/* Hold the connection while its requests let go of it. */
 	c->in_data = true;
 	for (struct sreq *r = c->reqs, *next; r; r = next) {
@@ -1610,6 +1758,11 @@ void server_net_callbacks(struct net_callbacks *cbs)
 	cbs->on_data = server_conn_data;
 	cbs->on_drain = server_conn_drain;
 	cbs->on_close = server_conn_closed;
+}
+
+void server_set_access_log(struct server *srv, bool on)
+{
+	srv->o.access_log = on;
 }
 
 void *server_owner(const struct server *srv)

@@ -22,10 +22,12 @@
 #ifndef STRATA_SERVER_H
 #define STRATA_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
+struct metrics;
 struct net_callbacks;
 struct net_conn;
 struct store;
@@ -37,6 +39,8 @@ struct server_opts {
 	size_t out_high;		/* output bytes that pause a get; 0: net's
 					 * high-water mark */
 	void *owner;			/* for the caller: server_owner() */
+	struct metrics *metrics;	/* request counters; may be NULL */
+	bool access_log;		/* a log line per request */
 };
 
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
@@ -55,6 +59,9 @@ void server_conn_closed(struct net_conn *nc, int reason);
 /* The owner pointer from the options (net_server_close's callback gets the
  * server, as net_listen's arg). */
 void *server_owner(const struct server *srv);
+
+/* Turn the access log on or off (config reload). */
+void server_set_access_log(struct server *srv, bool on);
 
 /* Connections open now (for tests and metrics). */
 unsigned server_conn_count(const struct server *srv);

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * metrics: Prometheus text exposition (format 0.0.4) of stratad's state.
+ *
+ * Names follow Prometheus' conventions: a strata_ prefix, base units
+ * (seconds, bytes), _total on counters.  Label values are bounded sets
+ * (operation names, ok/error, tier names): no key, bucket or peer ever
+ * becomes a label, so a scrape's size does not grow with traffic.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "proto.h"
+#include "banned.h"
+
+/* Upper bounds of the latency buckets, in nanoseconds and as printed. */
+static const uint64_t bucket_ns[METRICS_BUCKETS] = {
+	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+	25000000, 50000000, 100000000, 250000000, 500000000, 1000000000,
+	2500000000ull, 10000000000ull,
+};
+static const char *const bucket_le[METRICS_BUCKETS] = {
+	"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+	"0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "10",
+};
+
+void metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+void metrics_request(struct metrics *m, uint8_t op, bool ok, uint64_t ns,
+		     uint64_t bytes_in, uint64_t bytes_out)
+{
+	struct metrics_op *o = &m->op[op];
+	unsigned b = 0;
+
+	if (ok)
+		o->ok++;
+	else
+		o->err++;
+	o->bytes_in += bytes_in;
+	o->bytes_out += bytes_out;
+	while (b < METRICS_BUCKETS && ns > bucket_ns[b])
+		b++;
+	o->hist[b]++;
+	o->sum_ns += ns;
+}
+
+/* ---- an append-only text buffer ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->err)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->err = -EINVAL;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *q = realloc(o->p, o->cap * 2 + (size_t)n);
+
+		if (!q) {
+			o->err = -ENOMEM;
+			return;
+		}
+		o->p = q;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+static void head(struct out *o, const char *name, const char *type,
+		 const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void lower(char *dst, size_t cap, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] && i + 1 < cap; i++)
+		dst[i] = (char)(src[i] >= 'A' && src[i] <= 'Z' ? src[i] + 32
+							     : src[i]);
+	dst[i] = 0;
+}
+
+/* ---- the store's counters: one row per line ---- */
+
+#define ST(f) offsetof(struct store_stats, f)
+
+static const struct row {
+	const char *name, *type, *help;
+	size_t off;
+} store_rows[] = {
+	{ "strata_store_puts_total", "counter", "Objects written (committed puts).", ST(puts) },
+	{ "strata_store_gets_total", "counter", "Object reads started.", ST(gets) },
+	{ "strata_store_deletes_total", "counter", "Objects deleted.", ST(deletes) },
+	{ "strata_store_bytes_in_total", "counter", "Object bytes written (before compression).", ST(bytes_in) },
+	{ "strata_store_bytes_out_total", "counter", "Object bytes read.", ST(bytes_out) },
+	{ "strata_store_chunks_written_total", "counter", "Chunk records appended to segments.", ST(chunks_written) },
+	{ "strata_store_dedup_hits_total", "counter", "Chunks not written because the bucket already had them.", ST(dedup_hits) },
+	{ "strata_store_corrupt_total", "counter", "Corrupt chunk records detected (crc or GCM tag mismatch).", ST(corrupt) },
+	{ "strata_store_commit_rounds_total", "counter", "Group-commit rounds (one synced index write each).", ST(commit_rounds) },
+	{ "strata_store_commits_total", "counter", "Mutations committed by group-commit rounds.", ST(commits) },
+	{ "strata_store_segments", "gauge", "Segment files.", ST(segments) },
+	{ "strata_compaction_segments_total", "counter", "Segments compacted (live records copied out, file freed).", ST(compacted_segments) },
+	{ "strata_compaction_bytes_total", "counter", "Bytes copied by compaction.", ST(compacted_bytes) },
+	{ "strata_cache_hits_total", "counter", "Chunk cache hits.", ST(cache_hits) },
+	{ "strata_cache_misses_total", "counter", "Chunk cache misses.", ST(cache_misses) },
+	{ "strata_cache_evictions_total", "counter", "Chunks evicted from the cache.", ST(cache_evictions) },
+	{ "strata_cache_bytes", "gauge", "Bytes of decrypted chunks held by the cache.", ST(cache_bytes) },
+	{ "strata_cache_budget_bytes", "gauge", "The cache's byte budget ([store] cache_size).", ST(cache_budget) },
+};
+
+static const struct row tier_rows[] = {
+	{ "strata_tier_segment_bytes", "gauge", "Bytes in segment files, per tier.", ST(seg_bytes) },
+	{ "strata_tier_live_bytes", "gauge", "Bytes of live chunk records, per tier.", ST(live_bytes) },
+};
+
+static const char *const tier_names[STORE_TIERS] = { "hot", "cold" };
+
+static uint64_t field(const struct store_stats *st, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)st + off, sizeof(v));
+	return v;
+}
+
+static void render_store(struct out *o, const struct store_stats *st)
+{
+	for (size_t i = 0; i < sizeof(store_rows) / sizeof(store_rows[0]); i++) {
+		const struct row *r = &store_rows[i];
+
+		head(o, r->name, r->type, r->help);
+		put(o, "%s %" PRIu64 "\n", r->name, field(st, r->off));
+	}
+	for (size_t i = 0; i < sizeof(tier_rows) / sizeof(tier_rows[0]); i++) {
+		const struct row *r = &tier_rows[i];
+
+		head(o, r->name, r->type, r->help);
+		for (int t = 0; t < STORE_TIERS; t++)
+			put(o, "%s{tier=\"%s\"} %" PRIu64 "\n", r->name,
+			    tier_names[t],
+			    field(st, r->off + (size_t)t * sizeof(uint64_t)));
+	}
+}
+
+/* ---- requests ---- */
+
+static void render_requests(struct out *o, const struct metrics *m)
+{
+	char name[32];
+
+	head(o, "strata_requests_total", "counter",
+	     "Requests answered, by operation and result.");
+	for (unsigned op = 0; op < 256; op++) {
+		const char *n = proto_op_name((uint8_t)op);
+
+		if (!n)
+			continue;
+		lower(name, sizeof(name), n);
+		put(o, "strata_requests_total{op=\"%s\",result=\"ok\"} %" PRIu64
+		    "\nstrata_requests_total{op=\"%s\",result=\"error\"} %" PRIu64
+		    "\n", name, m->op[op].ok, name, m->op[op].err);
+	}
+	put(o, "strata_requests_total{op=\"unknown\",result=\"error\"} %" PRIu64
+	    "\n", m->op[0].err);
+	head(o, "strata_request_body_bytes_total", "counter",
+	     "Object bytes carried in request bodies (in) and response bodies (out).");
+	for (unsigned op = 0; op < 256; op++) {
+		const char *n = proto_op_name((uint8_t)op);
+
+		if (!n || (!m->op[op].bytes_in && !m->op[op].bytes_out &&
+			   op != PROTO_OP_PUT && op != PROTO_OP_GET))
+			continue;
+		lower(name, sizeof(name), n);
+		put(o, "strata_request_body_bytes_total{op=\"%s\",direction=\"in\"} %"
+		    PRIu64 "\nstrata_request_body_bytes_total{op=\"%s\",direction=\"out\"} %"
+		    PRIu64 "\n", name, m->op[op].bytes_in, name,
+		    m->op[op].bytes_out);
+	}
+	head(o, "strata_request_duration_seconds", "histogram",
+	     "Time from a request's first frame to its last response frame.");
+	for (unsigned op = 0; op < 256; op++) {
+		const struct metrics_op *x = &m->op[op];
+		const char *n = proto_op_name((uint8_t)op);
+		uint64_t cum = 0;
+
+		if (!n || op == PROTO_OP_CANCEL || op == PROTO_OP_GOAWAY)
+			continue;
+		lower(name, sizeof(name), n);
+		for (unsigned b = 0; b < METRICS_BUCKETS; b++) {
+			cum += x->hist[b];
+			put(o, "strata_request_duration_seconds_bucket{op=\"%s\",le=\"%s\"} %"
+			    PRIu64 "\n", name, bucket_le[b], cum);
+		}
+		cum += x->hist[METRICS_BUCKETS];
+		put(o, "strata_request_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %"
+		    PRIu64 "\nstrata_request_duration_seconds_sum{op=\"%s\"} %"
+		    PRIu64 ".%09" PRIu64 "\nstrata_request_duration_seconds_count{op=\"%s\"} %"
+		    PRIu64 "\n", name, cum, name, x->sum_ns / 1000000000u,
+		    x->sum_ns % 1000000000u, name, cum);
+	}
+}
+
+int metrics_render(const struct metrics *m, const struct metrics_view *v,
+		   char **out, size_t *len)
+{
+	struct out o = { .cap = 64 << 10 };
+
+	*out = NULL;
+	*len = 0;
+	o.p = malloc(o.cap);
+	if (!o.p)
+		return -ENOMEM;
+	head(&o, "strata_build_info", "gauge", "The running stratad's version.");
+	put(&o, "strata_build_info{version=\"%s\"} 1\n", v->version);
+	head(&o, "strata_start_time_seconds", "gauge",
+	     "When the process started, Unix time.");
+	put(&o, "strata_start_time_seconds %" PRIu64 "\n", v->start_time_s);
+	head(&o, "strata_ready", "gauge", "1 when the store is open and serving (/readyz).");
+	put(&o, "strata_ready %d\n", v->ready ? 1 : 0);
+	head(&o, "strata_connections", "gauge", "TLS connections held now.");
+	put(&o, "strata_connections %u\n", v->conns);
+	head(&o, "strata_connections_max", "gauge", "[node] max_connections.");
+	put(&o, "strata_connections_max %u\n", v->conns_max);
+	head(&o, "strata_connections_opened_total", "counter",
+	     "TLS connections established (handshake done).");
+	put(&o, "strata_connections_opened_total %" PRIu64 "\n", m->conns_opened);
+	head(&o, "strata_connections_closed_total", "counter",
+	     "TLS connections closed.");
+	put(&o, "strata_connections_closed_total %" PRIu64 "\n", m->conns_closed);
+	head(&o, "strata_protocol_bytes_total", "counter",
+	     "Protocol bytes (decrypted) received and sent.");
+	put(&o, "strata_protocol_bytes_total{direction=\"in\"} %" PRIu64 "\n"
+	    "strata_protocol_bytes_total{direction=\"out\"} %" PRIu64 "\n",
+	    m->bytes_received, m->bytes_sent);
+	render_requests(&o, m);
+	if (v->have_store)
+		render_store(&o, &v->st);
+	head(&o, "strata_admin_requests_total", "counter",
+	     "HTTP requests to the admin port (this one included).");
+	put(&o, "strata_admin_requests_total %" PRIu64 "\n", m->admin_requests);
+	head(&o, "strata_admin_refused_total", "counter",
+	     "Admin connections refused over [admin] max_connections.");
+	put(&o, "strata_admin_refused_total %" PRIu64 "\n", m->admin_refused);
+	if (o.err) {
+		free(o.p);
+		return o.err;
+	}
+	*out = o.p;
+	*len = o.len;
+	return 0;
+}
