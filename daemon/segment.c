@@ -232,9 +232,11 @@ int segtab_scan(struct segtab *t, bool (*known)(void *arg, uint64_t id),
 				(void)posix_fadvise(fd, 0, 0,
 						    POSIX_FADV_SEQUENTIAL);
 				seg->size = (uint64_t)st.st_size;
+				t->used[tier] += seg->size;
 				/* Never append after a crash's torn tail. */
 				seg->sealed = true;
 				if (insert(t, seg)) {
+					t->used[tier] -= seg->size;
 					close(fd);
 					free(seg);
 					closedir(dir);
@@ -325,6 +327,7 @@ int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
 	 * large pieces (and large folios, which copy faster). */
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	seg->size = SEGMENT_HDR_LEN;
+	t->used[tier] += seg->size;
 	seg->dirty = true;
 	seg->dir_dirty = true;
 	rc = insert(t, seg);
@@ -333,6 +336,7 @@ int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
 			close(seg->dfd);
 		close(fd);
 		unlinkat(t->dirfds[tier][d], name, 0);
+		t->used[tier] -= seg->size;
 		free(seg);
 		return rc;
 	}
@@ -349,6 +353,7 @@ void segtab_drop(struct segtab *t, struct segment *seg)
 		if (*pp == seg) {
 			*pp = seg->hnext;
 			t->count--;
+			t->used[seg->tier] -= seg->size;
 			break;
 		}
 	}

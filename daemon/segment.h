@@ -50,7 +50,11 @@ struct segment {
 	bool sealed;
 	bool doomed;		/* entry deleted (or being deleted) */
 	bool doom_pending;	/* ... by the round in flight */
-	bool compacting;
+	bool compacting;	/* being compacted or moved to another tier */
+	/* Heat for the tier mover: the store's clock (ms) at the last read
+	 * of any chunk in it, or at creation; 0 for segments found at open
+	 * (their ids order them: older is colder). */
+	uint64_t atime_ms;
 	struct segment *hnext;
 };
 
@@ -63,8 +67,17 @@ struct segtab {
 	unsigned ndirs[STORE_TIERS];
 	unsigned rr[STORE_TIERS];
 	uint64_t next_id;
+	uint64_t used[STORE_TIERS];	/* bytes of segment files per tier */
 	struct fault *fault;
 };
+
+/* Reserve n more bytes at the end of an active segment. */
+static inline void segment_grow(struct segtab *t, struct segment *seg,
+				uint64_t n)
+{
+	seg->size += n;
+	t->used[seg->tier] += n;
+}
 
 /* Open the tier directories (each must exist).  Returns 0, STRATA_ECONFIG
  * (logged), -ENOMEM. */

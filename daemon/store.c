@@ -1323,6 +1323,7 @@ int store_stats(struct store *s, struct store_stats *st)
 		st->cache_bytes = cs.bytes;
 		st->cache_budget = cs.budget;
 	}
+	store__tier_stats(s, st);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
 	memset(st->live_bytes, 0, sizeof(st->live_bytes));
@@ -1497,6 +1498,33 @@ static int check_opts(struct store_opts *o)
 		o->cache_bytes = 512ll << 20;
 	else if (o->cache_bytes < 0)
 		o->cache_bytes = 0;
+	for (int t = 0; t < STORE_TIERS; t++) {
+		struct store_tier_opts *to = &o->tier[t];
+
+		if (!to->high_pct)
+			to->high_pct = 90;
+		if (!to->low_pct)
+			to->low_pct = to->high_pct > 15 ? to->high_pct - 15 : 1;
+		if (to->high_pct > 100 || to->low_pct > to->high_pct) {
+			log_err("store", "tier watermarks: need low <= high <= 100%%");
+			return STRATA_ECONFIG;
+		}
+		/* The mover moves whole segments: keep them a small part of
+		 * a tier so that it has something to pick. */
+		if (to->capacity && o->segment_size > to->capacity / 8)
+			o->segment_size = to->capacity / 8 > (1u << 20) ?
+					  to->capacity / 8 : (1u << 20);
+	}
+	if (!o->mover_interval_ms)
+		o->mover_interval_ms = 1000;
+	if (!o->promote_reads)
+		o->promote_reads = 3;
+	if (!o->promote_window_ms)
+		o->promote_window_ms = 600000;
+	if (!o->prestage_ahead)
+		o->prestage_ahead = 16;
+	if (!o->lifecycle_interval_ms)
+		o->lifecycle_interval_ms = 3600000;
 	if (o->inline_max == 0)
 		o->inline_max = STORE_DEFAULT_INLINE;
 	else if (o->inline_max < 0)
@@ -1579,7 +1607,18 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 	uv_timer_start(&s->gc_timer, store__gc_timer_cb, s->o.gc_interval_ms,
 		       s->o.gc_interval_ms);
 	uv_unref((uv_handle_t *)&s->gc_timer);
-	s->handles_open = 2;
+	uv_timer_init(loop, &s->mv_timer);
+	s->mv_timer.data = s;
+	uv_unref((uv_handle_t *)&s->mv_timer);
+	s->handles_open = 3;
+	rc = store__tier_init(s);
+	if (rc) {
+		/* Handles are live now: close as a store would. */
+		s->closing = true;
+		store__maybe_closed(s);
+		*out = NULL;
+		return rc;
+	}
 	*out = s;
 	return 0;
 fail_segs:
@@ -1606,6 +1645,7 @@ static void store_free(struct store *s)
 		keys_wipe(&b->keys, sizeof(b->keys));
 		free(b);
 	}
+	store__tier_free(s);
 	index_close(s->ix);
 	segtab_release(&s->segs);
 	for (unsigned i = 0; i < s->npool; i++)
@@ -1635,6 +1675,7 @@ static void ring_closed(void *arg)
 
 	uv_close((uv_handle_t *)&s->idle, handle_closed);
 	uv_close((uv_handle_t *)&s->gc_timer, handle_closed);
+	uv_close((uv_handle_t *)&s->mv_timer, handle_closed);
 }
 
 static bool close_started(struct store *s)
@@ -1648,7 +1689,8 @@ void store__maybe_closed(struct store *s)
 
 	if (!s->closing || close_started(s) || s->ops || s->syncing ||
 	    s->committing ||
-	    s->queue || s->kick_pending || s->defer_head)
+	    s->queue || s->kick_pending || s->defer_head ||
+	    store__tier_busy(s))
 		return;
 	ring = s->ring;
 	s->ring = NULL;
@@ -1660,12 +1702,26 @@ static void close_kick(void *arg)
 	store__maybe_closed(arg);
 }
 
+static void mv_wake_cb(void *arg)
+{
+	store__move_resume(arg);
+}
+
 void store_close(struct store *s, void (*cb)(void *arg), void *arg)
 {
 	s->closing = true;
 	s->close_cb = cb;
 	s->close_arg = arg;
 	uv_timer_stop(&s->gc_timer);
+	uv_timer_stop(&s->mv_timer);
+	if (s->mv_waiting) {
+		/* A paced move waits: let it give up its items now. */
+		struct move_job *j = s->mv_waiting;
+
+		s->mv_waiting = NULL;
+		store__defer(s, &s->mv_wake, mv_wake_cb, j);
+	}
+	store__tier_close(s);
 	/* From the loop, so that a close inside a callback is safe. */
 	store__defer(s, &s->close_d, close_kick, s);
 }

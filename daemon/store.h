@@ -42,6 +42,21 @@ enum store_tier { STORE_TIER_HOT, STORE_TIER_COLD, STORE_TIERS };
 #define STORE_MAX_TIER_DIRS 16
 #define STORE_DEFAULT_INLINE (16u << 10)
 
+/* A tier's place in the hierarchy (store_tier.c). */
+struct store_tier_opts {
+	/* Bytes this tier may hold; 0: what its file systems hold (the
+	 * store's segment files plus their free space). */
+	uint64_t capacity;
+	/* Demote when usage passes high_pct of capacity, down to low_pct
+	 * (hot tier; 0: 90 and 75).  Promotions keep hot under low_pct. */
+	unsigned high_pct, low_pct;
+	/* Test knobs, to emulate a slow device on any machine: latency
+	 * added to every read (overlapping), and a read bandwidth cap
+	 * (bytes/s, one shared pipe).  0: off. */
+	uint32_t read_delay_us;
+	uint64_t read_bw;
+};
+
 struct store_opts {
 	const char *index_dir;		/* RocksDB directory (created) */
 	const char *master_key_path;	/* 0600 key file ... */
@@ -65,6 +80,20 @@ struct store_opts {
 	/* Plaintext chunk cache (cache.h) budget in bytes; 0: 512 MiB,
 	 * < 0: no cache. */
 	int64_t cache_bytes;
+	struct store_tier_opts tier[STORE_TIERS];
+	uint64_t mover_rate;		/* demotion/promotion bytes/s; 0: no cap */
+	unsigned mover_interval_ms;	/* mover check period; 0: 1 s */
+	/* A chunk read from cold promote_reads times within
+	 * promote_window_ms is promoted; 0: 3 reads, 10 minutes. */
+	unsigned promote_reads;
+	uint32_t promote_window_ms;
+	unsigned prestage_ahead;	/* objects ahead of a reader; 0: 16 */
+	/* Lifecycle rules are applied this often; 0: hourly. */
+	uint32_t lifecycle_interval_ms;
+	/* Wall clock (ms since the epoch) for lifecycle ages; NULL: the
+	 * real one.  Tests inject theirs. */
+	uint64_t (*clock_ms)(void *arg);
+	void *clock_arg;
 	struct fault *fault;		/* fault points; may be NULL */
 };
 
@@ -298,9 +327,63 @@ struct store_stats {
 	uint64_t compacted_segments, compacted_bytes;
 	uint64_t cache_hits, cache_misses, cache_evictions;
 	uint64_t cache_bytes, cache_budget;
+	/* tiers */
+	uint64_t tier_used[STORE_TIERS];	/* segment file bytes */
+	uint64_t tier_capacity[STORE_TIERS];
+	unsigned tier_high_pct[STORE_TIERS], tier_low_pct[STORE_TIERS];
+	unsigned tier_dirs[STORE_TIERS];
+	uint64_t demoted_chunks, demoted_bytes;
+	uint64_t promoted_chunks, promoted_bytes;
+	uint64_t spilled_bytes;		/* written cold because hot was full */
+	uint64_t enospc;		/* writes refused: every tier full */
+	uint64_t hints, prestaged_objects;
+	uint64_t prestage_plans, promote_queue;
+	uint64_t lifecycle_cold, lifecycle_expired;
+	uint64_t mover_rate;
 };
 
 /* Counters and space.  Reads the segment table from the index. */
 int store_stats(struct store *s, struct store_stats *st);
+
+/* ---- tiers ---- */
+
+/*
+ * Prestaging hint: the caller expects to read these objects of bucket, in
+ * this order, soon.  The store reads ahead of the reader (as its gets of
+ * these keys show where it is) into the chunk cache and queues cold chunks
+ * for promotion.  Keys need not exist.  Returns 0, STRATA_ENOBUCKET,
+ * STRATA_EBADBUCKET, STRATA_EBADKEY, STRATA_ECLOSING, -ENOMEM.
+ */
+int store_hint(struct store *s, const char *bucket, const char *const *keys,
+	       const size_t *lens, size_t n);
+/* Change the mover's bandwidth cap (bytes/s, 0: none), e.g. on SIGHUP. */
+void store_set_mover_rate(struct store *s, uint64_t bytes_per_s);
+/* Have the mover look at the tiers now rather than at its next tick. */
+void store_tier_kick(struct store *s);
+
+enum store_lc_action { STORE_LC_COLD = 1, STORE_LC_DELETE = 2 };
+
+#define STORE_LC_MAX_RULES 64
+
+/* "Objects under prefix older than age_ms: action". */
+struct store_lc_rule {
+	char prefix[META_KEY_MAX + 1];
+	uint64_t age_ms;
+	enum store_lc_action action;
+};
+
+/*
+ * Lifecycle rules of a bucket: replace them all (n 0: remove them),
+ * durably.  Errors: STRATA_ENOBUCKET, STRATA_EBADBUCKET, -EINVAL (bad rule,
+ * more than STORE_LC_MAX_RULES), STRATA_EINDEX.
+ */
+int store_lifecycle_set(struct store *s, const char *bucket,
+			const struct store_lc_rule *rules, size_t n);
+/* *rules malloc'd (free()); *n 0 when the bucket has none. */
+int store_lifecycle_get(struct store *s, const char *bucket,
+			struct store_lc_rule **rules, size_t *n);
+/* Apply every bucket's rules as of the store's clock now (the mover does
+ * this every lifecycle_interval_ms). */
+void store_lifecycle_run(struct store *s);
 
 #endif

@@ -30,30 +30,12 @@
 /*
  *   gc job:  SCAN [gc_start: pick droppable and sparse sealed segments]
  *            -> DROP [one SEGDROP mutation for the empty ones]
- *            -> for each sparse segment:
- *                 COPY [read live records (uring), check headers, append to
- *                       the tier's active segment]
- *                 -> SWITCH [MOVE mutation: repoint chunks whose entry
- *                       still names the old place; the old segment, empty
- *                       now, is doomed in the same batch]
+ *            -> for each sparse segment: a move job (store_move.c) copies
+ *               its live records to the tier's active segment and
+ *               switches the index over; the old segment, empty then, is
+ *               doomed in the same batch
  *            -> DONE [cb]
- * A crash anywhere leaves either the old or the new location in the index;
- * the copy that is not referenced is garbage for the next pass.
  */
-
-#define GC_WINDOW 2
-
-struct gc_move {
-	struct gc_job *job;
-	uint64_t off;
-	uint32_t rec_len;
-	uint8_t ckey[META_CHUNKKEY_LEN];
-	struct segment *dst;
-	uint64_t dst_off;
-	uint8_t *buf;
-	int status;
-	struct uring_req req;
-};
 
 struct gc_job {
 	struct mutation mut;
@@ -61,9 +43,7 @@ struct gc_job {
 	unsigned dead_pct;
 	uint64_t *drop, *sparse;
 	size_t ndrop, nsparse, isparse;
-	struct segment *src;
-	struct gc_move *moves;
-	size_t nmoves, next, inflight;
+	struct move_job move;
 	int error;
 	store_done_cb cb;
 	void *arg;
@@ -115,251 +95,38 @@ static void segdrop_done(struct store *s, struct mutation *m)
 	gc_next(j);
 }
 
-static int build_move(struct store *s, struct mutation *m,
-		      struct index_batch *ib)
+static void compacted(struct move_job *mj, int status)
 {
-	struct gc_job *j = container_of(m, struct gc_job, mut);
+	struct gc_job *j = container_of(mj, struct gc_job, move);
+	struct store *s = j->s;
 
-	for (size_t i = 0; i < j->nmoves; i++) {
-		struct gc_move *mv = &j->moves[i];
-		uint8_t v[META_CHUNK_LEN], skey[META_SEGCHUNKKEY_LEN], *val;
-		struct meta_chunk mc;
-		size_t vlen;
-		int rc;
-
-		if (mv->status || !mv->dst)
-			continue;
-		rc = index_batch_get(ib, INDEX_CF_CHUNKS, mv->ckey,
-				     sizeof(mv->ckey), &val, &vlen);
-		if (rc == -ENOENT)
-			continue;	/* died meanwhile: the copy is garbage */
-		if (rc)
-			return rc;
-		rc = meta_chunk_decode(val, vlen, &mc);
-		free(val);
-		if (rc)
-			return rc;
-		if (mc.seg != j->src->id || mc.off != mv->off)
-			continue;
-		mc.seg = mv->dst->id;
-		mc.off = mv->dst_off;
-		mc.tier = mv->dst->tier;
-		meta_chunk_encode(&mc, v);
-		index_batch_put(ib, INDEX_CF_CHUNKS, mv->ckey, sizeof(mv->ckey),
-				v, sizeof(v));
-		meta_segchunkkey(j->src->id, mv->off, skey);
-		index_batch_delete(ib, INDEX_CF_SEGCHUNKS, skey, sizeof(skey));
-		meta_segchunkkey(mv->dst->id, mv->dst_off, skey);
-		index_batch_put(ib, INDEX_CF_SEGCHUNKS, skey, sizeof(skey),
-				mv->ckey, sizeof(mv->ckey));
-		rc = store__seg_account(s, ib, mv->dst->id, mc.rec_len, 1);
-		if (!rc)
-			rc = store__seg_account(s, ib, j->src->id,
-					 -(int64_t)mc.rec_len, -1);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static void move_done(struct store *s, struct mutation *m)
-{
-	struct gc_job *j = container_of(m, struct gc_job, mut);
-
-	if (m->status) {
-		j->error = m->status;
+	if (status) {
+		j->error = status;
 	} else {
 		s->st.compacted_segments++;
-		for (size_t i = 0; i < j->nmoves; i++)
-			if (!j->moves[i].status && j->moves[i].dst)
-				s->st.compacted_bytes += j->moves[i].rec_len;
+		s->st.compacted_bytes += mj->moved_bytes;
 	}
-	for (size_t i = 0; i < j->nmoves; i++)
-		if (j->moves[i].dst)
-			store__seg_unpin(s, j->moves[i].dst);
-	free(j->moves);
-	j->moves = NULL;
-	j->nmoves = 0;
-	j->src = NULL;
+	store__move_reset(mj);
 	gc_next(j);
 }
 
-static void gc_copy_more(struct gc_job *j);
-
-static void gc_write_cb(struct uring_req *req, ssize_t res)
-{
-	struct gc_move *mv = req->data;
-	struct gc_job *j = mv->job;
-
-	mv->dst->writes--;
-	if (res < 0) {
-		mv->status = (int)res;
-		mv->dst->sealed = true;
-		if (j->s->active[mv->dst->tier] == mv->dst)
-			j->s->active[mv->dst->tier] = NULL;
-	} else {
-		mv->dst->dirty = true;
-	}
-	free(mv->buf);
-	mv->buf = NULL;
-	j->inflight--;
-	gc_copy_more(j);
-}
-
-static void gc_read_cb(struct uring_req *req, ssize_t res)
-{
-	struct gc_move *mv = req->data;
-	struct gc_job *j = mv->job;
-	struct store *s = j->s;
-	struct record_hdr h;
-	struct segment *dst;
-	int rc;
-
-	if (res != (ssize_t)mv->rec_len) {
-		rc = res < 0 ? (int)res : STRATA_ECORRUPT;
-		goto fail;
-	}
-	/* Copy records whole (no re-encryption: the AAD does not bind the
-	 * location), but never spread a damaged one. */
-	rc = record_parse_header(mv->buf, &h);
-	if (!rc && (size_t)RECORD_HDR_LEN + h.stored_len != mv->rec_len)
-		rc = STRATA_ECORRUPT;
-	if (rc)
-		goto fail;
-	rc = store__active_segment(s, j->src->tier, mv->rec_len, &dst);
-	if (rc)
-		goto fail;
-	mv->dst = dst;
-	dst->pins++;
-	mv->dst_off = dst->size;
-	dst->size += mv->rec_len;
-	dst->writes++;
-	mv->req.inject = fault_hit(s->o.fault, FAULT_SEG_WRITE);
-	rc = uring_write(s->ring, &mv->req, dst->fd, mv->buf, mv->rec_len,
-			 mv->dst_off, gc_write_cb);
-	if (rc) {
-		dst->writes--;
-		goto fail;
-	}
-	return;
-fail:
-	if (rc == STRATA_ECORRUPT) {
-		s->st.corrupt++;
-		log_err("store", "compaction: corrupt record in segment %" PRIx64
-			" at %" PRIu64 "; left in place", j->src->id, mv->off);
-	}
-	mv->status = rc;
-	free(mv->buf);
-	mv->buf = NULL;
-	j->inflight--;
-	gc_copy_more(j);
-}
-
-static void gc_copy_more(struct gc_job *j)
-{
-	struct store *s = j->s;
-
-	while (j->next < j->nmoves && j->inflight < GC_WINDOW) {
-		struct gc_move *mv = &j->moves[j->next++];
-
-		mv->job = j;
-		mv->req.data = mv;
-		mv->buf = malloc(mv->rec_len);
-		if (!mv->buf) {
-			mv->status = -ENOMEM;
-			continue;
-		}
-		mv->req.inject = fault_hit(s->o.fault, FAULT_SEG_READ);
-		j->inflight++;
-		if (uring_read(s->ring, &mv->req, j->src->fd, mv->buf,
-			       mv->rec_len, mv->off, gc_read_cb)) {
-			j->inflight--;
-			mv->status = -ECANCELED;
-			free(mv->buf);
-			mv->buf = NULL;
-		}
-	}
-	if (j->inflight || j->next < j->nmoves)
-		return;
-	/* All copies are written: switch the index over. */
-	j->src->compacting = false;
-	store__seg_unpin(s, j->src);
-	j->mut.kind = MUT_MOVE;
-	j->mut.build = build_move;
-	j->mut.done = move_done;
-	store__mutation_queue(s, &j->mut);
-}
-
-/* Gather the live records of one segment, then copy them. */
+/* Copy the live records of one segment within its tier, then free it. */
 static int gc_compact_one(struct gc_job *j, struct segment *src)
 {
-	struct store *s = j->s;
-	uint8_t lo[META_SEGKEY_LEN], hi[META_SEGKEY_LEN];
-	struct index_iter *it;
-	size_t cap = 0;
-	int rc = 0;
+	struct move_job *mj = &j->move;
+	int rc;
 
-	meta_segkey(src->id, lo);
-	meta_segkey(src->id + 1, hi);
-	it = index_iter_new(s->ix, INDEX_CF_SEGCHUNKS, lo, sizeof(lo), hi,
-			    sizeof(hi));
-	if (!it)
-		return -ENOMEM;
-	for (; index_iter_valid(it); index_iter_next(it)) {
-		size_t klen, vlen;
-		const uint8_t *k = index_iter_key(it, &klen);
-		const uint8_t *v = index_iter_value(it, &vlen);
-		struct meta_chunk mc;
-		uint8_t *val;
-		size_t cvlen;
-
-		if (klen != META_SEGCHUNKKEY_LEN || vlen != META_CHUNKKEY_LEN)
-			continue;
-		if (index_get(s->ix, INDEX_CF_CHUNKS, v, vlen, &val, &cvlen))
-			continue;
-		rc = meta_chunk_decode(val, cvlen, &mc);
-		free(val);
-		if (rc || mc.seg != src->id ||
-		    mc.off != meta_get_be64(k + 8)) {
-			rc = 0;
-			continue;
-		}
-		/* The length comes off the disk: a record never holds more
-		 * than its plaintext, so this bounds the buffer below. */
-		if (mc.rec_len < RECORD_HDR_LEN ||
-		    mc.rec_len > record_bound(mc.raw_len)) {
-			s->st.corrupt++;
-			log_err("store", "compaction: bad record length in a chunk entry of segment %" PRIx64,
-				src->id);
-			continue;
-		}
-		if (j->nmoves == cap) {
-			size_t n = cap ? cap * 2 : 64;
-			struct gc_move *mv = realloc(j->moves, n * sizeof(*mv));
-
-			if (!mv) {
-				rc = -ENOMEM;
-				break;
-			}
-			j->moves = mv;
-			cap = n;
-		}
-		memset(&j->moves[j->nmoves], 0, sizeof(j->moves[0]));
-		j->moves[j->nmoves].off = mc.off;
-		j->moves[j->nmoves].rec_len = mc.rec_len;
-		memcpy(j->moves[j->nmoves].ckey, v, META_CHUNKKEY_LEN);
-		j->nmoves++;
-	}
-	if (!rc)
-		rc = index_iter_status(it);
-	index_iter_free(it);
-	if (rc)
+	mj->s = j->s;
+	mj->dst_tier = src->tier;
+	mj->throttle = false;
+	mj->mark = src;
+	mj->done = compacted;
+	rc = store__move_add_segment(mj, src);
+	if (rc) {
+		store__move_reset(mj);
 		return rc;
-	j->src = src;
-	j->next = 0;
-	src->compacting = true;
-	src->pins++;
-	gc_copy_more(j);
+	}
+	store__move_start(mj);
 	return 0;
 }
 
@@ -385,7 +152,7 @@ static void gc_next(struct gc_job *j)
 		struct segment *seg = segtab_find(&s->segs,
 						  j->sparse[j->isparse++]);
 
-		if (!seg || seg->doomed || !seg->sealed ||
+		if (!seg || seg->doomed || !seg->sealed || seg->compacting ||
 		    s->active[seg->tier] == seg)
 			continue;
 		j->error = gc_compact_one(j, seg);

@@ -79,6 +79,86 @@ struct round {
 	int commit_rc;
 };
 
+/* ---- moving records between segments (store_move.c) ---- */
+
+struct move_job;
+
+struct move_item {
+	struct segment *src;		/* pinned until its record is read */
+	uint64_t src_id;
+	uint64_t off;
+	uint32_t rec_len;
+	uint8_t ckey[META_CHUNKKEY_LEN];
+	/* private */
+	struct segment *dst;		/* pinned until the switch commits */
+	uint64_t dst_off;
+	uint8_t *buf;
+	int status;			/* nonzero: not moved */
+	struct uring_req req;
+	struct move_job *job;
+};
+
+struct move_job {
+	struct mutation mut;
+	struct store *s;
+	uint8_t dst_tier;
+	bool throttle;			/* paced to opts.mover_rate */
+	/* Held (compacting, pinned) for the copy, released before the
+	 * switch so that the switch may free it once empty; may be NULL. */
+	struct segment *mark;
+	struct move_item *items;
+	size_t n, cap, next, inflight;
+	bool running;
+	size_t moved;			/* out: records switched over */
+	uint64_t moved_bytes;
+	void (*done)(struct move_job *j, int status);
+};
+
+int store__move_add(struct move_job *j, struct segment *src, uint64_t off,
+		    uint32_t rec_len, const uint8_t ckey[META_CHUNKKEY_LEN]);
+int store__move_add_segment(struct move_job *j, struct segment *src);
+/* Copy, then switch; done(j, status) runs once, on the loop. */
+void store__move_start(struct move_job *j);
+void store__move_reset(struct move_job *j);
+/* Go on with a job that was waiting for its pace. */
+void store__move_resume(struct move_job *j);
+
+/* ---- tiers (store_tier.c) ---- */
+
+/* Read from a segment through its tier's read path (which may add the
+ * emulated latency and bandwidth of a slow device). */
+int store__tier_read(struct store *s, struct segment *seg,
+		     struct uring_req *req, void *buf, size_t len,
+		     uint64_t off, uring_cb cb);
+/* The tier a new record of len bytes goes to: hot, or cold when hot is
+ * full.  STRATA_ENOSPC when neither has room. */
+int store__put_tier(struct store *s, size_t len, uint8_t *tier);
+/* A chunk of bucket bid was read from seg (for heat and promotion). */
+void store__tier_note_read(struct store *s, struct segment *seg,
+			   const uint8_t ckey[META_CHUNKKEY_LEN],
+			   const struct meta_chunk *mc);
+/* An object was read: advance prestaging plans that expected it. */
+void store__tier_note_get(struct store *s, uint64_t bid, const char *key,
+			  size_t keylen);
+void store__tier_note_prestage(struct store *s, struct segment *seg,
+			       const uint8_t ckey[META_CHUNKKEY_LEN]);
+int store__tier_init(struct store *s);
+void store__tier_close(struct store *s);
+void store__tier_free(struct store *s);
+bool store__tier_busy(struct store *s);
+void store__tier_stats(struct store *s, struct store_stats *st);
+uint64_t store__clock_ms(struct store *s);
+/* store_get(), and for prestaging: no progress notes, no get counted. */
+int store__get(struct store *s, const char *bucket, const char *key,
+	       size_t keylen, uint64_t off, uint64_t len,
+	       struct store_object_info *info, store_data_cb data_cb,
+	       store_done_cb done_cb, void *arg, struct store_get **out,
+	       bool prestage);
+/* Apply every bucket's lifecycle rules as of now (store_lifecycle.c). */
+void store__lifecycle_run(struct store *s, uint64_t now_ms);
+void store__lifecycle_queue_cold(struct store *s,
+				 const uint8_t ckey[META_CHUNKKEY_LEN]);
+
 struct deferred {
 	struct deferred *next;
 	void (*fn)(void *arg);
@@ -120,6 +200,12 @@ struct store {
 	bool kick_pending;
 	uv_timer_t gc_timer;
 	bool gc_running;
+	/* tiers (store_tier.c) and the mover's pace (store_move.c) */
+	struct tiers *tiers;
+	uv_timer_t mv_timer;
+	uint64_t mv_next_ns;
+	struct move_job *mv_waiting;
+	struct deferred mv_wake;
 	unsigned ops;			/* puts, gets, compactions in flight */
 	bool closing;
 	void (*close_cb)(void *arg);

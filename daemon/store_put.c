@@ -189,7 +189,7 @@ static int build_put(struct store *s, struct mutation *m,
 	o.size = p->size;
 	o.hlc = store__hlc_next(s, prev ? prev->hlc : 0);
 	o.writer = s->o.node_id;
-	o.mtime_ms = store__now_ms();
+	o.mtime_ms = store__clock_ms(s);
 	o.chunk_size = s->o.chunk_size;
 	memcpy(o.etag, p->info.etag, 32);
 	o.ctype = p->ctype;
@@ -393,7 +393,13 @@ static void chunk_store(struct put_chunk *c)
 		c->status = rc;
 		goto end;
 	}
-	rc = store__active_segment(s, STORE_TIER_HOT, c->reclen, &seg);
+	{
+		uint8_t tier;
+
+		rc = store__put_tier(s, c->reclen + SEGMENT_DIO_ALIGN, &tier);
+		if (!rc)
+			rc = store__active_segment(s, tier, c->reclen, &seg);
+	}
 	if (rc) {
 		c->status = rc;
 		goto end;
@@ -407,8 +413,9 @@ static void chunk_store(struct put_chunk *c)
 		 c->reccap == s->bigsize;
 	wlen = c->reclen;
 	if (direct) {
-		seg->size = (seg->size + SEGMENT_DIO_ALIGN - 1) &
-			    ~(uint64_t)(SEGMENT_DIO_ALIGN - 1);
+		segment_grow(&s->segs, seg,
+			     ((seg->size + SEGMENT_DIO_ALIGN - 1) &
+			      ~(uint64_t)(SEGMENT_DIO_ALIGN - 1)) - seg->size);
 		wlen = (c->reclen + SEGMENT_DIO_ALIGN - 1) &
 		       ~(size_t)(SEGMENT_DIO_ALIGN - 1);
 		memset(c->rec + c->reclen, 0, wlen - c->reclen);
@@ -417,7 +424,7 @@ static void chunk_store(struct put_chunk *c)
 		.seg = seg->id, .off = seg->size, .rec_len = (uint32_t)c->reclen,
 		.raw_len = (uint32_t)c->len, .tier = seg->tier,
 	};
-	seg->size += wlen;
+	segment_grow(&s->segs, seg, wlen);
 	seg->writes++;
 	c->direct = direct;
 	c->req.data = c;

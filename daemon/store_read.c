@@ -190,6 +190,7 @@ struct store_get {
 	unsigned inflight;
 	int error;
 	bool paused, busy, again, finished;
+	bool prestage;			/* a prestaging read (store_tier.c) */
 	store_data_cb data_cb;
 	store_done_cb done_cb;
 	void *arg;
@@ -461,13 +462,22 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 			goto fail;
 		}
 	}
+	{
+		uint8_t ckey[META_CHUNKKEY_LEN];
+
+		meta_chunkkey(g->b->id, g->o->chunks[idx].id, ckey);
+		if (g->prestage)
+			store__tier_note_prestage(s, seg, ckey);
+		else
+			store__tier_note_read(s, seg, ckey, &sl->mc);
+	}
 	seg->pins++;
 	sl->seg = seg;
 	sl->req.data = sl;
 	sl->req.async = sl->mc.rec_len > INLINE_CODEC_MAX;
 	sl->req.inject = fault_hit(s->o.fault, FAULT_SEG_READ);
-	rc = uring_read(s->ring, &sl->req, seg->fd, sl->rec, sl->mc.rec_len,
-			sl->mc.off, slot_read_cb);
+	rc = store__tier_read(s, seg, &sl->req, sl->rec, sl->mc.rec_len,
+			      sl->mc.off, slot_read_cb);
 	if (rc) {
 		seg->pins--;
 		sl->seg = NULL;
@@ -485,7 +495,7 @@ static void get_finish(void *arg)
 {
 	struct store_get *g = arg;
 
-	if (!g->error) {
+	if (!g->error && !g->prestage) {
 		g->s->st.gets++;
 		g->s->st.bytes_out += g->end - g->off;
 	}
@@ -557,6 +567,16 @@ int store_get(struct store *s, const char *bucket, const char *key,
 	      struct store_object_info *info, store_data_cb data_cb,
 	      store_done_cb done_cb, void *arg, struct store_get **out)
 {
+	return store__get(s, bucket, key, keylen, off, len, info, data_cb,
+			  done_cb, arg, out, false);
+}
+
+int store__get(struct store *s, const char *bucket, const char *key,
+	       size_t keylen, uint64_t off, uint64_t len,
+	       struct store_object_info *info, store_data_cb data_cb,
+	       store_done_cb done_cb, void *arg, struct store_get **out,
+	       bool prestage)
+{
 	struct store_get *g;
 	uint64_t pos = 0;
 	int rc;
@@ -567,10 +587,13 @@ int store_get(struct store *s, const char *bucket, const char *key,
 	if (!g)
 		return -ENOMEM;
 	g->s = s;
+	g->prestage = prestage;
 	s->ops++;
 	rc = object_lookup(s, bucket, key, keylen, &g->b, &g->objbuf, &g->o);
 	if (rc)
 		goto fail;
+	if (!prestage && s->tiers)
+		store__tier_note_get(s, g->b->id, key, keylen);
 	if (off > g->o->size) {
 		rc = STRATA_ERANGE;
 		goto fail;

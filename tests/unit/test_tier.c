@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Tiers: demotion under watermarks, promotion of repeatedly read cold
+ * chunks, lifecycle rules on an injected clock, spilling and ENOSPC,
+ * prestaging hints, and the slow-device emulation knob.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+#include "storeutil.h"
+#include "strata/error.h"
+#include "banned.h"
+
+#define MiB (1u << 20)
+
+static void fill(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+static struct store_stats stats(struct tenv *e)
+{
+	struct store_stats st;
+
+	ck_assert_int_eq(store_stats(e->s, &st), 0);
+	return st;
+}
+
+/* Run the loop (the mover's timers) until pred holds or ms pass. */
+struct until {
+	struct tenv *e;
+	int (*pred)(struct tenv *e, void *arg);
+	void *arg;
+	int ok;
+	uint64_t deadline;
+};
+
+static void until_cb(uv_timer_t *t)
+{
+	struct until *u = t->data;
+
+	if (u->pred(u->e, u->arg)) {
+		u->ok = 1;
+		uv_timer_stop(t);
+	} else if (uv_now(t->loop) > u->deadline) {
+		uv_timer_stop(t);
+	}
+}
+
+static int run_until(struct tenv *e, int (*pred)(struct tenv *, void *),
+		     void *arg, unsigned ms)
+{
+	struct until u = { .e = e, .pred = pred, .arg = arg };
+	uv_timer_t t;
+
+	if (pred(e, arg))
+		return 1;
+	uv_update_time(&e->loop);
+	u.deadline = uv_now(&e->loop) + ms;
+	uv_timer_init(&e->loop, &t);
+	t.data = &u;
+	uv_timer_start(&t, until_cb, 5, 5);
+	while (uv_is_active((uv_handle_t *)&t))
+		uv_run(&e->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&e->loop, UV_RUN_NOWAIT);
+	return u.ok;
+}
+
+static int chunks_tier(struct tenv *e, const char *bucket, const char *key,
+		       int tier)
+{
+	struct store_object_info info;
+	struct store_chunk_info *ci;
+	int all = 1;
+
+	ck_assert_int_eq(store_stat(e->s, bucket, key, strlen(key), &info, &ci,
+				    NULL, NULL), 0);
+	for (uint32_t i = 0; i < info.nchunks; i++)
+		all &= ci[i].tier == tier;
+	free(ci);
+	return all;
+}
+
+static void check_object(struct tenv *e, const char *key, size_t len,
+			 uint64_t seed)
+{
+	uint8_t *want = malloc(len), *got;
+	size_t glen;
+
+	fill(want, len, seed);
+	ck_assert_int_eq(tenv_get(e, "bkt", key, 0, UINT64_MAX, &got, &glen), 0);
+	ck_assert_uint_eq(glen, len);
+	ck_assert(memcmp(got, want, len) == 0);
+	free(got);
+	free(want);
+}
+
+static void setup_env(struct tenv *e, uint64_t hot_cap)
+{
+	tenv_init(e, NULL);
+	e->o.chunk_size = MiB;
+	e->o.zstd_level = 0;
+	e->o.cache_bytes = -1;		/* reads go to the segments */
+	e->o.tier[STORE_TIER_HOT].capacity = hot_cap;
+	e->o.mover_interval_ms = 20;
+	e->o.mover_rate = 0;
+}
+
+static int hot_settled(struct tenv *e, void *arg)
+{
+	struct store_stats st = stats(e);
+
+	(void)arg;
+	return st.tier_used[STORE_TIER_HOT] * 100 <=
+	       st.tier_capacity[STORE_TIER_HOT] * st.tier_high_pct[STORE_TIER_HOT];
+}
+
+START_TEST(demotion_keeps_hot_under_watermark)
+{
+	const unsigned n = 128;
+	const size_t len = 4 * MiB;
+	uint64_t maxhot = 0;
+	struct tenv e;
+	struct store_stats st;
+	uint8_t *buf = malloc(len);
+	char key[32];
+
+	setup_env(&e, 64ull * MiB);
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "o/%04u", i);
+		fill(buf, len, i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len, NULL), 0);
+		st = stats(&e);
+		if (st.tier_used[STORE_TIER_HOT] > maxhot)
+			maxhot = st.tier_used[STORE_TIER_HOT];
+	}
+	/* Never past the capacity (writes spill instead), and under the
+	 * high watermark once the mover has caught up. */
+	ck_assert_uint_le(maxhot, 64ull * MiB);
+	ck_assert(run_until(&e, hot_settled, NULL, 30000));
+	st = stats(&e);
+	ck_assert_uint_gt(st.demoted_bytes, 256ull * MiB);
+	/* Every byte reads back. */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "o/%04u", i);
+		check_object(&e, key, len, i);
+	}
+	/* The coldest (oldest, never read) data is what went cold; the
+	 * newest stayed hot unless a write had to spill. */
+	for (unsigned i = 0; i < n / 2; i++) {
+		snprintf(key, sizeof(key), "o/%04u", i);
+		ck_assert_msg(chunks_tier(&e, "bkt", key, STORE_TIER_COLD),
+			      "%s is not cold", key);
+	}
+	if (st.spilled_bytes == 0)
+		ck_assert(chunks_tier(&e, "bkt", "o/0127", STORE_TIER_HOT));
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
+static int lc_cold_done(struct tenv *e, void *arg)
+{
+	return stats(e).lifecycle_cold >= *(uint64_t *)arg;
+}
+
+static int promoted(struct tenv *e, void *arg)
+{
+	return stats(e).promoted_chunks >= *(uint64_t *)arg;
+}
+
+START_TEST(repeated_cold_reads_promote)
+{
+	struct store_lc_rule rule = { .prefix = "p/", .age_ms = 0,
+				      .action = STORE_LC_COLD };
+	uint8_t *buf = malloc(MiB);
+	uint64_t want = 8, one = 1;
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 256ull * MiB);
+	e.o.promote_reads = 3;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "p/%u", i);
+		fill(buf, MiB, 100 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &rule, 1), 0);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, lc_cold_done, &want, 10000));
+	ck_assert(chunks_tier(&e, "bkt", "p/3", STORE_TIER_COLD));
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", NULL, 0), 0);
+	/* Two reads are not enough; the third promotes. */
+	check_object(&e, "p/3", MiB, 103);
+	check_object(&e, "p/3", MiB, 103);
+	ck_assert(!run_until(&e, promoted, &one, 200));
+	check_object(&e, "p/3", MiB, 103);
+	ck_assert(run_until(&e, promoted, &one, 10000));
+	ck_assert(chunks_tier(&e, "bkt", "p/3", STORE_TIER_HOT));
+	ck_assert(chunks_tier(&e, "bkt", "p/4", STORE_TIER_COLD));
+	check_object(&e, "p/3", MiB, 103);
+	/* Survives a reopen where it is. */
+	tenv_close(&e);
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert(chunks_tier(&e, "bkt", "p/3", STORE_TIER_HOT));
+	check_object(&e, "p/3", MiB, 103);
+	check_object(&e, "p/4", MiB, 104);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
+static int expired(struct tenv *e, void *arg)
+{
+	return stats(e).lifecycle_expired >= *(uint64_t *)arg;
+}
+
+#define DAY (86400ull * 1000)
+
+START_TEST(lifecycle_rules_on_injected_clock)
+{
+	struct store_lc_rule rules[2] = {
+		{ .prefix = "logs/", .age_ms = 3 * DAY,
+		  .action = STORE_LC_DELETE },
+		{ .prefix = "data/", .age_ms = 1 * DAY,
+		  .action = STORE_LC_COLD },
+	}, bad = { .prefix = "x", .action = 9 }, *got;
+	const size_t len = 100 << 10;	/* not inline */
+	uint8_t *buf = malloc(len), *out;
+	uint64_t one = 1;
+	struct tenv e;
+	size_t n, olen;
+
+	fake_now = 1700000000000ull;
+	setup_env(&e, 0);
+	e.o.clock_ms = fake_clock;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	/* Different bytes each: a shared (deduplicated) chunk would move
+	 * with any of its objects. */
+	fill(buf, len, 1);
+	ck_assert_int_eq(tenv_put(&e, "bkt", "logs/a", buf, len, NULL), 0);
+	fill(buf, len, 2);
+	ck_assert_int_eq(tenv_put(&e, "bkt", "data/x", buf, len, NULL), 0);
+	fill(buf, len, 3);
+	ck_assert_int_eq(tenv_put(&e, "bkt", "keep/y", buf, len, NULL), 0);
+	fill(buf, len, 4);
+	ck_assert_int_eq(tenv_put(&e, "bkt", "logsx", buf, len, NULL), 0);
+	fake_now += 2 * DAY;
+	fill(buf, len, 5);
+	ck_assert_int_eq(tenv_put(&e, "bkt", "logs/b", buf, len, NULL), 0);
+
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &bad, 1), -EINVAL);
+	ck_assert_int_eq(store_lifecycle_set(e.s, "nope", rules, 2),
+			 STRATA_ENOBUCKET);
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", rules, 2), 0);
+	ck_assert_int_eq(store_lifecycle_get(e.s, "bkt", &got, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(got[0].prefix, "logs/");
+	ck_assert_uint_eq(got[0].age_ms, 3 * DAY);
+	ck_assert_int_eq(got[1].action, STORE_LC_COLD);
+	free(got);
+
+	/* Day 2: data/x is a day past its rule; nothing is old enough to
+	 * expire. */
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, lc_cold_done, &one, 10000));
+	ck_assert(chunks_tier(&e, "bkt", "data/x", STORE_TIER_COLD));
+	ck_assert(chunks_tier(&e, "bkt", "keep/y", STORE_TIER_HOT));
+	ck_assert(chunks_tier(&e, "bkt", "logs/a", STORE_TIER_HOT));
+	ck_assert_uint_eq(stats(&e).lifecycle_expired, 0);
+
+	/* Day 4: logs/a (4 days) expires; logs/b (2 days) stays; logsx is
+	 * not under "logs/". */
+	fake_now += 2 * DAY;
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, expired, &one, 10000));
+	ck_assert_int_eq(tenv_get(&e, "bkt", "logs/a", 0, UINT64_MAX, &out,
+				  &olen), STRATA_ENOOBJECT);
+	ck_assert_int_eq(tenv_get(&e, "bkt", "logs/b", 0, UINT64_MAX, &out,
+				  &olen), 0);
+	free(out);
+	ck_assert_int_eq(tenv_get(&e, "bkt", "logsx", 0, UINT64_MAX, &out,
+				  &olen), 0);
+	free(out);
+	ck_assert_int_eq(tenv_get(&e, "bkt", "keep/y", 0, UINT64_MAX, &out,
+				  &olen), 0);
+	free(out);
+	check_object(&e, "data/x", len, 2);
+	ck_assert_uint_eq(stats(&e).lifecycle_expired, 1);
+
+	/* Rules are removed with n = 0. */
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", NULL, 0), 0);
+	ck_assert_int_eq(store_lifecycle_get(e.s, "bkt", &got, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(got);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
+START_TEST(spill_then_enospc)
+{
+	uint8_t *buf = malloc(MiB);
+	struct store_stats st;
+	unsigned ok = 0;
+	struct tenv e;
+	char key[32];
+	int rc = 0;
+
+	setup_env(&e, 8ull * MiB);
+	e.o.tier[STORE_TIER_COLD].capacity = 16ull * MiB;
+	/* No demotion: hot can only fill up. */
+	e.o.tier[STORE_TIER_HOT].high_pct = 100;
+	e.o.tier[STORE_TIER_HOT].low_pct = 100;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "s/%u", i);
+		fill(buf, MiB, 500 + i);
+		rc = tenv_put(&e, "bkt", key, buf, MiB, NULL);
+		if (rc)
+			break;
+		ok++;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	st = stats(&e);
+	ck_assert_uint_gt(st.spilled_bytes, 0);
+	ck_assert_uint_gt(st.enospc, 0);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_HOT], 8ull * MiB);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_COLD], 16ull * MiB);
+	ck_assert_uint_ge(ok, 16);
+	for (unsigned i = 0; i < ok; i++) {
+		snprintf(key, sizeof(key), "s/%u", i);
+		check_object(&e, key, MiB, 500 + i);
+	}
+	/* Space comes back: delete and compact, then writes go in again. */
+	for (unsigned i = 0; i < ok; i++) {
+		snprintf(key, sizeof(key), "s/%u", i);
+		ck_assert_int_eq(tenv_rm(&e, "bkt", key), 0);
+	}
+	ck_assert_int_eq(tenv_compact(&e, 0), 0);
+	fill(buf, MiB, 7);
+	ck_assert_int_eq(tenv_put(&e, "bkt", "again", buf, MiB, NULL), 0);
+	check_object(&e, "again", MiB, 7);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
+static int prestaged(struct tenv *e, void *arg)
+{
+	return stats(e).prestaged_objects >= *(uint64_t *)arg;
+}
+
+static int no_plans(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).prestage_plans == 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+START_TEST(prestage_warms_cache_and_promotes)
+{
+	struct store_lc_rule rule = { .prefix = "", .age_ms = 0,
+				      .action = STORE_LC_COLD };
+	const size_t len = 256 << 10;
+	uint8_t *buf = malloc(len);
+	const char *keys[16];
+	size_t lens[16];
+	uint64_t n16 = 16, one = 1;
+	struct store_stats st0, st1;
+	struct tenv e;
+	char names[16][16];
+	double t0;
+
+	setup_env(&e, 256ull * MiB);
+	e.o.cache_bytes = 64ll * MiB;
+	e.o.tier[STORE_TIER_COLD].read_delay_us = 40000;
+	e.o.promote_reads = 1000;	/* only prestaging promotes here */
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 16; i++) {
+		snprintf(names[i], sizeof(names[i]), "d/%02u", i);
+		keys[i] = names[i];
+		lens[i] = strlen(names[i]);
+		fill(buf, len, 900 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", names[i], buf, len, NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &rule, 1), 0);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, lc_cold_done, &n16, 10000));
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", NULL, 0), 0);
+	ck_assert(chunks_tier(&e, "bkt", "d/00", STORE_TIER_COLD));
+
+	/* The emulated device: a cold read takes at least its latency. */
+	t0 = now_s();
+	check_object(&e, "d/15", len, 915);
+	ck_assert(now_s() - t0 >= 0.040);
+
+	ck_assert_int_eq(store_hint(e.s, "nope", keys, lens, 16),
+			 STRATA_ENOBUCKET);
+	ck_assert_int_eq(store_hint(e.s, "bkt", keys, lens, 16), 0);
+	ck_assert(run_until(&e, prestaged, &n16, 10000));
+	st0 = stats(&e);
+	for (unsigned i = 0; i < 16; i++)
+		check_object(&e, names[i], len, 900 + i);
+	st1 = stats(&e);
+	/* Every chunk the reader asked for was already in the cache. */
+	ck_assert_uint_ge(st1.cache_hits - st0.cache_hits, 16);
+	/* The reader passed the end of the plan: it is forgotten. */
+	ck_assert(run_until(&e, no_plans, NULL, 1000));
+	/* And the cold chunks it read were promoted. */
+	ck_assert(run_until(&e, promoted, &one, 10000));
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
+START_TEST(bad_options_refused)
+{
+	struct tenv e;
+
+	tenv_init(&e, NULL);
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 60;
+	ck_assert_int_eq(tenv_open(&e), STRATA_ECONFIG);
+	e.o.tier[STORE_TIER_HOT].low_pct = 10;
+	e.o.tier[STORE_TIER_HOT].high_pct = 101;
+	ck_assert_int_eq(tenv_open(&e), STRATA_ECONFIG);
+	tenv_release(&e, 1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("tier");
+	TCase *tc = tcase_create("tier");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, demotion_keeps_hot_under_watermark);
+	tcase_add_test(tc, repeated_cold_reads_promote);
+	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
+	tcase_add_test(tc, spill_then_enospc);
+	tcase_add_test(tc, prestage_warms_cache_and_promotes);
+	tcase_add_test(tc, bad_options_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
