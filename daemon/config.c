@@ -156,6 +156,19 @@ static const struct key keys[] = {
 	{ "keys", "master_key", K_STR, OFF(master_key), CAP(master_key), 0, 0, 0 },
 	{ "tiers", "hot", K_DIRS, 0, 0, 0, 0, STORE_TIER_HOT },
 	{ "tiers", "cold", K_DIRS, 0, 0, 0, 0, STORE_TIER_COLD },
+	{ "tiers", "hot_capacity", K_SIZE, OFF(tier_capacity[STORE_TIER_HOT]), 8, 0, 1ll << 60, 0 },
+	{ "tiers", "cold_capacity", K_SIZE, OFF(tier_capacity[STORE_TIER_COLD]), 8, 0, 1ll << 60, 0 },
+	{ "tiers", "hot_high_watermark", K_U32, OFF(hot_high_pct), 0, 1, 100, 0 },
+	{ "tiers", "hot_low_watermark", K_U32, OFF(hot_low_pct), 0, 1, 100, 0 },
+	{ "tiers", "mover_rate", K_SIZE, OFF(mover_rate), 8, 0, 1ll << 40, 0 },
+	{ "tiers", "promote_reads", K_U32, OFF(promote_reads), 0, 1, 1000, 0 },
+	{ "tiers", "promote_window", K_U32, OFF(promote_window_s), 0, 1, 86400 * 30, 0 },
+	{ "tiers", "prestage_ahead", K_U32, OFF(prestage_ahead), 0, 1, 1024, 0 },
+	{ "tiers", "lifecycle_interval", K_U32, OFF(lifecycle_interval_s), 0, 1, 86400 * 7, 0 },
+	{ "tiers", "hot_read_delay_us", K_U32, OFF(tier_read_delay_us[STORE_TIER_HOT]), 0, 0, 10000000, 0 },
+	{ "tiers", "cold_read_delay_us", K_U32, OFF(tier_read_delay_us[STORE_TIER_COLD]), 0, 0, 10000000, 0 },
+	{ "tiers", "hot_read_bandwidth", K_SIZE, OFF(tier_read_bw[STORE_TIER_HOT]), 8, 0, 1ll << 40, 0 },
+	{ "tiers", "cold_read_bandwidth", K_SIZE, OFF(tier_read_bw[STORE_TIER_COLD]), 8, 0, 1ll << 40, 0 },
 	{ "store", "chunk_size", K_SIZE, OFF(chunk_size), 4, STORE_MIN_CHUNK, STORE_MAX_CHUNK, 0 },
 	{ "store", "zstd_level", K_INT, OFF(zstd_level), 0, 0, 19, 0 },
 	{ "store", "inline_max", K_SIZE, OFF(inline_max), 4, 0, META_INLINE_MAX, 0 },
@@ -329,6 +342,13 @@ void config_defaults(struct config *c)
 	c->inline_max = STORE_DEFAULT_INLINE;
 	c->segment_size = 256u << 20;
 	c->cache_size = 512u << 20;
+	c->hot_high_pct = 90;
+	c->hot_low_pct = 75;
+	c->mover_rate = 128u << 20;
+	c->promote_reads = 3;
+	c->promote_window_s = 600;
+	c->prestage_ahead = 16;
+	c->lifecycle_interval_s = 3600;
 	c->log_level = LOG_INFO;
 	c->admin_max_connections = 16;
 	c->admin_timeout_ms = 5000;
@@ -383,6 +403,10 @@ int config_load(struct config *c, const char *path, char *errbuf,
 		problem(&p, "%s: [tiers] hot is required", path);
 	if (!c->tls_cert[0] || !c->tls_key[0])
 		problem(&p, "%s: [tls] cert and key are required", path);
+	if (c->hot_low_pct > c->hot_high_pct)
+		problem(&p, "%s: [tiers] hot_low_watermark (%u) is above "
+			"hot_high_watermark (%u)", path, c->hot_low_pct,
+			c->hot_high_pct);
 	if (c->admin_host[0] && strcmp(c->admin_host, c->listen_host) == 0 &&
 	    c->admin_port == c->listen_port && c->admin_port)
 		problem(&p, "%s: [admin] listen and [node] listen are the same "
@@ -406,4 +430,16 @@ void config_store_opts(const struct config *c, struct store_opts *o,
 	o->segment_size = c->segment_size;
 	o->cache_bytes = c->cache_size ? (int64_t)c->cache_size : -1;
 	o->node_id = c->node_id;
+	for (int t = 0; t < STORE_TIERS; t++) {
+		o->tier[t].capacity = c->tier_capacity[t];
+		o->tier[t].read_delay_us = c->tier_read_delay_us[t];
+		o->tier[t].read_bw = c->tier_read_bw[t];
+	}
+	o->tier[STORE_TIER_HOT].high_pct = c->hot_high_pct;
+	o->tier[STORE_TIER_HOT].low_pct = c->hot_low_pct;
+	o->mover_rate = c->mover_rate;
+	o->promote_reads = c->promote_reads;
+	o->promote_window_ms = c->promote_window_s * 1000;
+	o->prestage_ahead = c->prestage_ahead;
+	o->lifecycle_interval_ms = c->lifecycle_interval_s * 1000;
 }

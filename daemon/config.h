@@ -32,6 +32,15 @@ struct config {
 	/* [tiers]: comma-separated directory lists */
 	char tier_dirs[STORE_TIERS][STORE_MAX_TIER_DIRS][CONFIG_PATH_MAX];
 	unsigned ntier_dirs[STORE_TIERS];
+	uint64_t tier_capacity[STORE_TIERS];	/* 0: the file systems' */
+	uint32_t hot_high_pct, hot_low_pct;
+	uint64_t mover_rate;			/* bytes/s, 0: no cap */
+	uint32_t promote_reads;
+	uint32_t promote_window_s;
+	uint32_t prestage_ahead;
+	uint32_t lifecycle_interval_s;
+	uint32_t tier_read_delay_us[STORE_TIERS];	/* test knobs */
+	uint64_t tier_read_bw[STORE_TIERS];
 	/* [store] */
 	uint32_t chunk_size;
 	int zstd_level;

@@ -173,13 +173,13 @@ static void meter_done(struct sconn *c, uint8_t op, struct meter *m)
 	if (srv->o.access_log) {
 		const char *name = proto_op_name(op);
 
-		log_info("access", "%s key=%s op=%s target=\"%s\" status=%s "
+		/* status: 0, or the error code sent (strata_strerror()). */
+		log_info("access", "%s key=%s op=%s target=\"%s\" status=%d "
 			 "in=%" PRIu64 " out=%" PRIu64 " ms=%.3f",
 			 c->nc ? net_conn_peer(c->nc) : "-",
 			 c->principal[0] ? c->principal : "-",
 			 name ? name : "unknown", m->target ? m->target : "",
-			 m->status ? strata_strerror(m->status) : "ok", m->in,
-			 m->out, (double)ns / 1e6);
+			 m->status, m->in, m->out, (double)ns / 1e6);
 	}
 }
 
@@ -1267,6 +1267,38 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 	batch_next(r);
 }
 
+/* A prestaging plan: handed to the store's tier module (store_hint). */
+static void on_hint(struct sconn *c, const struct proto_header *h,
+		    const uint8_t *f)
+{
+	const char *keys[PROTO_MAX_BATCH_KEYS];
+	size_t lens[PROTO_MAX_BATCH_KEYS], n = 0;
+	char bucket[PROTO_MAX_BUCKET_LEN + 1];
+	struct proto_keys_req req;
+	struct proto_list_iter it;
+	struct proto_str k;
+	int rc;
+
+	rc = proto_keys_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (!rc) {
+		proto_list_iter_init(&it, &req.keys);
+		while (n < req.keys.count && n < PROTO_MAX_BATCH_KEYS &&
+		       proto_list_next(&it, &k) == 1) {
+			keys[n] = k.s;	/* not NUL-terminated: lens[] */
+			lens[n++] = k.len;
+		}
+		rc = store_hint(c->srv->s, bucket, keys, lens, n);
+	}
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END, h->id,
+			 NULL, 0, NULL, 0);
+}
+
 /* ---- access keys (admin principals only) ---- */
 
 /* How many admin keys exist (deleting the last one would lock everybody
@@ -1525,9 +1557,7 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		on_key_op(c, h, f);
 		break;
 	case PROTO_OP_HINT:
-		/* Accepted and ignored until the tier mover prestages. */
-		conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END,
-				 h->id, NULL, 0, NULL, 0);
+		on_hint(c, h, f);
 		break;
 	default:
 		send_error(c, h->opcode, h->id, -EOPNOTSUPP,
