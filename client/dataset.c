@@ -362,6 +362,7 @@ struct slot {
 	uint64_t len;
 	int rc;
 	unsigned retries;
+	uint64_t fetch_ns;
 };
 
 struct strata_epoch {
@@ -477,6 +478,14 @@ static int sink_fn(void *arg, const void *p, size_t len)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Sleep ms unless the iterator stops first; true when it stopped. */
 static bool backoff(strata_epoch *e, unsigned ms)
 {
@@ -505,6 +514,7 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 	const struct ds_shard *sh = &e->ds->shards[pc->shard];
 	struct sink s = { .e = e, .sh = sh, .want = pc->len };
 	unsigned attempt = 0, delay = e->o.backoff_ms;
+	uint64_t t0 = now_ns();
 	int rc;
 
 	sl->buf = NULL;
@@ -546,6 +556,7 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 	sl->buf = s.buf;
 	sl->len = pc->len;
 	sl->rc = rc;
+	sl->fetch_ns = now_ns() - t0;
 }
 
 static void *fetch_main(void *arg)
@@ -695,7 +706,6 @@ int strata_epoch_next(strata_epoch *e, struct strata_shard *sh)
 {
 	const struct piece *pc;
 	struct slot *sl;
-	struct timespec t0, t1;
 	int rc;
 
 	if (!e || !sh)
@@ -709,13 +719,11 @@ int strata_epoch_next(strata_epoch *e, struct strata_shard *sh)
 	pc = &e->plan[e->consumed];
 	sl = &e->slots[e->consumed % e->nslots];
 	if (sl->st != SLOT_READY) {
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		uint64_t t0 = now_ns();
+
 		while (sl->st != SLOT_READY)
 			pthread_cond_wait(&e->ready_cond, &e->lock);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		e->stats.wait_ns += (uint64_t)(t1.tv_sec - t0.tv_sec) *
-				    1000000000u + (uint64_t)t1.tv_nsec -
-				    (uint64_t)t0.tv_nsec;
+		e->stats.wait_ns += now_ns() - t0;
 	}
 	sh->index = pc->shard;
 	sh->seq = e->consumed;
@@ -724,6 +732,7 @@ int strata_epoch_next(strata_epoch *e, struct strata_shard *sh)
 	sh->offset = pc->off;
 	sh->last = pc->last;
 	sh->retries = sl->retries;
+	sh->fetch_ns = sl->fetch_ns;
 	rc = sl->rc;
 	if (!rc) {
 		sh->data = sl->buf;

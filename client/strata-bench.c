@@ -64,15 +64,16 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 #define VERIFY_CHUNK (64u * 1024)
 #define MAX_ERROR_LINES 10
 
-enum workload { W_PUT, W_GET, W_MIXED, W_SMALL, W_BATCH };
-enum op_type { OP_PUT, OP_GET, OP_STAT, OP_DELETE, OP_BATCH, OP_N };
+enum workload { W_PUT, W_GET, W_MIXED, W_SMALL, W_BATCH, W_DATASET };
+enum op_type { OP_PUT, OP_GET, OP_STAT, OP_DELETE, OP_BATCH, OP_SHARD,
+	       OP_N };
 enum client_mode { CM_PER_THREAD, CM_SHARED };
 
 static const char *const workload_names[] = {
-	"put", "get", "mixed", "small", "batch",
+	"put", "get", "mixed", "small", "batch", "dataset-epoch",
 };
 static const char *const op_names[OP_N] = {
-	"put", "get", "stat", "delete", "batch",
+	"put", "get", "stat", "delete", "batch", "shard",
 };
 
 struct opts {
@@ -90,11 +91,19 @@ struct opts {
 	uint64_t ops;			/* 0: no limit */
 	unsigned batch_keys;
 	bool json;
+	/* dataset-epoch */
+	unsigned epochs;
+	uint64_t seed;
+	unsigned rank, world_size;
+	unsigned prefetch;		/* 0: libstrata's default */
+	uint64_t prefetch_bytes, piece_size;
+	bool tar_samples, no_hint, no_shuffle;
 };
 
 static const char usage_text[] =
-"usage: strata-bench [options] --workload put|get|mixed|small|batch"
-" --bucket B\n"
+"usage: strata-bench [options] --workload put|get|mixed|small|batch|"
+"dataset-epoch\n"
+"                    --bucket B\n"
 "\n"
 "Workloads (objects are PREFIX + obj-NNNNNNNN, bytes derived from the key):\n"
 "  put    put objects 0..count-1 round robin (overwrites)\n"
@@ -105,6 +114,11 @@ static const char usage_text[] =
 "         (--size defaults to 4K)\n"
 "  batch  upload missing objects, then batch-get windows of --batch-keys\n"
 "         consecutive objects; latency per batch request, rate per object\n"
+"  dataset-epoch  read the dataset under --prefix with libstrata's\n"
+"         dataset reader, --epochs times; C workers are C loader workers\n"
+"         (each reads its share of each epoch); when the prefix holds\n"
+"         nothing, --count objects of --size are uploaded first; latency\n"
+"         is per shard (piece) fetch, rates per shard and per sample\n"
 "\n"
 "Options:\n"
 "  --endpoint HOST:PORT   server (STRATA_ENDPOINT, config: endpoint)\n"
@@ -123,6 +137,16 @@ static const char usage_text[] =
 "  --clients per-thread|shared  one client per worker with one\n"
 "                         connection (default), or one client whose pool\n"
 "                         holds C connections\n"
+"  --epochs N             dataset-epoch: epochs to read (default 1)\n"
+"  --seed N               dataset-epoch: shuffle seed (default 0)\n"
+"  --rank R --world-size W  dataset-epoch: read rank R's share of W\n"
+"  --prefetch N           dataset-epoch: pieces ahead per worker\n"
+"  --prefetch-bytes BYTES dataset-epoch: bytes ahead per worker\n"
+"  --piece-size BYTES     dataset-epoch: read shards in ranges of BYTES\n"
+"  --samples shards|tar   dataset-epoch: count whole shards (default) or\n"
+"                         WebDataset samples (tar members by basename)\n"
+"  --no-hint              dataset-epoch: send no prestaging hints\n"
+"  --no-shuffle           dataset-epoch: read in key order\n"
 "  --json                 print one JSON object on standard output\n"
 "  -h, --help             this text\n"
 "\n"
@@ -336,6 +360,7 @@ struct worker {
 	uint64_t verified, mismatches;
 	uint64_t uploaded, present;	/* prepare */
 	uint64_t small_seq;
+	uint64_t shards, samples, retries, hints, wait_ns;	/* dataset */
 	double t_end;
 	int setup_rc;
 };
@@ -355,6 +380,8 @@ struct bench {
 	atomic_uint error_lines;
 	double t0, deadline;
 	int connections;
+	strata_dataset *ds;		/* dataset-epoch */
+	bool generate;			/* the prefix was empty: upload */
 };
 
 static void report_error(struct bench *b, const char *what, const char *key,
@@ -632,6 +659,155 @@ static void op_batch(struct worker *w, uint64_t seq)
 	w->object_errors += bs.failed;
 }
 
+/* ---- Dataset epochs ----------------------------------------------------- */
+
+/* WebDataset samples in a tar shard: regular members, consecutive ones
+ * with the same path up to the first dot of the file name being one
+ * sample.  A malformed header ends the count (-1). */
+static int64_t tar_samples(const uint8_t *p, uint64_t len)
+{
+	char prev[356] = "", cur[356];
+	uint64_t off = 0;
+	int64_t n = 0;
+
+	while (off + 512 <= len) {
+		const uint8_t *h = p + off;
+		uint64_t size = 0;
+		unsigned sum = 0, want = 0;
+		size_t i, nl = 0;
+		char *base, *dot;
+
+		for (i = 0; i < 512 && !h[i]; i++)
+			;
+		if (i == 512)
+			break;
+		for (i = 0; i < 512; i++)
+			sum += i >= 148 && i < 156 ? ' ' : h[i];
+		for (i = 148; i < 156 && h[i] >= '0' && h[i] <= '7'; i++)
+			want = want * 8 + (h[i] - '0');
+		for (i = 124; i < 136 && h[i] == ' '; i++)
+			;
+		for (; i < 136 && h[i] >= '0' && h[i] <= '7'; i++)
+			size = size * 8 + (uint64_t)(h[i] - '0');
+		if (sum != want || size > len - off - 512)
+			return -1;
+		off += 512 + (size + 511) / 512 * 512;
+		if (h[156] != '0' && h[156] != '\0')
+			continue;
+		if (!memcmp(h + 257, "ustar", 5) && h[345]) {
+			nl = strnlen((const char *)h + 345, 155);
+			memcpy(cur, h + 345, nl);
+			cur[nl++] = '/';
+		}
+		i = strnlen((const char *)h, 100);
+		memcpy(cur + nl, h, i);
+		cur[nl + i] = '\0';
+		base = strrchr(cur, '/');
+		dot = strchr(base ? base : cur, '.');
+		if (dot)
+			*dot = '\0';
+		if (strcmp(cur, prev)) {
+			n++;
+			memcpy(prev, cur, sizeof(prev));
+		}
+	}
+	return n;
+}
+
+/* The object index of a strata-bench key (PREFIX obj-NNNNNNNN), or -1. */
+static int64_t bench_index(const struct bench *b, const char *key)
+{
+	size_t pl = strlen(b->o.prefix);
+	char *end;
+	unsigned long long v;
+
+	if (strncmp(key, b->o.prefix, pl) || strncmp(key + pl, "obj-", 4) ||
+	    strlen(key + pl + 4) != 8)
+		return -1;
+	v = strtoull(key + pl + 4, &end, 10);
+	return *end || v >= b->o.count ? -1 : (int64_t)v;
+}
+
+static void run_dataset(struct worker *w)
+{
+	struct bench *b = w->b;
+	const struct opts *o = &b->o;
+
+	for (unsigned ep = 0; ep < o->epochs && !atomic_load(&b->abort);
+	     ep++) {
+		struct strata_epoch_opts eo = {
+			.seed = o->seed, .epoch = ep, .rank = o->rank,
+			.world_size = o->world_size, .worker = w->id,
+			.num_workers = o->concurrency,
+			.no_shuffle = o->no_shuffle, .prefetch = o->prefetch,
+			.prefetch_bytes = o->prefetch_bytes,
+			.piece_size = o->piece_size, .no_hint = o->no_hint,
+		};
+		struct strata_epoch_stats es;
+		struct strata_shard sh;
+		strata_epoch *e;
+		int rc = strata_epoch_new(w->client, b->ds, &eo, &e);
+
+		if (rc) {
+			w->st[OP_SHARD].errors++;
+			report_error(b, "epoch of", o->prefix, rc);
+			atomic_store(&b->abort, true);
+			break;
+		}
+		while ((rc = strata_epoch_next(e, &sh)) != 0) {
+			int64_t idx = -1, bad = -1;
+			unsigned char expect = 0;
+
+			if (rc < 0) {
+				w->st[OP_SHARD].errors++;
+				report_error(b, "shard", sh.key, rc);
+				continue;
+			}
+			/* strata-bench's own objects (PREFIX obj-N of
+			 * --size bytes) are checked once each. */
+			if (sh.length && sh.size == o->size)
+				idx = bench_index(b, sh.key);
+			if (idx >= 0 && atomic_compare_exchange_strong(
+				    &b->checked[idx], &expect, 1)) {
+				w->verified++;
+				bad = check_bytes(b->seeds[idx], sh.offset,
+						  sh.data, (size_t)sh.length,
+						  w->scratch);
+			}
+			if (bad >= 0) {
+				w->mismatches++;
+				w->st[OP_SHARD].errors++;
+				report_mismatch(b, sh.key, bad);
+			} else {
+				w->st[OP_SHARD].ops++;
+				w->st[OP_SHARD].bytes += sh.length;
+				lat_add(&w->st[OP_SHARD].lat, sh.fetch_ns);
+				w->shards += sh.last;
+				if (o->tar_samples) {
+					int64_t n = tar_samples(sh.data,
+								sh.length);
+
+					if (n < 0)
+						report_error(b, "tar samples in",
+							     sh.key,
+							     STRATA_EPROTO);
+					else
+						w->samples += (uint64_t)n;
+				} else {
+					w->samples += sh.last;
+				}
+			}
+			strata_epoch_buf_free(e, sh.data, (size_t)sh.length);
+		}
+		strata_epoch_stats(e, &es);
+		w->retries += es.retries;
+		w->hints += es.hints;
+		w->wait_ns += es.wait_ns;
+		strata_epoch_free(e);
+	}
+	w->t_end = now_s();
+}
+
 /* ---- Workers ------------------------------------------------------------ */
 
 /* Upload this worker's share of the objects that are missing or of
@@ -666,9 +842,12 @@ static int prepare(struct worker *w)
 	return 0;
 }
 
-static bool needs_objects(enum workload wl)
+static bool needs_objects(const struct bench *b)
 {
-	return wl == W_GET || wl == W_MIXED || wl == W_BATCH;
+	enum workload wl = b->o.workload;
+
+	return wl == W_GET || wl == W_MIXED || wl == W_BATCH ||
+	       (wl == W_DATASET && b->generate);
 }
 
 static void run_ops(struct worker *w)
@@ -676,6 +855,10 @@ static void run_ops(struct worker *w)
 	struct bench *b = w->b;
 	const struct opts *o = &b->o;
 
+	if (o->workload == W_DATASET) {
+		run_dataset(w);
+		return;
+	}
 	for (;;) {
 		uint64_t seq;
 		uint32_t idx;
@@ -710,6 +893,8 @@ static void run_ops(struct worker *w)
 		case W_BATCH:
 			op_batch(w, seq);
 			break;
+		case W_DATASET:
+			break;
 		}
 	}
 	w->t_end = now_s();
@@ -724,11 +909,11 @@ static void *worker_main(void *arg)
 	if (b->shared)
 		w->client = b->shared;
 	else
-		rc = client_open(b, 1, &w->client);
+		rc = client_open(b, b->cfg.pool_size, &w->client);
 	if (rc)
 		fprintf(stderr, "strata-bench: worker %u: connecting: %s\n",
 			w->id, strata_strerror(rc));
-	if (!rc && needs_objects(b->o.workload))
+	if (!rc && needs_objects(b))
 		rc = prepare(w);
 	w->setup_rc = rc;
 	if (rc)
@@ -814,7 +999,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_ENDPOINT = 256, O_ACCESS, O_SECRET, O_CA, O_WORKLOAD,
 	       O_BUCKET, O_SIZE, O_COUNT, O_CONC, O_DURATION, O_OPS,
-	       O_BATCH, O_PREFIX, O_CLIENTS, O_JSON };
+	       O_BATCH, O_PREFIX, O_CLIENTS, O_JSON, O_EPOCHS, O_SEED,
+	       O_RANK, O_WORLD, O_PREFETCH, O_PREFETCH_BYTES, O_PIECE,
+	       O_SAMPLES, O_NO_HINT, O_NO_SHUFFLE };
 	static const struct option longs[] = {
 		{ "endpoint", required_argument, NULL, O_ENDPOINT },
 		{ "access-key", required_argument, NULL, O_ACCESS },
@@ -831,6 +1018,16 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "prefix", required_argument, NULL, O_PREFIX },
 		{ "clients", required_argument, NULL, O_CLIENTS },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "epochs", required_argument, NULL, O_EPOCHS },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "rank", required_argument, NULL, O_RANK },
+		{ "world-size", required_argument, NULL, O_WORLD },
+		{ "prefetch", required_argument, NULL, O_PREFETCH },
+		{ "prefetch-bytes", required_argument, NULL, O_PREFETCH_BYTES },
+		{ "piece-size", required_argument, NULL, O_PIECE },
+		{ "samples", required_argument, NULL, O_SAMPLES },
+		{ "no-hint", no_argument, NULL, O_NO_HINT },
+		{ "no-shuffle", no_argument, NULL, O_NO_SHUFFLE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -840,7 +1037,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){
 		.prefix = "strata-bench/", .count = 100, .concurrency = 8,
-		.batch_keys = 100, .clients = CM_PER_THREAD,
+		.batch_keys = 100, .clients = CM_PER_THREAD, .epochs = 1,
+		.world_size = 1,
 	};
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
@@ -903,6 +1101,40 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 				die_usage("--clients: per-thread or shared");
 			break;
 		case O_JSON: o->json = true; break;
+		case O_EPOCHS:
+			o->epochs = (unsigned)parse_u64("epochs", optarg, 1,
+							1000000);
+			break;
+		case O_SEED:
+			o->seed = parse_u64("seed", optarg, 0, UINT64_MAX);
+			break;
+		case O_RANK:
+			o->rank = (unsigned)parse_u64("rank", optarg, 0,
+						      1000000);
+			break;
+		case O_WORLD:
+			o->world_size = (unsigned)parse_u64("world-size",
+							    optarg, 1,
+							    1000000);
+			break;
+		case O_PREFETCH:
+			o->prefetch = (unsigned)parse_u64("prefetch", optarg,
+							  1, 1024);
+			break;
+		case O_PREFETCH_BYTES:
+			o->prefetch_bytes = parse_size(optarg);
+			break;
+		case O_PIECE:
+			o->piece_size = parse_size(optarg);
+			break;
+		case O_SAMPLES:
+			if (!strcmp(optarg, "tar"))
+				o->tar_samples = true;
+			else if (strcmp(optarg, "shards"))
+				die_usage("--samples: shards or tar");
+			break;
+		case O_NO_HINT: o->no_hint = true; break;
+		case O_NO_SHUFFLE: o->no_shuffle = true; break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(EXIT_OK);
@@ -925,6 +1157,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		o->duration = 10;
 		o->has_duration = true;
 	}
+	if (o->rank >= o->world_size)
+		die_usage("--rank (%u) must be below --world-size (%u)",
+			  o->rank, o->world_size);
 	if (o->workload == W_BATCH && o->batch_keys > o->count)
 		die_usage("--batch-keys (%u) is more than --count (%" PRIu32
 			  ")", o->batch_keys, o->count);
@@ -959,6 +1194,8 @@ struct totals {
 	struct op_stats all;
 	uint64_t objects, object_errors, verified, mismatches;
 	uint64_t uploaded, present;
+	uint64_t shards, samples, retries, hints;	/* dataset-epoch */
+	double wait_s;
 	double elapsed, prepare_s, cpu_s;
 };
 
@@ -998,6 +1235,16 @@ static void report(struct bench *b, struct totals *t)
 			fprintf(f, ",\"objects\":%" PRIu64
 				",\"objects_per_s\":%.2f", t->objects,
 				t->objects / el);
+		if (o->workload == W_DATASET)
+			fprintf(f, ",\"dataset_shards\":%zu,\"epochs\":%u"
+				",\"shards\":%" PRIu64 ",\"shards_per_s\":%.2f"
+				",\"samples\":%" PRIu64
+				",\"samples_per_s\":%.2f,\"retries\":%" PRIu64
+				",\"hints\":%" PRIu64 ",\"wait_s\":%.3f",
+				strata_dataset_count(b->ds), o->epochs,
+				t->shards, t->shards / el, t->samples,
+				t->samples / el, t->retries, t->hints,
+				t->wait_s);
 		fprintf(f, ",\"prepare\":{\"uploaded\":%" PRIu64
 			",\"present\":%" PRIu64 ",\"seconds\":%.3f}"
 			",\"client_cpu_s\":%.3f,\"by_op\":{",
@@ -1027,7 +1274,7 @@ static void report(struct bench *b, struct totals *t)
 		o->size, o->count, o->concurrency,
 		o->clients == CM_SHARED ? "shared" : "per-thread",
 		b->connections);
-	if (needs_objects(o->workload))
+	if (needs_objects(b))
 		fprintf(f, "prepare: %" PRIu64 " uploaded, %" PRIu64
 			" present, %.2f s\n", t->uploaded, t->present,
 			t->prepare_s);
@@ -1054,6 +1301,16 @@ static void report(struct bench *b, struct totals *t)
 		fprintf(f, "objects: %" PRIu64 " in %.3f s = %.1f objects/s "
 			"(%u keys per batch)\n", t->objects, t->elapsed,
 			t->objects / el, o->batch_keys);
+	if (o->workload == W_DATASET)
+		fprintf(f, "dataset: %zu shards, %u epoch(s): %" PRIu64
+			" shards = %.1f shards/s, %" PRIu64 " %s = %.1f/s, "
+			"%.2f MB/s; workers waited %.3f s; %" PRIu64
+			" retries, %" PRIu64 " hints\n",
+			strata_dataset_count(b->ds), o->epochs, t->shards,
+			t->shards / el, t->samples,
+			o->tar_samples ? "samples" : "shards (as samples)",
+			t->samples / el, t->all.bytes / el / 1e6, t->wait_s,
+			t->retries, t->hints);
 	fprintf(f, "elapsed %.3f s; verified %" PRIu64 " objects, %" PRIu64
 		" mismatched; client CPU %.2f s\n", t->elapsed, t->verified,
 		t->mismatches, t->cpu_s);
@@ -1098,7 +1355,7 @@ int main(int argc, char **argv)
 	strata_client *setup = NULL;
 	char err[256] = "";
 	double t_prep;
-	unsigned i;
+	unsigned i, per;
 	int rc, status = EXIT_OK;
 
 	parse_opts(argc, argv, o);
@@ -1106,7 +1363,12 @@ int main(int argc, char **argv)
 	b->cfg.access_key = o->access_key;
 	b->cfg.secret_key = o->secret_key;
 	b->cfg.ca_file = o->ca;
-	b->cfg.pool_size = o->clients == CM_SHARED ? o->concurrency : 1;
+	/* dataset-epoch: one connection per prefetching thread, one for
+	 * hints. */
+	per = o->workload == W_DATASET ? (o->prefetch ? o->prefetch : 4) + 1 :
+	      1;
+	b->cfg.pool_size = o->clients == CM_SHARED ? o->concurrency * per :
+			   per;
 	rc = strata_config_from_env(&b->cfg, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "strata-bench: %s\n", *err ? err :
@@ -1137,6 +1399,22 @@ int main(int argc, char **argv)
 		strata_config_release(&b->cfg);
 		return rc == STRATA_EBADBUCKET ? EXIT_USAGE : EXIT_FAILED;
 	}
+	if (o->workload == W_DATASET) {
+		rc = strata_dataset_open(setup, o->bucket, o->prefix, &b->ds);
+		if (rc) {
+			fprintf(stderr, "strata-bench: listing %s/%s: %s\n",
+				o->bucket, o->prefix, strata_strerror(rc));
+			strata_client_free(setup);
+			strata_config_release(&b->cfg);
+			return EXIT_FAILED;
+		}
+		if (!strata_dataset_count(b->ds)) {
+			/* Nothing there: upload --count objects first. */
+			b->generate = true;
+			strata_dataset_free(b->ds);
+			b->ds = NULL;
+		}
+	}
 	if (o->clients == CM_SHARED) {
 		b->shared = setup;
 	} else {
@@ -1165,6 +1443,22 @@ int main(int argc, char **argv)
 		}
 	}
 	pthread_barrier_wait(&b->ready);
+	if (o->workload == W_DATASET && !b->ds && !atomic_load(&b->abort)) {
+		strata_client *lc = b->shared;
+
+		rc = lc ? 0 : client_open(b, 1, &lc);
+		if (!rc)
+			rc = strata_dataset_open(lc, o->bucket, o->prefix,
+						 &b->ds);
+		if (lc != b->shared)
+			strata_client_free(lc);
+		if (rc) {
+			fprintf(stderr, "strata-bench: listing %s/%s: %s\n",
+				o->bucket, o->prefix, strata_strerror(rc));
+			atomic_store(&b->abort, true);
+			status = EXIT_FAILED;
+		}
+	}
 	t.prepare_s = now_s() - t_prep;
 	t.cpu_s = cpu_seconds();
 	b->t0 = now_s();
@@ -1200,6 +1494,11 @@ int main(int argc, char **argv)
 		t.mismatches += w->mismatches;
 		t.uploaded += w->uploaded;
 		t.present += w->present;
+		t.shards += w->shards;
+		t.samples += w->samples;
+		t.retries += w->retries;
+		t.hints += w->hints;
+		t.wait_s += w->wait_ns / 1e9;
 		if (!b->shared)
 			strata_client_free(w->client);
 		free(w->buf);
@@ -1212,7 +1511,8 @@ int main(int argc, char **argv)
 		report(b, &t);
 		if (t.all.errors || t.object_errors || t.mismatches)
 			status = EXIT_FAILED;
-		if (t.verified == 0 && o->workload != W_PUT)
+		if (t.verified == 0 && o->workload != W_PUT &&
+		    (o->workload != W_DATASET || b->generate))
 			fputs("strata-bench: warning: no object was verified\n",
 			      stderr);
 	}
@@ -1220,6 +1520,7 @@ int main(int argc, char **argv)
 		free(t.st[k].lat.v);
 	free(t.all.lat.v);
 	strata_client_free(b->shared);
+	strata_dataset_free(b->ds);
 	for (uint32_t k = 0; k < o->count; k++)
 		free(b->keys[k]);
 	free(b->keys);

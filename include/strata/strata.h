@@ -571,6 +571,8 @@ struct strata_shard {
 	bool last;		/* the shard's last piece */
 	void *data;		/* the caller's now (see strata_epoch_next) */
 	unsigned retries;	/* retried fetches this piece needed */
+	uint64_t fetch_ns;	/* its fetch took, retries and backoff
+				 * included */
 };
 
 struct strata_epoch_stats {

@@ -132,7 +132,7 @@ class _Shard(ctypes.Structure):
     _fields_ = [("index", _size), ("seq", _size), ("key", _char_p),
                 ("size", _u64), ("offset", _u64), ("length", _u64),
                 ("last", ctypes.c_bool), ("data", _c_p),
-                ("retries", ctypes.c_uint)]
+                ("retries", ctypes.c_uint), ("fetch_ns", _u64)]
 
 
 class _EpochStats(ctypes.Structure):
