@@ -105,6 +105,16 @@ int conn_cancel(struct conn *cn, bool expect_response);
 /* Read and discard the rest of a response; its error code, or 0. */
 int resp_drain(struct conn *cn, struct resp *r);
 
+/*
+ * strata_object_get_buf() for the dataset reader: *got is set on error too,
+ * to the bytes of the range that landed in buf before the failure, in
+ * order from its start (they are the version in *res, when res->etag was
+ * filled), so that a retry can resume after them.
+ */
+int client_get_into(strata_client *c, const char *bucket, const char *key,
+		    uint64_t offset, uint64_t length, void *buf, size_t cap,
+		    size_t *got, struct strata_get_result *res);
+
 /* Mark the connection unusable (a caller gave up mid-request). */
 static inline void conn_break(struct conn *cn)
 {

@@ -445,39 +445,6 @@ static void hint_maybe(strata_epoch *e, size_t i)
 	pthread_mutex_unlock(&e->lock);
 }
 
-struct sink {
-	strata_epoch *e;
-	const struct ds_shard *sh;
-	struct strata_get_result res;
-	uint8_t *buf;
-	uint64_t want, got;
-	bool checked;
-};
-
-static int sink_fn(void *arg, const void *p, size_t len)
-{
-	struct sink *s = arg;
-	bool stop;
-
-	if (!s->checked) {
-		/* res is filled before the first byte: a version other than
-		 * the listed one must not be mixed into the buffer. */
-		if (memcmp(s->res.etag, s->sh->etag, STRATA_ETAG_LEN))
-			return -ESTALE;
-		s->checked = true;
-	}
-	pthread_mutex_lock(&s->e->lock);
-	stop = s->e->stop;
-	pthread_mutex_unlock(&s->e->lock);
-	if (stop)
-		return -ECANCELED;
-	if (len > s->want - s->got)
-		return -ESTALE;
-	memcpy(s->buf + s->got, p, len);
-	s->got += len;
-	return 0;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -512,29 +479,44 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 			struct slot *sl)
 {
 	const struct ds_shard *sh = &e->ds->shards[pc->shard];
-	struct sink s = { .e = e, .sh = sh, .want = pc->len };
 	unsigned attempt = 0, delay = e->o.backoff_ms;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), have = 0;
+	uint8_t *buf = NULL;
 	int rc;
 
 	sl->buf = NULL;
 	sl->retries = 0;
 	if (pc->len) {
-		s.buf = e->o.alloc_fn ?
-			e->o.alloc_fn(e->o.alloc_arg, (size_t)pc->len) :
-			malloc((size_t)pc->len);
-		if (!s.buf) {
+		buf = e->o.alloc_fn ?
+		      e->o.alloc_fn(e->o.alloc_arg, (size_t)pc->len) :
+		      malloc((size_t)pc->len);
+		if (!buf) {
 			sl->rc = -ENOMEM;
+			sl->fetch_ns = now_ns() - t0;
 			return;
 		}
 	}
 	for (;;) {
-		s.checked = false;
-		rc = strata_object_get(e->c, e->ds->bucket, sh->key,
-				       pc->off + s.got, pc->len - s.got,
-				       sink_fn, &s, &s.res);
-		if (!rc && (s.got != pc->len || s.res.size != sh->size ||
-			    memcmp(s.res.etag, sh->etag, STRATA_ETAG_LEN)))
+		struct strata_get_result res;
+		size_t got = 0;
+
+		/* Straight into the piece's buffer, no bounce copy. */
+		memset(&res, 0, sizeof(res));
+		rc = client_get_into(e->c, e->ds->bucket, sh->key,
+				     pc->off + have, pc->len - have,
+				     buf ? buf + have : NULL,
+				     (size_t)(pc->len - have), &got, &res);
+		/* Bytes of a version other than the listed one are never
+		 * kept, nor mixed with the listed one's. */
+		if ((got || !rc) &&
+		    memcmp(res.etag, sh->etag, STRATA_ETAG_LEN)) {
+			rc = -ESTALE;
+			got = 0;
+		}
+		have += got;
+		if (!rc && (have != pc->len || res.size != sh->size))
+			rc = -ESTALE;
+		if (rc == -ENOBUFS)	/* longer than listed */
 			rc = -ESTALE;
 		if (!rc || !retryable(rc) || attempt >= e->o.retries)
 			break;
@@ -546,14 +528,14 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 		}
 		delay = delay * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : delay * 2;
 	}
-	if (rc && s.buf) {
+	if (rc && buf) {
 		if (e->o.alloc_fn)
-			e->o.free_fn(e->o.alloc_arg, s.buf, (size_t)pc->len);
+			e->o.free_fn(e->o.alloc_arg, buf, (size_t)pc->len);
 		else
-			free(s.buf);
-		s.buf = NULL;
+			free(buf);
+		buf = NULL;
 	}
-	sl->buf = s.buf;
+	sl->buf = buf;
 	sl->len = pc->len;
 	sl->rc = rc;
 	sl->fetch_ns = now_ns() - t0;

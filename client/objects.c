@@ -560,6 +560,7 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		*gc->res = res;
 	if (gc->mode == GET_BUF && gr.length > gc->cap)
 		return resp_abandon(cn, &r, -ENOBUFS);
+	gc->got = 0;
 	for (;;) {
 		uint8_t *dst = gc->mode == GET_BUF ? gc->buf + total : gc->buf;
 		size_t cap = gc->mode == GET_BUF ? gc->cap - total : gc->cap;
@@ -568,6 +569,10 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		if (rc || !len)
 			break;
 		total += len;
+		/* What landed in a caller buffer, even if the rest fails
+		 * (client_get_into resumes after it). */
+		if (gc->mode == GET_BUF && total <= gr.length)
+			gc->got = (size_t)total;
 		if (total > gr.length) {
 			rc = STRATA_EPROTO;
 			break;
@@ -618,6 +623,24 @@ int strata_object_get(strata_client *c, const char *bucket, const char *key,
 	if (!fn)
 		return -EINVAL;
 	return get_common(c, &gc);
+}
+
+int client_get_into(strata_client *c, const char *bucket, const char *key,
+		    uint64_t offset, uint64_t length, void *buf, size_t cap,
+		    size_t *got, struct strata_get_result *res)
+{
+	struct get_call gc = {
+		.bucket = bucket, .key = key, .offset = offset,
+		.length = length, .mode = GET_BUF, .buf = buf, .cap = cap,
+		.res = res,
+	};
+	int rc;
+
+	if (!buf && cap)
+		return -EINVAL;
+	rc = get_common(c, &gc);
+	*got = gc.got;
+	return rc;
 }
 
 int strata_object_get_buf(strata_client *c, const char *bucket,

@@ -665,9 +665,10 @@ void strata_epoch_buf_free(strata_epoch *e, void *data, size_t length);
 void strata_epoch_stats(strata_epoch *e, struct strata_epoch_stats *st);
 
 /*
- * Stop the fetches (cancelling those in flight), wait for the threads, free
- * pieces fetched but not handed over, and free the iterator.  NULL is
- * ignored.  Buffers already handed over stay the caller's.
+ * Stop the fetches (a request in flight is finished first; backoffs are
+ * cut short), wait for the threads, free pieces fetched but not handed
+ * over, and free the iterator.  NULL is ignored.  Buffers already handed
+ * over stay the caller's.
  */
 void strata_epoch_free(strata_epoch *e);
 
