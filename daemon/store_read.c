@@ -191,6 +191,10 @@ struct store_get {
 	int error;
 	bool paused, busy, again, finished;
 	bool prestage;			/* a prestaging read (store_tier.c) */
+	/* The first kick is queued: the get may not finish (and be freed)
+	 * before it has run, even when its reads complete first (a get
+	 * started from a deferred callback). */
+	bool kick_pending;
 	store_data_cb data_cb;
 	store_done_cb done_cb;
 	void *arg;
@@ -550,7 +554,7 @@ static void get_progress(struct store_get *g)
 		}
 	} while (g->again);
 	g->busy = false;
-	if (!g->finished && !g->inflight &&
+	if (!g->finished && !g->inflight && !g->kick_pending &&
 	    (g->error || g->next_deliver > g->last)) {
 		g->finished = true;
 		get_finish(g);
@@ -559,7 +563,10 @@ static void get_progress(struct store_get *g)
 
 static void get_kick(void *arg)
 {
-	get_progress(arg);
+	struct store_get *g = arg;
+
+	g->kick_pending = false;
+	get_progress(g);
 }
 
 int store_get(struct store *s, const char *bucket, const char *key,
@@ -641,6 +648,7 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	g->next_issue = g->last + 1 < g->next_issue + s->o.get_window
 		? g->last + 1 : g->next_issue + s->o.get_window;
 	g->busy = false;
+	g->kick_pending = true;
 	store__defer(s, &g->fin, get_kick, g);
 	return 0;
 fail:

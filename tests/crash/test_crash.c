@@ -10,6 +10,11 @@
  *   - after compaction no byte of segment space is garbage: orphaned
  *     chunks from the killed writes are reclaimed.
  * STRATA_CRASH_ROUNDS sets the number of rounds (default 50).
+ *
+ * A second case does the same while the tier mover works all the time: the
+ * writer's hot tier holds 2 MiB, so it demotes (and spills) constantly, and
+ * the writer also reads what it wrote, each cold read promoting its chunks
+ * (promote_reads 1): kill -9 lands in the middle of copies and switches.
  */
 #include <check.h>
 #include <errno.h>
@@ -42,6 +47,22 @@ static int parse_key(const char *k, unsigned *round, unsigned *n, size_t *size)
 }
 
 /* ---- the child ---- */
+
+static int tier_pressure;	/* the second case */
+
+static void writer_opts(struct tenv *e)
+{
+	if (!tier_pressure)
+		return;
+	e->o.tier[STORE_TIER_HOT].capacity = 2u << 20;
+	/* Demotion drains to 40%: room for promotions between rounds of
+	 * demotion. */
+	e->o.tier[STORE_TIER_HOT].low_pct = 40;
+	e->o.mover_interval_ms = 5;
+	e->o.mover_rate = 0;
+	e->o.promote_reads = 1;
+	e->o.cache_bytes = -1;		/* reads reach the tiers */
+}
 
 struct writer {
 	struct tenv *e;
@@ -76,6 +97,8 @@ static void start_one(struct writer *w);
 struct op {
 	struct writer *w;
 	char key[64];
+	uint8_t *want;		/* a get: the bytes expected */
+	size_t want_len, got;
 };
 
 static void put_done(void *arg, int status, const struct store_object_info *i)
@@ -105,6 +128,32 @@ static void del_done(void *arg, int status)
 	start_one(w);
 }
 
+static int get_data(void *arg, const void *buf, size_t len)
+{
+	struct op *op = arg;
+
+	if (op->got + len > op->want_len ||
+	    memcmp(op->want + op->got, buf, len))
+		_exit(9);	/* read back wrong bytes */
+	op->got += len;
+	return 0;
+}
+
+static void get_done(void *arg, int status)
+{
+	struct op *op = arg;
+	struct writer *w = op->w;
+
+	/* Deleted meanwhile is fine; anything else is a failure. */
+	if (status && status != STRATA_ENOOBJECT)
+		_exit(10);
+	if (!status && op->got != op->want_len)
+		_exit(11);
+	free(op->want);
+	free(op);
+	start_one(w);
+}
+
 static void start_one(struct writer *w)
 {
 	struct op *op = calloc(1, sizeof(*op));
@@ -112,6 +161,21 @@ static void start_one(struct writer *w)
 	size_t size;
 
 	op->w = w;
+	if (tier_pressure && w->nacked && rnd(w) % 3 == 0) {
+		unsigned i = (unsigned)(rnd(w) % w->nacked), round, n;
+
+		memcpy(op->key, w->acked[i], 64);
+		if (op->key[0] &&
+		    !parse_key(op->key, &round, &n, &op->want_len)) {
+			op->want = malloc(op->want_len + 1);
+			tu_fill(op->want, op->want_len, key_seed(round, n));
+			if (store_get(w->e->s, "crash", op->key,
+				      strlen(op->key), 0, UINT64_MAX, NULL,
+				      get_data, get_done, op, NULL))
+				_exit(12);
+			return;
+		}
+	}
 	if (w->nacked && rnd(w) % 8 == 0) {
 		unsigned i = (unsigned)(rnd(w) % w->nacked);
 
@@ -149,6 +213,7 @@ static void child(const char *root, unsigned round, int fd)
 
 	alarm(20);		/* never outlive a broken parent */
 	tenv_init(&e, root);
+	writer_opts(&e);
 	if (tenv_open(&e))
 		_exit(2);
 	w.rng = (uint64_t)getpid() * 2654435761u + round;
@@ -211,10 +276,8 @@ static size_t read_acks(int fd, struct ack *acks, size_t n)
 	return n;
 }
 
-START_TEST(kill9_rounds)
+static void kill9(unsigned rounds)
 {
-	const char *env = getenv("STRATA_CRASH_ROUNDS");
-	unsigned rounds = env ? (unsigned)strtoul(env, NULL, 10) : 50;
 	char *root = tu_tmpdir("crash");
 	struct ack *acks = calloc(MAXKEYS, sizeof(*acks));
 	uint64_t total_acked = 0, total_visible = 0;
@@ -308,9 +371,33 @@ START_TEST(kill9_rounds)
 		store_list_result_free(r);
 	}
 	ck_assert_uint_gt(total_acked, rounds);	/* the test did something */
+	if (tier_pressure) {
+		struct store_stats st;
+
+		ck_assert_int_eq(store_stats(e.s, &st), 0);
+		/* The writers' moves left data in both tiers. */
+		ck_assert_uint_gt(st.live_bytes[STORE_TIER_COLD], 0);
+	}
 	tenv_release(&e, 1);
 	free(root);
 	free(acks);
+}
+
+START_TEST(kill9_rounds)
+{
+	const char *env = getenv("STRATA_CRASH_ROUNDS");
+
+	tier_pressure = 0;
+	kill9(env ? (unsigned)strtoul(env, NULL, 10) : 50);
+}
+END_TEST
+
+START_TEST(kill9_during_tier_moves)
+{
+	const char *env = getenv("STRATA_CRASH_ROUNDS");
+
+	tier_pressure = 1;
+	kill9(env ? (unsigned)strtoul(env, NULL, 10) / 2 + 1 : 25);
 }
 END_TEST
 
@@ -323,6 +410,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, kill9_rounds);
+	tcase_add_test(tc, kill9_during_tier_moves);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
