@@ -42,7 +42,9 @@ int http_request_parse(const char *buf, size_t len, struct http_request *req,
 	const char *p = buf, *end, *eol, *sp1, *sp2, *q;
 	size_t vlen, scan = len < HTTP_MAX_HEADER ? len : HTTP_MAX_HEADER;
 
-	end = buf + scan;
+	/* The head ends at the first blank line; what follows is not ours. */
+	q = memmem(buf, scan, "\r\n\r\n", 4);
+	end = q ? q + 4 : buf + scan;
 	/* A bare LF anywhere in the head is malformed; so is a NUL. */
 	for (q = buf; q < end; q++) {
 		if (*q == '\n' && (q == buf || q[-1] != '\r'))

@@ -37,8 +37,12 @@ void metrics_init(struct metrics *m)
 void metrics_request(struct metrics *m, uint8_t op, bool ok, uint64_t ns,
 		     uint64_t bytes_in, uint64_t bytes_out)
 {
-	struct metrics_op *o = &m->op[op];
+	struct metrics_op *o;
 	unsigned b = 0;
+
+	if (!proto_op_name(op))
+		op = 0;			/* "unknown" */
+	o = &m->op[op];
 
 	if (ok)
 		o->ok++;
@@ -210,7 +214,8 @@ static void render_requests(struct out *o, const struct metrics *m)
 		const char *n = proto_op_name((uint8_t)op);
 		uint64_t cum = 0;
 
-		if (!n || op == PROTO_OP_CANCEL || op == PROTO_OP_GOAWAY)
+		/* Only operations seen: 19 lines per operation add up. */
+		if (!n || !(x->ok + x->err))
 			continue;
 		lower(name, sizeof(name), n);
 		for (unsigned b = 0; b < METRICS_BUCKETS; b++) {

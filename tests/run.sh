@@ -19,7 +19,8 @@ JOBS=${JOBS:-$(nproc)}
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libuv1-dev librocksdb-dev libzstd-dev liburing-dev libssl-dev check
-      libisal-dev libinih-dev openssl python3 python3-torch mandoc)
+      libisal-dev libinih-dev libsystemd-dev systemd openssl python3
+      python3-torch mandoc)
 
 say() { printf '== %s\n' "$*"; }
 
@@ -114,7 +115,7 @@ else
 fi
 
 say "build-fuzz (clang + libFuzzer)"
-targets=(tests/fuzz_record tests/fuzz_meta tests/fuzz_proto)
+targets=(tests/fuzz_record tests/fuzz_meta tests/fuzz_proto tests/fuzz_http)
 if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
 	for t in "${targets[@]}"; do
 		name=$(basename "$t")

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# stratad --check-config: the example configs in deploy/ pass; a config with
+# several problems fails (exit 1) and names every one, each with file:line.
+#   STRATAD=path/to/stratad check-config.sh
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+: "${STRATAD:?}"
+bad=0
+fail() { echo "FAIL: $*"; bad=1; }
+ok() { echo "ok: $*"; }
+
+for c in "$root/deploy/stratad.conf" "$root/deploy/stratad-cluster-node.conf"; do
+	if out=$("$STRATAD" --check-config -c "$c" 2>&1) && [ "$out" = "$c: ok" ]; then
+		ok "$(basename "$c") passes --check-config"
+	else
+		fail "$(basename "$c"): $out"
+	fi
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat >"$work/bad.conf" <<'CONF'
+[node]
+id = -3
+listn = 127.0.0.1:7480
+this line is not ini
+max_connections = 0
+[tls]
+cert = node.pem
+[store]
+chunk_size = 12Q
+zstd_level = 40
+[log]
+level = loud
+access = maybe
+[admin]
+listen = nowhere
+timeout_ms = 5
+[clustr]
+seeds = a
+CONF
+out=$("$STRATAD" --check-config -c "$work/bad.conf" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && ok "a bad config exits 1" || fail "a bad config exits $rc"
+f=$work/bad.conf
+for want in \
+	"$f:2: [node] id: invalid" \
+	"$f:3: [node] listn: unknown key (did you mean [node] listen?)" \
+	"$f:4: not a [section] or key = value line" \
+	"$f:5: [node] max_connections: invalid" \
+	"$f:9: [store] chunk_size: invalid" \
+	"$f:10: [store] zstd_level: invalid" \
+	"$f:12: [log] level: want error, warn, info or debug" \
+	"$f:13: [log] access: want true or false" \
+	"$f:15: [admin] listen: want host:port or off" \
+	"$f:16: [admin] timeout_ms: invalid" \
+	"$f:18: [clustr] seeds: unknown key" \
+	"$f: [tiers] hot is required" \
+	"$f: [tls] cert and key are required"; do
+	if printf '%s\n' "$out" | grep -qF "$want"; then
+		ok "reported: ${want#"$f"}"
+	else
+		fail "not reported: $want"
+	fi
+done
+n=$(printf '%s\n' "$out" | grep -c .)
+[ "$n" -eq 13 ] && ok "13 problems, 13 lines" || { fail "expected 13 lines, got $n:"; printf '%s\n' "$out"; }
+# A valid config that a typo breaks: nothing else is reported.
+printf '[node]\nstate_dir = /x\n[tls]\ncert = a\nkey = b\n[tiers]\nhot = /h\n[log]\nlevle = info\n' >"$work/typo.conf"
+out=$("$STRATAD" --check-config -c "$work/typo.conf" 2>&1)
+[ "$out" = "stratad: $work/typo.conf:9: [log] levle: unknown key (did you mean [log] level?)" ] &&
+	ok "a typo: one line with the fix" || fail "typo: got: $out"
+out=$("$STRATAD" --check-config -c "$work/absent.conf" 2>&1)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q "No such file" &&
+	ok "a missing file: exit 1, says so" || fail "missing file: $out"
+exit $bad
