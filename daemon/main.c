@@ -9,8 +9,8 @@
  *          half-visible), close the store (waits for in-flight commits),
  *          exit 0
  *   SIGHUP: RELOADING=1, re-read the config file and apply what can change
- *          live (log level, access log, connection limit, TLS certificate
- *          and key), name what needs a restart, READY=1
+ *          live (log level, access log, connection limit, mover rate, TLS
+ *          certificate and key), name what needs a restart, READY=1
  *
  * Credentials: relative key and certificate paths resolve against
  * $CREDENTIALS_DIRECTORY (systemd LoadCredential=) when it is set, else
@@ -278,6 +278,13 @@ static void reload(struct app *a)
 			 nc.max_connections);
 		note(done, sizeof(done), what);
 	}
+	if (nc.mover_rate != a->cfg.mover_rate) {
+		store_set_mover_rate(a->store, nc.mover_rate);
+		a->cfg.mover_rate = nc.mover_rate;
+	}
+	snprintf(what, sizeof(what), "mover_rate %llu",
+		 (unsigned long long)a->cfg.mover_rate);
+	note(done, sizeof(done), what);
 	rc = tls_ctx_new_server(nc.tls_cert, nc.tls_key,
 				nc.tls_client_ca[0] ? nc.tls_client_ca : NULL, &t);
 	if (rc) {
@@ -303,7 +310,18 @@ static void reload(struct app *a)
 		note(later, sizeof(later), "[node] id, state_dir");
 	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
 	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
-		note(later, sizeof(later), "[tiers]");
+		note(later, sizeof(later), "[tiers] hot, cold");
+	if (memcmp(nc.tier_capacity, a->cfg.tier_capacity, sizeof(nc.tier_capacity)) ||
+	    nc.hot_high_pct != a->cfg.hot_high_pct ||
+	    nc.hot_low_pct != a->cfg.hot_low_pct ||
+	    nc.promote_reads != a->cfg.promote_reads ||
+	    nc.promote_window_s != a->cfg.promote_window_s ||
+	    nc.prestage_ahead != a->cfg.prestage_ahead ||
+	    nc.lifecycle_interval_s != a->cfg.lifecycle_interval_s ||
+	    memcmp(nc.tier_read_delay_us, a->cfg.tier_read_delay_us,
+		   sizeof(nc.tier_read_delay_us)) ||
+	    memcmp(nc.tier_read_bw, a->cfg.tier_read_bw, sizeof(nc.tier_read_bw)))
+		note(later, sizeof(later), "[tiers] capacities, watermarks, promotion, prestaging, lifecycle");
 	if (strcmp(nc.master_key, a->cfg.master_key))
 		note(later, sizeof(later), "[keys] master_key");
 	if (nc.chunk_size != a->cfg.chunk_size ||

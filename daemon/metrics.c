@@ -113,11 +113,16 @@ static void lower(char *dst, size_t cap, const char *src)
 
 /* ---- the store's counters: one row per line ---- */
 
-#define ST(f) offsetof(struct store_stats, f)
+/* A row's field: ST for uint64_t, ST4 for unsigned. */
+#define ST(f) offsetof(struct store_stats, f), 8
+#define ST4(f) offsetof(struct store_stats, f), W4
+
+#define W4 4
 
 static const struct row {
 	const char *name, *type, *help;
 	size_t off;
+	int width;
 } store_rows[] = {
 	{ "strata_store_puts_total", "counter", "Objects written (committed puts).", ST(puts) },
 	{ "strata_store_gets_total", "counter", "Object reads started.", ST(gets) },
@@ -137,19 +142,43 @@ static const struct row {
 	{ "strata_cache_evictions_total", "counter", "Chunks evicted from the cache.", ST(cache_evictions) },
 	{ "strata_cache_bytes", "gauge", "Bytes of decrypted chunks held by the cache.", ST(cache_bytes) },
 	{ "strata_cache_budget_bytes", "gauge", "The cache's byte budget ([store] cache_size).", ST(cache_budget) },
+	{ "strata_tier_demoted_chunks_total", "counter", "Chunks moved hot to cold by the mover.", ST(demoted_chunks) },
+	{ "strata_tier_demoted_bytes_total", "counter", "Bytes moved hot to cold by the mover.", ST(demoted_bytes) },
+	{ "strata_tier_promoted_chunks_total", "counter", "Chunks moved cold to hot (read often, or prestaged).", ST(promoted_chunks) },
+	{ "strata_tier_promoted_bytes_total", "counter", "Bytes moved cold to hot.", ST(promoted_bytes) },
+	{ "strata_tier_spilled_bytes_total", "counter", "Bytes written to cold because hot was full.", ST(spilled_bytes) },
+	{ "strata_store_enospc_total", "counter", "Writes refused because every tier was full.", ST(enospc) },
+	{ "strata_hints_total", "counter", "Prestaging hints received.", ST(hints) },
+	{ "strata_prestaged_objects_total", "counter", "Objects prestaged to the hot tier.", ST(prestaged_objects) },
+	{ "strata_prestage_plans", "gauge", "Prestaging plans in progress.", ST(prestage_plans) },
+	{ "strata_promote_queue", "gauge", "Chunks waiting for promotion.", ST(promote_queue) },
+	{ "strata_lifecycle_cold_total", "counter", "Chunks moved to cold by lifecycle rules.", ST(lifecycle_cold) },
+	{ "strata_lifecycle_expired_total", "counter", "Objects expired by lifecycle rules.", ST(lifecycle_expired) },
+	{ "strata_mover_rate_bytes_per_second", "gauge", "[tiers] mover_rate (0: no cap).", ST(mover_rate) },
 };
 
+/* Per-tier arrays: one sample per tier, labelled tier="hot"|"cold". */
 static const struct row tier_rows[] = {
 	{ "strata_tier_segment_bytes", "gauge", "Bytes in segment files, per tier.", ST(seg_bytes) },
 	{ "strata_tier_live_bytes", "gauge", "Bytes of live chunk records, per tier.", ST(live_bytes) },
+	{ "strata_tier_used_bytes", "gauge", "Bytes the tier uses (segment files).", ST(tier_used) },
+	{ "strata_tier_capacity_bytes", "gauge", "The tier's capacity ([tiers] *_capacity, or its file systems').", ST(tier_capacity) },
+	{ "strata_tier_high_watermark_percent", "gauge", "Usage that starts demotion.", ST4(tier_high_pct) },
+	{ "strata_tier_low_watermark_percent", "gauge", "Usage demotion goes down to.", ST4(tier_low_pct) },
+	{ "strata_tier_directories", "gauge", "Directories (mount points) of the tier.", ST4(tier_dirs) },
 };
 
 static const char *const tier_names[STORE_TIERS] = { "hot", "cold" };
 
-static uint64_t field(const struct store_stats *st, size_t off)
+static uint64_t field(const struct store_stats *st, size_t off, int width)
 {
 	uint64_t v;
+	unsigned u;
 
+	if (width == W4) {
+		memcpy(&u, (const char *)st + off, sizeof(u));
+		return u;
+	}
 	memcpy(&v, (const char *)st + off, sizeof(v));
 	return v;
 }
@@ -160,7 +189,7 @@ static void render_store(struct out *o, const struct store_stats *st)
 		const struct row *r = &store_rows[i];
 
 		head(o, r->name, r->type, r->help);
-		put(o, "%s %" PRIu64 "\n", r->name, field(st, r->off));
+		put(o, "%s %" PRIu64 "\n", r->name, field(st, r->off, r->width));
 	}
 	for (size_t i = 0; i < sizeof(tier_rows) / sizeof(tier_rows[0]); i++) {
 		const struct row *r = &tier_rows[i];
@@ -169,7 +198,8 @@ static void render_store(struct out *o, const struct store_stats *st)
 		for (int t = 0; t < STORE_TIERS; t++)
 			put(o, "%s{tier=\"%s\"} %" PRIu64 "\n", r->name,
 			    tier_names[t],
-			    field(st, r->off + (size_t)t * sizeof(uint64_t)));
+			    field(st, r->off + (size_t)t * (r->width == W4 ?
+				  sizeof(unsigned) : sizeof(uint64_t)), r->width));
 	}
 }
 
