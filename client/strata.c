@@ -72,7 +72,10 @@ static const char usage_text[] =
 "                                   under a prefix)\n"
 "  cat strata://BUCKET/KEY          write an object to standard output\n"
 "  stat strata://BUCKET/KEY         show an object's version and chunks\n"
+"  lifecycle set|get|rm strata://BUCKET[/PREFIX] ...\n"
+"                                   rules that move or expire old objects\n"
 "  admin key create|list|delete     manage access keys (admin key needed)\n"
+"  admin tiers                      tier usage, mover and cache counters\n"
 "\n"
 "Options (anywhere on the line; they override the environment and the\n"
 "config file):\n"
@@ -133,14 +136,26 @@ static const struct cmd_help cmd_helps[] = {
 	{ "stat", "usage: strata stat [--json] strata://BUCKET/KEY\n"
 		"Show size, etag, version, metadata, tags and every chunk's\n"
 		"tier and raw/stored size.\n" },
+	{ "lifecycle", "usage: strata lifecycle set strata://BUCKET/[PREFIX] cold|delete AGE\n"
+		"       strata lifecycle get [--json] strata://BUCKET\n"
+		"       strata lifecycle rm strata://BUCKET[/PREFIX]\n"
+		"Objects under PREFIX whose last write is older than AGE\n"
+		"(a number with s, m, h or d; seconds without) go to the cold\n"
+		"tier (cold) or are deleted (delete).  set adds the rule, or\n"
+		"replaces the one with the same prefix and action; rm removes\n"
+		"the rules for PREFIX, or all of them.  The node applies rules\n"
+		"every [tiers] lifecycle_interval.\n" },
 	{ "admin", "usage: strata admin key create [--admin]\n"
 		"       strata admin key list\n"
 		"       strata admin key delete ACCESS_KEY_ID\n"
+		"       strata admin tiers [--json]\n"
 		"Manage access keys; the caller's key must be an admin key.\n"
 		"create prints the new key as config-file lines (access_key =,\n"
 		"secret_key =): the secret is shown only this once.  --admin\n"
 		"makes a key that may manage keys.  The last admin key cannot\n"
-		"be deleted.\n" },
+		"be deleted.\n"
+		"tiers shows each tier's usage, capacity and watermarks, the\n"
+		"bytes the mover moved, prestaging and the cache hit ratio.\n" },
 };
 
 static void die_usage(const char *fmt, ...)
@@ -943,11 +958,264 @@ static int key_line(void *arg, const char *id, bool admin)
 	return 0;
 }
 
-/* admin key create|list|delete (arguments checked in main). */
+/* ---- admin tiers ---- */
+
+#define MAX_COUNTERS 128
+
+struct counters {
+	char name[MAX_COUNTERS][64];
+	char value[MAX_COUNTERS][32];
+	size_t n;
+};
+
+static int counter_add(void *arg, const char *name, const char *value)
+{
+	struct counters *cs = arg;
+
+	if (cs->n < MAX_COUNTERS) {
+		snprintf(cs->name[cs->n], sizeof(cs->name[0]), "%s", name);
+		snprintf(cs->value[cs->n], sizeof(cs->value[0]), "%s", value);
+		cs->n++;
+	}
+	return 0;
+}
+
+static uint64_t counter(const struct counters *cs, const char *name)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		if (!strcmp(cs->name[i], name))
+			return strtoull(cs->value[i], NULL, 10);
+	return 0;
+}
+
+static int cmd_admin_tiers(strata_client *c, const struct opts *o)
+{
+	static const char *const tiers[] = { "hot", "cold" };
+	struct counters *cs = calloc(1, sizeof(*cs));
+	uint64_t hits, misses;
+	char a[32], b[32];
+	int rc;
+
+	if (!cs)
+		return fail("admin tiers", -ENOMEM);
+	rc = strata_node_stats(c, counter_add, cs);
+	if (rc) {
+		free(cs);
+		return fail("admin tiers", rc);
+	}
+	if (o->json) {
+		printf("{");
+		for (size_t i = 0; i < cs->n; i++)
+			printf("%s\"%s\":%s", i ? "," : "", cs->name[i],
+			       cs->value[i]);
+		printf("}\n");
+		free(cs);
+		return EXIT_OK;
+	}
+	printf("%-5s %12s %12s %12s %6s  %s\n", "tier", "used", "live",
+	       "capacity", "use%", "watermarks");
+	for (int t = 0; t < 2; t++) {
+		char name[64], c2[32];
+		uint64_t used, live, cap;
+
+		snprintf(name, sizeof(name), "tier.%s.dirs", tiers[t]);
+		if (!counter(cs, name))
+			continue;	/* no such tier configured */
+		snprintf(name, sizeof(name), "tier.%s.used_bytes", tiers[t]);
+		used = counter(cs, name);
+		snprintf(name, sizeof(name), "tier.%s.live_bytes", tiers[t]);
+		live = counter(cs, name);
+		snprintf(name, sizeof(name), "tier.%s.capacity_bytes",
+			 tiers[t]);
+		cap = counter(cs, name);
+		human(used, a, sizeof(a));
+		human(live, b, sizeof(b));
+		human(cap, c2, sizeof(c2));
+		printf("%-5s %12s %12s %12s %5.1f%%", tiers[t], a, b, c2,
+		       cap ? 100.0 * (double)used / (double)cap : 0.0);
+		if (t == 0)
+			printf("  high %" PRIu64 "%%, low %" PRIu64 "%%",
+			       counter(cs, "tier.hot.high_watermark_pct"),
+			       counter(cs, "tier.hot.low_watermark_pct"));
+		printf("\n");
+	}
+	human(counter(cs, "mover.demoted_bytes"), a, sizeof(a));
+	human(counter(cs, "mover.promoted_bytes"), b, sizeof(b));
+	printf("moved: %s demoted (%" PRIu64 " chunks), %s promoted (%" PRIu64
+	       " chunks), %" PRIu64 " queued\n", a,
+	       counter(cs, "mover.demoted_chunks"), b,
+	       counter(cs, "mover.promoted_chunks"),
+	       counter(cs, "mover.promote_queue"));
+	human(counter(cs, "mover.rate_bytes_per_s"), a, sizeof(a));
+	human(counter(cs, "mover.spilled_bytes"), b, sizeof(b));
+	printf("mover rate cap: %s/s; spilled to cold: %s\n",
+	       counter(cs, "mover.rate_bytes_per_s") ? a : "none", b);
+	printf("lifecycle: %" PRIu64 " chunks moved cold, %" PRIu64
+	       " objects expired\n", counter(cs, "lifecycle.cold_chunks"),
+	       counter(cs, "lifecycle.expired_objects"));
+	printf("prestaging: %" PRIu64 " hints, %" PRIu64 " plans active, %"
+	       PRIu64 " objects staged\n", counter(cs, "prestage.hints"),
+	       counter(cs, "prestage.plans"), counter(cs, "prestage.objects"));
+	hits = counter(cs, "cache.hits");
+	misses = counter(cs, "cache.misses");
+	human(counter(cs, "cache.bytes"), a, sizeof(a));
+	human(counter(cs, "cache.budget_bytes"), b, sizeof(b));
+	printf("cache: %s of %s, hit ratio %.1f%% (%" PRIu64 " hits, %" PRIu64
+	       " misses, %" PRIu64 " evictions)\n", a, b,
+	       hits + misses ? 100.0 * (double)hits / (double)(hits + misses)
+			     : 0.0, hits, misses,
+	       counter(cs, "cache.evictions"));
+	free(cs);
+	return EXIT_OK;
+}
+
+/* ---- lifecycle ---- */
+
+/* "90d", "12h", "30m", "45s" or "3600" -> seconds. */
+static int parse_age(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	uint64_t mul = 1;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 0: case 's': break;
+	case 'm': mul = 60; break;
+	case 'h': mul = 3600; break;
+	case 'd': mul = 86400; break;
+	default: return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (n > UINT64_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+static int lifecycle(strata_client *c, const struct opts *o, char **args,
+		     int n, struct url *up);
+
+static int cmd_lifecycle(strata_client *c, const struct opts *o, char **args,
+			 int n)
+{
+	struct url u = { 0 };
+	int rc = lifecycle(c, o, args, n, &u);
+
+	url_free(&u);
+	return rc;
+}
+
+static int lifecycle(strata_client *c, const struct opts *o, char **args,
+		     int n, struct url *up)
+{
+	struct strata_lifecycle_rule *rules = NULL, *nr;
+	const char *bucket, *prefix;
+	size_t nrules = 0, keep = 0;
+	int rc;
+
+	if (n < 2)
+		die_usage("%s", "lifecycle set|get|rm strata://BUCKET[/PREFIX]");
+	parse_url(args[1], up);		/* exits on a bad URL */
+	bucket = up->bucket;
+	prefix = up->key;
+	if (!strcmp(args[0], "get") && n != 2)
+		die_usage("%s", "lifecycle get takes strata://BUCKET");
+	if (!strcmp(args[0], "rm") && n != 2)
+		die_usage("%s", "lifecycle rm takes strata://BUCKET[/PREFIX]");
+	if (!strcmp(args[0], "set") && n != 4)
+		die_usage("%s", "lifecycle set strata://BUCKET/[PREFIX] cold|delete AGE");
+	if (strcmp(args[0], "set") && strcmp(args[0], "get") &&
+	    strcmp(args[0], "rm"))
+		die_usage("unknown lifecycle command: %s", args[0]);
+	rc = strata_lifecycle_get(c, bucket, &rules, &nrules);
+	if (rc)
+		return fail(bucket, rc);
+	if (!strcmp(args[0], "get")) {
+		for (size_t i = 0; i < nrules; i++) {
+			const char *act = rules[i].action == STRATA_LC_COLD ?
+					  "cold" : "delete";
+
+			if (o->json) {
+				printf("{\"prefix\":");
+				json_str(stdout, rules[i].prefix);
+				printf(",\"action\":\"%s\",\"age_s\":%" PRIu64
+				       "}\n", act, rules[i].age_s);
+			} else {
+				printf("%-6s after %10" PRIu64 "s  %s\n", act,
+				       rules[i].age_s,
+				       *rules[i].prefix ? rules[i].prefix
+							: "(every object)");
+			}
+		}
+		strata_lifecycle_free(rules);
+		return EXIT_OK;
+	}
+	if (!strcmp(args[0], "rm")) {
+		for (size_t i = 0; i < nrules; i++)
+			if (*prefix && strcmp(rules[i].prefix, prefix))
+				rules[keep++] = rules[i];
+		if (keep == nrules) {
+			strata_lifecycle_free(rules);
+			fprintf(stderr, "strata: %s: no lifecycle rule for %s\n",
+				bucket, *prefix ? prefix : "the bucket");
+			return EXIT_FAILED;
+		}
+		rc = strata_lifecycle_set(c, bucket, rules, keep);
+		strata_lifecycle_free(rules);
+		return rc ? fail(bucket, rc) : EXIT_OK;
+	}
+	/* set: replace the rule with this prefix and action, or add it. */
+	{
+		struct strata_lifecycle_rule r = { .action = 0 };
+		size_t i;
+
+		if (!strcmp(args[2], "cold"))
+			r.action = STRATA_LC_COLD;
+		else if (!strcmp(args[2], "delete"))
+			r.action = STRATA_LC_DELETE;
+		else
+			die_usage("lifecycle action is cold or delete, not %s",
+				  args[2]);
+		if (parse_age(args[3], &r.age_s))
+			die_usage("bad age %s (like 30d, 12h, 3600)", args[3]);
+		if (strlen(prefix) >= sizeof(r.prefix))
+			die_usage("%s", "prefix too long");
+		snprintf(r.prefix, sizeof(r.prefix), "%s", prefix);
+		for (i = 0; i < nrules; i++)
+			if (!strcmp(rules[i].prefix, r.prefix) &&
+			    rules[i].action == r.action)
+				break;
+		if (i == nrules) {
+			nr = realloc(rules, (nrules + 1) * sizeof(*nr));
+			if (!nr) {
+				strata_lifecycle_free(rules);
+				return fail(bucket, -ENOMEM);
+			}
+			rules = nr;
+			nrules++;
+		}
+		rules[i] = r;
+		rc = strata_lifecycle_set(c, bucket, rules, nrules);
+		strata_lifecycle_free(rules);
+		return rc ? fail(bucket, rc) : EXIT_OK;
+	}
+}
+
+/* admin key create|list|delete, admin tiers (arguments checked in main). */
 static int cmd_admin(strata_client *c, const struct opts *o, char **args)
 {
 	char id[256], secret[256];
 	int rc;
+
+	if (!strcmp(args[0], "tiers"))
+		return cmd_admin_tiers(c, o);
 
 	if (!strcmp(args[1], "list")) {
 		rc = strata_admin_key_list(c, key_line, (void *)o);
@@ -1506,13 +1774,15 @@ int main(int argc, char **argv)
 		fputs(help->text, stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "admin") &&
+	if (!strcmp(cmd, "admin") && nargs == 1 && !strcmp(args[0], "tiers"))
+		;
+	else if (!strcmp(cmd, "admin") &&
 	    (nargs < 2 || strcmp(args[0], "key") ||
 	     (strcmp(args[1], "create") && strcmp(args[1], "list") &&
 	      strcmp(args[1], "delete")) ||
 	     (!strcmp(args[1], "delete") && nargs != 3) ||
 	     (strcmp(args[1], "delete") && nargs != 2)))
-		die_usage("%s", "admin key create [--admin] | list | delete ID");
+		die_usage("%s", "admin key create [--admin] | list | delete ID, or admin tiers");
 
 	cfg.endpoint = o.endpoint;
 	cfg.access_key = o.access_key;
@@ -1557,6 +1827,8 @@ int main(int argc, char **argv)
 		rc = cmd_cat(c, &o, args, nargs);
 	else if (!strcmp(cmd, "admin"))
 		rc = cmd_admin(c, &o, args);
+	else if (!strcmp(cmd, "lifecycle"))
+		rc = cmd_lifecycle(c, &o, args, nargs);
 	else
 		rc = cmd_stat(c, &o, args, nargs);
 	strata_client_free(c);

@@ -1299,6 +1299,188 @@ static void on_hint(struct sconn *c, const struct proto_header *h,
 			 NULL, 0, NULL, 0);
 }
 
+/* Bucket lifecycle rules: every authenticated key for now (access
+ * policies will narrow it). */
+static void on_lifecycle(struct sconn *c, const struct proto_header *h,
+			 const uint8_t *f)
+{
+	struct store_lc_rule *rules = NULL;
+	char bucket[PROTO_MAX_BUCKET_LEN + 1];
+	struct proto_lifecycle_req req;
+	struct proto_list_iter it;
+	struct proto_str e;
+	size_t n = 0;
+	int rc;
+
+	rc = proto_lifecycle_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
+		rc = STRATA_EBADBUCKET;
+	if (rc)
+		goto out;
+	if (h->opcode == PROTO_OP_LIFECYCLE_SET) {
+		rules = calloc(req.rules.count ? req.rules.count : 1,
+			       sizeof(*rules));
+		if (!rules) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		proto_list_iter_init(&it, &req.rules);
+		while (n < req.rules.count && proto_list_next(&it, &e) == 1) {
+			struct proto_rule pr;
+
+			if (proto_rule_parse(&e, &pr) ||
+			    pr.prefix.len >= sizeof(rules[n].prefix)) {
+				rc = -EINVAL;
+				goto out;
+			}
+			memcpy(rules[n].prefix, pr.prefix.s, pr.prefix.len);
+			rules[n].prefix[pr.prefix.len] = 0;
+			rules[n].age_ms = pr.age_s * 1000;
+			rules[n].action = pr.action == PROTO_RULE_COLD ?
+					  STORE_LC_COLD : STORE_LC_DELETE;
+			n++;
+		}
+		rc = store_lifecycle_set(c->srv->s, bucket, rules, n);
+		if (!rc)
+			log_info("server", "%s set %zu lifecycle rule%s on %s",
+				 c->principal, n, n == 1 ? "" : "s", bucket);
+		if (!rc)
+			conn_write_frame(c, h->opcode,
+					 PROTO_F_RESPONSE | PROTO_F_END, h->id,
+					 NULL, 0, NULL, 0);
+	} else {
+		struct proto_lifecycle_resp resp = { 0 };
+		struct proto_str *el = NULL;
+		uint8_t *fields = NULL, *lbuf = NULL;
+		char *text = NULL;
+		size_t flen;
+
+		rc = store_lifecycle_get(c->srv->s, bucket, &rules, &n);
+		if (rc)
+			goto out;
+		el = calloc(n ? n : 1, sizeof(*el));
+		text = malloc((n ? n : 1) * (PROTO_MAX_RULE_LEN + 1));
+		lbuf = malloc(PROTO_MAX_FIELDS_LEN);
+		fields = malloc(PROTO_MAX_FIELDS_LEN);
+		rc = el && text && lbuf && fields ? 0 : -ENOMEM;
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct proto_rule pr = {
+				.action = rules[i].action == STORE_LC_COLD ?
+					  PROTO_RULE_COLD : PROTO_RULE_DELETE,
+				.age_s = rules[i].age_ms / 1000,
+				.prefix = { rules[i].prefix,
+					    strlen(rules[i].prefix) },
+			};
+			char *t = text + i * (PROTO_MAX_RULE_LEN + 1);
+			int len = proto_rule_format(&pr, t,
+						    PROTO_MAX_RULE_LEN + 1);
+
+			if (len < 0)
+				rc = STRATA_ECORRUPT;
+			el[i] = (struct proto_str){ t, (size_t)(len > 0 ? len : 0) };
+		}
+		if (!rc)
+			rc = proto_list_build(lbuf, PROTO_MAX_FIELDS_LEN, el, n,
+					      &resp.rules);
+		if (!rc)
+			rc = proto_lifecycle_resp_encode(&resp, fields,
+							 PROTO_MAX_FIELDS_LEN,
+							 &flen);
+		if (!rc)
+			conn_write_frame(c, h->opcode,
+					 PROTO_F_RESPONSE | PROTO_F_END, h->id,
+					 fields, flen, NULL, 0);
+		free(el);
+		free(text);
+		free(lbuf);
+		free(fields);
+	}
+out:
+	free(rules);
+	if (rc)
+		send_error(c, h->opcode, h->id, rc,
+			   rc == -EINVAL ? "bad lifecycle rule" : NULL, false);
+}
+
+/* Node counters for `strata admin tiers` (admin keys only). */
+static void on_node_stats(struct sconn *c, const struct proto_header *h)
+{
+	static const char *const tn[STORE_TIERS] = { "hot", "cold" };
+	struct proto_stats_resp resp = { 0 };
+	struct proto_str el[64];
+	char text[64][PROTO_MAX_STAT_LEN];
+	uint8_t *lbuf = NULL, *fields = NULL;
+	struct store_stats st;
+	size_t n = 0, flen;
+	int rc;
+
+	if (!c->admin) {
+		send_error(c, h->opcode, h->id, -EACCES,
+			   "an admin access key is required", false);
+		return;
+	}
+	rc = store_stats(c->srv->s, &st);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+#define STAT(...) do {							\
+		int len_ = snprintf(text[n], sizeof(text[n]), __VA_ARGS__); \
+		if (n < 64 && len_ > 0 && (size_t)len_ < sizeof(text[n])) { \
+			el[n] = (struct proto_str){ text[n], (size_t)len_ }; \
+			n++;						\
+		}							\
+	} while (0)
+	for (int t = 0; t < STORE_TIERS; t++) {
+		STAT("tier.%s.dirs=%u", tn[t], st.tier_dirs[t]);
+		STAT("tier.%s.used_bytes=%" PRIu64, tn[t], st.tier_used[t]);
+		STAT("tier.%s.live_bytes=%" PRIu64, tn[t], st.live_bytes[t]);
+		STAT("tier.%s.capacity_bytes=%" PRIu64, tn[t],
+		     st.tier_capacity[t]);
+	}
+	STAT("tier.hot.high_watermark_pct=%u", st.tier_high_pct[0]);
+	STAT("tier.hot.low_watermark_pct=%u", st.tier_low_pct[0]);
+	STAT("mover.rate_bytes_per_s=%" PRIu64, st.mover_rate);
+	STAT("mover.demoted_chunks=%" PRIu64, st.demoted_chunks);
+	STAT("mover.demoted_bytes=%" PRIu64, st.demoted_bytes);
+	STAT("mover.promoted_chunks=%" PRIu64, st.promoted_chunks);
+	STAT("mover.promoted_bytes=%" PRIu64, st.promoted_bytes);
+	STAT("mover.promote_queue=%" PRIu64, st.promote_queue);
+	STAT("mover.spilled_bytes=%" PRIu64, st.spilled_bytes);
+	STAT("mover.enospc=%" PRIu64, st.enospc);
+	STAT("lifecycle.cold_chunks=%" PRIu64, st.lifecycle_cold);
+	STAT("lifecycle.expired_objects=%" PRIu64, st.lifecycle_expired);
+	STAT("prestage.hints=%" PRIu64, st.hints);
+	STAT("prestage.plans=%" PRIu64, st.prestage_plans);
+	STAT("prestage.objects=%" PRIu64, st.prestaged_objects);
+	STAT("cache.hits=%" PRIu64, st.cache_hits);
+	STAT("cache.misses=%" PRIu64, st.cache_misses);
+	STAT("cache.evictions=%" PRIu64, st.cache_evictions);
+	STAT("cache.bytes=%" PRIu64, st.cache_bytes);
+	STAT("cache.budget_bytes=%" PRIu64, st.cache_budget);
+	STAT("compaction.segments=%" PRIu64, st.compacted_segments);
+	STAT("compaction.bytes=%" PRIu64, st.compacted_bytes);
+	STAT("store.segments=%" PRIu64, st.segments);
+	STAT("store.corrupt=%" PRIu64, st.corrupt);
+#undef STAT
+	lbuf = malloc(PROTO_MAX_FIELDS_LEN);
+	fields = malloc(PROTO_MAX_FIELDS_LEN);
+	rc = lbuf && fields ? 0 : -ENOMEM;
+	if (!rc)
+		rc = proto_list_build(lbuf, PROTO_MAX_FIELDS_LEN, el, n,
+				      &resp.stats);
+	if (!rc)
+		rc = proto_stats_resp_encode(&resp, fields,
+					     PROTO_MAX_FIELDS_LEN, &flen);
+	if (rc)
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+	else
+		conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END,
+				 h->id, fields, flen, NULL, 0);
+	free(lbuf);
+	free(fields);
+}
+
 /* ---- access keys (admin principals only) ---- */
 
 /* How many admin keys exist (deleting the last one would lock everybody
@@ -1558,6 +1740,13 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		break;
 	case PROTO_OP_HINT:
 		on_hint(c, h, f);
+		break;
+	case PROTO_OP_LIFECYCLE_SET:
+	case PROTO_OP_LIFECYCLE_GET:
+		on_lifecycle(c, h, f);
+		break;
+	case PROTO_OP_NODE_STATS:
+		on_node_stats(c, h);
 		break;
 	default:
 		send_error(c, h->opcode, h->id, -EOPNOTSUPP,

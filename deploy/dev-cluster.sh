@@ -17,6 +17,8 @@
 # against their command line), and waits for them to exit.
 #
 # STRATAD=path overrides the daemon binary (default: build/daemon/stratad).
+# STRATA_DEV_TIERS="key = value\n..." adds lines to each new node's [tiers]
+# section (tests and benchmarks: capacities, the slow-device knobs).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -91,6 +93,7 @@ master_key = $dir/master.key
 [tiers]
 hot = $n/hot
 cold = $n/cold
+$(printf '%b' "${STRATA_DEV_TIERS:-}")
 
 [log]
 level = info

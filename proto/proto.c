@@ -30,6 +30,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <isa-l/crc.h>
@@ -173,6 +174,9 @@ bool proto_op_has_body(uint8_t opcode, bool response)
 	case PROTO_OP_HINT:
 	case PROTO_OP_KEY_CREATE:
 	case PROTO_OP_KEY_DELETE:
+	case PROTO_OP_LIFECYCLE_SET:
+	case PROTO_OP_LIFECYCLE_GET:
+	case PROTO_OP_NODE_STATS:
 		return false;
 	default:
 		/* Not ours to judge: the peer answers -EOPNOTSUPP. */
@@ -201,6 +205,9 @@ const char *proto_op_name(uint8_t opcode)
 	case PROTO_OP_KEY_CREATE: return "KEY_CREATE";
 	case PROTO_OP_KEY_LIST: return "KEY_LIST";
 	case PROTO_OP_KEY_DELETE: return "KEY_DELETE";
+	case PROTO_OP_LIFECYCLE_SET: return "LIFECYCLE_SET";
+	case PROTO_OP_LIFECYCLE_GET: return "LIFECYCLE_GET";
+	case PROTO_OP_NODE_STATS: return "NODE_STATS";
 	default: return NULL;
 	}
 }
@@ -954,6 +961,31 @@ static const struct fdesc key_entry_d_f[] = {
 };
 MDESC(key_entry_d, struct proto_key_entry);
 
+#define FRULES(T, fl, mem)						\
+	{ .tag = PROTO_TAG_RULES, .type = PROTO_T_STRLIST, .flags = fl,	\
+	  .off = offsetof(T, mem), .has = -1, .min = 0,		\
+	  .max = PROTO_MAX_RULES, .emin = 1,				\
+	  .emax = PROTO_MAX_RULE_LEN, .err = -EINVAL }
+
+static const struct fdesc lifecycle_req_d_f[] = {
+	FBUCKET(struct proto_lifecycle_req, bucket),
+	FRULES(struct proto_lifecycle_req, 0, rules),
+};
+MDESC(lifecycle_req_d, struct proto_lifecycle_req);
+
+static const struct fdesc lifecycle_resp_d_f[] = {
+	FRULES(struct proto_lifecycle_resp, F_REQ, rules),
+};
+MDESC(lifecycle_resp_d, struct proto_lifecycle_resp);
+
+static const struct fdesc stats_resp_d_f[] = {
+	{ .tag = PROTO_TAG_STATS, .type = PROTO_T_STRLIST, .flags = F_REQ,
+	  .off = offsetof(struct proto_stats_resp, stats), .has = -1,
+	  .min = 0, .max = PROTO_MAX_STATS, .emin = 3,
+	  .emax = PROTO_MAX_STAT_LEN, .err = STRATA_EPROTO },
+};
+MDESC(stats_resp_d, struct proto_stats_resp);
+
 static const struct fdesc empty_d_f[1];
 static const struct mdesc empty_d = { empty_d_f, 0, 0 };
 
@@ -1208,6 +1240,9 @@ MSG_CODEC(key_create_req)
 MSG_CODEC(key_create_resp)
 MSG_CODEC(key_req)
 MSG_CODEC(key_list_resp)
+MSG_CODEC(lifecycle_req)
+MSG_CODEC(lifecycle_resp)
+MSG_CODEC(stats_resp)
 
 /* DELETE: the tombstone's version and writer come together or not at all. */
 int proto_delete_resp_encode(const struct proto_delete_resp *m, uint8_t *buf,
@@ -1488,4 +1523,56 @@ int proto_batch_next(struct proto_batch_reader *r, const uint8_t **body,
 int proto_batch_finish(const struct proto_batch_reader *r)
 {
 	return r->seen == r->count && r->left == 0 ? 0 : STRATA_EPROTO;
+}
+
+/* ---- Lifecycle rule strings ("ACTION AGE_SECONDS PREFIX") ------------- */
+
+int proto_rule_parse(const struct proto_str *s, struct proto_rule *out)
+{
+	const char *p = s->s, *end = s->s + s->len;
+	uint64_t age = 0;
+	size_t alen;
+
+	if (!p || s->len > PROTO_MAX_RULE_LEN)
+		return -EINVAL;
+	for (alen = 0; p + alen < end && p[alen] != ' '; alen++)
+		;
+	if (alen == 4 && memcmp(p, "cold", 4) == 0)
+		out->action = PROTO_RULE_COLD;
+	else if (alen == 6 && memcmp(p, "delete", 6) == 0)
+		out->action = PROTO_RULE_DELETE;
+	else
+		return -EINVAL;
+	p += alen;
+	if (p == end || *p++ != ' ' || p == end || *p < '0' || *p > '9')
+		return -EINVAL;
+	while (p < end && *p >= '0' && *p <= '9') {
+		age = age * 10 + (uint64_t)(*p++ - '0');
+		if (age > PROTO_MAX_RULE_AGE)
+			return -EINVAL;
+	}
+	if (p == end || *p++ != ' ')
+		return -EINVAL;
+	if ((size_t)(end - p) > PROTO_MAX_KEY_LEN ||
+	    !utf8_ok((const uint8_t *)p, (size_t)(end - p)))
+		return -EINVAL;
+	out->age_s = age;
+	out->prefix.s = p;
+	out->prefix.len = (size_t)(end - p);
+	return 0;
+}
+
+int proto_rule_format(const struct proto_rule *r, char *buf, size_t cap)
+{
+	const char *a = r->action == PROTO_RULE_COLD ? "cold" :
+			r->action == PROTO_RULE_DELETE ? "delete" : NULL;
+	int n;
+
+	if (!a || r->age_s > PROTO_MAX_RULE_AGE ||
+	    r->prefix.len > PROTO_MAX_KEY_LEN)
+		return -EINVAL;
+	n = snprintf(buf, cap, "%s %llu %.*s", a,
+		     (unsigned long long)r->age_s, (int)r->prefix.len,
+		     r->prefix.s ? r->prefix.s : "");
+	return n < 0 || (size_t)n >= cap ? -EINVAL : n;
 }

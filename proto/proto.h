@@ -68,6 +68,8 @@ enum proto_op {
 	PROTO_OP_BUCKET_CREATE = 0x10,
 	PROTO_OP_BUCKET_DELETE = 0x11,
 	PROTO_OP_BUCKET_LIST = 0x12,
+	PROTO_OP_LIFECYCLE_SET = 0x13,
+	PROTO_OP_LIFECYCLE_GET = 0x14,
 	PROTO_OP_PUT = 0x20,
 	PROTO_OP_GET = 0x21,
 	PROTO_OP_STAT = 0x22,
@@ -78,6 +80,7 @@ enum proto_op {
 	PROTO_OP_KEY_CREATE = 0x80,	/* administration: admin keys only */
 	PROTO_OP_KEY_LIST = 0x81,
 	PROTO_OP_KEY_DELETE = 0x82,
+	PROTO_OP_NODE_STATS = 0x83,
 };
 
 enum proto_flags {
@@ -189,6 +192,8 @@ enum proto_tag {
 	PROTO_TAG_PRINCIPAL = 52,
 	PROTO_TAG_SECRET = 53,
 	PROTO_TAG_ADMIN = 54,
+	PROTO_TAG_RULES = 55,
+	PROTO_TAG_STATS = 56,
 };
 
 /* A string off the wire or into an encoder; s == NULL means absent. */
@@ -547,6 +552,47 @@ struct proto_key_list_resp {
 	uint32_t count;
 };
 PROTO_MSG(key_list_resp);
+
+/*
+ * LIFECYCLE_SET and LIFECYCLE_GET requests, LIFECYCLE_GET response: the
+ * rules of a bucket, each "ACTION AGE_SECONDS PREFIX" (ACTION "cold" or
+ * "delete"; the prefix is everything after the second space, maybe
+ * nothing).  SET with no rules removes them.
+ */
+#define PROTO_MAX_RULES 32
+#define PROTO_MAX_RULE_LEN (32 + PROTO_MAX_KEY_LEN)
+struct proto_lifecycle_req {
+	struct proto_str bucket;
+	struct proto_list rules;	/* SET: 0..PROTO_MAX_RULES */
+};
+PROTO_MSG(lifecycle_req);
+struct proto_lifecycle_resp {
+	struct proto_list rules;
+};
+PROTO_MSG(lifecycle_resp);
+
+enum proto_rule_action { PROTO_RULE_COLD = 1, PROTO_RULE_DELETE = 2 };
+
+struct proto_rule {
+	enum proto_rule_action action;
+	uint64_t age_s;			/* 0 .. PROTO_MAX_RULE_AGE */
+	struct proto_str prefix;	/* into the parsed string; may be "" */
+};
+#define PROTO_MAX_RULE_AGE (100ull * 365 * 86400)
+
+/* Parse one rule string.  Returns 0 or -EINVAL. */
+int proto_rule_parse(const struct proto_str *s, struct proto_rule *out);
+/* Format one: into buf (at least PROTO_MAX_RULE_LEN + 1 bytes), NUL
+ * terminated; returns the length, or -EINVAL. */
+int proto_rule_format(const struct proto_rule *r, char *buf, size_t cap);
+
+/* NODE_STATS response: "name=value" lines (PROTOCOL.md §5.18). */
+#define PROTO_MAX_STATS 512
+#define PROTO_MAX_STAT_LEN 200
+struct proto_stats_resp {
+	struct proto_list stats;
+};
+PROTO_MSG(stats_resp);
 
 #undef PROTO_MSG
 

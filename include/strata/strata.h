@@ -480,6 +480,50 @@ int strata_admin_key_list(strata_client *c, strata_key_fn fn, void *arg);
  */
 int strata_admin_key_delete(strata_client *c, const char *id);
 
+/* ---- Lifecycle rules and node counters --------------------------------- */
+
+enum strata_lifecycle_action {
+	STRATA_LC_COLD = 1,		/* move the object's chunks cold */
+	STRATA_LC_DELETE = 2,		/* expire: delete the object */
+};
+
+/* "Objects of the bucket under prefix, older than age_s seconds (by
+ * their last write): action." */
+struct strata_lifecycle_rule {
+	char prefix[1025];		/* NUL-terminated; "" matches all */
+	uint64_t age_s;
+	enum strata_lifecycle_action action;
+};
+
+/*
+ * Replace the lifecycle rules of bucket with rules[0..n) (n 0 removes
+ * them).  The node applies them periodically ([tiers] lifecycle_interval
+ * in stratad.conf(5)).  At most 32 rules.
+ * Returns 0; -EINVAL (a bad rule); -E2BIG; STRATA_ENOBUCKET;
+ * STRATA_EBADBUCKET; -EACCES; a transport error.
+ */
+int strata_lifecycle_set(strata_client *c, const char *bucket,
+			 const struct strata_lifecycle_rule *rules, size_t n);
+/*
+ * The rules of bucket: *rules (free with strata_lifecycle_free()) and *n
+ * (0 and NULL when it has none).  Same errors as strata_lifecycle_set().
+ */
+int strata_lifecycle_get(strata_client *c, const char *bucket,
+			 struct strata_lifecycle_rule **rules, size_t *n);
+void strata_lifecycle_free(struct strata_lifecycle_rule *rules);
+
+/* Called once per counter: name ("tier.hot.used_bytes") and its value as
+ * text; non-zero stops and is returned. */
+typedef int (*strata_node_stat_fn)(void *arg, const char *name,
+				   const char *value);
+/*
+ * The node's counters (tiers, mover, lifecycle, prestaging, cache,
+ * compaction; strata(1) "admin tiers" shows them).  Admin keys only.
+ * Returns 0; -EACCES; -EOPNOTSUPP (an older node); a transport error; or
+ * fn's non-zero value.
+ */
+int strata_node_stats(strata_client *c, strata_node_stat_fn fn, void *arg);
+
 /* ---- Datasets ---------------------------------------------------------- */
 
 /*

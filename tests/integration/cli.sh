@@ -67,6 +67,32 @@ expect_rc "usage" 2 "$S" cp
 expect_rc "bad url" 2 "$S" ls "http://x/y"
 expect_rc "wrong secret" 1 env STRATA_SECRET_KEY=wrong "$S" -q ls
 expect_rc "rb non-empty" 1 "$S" -q rb "strata://$b"
+# Lifecycle rules (the node applies them every second here, e2e.sh) and
+# what `admin tiers` and `stat` show of the tiers.
+wait_for() {	# seconds, command...: until the command succeeds
+	local n=$1 i
+	shift
+	for i in $(seq 1 $((n * 10))); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
+check "lifecycle set cold" "$S" lifecycle set "strata://$b/tree/deep/" cold 0
+check "lifecycle get" grep -q '"prefix":"tree/deep/","action":"cold","age_s":0' <("$S" lifecycle get --json "strata://$b")
+is_cold() { "$S" stat "strata://$b/tree/deep/c" | grep -q " cold "; }
+check "moved cold" wait_for 20 is_cold
+check "cold bytes equal" cmp -s "$src/deep/c" <("$S" cat "strata://$b/tree/deep/c")
+check "admin tiers" grep -q "^cold " <("$S" admin tiers)
+check "admin tiers json" grep -q '"tier.hot.used_bytes":' <("$S" admin tiers --json)
+check "lifecycle rm" "$S" lifecycle rm "strata://$b/tree/deep/"
+check "lifecycle empty" test -z "$("$S" lifecycle get "strata://$b")"
+"$S" -q cp "$src/one" "strata://$b/tmp/x"
+check "lifecycle set delete" "$S" lifecycle set "strata://$b/tmp/" delete 1s
+expired() { ! "$S" -q cat "strata://$b/tmp/x" >/dev/null 2>&1; }
+check "expired" wait_for 20 expired
+check "others kept" cmp -s "$src/one" <("$S" cat "strata://$b/typed")
+check "lifecycle rm all" "$S" lifecycle rm "strata://$b"
+expect_rc "lifecycle bad action" 2 "$S" lifecycle set "strata://$b/x" move 1d
+expect_rc "lifecycle bad age" 2 "$S" lifecycle set "strata://$b/x" cold soon
+expect_rc "lifecycle no bucket" 1 "$S" lifecycle get "strata://no-such-bucket-$$"
 check "rm -r" "$S" -q rm -r "strata://$b/"
 check "rb" "$S" -q rb "strata://$b"
 # Access keys: an admin makes a user key; the user can store but not

@@ -29,6 +29,8 @@ for _ in $(seq 1 50); do
 done
 [ -n "$port" ] || { echo "e2e: no free port"; exit 1; }
 
+# Lifecycle rules applied every second (cli.sh waits for them).
+export STRATA_DEV_TIERS="lifecycle_interval = 1"
 "$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port"
 # shellcheck disable=SC1091
 . "$work/cluster/env"
