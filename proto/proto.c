@@ -965,7 +965,7 @@ MDESC(key_entry_d, struct proto_key_entry);
 	{ .tag = PROTO_TAG_RULES, .type = PROTO_T_STRLIST, .flags = fl,	\
 	  .off = offsetof(T, mem), .has = -1, .min = 0,		\
 	  .max = PROTO_MAX_RULES, .emin = 1,				\
-	  .emax = PROTO_MAX_RULE_LEN, .err = -EINVAL }
+	  .emax = PROTO_MAX_RULE_LEN, .err = STRATA_EPROTO }
 
 static const struct fdesc lifecycle_req_d_f[] = {
 	FBUCKET(struct proto_lifecycle_req, bucket),

@@ -128,6 +128,9 @@ FUZZ_MSG(put_resp)
 FUZZ_MSG(object_req)
 FUZZ_MSG(get_req)
 FUZZ_MSG(get_resp)
+FUZZ_MSG(lifecycle_req)
+FUZZ_MSG(lifecycle_resp)
+FUZZ_MSG(stats_resp)
 FUZZ_MSG(stat_resp)
 FUZZ_MSG(delete_resp)
 FUZZ_MSG(list_req)
@@ -232,6 +235,26 @@ static void fuzz_batch(const uint8_t *data, size_t size)
 		check(items == count && data_bytes == promised);
 }
 
+/* A lifecycle rule string: what parses formats to a string that parses
+ * to the same rule. */
+static void fuzz_rule(const uint8_t *data, size_t size)
+{
+	struct proto_str in = { (const char *)data, size }, again;
+	char out[PROTO_MAX_RULE_LEN + 1];
+	struct proto_rule r, r2;
+	int n;
+
+	if (proto_rule_parse(&in, &r))
+		return;
+	n = proto_rule_format(&r, out, sizeof(out));	/* no NUL: UTF-8 check */
+	check(n > 0);
+	again = (struct proto_str){ out, (size_t)n };
+	check(proto_rule_parse(&again, &r2) == 0);
+	check(r2.action == r.action && r2.age_s == r.age_s &&
+	      r2.prefix.len == r.prefix.len &&
+	      memcmp(r2.prefix.s, r.prefix.s, r.prefix.len) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t out1[OUT_CAP], out2[OUT_CAP];	/* on the stack: no globals */
@@ -261,6 +284,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_key_create_resp(data, size, out1, out2);
 	fuzz_key_req(data, size, out1, out2);
 	fuzz_key_list_resp(data, size, out1, out2);
+	fuzz_lifecycle_req(data, size, out1, out2);
+	fuzz_lifecycle_resp(data, size, out1, out2);
+	fuzz_stats_resp(data, size, out1, out2);
+	fuzz_rule(data, size);
 	check(proto_empty_decode(data, size) == 0 ||
 	      proto_empty_decode(data, size) == STRATA_EPROTO);
 	fuzz_records(data, size, out1, out2);
