@@ -3,8 +3,11 @@
 """Plays systemd's side of the notify protocol against a real stratad:
 READY=1 once it serves, STATUS= lines, WATCHDOG=1 pings from the event loop
 at half of $WATCHDOG_USEC, no pings while the loop is deliberately stalled
-(STRATAD_TEST_STALL + SIGUSR1), RELOADING=1 then READY=1 on SIGHUP,
-STOPPING=1 and exit 0 on SIGTERM."""
+(STRATAD_TEST_STALL + SIGUSR1), RELOADING=1 then READY=1 on SIGHUP (and a
+reload of a broken file changes nothing), STOPPING=1 and exit 0 on SIGTERM.
+Key files are named relative to $CREDENTIALS_DIRECTORY, as LoadCredential=
+hands them over."""
+import re
 import os
 import signal
 import socket
@@ -44,9 +47,21 @@ try:
         return [t for t, m in msgs if 'WATCHDOG=1' in m and t >= since and
                 (until is None or t <= until)]
 
+    # Credentials: relative names, resolved against $CREDENTIALS_DIRECTORY
+    # (a directory of their own, as systemd makes it).
+    creds = os.path.join(node.work, 'creds')
+    os.mkdir(creds, 0o700)
+    conf = open(node.conf).read()
+    for key, name in (('cert', 'node.pem'), ('key', 'node.key'),
+                      ('master_key', 'master.key')):
+        m = re.search(r'^%s = (.*)$' % key, conf, re.M)
+        os.rename(m.group(1), os.path.join(creds, name))
+        conf = conf.replace(m.group(0), '%s = %s' % (key, name))
+    open(node.conf, 'w').write(conf)
     node.start(env={'NOTIFY_SOCKET': path,
                     'WATCHDOG_USEC': str(WATCHDOG_USEC),
-                    'STRATAD_TEST_STALL': str(STALL_MS)}, wait=False)
+                    'STRATAD_TEST_STALL': str(STALL_MS),
+                    'CREDENTIALS_DIRECTORY': creds}, wait=False)
     r = pump(lambda m: 'READY=1' in m, 30)
     check(r is not None, 'READY=1 arrives')
     try:
@@ -54,7 +69,8 @@ try:
         served = True
     except OSError:
         served = False
-    check(served, 'the node accepts connections when READY=1 comes')
+    check(served, 'the node accepts connections when READY=1 comes '
+          '(key files found through $CREDENTIALS_DIRECTORY)')
     check(any(a.startswith('STATUS=') for a in r[1]), 'READY=1 comes with a STATUS= line')
 
     t0 = time.monotonic()
@@ -85,7 +101,28 @@ try:
     r2 = pump(lambda m: 'READY=1' in m, 10)
     check(r2 is not None, 'SIGHUP: READY=1 after the reload')
     time.sleep(0.2)
-    check('SIGHUP: reloaded' in node.tail(), 'the reload is logged in one line')
+    check(re.search(r'SIGHUP: reloaded .*log level info.*TLS certificate and key',
+                    node.tail()) is not None,
+          'the reload is logged in one line, naming what it applied')
+
+    # A broken file: errors logged, nothing applied, READY=1 again.
+    with open(node.conf, 'a') as f:
+        f.write('\n[log]\nlevel = loud\n')
+    node.proc.send_signal(signal.SIGHUP)
+    check(pump(lambda m: 'RELOADING=1' in m, 10) is not None and
+          pump(lambda m: 'READY=1' in m, 10) is not None,
+          'a reload of a broken file: RELOADING=1, READY=1')
+    time.sleep(0.2)
+    log = node.tail()
+    check('[log] level: want error, warn, info or debug' in log and
+          'has errors; nothing reloaded' in log,
+          'its problem is logged with file:line, and nothing is reloaded')
+    try:
+        socket.create_connection(('127.0.0.1', node.port), 2).close()
+        served = True
+    except OSError:
+        served = False
+    check(served and node.proc.poll() is None, 'the node still serves')
 
     # Stop: STOPPING=1, exit 0.
     node.proc.send_signal(signal.SIGTERM)
