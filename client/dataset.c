@@ -36,8 +36,8 @@
 #include "client_int.h"
 #include "banned.h"
 
-#define DEFAULT_PREFETCH 4
-#define DEFAULT_PREFETCH_BYTES (512ull << 20)
+#define DEFAULT_PREFETCH 2
+#define DEFAULT_PREFETCH_BYTES (256ull << 20)
 #define DEFAULT_RETRIES 10
 #define DEFAULT_BACKOFF_MS 100
 #define MAX_BACKOFF_MS 2000

@@ -1365,7 +1365,7 @@ int main(int argc, char **argv)
 	b->cfg.ca_file = o->ca;
 	/* dataset-epoch: one connection per prefetching thread, one for
 	 * hints. */
-	per = o->workload == W_DATASET ? (o->prefetch ? o->prefetch : 4) + 1 :
+	per = o->workload == W_DATASET ? (o->prefetch ? o->prefetch : 2) + 1 :
 	      1;
 	b->cfg.pool_size = o->clients == CM_SHARED ? o->concurrency * per :
 			   per;

@@ -575,10 +575,13 @@ struct strata_epoch_opts {
 					 * do not matter) */
 	enum strata_uneven uneven;
 	/* Prefetch: pieces fetched or waiting ahead of the consumer, at most
-	 * prefetch of them (0: 4) and prefetch_bytes bytes (0: 512 MiB; one
+	 * prefetch of them (0: 2) and prefetch_bytes bytes (0: 256 MiB; one
 	 * piece is always allowed, however large).  Fetches run in parallel
 	 * on up to prefetch threads, each borrowing one connection of the
-	 * client's pool, so pool_size bounds the parallelism too. */
+	 * client's pool, so pool_size bounds the parallelism too.  More is
+	 * not faster when the node shares the loader's cores: 4 x 64 MiB
+	 * ahead per loader worker read 30% slower than 2 on 2 cores
+	 * (tests/bench/dataset.sh). */
 	unsigned prefetch;
 	uint64_t prefetch_bytes;
 	/* Shards longer than piece_size are read as consecutive byte ranges

@@ -485,7 +485,7 @@ class Dataset(_Base):
 
     def __init__(self, url, shuffle=True, seed=0, epoch=0,
                  samples="shards", rank=None, world_size=None,
-                 uneven="share", prefetch=4, prefetch_bytes=0, retries=0,
+                 uneven="share", prefetch=2, prefetch_bytes=0, retries=0,
                  backoff_ms=0, client_args=None):
         if samples not in ("shards", "webdataset"):
             raise ValueError('samples: "shards" or "webdataset"')
