@@ -150,6 +150,7 @@ static const struct key keys[] = {
 	{ "node", "state_dir", K_STR, OFF(state_dir), CAP(state_dir), 0, 0, 0 },
 	{ "node", "listen", K_LISTEN, 0, 0, 0, 0, 0 },
 	{ "node", "max_connections", K_U32, OFF(max_connections), 0, 1, 1000000, 0 },
+	{ "node", "max_output_buffer", K_SIZE, OFF(max_output_buffer), 8, 0, 1ll << 40, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
 	{ "tls", "key", K_STR, OFF(tls_key), CAP(tls_key), 0, 0, 0 },
 	{ "tls", "client_ca", K_STR, OFF(tls_client_ca), CAP(tls_client_ca), 0, 0, 0 },
@@ -336,6 +337,7 @@ void config_defaults(struct config *c)
 	set_str(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
 	c->listen_port = 7480;
 	c->max_connections = 4096;
+	c->max_output_buffer = 1ull << 30;
 	set_str(c->master_key, sizeof(c->master_key), "/etc/strata/master.key");
 	c->chunk_size = STORE_DEFAULT_CHUNK;
 	c->zstd_level = 1;
@@ -347,7 +349,7 @@ void config_defaults(struct config *c)
 	c->mover_rate = 128u << 20;
 	c->promote_reads = 3;
 	c->promote_window_s = 600;
-	c->prestage_ahead = 16;
+	c->prestage_ahead = 32;
 	c->lifecycle_interval_s = 3600;
 	c->log_level = LOG_INFO;
 	c->admin_max_connections = 16;

@@ -1522,7 +1522,7 @@ static int check_opts(struct store_opts *o)
 	if (!o->promote_window_ms)
 		o->promote_window_ms = 600000;
 	if (!o->prestage_ahead)
-		o->prestage_ahead = 16;
+		o->prestage_ahead = 32;
 	if (!o->lifecycle_interval_ms)
 		o->lifecycle_interval_ms = 3600000;
 	if (o->inline_max == 0)

@@ -87,7 +87,7 @@ struct store_opts {
 	 * promote_window_ms is promoted; 0: 3 reads, 10 minutes. */
 	unsigned promote_reads;
 	uint32_t promote_window_ms;
-	unsigned prestage_ahead;	/* objects ahead of a reader; 0: 16 */
+	unsigned prestage_ahead;	/* objects ahead of a reader; 0: 32 */
 	/* Lifecycle rules are applied this often; 0: hourly. */
 	uint32_t lifecycle_interval_ms;
 	/* Wall clock (ms since the epoch) for lifecycle ages; NULL: the
@@ -363,7 +363,7 @@ void store_tier_kick(struct store *s);
 
 enum store_lc_action { STORE_LC_COLD = 1, STORE_LC_DELETE = 2 };
 
-#define STORE_LC_MAX_RULES 64
+#define STORE_LC_MAX_RULES 32
 
 /* "Objects under prefix older than age_ms: action". */
 struct store_lc_rule {

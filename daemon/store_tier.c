@@ -47,7 +47,7 @@
 #define PROMO_JOB_MAX 256		/* chunks per promotion job */
 #define PLAN_MAX 64			/* live prestaging plans */
 #define PLAN_IDLE_MS 60000
-#define PRESTAGE_INFLIGHT 4		/* objects being prestaged at once */
+#define PRESTAGE_INFLIGHT 32		/* objects being prestaged at once */
 #define PRESTAGE_SCAN 64		/* how far past the cursor a read may
 					 * land and still count as progress */
 
