@@ -23,6 +23,7 @@ struct config {
 	char listen_host[256];
 	int listen_port;
 	unsigned max_connections;
+	uint64_t max_output_buffer;		/* all connections; 0: no cap */
 	/* [tls] */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];

@@ -272,10 +272,13 @@ static void reload(struct app *a)
 	note(done, sizeof(done), nc.log_access ? "access log on" : "access log off");
 	net_limits_default(&lim);
 	lim.max_conns = nc.max_connections;
+	lim.out_total_cap = (size_t)nc.max_output_buffer;
 	if (net_server_set_limits(a->net, &lim) == 0) {
 		a->cfg.max_connections = nc.max_connections;
-		snprintf(what, sizeof(what), "max_connections %u",
-			 nc.max_connections);
+		a->cfg.max_output_buffer = nc.max_output_buffer;
+		snprintf(what, sizeof(what), "max_connections %u, "
+			 "max_output_buffer %llu", nc.max_connections,
+			 (unsigned long long)nc.max_output_buffer);
 		note(done, sizeof(done), what);
 	}
 	if (nc.mover_rate != a->cfg.mover_rate) {
@@ -380,6 +383,8 @@ static int admin_metrics(void *arg, char **body, size_t *len)
 		.ready = a->ready,
 		.conns = a->net ? net_server_conns(a->net) : 0,
 		.conns_max = a->cfg.max_connections,
+		.out_pending = a->net ? net_server_out_pending(a->net) : 0,
+		.out_cap = a->cfg.max_output_buffer,
 	};
 
 	if (a->store && !a->stopping && store_stats(a->store, &v.st) == 0)
@@ -450,6 +455,7 @@ static int start(struct app *a)
 	}
 	net_limits_default(&lim);
 	lim.max_conns = a->cfg.max_connections;
+	lim.out_total_cap = (size_t)a->cfg.max_output_buffer;
 	net_server_set_limits(a->net, &lim);
 	if (a->cfg.admin_host[0]) {
 		struct admin_limits al = {

@@ -283,6 +283,12 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	put(&o, "strata_connections %u\n", v->conns);
 	head(&o, "strata_connections_max", "gauge", "[node] max_connections.");
 	put(&o, "strata_connections_max %u\n", v->conns_max);
+	head(&o, "strata_output_pending_bytes", "gauge",
+	     "Response bytes queued on all connections, not yet sent.");
+	put(&o, "strata_output_pending_bytes %" PRIu64 "\n", v->out_pending);
+	head(&o, "strata_output_cap_bytes", "gauge",
+	     "[node] max_output_buffer: above it every response pauses (0: no cap).");
+	put(&o, "strata_output_cap_bytes %" PRIu64 "\n", v->out_cap);
 	head(&o, "strata_connections_opened_total", "counter",
 	     "TLS connections established (handshake done).");
 	put(&o, "strata_connections_opened_total %" PRIu64 "\n", m->conns_opened);

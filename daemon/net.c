@@ -45,7 +45,11 @@
  *     anything left unread, so neither buffer is live across callbacks.
  *     Nothing delivers input from inside on_data (resume only schedules),
  *     so their use never nests;
- *   - once SHUTTING, no more plaintext goes in or out.
+ *   - once SHUTTING, no more plaintext goes in or out;
+ *   - s->out_total is the sum over conns of out_queued plus tls_counted
+ *     (what net_conn_write put into TLS and conn_flush has not taken out
+ *     yet); it only falls in conn_flush and on_write, and both then check
+ *     whether on_server_drain is owed (server_check_drain).
  */
 #include <assert.h>
 #include <errno.h>
@@ -98,6 +102,7 @@ struct net_conn {
 	unsigned idle_ms;
 	uint64_t last_active;	/* uv_now() of the last byte moved */
 	size_t out_queued;	/* bytes in uv_write requests */
+	size_t tls_counted;	/* TLS output of net_conn_write, not flushed */
 	struct net_conn *prev, *next;		/* s->conns */
 	struct net_conn *wprev, *wnext;		/* s->work */
 	void *data;
@@ -134,12 +139,15 @@ struct net_server {
 	bool closing;
 	bool at_limit;			/* "limit reached" logged */
 	bool delivering;		/* pbuf in use (never nests) */
+	bool drain_owed;		/* out_total passed out_total_cap */
+	size_t out_total;		/* see the invariants */
 	void (*close_cb)(void *arg);
 	uint8_t rbuf[NET_READ_BUF];
 	uint8_t pbuf[NET_PLAIN_BUF];
 };
 
 static void conn_close_now(struct net_conn *c, int reason);
+static void server_check_drain(struct net_server *s);
 
 void net_limits_default(struct net_limits *l)
 {
@@ -150,6 +158,7 @@ void net_limits_default(struct net_limits *l)
 	l->out_low_water = NET_DEFAULT_OUT_LOW_WATER;
 	l->out_high_water = NET_DEFAULT_OUT_HIGH_WATER;
 	l->out_cap = NET_DEFAULT_OUT_CAP;
+	l->out_total_cap = 0;
 }
 
 /* ---- lists ------------------------------------------------------------- */
@@ -267,6 +276,8 @@ static void on_conn_handle_close(uv_handle_t *h)
 	}
 	tls_conn_free(c->tls);
 	free(c);
+	/* Its unflushed output left out_total in conn_close_now. */
+	server_check_drain(s);
 	if (s->at_limit && s->nconns < s->lim.max_conns) {
 		s->at_limit = false;
 		log_info("net", "below the connection limit (%u) again",
@@ -288,6 +299,9 @@ static void conn_close_now(struct net_conn *c, int reason)
 	set_reason(c, reason);
 	conn_unschedule(c);
 	c->state = NC_CLOSING;
+	/* TLS output never flushed now never will be. */
+	c->s->out_total -= c->tls_counted;
+	c->tls_counted = 0;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_close);
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_close);
 }
@@ -309,6 +323,14 @@ static void conn_flush(struct net_conn *c)
 	tls_conn_take_out(c->tls, &buf, &len);
 	if (!len)
 		return;
+	/* The bytes leave TLS (tls_counted); what the socket does not take
+	 * at once joins out_queued below. */
+	{
+		size_t counted = len < c->tls_counted ? len : c->tls_counted;
+
+		c->tls_counted -= counted;
+		c->s->out_total -= counted;
+	}
 	/* Nothing queued: try the socket directly.  Most responses fit the
 	 * socket buffer, and a write that completes here costs no write
 	 * request, no callback and no epoll re-arm. */
@@ -318,6 +340,7 @@ static void conn_flush(struct net_conn *c)
 		r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 		if (r > 0 && (size_t)r == len) {
 			free(buf);
+			server_check_drain(c->s);
 			c->last_active = uv_now(c->s->loop);
 			/* What on_write would have said. */
 			if (c->state == NC_OPEN && c->above_high &&
@@ -351,13 +374,17 @@ static void conn_flush(struct net_conn *c)
 	b = uv_buf_init((char *)buf, 0);
 	b.len = len;	/* size_t on Unix; uv_buf_init takes unsigned */
 	c->out_queued += len;
+	c->s->out_total += len;
 	r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 	if (r < 0) {
 		c->out_queued -= len;
+		c->s->out_total -= len;
 		free(buf);
 		free(w);
 		conn_close_now(c, r);
+		return;
 	}
+	server_check_drain(c->s);	/* a partial write may have lowered it */
 }
 
 static void conn_read_start(struct net_conn *c)
@@ -571,8 +598,10 @@ static void on_write(uv_write_t *req, int status)
 	struct net_conn *c = w->c;
 
 	c->out_queued -= w->len;
+	c->s->out_total -= w->len;
 	free(w->buf);
 	free(w);
+	server_check_drain(c->s);
 	if (c->state == NC_CLOSING)
 		return;
 	if (status < 0) {
@@ -592,13 +621,21 @@ static void on_write(uv_write_t *req, int status)
 int net_conn_write(struct net_conn *c, const void *buf, size_t len)
 {
 	size_t pending = net_conn_write_pending(c), cap = c->s->lim.out_cap;
+	size_t before;
 	int r;
 
 	if (c->state != NC_OPEN)
 		return -EPIPE;
 	if (len > cap || pending > cap - len)
 		return -ENOBUFS;
+	before = tls_conn_pending_out(c->tls);
 	r = tls_conn_write(c->tls, buf, len);
+	if (r >= 0 && tls_conn_pending_out(c->tls) > before) {
+		size_t added = tls_conn_pending_out(c->tls) - before;
+
+		c->tls_counted += added;
+		c->s->out_total += added;
+	}
 	if (r < 0) {
 		if (r != -ENOMEM) {
 			log_info("net", "%s: TLS write: %s", c->peer,
@@ -616,6 +653,33 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t len)
 size_t net_conn_write_pending(const struct net_conn *c)
 {
 	return c->out_queued + tls_conn_pending_out(c->tls);
+}
+
+/* on_server_drain, once out_total is down to half the cap after a producer
+ * saw it over. */
+static void server_check_drain(struct net_server *s)
+{
+	if (!s->drain_owed || s->out_total > s->lim.out_total_cap / 2 ||
+	    s->closing)
+		return;
+	s->drain_owed = false;
+	if (s->cbs.on_server_drain)
+		s->cbs.on_server_drain(s->arg);
+}
+
+bool net_server_out_congested(struct net_conn *c)
+{
+	struct net_server *s = c->s;
+
+	if (!s->lim.out_total_cap || s->out_total <= s->lim.out_total_cap)
+		return false;
+	s->drain_owed = true;
+	return true;
+}
+
+size_t net_server_out_pending(const struct net_server *s)
+{
+	return s->out_total;
 }
 
 /* ---- the prepare pass -------------------------------------------------- */

@@ -19,6 +19,11 @@
  *   - input: net_conn_pause_read() stops reading the socket (the kernel's
  *     window then closes on the peer) and stops on_data, even for bytes
  *     already read; net_conn_resume_read() restarts both.
+ * And for the whole server, so that many connections cannot add up to more
+ * memory than the node has: net_server_out_congested() says when all
+ * connections' pending output together passes limits.out_total_cap;
+ * producers stop and resume on on_server_drain, which fires once the total
+ * falls to half the cap.
  *
  * Writes made during one loop iteration go out together, just before the
  * loop blocks (one uv_write per connection per iteration).
@@ -33,6 +38,7 @@
 #ifndef STRATA_NET_H
 #define STRATA_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -62,6 +68,10 @@ struct net_callbacks {
 	 * its data is out).  Non-zero means queued output may be lost.
 	 * Required. */
 	void (*on_close)(struct net_conn *c, int reason);
+	/* All connections' pending output fell to half of out_total_cap after
+	 * net_server_out_congested() said it was over.  arg: net_listen's.
+	 * May be NULL. */
+	void (*on_server_drain)(void *arg);
 };
 
 struct net_limits {
@@ -72,6 +82,7 @@ struct net_limits {
 	size_t out_low_water;		/* on_drain at or below this */
 	size_t out_high_water;		/* producers stop above this */
 	size_t out_cap;			/* net_conn_write refuses beyond */
+	size_t out_total_cap;		/* all connections together; 0: none */
 };
 
 #define NET_DEFAULT_MAX_CONNS 1024u
@@ -122,6 +133,15 @@ int net_server_port(const struct net_server *s);
 
 /* Connections held, counting those being closed. */
 unsigned net_server_conns(const struct net_server *s);
+
+/* Output pending on all connections together: ciphertext not yet written
+ * to the sockets, counting what application writes put into TLS. */
+size_t net_server_out_pending(const struct net_server *s);
+
+/* True when net_server_out_pending() of c's server is above
+ * limits.out_total_cap (never when that is 0); on_server_drain is then
+ * owed.  Producers call it as they call net_conn_write_pending(). */
+bool net_server_out_congested(struct net_conn *c);
 
 /*
  * Stop accepting and close every connection: open ones gracefully (flush,

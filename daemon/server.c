@@ -806,9 +806,13 @@ static int acc_add(struct sreq *r, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Stop producing: this connection's output is above its mark (resumed by
+ * server_conn_drain), or every connection's together is above the node's
+ * (resumed by server_drain). */
 static bool conn_congested(struct sconn *c)
 {
-	return c->nc && net_conn_write_pending(c->nc) > c->srv->o.out_high;
+	return c->nc && (net_conn_write_pending(c->nc) > c->srv->o.out_high ||
+			 net_server_out_congested(c->nc));
 }
 
 static int get_send_fields(struct sreq *r, const uint8_t *body, size_t blen,
@@ -1882,6 +1886,20 @@ void server_conn_data(struct net_conn *nc, const uint8_t *buf, size_t len)
 	input_process(c);
 }
 
+/* The node's output fell back under its cap: resume every paused get
+ * (each pauses again at once if its own connection is still full). */
+static void server_drain(void *arg)
+{
+	struct server *srv = arg;
+	struct sconn *c, *next;
+
+	for (c = srv->conns; c; c = next) {
+		next = c->next;
+		if (c->nc)
+			server_conn_drain(c->nc);
+	}
+}
+
 void server_conn_drain(struct net_conn *nc)
 {
 	struct sconn *c = net_conn_data(nc);
@@ -1977,6 +1995,7 @@ void server_net_callbacks(struct net_callbacks *cbs)
 	cbs->on_data = server_conn_data;
 	cbs->on_drain = server_conn_drain;
 	cbs->on_close = server_conn_closed;
+	cbs->on_server_drain = server_drain;
 }
 
 void server_set_access_log(struct server *srv, bool on)

@@ -123,6 +123,9 @@ try:
     check(d('strata_connections_opened_total') >= 2 * N,
           'connections opened counted')
     check(value(m1, 'strata_cache_budget_bytes') > 0, 'cache budget reported')
+    check(value(m1, 'strata_output_cap_bytes') == 1 << 30 and
+          value(m1, 'strata_output_pending_bytes') >= 0,
+          'node-wide output cap (default 1G) and pending output reported')
 
     log = node.tail(400)
     check('op=PUT target="%s/k4" status=0 in=%d' % (bucket, 1 << 20) in log,

@@ -62,7 +62,9 @@ struct fx {
 	int subj_rc[MAXC];
 	char subj[MAXC][128];
 	size_t max_pending;
-	int drains, enobufs;
+	size_t max_total;	/* net_server_out_pending() seen */
+	int drains, enobufs, server_drains;
+	struct net_conn *bulk[MAXC];	/* open M_BULK conns */
 	uint8_t *pattern;	/* BULK or UPLOAD bytes */
 	struct net_conn *paused_conn;
 	int paused, pause_done, data_while_paused, mismatches;
@@ -165,7 +167,8 @@ static void bulk_produce(struct net_conn *c)
 	struct sconn *sc = net_conn_data(c);
 
 	while (sc->sent < BULK &&
-	       net_conn_write_pending(c) <= F.lim.out_high_water) {
+	       net_conn_write_pending(c) <= F.lim.out_high_water &&
+	       !net_server_out_congested(c)) {
 		size_t n = BULK - sc->sent < 100000 ? BULK - sc->sent : 100000;
 		size_t p;
 
@@ -174,6 +177,9 @@ static void bulk_produce(struct net_conn *c)
 		p = net_conn_write_pending(c);
 		if (p > F.max_pending)
 			F.max_pending = p;
+		p = net_server_out_pending(F.srv);
+		if (p > F.max_total)
+			F.max_total = p;
 	}
 	/* A graceful close must still deliver everything queued. */
 	if (sc->sent == BULK)
@@ -194,6 +200,7 @@ static void s_open(struct net_conn *c)
 	ck_assert_int_eq(net_conn_export(c, TLS_EXPORTER_AUTH, F.exp[i], 32), 0);
 	F.subj_rc[i] = net_conn_peer_subject(c, F.subj[i], sizeof(F.subj[i]));
 	if (sc->mode == M_BULK) {
+		F.bulk[i] = c;
 		/* Past the cap: refused whole, nothing queued.  (The
 		 * handshake's last flight may still be pending.) */
 		size_t before = net_conn_write_pending(c);
@@ -254,13 +261,27 @@ static void s_close(struct net_conn *c, int reason)
 {
 	ck_assert_int_lt(F.closes, MAXC);
 	F.reasons[F.closes++] = reason;
+	for (int i = 0; i < MAXC; i++)
+		if (F.bulk[i] == c)
+			F.bulk[i] = NULL;
 	free(net_conn_data(c));
 	net_conn_set_data(c, NULL);
 }
 
+/* The server's total output fell back: every bulk producer goes on. */
+static void s_server_drain(void *arg)
+{
+	ck_assert_ptr_eq(arg, &F);
+	F.server_drains++;
+	ck_assert_uint_le(net_server_out_pending(F.srv), F.lim.out_total_cap / 2);
+	for (int i = 0; i < MAXC; i++)
+		if (F.bulk[i])
+			bulk_produce(F.bulk[i]);
+}
+
 static const struct net_callbacks cbs = {
 	.on_open = s_open, .on_data = s_data, .on_drain = s_drain,
-	.on_close = s_close,
+	.on_close = s_close, .on_server_drain = s_server_drain,
 };
 
 static void fx_listen(void)
@@ -692,6 +713,44 @@ START_TEST(test_write_backpressure)
 }
 END_TEST
 
+/*
+ * The node-wide cap: four slow readers at once, each allowed 4 MiB of its
+ * own, all of them together 2 MiB.  The total never passes the cap by more
+ * than one write, producers resume on on_server_drain, and every byte
+ * arrives.
+ */
+START_TEST(test_total_cap)
+{
+	struct client cl[4] = { 0 };
+
+	F.mode = M_BULK;
+	F.lim.out_high_water = 4 << 20;
+	F.lim.out_low_water = 256 << 10;
+	F.lim.out_cap = 16 << 20;
+	F.lim.out_total_cap = 2 << 20;
+	fx_limits();
+	F.pattern = tu_xmalloc(BULK);
+	tu_fill(F.pattern, BULK, 12);
+	for (int i = 0; i < 4; i++)
+		client_start(&cl[i], cl_slow_reader);
+	want = 4;
+	run_until(p_done, 60000);
+	for (int i = 0; i < 4; i++) {
+		client_join(&cl[i]);
+		ck_assert_msg(cl[i].ok, "client %d got wrong or short data", i);
+		ck_assert_int_eq(cl[i].res, 0);
+	}
+	ck_assert_int_eq(F.enobufs, 4);
+	ck_assert_int_ge(F.server_drains, 1);
+	/* One 100000-byte write (plus record overhead) past the cap at most. */
+	ck_assert_uint_gt(F.max_total, F.lim.out_total_cap / 2);
+	ck_assert_uint_le(F.max_total, F.lim.out_total_cap + (128u << 10));
+	want = 4;
+	run_until(p_closes, 5000);
+	ck_assert_uint_eq(net_server_out_pending(F.srv), 0);
+}
+END_TEST
+
 static void cl_uploader(struct client *cl)
 {
 	struct tcli t;
@@ -946,6 +1005,7 @@ int main(void)
 	tcase_add_test(tc, test_untrusted_ca);
 	tcase_add_test(tc, test_reload_mutual_tls);
 	tcase_add_test(tc, test_write_backpressure);
+	tcase_add_test(tc, test_total_cap);
 	tcase_add_test(tc, test_read_backpressure);
 	tcase_add_test(tc, test_max_conns);
 	tcase_add_test(tc, test_server_close_live);
