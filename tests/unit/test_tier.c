@@ -319,6 +319,17 @@ START_TEST(lifecycle_rules_on_injected_clock)
 	ck_assert_int_eq(store_lifecycle_get(e.s, "bkt", &got, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(got);
+	/* ... and go with their bucket: a new bucket of the same name starts
+	 * without any. */
+	ck_assert_int_eq(tenv_mb(&e, "lcb"), 0);
+	ck_assert_int_eq(store_lifecycle_set(e.s, "lcb", rules, 2), 0);
+	ck_assert_int_eq(tenv_rb(&e, "lcb"), 0);
+	ck_assert_int_eq(store_lifecycle_get(e.s, "lcb", &got, &n),
+			 STRATA_ENOBUCKET);
+	ck_assert_int_eq(tenv_mb(&e, "lcb"), 0);
+	ck_assert_int_eq(store_lifecycle_get(e.s, "lcb", &got, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(got);
 	tenv_release(&e, 1);
 	free(buf);
 }
