@@ -46,6 +46,7 @@
 #define PROMO_MAX 1024			/* queued promotions */
 #define PROMO_JOB_MAX 256		/* chunks per promotion job */
 #define PLAN_MAX 64			/* live prestaging plans */
+#define PLAN_BYTES_MAX (16u << 20)	/* key bytes held by all plans */
 #define PLAN_IDLE_MS 60000
 #define PRESTAGE_INFLIGHT 32		/* objects being prestaged at once */
 #define PRESTAGE_SCAN 64		/* how far past the cursor a read may
@@ -72,6 +73,7 @@ struct plan {
 	size_t n, cursor, issued;
 	uint64_t ahead_bytes;		/* sizes of [cursor, issued) */
 	uint64_t touched_ms;
+	size_t bytes;			/* key bytes held */
 	unsigned inflight;
 	bool dead;
 };
@@ -113,6 +115,7 @@ struct tiers {
 	size_t nlcq;
 	struct plan *plans;
 	unsigned nplans;
+	size_t plan_bytes;
 	unsigned prestage_inflight;
 	unsigned handles;
 	uint64_t last_lifecycle_ms;
@@ -604,6 +607,7 @@ static void plan_free(struct tiers *t, struct plan *p)
 	}
 	for (size_t i = 0; i < p->n; i++)
 		free(p->items[i].key);
+	t->plan_bytes -= p->bytes;
 	free(p->items);
 	free(p);
 }
@@ -781,21 +785,28 @@ int store_hint(struct store *s, const char *bucket, const char *const *keys,
 		p->items[i].key = malloc(lens[i] ? lens[i] : 1);
 		if (!p->items[i].key) {
 			p->n = i;
+			t->plan_bytes += p->bytes;	/* plan_free takes it */
 			plan_free(t, p);	/* not linked yet: just frees */
 			return -ENOMEM;
 		}
 		memcpy(p->items[i].key, keys[i], lens[i]);
 		p->items[i].keylen = lens[i];
+		p->bytes += lens[i];
 	}
 	p->n = n;
 	p->touched_ms = mono_ms(s);
-	/* The oldest plan makes room for the new one. */
-	if (t->nplans >= PLAN_MAX) {
-		struct plan *old = t->plans, *q;
+	t->plan_bytes += p->bytes;
+	/* The least recently used plans make room for the new one: at most
+	 * PLAN_MAX plans and PLAN_BYTES_MAX bytes of keys. */
+	while (t->plans && (t->nplans >= PLAN_MAX ||
+			    t->plan_bytes > PLAN_BYTES_MAX)) {
+		struct plan *old = NULL, *q;
 
 		for (q = t->plans; q; q = q->next)
-			if (!q->dead && q->touched_ms < old->touched_ms)
+			if (!q->dead && (!old || q->touched_ms < old->touched_ms))
 				old = q;
+		if (!old)
+			break;		/* only dying plans: they go soon */
 		plan_kill(t, old);
 	}
 	p->next = t->plans;
