@@ -460,6 +460,50 @@ START_TEST(prestage_warms_cache_and_promotes)
 }
 END_TEST
 
+/* Through the store: a working set read again and again stays cached
+ * while one sequential pass over 4x the cache goes by. */
+START_TEST(scan_leaves_working_set_cached)
+{
+	const size_t len = MiB;
+	uint8_t *buf = malloc(len);
+	struct store_stats st0, st1;
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 0);
+	e.o.cache_bytes = 16ll * MiB;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 4 + 64; i++) {
+		snprintf(key, sizeof(key), i < 4 ? "ws/%u" : "scan/%u", i);
+		fill(buf, len, 2000 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len, NULL), 0);
+	}
+	/* The working set, read a few times. */
+	for (unsigned r = 0; r < 3; r++)
+		for (unsigned i = 0; i < 4; i++) {
+			snprintf(key, sizeof(key), "ws/%u", i);
+			check_object(&e, key, len, 2000 + i);
+		}
+	/* One pass over 64 MiB: four times the cache. */
+	for (unsigned i = 4; i < 4 + 64; i++) {
+		snprintf(key, sizeof(key), "scan/%u", i);
+		check_object(&e, key, len, 2000 + i);
+	}
+	st0 = stats(&e);
+	ck_assert_uint_gt(st0.cache_evictions, 0);
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "ws/%u", i);
+		check_object(&e, key, len, 2000 + i);
+	}
+	st1 = stats(&e);
+	ck_assert_uint_eq(st1.cache_hits - st0.cache_hits, 4);
+	ck_assert_uint_eq(st1.cache_misses, st0.cache_misses);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(bad_options_refused)
 {
 	struct tenv e;
@@ -486,6 +530,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
 	tcase_add_test(tc, spill_then_enospc);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
+	tcase_add_test(tc, scan_leaves_working_set_cached);
 	tcase_add_test(tc, bad_options_refused);
 	suite_add_tcase(s, tc);
 	return s;
