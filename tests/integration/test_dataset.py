@@ -158,8 +158,9 @@ def main():
     check(True, "hint of 1,500 keys accepted")
 
     ds = strata.Dataset(URL, seed=42, samples="webdataset")
-    check(len(ds) == NSHARDS and ds.keys[0] == "train/shard-0000.tar",
-          "listed once: %d shards, sorted" % len(ds))
+    check(ds.num_shards == NSHARDS and ds.keys[0] == "train/shard-0000.tar"
+          and ds.keys == sorted(ds.keys),
+          "listed once: %d shards, sorted" % ds.num_shards)
 
     orders = {}
     for epoch in (0, 1):

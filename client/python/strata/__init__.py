@@ -550,8 +550,11 @@ class Dataset(_Base):
         """The shard keys, sorted, as listed."""
         return list(self._keys)
 
-    def __len__(self):
-        """Shards in the dataset (all ranks)."""
+    # No __len__: DataLoader would take it for the number of items, which
+    # for samples="webdataset" is not known before reading.
+    @property
+    def num_shards(self):
+        """Shards in the dataset (all ranks together)."""
         return len(self._keys)
 
     def set_epoch(self, epoch):
