@@ -10,6 +10,7 @@
 #     `.It Cm KEY` of man/stratad.conf.5, under its `.Ss [section]`;
 #   - every strata command (client/strata.c, cmd_helps[]) is an `.It Cm CMD`
 #     of man/strata.1, and every long option (longs[]) appears as `Fl \-NAME`.
+#   - every strata-bench workload and long option is in man/strata-bench.1.
 #
 #   check-man.sh PATH/TO/libstrata.so
 # Exits 0 when all holds, else 1 with one line per problem.
@@ -99,6 +100,23 @@ for o in $longs; do
 	esc=$(printf '%s' "$o" | sed 's/-/\\\\-/g')
 	grep -Eq "Fl \\\\-$esc( |\$)" man/strata.1 ||
 		fail "man/strata.1: option --$o is not documented (no Fl \\-$(printf '%s' "$o" | sed 's/-/\\-/g'))"
+done
+
+# ---- 5. strata-bench's workloads and options are in strata-bench.1 ----------
+blongs=$(sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", \(no\|required\|optional\)_argument,.*/\1/p' client/strata-bench.c)
+[ -n "$blongs" ] || fail "client/strata-bench.c: found no long options to check against"
+for o in $blongs; do
+	esc=$(printf '%s' "$o" | sed 's/-/\\\\-/g')
+	grep -Eq "Fl \\\\-$esc( |\$)" man/strata-bench.1 ||
+		fail "man/strata-bench.1: option --$o is not documented"
+done
+wls=$(awk '/^static const char \*const workload_names\[\] = [{]/ { t = 1; next }
+	   t && /^\};/ { exit }
+	   t { gsub(/[",]/, " "); print }' client/strata-bench.c)
+[ -n "$wls" ] || fail "client/strata-bench.c: found no workload_names[]"
+for w in $wls; do
+	grep -Eq "^\.It Cm $w\$" man/strata-bench.1 ||
+		fail "man/strata-bench.1: workload $w is not documented (no .It Cm $w)"
 done
 
 [ $bad = 0 ] && echo "man pages: ok"
