@@ -504,6 +504,59 @@ START_TEST(scan_leaves_working_set_cached)
 }
 END_TEST
 
+static int demoting(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).demoted_chunks > 0;
+}
+
+/* A slow (paced) mover in the middle of a segment does not hold up a
+ * close, and what it left half done is neither lost nor doubled. */
+START_TEST(close_during_paced_moves)
+{
+	uint8_t *buf = malloc(MiB);
+	struct store_stats st;
+	struct tenv e;
+	char key[32];
+	double t0;
+
+	setup_env(&e, 16ull * MiB);
+	e.o.mover_rate = 2 * MiB;	/* a 2 MiB segment takes a second */
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 24; i++) {
+		snprintf(key, sizeof(key), "c/%u", i);
+		fill(buf, MiB, 3000 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	ck_assert(run_until(&e, demoting, NULL, 20000));
+	t0 = now_s();
+	tenv_close(&e);
+	ck_assert(now_s() - t0 < 5.0);
+	/* Reopen without the pressure, so that no move is running while
+	 * the space is counted below. */
+	e.o.tier[STORE_TIER_HOT].capacity = 0;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	for (unsigned i = 0; i < 24; i++) {
+		snprintf(key, sizeof(key), "c/%u", i);
+		check_object(&e, key, MiB, 3000 + i);
+	}
+	/* Orphan copies are garbage that compaction takes back: then the
+	 * files hold exactly the live records. */
+	ck_assert_int_eq(tenv_compact(&e, 0), 0);
+	st = stats(&e);
+	ck_assert_uint_eq(tenv_disk_bytes(&e),
+			  st.live_bytes[0] + st.live_bytes[1] +
+			  64 * st.segments);
+	/* One copy of each chunk is live: not two. */
+	ck_assert_uint_ge(st.live_bytes[0] + st.live_bytes[1], 24ull * MiB);
+	ck_assert_uint_lt(st.live_bytes[0] + st.live_bytes[1],
+			  24ull * (MiB + 4096));
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(bad_options_refused)
 {
 	struct tenv e;
@@ -531,6 +584,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, spill_then_enospc);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
+	tcase_add_test(tc, close_during_paced_moves);
 	tcase_add_test(tc, bad_options_refused);
 	suite_add_tcase(s, tc);
 	return s;
