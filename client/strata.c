@@ -596,10 +596,9 @@ static void *copy_reader(void *arg)
 
 /* Remote to remote: a get into a pipe, a put out of it; both stream, so
  * nothing is held whole. */
-static int do_copy(struct xfer *x, struct task *t)
+static int copy_stream(struct xfer *x, struct task *t,
+		       const struct strata_put_opts *po)
 {
-	struct strata_put_opts po = { .has_size = true, .size = t->size,
-				      .content_type = x->o->content_type };
 	struct up_src u = { -1, &x->prog, 0 };
 	struct pipe_get g = { x, t, -1, 0 };
 	pthread_t thr;
@@ -614,13 +613,36 @@ static int do_copy(struct xfer *x, struct task *t)
 		close(p[1]);
 		return -EAGAIN;
 	}
-	rc = strata_object_put(x->c, t->dbucket, t->dkey, &po, up_read, &u,
+	rc = strata_object_put(x->c, t->dbucket, t->dkey, po, up_read, &u,
 			       NULL);
 	/* A failed put leaves the reader blocked on a full pipe: closing
 	 * our end gives it EPIPE (SIGPIPE is ignored). */
 	close(p[0]);
 	pthread_join(thr, NULL);
 	return g.rc && g.rc != -EPIPE ? g.rc : rc;
+}
+
+/* The copy keeps the source's content type (unless --content-type says
+ * otherwise), user metadata and tags. */
+static int do_copy(struct xfer *x, struct task *t)
+{
+	struct strata_put_opts po = { .has_size = true };
+	struct strata_stat *st = NULL;
+	int rc;
+
+	rc = strata_object_stat(x->c, t->bucket, t->key, &st);
+	if (rc)
+		return rc;
+	po.size = st->size;
+	po.content_type = x->o->content_type ? x->o->content_type
+					     : st->content_type;
+	po.meta = st->meta;
+	po.nmeta = st->nmeta;
+	po.tags = st->tags;
+	po.ntags = st->ntags;
+	rc = copy_stream(x, t, &po);
+	strata_stat_free(st);
+	return rc;
 }
 
 static int do_delete(struct xfer *x, struct task *t)

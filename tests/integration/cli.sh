@@ -60,6 +60,8 @@ check "stat content type" grep -q "text/x-demo" <("$S" stat "strata://$b/typed")
 # remote -> remote
 check "cp remote" "$S" -q cp "strata://$b/tree/deep/c" "strata://$b/copy"
 check "copy equal" cmp -s "$src/deep/c" <("$S" cat "strata://$b/copy")
+check "cp remote keeps content type" "$S" -q cp "strata://$b/typed" "strata://$b/typed2"
+check "copy's content type" grep -q "text/x-demo" <("$S" stat "strata://$b/typed2")
 # Errors and exit codes.
 expect_rc "missing object" 1 "$S" -q cat "strata://$b/nothing"
 expect_rc "missing bucket" 1 "$S" -q ls "strata://no-such-bucket-$$/"
