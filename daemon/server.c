@@ -1244,6 +1244,7 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 			req_free(r);
 		return;
 	}
+	meter_target(c, h->id, r->bucket, NULL, 0);
 	r->keys = calloc(req.keys.count, sizeof(*r->keys));
 	r->keylens = calloc(req.keys.count, sizeof(*r->keylens));
 	r->acc = malloc(PROTO_MAX_BODY_LEN);
