@@ -304,8 +304,13 @@ static void reload(struct app *a)
 		note(done, sizeof(done), "TLS certificate and key");
 	}
 	/* The rest is fixed at start. */
-	if (nc.cache_size != a->cfg.cache_size)
-		note(later, sizeof(later), "[store] cache_size");
+	if (nc.cache_size != a->cfg.cache_size) {
+		store_set_cache_budget(a->store, nc.cache_size);
+		a->cfg.cache_size = nc.cache_size;
+	}
+	snprintf(what, sizeof(what), "cache_size %llu",
+		 (unsigned long long)a->cfg.cache_size);
+	note(done, sizeof(done), what);
 	if (strcmp(nc.listen_host, a->cfg.listen_host) ||
 	    nc.listen_port != a->cfg.listen_port)
 		note(later, sizeof(later), "[node] listen");

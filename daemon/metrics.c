@@ -125,6 +125,7 @@ static const struct row {
 	int width;
 } store_rows[] = {
 	{ "strata_store_puts_total", "counter", "Objects written (committed puts).", ST(puts) },
+	{ "strata_uring_inflight", "gauge", "io_uring operations in flight.", ST(uring_inflight) },
 	{ "strata_store_gets_total", "counter", "Object reads started.", ST(gets) },
 	{ "strata_store_deletes_total", "counter", "Objects deleted.", ST(deletes) },
 	{ "strata_store_bytes_in_total", "counter", "Object bytes written (before compression).", ST(bytes_in) },

@@ -340,6 +340,7 @@ struct store_stats {
 	uint64_t prestage_plans, promote_queue;
 	uint64_t lifecycle_cold, lifecycle_expired;
 	uint64_t mover_rate;
+	uint64_t uring_inflight;	/* io_uring operations in flight */
 };
 
 /* Counters and space.  Reads the segment table from the index. */
@@ -358,6 +359,9 @@ int store_hint(struct store *s, const char *bucket, const char *const *keys,
 	       const size_t *lens, size_t n);
 /* Change the mover's bandwidth cap (bytes/s, 0: none), e.g. on SIGHUP. */
 void store_set_mover_rate(struct store *s, uint64_t bytes_per_s);
+/* Change the chunk cache's budget (bytes, 0: off), e.g. on SIGHUP: a
+ * smaller one evicts at once (entries being read go when released). */
+void store_set_cache_budget(struct store *s, uint64_t bytes);
 /* Have the mover look at the tiers now rather than at its next tick. */
 void store_tier_kick(struct store *s);
 

@@ -855,6 +855,12 @@ void store_set_mover_rate(struct store *s, uint64_t bytes_per_s)
 	s->o.mover_rate = bytes_per_s;
 }
 
+void store_set_cache_budget(struct store *s, uint64_t bytes)
+{
+	s->o.cache_bytes = (int64_t)bytes;
+	cache_set_budget(s->cache, (size_t)bytes);
+}
+
 void store_tier_kick(struct store *s)
 {
 	tier_kick(s);

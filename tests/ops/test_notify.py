@@ -93,7 +93,9 @@ try:
     check(len(tail) >= 2, 'pings resume once the loop runs again (%d)' % len(tail))
     check(node.proc.poll() is None, 'the daemon survived the stall')
 
-    # Reload: RELOADING=1, then READY=1 again.
+    # Reload: RELOADING=1, then READY=1 again; a new cache budget applies.
+    with open(node.conf, 'a') as f:
+        f.write('\n[store]\ncache_size = 64M\n')
     node.proc.send_signal(signal.SIGHUP)
     r1 = pump(lambda m: 'RELOADING=1' in m, 10)
     check(r1 is not None and any(a.startswith('MONOTONIC_USEC=') for a in r1[1]),
@@ -104,6 +106,8 @@ try:
     check(re.search(r'SIGHUP: reloaded .*log level info.*TLS certificate and key',
                     node.tail()) is not None,
           'the reload is logged in one line, naming what it applied')
+    check('cache_size 67108864' in node.tail(),
+          'the chunk cache budget is applied on reload (64M)')
 
     # A broken file: errors logged, nothing applied, READY=1 again.
     with open(node.conf, 'a') as f:
