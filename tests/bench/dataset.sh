@@ -29,6 +29,7 @@
 #   SMALL_SHARDS=16 SMALL_SHARD_MIB=32 SMALL_SAMPLE_KIB=4  "small"
 #   VARIANTS="images small"
 #   WORKERS=2 BATCH=32 ROUNDS=3 PREFETCH=2 (shards ahead per worker)
+#   PYTHON      the python3 with torch (default /usr/bin/python3, Debian's)
 #   TMPDIR      where the shards and the node go (default /tmp)
 # For the large run: SHARDS=64 tests/bench/dataset.sh.
 # Exit status 0 when it ran (PASS or MISS alike), 1 when a measurement
@@ -45,7 +46,7 @@ SMALL_SAMPLE_KIB=${SMALL_SAMPLE_KIB:-4}
 VARIANTS=${VARIANTS:-images small}
 WORKERS=${WORKERS:-2} BATCH=${BATCH:-32} ROUNDS=${ROUNDS:-3}
 PREFETCH=${PREFETCH:-2}
-py=/usr/bin/python3
+py=${PYTHON:-/usr/bin/python3}
 cli=$BUILD/client/strata
 export STRATAD PYTHONPATH=$BUILD/client/python
 
