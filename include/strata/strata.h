@@ -547,6 +547,10 @@ int strata_node_stats(strata_client *c, strata_node_stat_fn fn, void *arg);
  * and STRATA_UNEVEN_PAD repeats the first ones until every rank has
  * ceil(n / world_size); both give every rank the same count.  Workers of a
  * rank may differ by one shard: the loader merges them.
+ *
+ * Threads: a dataset is read-only once open, and any number of iterators
+ * and threads may read it.  An iterator belongs to one consumer thread at
+ * a time; its fetch threads are its own.
  */
 typedef struct strata_dataset strata_dataset;
 typedef struct strata_epoch strata_epoch;
