@@ -473,7 +473,8 @@ class Dataset(_Base):
     else from RANK / WORLD_SIZE (rank= and world_size= override both);
     DataLoader workers split the rank's share among themselves.  Call
     set_epoch(n) before each epoch (as with DistributedSampler), or pass
-    epoch= once.  uneven="share" (every shard exactly once; ranks may
+    epoch= once; workers copy the dataset when they start, so with
+    persistent_workers=True a later set_epoch() does not reach them.  uneven="share" (every shard exactly once; ranks may
     differ by one), "drop" or "pad" (equal counts per rank).
 
     The listing is made once, at construction, in the constructing process
