@@ -300,6 +300,28 @@ def main():
     check(d.last_stats["hints"] >= 1 and d.last_stats["pieces"] == 16,
           "prestaging hint sent: %s" % d.last_stats)
 
+    # torch.distributed, when initialized, wins over RANK/WORLD_SIZE.
+    import tempfile
+    import torch.distributed as dist
+    os.environ["RANK"], os.environ["WORLD_SIZE"] = "3", "4"
+    d = strata.Dataset(URL, seed=1)
+    from_env = d.plan()
+    store = tempfile.mktemp(prefix="strata-dist-")
+    dist.init_process_group("gloo", init_method="file://" + store, rank=0,
+                            world_size=1)
+    try:
+        from_dist = d.plan()
+    finally:
+        dist.destroy_process_group()
+        if os.path.exists(store):
+            os.unlink(store)
+    check(len(from_env) == 16 and from_env == d.plan() and
+          from_dist == strata.Dataset(URL, seed=1, rank=0,
+                                      world_size=1).plan() and
+          len(from_dist) == 64,
+          "rank/world from RANK/WORLD_SIZE (3 of 4: 16 shards), and from "
+          "torch.distributed when initialized (0 of 1: 64 shards)")
+
     low_level(c)
 
     # ---- a node restart in the middle of an epoch ----
