@@ -300,7 +300,10 @@ class Client:
     def put(self, bucket, key, data, content_type=None):
         """Put an object from bytes-like data; returns its size."""
         mv = memoryview(data).cast("B")
-        if mv.readonly:
+        if isinstance(data, bytes):     # no copy: c_char_p points into it
+            buf = ctypes.c_char_p(data)
+            addr = ctypes.cast(buf, _c_p)
+        elif mv.readonly:
             buf = ctypes.c_char_p(bytes(mv))
             addr = ctypes.cast(buf, _c_p)
         else:
