@@ -156,7 +156,10 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	       bool prestage);
 /* Apply every bucket's lifecycle rules as of now (store_lifecycle.c). */
 void store__lifecycle_run(struct store *s, uint64_t now_ms);
-void store__lifecycle_queue_cold(struct store *s,
+/* Go on with a pass that stopped early (store_lifecycle.c). */
+void store__lifecycle_resume(struct store *s);
+/* Queue a chunk to go cold; false when the queue is full. */
+bool store__lifecycle_queue_cold(struct store *s,
 				 const uint8_t ckey[META_CHUNKKEY_LEN]);
 
 struct deferred {
@@ -206,6 +209,19 @@ struct store {
 	uint64_t mv_next_ns;
 	struct move_job *mv_waiting;
 	struct deferred mv_wake;
+	/* lifecycle passes (store_lifecycle.c) */
+	struct {
+		bool more;		/* a pass stopped early: go on */
+		int stop;		/* ... why (enum lc_stop) */
+		uint64_t now;		/* the pass's clock */
+		uint64_t bid;		/* ... in this bucket's rules */
+		size_t rule;		/* ... at this rule */
+		uint8_t key[META_OBJKEY_MAX];	/* ... at this object */
+		size_t klen;
+		unsigned deleting;	/* expiry deletes in flight */
+		struct deferred kick;
+		bool kick_pending;
+	} lc;
 	unsigned ops;			/* puts, gets, compactions in flight */
 	bool closing;
 	void (*close_cb)(void *arg);

@@ -12,8 +12,9 @@
  * store_lifecycle_run()) walks each rule's prefix in key order: expired
  * objects are deleted (a tombstone version, as a client's delete), and the
  * hot chunks of objects due to go cold are queued for the mover.  Objects
- * kept inline in the index have no chunk to move.  A pass handles at most
- * LC_PASS_MAX objects per rule; the next pass goes on.
+ * kept inline in the index have no chunk to move.  A pass goes in steps
+ * (see "applying the rules") so that the loop never stalls on a large
+ * bucket and the mover's bounded queue is never a limit.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,8 +32,7 @@
 
 #define LC_KEY_LEN 10
 #define LC_VERSION 1
-#define LC_PASS_MAX 100000
-#define LC_DELETES_MAX 1000		/* deletes in flight per pass */
+#define LC_DELETES_MAX 1000		/* expiry deletes in flight */
 
 static void lc_key(uint64_t bid, uint8_t key[LC_KEY_LEN])
 {
@@ -193,50 +193,82 @@ int store_lifecycle_get(struct store *s, const char *bucket,
 
 /* ---- applying the rules ---- */
 
-struct lc_delete {
-	struct store *s;
-};
+/*
+ * A pass may stop early, with its place kept in s->lc, for three reasons:
+ * LC_SCAN_MAX objects looked at in one loop turn (it goes on at the next
+ * turn), the mover's queue full (it goes on when the mover has drained
+ * it), or LC_DELETES_MAX expiry deletes in flight (it goes on when they
+ * are done).  It resumes with the same "now", at the object it stopped on.
+ */
+#define LC_SCAN_MAX 10000
+
+enum lc_stop { LC_DONE, LC_SCANNED, LC_QUEUE_FULL, LC_DELETES };
+
+static void lc_kick_cb(void *arg)
+{
+	struct store *s = arg;
+
+	s->lc.kick_pending = false;
+	if (s->lc.more && !s->closing)
+		store__lifecycle_run(s, s->lc.now);
+}
+
+void store__lifecycle_resume(struct store *s)
+{
+	if (!s->lc.more || s->lc.kick_pending || s->closing)
+		return;
+	s->lc.kick_pending = true;
+	store__defer(s, &s->lc.kick, lc_kick_cb, s);
+}
 
 static void lc_deleted(void *arg, int status)
 {
-	struct lc_delete *d = arg;
+	struct store *s = arg;
 
 	if (status == 0)
-		d->s->st.lifecycle_expired++;
+		s->st.lifecycle_expired++;
 	else if (status != STRATA_ENOOBJECT)
 		log_warn("store", "lifecycle expiry: %s",
 			 strata_strerror(status));
-	free(d);
+	if (--s->lc.deleting == 0 && s->lc.stop == LC_DELETES)
+		store__lifecycle_resume(s);
 }
 
-/* Queue the hot chunks of one object version for the cold tier. */
-static void lc_object_cold(struct store *s, uint64_t bid,
+/* Queue the hot chunks of one object version for the cold tier; false
+ * when the mover's queue is full. */
+static bool lc_object_cold(struct store *s, uint64_t bid,
 			   const struct meta_object *o)
 {
 	if (o->flags & META_OBJ_INLINE)
-		return;
+		return true;
 	for (uint32_t i = 0; i < o->nchunks; i++) {
 		uint8_t ckey[META_CHUNKKEY_LEN], *val;
 		struct meta_chunk mc;
 		size_t vlen;
+		bool hot;
 
 		meta_chunkkey(bid, o->chunks[i].id, ckey);
 		if (index_get(s->ix, INDEX_CF_CHUNKS, ckey, sizeof(ckey), &val,
 			      &vlen))
 			continue;
-		if (meta_chunk_decode(val, vlen, &mc) == 0 &&
-		    mc.tier == STORE_TIER_HOT)
-			store__lifecycle_queue_cold(s, ckey);
+		hot = meta_chunk_decode(val, vlen, &mc) == 0 &&
+		      mc.tier == STORE_TIER_HOT;
 		free(val);
+		if (hot && !store__lifecycle_queue_cold(s, ckey))
+			return false;
 	}
+	return true;
 }
 
-static void lc_rule_run(struct store *s, const char *bucket, uint64_t bid,
-			const struct store_lc_rule *r, uint64_t now,
-			unsigned *deletes)
+/* Apply one rule from *from (inclusive; the prefix's start when klen is
+ * 0).  On an early stop, the key to go on from is left in s->lc. */
+static enum lc_stop lc_rule_run(struct store *s, const char *bucket,
+				uint64_t bid, const struct store_lc_rule *r,
+				uint64_t now, size_t *scanned)
 {
 	uint8_t lo[META_OBJKEY_MAX + 1], hi[META_OBJKEY_MAX + 1];
-	size_t plen = strlen(r->prefix), lolen, hilen, seen = 0;
+	size_t plen = strlen(r->prefix), lolen, hilen;
+	enum lc_stop stop = LC_DONE;
 	struct index_iter *it;
 
 	lolen = meta_objkey(bid, r->prefix, plen, lo);
@@ -248,50 +280,73 @@ static void lc_rule_run(struct store *s, const char *bucket, uint64_t bid,
 	hi[hilen - 1]++;
 	it = index_iter_new(s->ix, INDEX_CF_OBJECTS, lo, lolen, hi, hilen);
 	if (!it)
-		return;
-	for (; index_iter_valid(it) && seen < LC_PASS_MAX;
-	     index_iter_next(it), seen++) {
+		return LC_DONE;
+	if (s->lc.klen)
+		index_iter_seek(it, s->lc.key, s->lc.klen);
+	s->lc.klen = 0;
+	for (; index_iter_valid(it); index_iter_next(it)) {
 		size_t klen, vlen;
 		const uint8_t *k = index_iter_key(it, &klen);
 		const uint8_t *v = index_iter_value(it, &vlen);
 		struct meta_object *o;
+		bool ok = true;
 
+		if (klen > sizeof(s->lc.key))
+			continue;
+		if (*scanned >= LC_SCAN_MAX)
+			stop = LC_SCANNED;
+		else if (s->lc.deleting >= LC_DELETES_MAX)
+			stop = LC_DELETES;
+		if (stop) {
+			memcpy(s->lc.key, k, klen);
+			s->lc.klen = klen;
+			break;
+		}
+		(*scanned)++;
 		if (klen <= 8 || meta_object_decode(v, vlen, &o))
 			continue;
 		if (!(o->flags & META_OBJ_TOMBSTONE) &&
 		    o->mtime_ms + r->age_ms <= now) {
 			if (r->action == STORE_LC_COLD) {
-				lc_object_cold(s, bid, o);
-			} else if (*deletes < LC_DELETES_MAX) {
-				struct lc_delete *d = malloc(sizeof(*d));
-
-				if (d) {
-					d->s = s;
-					if (store_delete(s, bucket,
-							 (const char *)k + 8,
-							 klen - 8, lc_deleted,
-							 d))
-						free(d);
-					else
-						(*deletes)++;
-				}
+				ok = lc_object_cold(s, bid, o);
+			} else if (!store_delete(s, bucket,
+						 (const char *)k + 8, klen - 8,
+						 lc_deleted, s)) {
+				s->lc.deleting++;
 			}
 		}
 		meta_object_free(o);
+		if (!ok) {
+			/* This object again next time: its chunks queued
+			 * so far are found cold or queued then. */
+			memcpy(s->lc.key, k, klen);
+			s->lc.klen = klen;
+			stop = LC_QUEUE_FULL;
+			break;
+		}
 	}
 	index_iter_free(it);
+	return stop;
 }
 
 void store__lifecycle_run(struct store *s, uint64_t now)
 {
-	uint8_t lo[2] = { 'l', 'c' }, hi[2] = { 'l', 'd' };
+	uint8_t lo[LC_KEY_LEN] = { 'l', 'c' }, hi[2] = { 'l', 'd' };
 	struct store_bucket_info *bl = NULL;
+	enum lc_stop stop = LC_DONE;
 	struct index_iter *it;
-	unsigned deletes = 0;
-	size_t nb = 0;
+	size_t nb = 0, scanned = 0, first_rule = 0;
 
 	if (s->closing)
 		return;
+	if (!s->lc.more) {		/* a new pass */
+		s->lc.now = now;
+		s->lc.bid = 0;
+		s->lc.rule = 0;
+		s->lc.klen = 0;
+	}
+	now = s->lc.now;
+	meta_put_be64(lo + 2, s->lc.bid);
 	it = index_iter_new(s->ix, INDEX_CF_META, lo, sizeof(lo), hi,
 			    sizeof(hi));
 	if (!it)
@@ -300,7 +355,8 @@ void store__lifecycle_run(struct store *s, uint64_t now)
 		index_iter_free(it);
 		return;
 	}
-	for (; index_iter_valid(it); index_iter_next(it)) {
+	first_rule = s->lc.more ? s->lc.rule : 0;
+	for (; !stop && index_iter_valid(it); index_iter_next(it)) {
 		size_t klen, vlen, n = 0;
 		const uint8_t *k = index_iter_key(it, &klen);
 		const uint8_t *v = index_iter_value(it, &vlen);
@@ -311,19 +367,34 @@ void store__lifecycle_run(struct store *s, uint64_t now)
 		if (klen != LC_KEY_LEN)
 			continue;
 		bid = meta_get_be64(k + 2);
+		if (bid != s->lc.bid) {	/* past the bucket we resumed in */
+			first_rule = 0;
+			s->lc.klen = 0;
+		}
 		for (size_t i = 0; i < nb; i++)
 			if (bl[i].id == bid)
 				bucket = bl[i].name;
 		if (!bucket || lc_decode(v, vlen, &rules, &n))
 			continue;	/* a deleted bucket's leftovers */
-		for (size_t i = 0; i < n; i++)
-			lc_rule_run(s, bucket, bid, &rules[i], now, &deletes);
+		for (size_t i = first_rule; !stop && i < n; i++) {
+			stop = lc_rule_run(s, bucket, bid, &rules[i], now,
+					   &scanned);
+			if (stop) {
+				s->lc.bid = bid;
+				s->lc.rule = i;
+			}
+		}
 		free(rules);
+		first_rule = 0;
 	}
 	index_iter_free(it);
 	free(bl);
+	s->lc.more = stop != LC_DONE;
+	s->lc.stop = stop;
+	if (stop == LC_SCANNED)
+		store__lifecycle_resume(s);
+	/* LC_QUEUE_FULL: the mover resumes it; LC_DELETES: lc_deleted. */
 }
-
 void store_lifecycle_run(struct store *s)
 {
 	store__lifecycle_run(s, store__clock_ms(s));

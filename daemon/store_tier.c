@@ -289,30 +289,33 @@ int store__tier_read(struct store *s, struct segment *seg,
 
 /* ---- heat and promotion candidates ---- */
 
-static void queue_push(struct tiers *t, uint8_t (*q)[META_CHUNKKEY_LEN],
+/* Queue a chunk once; false when the queue is full. */
+static bool queue_push(struct tiers *t, uint8_t (*q)[META_CHUNKKEY_LEN],
 		       size_t *n, const uint8_t ckey[META_CHUNKKEY_LEN])
 {
 	for (size_t i = 0; i < *n; i++)
 		if (!memcmp(q[i], ckey, META_CHUNKKEY_LEN))
-			return;
+			return true;
 	if (*n == PROMO_MAX)
-		return;		/* asked again later (reads, next pass) */
+		return false;	/* asked again later (reads, the pass) */
 	memcpy(q[(*n)++], ckey, META_CHUNKKEY_LEN);
 	tier_kick(t->s);
+	return true;
 }
 
 static void promo_push(struct tiers *t, const uint8_t ckey[META_CHUNKKEY_LEN])
 {
-	queue_push(t, t->promo, &t->npromo, ckey);
+	(void)queue_push(t, t->promo, &t->npromo, ckey);
 }
 
-void store__lifecycle_queue_cold(struct store *s,
+bool store__lifecycle_queue_cold(struct store *s,
 				 const uint8_t ckey[META_CHUNKKEY_LEN])
 {
 	struct tiers *t = T(s);
 
-	if (s->segs.ndirs[STORE_TIER_COLD])
-		queue_push(t, t->lcq, &t->nlcq, ckey);
+	if (!s->segs.ndirs[STORE_TIER_COLD])
+		return true;	/* nowhere to go: nothing to wait for */
+	return queue_push(t, t->lcq, &t->nlcq, ckey);
 }
 
 static void count_cold_read(struct tiers *t, const uint8_t ckey[META_CHUNKKEY_LEN])
@@ -421,6 +424,9 @@ static void mover_done(struct move_job *j, int status)
 	}
 	t->demote_src = false;
 	store__move_reset(j);
+	/* A lifecycle pass waiting for room in the queue goes on. */
+	if (t->state == MOVER_LIFECYCLE && !t->nlcq)
+		store__lifecycle_resume(s);
 	t->state = MOVER_IDLE;
 	s->ops--;
 	if (s->closing) {

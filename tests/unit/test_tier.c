@@ -335,6 +335,44 @@ START_TEST(lifecycle_rules_on_injected_clock)
 }
 END_TEST
 
+/* More due objects than the mover's queue (1024 chunks) and the deletes
+ * in flight (1000) hold: the pass goes on in steps until all are done. */
+START_TEST(lifecycle_pass_larger_than_its_queues)
+{
+	struct store_lc_rule rules[2] = {
+		{ .prefix = "c/", .age_ms = 0, .action = STORE_LC_COLD },
+		{ .prefix = "d/", .age_ms = 0, .action = STORE_LC_DELETE },
+	};
+	const size_t len = 20 << 10;	/* one chunk, not inline */
+	uint64_t ncold = 1500, ndel = 1200;
+	uint8_t *buf = malloc(len), *out;
+	struct tenv e;
+	char key[32];
+	size_t olen;
+
+	setup_env(&e, 0);
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < ncold + ndel; i++) {
+		snprintf(key, sizeof(key), i < ncold ? "c/%05u" : "d/%05u", i);
+		fill(buf, len, 7000 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len, NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", rules, 2), 0);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, lc_cold_done, &ncold, 60000));
+	ck_assert(run_until(&e, expired, &ndel, 60000));
+	ck_assert(chunks_tier(&e, "bkt", "c/00000", STORE_TIER_COLD));
+	ck_assert(chunks_tier(&e, "bkt", "c/01499", STORE_TIER_COLD));
+	check_object(&e, "c/01499", len, 7000 + 1499);
+	ck_assert_int_eq(tenv_get(&e, "bkt", "d/02699", 0, UINT64_MAX, &out,
+				  &olen), STRATA_ENOOBJECT);
+	ck_assert_uint_eq(stats(&e).lifecycle_expired, ndel);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(spill_then_enospc)
 {
 	uint8_t *buf = malloc(MiB);
@@ -581,6 +619,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, demotion_keeps_hot_under_watermark);
 	tcase_add_test(tc, repeated_cold_reads_promote);
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
+	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
 	tcase_add_test(tc, spill_then_enospc);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
