@@ -595,6 +595,42 @@ START_TEST(close_during_paced_moves)
 }
 END_TEST
 
+static int demoted_8m(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).demoted_bytes >= 8ull * MiB;
+}
+
+/* The mover keeps to its rate: 8 MiB demoted at 8 MiB/s take about a
+ * second (a lower bound only: the machine may be slower, never faster). */
+START_TEST(mover_keeps_its_rate)
+{
+	uint8_t *buf = malloc(MiB);
+	struct tenv e;
+	char key[32];
+	double t0, dt;
+
+	setup_env(&e, 16ull * MiB);
+	e.o.mover_rate = 8 * MiB;
+	e.o.tier[STORE_TIER_HOT].low_pct = 10;	/* plenty to demote */
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	t0 = now_s();
+	for (unsigned i = 0; i < 15; i++) {
+		snprintf(key, sizeof(key), "r/%u", i);
+		fill(buf, MiB, 4000 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	ck_assert(run_until(&e, demoted_8m, NULL, 30000));
+	dt = now_s() - t0;
+	/* One record may go at once (the pace starts full); the other
+	 * 7 MiB wait for it. */
+	ck_assert_msg(dt >= 0.8, "8 MiB demoted in %.2f s at 8 MiB/s", dt);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(bad_options_refused)
 {
 	struct tenv e;
@@ -624,6 +660,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
 	tcase_add_test(tc, close_during_paced_moves);
+	tcase_add_test(tc, mover_keeps_its_rate);
 	tcase_add_test(tc, bad_options_refused);
 	suite_add_tcase(s, tc);
 	return s;
