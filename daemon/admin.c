@@ -21,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "net.h"
 #include "banned.h"
 
 struct aconn {
@@ -372,17 +373,7 @@ int admin_listen(uv_loop_t *loop, const char *addr, int port,
 
 int admin_port(const struct admin *a)
 {
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	int r = uv_tcp_getsockname(&a->listener, (struct sockaddr *)&ss, &len);
-
-	if (r < 0)
-		return r;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -EAFNOSUPPORT;
+	return net_tcp_port(&a->listener);
 }
 
 void admin_close(struct admin *a, void (*cb)(void *arg), void *arg)

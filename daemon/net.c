@@ -966,9 +966,14 @@ void net_server_set_tls(struct net_server *s, struct tls_ctx *tls)
 
 int net_server_port(const struct net_server *s)
 {
+	return net_tcp_port(&s->listener);
+}
+
+int net_tcp_port(const uv_tcp_t *h)
+{
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
-	int r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+	int r = uv_tcp_getsockname(h, (struct sockaddr *)&ss, &len);
 
 	if (r < 0)
 		return r;

@@ -130,6 +130,9 @@ void net_server_set_tls(struct net_server *s, struct tls_ctx *tls);
 
 /* The bound port (useful after port 0), or a negative errno. */
 int net_server_port(const struct net_server *s);
+/* The local port a bound libuv TCP handle listens on, or a negative
+ * errno (shared with the admin port). */
+int net_tcp_port(const uv_tcp_t *h);
 
 /* Connections held, counting those being closed. */
 unsigned net_server_conns(const struct net_server *s);
