@@ -357,6 +357,22 @@ static int wire_str(const struct proto_str *s, char *out, size_t cap)
 
 /* ---- HELLO, AUTH, PING ---- */
 
+/* The request's bucket copied out of the frame, and its target named for
+ * the access log; rc (the decode's result) passes through, or becomes
+ * STRATA_EBADBUCKET. */
+static int req_bucket(struct sconn *c, const struct proto_header *h, int rc,
+		      const struct proto_str *b, const struct proto_str *key,
+		      char bucket[META_BUCKET_MAX + 1])
+{
+	if (!rc && wire_str(b, bucket, META_BUCKET_MAX + 1))
+		rc = STRATA_EBADBUCKET;
+	if (!rc)
+		meter_target(c, h->id, bucket,
+			     key ? (key->s ? key->s : "") : NULL,
+			     key ? key->len : 0);
+	return rc;
+}
+
 static void on_hello(struct sconn *c, const struct proto_header *h,
 		     const uint8_t *f)
 {
@@ -719,11 +735,8 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		return;
 	}
-	rc = proto_put_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
-	if (!rc)
-		meter_target(c, h->id, bucket, req.key.s, req.key.len);
+	rc = req_bucket(c, h, proto_put_req_decode(f, h->fields_len, &req),
+			&req.bucket, &req.key, bucket);
 	if (!rc && req.content_type.s) {
 		if (wire_str(&req.content_type, ctype, sizeof(ctype)))
 			rc = STRATA_EBADMETA;
@@ -902,11 +915,8 @@ static void on_get(struct sconn *c, const struct proto_header *h,
 	uint64_t len;
 	int rc;
 
-	rc = proto_get_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
-	if (!rc)
-		meter_target(c, h->id, bucket, req.key.s, req.key.len);
+	rc = req_bucket(c, h, proto_get_req_decode(f, h->fields_len, &req),
+			&req.bucket, &req.key, bucket);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -947,11 +957,8 @@ static void on_stat(struct sconn *c, const struct proto_header *h,
 	size_t rlen;
 	int rc;
 
-	rc = proto_object_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
-	if (!rc)
-		meter_target(c, h->id, bucket, req.key.s, req.key.len);
+	rc = req_bucket(c, h, proto_object_req_decode(f, h->fields_len, &req),
+			&req.bucket, &req.key, bucket);
 	if (!rc)
 		rc = store_stat(c->srv->s, bucket, req.key.s, req.key.len, &info,
 				&ci, &mo, &mbuf);
@@ -1034,11 +1041,8 @@ static void on_delete(struct sconn *c, const struct proto_header *h,
 	struct op_ctx *x;
 	int rc;
 
-	rc = proto_object_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
-	if (!rc)
-		meter_target(c, h->id, bucket, req.key.s, req.key.len);
+	rc = req_bucket(c, h, proto_object_req_decode(f, h->fields_len, &req),
+			&req.bucket, &req.key, bucket);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -1069,12 +1073,8 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 	size_t rlen;
 	int rc;
 
-	rc = proto_list_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
-	if (!rc)
-		meter_target(c, h->id, bucket, req.prefix.s ? req.prefix.s : "",
-			     req.prefix.len);
+	rc = req_bucket(c, h, proto_list_req_decode(f, h->fields_len, &req),
+			&req.bucket, &req.prefix, bucket);
 	if (!rc && req.delimiter.s && req.delimiter.len != 1)
 		rc = -EINVAL;
 	if (rc) {
@@ -1284,9 +1284,8 @@ static void on_hint(struct sconn *c, const struct proto_header *h,
 	struct proto_str k;
 	int rc;
 
-	rc = proto_keys_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
+	rc = req_bucket(c, h, proto_keys_req_decode(f, h->fields_len, &req),
+			&req.bucket, NULL, bucket);
 	if (!rc) {
 		proto_list_iter_init(&it, &req.keys);
 		while (n < req.keys.count && n < PROTO_MAX_BATCH_KEYS &&
@@ -1317,9 +1316,8 @@ static void on_lifecycle(struct sconn *c, const struct proto_header *h,
 	size_t n = 0;
 	int rc;
 
-	rc = proto_lifecycle_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, bucket, sizeof(bucket)))
-		rc = STRATA_EBADBUCKET;
+	rc = req_bucket(c, h, proto_lifecycle_req_decode(f, h->fields_len, &req),
+			&req.bucket, NULL, bucket);
 	if (rc)
 		goto out;
 	if (h->opcode == PROTO_OP_LIFECYCLE_SET) {
