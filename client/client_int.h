@@ -73,6 +73,11 @@ int frame_send(struct conn *cn, uint8_t op, uint16_t flags, uint8_t *frame,
  * cn->out + PROTO_HEADER_LEN. */
 int req_send(struct conn *cn, uint8_t op, size_t fields_len, bool end);
 
+/* A request of fields only (already at cn->out + PROTO_HEADER_LEN), sent
+ * whole, and the first frame of its response: conn_begin(), req_send(),
+ * resp_start(). */
+int req_call(struct conn *cn, uint8_t op, size_t fields_len, struct resp *r);
+
 /* Read the first frame of the response: 0 with cn->fields holding
  * r->fields_len bytes, or the server's error code, or a transport error. */
 int resp_start(struct conn *cn, uint8_t op, struct resp *r);

@@ -278,10 +278,7 @@ static int hint_fn(struct conn *cn, void *arg, bool *unsafe)
 				   PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc == -EINVAL ? STRATA_EBADBUCKET : rc;
-	conn_begin(cn);
-	rc = req_send(cn, PROTO_OP_HINT, len, true);
-	if (!rc)
-		rc = resp_start(cn, PROTO_OP_HINT, &r);
+	rc = req_call(cn, PROTO_OP_HINT, len, &r);
 	if (!rc && (rc = proto_empty_decode(cn->fields, r.fields_len)) != 0)
 		conn_break(cn);
 	/* A node that answers with a body (a later revision) is read to the

@@ -450,6 +450,15 @@ static int resp_begin(struct conn *cn, uint8_t op, struct resp *r,
 	return 0;
 }
 
+int req_call(struct conn *cn, uint8_t op, size_t fields_len, struct resp *r)
+{
+	int rc;
+
+	conn_begin(cn);
+	rc = req_send(cn, op, fields_len, true);
+	return rc ? rc : resp_start(cn, op, r);
+}
+
 int resp_start(struct conn *cn, uint8_t op, struct resp *r)
 {
 	if (cn->sending)

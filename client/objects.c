@@ -65,10 +65,7 @@ static int bucket_fn(struct conn *cn, void *arg, bool *unsafe)
 				     PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc == -EINVAL ? STRATA_EBADBUCKET : rc;
-	conn_begin(cn);
-	rc = req_send(cn, bc->op, len, true);
-	if (!rc)
-		rc = resp_start(cn, bc->op, &r);
+	rc = req_call(cn, bc->op, len, &r);
 	if (!rc && (rc = proto_empty_decode(cn->fields, r.fields_len)) != 0)
 		conn_break(cn);
 	return rc;
@@ -117,10 +114,7 @@ static int blist_fn(struct conn *cn, void *arg, bool *unsafe)
 					  PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, PROTO_OP_BUCKET_LIST, len, true);
-	if (!rc)
-		rc = resp_start(cn, PROTO_OP_BUCKET_LIST, &r);
+	rc = req_call(cn, PROTO_OP_BUCKET_LIST, len, &r);
 	if (rc)
 		return rc;
 	rc = proto_bucket_list_resp_decode(cn->fields, r.fields_len, &br);
@@ -535,10 +529,7 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 				  PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, PROTO_OP_GET, len, true);
-	if (!rc)
-		rc = resp_start(cn, PROTO_OP_GET, &r);
+	rc = req_call(cn, PROTO_OP_GET, len, &r);
 	if (rc)
 		return rc;
 	rc = proto_get_resp_decode(cn->fields, r.fields_len, &gr);
@@ -851,9 +842,7 @@ static int object_send(struct conn *cn, struct object_call *oc, uint8_t op,
 				     PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, op, len, true);
-	return rc ? rc : resp_start(cn, op, r);
+	return req_call(cn, op, len, r);
 }
 
 static int stat_fn(struct conn *cn, void *arg, bool *unsafe)
@@ -985,10 +974,7 @@ static int list_fn(struct conn *cn, void *arg, bool *unsafe)
 				   PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, PROTO_OP_LIST, len, true);
-	if (!rc)
-		rc = resp_start(cn, PROTO_OP_LIST, &r);
+	rc = req_call(cn, PROTO_OP_LIST, len, &r);
 	if (rc)
 		return rc;
 	rc = proto_list_resp_decode(cn->fields, r.fields_len, &lr);
@@ -1184,10 +1170,7 @@ static int batch_fn(struct conn *cn, void *arg, bool *unsafe)
 				   PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, PROTO_OP_BATCH_GET, len, true);
-	if (!rc)
-		rc = resp_start(cn, PROTO_OP_BATCH_GET, &r);
+	rc = req_call(cn, PROTO_OP_BATCH_GET, len, &r);
 	if (rc)
 		return rc;
 	rc = proto_batch_resp_decode(cn->fields, r.fields_len, &br);
@@ -1332,10 +1315,7 @@ static int key_fn(struct conn *cn, void *arg, bool *unsafe)
 	}
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, kc->op, len, true);
-	if (!rc)
-		rc = resp_start(cn, kc->op, &r);
+	rc = req_call(cn, kc->op, len, &r);
 	if (rc)
 		return rc;
 	if (kc->op == PROTO_OP_KEY_CREATE) {

@@ -37,10 +37,7 @@ static int lc_fn(struct conn *cn, void *arg, bool *unsafe)
 	rc = proto_lifecycle_req_encode(&m, fields, PROTO_MAX_FIELDS_LEN, &len);
 	if (rc)
 		return rc;
-	conn_begin(cn);
-	rc = req_send(cn, lc->op, len, true);
-	if (!rc)
-		rc = resp_start(cn, lc->op, &r);
+	rc = req_call(cn, lc->op, len, &r);
 	if (rc)
 		return rc;
 	if (lc->op == PROTO_OP_LIFECYCLE_SET) {
@@ -182,10 +179,7 @@ static int stats_fn(struct conn *cn, void *arg, bool *unsafe)
 	int rc;
 
 	(void)unsafe;
-	conn_begin(cn);
-	rc = req_send(cn, PROTO_OP_NODE_STATS, 0, true);
-	if (!rc)
-		rc = resp_start(cn, PROTO_OP_NODE_STATS, &r);
+	rc = req_call(cn, PROTO_OP_NODE_STATS, 0, &r);
 	if (rc)
 		return rc;
 	rc = proto_stats_resp_decode(cn->fields, r.fields_len, &m);
