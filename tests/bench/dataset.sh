@@ -68,15 +68,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 say() { echo "== $*" >&2; }
 
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 20000))
-	if ! timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
-		port=$p
-		break
-	fi
-done
-[[ -n $port ]] || { echo "dataset.sh: no free port" >&2; exit 1; }
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+port=$(free_port) || exit 1
 "$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port" >/dev/null
 # shellcheck disable=SC1091
 . "$work/cluster/env"

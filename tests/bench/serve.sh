@@ -117,20 +117,8 @@ fi
 
 # ---- helpers ----
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on (yet)
-free_port() {
-	local p
-	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
-		   ! ss -ltnH 2>/dev/null | awk '{ print $4 }' | grep -q ":$p\$"; then
-			echo "$p"
-			return 0
-		fi
-	done
-	echo "serve.sh: no free port found" >&2
-	return 1
-}
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"	# free_port
 calc() { awk "BEGIN { printf \"%.6g\", $1 }"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # jget FILE KEY: the first top-level-or-nested "KEY":number in a JSON line

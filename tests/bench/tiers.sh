@@ -61,15 +61,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 20000))
-	if ! timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
-		port=$p
-		break
-	fi
-done
-[[ -n $port ]] || { echo "tiers.sh: no free port" >&2; exit 1; }
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+port=$(free_port) || exit 1
 
 export STRATA_DEV_TIERS="cold_read_delay_us = $DELAY_US\ncold_read_bandwidth = $COLD_BW\nlifecycle_interval = 1"
 restart() {

@@ -18,16 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A port nobody listens on (loopback only).
-port=
-for _ in $(seq 1 50); do
-	p=$((20000 + RANDOM % 20000))
-	if ! timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p" 2>/dev/null; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || { echo "e2e: no free port"; exit 1; }
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+port=$(free_port) || exit 1
 
 # Lifecycle rules applied every second (cli.sh waits for them).
 export STRATA_DEV_TIERS="lifecycle_interval = 1"
