@@ -411,17 +411,35 @@ static int resp_header(struct conn *cn, uint8_t op, struct proto_header *h,
 	}
 }
 
-/* An ERROR frame's fields are in cn->fields: its code. */
+/* The message of the last ERROR response this thread read in the call
+ * under way (strata_error_message()). */
+static _Thread_local char last_message[256];
+
+const char *strata_error_message(void)
+{
+	return last_message;
+}
+
+/* An ERROR frame's fields are in cn->fields: its code; its message is
+ * kept for strata_error_message(), printable ASCII only. */
 static int error_code(struct conn *cn, const struct proto_header *h)
 {
 	struct proto_error e;
 	int rc = proto_error_decode(cn->fields, h->fields_len, &e);
+	size_t n = 0;
 
 	cn->reading = false;
 	if (rc)
 		return conn_fail(cn, rc);
 	if (e.code >= 0)
 		return conn_fail(cn, STRATA_EPROTO);
+	for (size_t i = 0; e.message.s && i < e.message.len &&
+	     n < sizeof(last_message) - 1; i++) {
+		unsigned char ch = (unsigned char)e.message.s[i];
+
+		last_message[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	last_message[n] = '\0';
 	return e.code;
 }
 
@@ -796,6 +814,7 @@ int client_call(strata_client *c, call_fn fn, void *arg)
 	bool unsafe = false;
 	int attempt, rc = 0;
 
+	last_message[0] = '\0';
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct conn *cn;
 		bool broken;

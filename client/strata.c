@@ -964,7 +964,13 @@ static bool same_content(strata_client *c, const char *bucket,
 
 static int fail(const char *what, int rc)
 {
-	fprintf(stderr, "strata: %s: %s\n", what, strata_strerror(rc));
+	const char *msg = strata_error_message();
+
+	if (*msg)
+		fprintf(stderr, "strata: %s: %s (%s)\n", what,
+			strata_strerror(rc), msg);
+	else
+		fprintf(stderr, "strata: %s: %s\n", what, strata_strerror(rc));
 	return EXIT_FAILED;
 }
 

@@ -106,6 +106,7 @@ check "key created" test -n "$uid" -a -n "$usec"
 check "key listed" grep -q "$uid *user" <("$S" admin key list)
 check "user key works" env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q mb "strata://$b-user"
 expect_rc "user cannot manage keys" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" admin key list
+check "the node's reason is shown" grep -q "Permission denied (an admin access key is required)" "$work/stderr"
 expect_rc "last admin key kept" 1 "$S" admin key delete "$STRATA_ACCESS_KEY"
 check "key deleted" "$S" admin key delete "$uid"
 expect_rc "deleted key refused" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q ls
