@@ -149,6 +149,7 @@ def _proto(name, res, *args):
 
 _I = ctypes.c_int
 _strerror = _proto("strata_strerror", _char_p, _I)
+_error_message = _proto("strata_error_message", _char_p)
 _config_from_env = _proto("strata_config_from_env", _I,
                           ctypes.POINTER(_Config), ctypes.c_char_p, _size)
 _config_release = _proto("strata_config_release", None,
@@ -199,17 +200,22 @@ UNEVEN = {"share": 0, "drop": 1, "pad": 2}
 
 
 class Error(Exception):
-    """A libstrata error: .code is the negative errno or STRATA_E* value."""
+    """A libstrata error: .code is the negative errno or STRATA_E* value;
+    .node_message what the node said about it ("" when nothing)."""
 
-    def __init__(self, code, what=""):
+    def __init__(self, code, what="", node_message=""):
         self.code = code
+        self.node_message = node_message
         msg = _strerror(code).decode("utf-8", "replace")
+        if node_message:
+            msg += " (%s)" % node_message
         super().__init__("%s: %s" % (what, msg) if what else msg)
 
 
 def _check(rc, what=""):
     if rc < 0:
-        raise Error(rc, what)
+        # Right after the call, on its thread: the node's words, if any.
+        raise Error(rc, what, _error_message().decode("utf-8", "replace"))
     return rc
 
 
