@@ -872,11 +872,11 @@ static int build_bucket_delete(struct store *s, struct mutation *m,
 	if (rc)
 		return rc;
 	index_batch_delete(ib, INDEX_CF_BUCKETS, op->name, strlen(op->name));
-	/* Its lifecycle rules go with it (store_lifecycle.c's key). */
+	/* Its lifecycle rules go with it. */
 	{
-		uint8_t lc[10] = { 'l', 'c' };
+		uint8_t lc[STORE_LC_KEY_LEN];
 
-		meta_put_be64(lc + 2, mb.id);
+		store__lc_key(mb.id, lc);
 		index_batch_delete(ib, INDEX_CF_META, lc, sizeof(lc));
 	}
 	return 0;

@@ -108,7 +108,6 @@ struct move_job {
 	struct segment *mark;
 	struct move_item *items;
 	size_t n, cap, next, inflight;
-	bool running;
 	size_t moved;			/* out: records switched over */
 	uint64_t moved_bytes;
 	void (*done)(struct move_job *j, int status);
@@ -133,15 +132,13 @@ int store__tier_read(struct store *s, struct segment *seg,
 /* The tier a new record of len bytes goes to: hot, or cold when hot is
  * full.  STRATA_ENOSPC when neither has room. */
 int store__put_tier(struct store *s, size_t len, uint8_t *tier);
-/* A chunk of bucket bid was read from seg (for heat and promotion). */
+/* A chunk is being read from seg (heat; promotion, at once when the read
+ * is prestaging). */
 void store__tier_note_read(struct store *s, struct segment *seg,
-			   const uint8_t ckey[META_CHUNKKEY_LEN],
-			   const struct meta_chunk *mc);
+			   const uint8_t ckey[META_CHUNKKEY_LEN], bool prestage);
 /* An object was read: advance prestaging plans that expected it. */
 void store__tier_note_get(struct store *s, uint64_t bid, const char *key,
 			  size_t keylen);
-void store__tier_note_prestage(struct store *s, struct segment *seg,
-			       const uint8_t ckey[META_CHUNKKEY_LEN]);
 int store__tier_init(struct store *s);
 void store__tier_close(struct store *s);
 void store__tier_free(struct store *s);
@@ -156,6 +153,9 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	       bool prestage);
 /* Apply every bucket's lifecycle rules as of now (store_lifecycle.c). */
 void store__lifecycle_run(struct store *s, uint64_t now_ms);
+/* The meta-family key of a bucket's lifecycle rules (store_lifecycle.c). */
+#define STORE_LC_KEY_LEN 10
+void store__lc_key(uint64_t bid, uint8_t key[STORE_LC_KEY_LEN]);
 /* Go on with a pass that stopped early (store_lifecycle.c). */
 void store__lifecycle_resume(struct store *s);
 /* Queue a chunk to go cold; false when the queue is full. */

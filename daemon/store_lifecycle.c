@@ -30,11 +30,10 @@
 #include "strata/error.h"
 #include "banned.h"
 
-#define LC_KEY_LEN 10
 #define LC_VERSION 1
 #define LC_DELETES_MAX 1000		/* expiry deletes in flight */
 
-static void lc_key(uint64_t bid, uint8_t key[LC_KEY_LEN])
+void store__lc_key(uint64_t bid, uint8_t key[STORE_LC_KEY_LEN])
 {
 	key[0] = 'l';
 	key[1] = 'c';
@@ -130,7 +129,7 @@ bad:
 int store_lifecycle_set(struct store *s, const char *bucket,
 			const struct store_lc_rule *rules, size_t n)
 {
-	uint8_t key[LC_KEY_LEN], *v = NULL;
+	uint8_t key[STORE_LC_KEY_LEN], *v = NULL;
 	struct index_batch *ib;
 	struct bucket *b;
 	size_t vlen = 0;
@@ -144,7 +143,7 @@ int store_lifecycle_set(struct store *s, const char *bucket,
 	rc = store__bucket_get(s, bucket, &b);
 	if (rc)
 		return rc;
-	lc_key(b->id, key);
+	store__lc_key(b->id, key);
 	store__bucket_unref(s, b);
 	if (n && !(v = lc_encode(rules, n, &vlen)))
 		return -ENOMEM;
@@ -167,7 +166,7 @@ int store_lifecycle_set(struct store *s, const char *bucket,
 int store_lifecycle_get(struct store *s, const char *bucket,
 			struct store_lc_rule **rules, size_t *n)
 {
-	uint8_t key[LC_KEY_LEN], *v;
+	uint8_t key[STORE_LC_KEY_LEN], *v;
 	struct bucket *b;
 	size_t vlen;
 	int rc;
@@ -177,7 +176,7 @@ int store_lifecycle_get(struct store *s, const char *bucket,
 	rc = store__bucket_get(s, bucket, &b);
 	if (rc)
 		return rc;
-	lc_key(b->id, key);
+	store__lc_key(b->id, key);
 	store__bucket_unref(s, b);
 	rc = index_get(s->ix, INDEX_CF_META, key, sizeof(key), &v, &vlen);
 	if (rc == -ENOENT)
@@ -331,7 +330,7 @@ static enum lc_stop lc_rule_run(struct store *s, const char *bucket,
 
 void store__lifecycle_run(struct store *s, uint64_t now)
 {
-	uint8_t lo[LC_KEY_LEN] = { 'l', 'c' }, hi[2] = { 'l', 'd' };
+	uint8_t lo[STORE_LC_KEY_LEN], hi[2] = { 'l', 'd' };	/* "lc"+id */
 	struct store_bucket_info *bl = NULL;
 	enum lc_stop stop = LC_DONE;
 	struct index_iter *it;
@@ -346,7 +345,7 @@ void store__lifecycle_run(struct store *s, uint64_t now)
 		s->lc.klen = 0;
 	}
 	now = s->lc.now;
-	meta_put_be64(lo + 2, s->lc.bid);
+	store__lc_key(s->lc.bid, lo);
 	it = index_iter_new(s->ix, INDEX_CF_META, lo, sizeof(lo), hi,
 			    sizeof(hi));
 	if (!it)
@@ -364,7 +363,7 @@ void store__lifecycle_run(struct store *s, uint64_t now)
 		const char *bucket = NULL;
 		uint64_t bid;
 
-		if (klen != LC_KEY_LEN)
+		if (klen != STORE_LC_KEY_LEN)
 			continue;
 		bid = meta_get_be64(k + 2);
 		if (bid != s->lc.bid) {	/* past the bucket we resumed in */

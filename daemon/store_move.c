@@ -110,7 +110,6 @@ static void move_switched(struct store *s, struct mutation *m)
 			store__seg_unpin(s, mv->dst);
 		mv->dst = NULL;
 	}
-	j->running = false;
 	j->done(j, m->status);
 }
 
@@ -278,9 +277,6 @@ static void move_more(struct move_job *j)
 
 void store__move_start(struct move_job *j)
 {
-	struct store *s = j->s;
-
-	j->running = true;
 	j->next = 0;
 	j->inflight = 0;
 	for (size_t i = 0; i < j->n; i++) {
@@ -294,7 +290,6 @@ void store__move_start(struct move_job *j)
 		j->mark->pins++;
 	}
 	move_more(j);
-	(void)s;
 }
 
 int store__move_add(struct move_job *j, struct segment *src, uint64_t off,

@@ -470,10 +470,7 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 		uint8_t ckey[META_CHUNKKEY_LEN];
 
 		meta_chunkkey(g->b->id, g->o->chunks[idx].id, ckey);
-		if (g->prestage)
-			store__tier_note_prestage(s, seg, ckey);
-		else
-			store__tier_note_read(s, seg, ckey, &sl->mc);
+		store__tier_note_read(s, seg, ckey, g->prestage);
 	}
 	seg->pins++;
 	sl->seg = seg;

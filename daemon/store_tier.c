@@ -80,7 +80,6 @@ struct plan {
 
 struct prestage_get {
 	struct plan *p;
-	size_t idx;
 };
 
 struct emu_read {
@@ -104,8 +103,7 @@ struct tiers {
 	bool demoting;			/* between high and low watermark */
 	enum mover_state state;
 	struct move_job job;
-	bool demote_src;
-	uint64_t demote_src_id;
+	uint64_t demote_src_id;		/* while state is MOVER_DEMOTE */
 	uint64_t emu_busy_ns[STORE_TIERS];
 	unsigned emu_open;
 	struct heat_ent *heat;
@@ -352,24 +350,18 @@ static void count_cold_read(struct tiers *t, const uint8_t ckey[META_CHUNKKEY_LE
 	}
 }
 
+/* A chunk is being read from seg: the segment is warm again; a read from
+ * cold counts towards promotion, or, for prestaging, promotes at once. */
 void store__tier_note_read(struct store *s, struct segment *seg,
-			   const uint8_t ckey[META_CHUNKKEY_LEN],
-			   const struct meta_chunk *mc)
-{
-	(void)mc;
-	seg->atime_ms = mono_ms(s);
-	if (seg->tier == STORE_TIER_COLD)
-		count_cold_read(T(s), ckey);
-}
-
-/* A prestaging read of a cold chunk: promote it without waiting for
- * repeated reads. */
-void store__tier_note_prestage(struct store *s, struct segment *seg,
-			       const uint8_t ckey[META_CHUNKKEY_LEN])
+			   const uint8_t ckey[META_CHUNKKEY_LEN], bool prestage)
 {
 	seg->atime_ms = mono_ms(s);
-	if (seg->tier == STORE_TIER_COLD)
+	if (seg->tier != STORE_TIER_COLD)
+		return;
+	if (prestage)
 		promo_push(T(s), ckey);
+	else
+		count_cold_read(T(s), ckey);
 }
 
 /* ---- the mover ---- */
@@ -413,7 +405,7 @@ static void mover_done(struct move_job *j, int status)
 	/* A segment with nothing live left but not freed (it was never
 	 * switched because nothing moved) must not be picked again and
 	 * again: stamp it, and let compaction drop it. */
-	if (t->state == MOVER_DEMOTE && t->demote_src) {
+	if (t->state == MOVER_DEMOTE) {
 		struct segment *seg = segtab_find(&s->segs, t->demote_src_id);
 
 		if (seg && !seg->doomed) {
@@ -422,7 +414,6 @@ static void mover_done(struct move_job *j, int status)
 				store_compact(s, s->o.gc_dead_pct, NULL, NULL);
 		}
 	}
-	t->demote_src = false;
 	store__move_reset(j);
 	/* A lifecycle pass waiting for room in the queue goes on. */
 	if (t->state == MOVER_LIFECYCLE && !t->nlcq)
@@ -468,7 +459,6 @@ static bool start_demotion(struct tiers *t)
 		log_warn("store", "tier mover: %s", strata_strerror(rc));
 		return false;
 	}
-	t->demote_src = true;
 	t->demote_src_id = p.best->id;
 	t->state = MOVER_DEMOTE;
 	s->ops++;
@@ -664,7 +654,6 @@ static bool prestage_one(struct tiers *t, struct plan *p)
 	if (!pg)
 		return false;
 	pg->p = p;
-	pg->idx = p->issued;
 	rc = store__get(s, p->bucket, it->key, it->keylen, 0, UINT64_MAX,
 			&info, prestage_sink, prestage_done, pg, NULL, true);
 	p->issued++;
