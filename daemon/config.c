@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "net.h"
 #include "strata/error.h"
 #include "banned.h"
 
@@ -151,6 +152,8 @@ static const struct key keys[] = {
 	{ "node", "listen", K_LISTEN, 0, 0, 0, 0, 0 },
 	{ "node", "max_connections", K_U32, OFF(max_connections), 0, 1, 1000000, 0 },
 	{ "node", "max_output_buffer", K_SIZE, OFF(max_output_buffer), 8, 0, 1ll << 40, 0 },
+	/* min -1: "auto" is allowed (one per core) */
+	{ "node", "io_threads", K_INT, OFF(io_threads), 0, -1, NET_MAX_THREADS, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
 	{ "tls", "key", K_STR, OFF(tls_key), CAP(tls_key), 0, 0, 0 },
 	{ "tls", "client_ca", K_STR, OFF(tls_client_ca), CAP(tls_client_ca), 0, 0, 0 },
@@ -294,6 +297,10 @@ static int handler(void *user, const char *section, const char *name,
 				*(uint64_t *)(void *)base = u;
 			return 1;
 		case K_INT:
+			if (k->min < 0 && strcmp(value, "auto") == 0) {
+				*(int *)(void *)base = -1;	/* auto */
+				return 1;
+			}
 			if (parse_u64(value, &u, 0) || u > (uint64_t)k->max)
 				return fail(p, section, name, "invalid or out-of-range number", NULL);
 			*(int *)(void *)base = (int)u;
@@ -338,6 +345,7 @@ void config_defaults(struct config *c)
 	c->listen_port = 7480;
 	c->max_connections = 4096;
 	c->max_output_buffer = 1ull << 30;
+	c->io_threads = -1;
 	set_str(c->master_key, sizeof(c->master_key), "/etc/strata/master.key");
 	c->chunk_size = STORE_DEFAULT_CHUNK;
 	c->zstd_level = 1;

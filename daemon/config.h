@@ -24,6 +24,7 @@ struct config {
 	int listen_port;
 	unsigned max_connections;
 	uint64_t max_output_buffer;		/* all connections; 0: no cap */
+	int io_threads;				/* -1: one per core (auto) */
 	/* [tls] */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];

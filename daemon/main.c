@@ -43,6 +43,8 @@
 #include "banned.h"
 
 #define STRATAD_VERSION "0.1.0"
+/* io_threads = auto: one I/O loop per core, at most this many. */
+#define IO_THREADS_AUTO_MAX 16
 
 struct app {
 	uv_loop_t *loop;
@@ -413,6 +415,7 @@ static int start(struct app *a)
 	struct server_opts sv = { 0 };
 	struct net_callbacks cbs = { 0 };
 	struct net_limits lim;
+	int threads;
 	int rc;
 
 	rc = mkdir_p(a->cfg.state_dir);
@@ -462,6 +465,19 @@ static int start(struct app *a)
 	lim.max_conns = a->cfg.max_connections;
 	lim.out_total_cap = (size_t)a->cfg.max_output_buffer;
 	net_server_set_limits(a->net, &lim);
+	/* Sockets and TLS on one I/O loop per core; the store and request
+	 * dispatch stay on this loop. */
+	threads = a->cfg.io_threads;
+	if (threads < 0) {
+		threads = (int)uv_available_parallelism();
+		if (threads > IO_THREADS_AUTO_MAX)
+			threads = IO_THREADS_AUTO_MAX;
+	}
+	rc = net_server_set_threads(a->net, (unsigned)threads);
+	if (rc && rc != -EAGAIN) {
+		log_err("main", "starting I/O threads: %s", strerror(-rc));
+		return rc;
+	}
 	if (a->cfg.admin_host[0]) {
 		struct admin_limits al = {
 			.max_conns = a->cfg.admin_max_connections,

@@ -31,9 +31,17 @@
  * The process must ignore SIGPIPE (libuv writes with write(2)), so that a
  * peer gone mid-write is an error code, not a signal.
  *
- * All functions run on the loop's thread; the conn and server pointers stay
- * valid until on_close returns and until the close callback runs,
- * respectively.  Functions return 0 or a negative errno.
+ * Threads: by default connections run on the loop given to net_listen.
+ * With net_server_set_threads(s, n) their sockets, TLS and timers run on n
+ * I/O threads, each with its own loop, so that encryption and socket
+ * system calls use n cores; the callbacks below still run on the listen
+ * loop, in the same order and with the same guarantees, so the consumer
+ * needs no locks.  (Input is then bounded per connection: an I/O loop
+ * stops reading a socket while 1 MiB of its input waits for the consumer.)
+ *
+ * All functions are called on the listen loop's thread; the conn and
+ * server pointers stay valid until on_close returns and until the close
+ * callback runs, respectively.  Functions return 0 or a negative errno.
  */
 #ifndef STRATA_NET_H
 #define STRATA_NET_H
@@ -56,7 +64,8 @@ struct net_callbacks {
 	 * closing.  Required. */
 	void (*on_data)(struct net_conn *c, const uint8_t *plain, size_t len);
 	/* Pending output fell to out_low_water after exceeding
-	 * out_high_water.  May be NULL. */
+	 * out_high_water (threaded: it did on the I/O loop; writes made
+	 * since may have raised it again).  May be NULL. */
 	void (*on_drain)(struct net_conn *c);
 	/* The connection is gone (called once, only after on_open); free the
 	 * user data here.  reason: 0 (closed by net_conn_close, or by the peer
@@ -69,7 +78,8 @@ struct net_callbacks {
 	 * Required. */
 	void (*on_close)(struct net_conn *c, int reason);
 	/* All connections' pending output fell to half of out_total_cap after
-	 * net_server_out_congested() said it was over.  arg: net_listen's.
+	 * net_server_out_congested() said it was over (threaded: as for
+	 * on_drain, writes since may have raised it).  arg: net_listen's.
 	 * May be NULL. */
 	void (*on_server_drain)(void *arg);
 };
@@ -112,6 +122,20 @@ void net_limits_default(struct net_limits *l);
 int net_listen(uv_loop_t *loop, const char *addr, int port,
 	       struct tls_ctx *tls, const struct net_callbacks *cbs, void *arg,
 	       struct net_server **out);
+
+/*
+ * Run connections on n I/O threads (1..NET_MAX_THREADS), each with its own
+ * loop; 0 keeps them on the listen loop.  Call once, before the listen
+ * loop runs.  Returns 0 (fewer threads than asked, logged, if some could
+ * not start), -EINVAL (called twice, after a connection, or n too large),
+ * -ENOMEM, -EAGAIN (no thread could start: connections stay on the listen
+ * loop).  Threaded, net_conn_export serves only TLS_EXPORTER_AUTH with 32
+ * bytes (-EINVAL otherwise): it is taken when the handshake completes.
+ */
+#define NET_MAX_THREADS 64u
+int net_server_set_threads(struct net_server *s, unsigned n);
+/* I/O threads running (0: connections run on the listen loop). */
+unsigned net_server_threads(const struct net_server *s);
 
 /*
  * Replace the limits (config reload).  max_conns and the output marks apply
