@@ -1002,11 +1002,15 @@ static int main_write(struct net_conn *c, const void *buf, size_t len)
 	struct net_server *s = c->s;
 
 	if (c->m_len + len > c->m_cap) {
-		size_t cap = c->m_cap ? c->m_cap : NET_OUT_MIN;
+		/* Doubling for many small writes, the exact size for a big
+		 * one (no chain of copies for a 4 MiB slice). */
+		size_t cap = c->m_cap * 2;
 		uint8_t *p;
 
-		while (cap < c->m_len + len)
-			cap *= 2;
+		if (cap < NET_OUT_MIN)
+			cap = NET_OUT_MIN;
+		if (cap < c->m_len + len)
+			cap = c->m_len + len;
 		p = realloc(c->m_out, cap);
 		if (!p)
 			return -ENOMEM;
