@@ -12,7 +12,13 @@
  * while i < consumed + nslots, so its slot is free by then; the bytes of
  * pieces reserved but not handed over (ahead) stay within prefetch_bytes,
  * except that one piece may always be reserved when nothing else is (so a
- * piece larger than the budget still moves).  A slot's life:
+ * piece larger than the budget still moves).  Until the first piece is
+ * READY only one fetch runs: the consumer's first piece then gets the
+ * connection's (and the node's) whole speed instead of a share, so the
+ * first sample comes sooner; parallel fetches start right after.  (With
+ * many loaders starting at once, as DataLoader workers do, every worker
+ * would otherwise wait for its whole prefetch window to arrive.)  A slot's
+ * life:
  *
  *   EMPTY --[fetcher: reserve under the lock]--> FETCHING
  *   FETCHING --[fetch_piece done, ok or error]--> READY
@@ -376,6 +382,8 @@ struct strata_epoch {
 	unsigned nslots;
 	size_t next_fetch;
 	size_t consumed;
+	unsigned fetching;		/* slots FETCHING */
+	bool first_ready;		/* a piece was READY: fetch in parallel */
 	uint64_t ahead;			/* bytes reserved, not handed over */
 	bool stop;
 
@@ -580,12 +588,14 @@ static void *fetch_main(void *arg)
 			i = e->next_fetch;
 			if (i < e->consumed + e->nslots &&
 			    (!e->ahead || e->ahead + e->plan[i].len <=
-			     e->o.prefetch_bytes))
+			     e->o.prefetch_bytes) &&
+			    (e->first_ready || !e->fetching))
 				break;
 			pthread_cond_wait(&e->fetch_cond, &e->lock);
 		}
 		e->next_fetch++;
 		e->ahead += e->plan[i].len;
+		e->fetching++;
 		sl = &e->slots[i % e->nslots];
 		sl->st = SLOT_FETCHING;
 		pthread_mutex_unlock(&e->lock);
@@ -596,8 +606,13 @@ static void *fetch_main(void *arg)
 
 		pthread_mutex_lock(&e->lock);
 		sl->st = SLOT_READY;
+		e->fetching--;
 		e->stats.retries += sl->retries;
 		pthread_cond_broadcast(&e->ready_cond);
+		if (!e->first_ready) {
+			e->first_ready = true;
+			pthread_cond_broadcast(&e->fetch_cond);
+		}
 		pthread_mutex_unlock(&e->lock);
 	}
 }

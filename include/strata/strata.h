@@ -582,7 +582,8 @@ struct strata_epoch_opts {
 	 * prefetch of them (0: 2) and prefetch_bytes bytes (0: 256 MiB; one
 	 * piece is always allowed, however large).  Fetches run in parallel
 	 * on up to prefetch threads, each borrowing one connection of the
-	 * client's pool, so pool_size bounds the parallelism too.  More is
+	 * client's pool, so pool_size bounds the parallelism too (the
+	 * first piece is fetched alone, so it arrives soonest).  More is
 	 * not faster when the node shares the loader's cores: 4 x 64 MiB
 	 * ahead per loader worker read 30% slower than 2 on 2 cores
 	 * (tests/bench/dataset.sh). */
