@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "config.h"
 #include "net.h"
@@ -177,7 +178,8 @@ static const struct key keys[] = {
 	{ "store", "zstd_level", K_INT, OFF(zstd_level), 0, 0, 19, 0 },
 	{ "store", "inline_max", K_SIZE, OFF(inline_max), 4, 0, META_INLINE_MAX, 0 },
 	{ "store", "segment_size", K_SIZE, OFF(segment_size), 8, 1u << 20, 1ll << 40, 0 },
-	{ "store", "cache_size", K_SIZE, OFF(cache_size), 8, 0, 1ll << 42, 0 },
+	/* min -1: "auto" is allowed (config_auto_cache) */
+	{ "store", "cache_size", K_SIZE, OFF(cache_size), 8, -1, 1ll << 42, 0 },
 	{ "log", "level", K_LEVEL, 0, 0, 0, 0, 0 },
 	{ "log", "access", K_BOOL, OFF(log_access), 0, 0, 0, 0 },
 	{ "admin", "listen", K_ADMIN, 0, 0, 0, 0, 0 },
@@ -288,8 +290,14 @@ static int handler(void *user, const char *section, const char *name,
 			return 1;
 		case K_U32:
 		case K_SIZE:
+			if (k->min < 0 && strcmp(value, "auto") == 0) {
+				/* Only cache_size takes "auto" (min -1). */
+				*(uint64_t *)(void *)base = config_auto_cache();
+				return 1;
+			}
 			if (parse_u64(value, &u, k->kind == K_SIZE) ||
-			    u < (uint64_t)k->min || u > (uint64_t)k->max)
+			    (k->min > 0 && u < (uint64_t)k->min) ||
+			    u > (uint64_t)k->max)
 				return fail(p, section, name, "invalid or out-of-range number", NULL);
 			if (k->kind == K_U32 || k->cap == 4)
 				*(uint32_t *)(void *)base = (uint32_t)u;
@@ -336,6 +344,17 @@ static int handler(void *user, const char *section, const char *name,
 	return fail(p, section, name, "unknown key", NULL);
 }
 
+uint64_t config_auto_cache(void)
+{
+	uint64_t mem = uv_get_constrained_memory();	/* cgroup; 0: none */
+	uint64_t total = uv_get_total_memory();
+
+	if (!mem || (total && mem > total))
+		mem = total;
+	mem /= 4;
+	return mem < CONFIG_CACHE_MIN ? CONFIG_CACHE_MIN : mem;
+}
+
 void config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -351,7 +370,7 @@ void config_defaults(struct config *c)
 	c->zstd_level = 1;
 	c->inline_max = STORE_DEFAULT_INLINE;
 	c->segment_size = 256u << 20;
-	c->cache_size = 512u << 20;
+	c->cache_size = config_auto_cache();
 	c->hot_high_pct = 90;
 	c->hot_low_pct = 75;
 	c->mover_rate = 128u << 20;

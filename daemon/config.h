@@ -60,6 +60,12 @@ struct config {
 };
 
 /* Defaults for every key. */
+/* cache_size = auto (the default): a quarter of the memory this process
+ * may use (its cgroup's limit, else the machine's), at least
+ * CONFIG_CACHE_MIN. */
+#define CONFIG_CACHE_MIN ((uint64_t)64 << 20)
+uint64_t config_auto_cache(void);
+
 void config_defaults(struct config *c);
 
 /*
