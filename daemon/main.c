@@ -469,7 +469,10 @@ static int start(struct app *a)
 	 * dispatch stay on this loop. */
 	threads = a->cfg.io_threads;
 	if (threads < 0) {
+		/* On one core a thread would only add the hop. */
 		threads = (int)uv_available_parallelism();
+		if (threads < 2)
+			threads = 0;
 		if (threads > IO_THREADS_AUTO_MAX)
 			threads = IO_THREADS_AUTO_MAX;
 	}
