@@ -238,6 +238,11 @@ struct net_io {
 	bool stopping;			/* server closing */
 	bool finished;			/* handles closed */
 	struct net_limits lim;		/* this loop's copy */
+	/* threaded: events of this iteration, sent together by the prepare
+	 * pass (one lock and at most one wake-up of the main loop) */
+	struct net_msg *ev_head, *ev_tail;
+	/* threaded, the main loop's: WRITE commands of its iteration */
+	struct net_msg *out_head, *out_tail;
 	uint8_t rbuf[NET_READ_BUF];
 	uint8_t pbuf[NET_PLAIN_BUF];
 };
@@ -306,17 +311,64 @@ static struct net_msg *msg_new(enum msg_type type, struct net_conn *c)
 	return m;
 }
 
+/* Append the list head..tail (linked, tail->next NULL) and wake the
+ * reader. */
+static void queue_push_list(struct net_queue *q, struct net_msg *head,
+			    struct net_msg *tail)
+{
+	uv_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = head;
+	else
+		q->head = head;
+	q->tail = tail;
+	uv_mutex_unlock(&q->mu);
+	uv_async_send(&q->async);
+}
+
 static void queue_push(struct net_queue *q, struct net_msg *m)
 {
 	m->next = NULL;
-	uv_mutex_lock(&q->mu);
-	if (q->tail)
-		q->tail->next = m;
+	queue_push_list(q, m, m);
+}
+
+static void list_add(struct net_msg **head, struct net_msg **tail,
+		     struct net_msg *m)
+{
+	m->next = NULL;
+	if (*tail)
+		(*tail)->next = m;
 	else
-		q->head = m;
-	q->tail = m;
-	uv_mutex_unlock(&q->mu);
-	uv_async_send(&q->async);
+		*head = m;
+	*tail = m;
+}
+
+/* Main loop: send the WRITE commands gathered for io, ahead of anything
+ * sent after them. */
+static void io_push_out(struct net_io *io)
+{
+	if (!io->out_head)
+		return;
+	queue_push_list(&io->cmds, io->out_head, io->out_tail);
+	io->out_head = io->out_tail = NULL;
+}
+
+static void on_prepare(uv_prepare_t *h);
+
+/* I/O loop: queue an event for the prepare pass (which runs before the
+ * loop next waits, whatever phase this is). */
+static void io_emit(struct net_io *io, struct net_msg *m)
+{
+	list_add(&io->ev_head, &io->ev_tail, m);
+	uv_prepare_start(&io->prepare, on_prepare);
+}
+
+static void io_flush_events(struct net_io *io)
+{
+	if (!io->ev_head)
+		return;
+	queue_push_list(&io->s->evs, io->ev_head, io->ev_tail);
+	io->ev_head = io->ev_tail = NULL;
 }
 
 static struct net_msg *queue_take(struct net_queue *q)
@@ -332,6 +384,7 @@ static struct net_msg *queue_take(struct net_queue *q)
 
 static void send_cmd(struct net_conn *c, enum msg_type type)
 {
+	io_push_out(c->io);	/* keep c's order: its writes go first */
 	queue_push(&c->io->cmds, msg_new(type, c));
 }
 
@@ -370,7 +423,7 @@ static void emit_open(struct net_conn *c)
 		if (!c->subject)
 			c->subject_rc = -ENOMEM;
 	}
-	queue_push(&s->evs, msg_new(EV_OPEN, c));
+	io_emit(c->io, msg_new(EV_OPEN, c));
 }
 
 static void emit_data(struct net_conn *c, const uint8_t *p, size_t n)
@@ -400,7 +453,7 @@ static void emit_data(struct net_conn *c, const uint8_t *p, size_t n)
 	over = atomic_fetch_add(&c->in_bytes, n) + n > NET_IN_HIGH;
 	if (over)
 		atomic_store(&c->starved, true);
-	queue_push(&s->evs, m);
+	io_emit(c->io, m);
 	if (over && !(atomic_load(&c->in_bytes) <= NET_IN_LOW &&
 		      atomic_exchange(&c->starved, false))) {
 		c->throttled = true;
@@ -417,7 +470,7 @@ static void emit_drain(struct net_conn *c)
 			s->cbs.on_drain(c);
 		return;
 	}
-	queue_push(&s->evs, msg_new(EV_DRAIN, c));
+	io_emit(c->io, msg_new(EV_DRAIN, c));
 }
 
 static void server_maybe_free(struct net_server *s);
@@ -434,7 +487,7 @@ static void emit_closed(struct net_conn *c)
 		m->arg = c->reason;
 		m->opened = c->opened;
 		c->io->nzombies++;
-		queue_push(&s->evs, m);
+		io_emit(c->io, m);
 		return;
 	}
 	if (c->opened)
@@ -474,7 +527,7 @@ static void io_check_server_drain(struct net_io *io)
 			s->cbs.on_server_drain(s->arg);
 		return;
 	}
-	queue_push(&s->evs, msg_new(EV_SERVER_DRAIN, NULL));
+	io_emit(io, msg_new(EV_SERVER_DRAIN, NULL));
 }
 
 /* ---- lists ------------------------------------------------------------- */
@@ -500,7 +553,6 @@ static void conns_remove(struct net_io *io, struct net_conn *c)
 	io->nconns--;
 }
 
-static void on_prepare(uv_prepare_t *h);
 
 /* Have the prepare callback flush c (and deliver input if want_input). */
 static void conn_schedule(struct net_conn *c)
@@ -537,7 +589,7 @@ static void conn_unschedule(struct net_conn *c)
 		io->work_tail = c->wprev;
 	c->in_work = false;
 	c->wprev = c->wnext = NULL;
-	if (!io->work_head && !io->stopping)
+	if (!io->work_head && !io->ev_head && !io->stopping)
 		uv_prepare_stop(&io->prepare);
 }
 
@@ -1097,6 +1149,11 @@ static void on_prepare(uv_prepare_t *h)
 		if (c->state < NC_SHUTTING)
 			conn_flush(c);
 	}
+	if (io->threaded) {
+		io_flush_events(io);
+		if (!io->finished)
+			uv_prepare_stop(h);
+	}
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -1193,7 +1250,8 @@ static void io_shutdown(struct net_io *io)
 		if (c->state == NC_OPEN || c->state == NC_HANDSHAKE)
 			conn_shutdown(c, -ESHUTDOWN, true);
 	}
-	uv_prepare_stop(&io->prepare);
+	if (!io->ev_head)
+		uv_prepare_stop(&io->prepare);
 	if (io->nconns)
 		log_info("net", "closing %u connection(s)", io->nconns);
 }
@@ -1445,6 +1503,7 @@ static void io_maybe_finish(struct net_io *io)
 	    io->nzombies)
 		return;
 	io->finished = true;
+	io_flush_events(io);
 	uv_close((uv_handle_t *)&io->prepare, NULL);
 	uv_close((uv_handle_t *)&io->cmds.async, NULL);
 }
@@ -1607,7 +1666,7 @@ static void main_flush(struct net_conn *c)
 	m->len = c->m_len;
 	c->m_out = NULL;
 	c->m_len = c->m_cap = 0;
-	queue_push(&c->io->cmds, m);
+	list_add(&c->io->out_head, &c->io->out_tail, m);
 }
 
 /* The main loop consumed a DATA event: maybe let the I/O loop read on. */
@@ -1673,6 +1732,9 @@ static void on_mprep(uv_prepare_t *h)
 		if (!s->closing && s->cbs.on_server_drain)
 			s->cbs.on_server_drain(s->arg);
 	}
+	/* One message list, one lock, one wake-up per I/O loop. */
+	for (unsigned i = 0; i < s->nio; i++)
+		io_push_out(s->io[i]);
 	if (!s->dirty_head && !s->sdrain_due)
 		uv_prepare_stop(h);
 }
@@ -1751,6 +1813,7 @@ static void main_event(struct net_server *s, struct net_msg *m)
 		main_conn_gone(c, m->arg, m->opened);
 		/* Nothing on this loop refers to c any more. */
 		m->type = CMD_FREE;
+		io_push_out(c->io);
 		queue_push(&c->io->cmds, m);
 		return;
 	case EV_IO_DONE:
@@ -1959,8 +2022,10 @@ void net_server_close(struct net_server *s, void (*cb)(void *arg))
 		dirty_remove(c);
 		main_flush(c);
 	}
-	for (unsigned i = 0; i < s->nio; i++)
+	for (unsigned i = 0; i < s->nio; i++) {
+		io_push_out(s->io[i]);
 		queue_push(&s->io[i]->cmds, msg_new(CMD_SHUTDOWN, NULL));
+	}
 }
 
 /* ---- connection accessors and controls --------------------------------- */
