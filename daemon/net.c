@@ -503,11 +503,24 @@ static void emit_closed(struct net_conn *c)
 	server_maybe_free(s);
 }
 
+/* Where on_drain is due.  Threaded, the refill that on_drain starts takes
+ * a hop to the main loop and back (and its encryption): drained down to
+ * out_low_water the socket would idle meanwhile, so the drain comes at
+ * half of out_high_water when that is more. */
+static size_t drain_level(const struct net_io *io)
+{
+	size_t half = io->lim.out_high_water / 2;
+
+	if (io->threaded && half > io->lim.out_low_water)
+		return half;
+	return io->lim.out_low_water;
+}
+
 /* After c's pending output fell: on_drain if it is owed and low enough. */
 static void io_check_drain(struct net_conn *c)
 {
 	if (c->state == NC_OPEN && atomic_load(&c->above_high) &&
-	    atomic_load(&c->pend) <= c->io->lim.out_low_water &&
+	    atomic_load(&c->pend) <= drain_level(c->io) &&
 	    atomic_exchange(&c->above_high, false))
 		emit_drain(c);
 }
@@ -1077,7 +1090,7 @@ static int main_write(struct net_conn *c, const void *buf, size_t len)
 		atomic_store(&c->above_high, true);
 		/* The I/O loop may have emptied it just before the flag was
 		 * up; then the drain is ours to call. */
-		if (atomic_load(&c->pend) <= s->lim.out_low_water &&
+		if (atomic_load(&c->pend) <= drain_level(c->io) &&
 		    atomic_exchange(&c->above_high, false))
 			c->m_drain_due = true;
 	}

@@ -64,8 +64,10 @@ struct net_callbacks {
 	 * closing.  Required. */
 	void (*on_data)(struct net_conn *c, const uint8_t *plain, size_t len);
 	/* Pending output fell to out_low_water after exceeding
-	 * out_high_water (threaded: it did on the I/O loop; writes made
-	 * since may have raised it again).  May be NULL. */
+	 * out_high_water (threaded: to the larger of out_low_water and half
+	 * of out_high_water, since the refill takes a hop; and it did on the
+	 * I/O loop: writes made since may have raised it again).  May be
+	 * NULL. */
 	void (*on_drain)(struct net_conn *c);
 	/* The connection is gone (called once, only after on_open); free the
 	 * user data here.  reason: 0 (closed by net_conn_close, or by the peer
