@@ -405,6 +405,15 @@ int record_decode(struct record_codec *c, const struct record_keys *k,
 		  const uint8_t expect_id[RECORD_ID_LEN], void *rec,
 		  size_t reclen, void *plain, size_t cap, size_t *plainlen)
 {
+	return record_decode_fill(c, k, expect_id, rec, reclen, plain, cap,
+				  plainlen, NULL, NULL);
+}
+
+int record_decode_fill(struct record_codec *c, const struct record_keys *k,
+		       const uint8_t expect_id[RECORD_ID_LEN], void *rec,
+		       size_t reclen, void *plain, size_t cap,
+		       size_t *plainlen, record_fill_fn fill, void *arg)
+{
 	uint8_t *payload = (uint8_t *)rec + RECORD_HDR_LEN;
 	uint8_t aad[AAD_LEN], fin[TAG_LEN];
 	struct record_hdr h;
@@ -414,6 +423,8 @@ int record_decode(struct record_codec *c, const struct record_keys *k,
 
 	if (reclen < RECORD_HDR_LEN)
 		return STRATA_ECORRUPT;
+	if (fill && (rc = fill(arg, RECORD_HDR_LEN)) != 0)
+		return rc;
 	rc = record_parse_header(rec, &h);
 	if (rc)
 		return rc;
@@ -433,17 +444,13 @@ int record_decode(struct record_codec *c, const struct record_keys *k,
 	 * Raw: ciphertext -> caller's buffer, no copy.  zstd: in place in the
 	 * record, since the caller's buffer is for the decompressed bytes.
 	 */
-	if (h.flags & RECORD_ZSTD) {
-		dst = payload;
-	} else {
-		dst = plain;
-		dirty = h.stored_len;
-	}
+	dst = h.flags & RECORD_ZSTD ? payload : plain;
 	/*
 	 * crc32c and decryption in one pass of L2-sized strides: the stride
 	 * is still in cache for the second kernel, instead of two trips
-	 * through memory per 4 MiB.  Nothing is handed out before both the
-	 * crc and the tag have been checked below.
+	 * through memory per 4 MiB.  With fill, each stride is read just
+	 * before, so the page-cache copy leaves it in cache too.  Nothing is
+	 * handed out before both the crc and the tag have been checked below.
 	 */
 	{
 		uint32_t crc = 0;
@@ -453,7 +460,12 @@ int record_decode(struct record_codec *c, const struct record_keys *k,
 
 			if (m > DECODE_STRIDE)
 				m = DECODE_STRIDE;
+			if (fill &&
+			    (rc = fill(arg, RECORD_HDR_LEN + off + m)) != 0)
+				goto wipe;
 			crc = record_crc32c(crc, payload + off, m);
+			if (dst == plain)
+				dirty = off + m;
 			if (EVP_DecryptUpdate(c->dec, dst + off, &n,
 					      payload + off, (int)m) != 1) {
 				rc = ossl_fail("record_decode");

@@ -125,6 +125,25 @@ int record_decode(struct record_codec *c, const struct record_keys *k,
 		  const uint8_t expect_id[RECORD_ID_LEN], void *rec,
 		  size_t reclen, void *plain, size_t cap, size_t *plainlen);
 
+/*
+ * Makes bytes [0, upto) of the record being decoded valid (it may fill
+ * more); returns 0 or a negative errno.  upto never exceeds reclen.
+ */
+typedef int (*record_fill_fn)(void *arg, size_t upto);
+
+/*
+ * record_decode() over a record that arrives as it is decoded, so that each
+ * piece is checked and decrypted while it is still in cache: fill(arg, n)
+ * is called before any byte of rec at or past n - 1 is looked at (the
+ * header first, then stride by stride).  Returns what record_decode()
+ * returns, or fill's error as it came (after wiping what was written to
+ * plain, as on any failure).
+ */
+int record_decode_fill(struct record_codec *c, const struct record_keys *k,
+		       const uint8_t expect_id[RECORD_ID_LEN], void *rec,
+		       size_t reclen, void *plain, size_t cap,
+		       size_t *plainlen, record_fill_fn fill, void *arg);
+
 /* crc32c (Castagnoli) through ISA-L; exposed for other on-disk formats. */
 uint32_t record_crc32c(uint32_t seed, const void *buf, size_t len);
 

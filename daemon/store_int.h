@@ -194,6 +194,9 @@ struct store {
 	unsigned nbig;
 	size_t bigsize;
 	struct cache *cache;		/* plaintext chunks (cache.h) */
+	/* The segments' file system refused RWF_NOWAIT reads: gets read
+	 * through io_uring only (store_read.c; loop thread only). */
+	bool no_nowait;
 	/* hybrid logical clock */
 	uint64_t hlc_last;
 	/* deferred callbacks */

@@ -5,6 +5,22 @@
  *   get: lookup -> [chunk: read (uring) -> decode (pool or inline)] in a
  *   window of get_window chunks, delivered in order; raw records are
  *   decrypted in place in the read buffer, which the slot keeps.
+ *
+ * A large record is first fetched from the page cache on the worker that
+ * decodes it (slot_fetch: preadv2 with RWF_NOWAIT, piece by piece, each
+ * piece checked and decrypted while still in that core's cache, where a
+ * copy by io_uring's worker and a decode on another thread met in L3):
+ *
+ *   get_issue --[large, plain tier]--> FETCH (worker: copy + decode) --> done
+ *       |          [slot_fetch]            | a byte not in the page cache,
+ *       |                                  | RWF_NOWAIT refused, any error
+ *       |                                  v            [slot_fetch_done]
+ *       +--[otherwise]--------------> READ (io_uring) --> DECODE --> done
+ *
+ * RWF_NOWAIT never waits for the device, so a worker never blocks on a
+ * disk: whatever must come from the device comes through io_uring as
+ * before, and the fallback read reports any I/O error (an injected
+ * FAULT_SEG_READ always takes that road).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <openssl/evp.h>
@@ -174,6 +191,11 @@ struct get_slot {
 	struct cache_entry *centry;	/* a cache hit, pinned till delivered */
 	int status;
 	bool busy, ready;
+	/* fetch (worker): the segment's fd, bytes of rec read so far, and
+	 * whether to read through io_uring instead (and why) */
+	int fd;
+	size_t have;
+	bool fetch_zstd, fetch_again, fetch_refused;
 	uv_work_t work;
 	struct uring_req req;
 };
@@ -330,6 +352,137 @@ static void slot_read_cb(struct uring_req *req, ssize_t res)
 	}
 }
 
+/* ---- fetch: page-cache copy and decode on one worker ---- */
+
+/* Bytes per page-cache copy: a few decode strides, well inside L2. */
+#define FETCH_PIECE (256u << 10)
+
+/* record_fill_fn: copy rec up to at least upto from the page cache, a
+ * piece at a time; -EAGAIN when a byte is not there (or anything else
+ * goes wrong: the io_uring read then tells what). */
+static int fetch_fill(void *arg, size_t upto)
+{
+	struct get_slot *sl = arg;
+	size_t want = sl->have + FETCH_PIECE;
+
+	if (want < upto)
+		want = upto;
+	if (want > sl->mc.rec_len)
+		want = sl->mc.rec_len;
+	while (sl->have < upto) {
+		struct iovec iov = { sl->rec + sl->have, want - sl->have };
+		ssize_t n = preadv2(sl->fd, &iov, 1,
+				    (off_t)(sl->mc.off + sl->have), RWF_NOWAIT);
+
+		if (n <= 0) {
+			if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL))
+				sl->fetch_refused = true;
+			return -EAGAIN;
+		}
+		sl->have += (size_t)n;
+	}
+	return 0;
+}
+
+static void slot_fetch_work(uv_work_t *w)
+{
+	struct get_slot *sl = container_of(w, struct get_slot, work);
+	struct store_get *g = sl->g;
+	struct record_codec *codec;
+	struct record_hdr h;
+
+	sl->have = 0;
+	/* The output was placed by what the index says (raw or not): a
+	 * header that disagrees goes the long way, which decides by it. */
+	if (fetch_fill(sl, RECORD_HDR_LEN) ||
+	    (record_parse_header(sl->rec, &h) == 0 &&
+	     !(h.flags & RECORD_ZSTD) != !sl->fetch_zstd)) {
+		sl->fetch_again = true;
+		return;
+	}
+	codec = store__codec_get(g->s);
+	if (!codec) {
+		sl->status = -ENOMEM;
+		return;
+	}
+	sl->status = record_decode_fill(codec, &g->b->keys,
+					g->o->chunks[sl->idx].id, sl->rec,
+					sl->mc.rec_len, sl->out, sl->mc.raw_len,
+					&sl->plainlen, fetch_fill, sl);
+	store__codec_put(g->s, codec);
+	if (sl->status == -EAGAIN) {
+		sl->status = 0;
+		sl->fetch_again = true;
+	} else if (!sl->status &&
+		   sl->plainlen != g->o->chunks[sl->idx].raw_len) {
+		sl->status = STRATA_ECORRUPT;
+	}
+}
+
+static void slot_read_cb(struct uring_req *req, ssize_t res);
+
+static void slot_fetch_done(uv_work_t *w, int status)
+{
+	struct get_slot *sl = container_of(w, struct get_slot, work);
+	struct store *s = sl->g->s;
+	int rc;
+
+	if (status && !sl->status)
+		sl->status = status;
+	if (sl->fetch_refused && !s->no_nowait) {
+		log_info("store", "segment reads: RWF_NOWAIT refused; reading "
+			 "through io_uring only");
+		s->no_nowait = true;
+	}
+	if (sl->fetch_again && !sl->status && !sl->g->error) {
+		/* Not (all) in the page cache: the usual read, whole. */
+		rc = store__tier_read(s, sl->seg, &sl->req, sl->rec,
+				      sl->mc.rec_len, sl->mc.off, slot_read_cb);
+		if (!rc)
+			return;
+		sl->status = rc;
+	}
+	store__seg_unpin(s, sl->seg);
+	sl->seg = NULL;
+	slot_decoded(sl);
+}
+
+/*
+ * Start a fetch if this read may try the page cache first: a record large
+ * enough for a worker, a tier without emulated slowness, no injected fault.
+ * Returns false to read through io_uring instead.
+ */
+static bool slot_fetch(struct store *s, struct get_slot *sl,
+		       const struct segment *seg)
+{
+	const struct store_tier_opts *to = &s->o.tier[seg->tier];
+
+	if (!sl->req.async || sl->req.inject || s->no_nowait ||
+	    to->read_delay_us || to->read_bw)
+		return false;
+	/* Raw records (stored length = raw length) decrypt in place. */
+	sl->fetch_zstd = sl->mc.rec_len != RECORD_HDR_LEN + sl->mc.raw_len;
+	if (!sl->fetch_zstd) {
+		sl->out = sl->rec + RECORD_HDR_LEN;
+	} else {
+		if (sl->plaincap < sl->mc.raw_len) {
+			store__buf_free(s, sl->plain, sl->plaincap);
+			sl->plain = store__buf_alloc(s, sl->mc.raw_len,
+						     &sl->plaincap);
+			if (!sl->plain) {
+				sl->plaincap = 0;
+				return false;
+			}
+		}
+		sl->out = sl->plain;
+	}
+	sl->fd = seg->fd;
+	sl->fetch_again = false;
+	sl->fetch_refused = false;
+	return uv_queue_work(s->loop, &sl->work, slot_fetch_work,
+			     slot_fetch_done) == 0;
+}
+
 /* An inline object's record came with the object: decode it now (it is
  * small), on a copy, since decoding works in place. */
 static void get_issue_inline(struct store_get *g, struct get_slot *sl)
@@ -477,6 +630,8 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	sl->req.data = sl;
 	sl->req.async = sl->mc.rec_len > INLINE_CODEC_MAX;
 	sl->req.inject = fault_hit(s->o.fault, FAULT_SEG_READ);
+	if (slot_fetch(s, sl, seg))
+		return;
 	rc = store__tier_read(s, seg, &sl->req, sl->rec, sl->mc.rec_len,
 			      sl->mc.off, slot_read_cb);
 	if (rc) {

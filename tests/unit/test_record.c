@@ -8,6 +8,8 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1000,6 +1002,126 @@ START_TEST(codec_reuse)
 }
 END_TEST
 
+/*
+ * record_decode_fill: the record arrives as the decoder asks for it.  Bytes
+ * not yet filled are poison, so a decoder that looked past what it asked
+ * for would fail the crc; the fill stops with -EAGAIN after fail_at bytes.
+ */
+struct fill_src {
+	const uint8_t *src;		/* the whole record */
+	uint8_t *rec;			/* what the decoder sees */
+	size_t reclen, have, calls, fail_at;
+};
+
+static int fill_exact(void *arg, size_t upto)
+{
+	struct fill_src *f = arg;
+
+	ck_assert_uint_le(upto, f->reclen);
+	if (f->calls++ == 0)
+		ck_assert_uint_eq(upto, RECORD_HDR_LEN);
+	if (upto <= f->have)
+		return 0;
+	if (upto > f->fail_at) {
+		memcpy(f->rec + f->have, f->src + f->have, f->fail_at - f->have);
+		f->have = f->fail_at;
+		return -EAGAIN;
+	}
+	memcpy(f->rec + f->have, f->src + f->have, upto - f->have);
+	f->have = upto;
+	return 0;
+}
+
+static void fill_case(int zlevel, bool text, bool in_place)
+{
+	struct record_codec *c = codec();
+	struct record_keys k;
+	size_t len = 4 * MiB + 12345, reclen, n = 0;
+	uint8_t *data = tu_xmalloc(len), *src = tu_xmalloc(record_bound(len));
+	uint8_t *rec = tu_xmalloc(record_bound(len)), *back = NULL, *out;
+	uint8_t id[RECORD_ID_LEN];
+	struct fill_src f = { 0 };
+	struct record_hdr h;
+
+	make_keys(&k, 21);
+	if (text)
+		fill_text(data, len, 5);
+	else
+		tu_fill(data, len, 5);
+	ck_assert_int_eq(record_chunk_id(c, &k, data, len, NULL, id), 0);
+	ck_assert_int_eq(record_encode(c, &k, id, data, len, zlevel, src,
+				       &reclen), 0);
+	ck_assert_int_eq(record_parse_header(src, &h), 0);
+	ck_assert_int_eq(!!(h.flags & RECORD_ZSTD), text);
+	if (!in_place)
+		back = tu_xmalloc(len);
+	out = in_place ? rec + RECORD_HDR_LEN : back;
+
+	/* Whole: every byte filled, in order, nothing past what was asked. */
+	memset(rec, 0xa5, reclen);
+	f = (struct fill_src){ src, rec, reclen, 0, 0, SIZE_MAX };
+	ck_assert_int_eq(record_decode_fill(c, &k, id, rec, reclen, out, len,
+					    &n, fill_exact, &f), 0);
+	ck_assert_uint_eq(n, len);
+	ck_assert_uint_eq(f.have, reclen);
+	ck_assert_uint_gt(f.calls, 2);
+	ck_assert(memcmp(out, data, len) == 0);
+
+	/* Cut off in the header, in the first stride and half way: fill's
+	 * error comes back and the output holds no plaintext. */
+	{
+		const size_t cuts[] = { 10, RECORD_HDR_LEN + 1000, reclen / 2 };
+
+		for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+			memset(rec, 0xa5, reclen);
+			if (back)
+				memset(back, 0xa5, len);
+			f = (struct fill_src){ src, rec, reclen, 0, 0, cuts[i] };
+			ck_assert_int_eq(record_decode_fill(c, &k, id, rec,
+							    reclen, out, len,
+							    &n, fill_exact, &f),
+					 -EAGAIN);
+			if (!in_place) {
+				/* Untouched, or wiped. */
+				for (size_t j = 0; j < len; j++)
+					if (back[j] != 0xa5)
+						ck_assert_uint_eq(back[j], 0);
+			} else if (cuts[i] > RECORD_HDR_LEN) {
+				/* Wiped up to where decryption got. */
+				for (size_t j = RECORD_HDR_LEN; j < cuts[i] -
+				     cuts[i] % (128u << 10); j++)
+					if (rec[j] != 0)
+						ck_abort_msg("plaintext left at %zu", j);
+			}
+		}
+	}
+	/* A damaged byte in a late piece is still caught. */
+	{
+		uint8_t *bad = tu_xmalloc(reclen);
+
+		memcpy(bad, src, reclen);
+		bad[reclen - 5] ^= 1;
+		memset(rec, 0xa5, reclen);
+		f = (struct fill_src){ bad, rec, reclen, 0, 0, SIZE_MAX };
+		ck_assert_int_eq(record_decode_fill(c, &k, id, rec, reclen, out,
+						    len, &n, fill_exact, &f),
+				 STRATA_ECORRUPT);
+		free(bad);
+	}
+	free(data);
+	free(src);
+	free(rec);
+	free(back);
+	record_codec_free(c);
+}
+
+START_TEST(fill_raw_in_place) { fill_case(3, false, true); }
+END_TEST
+START_TEST(fill_raw) { fill_case(3, false, false); }
+END_TEST
+START_TEST(fill_zstd) { fill_case(3, true, false); }
+END_TEST
+
 static Suite *record_suite(void)
 {
 	Suite *s = suite_create("record");
@@ -1014,6 +1136,9 @@ static Suite *record_suite(void)
 	tcase_add_test(tc, encode_too_large);
 	tcase_add_test(tc, encode_max);
 	tcase_add_test(tc, codec_reuse);
+	tcase_add_test(tc, fill_raw_in_place);
+	tcase_add_test(tc, fill_raw);
+	tcase_add_test(tc, fill_zstd);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("id");

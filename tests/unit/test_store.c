@@ -852,6 +852,81 @@ START_TEST(large_chunks_direct_io)
 END_TEST
 
 
+/*
+ * Gets copy a large record from the page cache on the worker that decodes
+ * it, and read it through io_uring when it is not (all) there: out of the
+ * page cache, partly in it, or damaged there, every get is right.
+ */
+START_TEST(gets_around_page_cache)
+{
+	const size_t N = 600000;
+	uint8_t *buf = tu_xmalloc(N), *got;
+	struct store_object_info info;
+	struct store_chunk_info *ci;
+	size_t glen;
+	char *path;
+	int fd;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;		/* every get reads the segment */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(buf, N, 41);
+	ck_assert_int_eq(tenv_put(&E, "data", "pc", buf, N, NULL), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "pc", 2, &info, &ci, NULL, NULL),
+			 0);
+	ck_assert_uint_eq(info.nchunks, 10);
+	check_object("pc", buf, N);
+	path = seg_path(ci[0].seg);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	for (int round = 0; round < 3; round++) {
+		/* The segment was synced: its pages are clean and go. */
+		ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+		if (round == 1) {
+			/* Only the first page of chunk 3, where a range get
+			 * starts: a short copy, then the rest through io_uring. */
+			uint8_t page[4096];
+
+			ck_assert_int_eq(pread(fd, page, sizeof(page),
+					       (off_t)(ci[3].off & ~4095ull)),
+					 (ssize_t)sizeof(page));
+			ck_assert_int_eq(tenv_get(&E, "data", "pc", 3 * 65536,
+						  UINT64_MAX, &got, &glen), 0);
+			ck_assert(glen == N - 3 * 65536 &&
+				  memcmp(got, buf + 3 * 65536, glen) == 0);
+			free(got);
+			ck_assert_int_eq(posix_fadvise(fd, 0, 0,
+						       POSIX_FADV_DONTNEED), 0);
+		}
+		if (round == 2) {
+			/* Damage in the page cache is caught either way. */
+			close(fd);
+			flip_byte(path, ci[5].off + RECORD_HDR_LEN + 777);
+			fd = open(path, O_RDONLY);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(tenv_get(&E, "data", "pc", 0, UINT64_MAX,
+						  &got, &glen), STRATA_ECORRUPT);
+			ck_assert_int_eq(posix_fadvise(fd, 0, 0,
+						       POSIX_FADV_DONTNEED), 0);
+			ck_assert_int_eq(tenv_get(&E, "data", "pc", 0, UINT64_MAX,
+						  &got, &glen), STRATA_ECORRUPT);
+			ck_assert_int_eq(tenv_get(&E, "data", "pc", 0, 5 * 65536,
+						  &got, &glen), 0);
+			ck_assert(glen == 5 * 65536 && memcmp(got, buf, glen) == 0);
+			free(got);
+			break;
+		}
+		check_object("pc", buf, N);
+		/* And again, from the page cache the read left. */
+		check_object("pc", buf, N);
+	}
+	close(fd);
+	free(path);
+	free(ci);
+	free(buf);
+}
+END_TEST
+
 START_TEST(chunk_cache_serves_repeats)
 {
 	uint8_t buf[300000];
@@ -922,6 +997,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, access_keys);
 	tcase_add_test(tc, large_chunks_direct_io);
 	tcase_add_test(tc, chunk_cache_serves_repeats);
+	tcase_add_test(tc, gets_around_page_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
