@@ -79,6 +79,7 @@ struct fake {
 	unsigned get_frame;		/* GET body bytes per frame */
 	unsigned page_cap;		/* entries per LIST/BUCKET_LIST page */
 	unsigned batch_frame;		/* BATCH_GET body bytes per frame */
+	atomic_uint get_delay_ms;	/* each GET waits this long first */
 
 	/* What happened. */
 	atomic_int accepted;
@@ -86,6 +87,9 @@ struct fake {
 	atomic_int max_live;
 	atomic_int cancels;
 	atomic_int requests;
+	atomic_int gets_live, gets_max;	/* GETs being answered at once */
+	atomic_int gets_done;
+	atomic_int gets_max_first;	/* gets_max when the first was done */
 };
 
 static struct fake *F;
@@ -454,6 +458,14 @@ static int do_get(struct sconn *s, const struct proto_header *h)
 	if (m.has_length && m.length < len)
 		len = m.length;
 	corrupt = !strcmp(o->key, "corrupt");
+	{
+		int live = atomic_fetch_add(&f->gets_live, 1) + 1;
+		int max = atomic_load(&f->gets_max);
+
+		while (live > max &&
+		       !atomic_compare_exchange_weak(&f->gets_max, &max, live))
+			;
+	}
 	fill_info(o, &gr.info);
 	gr.offset = off;
 	gr.length = len;
@@ -464,6 +476,8 @@ static int do_get(struct sconn *s, const struct proto_header *h)
 	if (len)
 		memcpy(copy, o->data + off, len);
 	pthread_mutex_unlock(&f->lock);
+	if (atomic_load(&f->get_delay_ms))
+		usleep(atomic_load(&f->get_delay_ms) * 1000u);
 
 	/* The first frame: fields only; then the body in get_frame pieces. */
 	rc = s_send(s, h->opcode, len ? 0 : PROTO_F_END, h->id, out, flen,
@@ -482,6 +496,11 @@ static int do_get(struct sconn *s, const struct proto_header *h)
 		pos += n;
 	}
 	free(copy);
+	/* Done once the last byte is sent: the client cannot have it all
+	 * before this. */
+	if (atomic_fetch_add(&f->gets_done, 1) == 0)
+		atomic_store(&f->gets_max_first, atomic_load(&f->gets_max));
+	atomic_fetch_sub(&f->gets_live, 1);
 	return rc;
 }
 
@@ -1911,6 +1930,48 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/*
+ * An epoch iterator fetches its first piece alone, so that it comes at the
+ * connection's whole speed (many loader workers start at once), and the
+ * rest of its window in parallel after that.
+ */
+START_TEST(test_epoch_first_piece_alone)
+{
+	struct strata_epoch_opts o = { .prefetch = 4, .no_shuffle = true };
+	struct strata_shard sh;
+	strata_dataset *ds;
+	strata_epoch *e;
+	uint8_t *data = pattern(100000, 7);
+	char key[32];
+	int n = 0, rc;
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "shard-%02d", i);
+		ck_assert_int_eq(strata_object_put_buf(C, "data", key, NULL,
+						       data, 100000, NULL), 0);
+	}
+	ck_assert_int_eq(strata_dataset_open(C, "data", "shard-", &ds), 0);
+	ck_assert_uint_eq(strata_dataset_count(ds), 8);
+	atomic_store(&F->get_delay_ms, 100);
+	ck_assert_int_eq(strata_epoch_new(C, ds, &o, &e), 0);
+	while ((rc = strata_epoch_next(e, &sh)) == 1) {
+		ck_assert_uint_eq(sh.length, 100000);
+		ck_assert_mem_eq(sh.data, data, 100000);
+		strata_epoch_buf_free(e, sh.data, sh.length);
+		n++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(n, 8);
+	strata_epoch_free(e);
+	strata_dataset_free(ds);
+	free(data);
+	/* Alone until the first was in, then several at once (the pool
+	 * has 4 connections, the window is 4 pieces). */
+	ck_assert_int_eq(atomic_load(&F->gets_max_first), 1);
+	ck_assert_int_ge(atomic_load(&F->gets_max), 2);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -1936,6 +1997,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_idle_closed);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_epoch_first_piece_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }
