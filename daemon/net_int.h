@@ -236,40 +236,44 @@ static inline size_t drain_level(const struct net_io *io)
 	return io->lim.out_low_water;
 }
 
-void net__accept_threaded(struct net_server *s, struct net_conn *c);
+/* net.c: a connection on its I/O loop, and the server's teardown. */
 void net__conn_close_now(struct net_conn *c, int reason);
 void net__conn_read_stop(struct net_conn *c);
 void net__conn_shutdown(struct net_conn *c, int reason, bool notify);
+void net__format_peer(uv_tcp_t *tcp, char *out, size_t outlen);
+void net__io_abort(struct net_conn *c);
+void net__io_accept(struct net_conn *c, int fd);
+void net__io_free(struct net_io *io);
+void net__io_pause(struct net_conn *c);
+void net__io_resume(struct net_conn *c);
+void net__io_shutdown(struct net_io *io);
+void net__io_unblock(struct net_conn *c);
+void net__io_write(struct net_conn *c, const uint8_t *buf, size_t len);
+void net__on_prepare(uv_prepare_t *h);
+void net__on_server_handle_close(uv_handle_t *h);
+void net__refuse(struct net_server *s);
+void net__server_maybe_free(struct net_server *s);
+
+/* net_thread.c: messages, the consumer's events (inline calls or
+ * messages), I/O threads, and the listen loop's side. */
+void net__accept_threaded(struct net_server *s, struct net_conn *c);
 void net__dirty_add(struct net_conn *c);
 void net__dirty_remove(struct net_conn *c);
 void net__emit_closed(struct net_conn *c);
 void net__emit_data(struct net_conn *c, const uint8_t *p, size_t n);
 void net__emit_drain(struct net_conn *c);
 void net__emit_open(struct net_conn *c);
-void net__format_peer(uv_tcp_t *tcp, char *out, size_t outlen);
 void net__held_drop(struct net_conn *c);
-void net__io_abort(struct net_conn *c);
-void net__io_accept(struct net_conn *c, int fd);
 void net__io_emit(struct net_io *io, struct net_msg *m);
 void net__io_flush_events(struct net_io *io);
-void net__io_free(struct net_io *io);
 struct net_io *net__io_new(struct net_server *s, uv_loop_t *loop);
-void net__io_pause(struct net_conn *c);
 void net__io_push_out(struct net_io *io);
-void net__io_resume(struct net_conn *c);
-void net__io_shutdown(struct net_io *io);
-void net__io_unblock(struct net_conn *c);
-void net__io_write(struct net_conn *c, const uint8_t *buf, size_t len);
 void net__main_flush(struct net_conn *c);
 int net__main_write(struct net_conn *c, const void *buf, size_t len);
 struct net_msg *net__msg_new(enum msg_type type, struct net_conn *c);
 void net__on_mprep(uv_prepare_t *h);
-void net__on_prepare(uv_prepare_t *h);
-void net__on_server_handle_close(uv_handle_t *h);
 void net__pool_free_all(struct net_server *s);
 void net__queue_push(struct net_queue *q, struct net_msg *m);
-void net__refuse(struct net_server *s);
 void net__send_cmd(struct net_conn *c, enum msg_type type);
-void net__server_maybe_free(struct net_server *s);
 
 #endif
