@@ -266,6 +266,11 @@ struct cache_entry *cache_get(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 	return e;
 }
 
+void cache_ref(struct cache_entry *e)
+{
+	e->refs++;
+}
+
 void cache_release(struct cache_entry *e)
 {
 	if (!e || --e->refs)

@@ -67,6 +67,8 @@ void cache_free(struct cache *c);
  * cache_release(). */
 struct cache_entry *cache_get(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 void cache_release(struct cache_entry *e);
+/* One more pin on an entry already pinned (each needs its release). */
+void cache_ref(struct cache_entry *e);
 
 /*
  * Offer a chunk: mem (capacity memcap, from the store's buffers) becomes

@@ -636,6 +636,24 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t len)
 	return r;
 }
 
+int net_conn_write_borrowed(struct net_conn *c, const void *buf, size_t len,
+			    void (*release)(void *arg), void *arg)
+{
+	struct net_server *s = c->s;
+	size_t pending = atomic_load(&c->pend), cap = s->lim.out_cap;
+	int r;
+
+	if (!threaded(s) || c->mstate != M_OPEN || len > cap ||
+	    pending > cap - len) {
+		/* Inline TLS copies it at once; errors are net_conn_write's. */
+		r = net_conn_write(c, buf, len);
+		release(arg);
+		return r;
+	}
+	net__main_write_borrowed(c, buf, len, release, arg);
+	return 0;
+}
+
 size_t net_conn_write_pending(const struct net_conn *c)
 {
 	return atomic_load(&c->pend);

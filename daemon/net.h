@@ -189,6 +189,15 @@ void net_server_close(struct net_server *s, void (*cb)(void *arg));
  */
 int net_conn_write(struct net_conn *c, const void *buf, size_t len);
 
+/*
+ * net_conn_write without the copy: buf stays the caller's, unchanged, until
+ * release(arg) runs on the listen loop (at once when connections run on
+ * it; after the I/O thread has encrypted or dropped the bytes otherwise).
+ * release runs exactly once, also when this returns an error.
+ */
+int net_conn_write_borrowed(struct net_conn *c, const void *buf, size_t len,
+			    void (*release)(void *arg), void *arg);
+
 /* Ciphertext bytes queued and not yet written to the socket. */
 size_t net_conn_write_pending(const struct net_conn *c);
 

@@ -57,6 +57,7 @@ enum msg_type {
 	CMD_ACCEPT, CMD_WRITE, CMD_PAUSE, CMD_RESUME, CMD_RESUME_IN,
 	CMD_CLOSE, CMD_ABORT, CMD_FREE, CMD_LIMITS, CMD_SHUTDOWN,
 	EV_OPEN, EV_DATA, EV_DRAIN, EV_CLOSED, EV_SERVER_DRAIN, EV_IO_DONE,
+	EV_RELEASE,
 };
 
 struct net_msg {
@@ -67,6 +68,10 @@ struct net_msg {
 	bool opened;		/* CLOSED: on_open ran */
 	uint8_t *buf;		/* WRITE: owned by the message */
 	size_t len;		/* WRITE, DATA */
+	/* WRITE of a borrowed buffer, RELEASE: give it back (on the main
+	 * loop) with release(rarg); buf is then not the message's. */
+	void (*release)(void *rarg);
+	void *rarg;
 	size_t cap;		/* WRITE: buf's size when from the pool; DATA:
 				 * the message's own, when from the pool */
 	struct net_limits lim;	/* LIMITS */
@@ -270,6 +275,9 @@ struct net_io *net__io_new(struct net_server *s, uv_loop_t *loop);
 void net__io_push_out(struct net_io *io);
 void net__main_flush(struct net_conn *c);
 int net__main_write(struct net_conn *c, const void *buf, size_t len);
+void net__main_write_borrowed(struct net_conn *c, const void *buf,
+			      size_t len, void (*release)(void *arg),
+			      void *arg);
 struct net_msg *net__msg_new(enum msg_type type, struct net_conn *c);
 void net__on_mprep(uv_prepare_t *h);
 void net__pool_free_all(struct net_server *s);

@@ -311,6 +311,22 @@ void net__emit_closed(struct net_conn *c)
 	net__server_maybe_free(s);
 }
 
+/* len more bytes are on their way: count them, have mprep flush them, and
+ * owe a drain if that takes c over its high-water mark. */
+static void main_written(struct net_conn *c, size_t len)
+{
+	count_add(c, len);
+	net__dirty_add(c);
+	if (atomic_load(&c->pend) > c->s->lim.out_high_water) {
+		atomic_store(&c->above_high, true);
+		/* The I/O loop may have emptied it just before the flag was
+		 * up; then the drain is ours to call. */
+		if (atomic_load(&c->pend) <= drain_level(c->io) &&
+		    atomic_exchange(&c->above_high, false))
+			c->m_drain_due = true;
+	}
+}
+
 int net__main_write(struct net_conn *c, const void *buf, size_t len)
 {
 	struct net_server *s = c->s;
@@ -348,17 +364,25 @@ int net__main_write(struct net_conn *c, const void *buf, size_t len)
 		memcpy(c->m_out + c->m_len, buf, len);
 		c->m_len += len;
 	}
-	count_add(c, len);
-	net__dirty_add(c);
-	if (atomic_load(&c->pend) > s->lim.out_high_water) {
-		atomic_store(&c->above_high, true);
-		/* The I/O loop may have emptied it just before the flag was
-		 * up; then the drain is ours to call. */
-		if (atomic_load(&c->pend) <= drain_level(c->io) &&
-		    atomic_exchange(&c->above_high, false))
-			c->m_drain_due = true;
-	}
+	main_written(c, len);
 	return 0;
+}
+
+/* The I/O loop encrypts straight from buf, then sends RELEASE back. */
+void net__main_write_borrowed(struct net_conn *c, const void *buf,
+			      size_t len, void (*release)(void *arg),
+			      void *arg)
+{
+	struct net_msg *m;
+
+	net__main_flush(c);	/* what was written before goes first */
+	m = net__msg_new(CMD_WRITE, c);
+	m->buf = (uint8_t *)buf;
+	m->len = len;
+	m->release = release;
+	m->rarg = arg;
+	list_add(&c->io->out_head, &c->io->out_tail, m);
+	main_written(c, len);
 }
 
 static void on_free_handle(uv_handle_t *h)
@@ -470,6 +494,13 @@ static void io_command(struct net_io *io, struct net_msg *m)
 	default:
 		assert(!"not a command");
 		break;
+	}
+	if (m->release) {
+		/* A borrowed buffer: encrypted (or dropped); back it goes. */
+		m->type = EV_RELEASE;
+		m->buf = NULL;
+		net__io_emit(io, m);
+		return;
 	}
 	msg_free(io->s, m);
 }
@@ -735,6 +766,9 @@ static void main_event(struct net_server *s, struct net_msg *m)
 	case EV_IO_DONE:
 		if (++s->io_done == s->nio)
 			main_all_done(s);
+		break;
+	case EV_RELEASE:
+		m->release(m->rarg);
 		break;
 	default:
 		assert(!"not an event");

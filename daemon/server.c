@@ -185,9 +185,15 @@ static void meter_done(struct sconn *c, uint8_t op, struct meter *m)
 
 /* ---- output ---- */
 
-static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
-			    uint64_t id, const uint8_t *fields, size_t flen,
-			    const uint8_t *body, size_t blen)
+/*
+ * Write one frame.  With hold set (store_get_hold), a body too large to
+ * gather is sent from where it is, without a copy, and the hold released
+ * once it is encrypted; the hold is released on every path.
+ */
+static int conn_write_frame_held(struct sconn *c, uint8_t op, uint16_t flags,
+				 uint64_t id, const uint8_t *fields,
+				 size_t flen, const uint8_t *body, size_t blen,
+				 void *hold)
 {
 	struct proto_header h = {
 		.opcode = op, .flags = flags, .id = id,
@@ -200,13 +206,17 @@ static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
 	size_t n = PROTO_HEADER_LEN + flen + (gather ? blen : 0);
 	int rc;
 
-	if (!c->nc)
-		return -ENOTCONN;
+	if (!c->nc) {
+		rc = -ENOTCONN;
+		goto out;
+	}
 	if (n > c->wcap) {
 		uint8_t *w = realloc(c->wbuf, n);
 
-		if (!w)
-			return -ENOMEM;
+		if (!w) {
+			rc = -ENOMEM;
+			goto out;
+		}
 		c->wbuf = w;
 		c->wcap = n;
 	}
@@ -214,15 +224,20 @@ static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
 	if (rc) {
 		log_err("server", "refusing to send a bad frame (op %u flags %#x)",
 			op, flags);
-		return rc;
+		goto out;
 	}
 	if (flen)
 		memcpy(c->wbuf + PROTO_HEADER_LEN, fields, flen);
 	if (blen && gather)
 		memcpy(c->wbuf + PROTO_HEADER_LEN + flen, body, blen);
 	rc = net_conn_write(c->nc, c->wbuf, n);
-	if (!rc && !gather)
+	if (!rc && !gather && hold) {
+		rc = net_conn_write_borrowed(c->nc, body, blen,
+					     store_hold_release, hold);
+		hold = NULL;	/* released by net */
+	} else if (!rc && !gather) {
 		rc = net_conn_write(c->nc, body, blen);
+	}
 	if (!rc && c->srv->o.metrics)
 		c->srv->o.metrics->bytes_sent += PROTO_HEADER_LEN + flen + blen;
 	if ((flags & PROTO_F_RESPONSE) && op != PROTO_OP_GOAWAY) {
@@ -233,7 +248,18 @@ static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
 		if (flags & PROTO_F_END)
 			meter_done(c, op, m);
 	}
+out:
+	if (hold)
+		store_hold_release(hold);
 	return rc;
+}
+
+static int conn_write_frame(struct sconn *c, uint8_t op, uint16_t flags,
+			    uint64_t id, const uint8_t *fields, size_t flen,
+			    const uint8_t *body, size_t blen)
+{
+	return conn_write_frame_held(c, op, flags, id, fields, flen, body,
+				     blen, NULL);
 }
 
 /* An ERROR response; cont when part of the response already went out. */
@@ -874,9 +900,12 @@ static int get_data(void *arg, const void *buf, size_t len)
 		size_t n = len > PROTO_MAX_BODY_LEN ? PROTO_MAX_BODY_LEN : len;
 		bool end = r->sent + n == r->total;
 
-		if (conn_write_frame(r->c, r->op, PROTO_F_RESPONSE | PROTO_F_CONT |
-				     (end ? PROTO_F_END : 0), r->id, NULL, 0,
-				     p, n))
+		/* From the chunk cache the body goes out without a copy. */
+		if (conn_write_frame_held(r->c, r->op, PROTO_F_RESPONSE |
+					  PROTO_F_CONT | (end ? PROTO_F_END : 0),
+					  r->id, NULL, 0, p, n,
+					  r->get ? store_get_hold(r->get) :
+						   NULL))
 			return 1;
 		r->sent += n;
 		p += n;

@@ -203,6 +203,16 @@ int store_get(struct store *s, const char *bucket, const char *key,
 	      size_t keylen, uint64_t off, uint64_t len,
 	      struct store_object_info *info, store_data_cb data_cb,
 	      store_done_cb done_cb, void *arg, struct store_get **out);
+/*
+ * From inside data_cb only: keep the bytes being delivered valid past the
+ * callback, when they come from the chunk cache, so that they can be sent
+ * without a copy.  Returns a hold to give to store_hold_release() (on the
+ * store's loop, before store_close), or NULL when the bytes are not the
+ * cache's (copy them then).
+ */
+void *store_get_hold(struct store_get *g);
+void store_hold_release(void *hold);
+
 /* Flow control: a paused get delivers nothing until resumed. */
 void store_get_pause(struct store_get *g);
 void store_get_resume(struct store_get *g);

@@ -213,6 +213,7 @@ struct store_get {
 	int error;
 	bool paused, busy, again, finished;
 	bool prestage;			/* a prestaging read (store_tier.c) */
+	struct get_slot *delivering;	/* in data_cb: store_get_hold() */
 	/* The first kick is queued: the get may not finish (and be freed)
 	 * before it has run, even when its reads complete first (a get
 	 * started from a deferred callback). */
@@ -516,6 +517,20 @@ static void cache_key(const struct store_get *g, uint32_t idx,
 	memcpy(key + 8, g->o->chunks[idx].id, RECORD_ID_LEN);
 }
 
+void *store_get_hold(struct store_get *g)
+{
+	struct cache_entry *e = g->delivering ? g->delivering->centry : NULL;
+
+	if (e)
+		cache_ref(e);
+	return e;
+}
+
+void store_hold_release(void *hold)
+{
+	cache_release(hold);
+}
+
 /*
  * After delivery: let go of a cache hit, or hand a freshly decoded chunk to
  * the cache (the buffer holding it becomes the cache's; the slot gets a new
@@ -689,8 +704,10 @@ static void get_progress(struct store_get *g)
 			ce = cs + sl->plainlen;
 			from = g->off > cs ? g->off - cs : 0;
 			to = (g->end < ce ? g->end : ce) - cs;
+			g->delivering = sl;
 			if (g->data_cb(g->arg, sl->out + from, to - from))
 				g->error = STRATA_EABORTED;
+			g->delivering = NULL;
 			slot_cache(g, sl);
 			sl->busy = false;
 			g->next_deliver++;

@@ -64,6 +64,7 @@ struct fx {
 	size_t max_pending;
 	size_t max_total;	/* net_server_out_pending() seen */
 	int drains, enobufs, server_drains;
+	int borrowed, released;	/* net_conn_write_borrowed and releases */
 	struct net_conn *bulk[MAXC];	/* open M_BULK conns */
 	uint8_t *pattern;	/* BULK or UPLOAD bytes */
 	struct net_conn *paused_conn;
@@ -158,6 +159,9 @@ static void teardown(void)
 	uv_close((uv_handle_t *)&F.resume, NULL);
 	ck_assert_int_eq(uv_run(&F.loop, UV_RUN_DEFAULT), 0);
 	ck_assert_int_eq(uv_loop_close(&F.loop), 0);
+	/* Whatever happened to the connections, every lent buffer is back
+	 * once the server is closed. */
+	ck_assert_int_eq(F.released, F.borrowed);
 	tls_ctx_free(F.tls);
 	SSL_CTX_free(F.cctx);
 	free(F.pattern);
@@ -166,6 +170,12 @@ static void teardown(void)
 }
 
 /* ---- server callbacks -------------------------------------------------- */
+
+static void on_release(void *arg)
+{
+	ck_assert_ptr_eq(arg, &F);
+	F.released++;
+}
 
 static void bulk_produce(struct net_conn *c)
 {
@@ -177,7 +187,16 @@ static void bulk_produce(struct net_conn *c)
 		size_t n = BULK - sc->sent < 100000 ? BULK - sc->sent : 100000;
 		size_t p;
 
-		ck_assert_int_eq(net_conn_write(c, F.pattern + sc->sent, n), 0);
+		/* Every other piece is lent rather than copied. */
+		if (sc->sent / 100000 % 2) {
+			F.borrowed++;
+			ck_assert_int_eq(net_conn_write_borrowed(c,
+					 F.pattern + sc->sent, n, on_release,
+					 &F), 0);
+		} else {
+			ck_assert_int_eq(net_conn_write(c, F.pattern + sc->sent,
+							n), 0);
+		}
 		sc->sent += n;
 		p = net_conn_write_pending(c);
 		if (p > F.max_pending)
@@ -734,6 +753,9 @@ START_TEST(test_write_backpressure)
 	want = 1;
 	run_until(p_closes, 5000);
 	ck_assert_int_eq(F.reasons[0], 0);
+	/* Every lent buffer came back, once, before its connection closed. */
+	ck_assert_int_gt(F.borrowed, 0);
+	ck_assert_int_eq(F.released, F.borrowed);
 }
 END_TEST
 
@@ -772,6 +794,8 @@ START_TEST(test_total_cap)
 	want = 4;
 	run_until(p_closes, 5000);
 	ck_assert_uint_eq(net_server_out_pending(F.srv), 0);
+	ck_assert_int_gt(F.borrowed, 0);
+	ck_assert_int_eq(F.released, F.borrowed);
 }
 END_TEST
 
