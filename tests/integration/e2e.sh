@@ -61,24 +61,28 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$exp/ext"
 openssl x509 -req -in "$exp/node.csr" -CA "$work/cluster/ca.pem" \
 	-CAkey "$work/cluster/ca.key" -CAcreateserial -out "$exp/node.pem" \
 	-days -1 -extfile "$exp/ext" 2>/dev/null
-port2=$((port + 1))
+port2=$(free_port) || exit 1
 sed -e "s|$work/cluster/node1/|$exp/|g" -e "s|^listen = .*|listen = 127.0.0.1:$port2|" \
 	-e "s|^cert = .*|cert = $exp/node.pem|" -e "s|^key = .*|key = $exp/node.key|" \
 	"$work/cluster/node1/stratad.conf" >"$exp/stratad.conf"
 "$STRATAD" -c "$exp/stratad.conf" 2>"$exp/log" &
 exp_pid=$!
-for _ in $(seq 1 50); do
+for _ in $(seq 1 100); do
 	timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port2" 2>/dev/null && break
+	kill -0 "$exp_pid" 2>/dev/null || break
 	sleep 0.1
 done
-if STRATA_ENDPOINT=127.0.0.1:$port2 "$STRATA_CLI" -q ls >/dev/null 2>"$exp/err"; then
+if ! kill -0 "$exp_pid" 2>/dev/null; then
+	echo "e2e: FAIL: the node with an expired certificate did not start; its log:"
+	sed 's/^/  /' "$exp/log"; rc=1
+elif STRATA_ENDPOINT=127.0.0.1:$port2 "$STRATA_CLI" -q ls >/dev/null 2>"$exp/err"; then
 	echo "e2e: FAIL: a node with an expired certificate was trusted"; rc=1
 elif ! grep -qi "certificate\|verif" "$exp/err"; then
 	echo "e2e: FAIL: no clear error for an expired certificate: $(cat "$exp/err")"; rc=1
 else
 	echo "e2e: expired certificate refused: $(cat "$exp/err")"
 fi
-kill -TERM "$exp_pid"; wait "$exp_pid" || true
+kill -TERM "$exp_pid" 2>/dev/null || true; wait "$exp_pid" || true
 
 # The node survived all of it, and stops cleanly on SIGTERM.
 timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || { echo "e2e: node no longer listening"; rc=1; }

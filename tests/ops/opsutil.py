@@ -31,7 +31,7 @@ def check(cond, msg):
 
 def free_port():
     for _ in range(100):
-        p = random.randint(20000, 45000)
+        p = random.randint(20000, 32767)  # below the ephemeral range
         with socket.socket() as s:
             try:
                 s.bind(('127.0.0.1', p))
