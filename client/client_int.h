@@ -121,6 +121,15 @@ int client_get_into(strata_client *c, const char *bucket, const char *key,
 		    size_t *got, struct strata_get_result *res);
 
 /* Mark the connection unusable (a caller gave up mid-request). */
+/* A new authenticated connection outside the pool (blocking). */
+int conn_open(strata_client *c, struct conn **out);
+
+void conn_free(struct conn *cn);
+
+/* The code of an ERROR frame whose fields are in cn->fields (its message
+ * kept for strata_error_message()). */
+int conn_error_code(struct conn *cn, const struct proto_header *h);
+
 static inline void conn_break(struct conn *cn)
 {
 	cn->broken = true;

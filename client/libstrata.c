@@ -422,7 +422,7 @@ const char *strata_error_message(void)
 
 /* An ERROR frame's fields are in cn->fields: its code; its message is
  * kept for strata_error_message(), printable ASCII only. */
-static int error_code(struct conn *cn, const struct proto_header *h)
+int conn_error_code(struct conn *cn, const struct proto_header *h)
 {
 	struct proto_error e;
 	int rc = proto_error_decode(cn->fields, h->fields_len, &e);
@@ -458,7 +458,7 @@ static int resp_begin(struct conn *cn, uint8_t op, struct resp *r,
 	if (rc)
 		return rc;
 	if (h.flags & PROTO_F_ERROR)
-		return error_code(cn, &h);
+		return conn_error_code(cn, &h);
 	r->op = op;
 	r->fields_len = h.fields_len;
 	r->body_left = h.body_len;
@@ -510,7 +510,7 @@ static int resp_more(struct conn *cn, struct resp *r)
 			/* fields_len <= PROTO_MAX_FIELDS_LEN (header check);
 			 * the first frame's fields are no longer needed. */
 			rc = conn_read(cn, cn->fields, h.fields_len);
-			return rc ? rc : error_code(cn, &h);
+			return rc ? rc : conn_error_code(cn, &h);
 		}
 		r->body_left = h.body_len;
 		r->end = h.flags & PROTO_F_END;
@@ -709,7 +709,7 @@ static int conn_auth(strata_client *c, struct conn *cn,
 	return rc;
 }
 
-static void conn_free(struct conn *cn)
+void conn_free(struct conn *cn)
 {
 	if (!cn)
 		return;
@@ -717,7 +717,7 @@ static void conn_free(struct conn *cn)
 	free(cn);
 }
 
-static int conn_open(strata_client *c, struct conn **out)
+int conn_open(strata_client *c, struct conn **out)
 {
 	uint8_t nonce[PROTO_NONCE_LEN];
 	struct conn *cn = malloc(sizeof(*cn));

@@ -49,6 +49,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +70,7 @@ enum workload { W_PUT, W_GET, W_MIXED, W_SMALL, W_BATCH, W_DATASET };
 enum op_type { OP_PUT, OP_GET, OP_STAT, OP_DELETE, OP_BATCH, OP_SHARD,
 	       OP_N };
 enum client_mode { CM_PER_THREAD, CM_SHARED };
+enum io_mode { IO_THREADS, IO_EVENT };
 
 static const char *const workload_names[] = {
 	"put", "get", "mixed", "small", "batch", "dataset-epoch",
@@ -80,6 +83,8 @@ struct opts {
 	const char *endpoint, *access_key, *secret_key, *ca;
 	enum workload workload;
 	enum client_mode clients;
+	enum io_mode io;
+	unsigned threads;		/* --io event: 0 = one per core */
 	const char *bucket;
 	const char *prefix;
 	uint64_t size;
@@ -137,6 +142,11 @@ static const char usage_text[] =
 "  --clients per-thread|shared  one client per worker with one\n"
 "                         connection (default), or one client whose pool\n"
 "                         holds C connections\n"
+"  --io threads|event     get: one blocking worker thread per connection\n"
+"                         (default), or C connections driven by --threads\n"
+"                         event-loop threads with libstrata's\n"
+"                         strata_conn_* calls (one get in flight each)\n"
+"  --threads T            --io event: threads (default: one per core)\n"
 "  --epochs N             dataset-epoch: epochs to read (default 1)\n"
 "  --seed N               dataset-epoch: shuffle seed (default 0)\n"
 "  --rank R --world-size W  dataset-epoch: read rank R's share of W\n"
@@ -355,6 +365,8 @@ struct worker {
 	uint8_t *scratch;		/* VERIFY_CHUNK */
 	char *key;			/* small: this op's key */
 	struct op_stats st[OP_N];
+	struct evconn *ev;		/* --io event: this thread's connections */
+	unsigned nev;
 	uint64_t objects;		/* batch: objects delivered whole */
 	uint64_t object_errors;		/* batch: items that failed */
 	uint64_t verified, mismatches;
@@ -374,6 +386,7 @@ struct bench {
 	uint64_t *seeds;
 	atomic_uchar *checked;		/* per object: first get claimed */
 	struct worker *w;
+	unsigned nworkers;		/* threads: concurrency, or --threads */
 	pthread_barrier_t ready, go;
 	atomic_bool abort;
 	atomic_uint_fast64_t seq;	/* requests started */
@@ -808,6 +821,197 @@ static void run_dataset(struct worker *w)
 	w->t_end = now_s();
 }
 
+/* ---- Event-driven gets (--io event) -------------------------------------- */
+
+/*
+ * Each thread drives its share of the connections with epoll and
+ * libstrata's strata_conn_* calls, one get in flight per connection, the
+ * way wrk drives HTTP: a thread handles whichever responses are ready
+ * instead of one blocked thread per connection being woken for each.
+ */
+struct evconn {
+	strata_conn *conn;
+	uint8_t *buf;			/* size bytes */
+	uint32_t idx;			/* object of the get in flight */
+	bool verify, busy;
+	short want;			/* events registered */
+	uint64_t t;			/* get started (ns) */
+};
+
+#define EV_STALL_S 30			/* no progress at all: give up */
+
+static int ev_open(struct worker *w)
+{
+	struct bench *b = w->b;
+	unsigned n = 0;
+
+	for (unsigned k = w->id; k < b->o.concurrency; k += b->nworkers)
+		n++;
+	w->ev = xcalloc(n ? n : 1, sizeof(*w->ev));
+	for (unsigned i = 0; i < n; i++) {
+		int rc = strata_conn_open(w->client, &w->ev[i].conn);
+
+		if (rc) {
+			fprintf(stderr, "strata-bench: worker %u: connecting: "
+				"%s\n", w->id, strata_strerror(rc));
+			return rc;
+		}
+		w->nev++;
+		w->ev[i].buf = malloc(b->o.size ? b->o.size : 1);
+		if (!w->ev[i].buf) {
+			fputs("strata-bench: out of memory\n", stderr);
+			exit(EXIT_FAILED);
+		}
+	}
+	return 0;
+}
+
+/* Start the next get on e; false when the run is over for it. */
+static bool ev_start(struct worker *w, struct evconn *e)
+{
+	struct bench *b = w->b;
+	const struct opts *o = &b->o;
+	unsigned char expect = 0;
+	uint64_t seq;
+	int rc;
+
+	if (atomic_load(&b->abort) ||
+	    (o->has_duration && now_s() >= b->deadline))
+		return false;
+	seq = atomic_fetch_add(&b->seq, 1);
+	if (o->ops && seq >= o->ops)
+		return false;
+	e->idx = (uint32_t)(seq % o->count);
+	e->verify = atomic_compare_exchange_strong(&b->checked[e->idx],
+						   &expect, 1);
+	e->t = now_ns();
+	rc = strata_conn_get_start(e->conn, o->bucket, b->keys[e->idx], 0,
+				   STRATA_TO_END, e->buf, o->size);
+	if (rc) {
+		w->st[OP_GET].errors++;
+		report_error(b, "get", b->keys[e->idx], rc);
+		return false;
+	}
+	return true;
+}
+
+/* A get is over: count it (and check the bytes of an object's first). */
+static void ev_done(struct worker *w, struct evconn *e, int rc, size_t got)
+{
+	struct bench *b = w->b;
+	uint64_t ns = now_ns() - e->t;
+
+	if (!rc && got != b->o.size)
+		rc = STRATA_EPROTO;
+	if (rc) {
+		w->st[OP_GET].errors++;
+		report_error(b, "get", b->keys[e->idx], rc);
+		return;
+	}
+	if (e->verify) {
+		int64_t bad = check_bytes(b->seeds[e->idx], 0, e->buf, got,
+					  w->scratch);
+
+		w->verified++;
+		if (bad >= 0) {
+			w->mismatches++;
+			w->st[OP_GET].errors++;
+			report_mismatch(b, b->keys[e->idx], bad);
+			return;
+		}
+	}
+	w->st[OP_GET].ops++;
+	w->st[OP_GET].bytes += got;
+	lat_add(&w->st[OP_GET].lat, ns);
+}
+
+/* Move e on as far as its socket allows, starting gets as others end;
+ * returns false when e has nothing more to do (its fd is deregistered). */
+static bool ev_drive(struct worker *w, int epfd, struct evconn *e)
+{
+	for (;;) {
+		short want = 0;
+		size_t got = 0;
+		int rc = strata_conn_get_step(e->conn, &want, &got, NULL);
+
+		if (rc == -EAGAIN) {
+			if (want != e->want) {
+				struct epoll_event ev = {
+					.events = want & POLLOUT ? EPOLLOUT :
+						  EPOLLIN,
+					.data.ptr = e,
+				};
+
+				epoll_ctl(epfd, e->want ? EPOLL_CTL_MOD :
+					  EPOLL_CTL_ADD,
+					  strata_conn_fd(e->conn), &ev);
+				e->want = want;
+			}
+			return true;
+		}
+		ev_done(w, e, rc, got);
+		if (rc || !ev_start(w, e))
+			break;
+	}
+	e->busy = false;
+	if (e->want)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, strata_conn_fd(e->conn), NULL);
+	e->want = 0;
+	return false;
+}
+
+static void run_event(struct worker *w)
+{
+	struct epoll_event evs[64];
+	unsigned busy = 0;
+	double last = now_s();
+	int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (epfd < 0) {
+		perror("strata-bench: epoll_create1");
+		exit(EXIT_FAILED);
+	}
+	for (unsigned i = 0; i < w->nev; i++) {
+		struct evconn *e = &w->ev[i];
+
+		if (ev_start(w, e)) {
+			e->busy = true;
+			busy += ev_drive(w, epfd, e);
+		}
+	}
+	while (busy) {
+		int n = epoll_wait(epfd, evs, 64, 1000);
+
+		if (n < 0 && errno != EINTR) {
+			perror("strata-bench: epoll_wait");
+			exit(EXIT_FAILED);
+		}
+		if (n <= 0) {
+			if (now_s() - last < EV_STALL_S)
+				continue;
+			/* The server stopped answering: the gets in flight
+			 * failed. */
+			for (unsigned i = 0; i < w->nev; i++)
+				if (w->ev[i].busy) {
+					w->st[OP_GET].errors++;
+					report_error(w->b, "get",
+						     w->b->keys[w->ev[i].idx],
+						     -ETIMEDOUT);
+				}
+			break;
+		}
+		last = now_s();
+		for (int i = 0; i < n; i++) {
+			struct evconn *e = evs[i].data.ptr;
+
+			if (e->busy && !ev_drive(w, epfd, e))
+				busy--;
+		}
+	}
+	close(epfd);
+	w->t_end = now_s();
+}
+
 /* ---- Workers ------------------------------------------------------------ */
 
 /* Upload this worker's share of the objects that are missing or of
@@ -817,7 +1021,7 @@ static int prepare(struct worker *w)
 	struct bench *b = w->b;
 
 	for (uint32_t i = w->id; i < b->o.count && !atomic_load(&b->abort);
-	     i += b->o.concurrency) {
+	     i += b->nworkers) {
 		struct strata_stat *st = NULL;
 		int rc = strata_object_stat(w->client, b->o.bucket, b->keys[i],
 					    &st);
@@ -857,6 +1061,10 @@ static void run_ops(struct worker *w)
 
 	if (o->workload == W_DATASET) {
 		run_dataset(w);
+		return;
+	}
+	if (o->io == IO_EVENT) {
+		run_event(w);
 		return;
 	}
 	for (;;) {
@@ -915,6 +1123,8 @@ static void *worker_main(void *arg)
 			w->id, strata_strerror(rc));
 	if (!rc && needs_objects(b))
 		rc = prepare(w);
+	if (!rc && b->o.io == IO_EVENT)
+		rc = ev_open(w);
 	w->setup_rc = rc;
 	if (rc)
 		atomic_store(&b->abort, true);
@@ -1001,7 +1211,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	       O_BUCKET, O_SIZE, O_COUNT, O_CONC, O_DURATION, O_OPS,
 	       O_BATCH, O_PREFIX, O_CLIENTS, O_JSON, O_EPOCHS, O_SEED,
 	       O_RANK, O_WORLD, O_PREFETCH, O_PREFETCH_BYTES, O_PIECE,
-	       O_SAMPLES, O_NO_HINT, O_NO_SHUFFLE };
+	       O_SAMPLES, O_NO_HINT, O_NO_SHUFFLE, O_IO, O_THREADS };
 	static const struct option longs[] = {
 		{ "endpoint", required_argument, NULL, O_ENDPOINT },
 		{ "access-key", required_argument, NULL, O_ACCESS },
@@ -1017,6 +1227,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "batch-keys", required_argument, NULL, O_BATCH },
 		{ "prefix", required_argument, NULL, O_PREFIX },
 		{ "clients", required_argument, NULL, O_CLIENTS },
+		{ "io", required_argument, NULL, O_IO },
+		{ "threads", required_argument, NULL, O_THREADS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "epochs", required_argument, NULL, O_EPOCHS },
 		{ "seed", required_argument, NULL, O_SEED },
@@ -1100,6 +1312,18 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			else
 				die_usage("--clients: per-thread or shared");
 			break;
+		case O_IO:
+			if (!strcmp(optarg, "threads"))
+				o->io = IO_THREADS;
+			else if (!strcmp(optarg, "event"))
+				o->io = IO_EVENT;
+			else
+				die_usage("--io: threads or event");
+			break;
+		case O_THREADS:
+			o->threads = (unsigned)parse_u64("threads", optarg, 1,
+							 MAX_CONCURRENCY);
+			break;
 		case O_JSON: o->json = true; break;
 		case O_EPOCHS:
 			o->epochs = (unsigned)parse_u64("epochs", optarg, 1,
@@ -1160,6 +1384,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	if (o->rank >= o->world_size)
 		die_usage("--rank (%u) must be below --world-size (%u)",
 			  o->rank, o->world_size);
+	if (o->io == IO_EVENT && o->workload != W_GET)
+		die_usage("--io event runs --workload get only");
+	if (o->io == IO_EVENT && o->size > BUF_GET_MAX)
+		die_usage("--io event: --size is at most 256M (a buffer per "
+			  "connection)");
+	if (o->threads && o->io != IO_EVENT)
+		die_usage("--threads goes with --io event");
 	if (o->workload == W_BATCH && o->batch_keys > o->count)
 		die_usage("--batch-keys (%u) is more than --count (%" PRIu32
 			  ")", o->batch_keys, o->count);
@@ -1216,9 +1447,10 @@ static void report(struct bench *b, struct totals *t)
 		json_str(f, o->bucket);
 		fprintf(f, ",\"size\":%" PRIu64 ",\"count\":%" PRIu32
 			",\"concurrency\":%u,\"clients\":\"%s\""
-			",\"connections\":%d",
+			",\"io\":\"%s\",\"threads\":%u,\"connections\":%d",
 			o->size, o->count, o->concurrency,
 			o->clients == CM_SHARED ? "shared" : "per-thread",
+			o->io == IO_EVENT ? "event" : "threads", b->nworkers,
 			b->connections);
 		if (o->workload == W_BATCH)
 			fprintf(f, ",\"batch_keys\":%u", o->batch_keys);
@@ -1269,10 +1501,11 @@ static void report(struct bench *b, struct totals *t)
 		return;
 	}
 	fprintf(f, "workload %s on %s, bucket %s: %" PRIu64 " B objects x %"
-		PRIu32 ", %u workers (%s clients, %d connections)\n",
+		PRIu32 ", %u %s (%s clients, %d connections)\n",
 		workload_names[o->workload], b->cfg.endpoint, o->bucket,
 		o->size, o->count, o->concurrency,
-		o->clients == CM_SHARED ? "shared" : "per-thread",
+		o->io == IO_EVENT ? "gets in flight on event threads" :
+		"workers", o->clients == CM_SHARED ? "shared" : "per-thread",
 		b->connections);
 	if (needs_objects(b))
 		fprintf(f, "prepare: %" PRIu64 " uploaded, %" PRIu64
@@ -1423,11 +1656,20 @@ int main(int argc, char **argv)
 	}
 	make_keys(b);
 
-	b->w = xcalloc(o->concurrency, sizeof(*b->w));
-	pthread_barrier_init(&b->ready, NULL, o->concurrency + 1);
-	pthread_barrier_init(&b->go, NULL, o->concurrency + 1);
+	b->nworkers = o->concurrency;
+	if (o->io == IO_EVENT) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		b->nworkers = o->threads ? o->threads :
+			      cpus > 0 ? (unsigned)cpus : 1;
+		if (b->nworkers > o->concurrency)
+			b->nworkers = o->concurrency;
+	}
+	b->w = xcalloc(b->nworkers, sizeof(*b->w));
+	pthread_barrier_init(&b->ready, NULL, b->nworkers + 1);
+	pthread_barrier_init(&b->go, NULL, b->nworkers + 1);
 	t_prep = now_s();
-	for (i = 0; i < o->concurrency; i++) {
+	for (i = 0; i < b->nworkers; i++) {
 		struct worker *w = &b->w[i];
 
 		w->b = b;
@@ -1435,7 +1677,7 @@ int main(int argc, char **argv)
 		w->scratch = xcalloc(1, VERIFY_CHUNK);
 		w->key = xcalloc(1, MAX_PREFIX + 64);
 		if (o->workload != W_PUT && o->workload != W_BATCH &&
-		    o->size <= BUF_GET_MAX)
+		    o->io != IO_EVENT && o->size <= BUF_GET_MAX)
 			w->buf = xcalloc(1, o->size);
 		if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
 			fprintf(stderr, "strata-bench: cannot start a thread\n");
@@ -1464,13 +1706,13 @@ int main(int argc, char **argv)
 	b->t0 = now_s();
 	b->deadline = b->t0 + o->duration;
 	pthread_barrier_wait(&b->go);
-	for (i = 0; i < o->concurrency; i++)
+	for (i = 0; i < b->nworkers; i++)
 		pthread_join(b->w[i].th, NULL);
 	/* Every worker is done, its client still open: count sockets now. */
 	b->connections = count_sockets();
 	t.cpu_s = cpu_seconds() - t.cpu_s;
 
-	for (i = 0; i < o->concurrency; i++) {
+	for (i = 0; i < b->nworkers; i++) {
 		struct worker *w = &b->w[i];
 
 		if (w->setup_rc && status == EXIT_OK)
@@ -1499,6 +1741,11 @@ int main(int argc, char **argv)
 		t.retries += w->retries;
 		t.hints += w->hints;
 		t.wait_s += w->wait_ns / 1e9;
+		for (unsigned k = 0; k < w->nev; k++) {
+			strata_conn_close(w->ev[k].conn);
+			free(w->ev[k].buf);
+		}
+		free(w->ev);
 		if (!b->shared)
 			strata_client_free(w->client);
 		free(w->buf);

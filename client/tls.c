@@ -49,6 +49,7 @@ struct tls_conn {
 	SSL *ssl;
 	int io_errno;	/* errno of the last failed recv/send, 0 if none */
 	bool eof;	/* recv saw the peer's FIN */
+	bool nonblock;	/* tls_conn_nonblock(): EAGAIN means "try again" */
 };
 
 /* ---- The socket BIO ---------------------------------------------------- */
@@ -64,6 +65,8 @@ static int bio_write_ex(BIO *b, const char *data, size_t len, size_t *done)
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		c->io_errno = errno;
+		if (c->nonblock && (errno == EAGAIN || errno == EWOULDBLOCK))
+			BIO_set_retry_write(b);
 		*done = 0;
 		return 0;
 	}
@@ -83,6 +86,8 @@ static int bio_read_ex(BIO *b, char *data, size_t len, size_t *done)
 	*done = 0;
 	if (n < 0) {
 		c->io_errno = errno;
+		if (c->nonblock && (errno == EAGAIN || errno == EWOULDBLOCK))
+			BIO_set_retry_read(b);
 		return 0;
 	}
 	if (n == 0) {
@@ -422,6 +427,61 @@ int tls_conn_export(struct tls_conn *c, const char *label, uint8_t *out,
 				       NULL, 0, 0);
 	ERR_clear_error();
 	return r == 1 ? 0 : -EPROTO;
+}
+
+int tls_conn_nonblock(struct tls_conn *c)
+{
+	int fl = fcntl(c->fd, F_GETFL);
+
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) != 0)
+		return -errno;
+	c->nonblock = true;
+	return 0;
+}
+
+int tls_conn_fd(const struct tls_conn *c)
+{
+	return c->fd;
+}
+
+/* A non-blocking SSL_read_ex/SSL_write_ex that did nothing: -EAGAIN with
+ * *events set to what the socket must become, else the mapped failure. */
+static int nb_failure(struct tls_conn *c, int ret, short *events)
+{
+	switch (SSL_get_error(c->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		ERR_clear_error();
+		*events = POLLIN;
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		ERR_clear_error();
+		*events = POLLOUT;
+		return -EAGAIN;
+	default:
+		return ssl_failure(c, ret);
+	}
+}
+
+int tls_conn_read_some(struct tls_conn *c, void *buf, size_t len,
+		       size_t *got, short *events)
+{
+	int r;
+
+	*got = 0;
+	io_reset(c);
+	r = SSL_read_ex(c->ssl, buf, len, got);
+	return r == 1 ? 0 : nb_failure(c, r, events);
+}
+
+int tls_conn_write_some(struct tls_conn *c, const void *buf, size_t len,
+			size_t *done, short *events)
+{
+	int r;
+
+	*done = 0;
+	io_reset(c);
+	r = SSL_write_ex(c->ssl, buf, len, done);
+	return r == 1 ? 0 : nb_failure(c, r, events);
 }
 
 bool tls_conn_readable(struct tls_conn *c)

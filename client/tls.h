@@ -60,4 +60,24 @@ int tls_conn_export(struct tls_conn *conn, const char *label, uint8_t *out,
  * body has an early answer (an error) waiting. */
 bool tls_conn_readable(struct tls_conn *conn);
 
+/* Switch an open connection to non-blocking mode, for an event loop
+ * (strata_conn_*); the blocking read/write calls above no longer apply. */
+int tls_conn_nonblock(struct tls_conn *conn);
+
+/* The connection's socket, to wait on. */
+int tls_conn_fd(const struct tls_conn *conn);
+
+/*
+ * Non-blocking transfers (after tls_conn_nonblock()).  Return 0 with *n
+ * bytes moved (at least one), -EAGAIN with *events set to POLLIN or POLLOUT
+ * when nothing could move until the socket is ready for that (TLS may need
+ * to write to read, or read to write), or another negative errno value.  A
+ * write that returned -EAGAIN must be repeated with the same buffer and
+ * length (OpenSSL's rule for retried writes).
+ */
+int tls_conn_read_some(struct tls_conn *conn, void *buf, size_t len,
+		       size_t *n, short *events);
+int tls_conn_write_some(struct tls_conn *conn, const void *buf, size_t len,
+			size_t *n, short *events);
+
 #endif

@@ -18,7 +18,8 @@
 #
 # STRATAD=path overrides the daemon binary (default: build/daemon/stratad).
 # STRATA_DEV_TIERS="key = value\n..." adds lines to each new node's [tiers]
-# section (tests and benchmarks: capacities, the slow-device knobs).
+# section (tests and benchmarks: capacities, the slow-device knobs), and
+# STRATA_DEV_NODE the same to [node] (e.g. "io_threads = 2").
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -82,6 +83,7 @@ make_node() {	# i -> writes its config
 id = $1
 state_dir = $n/state
 listen = 127.0.0.1:$port
+$(printf '%b' "${STRATA_DEV_NODE:-}")
 
 [tls]
 cert = $dir/node.pem

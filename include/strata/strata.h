@@ -302,6 +302,63 @@ int strata_object_get_fd(strata_client *c, const char *bucket,
 			 const char *key, uint64_t offset, uint64_t length,
 			 int fd, struct strata_get_result *res);
 
+/* ---- Objects: gets from an event loop ----------------------------------- */
+
+/*
+ * A connection of its own for an event loop (epoll, libuv, ...) that keeps
+ * many gets in flight from one thread, as a load generator or an
+ * asynchronous loader does, where a blocking call per thread would pay a
+ * thread wake-up per request.  One get at a time per connection; a
+ * strata_conn is used by one thread at a time (different ones may run in
+ * different threads).  It is not part of c's pool: pool_size does not
+ * count it, and it lives until strata_conn_close() (before
+ * strata_client_free(c)).
+ */
+typedef struct strata_conn strata_conn;
+
+/*
+ * Open, authenticate (blocking, within c's timeout) and switch the socket
+ * to non-blocking mode.
+ * Returns 0; the errors of strata_client_new() (STRATA_ECERT, STRATA_EAUTH,
+ * -ECONNREFUSED, ...).
+ */
+int strata_conn_open(strata_client *c, strata_conn **out);
+
+/* The socket to wait on, with the events strata_conn_get_step() asks for. */
+int strata_conn_fd(const strata_conn *conn);
+
+/*
+ * Start a get of a byte range into a caller buffer (as
+ * strata_object_get_buf()), then call strata_conn_get_step() until it
+ * returns something other than -EAGAIN.  bucket and key are copied; buf
+ * must stay valid until the get is over.
+ * Returns 0; -EINVAL; -EBUSY (a get is under way); STRATA_EBADBUCKET,
+ * STRATA_EBADKEY; STRATA_ECLOSING (the server is closing this connection:
+ * open another); -ENOTCONN (an earlier failure broke it: close it).
+ */
+int strata_conn_get_start(strata_conn *conn, const char *bucket,
+			  const char *key, uint64_t offset, uint64_t length,
+			  void *buf, size_t cap);
+
+/*
+ * Move the get on as far as the socket allows without blocking.
+ *   [out] events  on -EAGAIN: POLLIN or POLLOUT, what to wait for on
+ *                 strata_conn_fd() before the next call
+ *   [out] got     on 0: bytes stored in buf (may be NULL)
+ *   [out] res     on 0 and -ENOBUFS: the version and range served (may be
+ *                 NULL)
+ * Returns 0 (the get is over and the connection ready for the next);
+ * -EAGAIN; the errors of strata_object_get_buf() (a server's error, such as
+ * STRATA_ENOOBJECT, ends the get and leaves the connection usable; -ENOBUFS,
+ * STRATA_EPROTO and transport errors break it: close it); -EINVAL (no get
+ * under way).
+ */
+int strata_conn_get_step(strata_conn *conn, short *events, size_t *got,
+			 struct strata_get_result *res);
+
+/* Close the connection (a get under way is abandoned). */
+void strata_conn_close(strata_conn *conn);
+
 /* ---- Objects: stat, delete --------------------------------------------- */
 
 struct strata_chunk {
