@@ -15,7 +15,11 @@
 # runs from a temporary prefix as the current user with TLS 1.3 only,
 # TLS_AES_256_GCM_SHA384 only, the node's own certificate, 2 workers,
 # sendfile on, access_log off; wrk drives it.  Strata's node negotiates
-# the same suite (checked with openssl s_client below).  Every number is
+# the same suite (checked with openssl s_client below).  For 4 KiB GETs
+# strata-bench drives its 64 connections the way wrk drives nginx's: from
+# one event-loop thread per core (--io event, libstrata's strata_conn_*),
+# one request in flight on each; a run with one blocking thread per
+# connection is shown beside it for the record.  Every number is
 # the median of ROUNDS runs, alternating Strata and nginx (S N, N S, ...).
 # Client and server share the machine's cores, for both servers alike.
 #
@@ -302,9 +306,15 @@ wrk_run() {
 a_s=() a_n=() b_s=() b_n=()
 strata_a=("$bench" --workload get "${B[@]}" --size 64M --count 4
 	  --concurrency 2 --duration "$SECS" --prefix big/)
+# 4 KiB: 64 connections driven from one thread per core, as wrk drives
+# nginx's (--io event); then, for the record, one blocking thread per
+# connection (--io threads), which on shared cores spends much of the CPU
+# on waking a thread per answer.
 strata_b=("$bench" --workload get "${B[@]}" --size 4K --count 1000
-	  --concurrency 64 --duration "$SECS" --prefix small/)
-commands+=("${strata_a[*]}" "${strata_b[*]}")
+	  --concurrency 64 --duration "$SECS" --prefix small/ --io event)
+strata_bt=("$bench" --workload get "${B[@]}" --size 4K --count 1000
+	   --concurrency 64 --duration "$SECS" --prefix small/ --io threads)
+commands+=("${strata_a[*]}" "${strata_b[*]}" "${strata_bt[*]}")
 if [[ $baseline == yes ]]; then
 	commands+=("wrk -t2 -c2 -d${SECS}s --timeout 30s -s wrk.lua https://127.0.0.1:$nport -- /big/obj- 4"
 		   "wrk -t2 -c64 -d${SECS}s --timeout 30s -s wrk.lua https://127.0.0.1:$nport -- /small/obj- 1000")
@@ -313,6 +323,7 @@ fi
 # per-run CPU: server seconds per GB (a) or microseconds per request (b),
 # and the same for the client
 a_ss=() a_sc=() a_ns=() a_nc=() b_ss=() b_sc=() b_ns=() b_nc=()
+b_t=() b_ts=() b_tc=()
 a_strata() {
 	srv_pids=("${strata_pids[@]}")
 	run_logged "a-s$1" "${strata_a[@]}"
@@ -335,12 +346,20 @@ b_strata() {
 	srv_pids=("${strata_pids[@]}")
 	run_logged "b-s$1" "${strata_b[@]}"
 	local conns ops
+	# Event mode: 64 connections for the gets, plus each thread's idle
+	# one from the upload check.
 	conns=$(jget "$work/b-s$1" connections)
-	[[ $conns == 64 ]] || note "strata-bench held $conns connections, not 64"
+	((conns >= 64 && conns <= 64 + $(jget "$work/b-s$1" threads))) ||
+		note "strata-bench held $conns connections, not 64"
 	b_s+=("$(jget "$work/b-s$1" ops_per_s)")
 	ops=$(jget "$work/b-s$1" ops)
 	b_ss+=("$(calc "$(cat "$work/b-s$1.srv") * 1e6 / $ops")")
 	b_sc+=("$(calc "$(cat "$work/b-s$1.cpu") * 1e6 / $ops")")
+	run_logged "b-t$1" "${strata_bt[@]}"
+	b_t+=("$(jget "$work/b-t$1" ops_per_s)")
+	ops=$(jget "$work/b-t$1" ops)
+	b_ts+=("$(calc "$(cat "$work/b-t$1.srv") * 1e6 / $ops")")
+	b_tc+=("$(calc "$(cat "$work/b-t$1.cpu") * 1e6 / $ops")")
 }
 b_nginx() {
 	srv_pids=("${nginx_pids[@]}")
@@ -391,11 +410,13 @@ done
 # ---- the table ----
 
 a_sm=$(median "${a_s[@]}") b_sm=$(median "${b_s[@]}")
-a_nm=n/a b_nm=n/a a_ratio=n/a b_ratio=n/a
+b_tm=$(median "${b_t[@]}")
+a_nm=n/a b_nm=n/a a_ratio=n/a b_ratio=n/a bt_ratio=n/a
 if [[ $baseline == yes ]]; then
 	a_nm=$(median "${a_n[@]}") b_nm=$(median "${b_n[@]}")
 	a_ratio=$(calc "$a_sm / $a_nm")
 	b_ratio=$(calc "$b_sm / $b_nm")
+	bt_ratio=$(calc "$b_tm / $b_nm")
 fi
 c_bm=$(median "${c_b[@]}") c_sm=$(median "${c_s[@]}") c_rm=$(median "${c_r[@]}")
 
@@ -414,12 +435,14 @@ printf '| GET 64 MiB objects, 2 connections (MB/s) | %s | %s | %s | >= 0.8x ngin
 printf '| GET 4 KiB objects, 64 connections (req/s) | %s | %s | %s | >= 0.8x nginx | %s |\n' \
 	"$(fmt %.0f "$b_sm")" "$(fmt %.0f "$b_nm")" "$(fmt %.2f "$b_ratio")" \
 	"$(verdict "$b_ratio" 0.8)"
+printf '| (the same, one blocking client thread per connection) | %s | %s | %s | (for the record) | - |\n' \
+	"$(fmt %.0f "$b_tm")" "$(fmt %.0f "$b_nm")" "$(fmt %.2f "$bt_ratio")"
 printf '| batch get 1,000 x 4 KiB vs 1,000 single GETs (ms wall; baseline = singles) | %s | %s | %s | >= 5x faster | %s |\n' \
 	"$(fmt %.2f "$c_bm")" "$(fmt %.2f "$c_sm")" "$(fmt %.2f "$c_rm")" \
 	"$(verdict "$c_rm" 5)"
 echo
 echo "Runs (in order measured): (a) Strata MB/s ${a_s[*]}; nginx ${a_n[*]:-n/a}"
-echo "  (b) Strata req/s ${b_s[*]}; nginx ${b_n[*]:-n/a}"
+echo "  (b) Strata req/s ${b_s[*]} (blocking threads: ${b_t[*]}); nginx ${b_n[*]:-n/a}"
 echo "  (c) batch ms ${c_b[*]}; singles ms ${c_s[*]}; ratios ${c_r[*]} (ratio column: median of the per-round ratios)"
 medf() { local f=$1; shift; if (($#)); then fmt "$f" "$(median "$@")"; else echo n/a; fi; }
 echo "CPU (median; includes each client's start-up and verification):"
@@ -427,6 +450,7 @@ echo "  (a) CPU s per GB served: stratad $(medf %.2f "${a_ss[@]}"), nginx $(medf
      "client: strata-bench $(medf %.2f "${a_sc[@]}"), wrk $(medf %.2f "${a_nc[@]}")"
 echo "  (b) CPU us per 4 KiB GET: stratad $(medf %.1f "${b_ss[@]}"), nginx $(medf %.1f "${b_ns[@]}");" \
      "client: strata-bench $(medf %.1f "${b_sc[@]}"), wrk $(medf %.1f "${b_nc[@]}")"
+echo "      blocking client threads: stratad $(medf %.1f "${b_ts[@]}"), strata-bench $(medf %.1f "${b_tc[@]}")"
 echo
 echo "Command: $0 (BUILD=$BUILD ROUNDS=$ROUNDS SECS=$SECS)"
 echo "Runs used (environment from dev-cluster's env file):"
