@@ -546,8 +546,9 @@ static void slot_cache(struct store_get *g, struct get_slot *sl)
 		sl->centry = NULL;
 		return;
 	}
-	if (g->o->flags & META_OBJ_INLINE || sl->status ||
-	    sl->plainlen != g->o->chunks[sl->idx].raw_len)
+	/* Keyed by the chunk id, which the plaintext determines: an inline
+	 * object's single chunk has one too. */
+	if (sl->status || sl->plainlen != g->o->chunks[sl->idx].raw_len)
 		return;
 	cache_key(g, sl->idx, key);
 	if (sl->out == sl->plain) {
@@ -584,11 +585,10 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	memset(&sl->req, 0, sizeof(sl->req));
 	sl->busy = true;
 	g->inflight++;
-	if (g->o->flags & META_OBJ_INLINE) {
-		get_issue_inline(g, sl);
-		return;
-	}
-	/* A chunk read before: no segment read, no decode. */
+	/* A chunk read before: no segment read, no decode.  Small objects
+	 * inline in the index too: their record needs no read, but its
+	 * decryption and checks cost more than the lookup (a 4 KiB GET
+	 * spent ~1 us of its ~12 on them). */
 	{
 		uint8_t ck[CACHE_KEY_LEN];
 
@@ -609,6 +609,10 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 				return;
 			}
 		}
+	}
+	if (g->o->flags & META_OBJ_INLINE) {
+		get_issue_inline(g, sl);
+		return;
 	}
 	rc = chunk_lookup(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
 	if (rc)

@@ -1042,6 +1042,38 @@ START_TEST(chunk_cache_serves_repeats)
 }
 END_TEST
 
+/* Small objects inline in the index go through the chunk cache too, keyed
+ * by their chunk id: repeats are hits, different bytes never share an
+ * entry, and an overwrite is read back new. */
+START_TEST(inline_objects_cached)
+{
+	uint8_t x[3000], y[3000], z[3000];
+	struct store_stats a, b;
+
+	tu_fill(x, sizeof(x), 41);
+	tu_fill(y, sizeof(y), 42);
+	tu_fill(z, sizeof(z), 43);
+	ck_assert_int_eq(tenv_put(&E, "data", "x", x, sizeof(x), NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "y", y, sizeof(y), NULL), 0);
+	check_object("x", x, sizeof(x));
+	check_object("y", y, sizeof(y));
+	ck_assert_int_eq(store_stats(E.s, &a), 0);
+	check_object("x", x, sizeof(x));
+	check_object("y", y, sizeof(y));
+	check_object("x", x, sizeof(x));
+	ck_assert_int_eq(store_stats(E.s, &b), 0);
+	ck_assert_uint_eq(b.cache_hits - a.cache_hits, 3);
+	/* Overwritten: the new bytes, then hits on them. */
+	ck_assert_int_eq(tenv_put(&E, "data", "x", z, sizeof(z), NULL), 0);
+	check_object("x", z, sizeof(z));
+	check_object("x", z, sizeof(z));
+	check_object("y", y, sizeof(y));
+	/* The same bytes under another key share the entry, rightly. */
+	ck_assert_int_eq(tenv_put(&E, "data", "w", y, sizeof(y), NULL), 0);
+	check_object("w", y, sizeof(y));
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1076,6 +1108,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, access_keys);
 	tcase_add_test(tc, large_chunks_direct_io);
 	tcase_add_test(tc, chunk_cache_serves_repeats);
+	tcase_add_test(tc, inline_objects_cached);
 	tcase_add_test(tc, get_hold_keeps_cached_bytes);
 	tcase_add_test(tc, gets_around_page_cache);
 	suite_add_tcase(s, tc);
