@@ -268,7 +268,7 @@ static void conn_flush(struct net_conn *c)
 	struct net_write *w;
 	uv_buf_t b;
 	uint8_t *buf;
-	size_t len, counted;
+	size_t len, counted, off = 0;
 	int r;
 
 	tls_conn_take_out(c->tls, &buf, &len);
@@ -300,9 +300,11 @@ static void conn_flush(struct net_conn *c)
 			return;
 		}
 		if (r > 0) {
-			/* Queue the rest; keep buf whole for free(). */
-			memmove(buf, buf + r, len - (size_t)r);
-			len -= (size_t)r;
+			/* Queue the rest from where the socket stopped (no
+			 * move: a full socket buffer takes a part of a big
+			 * write each time); buf stays whole for free(). */
+			off = (size_t)r;
+			len -= off;
 		}
 	}
 	w = malloc(sizeof(*w));
@@ -315,7 +317,7 @@ static void conn_flush(struct net_conn *c)
 	w->c = c;
 	w->buf = buf;
 	w->len = len;
-	b = uv_buf_init((char *)buf, 0);
+	b = uv_buf_init((char *)buf + off, 0);
 	b.len = len;	/* size_t on Unix; uv_buf_init takes unsigned */
 	c->out_queued += len;
 	/* out_queued is counted whole: replace the TLS share with it. */
