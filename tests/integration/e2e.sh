@@ -44,6 +44,28 @@ timeout 600 "$E2E_BIN" || rc=1
 if [ -x "$here/cli.sh" ]; then
 	timeout 300 "$here/cli.sh" "$STRATA_CLI" "$work" || rc=1
 fi
+# strata-bench both ways: every get answered and the first of each object
+# compared byte for byte; --io event with its wrong uses refused.
+if [ -n "${STRATA_BENCH:-}" ]; then
+	for io in threads event; do
+		out=$("$STRATA_BENCH" --workload get --bucket benchcheck --size 10K \
+			--count 20 --concurrency 6 --ops 300 --prefix "$io/" --io "$io" \
+			--json) || { echo "e2e: FAIL: strata-bench --io $io failed"; rc=1; }
+		case $out in
+		*'"ops":300,'*'"errors":0,"verified":20,"verify_failures":0'*)
+			echo "e2e: strata-bench --io $io: 300 gets, 20 objects verified" ;;
+		*) echo "e2e: FAIL: strata-bench --io $io: $out"; rc=1 ;;
+		esac
+	done
+	for bad in "--workload put --io event" "--workload get --threads 2" \
+		   "--workload get --io bogus"; do
+		brc=0
+		# shellcheck disable=SC2086
+		"$STRATA_BENCH" --bucket benchcheck $bad --ops 1 >/dev/null 2>&1 || brc=$?
+		[ "$brc" = 2 ] || { echo "e2e: FAIL: strata-bench $bad: exit $brc, not a usage error"; rc=1; }
+	done
+fi
+
 # kill -9 right after an acknowledged upload; `up` restarts the node with
 # its data, keys and certificates, and the object is whole.
 head -c 3000000 /dev/urandom >"$work/acked"
