@@ -198,6 +198,13 @@ EBUCKETEXISTS = -30003
 
 UNEVEN = {"share": 0, "drop": 1, "pad": 2}
 
+# Dataset(samples="webdataset") reads shards larger than this in byte ranges
+# of this size by default, and parses each tar as its pieces arrive, so a
+# worker holds pieces, not whole shards, however large they are.  Smaller
+# shards are read whole: on 2 shared cores, 8 or 16 MiB pieces of 32 MiB
+# shards made the first batch come 2x sooner but the epoch no faster.
+WEBDATASET_PIECE = 64 << 20
+
 
 class Error(Exception):
     """A libstrata error: .code is the negative errno or STRATA_E* value;
@@ -424,8 +431,19 @@ def webdataset_samples(data, url=None):
     extension -> bytes with "__key__" (the member path up to the first dot
     of its file name) and "__url__".  Members of one sample must be
     consecutive, as WebDataset writes them."""
+    return _samples(_tar.members(data), url)
+
+
+def webdataset_samples_pieces(pieces, url=None):
+    """As webdataset_samples(), over a tar shard that arrives as
+    consecutive pieces (bytes-like; each may stop being valid once the next
+    is asked for): samples come as soon as their bytes have."""
+    return _samples(_tar.members_stream(pieces), url)
+
+
+def _samples(members, url):
     cur = None
-    for name, payload in _tar.members(data):
+    for name, payload in members:
         d, _, base = name.rpartition("/")
         stem, dot, ext = base.partition(".")
         if not dot:
@@ -488,15 +506,18 @@ class Dataset(_Base):
 
     The listing is made once, at construction, in the constructing process
     and inherited by DataLoader workers; each worker opens its own
-    connections.  prefetch / prefetch_bytes bound the shards fetched ahead
-    per worker; retries / backoff_ms how long a restarting node is waited
-    for.
+    connections.  prefetch / prefetch_bytes bound the shards (pieces)
+    fetched ahead per worker; retries / backoff_ms how long a restarting
+    node is waited for.  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB,
+    for samples="webdataset", else 0) reads larger shards as byte ranges of
+    that size, their tars parsed as the pieces arrive, so a worker holds
+    pieces rather than whole shards; 0 reads every shard whole.
     """
 
     def __init__(self, url, shuffle=True, seed=0, epoch=0,
                  samples="shards", rank=None, world_size=None,
                  uneven="share", prefetch=2, prefetch_bytes=0, retries=0,
-                 backoff_ms=0, client_args=None):
+                 backoff_ms=0, client_args=None, piece_size=None):
         if samples not in ("shards", "webdataset"):
             raise ValueError('samples: "shards" or "webdataset"')
         if uneven not in UNEVEN:
@@ -514,6 +535,11 @@ class Dataset(_Base):
         self.prefetch_bytes = prefetch_bytes
         self.retries = retries
         self.backoff_ms = backoff_ms
+        if piece_size is None:
+            piece_size = WEBDATASET_PIECE if samples == "webdataset" else 0
+        if piece_size < 0:
+            raise ValueError("piece_size: bytes >= 0")
+        self.piece_size = piece_size
         self.client_args = dict(client_args or {})
         self.last_stats = None
         self._client = None
@@ -589,6 +615,14 @@ class Dataset(_Base):
     def shards(self):
         """Yield (key, memoryview) per shard of this process's share; the
         view is valid until the next item is asked for."""
+        for key, mv, _last in self._pieces(0):
+            yield key, mv
+
+    def _pieces(self, piece_size):
+        """Yield (key, memoryview, last) per piece of this process's share:
+        whole shards, or consecutive byte ranges of piece_size bytes, a
+        shard's pieces in order; a view is valid until the next item is
+        asked for."""
         if self._ds is None:
             self._open()
         rank, world, worker, workers = self._participant()
@@ -596,6 +630,7 @@ class Dataset(_Base):
                         self.shuffle, self.uneven)
         o.prefetch = self.prefetch
         o.prefetch_bytes = self.prefetch_bytes
+        o.piece_size = piece_size
         o.retries = self.retries
         o.backoff_ms = self.backoff_ms
         c = self._get_client()
@@ -616,7 +651,7 @@ class Dataset(_Base):
                                         .from_address(sh.data)).cast("B")
                     else:
                         mv = memoryview(b"")
-                    yield key, mv
+                    yield key, mv, bool(sh.last)
                 finally:
                     mv = None
                     _epoch_buf_free(e, sh.data, sh.length)
@@ -627,9 +662,35 @@ class Dataset(_Base):
             _epoch_free(e)
 
     def __iter__(self):
-        for key, mv in self.shards():
-            if self.samples == "shards":
+        if self.samples == "shards":
+            for key, mv in self.shards():
                 yield key, bytes(mv)
-            else:
-                yield from webdataset_samples(
-                    mv, "strata://%s/%s" % (self.bucket, key))
+            return
+        it = self._pieces(self.piece_size)
+        for key, mv, last in it:
+            shard = _ShardPieces(it, mv, last)
+            yield from webdataset_samples_pieces(
+                shard, "strata://%s/%s" % (self.bucket, key))
+            shard.drain()
+
+
+class _ShardPieces:
+    """One shard's pieces out of Dataset._pieces(): the first, then more
+    until the one marked last."""
+
+    def __init__(self, it, first, last):
+        self._it, self._first, self._last = it, first, last
+
+    def __iter__(self):
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        while not self._last:
+            _key, mv, self._last = next(self._it)
+            yield mv
+
+    def drain(self):
+        """Skip what the tar reader left (past its end-of-archive)."""
+        self._first = None
+        for _mv in self:
+            pass

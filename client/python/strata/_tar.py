@@ -88,3 +88,100 @@ def members(buf):
             yield name, bytes(mv[start:end])
     if off < n and any(mv[off:]):
         raise ValueError("tar: truncated header at byte %d" % off)
+
+
+
+def members_stream(pieces):
+    """As members(), over a tar that arrives as consecutive pieces (any
+    sizes, e.g. the byte ranges libstrata's epoch reader delivers; a piece
+    may stop being valid once the next is asked for), so the first members
+    come before the whole archive has.  Members within one piece are sliced
+    from it as members() does; one that spans pieces is put together."""
+    it = iter(pieces)
+    mv = memoryview(b"")
+    n = off = pos = 0                   # piece, its length, where we are,
+    long_name = None                    # and its offset in the stream
+
+    def more():
+        nonlocal mv, n, off, pos
+        for p in it:
+            m = memoryview(p).cast("B")
+            if len(m):
+                pos += n
+                mv, n, off = m, len(m), 0
+                return True
+        return False
+
+    def take(k):                        # k bytes across pieces (or fewer)
+        nonlocal off
+        out = bytearray(mv[off:n])
+        off = n
+        while len(out) < k and more():
+            need = min(k - len(out), n)
+            out += mv[:need]
+            off = need
+        return bytes(out)
+
+    def skip(k):
+        nonlocal off
+        while off + k > n:
+            k -= n - off
+            off = n
+            if not more():
+                return False
+        off += k
+        return True
+
+    while True:
+        at = pos + off
+        if off + _BLOCK <= n:
+            h = bytes(mv[off:off + _BLOCK])
+            off += _BLOCK
+        else:
+            h = take(_BLOCK)
+            if len(h) < _BLOCK:
+                rest = any(h) or any(mv[off:n])
+                while not rest and more():
+                    rest = any(mv)
+                    off = n
+                if rest:
+                    raise ValueError("tar: truncated header at byte %d" % at)
+                return
+        if h == _ZERO:                  # end-of-archive blocks
+            return
+        want = _octal(h[148:156], "checksum")
+        got = sum(h) - sum(h[148:156]) + 8 * 32
+        if want != got:
+            raise ValueError("tar: header checksum mismatch at byte %d" % at)
+        size = _octal(h[124:136], "size")
+        kind = h[156:157]
+        name = _cstr(h[0:100])
+        if h[257:262] == b"ustar" and h[345]:
+            name = _cstr(h[345:500]) + "/" + name
+        pad = (size + _BLOCK - 1) // _BLOCK * _BLOCK - size
+        keep = kind in (b"L", b"x", b"0", b"\0", b"7")
+        if keep and off + size <= n:
+            data = bytes(mv[off:off + size])
+            off += size
+        elif keep:
+            data = take(size)
+            if len(data) < size:
+                raise ValueError("tar: member %r runs past the end" % name)
+        elif not skip(size):
+            raise ValueError("tar: member %r runs past the end" % name)
+        if off + pad <= n:
+            off += pad
+        else:
+            skip(pad)                   # an archive may end in padding
+        if kind == b"L":
+            long_name = _cstr(data)
+            continue
+        if kind == b"x":
+            p = _pax_path(data)
+            if p is not None:
+                long_name = p
+            continue
+        if long_name is not None:
+            name, long_name = long_name, None
+        if keep:
+            yield name, data
