@@ -81,6 +81,8 @@ struct fake {
 	unsigned page_cap;		/* entries per LIST/BUCKET_LIST page */
 	unsigned batch_frame;		/* BATCH_GET body bytes per frame */
 	atomic_uint get_delay_ms;	/* each GET waits this long first */
+	atomic_bool goaway_next;	/* GOAWAY once, before the next GET's
+					 * answer (and answer it still) */
 
 	/* What happened. */
 	atomic_int accepted;
@@ -899,6 +901,17 @@ static int dispatch(struct sconn *s, const struct proto_header *h)
 	case PROTO_OP_PUT:
 		return do_put(s, h);
 	case PROTO_OP_GET:
+		if (atomic_exchange(&f->goaway_next, false)) {
+			struct proto_error e = { .code = STRATA_ECLOSING };
+			uint8_t gf[64];
+			size_t gl;
+
+			ck_assert_int_eq(proto_error_encode(&e, gf, sizeof(gf),
+							    &gl), 0);
+			if (s_send(s, PROTO_OP_GOAWAY, PROTO_F_END, 0, gf, gl,
+				   NULL, 0))
+				return -1;
+		}
 		return do_get(s, h);
 	case PROTO_OP_STAT:
 		return do_stat(s, h);
@@ -2045,6 +2058,18 @@ START_TEST(test_conn_nb)
 	ck_assert_uint_eq(res.length, len);
 	ck_assert_int_eq(strata_conn_get_start(a, "data", "big", 0, 1, buf,
 					       len), -ENOTCONN);
+	strata_conn_close(a);
+
+	/* A GOAWAY ahead of an answer: that get ends well, the next is
+	 * refused at once (open another connection). */
+	ck_assert_int_eq(strata_conn_open(C, &a), 0);
+	atomic_store(&F->goaway_next, true);
+	ck_assert_int_eq(nb_get(a, "data", "big", 5, 50, buf, len, &got, NULL,
+				NULL), 0);
+	ck_assert_uint_eq(got, 50);
+	ck_assert_mem_eq(buf, data + 5, 50);
+	ck_assert_int_eq(strata_conn_get_start(a, "data", "big", 0, 1, buf,
+					       len), STRATA_ECLOSING);
 	strata_conn_close(a);
 
 	/* A server that closes after each answer: the next get on that
