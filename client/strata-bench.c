@@ -1501,11 +1501,16 @@ static void report(struct bench *b, struct totals *t)
 		return;
 	}
 	fprintf(f, "workload %s on %s, bucket %s: %" PRIu64 " B objects x %"
-		PRIu32 ", %u %s (%s clients, %d connections)\n",
-		workload_names[o->workload], b->cfg.endpoint, o->bucket,
-		o->size, o->count, o->concurrency,
-		o->io == IO_EVENT ? "gets in flight on event threads" :
-		"workers", o->clients == CM_SHARED ? "shared" : "per-thread",
+		PRIu32 ", ", workload_names[o->workload], b->cfg.endpoint,
+		o->bucket, o->size, o->count);
+	if (o->io == IO_EVENT)
+		fprintf(f, "concurrency %u on %u event thread%s", o->concurrency,
+			b->nworkers, b->nworkers == 1 ? "" : "s");
+	else
+		fprintf(f, "%u worker%s", o->concurrency,
+			o->concurrency == 1 ? "" : "s");
+	fprintf(f, " (%s clients, %d connections)\n",
+		o->clients == CM_SHARED ? "shared" : "per-thread",
 		b->connections);
 	if (needs_objects(b))
 		fprintf(f, "prepare: %" PRIu64 " uploaded, %" PRIu64
