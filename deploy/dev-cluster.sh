@@ -102,11 +102,17 @@ level = info
 EOF
 }
 
-wait_serving() {	# node dir, port
+# Serving: its admin key written and its own "serving on" line in the log
+# since it started (log bytes before it: $3), not merely something that
+# answers on the port (another process could hold it, and the node would
+# have exited on "address already in use").
+wait_serving() {	# node dir, port, log offset
 	local i
 	for i in $(seq 1 100); do
 		if [ -f "$1/state/admin.key" ] &&
-			timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$2" 2>/dev/null; then
+			tail -c +"$(($3 + 1))" "$1/stratad.log" 2>/dev/null |
+				grep -q "serving on 127.0.0.1:$2 " &&
+			running "$1"; then
 			return 0
 		fi
 		running "$1" || { echo "dev-cluster: node in $1 exited; see $1/stratad.log" >&2; tail -n 5 "$1/stratad.log" >&2; return 1; }
@@ -128,9 +134,11 @@ up() {
 			say "node $i already running (pid $(cat "$n/stratad.pid"), port $port)"
 			continue
 		fi
+		local off
+		off=$(stat -c %s "$n/stratad.log" 2>/dev/null || echo 0)
 		nohup "$stratad" -c "$n/stratad.conf" >>"$n/stratad.log" 2>&1 &
 		echo $! >"$n/stratad.pid"
-		wait_serving "$n" "$port"
+		wait_serving "$n" "$port" "$off"
 		say "node $i serving on 127.0.0.1:$port (pid $(cat "$n/stratad.pid"), log $n/stratad.log)"
 	done
 	local ak sk

@@ -37,9 +37,7 @@ trap cleanup EXIT
 
 # shellcheck source=../lib.sh
 . "$root/tests/lib.sh"
-port=$(free_port) || exit 1
-
-"$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port" >/dev/null
+dev_up "$root" "$work/cluster" || exit 1
 # shellcheck disable=SC1091
 . "$work/cluster/env"
 rc=0
