@@ -47,12 +47,28 @@ class Node:
     def __init__(self, admin=True, extra=''):
         self.work = tempfile.mkdtemp(prefix='strata-ops.')
         self.dir = os.path.join(self.work, 'cluster')
-        self.port = free_port()
         self.admin_port = free_port() if admin else None
         env = dict(os.environ, STRATAD=STRATAD)
-        # up once to write the config and the admin key, then down.
-        subprocess.run([DEV, 'up', '--dir', self.dir, '--port', str(self.port)],
-                       check=True, env=env, stdout=subprocess.DEVNULL)
+        # up once to write the config and the admin key, then down; on
+        # another port when something took this one meanwhile.
+        for attempt in range(3):
+            self.port = free_port()
+            r = subprocess.run([DEV, 'up', '--dir', self.dir, '--port',
+                                str(self.port)], env=env,
+                               stdout=subprocess.DEVNULL)
+            if r.returncode == 0:
+                break
+            log = os.path.join(self.dir, 'node1', 'stratad.log')
+            try:
+                with open(log, errors='replace') as f:
+                    taken = 'address already in use' in f.read().lower()
+            except OSError:
+                taken = False
+            if not taken or attempt == 2:
+                fail('dev-cluster.sh up failed (exit %d)' % r.returncode)
+            subprocess.run([DEV, 'down', '--dir', self.dir], env=env,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run(['rm', '-rf', self.dir])
         subprocess.run([DEV, 'down', '--dir', self.dir], check=True, env=env,
                        stdout=subprocess.DEVNULL)
         self.conf = os.path.join(self.dir, 'node1', 'stratad.conf')
@@ -73,6 +89,7 @@ class Node:
         e = dict(os.environ)
         e.update(env or {})
         self.logf = open(self.log, 'ab')
+        self.log_start = self.logf.tell()
         self.proc = subprocess.Popen([STRATAD, '-c', self.conf], env=e,
                                      stdout=self.logf, stderr=self.logf)
         if wait:
@@ -84,11 +101,19 @@ class Node:
         while time.time() < end:
             if self.proc.poll() is not None:
                 fail('stratad exited (%d); log:\n%s' % (self.proc.returncode, self.tail()))
-            try:
-                socket.create_connection(('127.0.0.1', self.port), 0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
+            # Its own "serving on" line, not merely something that
+            # answers on the port.
+            with open(self.log, 'rb') as f:
+                f.seek(getattr(self, 'log_start', 0))
+                mine = f.read()
+            if b'serving on 127.0.0.1:%d ' % self.port in mine:
+                try:
+                    socket.create_connection(('127.0.0.1', self.port),
+                                             0.5).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
         fail('stratad did not serve in %d s' % timeout)
 
     def stop(self, timeout=30):
