@@ -1071,6 +1071,19 @@ START_TEST(inline_objects_cached)
 	/* The same bytes under another key share the entry, rightly. */
 	ck_assert_int_eq(tenv_put(&E, "data", "w", y, sizeof(y), NULL), 0);
 	check_object("w", y, sizeof(y));
+	/* A range of a cached inline object. */
+	{
+		uint8_t *got;
+		size_t glen;
+
+		ck_assert_int_eq(store_stats(E.s, &a), 0);
+		ck_assert_int_eq(tenv_get(&E, "data", "y", 1000, 777, &got,
+					  &glen), 0);
+		ck_assert(glen == 777 && memcmp(got, y + 1000, 777) == 0);
+		free(got);
+		ck_assert_int_eq(store_stats(E.s, &b), 0);
+		ck_assert_uint_eq(b.cache_hits - a.cache_hits, 1);
+	}
 }
 END_TEST
 
