@@ -52,43 +52,7 @@ def _pax_path(data):
 
 def members(buf):
     """Yield (name, bytes) for each regular file of the tar in buf."""
-    mv = memoryview(buf).cast("B")
-    off = 0
-    long_name = None
-    n = len(mv)
-    while off + _BLOCK <= n:
-        h = bytes(mv[off:off + _BLOCK])
-        if h == _ZERO:                  # end-of-archive blocks
-            return
-        want = _octal(h[148:156], "checksum")
-        got = sum(h) - sum(h[148:156]) + 8 * 32
-        if want != got:
-            raise ValueError("tar: header checksum mismatch at byte %d" % off)
-        size = _octal(h[124:136], "size")
-        kind = h[156:157]
-        name = _cstr(h[0:100])
-        if h[257:262] == b"ustar" and h[345]:
-            name = _cstr(h[345:500]) + "/" + name
-        start = off + _BLOCK
-        end = start + size
-        if end > n:
-            raise ValueError("tar: member %r runs past the end" % name)
-        off = start + (size + _BLOCK - 1) // _BLOCK * _BLOCK
-        if kind == b"L":
-            long_name = _cstr(mv[start:end])
-            continue
-        if kind == b"x":
-            p = _pax_path(bytes(mv[start:end]))
-            if p is not None:
-                long_name = p
-            continue
-        if long_name is not None:
-            name, long_name = long_name, None
-        if kind in (b"0", b"\0", b"7"):
-            yield name, bytes(mv[start:end])
-    if off < n and any(mv[off:]):
-        raise ValueError("tar: truncated header at byte %d" % off)
-
+    return members_stream((buf,))
 
 
 def members_stream(pieces):
