@@ -534,6 +534,9 @@ static void round_commit_done(uv_work_t *w, int status)
 		}
 	}
 	s->st.commit_rounds++;
+	/* Whatever it changed, object lookups read from now on see it: the
+	 * values read before are stale. */
+	s->objgen++;
 	s->committing = NULL;
 	for (m = r->head; m; m = next) {
 		next = m->next;
@@ -1347,6 +1350,7 @@ int store_stats(struct store *s, struct store_stats *st)
 		st->cache_evictions = cs.evictions;
 		st->cache_bytes = cs.bytes;
 		st->cache_budget = cs.budget;
+		st->objmeta_hits = s->objmeta_hits;
 	}
 	store__tier_stats(s, st);
 	st->uring_inflight = s->ring ? uring_inflight(s->ring) : 0;
@@ -1678,6 +1682,7 @@ static void store_free(struct store *s)
 		record_codec_free(s->pool[i]);
 	record_codec_free(s->loop_codec);
 	cache_free(s->cache);
+	store__objmeta_free(s);
 	while (s->nbig)
 		free(s->bigpool[--s->nbig]);
 	pthread_mutex_destroy(&s->pool_lock);

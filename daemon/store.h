@@ -337,6 +337,7 @@ struct store_stats {
 	uint64_t compacted_segments, compacted_bytes;
 	uint64_t cache_hits, cache_misses, cache_evictions;
 	uint64_t cache_bytes, cache_budget;
+	uint64_t objmeta_hits;		/* object lookups answered from memory */
 	/* tiers */
 	uint64_t tier_used[STORE_TIERS];	/* segment file bytes */
 	uint64_t tier_capacity[STORE_TIERS];

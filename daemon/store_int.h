@@ -168,6 +168,9 @@ struct deferred {
 	void *arg;
 };
 
+struct objmeta_slot;
+void store__objmeta_free(struct store *s);
+
 struct store {
 	uv_loop_t *loop;
 	struct store_opts o;
@@ -194,6 +197,13 @@ struct store {
 	unsigned nbig;
 	size_t bigsize;
 	struct cache *cache;		/* plaintext chunks (cache.h) */
+	/* Object index values read lately (store_read.c, "object lookups"):
+	 * valid while objgen is what it was when they were read; every
+	 * commit round bumps it. */
+	struct objmeta_slot *objmeta;
+	size_t objmeta_bytes;
+	uint64_t objgen;
+	uint64_t objmeta_hits;
 	/* The segments' file system refused RWF_NOWAIT reads: gets read
 	 * through io_uring only (store_read.c; loop thread only). */
 	bool no_nowait;

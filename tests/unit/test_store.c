@@ -667,6 +667,13 @@ START_TEST(fault_reads)
 	fault_arm(&E.fault, FAULT_SEG_READ, 1, 1, -EIO);
 	ck_assert_int_eq(tenv_get(&E, "data", "r", 0, UINT64_MAX, &got, &glen), -EIO);
 	check_object("r", buf, sizeof(buf));
+	/* "r" was just read: its lookup is answered from memory, no index
+	 * read to fail... */
+	fault_arm(&E.fault, FAULT_INDEX_READ, 0, 1, -EIO);
+	check_object("r", buf, sizeof(buf));
+	fault_arm(&E.fault, FAULT_INDEX_READ, 0, 0, 0);	/* disarm */
+	/* ...until a commit (any) makes it read the index again. */
+	ck_assert_int_eq(tenv_put(&E, "data", "other", buf, 10, NULL), 0);
 	fault_arm(&E.fault, FAULT_INDEX_READ, 0, 1, -EIO);
 	ck_assert_int_eq(tenv_get(&E, "data", "r", 0, UINT64_MAX, &got, &glen), -EIO);
 	check_object("r", buf, sizeof(buf));
@@ -1087,6 +1094,53 @@ START_TEST(inline_objects_cached)
 }
 END_TEST
 
+/* Object lookups answered from memory: only until the next commit, so an
+ * overwrite, a delete or a bucket's removal is seen at once. */
+START_TEST(object_lookups_cached)
+{
+	uint8_t v1[5000], v2[200000];
+	struct store_stats a, b;
+	uint8_t *got;
+	size_t glen;
+
+	tu_fill(v1, sizeof(v1), 51);
+	tu_fill(v2, sizeof(v2), 52);
+	ck_assert_int_eq(tenv_put(&E, "data", "m", v1, sizeof(v1), NULL), 0);
+	check_object("m", v1, sizeof(v1));
+	ck_assert_int_eq(store_stats(E.s, &a), 0);
+	check_object("m", v1, sizeof(v1));
+	check_object("m", v1, sizeof(v1));
+	ck_assert_int_eq(store_stats(E.s, &b), 0);
+	ck_assert_uint_eq(b.objmeta_hits - a.objmeta_hits, 2);
+	/* Overwritten (inline -> chunked), read back new at once. */
+	ck_assert_int_eq(tenv_put(&E, "data", "m", v2, sizeof(v2), NULL), 0);
+	check_object("m", v2, sizeof(v2));
+	check_object("m", v2, sizeof(v2));
+	/* Another object's commit: the next lookup reads the index. */
+	ck_assert_int_eq(store_stats(E.s, &a), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "n", v1, 10, NULL), 0);
+	check_object("m", v2, sizeof(v2));
+	ck_assert_int_eq(store_stats(E.s, &b), 0);
+	ck_assert_uint_eq(b.objmeta_hits, a.objmeta_hits);
+	/* Deleted: gone at once, however often it was read. */
+	check_object("m", v2, sizeof(v2));
+	ck_assert_int_eq(tenv_rm(&E, "data", "m"), 0);
+	ck_assert_int_eq(tenv_get(&E, "data", "m", 0, UINT64_MAX, &got,
+				  &glen), STRATA_ENOOBJECT);
+	/* A bucket removed and made again: none of its old objects. */
+	ck_assert_int_eq(tenv_mb(&E, "scratch"), 0);
+	ck_assert_int_eq(tenv_put(&E, "scratch", "k", v1, sizeof(v1), NULL), 0);
+	ck_assert_int_eq(tenv_get(&E, "scratch", "k", 0, UINT64_MAX, &got,
+				  &glen), 0);
+	free(got);
+	ck_assert_int_eq(tenv_rm(&E, "scratch", "k"), 0);
+	ck_assert_int_eq(tenv_rb(&E, "scratch"), 0);
+	ck_assert_int_eq(tenv_mb(&E, "scratch"), 0);
+	ck_assert_int_eq(tenv_get(&E, "scratch", "k", 0, UINT64_MAX, &got,
+				  &glen), STRATA_ENOOBJECT);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1122,6 +1176,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, large_chunks_direct_io);
 	tcase_add_test(tc, chunk_cache_serves_repeats);
 	tcase_add_test(tc, inline_objects_cached);
+	tcase_add_test(tc, object_lookups_cached);
 	tcase_add_test(tc, get_hold_keeps_cached_bytes);
 	tcase_add_test(tc, gets_around_page_cache);
 	suite_add_tcase(s, tc);
