@@ -139,6 +139,7 @@ static const struct row {
 	{ "strata_compaction_segments_total", "counter", "Segments compacted (live records copied out, file freed).", ST(compacted_segments) },
 	{ "strata_compaction_bytes_total", "counter", "Bytes copied by compaction.", ST(compacted_bytes) },
 	{ "strata_cache_hits_total", "counter", "Chunk cache hits.", ST(cache_hits) },
+	{ "strata_lookup_hits_total", "counter", "Object lookups answered from memory (no index read since the last commit).", ST(objmeta_hits) },
 	{ "strata_cache_misses_total", "counter", "Chunk cache misses.", ST(cache_misses) },
 	{ "strata_cache_evictions_total", "counter", "Chunks evicted from the cache.", ST(cache_evictions) },
 	{ "strata_cache_bytes", "gauge", "Bytes of decrypted chunks held by the cache.", ST(cache_bytes) },

@@ -1486,6 +1486,7 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	STAT("prestage.plans=%" PRIu64, st.prestage_plans);
 	STAT("prestage.objects=%" PRIu64, st.prestaged_objects);
 	STAT("cache.hits=%" PRIu64, st.cache_hits);
+	STAT("lookup.hits=%" PRIu64, st.objmeta_hits);
 	STAT("cache.misses=%" PRIu64, st.cache_misses);
 	STAT("cache.evictions=%" PRIu64, st.cache_evictions);
 	STAT("cache.bytes=%" PRIu64, st.cache_bytes);

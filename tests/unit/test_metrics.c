@@ -100,6 +100,7 @@ START_TEST(t_store_rows)
 	v.st.corrupt = 2;
 	v.st.commit_rounds = 3;
 	v.st.cache_hits = 5;
+	v.st.objmeta_hits = 7;
 	v.st.seg_bytes[STORE_TIER_HOT] = 1000;
 	v.st.seg_bytes[STORE_TIER_COLD] = 2000;
 	v.st.live_bytes[STORE_TIER_COLD] = 1500;
@@ -111,6 +112,7 @@ START_TEST(t_store_rows)
 	ck_assert_double_eq(must(t, "strata_store_corrupt_total"), 2);
 	ck_assert_double_eq(must(t, "strata_store_commit_rounds_total"), 3);
 	ck_assert_double_eq(must(t, "strata_cache_hits_total"), 5);
+	ck_assert_double_eq(must(t, "strata_lookup_hits_total"), 7);
 	ck_assert_double_eq(must(t, "strata_tier_segment_bytes{tier=\"hot\"}"), 1000);
 	ck_assert_double_eq(must(t, "strata_tier_segment_bytes{tier=\"cold\"}"), 2000);
 	ck_assert_double_eq(must(t, "strata_tier_live_bytes{tier=\"cold\"}"), 1500);
