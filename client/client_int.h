@@ -116,6 +116,12 @@ int resp_drain(struct conn *cn, struct resp *r);
  * order from its start (they are the version in *res, when res->etag was
  * filled), so that a retry can resume after them.
  */
+/* Decode a GET response's fields and check them against the request
+ * (an etag, the offset asked for, no more than the length asked for);
+ * fills *res.  Returns 0, a decode error or STRATA_EPROTO. */
+int get_resp_parse(const uint8_t *fields, size_t len, uint64_t offset,
+		   uint64_t length, struct strata_get_result *res);
+
 int client_get_into(strata_client *c, const char *bucket, const char *key,
 		    uint64_t offset, uint64_t length, void *buf, size_t cap,
 		    size_t *got, struct strata_get_result *res);

@@ -140,25 +140,12 @@ int strata_conn_get_start(strata_conn *a, const char *bucket,
 /* The first frame's fields: the GET response. */
 static int nb_response(struct strata_conn *a)
 {
-	struct proto_get_resp gr;
-	int rc = proto_get_resp_decode(a->cn->fields, a->h.fields_len, &gr);
+	int rc = get_resp_parse(a->cn->fields, a->h.fields_len, a->offset,
+				a->length, &a->res);
 
-	if (rc)
-		return rc;
-	if (!gr.info.etag.p || gr.info.etag.len != STRATA_ETAG_LEN ||
-	    gr.offset != a->offset ||
-	    (a->length != STRATA_TO_END && gr.length > a->length))
-		return STRATA_EPROTO;
-	a->res.size = gr.info.size;
-	memcpy(a->res.etag, gr.info.etag.p, STRATA_ETAG_LEN);
-	a->res.version = gr.info.version;
-	a->res.writer = gr.info.writer;
-	a->res.mtime_ms = gr.info.has_mtime ? gr.info.mtime_ms : 0;
-	a->res.offset = gr.offset;
-	a->res.length = gr.length;
-	if (gr.length > a->cap)
-		return -ENOBUFS;
-	return 0;
+	if (!rc && a->res.length > a->cap)
+		rc = -ENOBUFS;
+	return rc;
 }
 
 /* A frame header has arrived whole. */

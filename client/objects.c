@@ -507,6 +507,27 @@ static int resp_abandon(struct conn *cn, struct resp *r, int err)
 	return err;
 }
 
+int get_resp_parse(const uint8_t *fields, size_t len, uint64_t offset,
+		   uint64_t length, struct strata_get_result *res)
+{
+	struct proto_get_resp gr;
+	int rc = proto_get_resp_decode(fields, len, &gr);
+
+	if (rc)
+		return rc;
+	if (!etag_ok(&gr.info.etag) || gr.offset != offset ||
+	    (length != STRATA_TO_END && gr.length > length))
+		return STRATA_EPROTO;
+	res->size = gr.info.size;
+	memcpy(res->etag, gr.info.etag.p, STRATA_ETAG_LEN);
+	res->version = gr.info.version;
+	res->writer = gr.info.writer;
+	res->mtime_ms = gr.info.has_mtime ? gr.info.mtime_ms : 0;
+	res->offset = gr.offset;
+	res->length = gr.length;
+	return 0;
+}
+
 static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 {
 	struct get_call *gc = arg;
@@ -518,7 +539,6 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		.has_length = gc->length != STRATA_TO_END,
 		.length = gc->length,
 	};
-	struct proto_get_resp gr;
 	struct strata_get_result res;
 	struct resp r;
 	uint64_t total = 0;
@@ -532,24 +552,15 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 	rc = req_call(cn, PROTO_OP_GET, len, &r);
 	if (rc)
 		return rc;
-	rc = proto_get_resp_decode(cn->fields, r.fields_len, &gr);
-	if (!rc && (!etag_ok(&gr.info.etag) || gr.offset != gc->offset ||
-		    (gc->length != STRATA_TO_END && gr.length > gc->length)))
-		rc = STRATA_EPROTO;
+	rc = get_resp_parse(cn->fields, r.fields_len, gc->offset, gc->length,
+			    &res);
 	if (rc) {
 		conn_break(cn);
 		return rc;
 	}
-	res.size = gr.info.size;
-	memcpy(res.etag, gr.info.etag.p, STRATA_ETAG_LEN);
-	res.version = gr.info.version;
-	res.writer = gr.info.writer;
-	res.mtime_ms = gr.info.has_mtime ? gr.info.mtime_ms : 0;
-	res.offset = gr.offset;
-	res.length = gr.length;
 	if (gc->res)
 		*gc->res = res;
-	if (gc->mode == GET_BUF && gr.length > gc->cap)
+	if (gc->mode == GET_BUF && res.length > gc->cap)
 		return resp_abandon(cn, &r, -ENOBUFS);
 	gc->got = 0;
 	for (;;) {
@@ -562,9 +573,9 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		total += len;
 		/* What landed in a caller buffer, even if the rest fails
 		 * (client_get_into resumes after it). */
-		if (gc->mode == GET_BUF && total <= gr.length)
+		if (gc->mode == GET_BUF && total <= res.length)
 			gc->got = (size_t)total;
-		if (total > gr.length) {
+		if (total > res.length) {
 			rc = STRATA_EPROTO;
 			break;
 		}
@@ -575,7 +586,7 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		if (rc)
 			return resp_abandon(cn, &r, rc);
 	}
-	if (!rc && total != gr.length)
+	if (!rc && total != res.length)
 		rc = STRATA_EPROTO;
 	if (rc == STRATA_EPROTO)
 		conn_break(cn);
