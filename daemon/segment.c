@@ -168,7 +168,140 @@ static int parse_name(const char *name, uint64_t *id)
 	return 0;
 }
 
-int segtab_scan(struct segtab *t, bool (*known)(void *arg, uint64_t id),
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Header offsets: magic 0, version 8, tier 12, id 16, store id 24 (zero
+ * in files written before store ids), crc32c of 0..59 at 60. */
+#define HDR_STORE_ID 24
+
+enum hdr_state { HDR_SHORT, HDR_BAD, HDR_OURS, HDR_FOREIGN };
+
+/* What the header of segment file `name` (id) says about its owner. */
+static enum hdr_state check_header(const struct segtab *t, int dirfd,
+				   const char *name, uint64_t id)
+{
+	static const uint8_t zero[SEGMENT_STORE_ID_LEN];
+	uint8_t hdr[SEGMENT_HDR_LEN];
+	ssize_t n;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return HDR_BAD;
+	n = pread(fd, hdr, sizeof(hdr), 0);
+	close(fd);
+	if (n >= 0 && n < (ssize_t)sizeof(hdr))
+		return HDR_SHORT;
+	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr, SEG_MAGIC, 8) != 0 ||
+	    get_le32(hdr + 60) != record_crc32c(0, hdr, 60) ||
+	    get_le64(hdr + 16) != id)
+		return HDR_BAD;
+	if (memcmp(hdr + HDR_STORE_ID, zero, sizeof(zero)) == 0 ||
+	    memcmp(hdr + HDR_STORE_ID, t->store_id, sizeof(zero)) == 0)
+		return HDR_OURS;
+	return HDR_FOREIGN;
+}
+
+/* An unknown segment file: remove it if it is our orphan.  Returns 0 or
+ * STRATA_ECONFIG (another store's file). */
+static int orphan(struct segtab *t, int tier, unsigned d, const char *name,
+		  uint64_t id)
+{
+	switch (check_header(t, t->dirfds[tier][d], name, id)) {
+	case HDR_SHORT:
+	case HDR_OURS:
+		/* Created, never committed to. */
+		log_info("store", "removing orphan segment %s/%s",
+			 t->dirs[tier][d], name);
+		unlinkat(t->dirfds[tier][d], name, 0);
+		return 0;
+	case HDR_FOREIGN:
+		log_err("store", "segment %s/%s belongs to another store (is this directory also another node's tier?): refusing to start",
+			t->dirs[tier][d], name);
+		return STRATA_ECONFIG;
+	case HDR_BAD:
+	default:
+		log_err("store", "%s/%s: not in the index and its header does not check: left in place",
+			t->dirs[tier][d], name);
+		return 0;
+	}
+}
+
+/* A segment the index knows: refuse another store's, warn of a damaged
+ * header (its records check themselves). */
+static int known_header(struct segtab *t, int tier, unsigned d,
+			const char *name, uint64_t id)
+{
+	switch (check_header(t, t->dirfds[tier][d], name, id)) {
+	case HDR_FOREIGN:
+		log_err("store", "segment %s/%s belongs to another store (is this directory also another node's tier?): refusing to start",
+			t->dirs[tier][d], name);
+		return STRATA_ECONFIG;
+	case HDR_OURS:
+		return 0;
+	default:
+		log_err("store", "segment %s/%s: damaged header (its records are checked as they are read)",
+			t->dirs[tier][d], name);
+		return 0;
+	}
+}
+
+long segtab_count_files(struct segtab *t)
+{
+	long n = 0;
+
+	for (int tier = 0; tier < STORE_TIERS; tier++) {
+		for (unsigned d = 0; d < t->ndirs[tier]; d++) {
+			int dfd = dup(t->dirfds[tier][d]);
+			DIR *dir;
+			struct dirent *de;
+			uint64_t id;
+
+			if (dfd < 0)
+				return -errno;
+			dir = fdopendir(dfd);
+			if (!dir) {
+				close(dfd);
+				return -errno;
+			}
+			while ((de = readdir(dir)))
+				if (!parse_name(de->d_name, &id))
+					n++;
+			closedir(dir);
+		}
+	}
+	return n;
+}
+
+int segtab_scan(struct segtab *t, int (*known)(void *arg, uint64_t id),
 		void *arg)
 {
 	for (int tier = 0; tier < STORE_TIERS; tier++) {
@@ -188,19 +321,29 @@ int segtab_scan(struct segtab *t, bool (*known)(void *arg, uint64_t id),
 				uint64_t id;
 				struct segment *seg;
 				struct stat st;
-				int fd;
+				int fd, is_known, rc;
 
 				if (parse_name(de->d_name, &id))
 					continue;
 				if (id >= t->next_id)
 					t->next_id = id + 1;
-				if (!known(arg, id)) {
-					/* Created, never committed to. */
-					log_info("store", "removing orphan segment %s/%s",
-						 t->dirs[tier][d], de->d_name);
-					unlinkat(t->dirfds[tier][d], de->d_name, 0);
-					continue;
+				is_known = known(arg, id);
+				if (is_known < 0) {
+					log_err("store", "segment %s/%s: index: %s; refusing to start",
+						t->dirs[tier][d], de->d_name,
+						strata_strerror(is_known));
+					closedir(dir);
+					return is_known;
 				}
+				rc = is_known ? known_header(t, tier, d,
+							     de->d_name, id) :
+				     orphan(t, tier, d, de->d_name, id);
+				if (rc) {
+					closedir(dir);
+					return rc;
+				}
+				if (!is_known)
+					continue;
 				if (segtab_find(t, id)) {
 					log_err("store", "segment %" PRIx64 " found twice; keeping the first",
 						id);
@@ -261,18 +404,6 @@ struct segment *segtab_find(struct segtab *t, uint64_t id)
 	return NULL;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
 {
 	uint8_t hdr[SEGMENT_HDR_LEN] = { 0 };
@@ -305,6 +436,7 @@ int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
 	put_le32(hdr + 8, 1);
 	hdr[12] = tier;
 	put_le64(hdr + 16, seg->id);
+	memcpy(hdr + HDR_STORE_ID, t->store_id, SEGMENT_STORE_ID_LEN);
 	put_le32(hdr + 60, record_crc32c(0, hdr, 60));
 	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
 		rc = errno ? -errno : -EIO;

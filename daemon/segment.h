@@ -58,6 +58,8 @@ struct segment {
 	struct segment *hnext;
 };
 
+#define SEGMENT_STORE_ID_LEN 16
+
 struct segtab {
 	struct segment **slots;
 	size_t nslots;
@@ -69,6 +71,10 @@ struct segtab {
 	uint64_t next_id;
 	uint64_t used[STORE_TIERS];	/* bytes of segment files per tier */
 	struct fault *fault;
+	/* The store's id, written into every new segment's header and
+	 * checked at scan: a file of another store is never taken for an
+	 * orphan (and removed). */
+	uint8_t store_id[SEGMENT_STORE_ID_LEN];
 };
 
 /* Reserve n more bytes at the end of an active segment. */
@@ -87,11 +93,19 @@ void segtab_release(struct segtab *t);
 
 /*
  * Scan the tier directories.  For each segment file, known(arg, id) says
- * whether the index has it: known files are opened (sealed); unknown ones
- * are orphans and removed.  next_id ends past every id seen.
+ * whether the index has it (1), not (0), or fails (< 0: the scan fails
+ * with it, removing nothing more).  Known files are opened (sealed).  An
+ * unknown file is an orphan, and removed, only when its header says it is
+ * this store's (or it is shorter than a header: a create cut short);
+ * a file with another store's id fails the scan with STRATA_ECONFIG (two
+ * stores share a directory), and one whose header does not check is left
+ * where it is, logged.  next_id ends past every id seen.
  */
-int segtab_scan(struct segtab *t, bool (*known)(void *arg, uint64_t id),
+int segtab_scan(struct segtab *t, int (*known)(void *arg, uint64_t id),
 		void *arg);
+
+/* Segment-named files in the tier directories (0 or more), or -errno. */
+long segtab_count_files(struct segtab *t);
 
 struct segment *segtab_find(struct segtab *t, uint64_t id);
 

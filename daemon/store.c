@@ -59,6 +59,7 @@ static const char META_FORMAT[] = "format";
 static const char META_MASTER_CHECK[] = "master-check";
 static const char META_NEXT_BUCKET[] = "next-bucket";
 static const char META_NEXT_SEG[] = "next-segment";
+static const char META_STORE_ID[] = "store-id";
 
 uint64_t store__now_ms(void)
 {
@@ -1379,11 +1380,54 @@ int store_stats(struct store *s, struct store_stats *st)
 static const uint8_t master_check_aad[] = "strata-master-check-v1";
 
 /* First open: stamp the format and a value only this master key opens. */
+/* The store's id (META_STORE_ID), made on first need: stores made before
+ * ids get one at their next open. */
+static int store_load_id(struct store *s)
+{
+	uint8_t *val;
+	size_t vlen;
+	int rc;
+
+	rc = index_get(s->ix, INDEX_CF_META, META_STORE_ID,
+		       strlen(META_STORE_ID), &val, &vlen);
+	if (rc == 0) {
+		if (vlen != SEGMENT_STORE_ID_LEN) {
+			free(val);
+			return STRATA_ECORRUPT;
+		}
+		memcpy(s->segs.store_id, val, vlen);
+		free(val);
+		return 0;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	rc = keys_random(s->segs.store_id, SEGMENT_STORE_ID_LEN);
+	if (rc)
+		return rc;
+	return index_put_sync(s->ix, INDEX_CF_META, META_STORE_ID,
+			      strlen(META_STORE_ID), s->segs.store_id,
+			      SEGMENT_STORE_ID_LEN);
+}
+
+/*
+ * A new index: refuse it when the tier directories already hold segment
+ * files, whose index it is not (a lost or damaged index, a wrong
+ * state_dir): taking them for orphans would remove every object.
+ */
 static int store_init_meta(struct store *s)
 {
 	uint8_t zero[32] = { 0 }, wrapped[KEYS_WRAP_OVERHEAD + 32], v[4];
+	long n;
 	int rc;
 
+	n = segtab_count_files(&s->segs);
+	if (n < 0)
+		return (int)n;
+	if (n > 0) {
+		log_err("store", "the index in %s is new (or lost its contents) but the tier directories hold %ld segment file%s: refusing to start rather than remove them as orphans; restore the index (or point state_dir at it), or move the segment files away to start an empty store",
+			s->o.index_dir, n, n == 1 ? "" : "s");
+		return STRATA_ECONFIG;
+	}
 	rc = keys_wrap(s->master, master_check_aad, sizeof(master_check_aad),
 		       zero, sizeof(zero), wrapped);
 	if (rc)
@@ -1451,17 +1495,24 @@ static int store_check_meta(struct store *s)
 	return 0;
 }
 
-static bool seg_known(void *arg, uint64_t id)
+/* 1: the index has segment id; 0: it has not; < 0: it could not say
+ * (then nothing may be taken for an orphan). */
+static int seg_known(void *arg, uint64_t id)
 {
 	struct store *s = arg;
 	uint8_t key[META_SEGKEY_LEN], *val;
 	size_t vlen;
+	int rc;
 
 	meta_segkey(id, key);
-	if (index_get(s->ix, INDEX_CF_SEGMENTS, key, sizeof(key), &val, &vlen))
-		return false;
+	rc = index_get(s->ix, INDEX_CF_SEGMENTS, key, sizeof(key), &val,
+		       &vlen);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
 	free(val);
-	return true;
+	return 1;
 }
 
 /* Entries whose file is gone: their chunks will read as corrupt; say so
@@ -1612,13 +1663,15 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 			&s->ix);
 	if (rc)
 		goto fail;
-	rc = store_check_meta(s);
-	if (rc)
-		goto fail;
 	rc = segtab_init(&s->segs, &s->o);
 	if (rc)
 		goto fail;
 	s->o.tier_dirs[0] = s->o.tier_dirs[1] = NULL;	/* not ours */
+	rc = store_check_meta(s);
+	if (!rc)
+		rc = store_load_id(s);
+	if (rc)
+		goto fail_segs;
 	rc = segtab_scan(&s->segs, seg_known, s);
 	if (rc)
 		goto fail_segs;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -607,6 +608,125 @@ START_TEST(missing_tier_dir)
 }
 END_TEST
 
+/* Put a few objects into a fresh store, close it; returns the segment
+ * bytes on disk. */
+static uint64_t scan_setup(struct tenv *e2)
+{
+	uint8_t buf[200000];
+
+	tenv_init(e2, NULL);
+	ck_assert_int_eq(tenv_open(e2), 0);
+	ck_assert_int_eq(tenv_mb(e2, "data"), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		char key[16];
+
+		tu_fill(buf, sizeof(buf), i + 1);
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(tenv_put(e2, "data", key, buf, sizeof(buf),
+					  NULL), 0);
+	}
+	tenv_close(e2);
+	return tenv_disk_bytes(e2);
+}
+
+/* Write a segment file `id` into dir with a checking header for store id
+ * `sid` (NULL: all zero), or `len` bytes of junk when junk is set. */
+static void fake_segment(const char *dir, uint64_t id, const uint8_t *sid,
+			 size_t len, bool junk)
+{
+	uint8_t hdr[4096] = { 0 };
+	char path[600];
+	uint32_t crc;
+
+	ck_assert_uint_le(len, sizeof(hdr));
+	snprintf(path, sizeof(path), "%s/seg-%016llx.dat", dir,
+		 (unsigned long long)id);
+	if (junk) {
+		tu_fill(hdr, len, id);
+	} else {
+		memcpy(hdr, "STRSEG01", 8);
+		hdr[8] = 1;
+		for (int i = 0; i < 8; i++)
+			hdr[16 + i] = (uint8_t)(id >> (8 * i));
+		if (sid)
+			memcpy(hdr + 24, sid, 16);
+		crc = record_crc32c(0, hdr, 60);
+		for (int i = 0; i < 4; i++)
+			hdr[60 + i] = (uint8_t)(crc >> (8 * i));
+	}
+	ck_assert_int_eq(tu_write_file(path, hdr, len, 0600), 0);
+}
+
+static bool seg_exists(const char *dir, uint64_t id)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/seg-%016llx.dat", dir,
+		 (unsigned long long)id);
+	return access(path, F_OK) == 0;
+}
+
+/* A lost or emptied index must never make the segments orphans. */
+START_TEST(new_index_keeps_segments)
+{
+	struct tenv e2;
+	uint64_t bytes = scan_setup(&e2);
+	char cmd[1200];
+	uint8_t *got;
+	size_t glen;
+
+	ck_assert_uint_gt(bytes, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", e2.idx,
+		 e2.idx);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);	/* still */
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+	tenv_release(&e2, 1);
+
+	/* An index read that fails while the segments are scanned: refuse,
+	 * remove nothing (4 reads of the meta family come first). */
+	bytes = scan_setup(&e2);
+	fault_arm(&e2.fault, FAULT_INDEX_READ, 4, 1, -EIO);
+	ck_assert_int_eq(tenv_open(&e2), -EIO);
+	fault_arm(&e2.fault, FAULT_INDEX_READ, 0, 0, 0);
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	ck_assert_int_eq(tenv_get(&e2, "data", "k2", 0, UINT64_MAX, &got,
+				  &glen), 0);
+	ck_assert_uint_eq(glen, 200000);
+	free(got);
+	tenv_release(&e2, 1);
+}
+END_TEST
+
+/* Unknown segment files: ours are orphans (removed), another store's
+ * stop the start, and ones whose header does not check are left alone. */
+START_TEST(unknown_segments)
+{
+	static const uint8_t other[16] = { 1, 2, 3, 4, 5, 6, 7, 8,
+					   9, 10, 11, 12, 13, 14, 15, 16 };
+	struct tenv e2;
+	uint64_t bytes = scan_setup(&e2);
+
+	fake_segment(e2.hot, 0x100, NULL, 64, false);	/* legacy header */
+	fake_segment(e2.hot, 0x101, NULL, 10, false);	/* cut-short create */
+	fake_segment(e2.cold, 0x102, NULL, 100, true);	/* junk */
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	ck_assert(!seg_exists(e2.hot, 0x100));
+	ck_assert(!seg_exists(e2.hot, 0x101));
+	ck_assert(seg_exists(e2.cold, 0x102));
+	tenv_close(&e2);
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes + 100);
+
+	fake_segment(e2.hot, 0x103, other, 64, false);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	ck_assert(seg_exists(e2.hot, 0x103));
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes + 164);
+	tenv_release(&e2, 1);
+}
+END_TEST
+
 /* Arm a fault, check the put fails with it and leaves nothing visible,
  * then check the store still works and stays consistent. */
 static void fault_put(enum fault_point p, int err, size_t len)
@@ -1164,6 +1284,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, encrypted_at_rest);
 	tcase_add_test(tc, master_key_file);
 	tcase_add_test(tc, missing_tier_dir);
+	tcase_add_test(tc, new_index_keeps_segments);
+	tcase_add_test(tc, unknown_segments);
 	tcase_add_test(tc, fault_seg_write);
 	tcase_add_test(tc, fault_seg_write_enospc);
 	tcase_add_test(tc, fault_seg_fsync);
