@@ -96,10 +96,13 @@ int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	/* Keep RocksDB's own log small: it is for debugging RocksDB. */
 	rocksdb_options_set_keep_log_file_num(ix->opts, 3);
 	rocksdb_options_set_max_log_file_size(ix->opts, 4u << 20);
-	/* Recover to the last synced write after a crash, dropping a torn
-	 * tail; anything acknowledged was synced, so nothing acked is lost. */
+	/* After a crash, drop an incomplete record at the log's end (a write
+	 * the crash cut short, never acknowledged: acknowledged writes were
+	 * synced whole), but refuse to open over damage anywhere else:
+	 * point-in-time recovery would silently stop replaying there and
+	 * forget every acknowledged write after it. */
 	rocksdb_options_set_wal_recovery_mode(ix->opts,
-		rocksdb_point_in_time_recovery);
+		rocksdb_tolerate_corrupted_tail_records_recovery);
 
 	for (int i = 0; i < INDEX_CF__COUNT; i++) {
 		names[i] = cf_names[i];

@@ -700,6 +700,60 @@ START_TEST(new_index_keeps_segments)
 }
 END_TEST
 
+/* Damage inside the index's write-ahead log stops the open (and takes
+ * nothing away); the undamaged log opens with every object. */
+START_TEST(damaged_index_log_refused)
+{
+	struct tenv e2;
+	char path[1200] = "", best[1200] = "";
+	off_t bestsz = 0;
+	struct dirent *de;
+	struct stat st;
+	uint8_t byte;
+	uint8_t *got;
+	size_t glen;
+	DIR *d;
+	int fd;
+
+	scan_setup(&e2);
+	d = opendir(e2.idx);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".log") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", e2.idx, de->d_name);
+		if (stat(path, &st) == 0 && st.st_size > bestsz) {
+			bestsz = st.st_size;
+			snprintf(best, sizeof(best), "%s", path);
+		}
+	}
+	closedir(d);
+	ck_assert_int_gt(bestsz, 1024);
+	fd = open(best, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &byte, 1, bestsz / 2), 1);
+	byte ^= 0x5a;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, bestsz / 2), 1);
+	ck_assert_int_ne(tenv_open(&e2), 0);
+	byte ^= 0x5a;
+	ck_assert_int_eq(pwrite(fd, &byte, 1, bestsz / 2), 1);
+	close(fd);
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(tenv_get(&e2, "data", key, 0, UINT64_MAX,
+					  &got, &glen), 0);
+		ck_assert_uint_eq(glen, 200000);
+		free(got);
+	}
+	tenv_release(&e2, 1);
+}
+END_TEST
+
 /* Unknown segment files: ours are orphans (removed), another store's
  * stop the start, and ones whose header does not check are left alone. */
 START_TEST(unknown_segments)
@@ -1286,6 +1340,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, missing_tier_dir);
 	tcase_add_test(tc, new_index_keeps_segments);
 	tcase_add_test(tc, unknown_segments);
+	tcase_add_test(tc, damaged_index_log_refused);
 	tcase_add_test(tc, fault_seg_write);
 	tcase_add_test(tc, fault_seg_write_enospc);
 	tcase_add_test(tc, fault_seg_fsync);
