@@ -44,7 +44,11 @@ struct server {
 	struct server_opts o;
 	struct sconn *conns;
 	unsigned nconns;
+	uv_timer_t auth_timer;		/* closes who never authenticates */
 };
+
+#define AUTH_TIMEOUT_MS 10000u
+#define AUTH_SWEEP_MS 1000u
 
 enum sconn_state { SC_HELLO, SC_AUTH, SC_READY, SC_CLOSING };
 
@@ -101,6 +105,9 @@ struct sconn {
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	bool rpaused;			/* a put is not writable */
+	bool opaused;			/* output above its mark: no more
+					 * requests until it drains */
+	uint64_t opened_ms;		/* uv_now() at open (auth deadline) */
 	bool in_data;			/* re-entrancy guard for input */
 	struct sreq *reqs;
 	unsigned nreqs;
@@ -680,7 +687,7 @@ static void put_resume_input(void *arg)
 	if (!c->rpaused)
 		return;
 	c->rpaused = false;
-	if (c->nc)
+	if (c->nc && !c->opaused)
 		net_conn_resume_read(c->nc);
 	input_process(c);
 }
@@ -1823,7 +1830,7 @@ static void input_process(struct sconn *c)
 	if (c->in_data)
 		return;
 	c->in_data = true;
-	while (c->nc && c->st != SC_CLOSING && !c->rpaused) {
+	while (c->nc && c->st != SC_CLOSING && !c->rpaused && !c->opaused) {
 		struct proto_header h;
 		size_t total;
 		int rc;
@@ -1831,6 +1838,15 @@ static void input_process(struct sconn *c)
 		rc = proto_header_decode(c->rbuf + pos, c->rlen - pos, &h);
 		if (rc == -EAGAIN)
 			break;
+		/* A client that sends requests but does not read the answers
+		 * (or the node's output as a whole is full): take no more
+		 * until the output drains, so what it makes us buffer stays
+		 * bounded by the high-water mark plus one frame's answer. */
+		if (conn_congested(c)) {
+			c->opaused = true;
+			net_conn_pause_read(c->nc);
+			break;
+		}
 		if (rc) {
 			const char *why = rc == STRATA_EPROTOVERSION
 				? "unsupported protocol version"
@@ -1869,6 +1885,7 @@ void server_conn_open(struct net_conn *nc)
 	c->srv = srv;
 	c->nc = nc;
 	c->st = SC_HELLO;
+	c->opened_ms = uv_now(srv->loop);
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->pprev = &c->next;
@@ -1942,6 +1959,12 @@ void server_conn_drain(struct net_conn *nc)
 			store_get_resume(r->get);	/* may free r */
 		}
 	}
+	if (c->opaused && c->nc && !conn_congested(c)) {
+		c->opaused = false;
+		if (!c->rpaused)
+			net_conn_resume_read(c->nc);
+		input_process(c);
+	}
 }
 
 void server_conn_closed(struct net_conn *nc, int reason)
@@ -1995,10 +2018,33 @@ static void conn_maybe_free(struct sconn *c)
 	free(c);
 }
 
+/* Close connections that did not authenticate in time: an open TLS
+ * session costs the node memory and a connection slot, and only a client
+ * that proved a key may keep one as long as it likes. */
+static void auth_sweep(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+
+	for (struct sconn *c = srv->conns, *next; c; c = next) {
+		char msg[96];
+
+		next = c->next;	/* closing may free c */
+		if (!c->nc || c->st == SC_READY || c->st == SC_CLOSING ||
+		    now - c->opened_ms < srv->o.auth_timeout_ms)
+			continue;
+		snprintf(msg, sizeof(msg), "no authentication within %u ms",
+			 srv->o.auth_timeout_ms);
+		send_goaway(c, -ETIMEDOUT, msg);
+		conn_fail(c, msg);
+	}
+}
+
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
 	       struct server **out)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	unsigned sweep;
 
 	if (!srv)
 		return -ENOMEM;
@@ -2009,13 +2055,26 @@ int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
 		srv->o.max_requests = 64;
 	if (!srv->o.out_high)
 		srv->o.out_high = NET_DEFAULT_OUT_HIGH_WATER;
+	if (!srv->o.auth_timeout_ms)
+		srv->o.auth_timeout_ms = AUTH_TIMEOUT_MS;
+	sweep = srv->o.auth_timeout_ms / 4;
+	sweep = sweep < AUTH_SWEEP_MS ? (sweep ? sweep : 1) : AUTH_SWEEP_MS;
+	uv_timer_init(loop, &srv->auth_timer);
+	srv->auth_timer.data = srv;
+	uv_timer_start(&srv->auth_timer, auth_sweep, sweep, sweep);
+	uv_unref((uv_handle_t *)&srv->auth_timer);
 	*out = srv;
 	return 0;
 }
 
+static void server_timer_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void server_free(struct server *srv)
 {
-	free(srv);
+	uv_close((uv_handle_t *)&srv->auth_timer, server_timer_closed);
 }
 
 void server_net_callbacks(struct net_callbacks *cbs)

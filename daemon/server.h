@@ -41,11 +41,14 @@ struct server_opts {
 	void *owner;			/* for the caller: server_owner() */
 	struct metrics *metrics;	/* request counters; may be NULL */
 	bool access_log;		/* a log line per request */
+	uint32_t auth_timeout_ms;	/* TLS done to AUTH accepted, else the
+					 * connection is closed; 0: 10 s */
 };
 
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
 	       struct server **out);
-/* Abort every request; the server must have no connections left. */
+/* Abort every request; the server must have no connections left.  The
+ * memory goes once the loop has closed the server's timer. */
 void server_free(struct server *srv);
 
 /* The network callbacks that feed the server; pass srv as net_listen's

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -442,6 +443,80 @@ START_TEST(many_idle_connections)
 }
 END_TEST
 
+/* A client that sends requests and never reads the answers (before AUTH:
+ * PING is allowed): the node stops reading it once its answers pass the
+ * connection's high-water mark, instead of buffering without bound, keeps
+ * serving others, and has lost no answer when the client reads at last. */
+START_TEST(unread_answers_bounded)
+{
+	enum { BATCH = 1024 };
+	struct timeval tv = { .tv_sec = 1 };
+	struct raw r;
+	struct proto_header h;
+	uint8_t *pings = tu_xmalloc(BATCH * PROTO_HEADER_LEN), f[65536];
+	size_t sent = 0, answers = 0;
+
+	for (unsigned i = 0; i < BATCH; i++) {
+		struct proto_header q = { .opcode = PROTO_OP_PING,
+					  .flags = PROTO_F_END, .id = i + 1 };
+
+		ck_assert_int_eq(proto_header_encode(&q, pings +
+						     i * PROTO_HEADER_LEN), 0);
+	}
+	raw_open(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				    sizeof(tv)), 0);
+	while (sent < 96 * MiB &&
+	       SSL_write(r.ssl, pings, BATCH * PROTO_HEADER_LEN) ==
+	       BATCH * PROTO_HEADER_LEN)
+		sent += BATCH * PROTO_HEADER_LEN;
+	ck_assert_msg(sent < 48 * MiB,
+		      "the node took %zu bytes of requests unanswered", sent);
+	put_and_check("while-unread", 100000, 8);
+	tv.tv_sec = 3;
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	while (raw_recv(&r, &h, f) == 0) {
+		ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+		answers++;
+	}
+	ck_assert_uint_ge(answers, sent / PROTO_HEADER_LEN);
+	raw_close(&r);
+	put_and_check("after-unread", 10, 9);
+	free(pings);
+}
+END_TEST
+
+/* A TLS connection that never authenticates is closed (with a GOAWAY
+ * saying why) after the node's auth timeout, 10 s by default; an
+ * authenticated one that stays silent is kept. */
+START_TEST(unauthenticated_closed)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	struct raw silent, authed;
+	struct proto_header h;
+	uint8_t f[65536];
+	uint64_t t0 = tu_now_ns() / 1000000;
+	int goaway = 0;
+
+	raw_open(&silent);
+	raw_open(&authed);
+	raw_auth(&authed);
+	ck_assert_int_eq(setsockopt(silent.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	while (raw_recv(&silent, &h, f) == 0)
+		goaway += h.opcode == PROTO_OP_GOAWAY;
+	ck_assert_int_eq(goaway, 1);
+	ck_assert_uint_ge(tu_now_ns() / 1000000 - t0, 9000);
+	ck_assert_uint_lt(tu_now_ns() / 1000000 - t0, 15000);
+	raw_close(&silent);
+	raw_send(&authed, PROTO_OP_PING, PROTO_F_END, 9, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&authed, &h, f), 0);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_close(&authed);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -508,6 +583,8 @@ int main(void)
 	tcase_add_test(tc, upload_cut_short);
 	tcase_add_test(tc, batch_get_small_objects);
 	tcase_add_test(tc, many_idle_connections);
+	tcase_add_test(tc, unread_answers_bounded);
+	tcase_add_test(tc, unauthenticated_closed);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
