@@ -266,6 +266,13 @@ struct cache_entry *cache_get(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 	return e;
 }
 
+bool cache_has(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
+{
+	struct cache_entry *e = c->budget ? lookup(c, key) : NULL;
+
+	return e && e->queue != Q_GHOST;
+}
+
 void cache_ref(struct cache_entry *e)
 {
 	e->refs++;

@@ -26,6 +26,7 @@
 #ifndef STRATA_CACHE_H
 #define STRATA_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,9 @@ void cache_free(struct cache *c);
  * cache_release(). */
 struct cache_entry *cache_get(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 void cache_release(struct cache_entry *e);
+/* Whether key has an entry now (not counted, not pinned: it may be gone
+ * by the next cache_get()). */
+bool cache_has(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 /* One more pin on an entry already pinned (each needs its release). */
 void cache_ref(struct cache_entry *e);
 

@@ -158,9 +158,24 @@ static void objmeta_put(struct store *s, const uint8_t *okey, size_t oklen,
 }
 
 /* Find the visible version of bucket/key.  *buf backs *obj. */
+static int object_lookup_at(struct store *s, const char *bucket,
+			    const char *key, size_t keylen, bool fresh,
+			    struct bucket **bout, uint8_t **buf,
+			    struct meta_object **obj);
+
 static int object_lookup(struct store *s, const char *bucket, const char *key,
 			 size_t keylen, struct bucket **bout, uint8_t **buf,
 			 struct meta_object **obj)
+{
+	return object_lookup_at(s, bucket, key, keylen, false, bout, buf, obj);
+}
+
+/* As object_lookup(); fresh: from the index itself, past the lookup
+ * table (which may still hold what a commit round in flight replaced). */
+static int object_lookup_at(struct store *s, const char *bucket,
+			    const char *key, size_t keylen, bool fresh,
+			    struct bucket **bout, uint8_t **buf,
+			    struct meta_object **obj)
 {
 	uint8_t okey[META_OBJKEY_MAX];
 	struct bucket *b;
@@ -175,7 +190,7 @@ static int object_lookup(struct store *s, const char *bucket, const char *key,
 	if (rc)
 		return rc;
 	oklen = meta_objkey(b->id, key, keylen, okey);
-	rc = objmeta_get(s, okey, oklen, buf, &vlen);
+	rc = fresh ? -ENOENT : objmeta_get(s, okey, oklen, buf, &vlen);
 	hit = !rc;
 	if (rc == -ENOENT)
 		rc = index_get(s->ix, INDEX_CF_OBJECTS, okey, oklen, buf,
@@ -209,8 +224,9 @@ fail:
 	return rc;
 }
 
-static int chunk_lookup(struct store *s, uint64_t bid,
-			const uint8_t id[RECORD_ID_LEN], struct meta_chunk *mc)
+/* A chunk's entry; -ENOENT (quietly) when there is none. */
+static int chunk_entry(struct store *s, uint64_t bid,
+		       const uint8_t id[RECORD_ID_LEN], struct meta_chunk *mc)
 {
 	uint8_t key[META_CHUNKKEY_LEN], *val;
 	size_t vlen;
@@ -218,11 +234,6 @@ static int chunk_lookup(struct store *s, uint64_t bid,
 
 	meta_chunkkey(bid, id, key);
 	rc = index_get(s->ix, INDEX_CF_CHUNKS, key, sizeof(key), &val, &vlen);
-	if (rc == -ENOENT) {
-		log_err("store", "chunk entry missing for a live object");
-		s->st.corrupt++;
-		return STRATA_ECORRUPT;
-	}
 	if (rc)
 		return rc;
 	rc = meta_chunk_decode(val, vlen, mc);
@@ -230,6 +241,19 @@ static int chunk_lookup(struct store *s, uint64_t bid,
 	if (rc) {
 		log_err("store", "damaged chunk entry");
 		s->st.corrupt++;
+	}
+	return rc;
+}
+
+static int chunk_lookup(struct store *s, uint64_t bid,
+			const uint8_t id[RECORD_ID_LEN], struct meta_chunk *mc)
+{
+	int rc = chunk_entry(s, bid, id, mc);
+
+	if (rc == -ENOENT) {
+		log_err("store", "chunk entry missing for a live object");
+		s->st.corrupt++;
+		return STRATA_ECORRUPT;
 	}
 	return rc;
 }
@@ -316,11 +340,27 @@ struct get_slot {
 };
 
 
+/* Where a chunk of the get's version is, found when the get started (or
+ * reached its batch), its segment pinned by the get: a PUT or DELETE that
+ * commits meanwhile drops the chunk's entry, but the record stays readable
+ * until the get lets go. */
+struct get_loc {
+	struct segment *seg;
+	struct meta_chunk mc;
+};
+
+#define RESOLVE_BATCH 256u
+
 struct store_get {
 	struct store *s;
 	struct bucket *b;
 	uint8_t *objbuf;
 	struct meta_object *o;
+	struct get_loc *locs;		/* chunks [loc_first, loc_end) */
+	uint32_t loc_first, loc_end;
+	/* For a get of more than a batch: to look the object up again */
+	char *bucket_name, *key;
+	size_t keylen;
 	uint64_t *starts;		/* object offset of each chunk */
 	uint64_t off, end;
 	uint32_t next_issue, next_deliver, last;
@@ -342,9 +382,116 @@ struct store_get {
 
 static void get_progress(struct store_get *g);
 
+static void get_unpin_locs(struct store_get *g)
+{
+	for (uint32_t i = g->loc_first; i < g->loc_end; i++)
+		if (g->locs[i - g->loc_first].seg)
+			store__seg_unpin(g->s, g->locs[i - g->loc_first].seg);
+	g->loc_first = g->loc_end = 0;
+}
+
+/*
+ * Find and pin the places of chunks [from, from + RESOLVE_BATCH) of the
+ * get's range.  -ENOENT: a chunk has no entry (the object changed since
+ * it was looked up); else 0 or an error (logged).
+ */
+static void cache_key(const struct store_get *g, uint32_t idx,
+		      uint8_t out[CACHE_KEY_LEN]);
+
+static int get_resolve(struct store_get *g, uint32_t from)
+{
+	struct store *s = g->s;
+	uint32_t to = g->last - from >= RESOLVE_BATCH ? from + RESOLVE_BATCH :
+		      g->last + 1;
+	int rc = 0;
+
+	get_unpin_locs(g);
+	if (!g->locs) {
+		g->locs = malloc(RESOLVE_BATCH * sizeof(*g->locs));
+		if (!g->locs)
+			return -ENOMEM;
+	}
+	g->loc_first = g->loc_end = from;
+	for (uint32_t i = from; i < to; i++) {
+		struct get_loc *l = &g->locs[i - from];
+		uint8_t ck[CACHE_KEY_LEN];
+
+		/* A chunk in the cache now is most likely read from it (and
+		 * then needs no place); looked up at issue if it went. */
+		cache_key(g, i, ck);
+		if (cache_has(s->cache, ck)) {
+			l->seg = NULL;
+			g->loc_end = i + 1;
+			continue;
+		}
+		rc = chunk_entry(s, g->b->id, g->o->chunks[i].id, &l->mc);
+		if (rc)
+			break;
+		l->seg = segtab_find(&s->segs, l->mc.seg);
+		/* The payload never exceeds the plaintext: this also bounds
+		 * the allocation by what the index can claim. */
+		if (!l->seg || l->mc.rec_len < RECORD_HDR_LEN ||
+		    l->mc.rec_len > record_bound(l->mc.raw_len) ||
+		    l->mc.raw_len != g->o->chunks[i].raw_len) {
+			log_err("store", "chunk points at %s segment %" PRIx64,
+				l->seg ? "a bad place in" : "missing",
+				l->mc.seg);
+			s->st.corrupt++;
+			rc = STRATA_ECORRUPT;
+			break;
+		}
+		l->seg->pins++;
+		g->loc_end = i + 1;
+	}
+	return rc;
+}
+
+/* Whether bucket/key still has the get's version: 0 yes, 1 no (another
+ * version or none), or an error. */
+static int get_version_gone(struct store_get *g, const char *bucket,
+			    const char *key, size_t keylen)
+{
+	struct meta_object *o;
+	struct bucket *b;
+	uint8_t *buf;
+	int rc, gone;
+
+	rc = object_lookup_at(g->s, bucket, key, keylen, true, &b, &buf, &o);
+	if (rc == STRATA_ENOOBJECT || rc == STRATA_ENOBUCKET)
+		return 1;
+	if (rc)
+		return rc;
+	gone = b != g->b || o->hlc != g->o->hlc || o->writer != g->o->writer;
+	meta_object_free(o);
+	free(buf);
+	store__bucket_unref(g->s, b);
+	return gone;
+}
+
+/* A chunk entry missing past the first batch: the object changed (an
+ * error of its own, not corruption), or the index lost it. */
+static int get_changed(struct store_get *g)
+{
+	int rc = get_version_gone(g, g->bucket_name, g->key, g->keylen);
+
+	if (rc == 1)
+		return STRATA_ECHANGED;
+	if (rc == 0) {
+		log_err("store", "chunk entry missing for a live object");
+		g->s->st.corrupt++;
+		return STRATA_ECORRUPT;
+	}
+	return rc;
+}
+
 static void get_free(struct store_get *g)
 {
 	struct store *s = g->s;
+
+	free(g->key);
+	free(g->bucket_name);
+	get_unpin_locs(g);
+	free(g->locs);
 
 	for (int i = 0; i < GET_WINDOW_MAX; i++) {
 		cache_release(g->slots[i].centry);
@@ -729,20 +876,33 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 		get_issue_inline(g, sl);
 		return;
 	}
-	rc = chunk_lookup(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
-	if (rc)
-		goto fail;
-	seg = segtab_find(&s->segs, sl->mc.seg);
-	/* The payload never exceeds the plaintext: this also bounds the
-	 * allocation below by what the index can claim. */
-	if (!seg || sl->mc.rec_len < RECORD_HDR_LEN ||
-	    sl->mc.rec_len > record_bound(sl->mc.raw_len) ||
-	    sl->mc.raw_len != g->o->chunks[idx].raw_len) {
-		log_err("store", "chunk points at %s segment %" PRIx64,
-			seg ? "a bad place in" : "missing", sl->mc.seg);
-		s->st.corrupt++;
-		rc = STRATA_ECORRUPT;
-		goto fail;
+	if (idx >= g->loc_end) {
+		rc = get_resolve(g, idx);
+		if (rc == -ENOENT)
+			rc = get_changed(g);
+		if (rc)
+			goto fail;
+	}
+	seg = g->locs[idx - g->loc_first].seg;
+	if (seg) {
+		sl->mc = g->locs[idx - g->loc_first].mc;
+	} else {
+		/* Was in the cache at the start, evicted since. */
+		rc = chunk_entry(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
+		if (rc == -ENOENT)
+			rc = get_changed(g);
+		if (rc)
+			goto fail;
+		seg = segtab_find(&s->segs, sl->mc.seg);
+		if (!seg || sl->mc.rec_len < RECORD_HDR_LEN ||
+		    sl->mc.rec_len > record_bound(sl->mc.raw_len) ||
+		    sl->mc.raw_len != g->o->chunks[idx].raw_len) {
+			log_err("store", "chunk points at %s segment %" PRIx64,
+				seg ? "a bad place in" : "missing", sl->mc.seg);
+			s->st.corrupt++;
+			rc = STRATA_ECORRUPT;
+			goto fail;
+		}
 	}
 	if (sl->reccap < sl->mc.rec_len) {
 		store__buf_free(s, sl->rec, sl->reccap);
@@ -866,40 +1026,41 @@ int store_get(struct store *s, const char *bucket, const char *key,
 			  done_cb, arg, out, false);
 }
 
-int store__get(struct store *s, const char *bucket, const char *key,
-	       size_t keylen, uint64_t off, uint64_t len,
-	       struct store_object_info *info, store_data_cb data_cb,
-	       store_done_cb done_cb, void *arg, struct store_get **out,
-	       bool prestage)
+/* Drop what get_start() set up, to start again. */
+static void get_reset(struct store_get *g)
 {
-	struct store_get *g;
+	get_unpin_locs(g);
+	meta_object_free(g->o);
+	free(g->objbuf);
+	free(g->starts);
+	store__bucket_unref(g->s, g->b);
+	g->o = NULL;
+	g->objbuf = NULL;
+	g->starts = NULL;
+	g->b = NULL;
+}
+
+/* Look the object up, work out the chunks of the range, and pin the
+ * first batch of their places.  -ENOENT: a chunk has no entry. */
+static int get_start(struct store_get *g, const char *bucket,
+		     const char *key, size_t keylen, uint64_t off,
+		     uint64_t len, bool fresh)
+{
+	struct store *s = g->s;
 	uint64_t pos = 0;
 	int rc;
 
-	if (s->closing)
-		return STRATA_ECLOSING;
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return -ENOMEM;
-	g->s = s;
-	g->prestage = prestage;
-	s->ops++;
-	rc = object_lookup(s, bucket, key, keylen, &g->b, &g->objbuf, &g->o);
+	rc = object_lookup_at(s, bucket, key, keylen, fresh, &g->b,
+			      &g->objbuf, &g->o);
 	if (rc)
-		goto fail;
-	if (!prestage && s->tiers)
-		store__tier_note_get(s, g->b->id, key, keylen);
-	if (off > g->o->size) {
-		rc = STRATA_ERANGE;
-		goto fail;
-	}
+		return rc;
+	if (off > g->o->size)
+		return STRATA_ERANGE;
 	g->off = off;
 	g->end = len > g->o->size - off ? g->o->size : off + len;
 	g->starts = malloc((g->o->nchunks + 1) * sizeof(*g->starts));
-	if (!g->starts) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	if (!g->starts)
+		return -ENOMEM;
 	g->next_issue = UINT32_MAX;
 	for (uint32_t i = 0; i < g->o->nchunks; i++) {
 		g->starts[i] = pos;
@@ -914,7 +1075,64 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	if (g->end == g->off) {		/* nothing to read */
 		g->next_issue = 1;
 		g->last = 0;
+		return 0;
 	}
+	if (g->o->flags & META_OBJ_INLINE)
+		return 0;
+	if (!g->key) {
+		g->bucket_name = strdup(bucket);
+		g->key = malloc(keylen ? keylen : 1);
+		if (!g->bucket_name || !g->key)
+			return -ENOMEM;
+		memcpy(g->key, key, keylen);
+		g->keylen = keylen;
+	}
+	return get_resolve(g, g->next_issue);
+}
+
+int store__get(struct store *s, const char *bucket, const char *key,
+	       size_t keylen, uint64_t off, uint64_t len,
+	       struct store_object_info *info, store_data_cb data_cb,
+	       store_done_cb done_cb, void *arg, struct store_get **out,
+	       bool prestage)
+{
+	struct store_get *g;
+	int rc;
+
+	if (s->closing)
+		return STRATA_ECLOSING;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->s = s;
+	g->prestage = prestage;
+	s->ops++;
+	/* Look the object up and pin where its first chunks are.  A chunk
+	 * entry missing means a commit round replaced or deleted the object
+	 * after the lookup (the lookup table serves what the index had until
+	 * the round completes): look it up again in the index. */
+	for (int attempt = 0;; attempt++) {
+		rc = get_start(g, bucket, key, keylen, off, len,
+			       attempt > 0);
+		if (rc != -ENOENT)
+			break;
+		rc = get_version_gone(g, bucket, key, keylen);
+		if (rc == 0) {
+			log_err("store", "chunk entry missing for a live object");
+			s->st.corrupt++;
+			rc = STRATA_ECORRUPT;
+		} else if (rc == 1 && attempt < 2) {
+			get_reset(g);
+			continue;
+		} else if (rc == 1) {
+			rc = STRATA_ECHANGED;
+		}
+		break;
+	}
+	if (rc)
+		goto fail;
+	if (!prestage && s->tiers)
+		store__tier_note_get(s, g->b->id, key, keylen);
 	g->next_deliver = g->next_issue;
 	g->data_cb = data_cb;
 	g->done_cb = done_cb;

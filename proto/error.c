@@ -39,6 +39,8 @@ static const char *const strata_errors[] = {
 		"authentication failed (unknown access key or wrong secret)",
 	[-(STRATA_ECERT - STRATA_E_FIRST)] =
 		"server certificate not trusted (unknown CA, expired or not yet valid, or wrong host name)",
+	[-(STRATA_ECHANGED - STRATA_E_FIRST)] =
+		"the object changed (overwritten or deleted) while being read",
 };
 
 const char *strata_strerror(int err)

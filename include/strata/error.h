@@ -59,8 +59,11 @@ enum strata_error {
 	/* The peer's TLS certificate did not verify: unknown CA, expired or
 	 * not yet valid, or not for this host name. */
 	STRATA_ECERT = STRATA_E_FIRST - 19,
+	/* The object was overwritten or deleted while a GET of more than
+	 * 256 chunks was streaming it; read it again. */
+	STRATA_ECHANGED = STRATA_E_FIRST - 20,
 
-	STRATA_E_LAST = STRATA_E_FIRST - 19
+	STRATA_E_LAST = STRATA_E_FIRST - 20
 };
 
 /*

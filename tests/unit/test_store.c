@@ -1153,6 +1153,114 @@ static void holder_get(struct holder *h, const char *key)
 	ck_assert_int_eq(h->status, 0);
 }
 
+/* A get that pauses after its first piece, for the test to change the
+ * object meanwhile. */
+struct slow_get {
+	struct store_get *g;
+	uint8_t *buf;
+	size_t len, cap;
+	int paused, done, status;
+};
+
+static int slow_data(void *arg, const void *p, size_t n)
+{
+	struct slow_get *sg = arg;
+
+	ck_assert_uint_le(sg->len + n, sg->cap);
+	memcpy(sg->buf + sg->len, p, n);
+	sg->len += n;
+	if (!sg->paused) {
+		sg->paused = 1;
+		store_get_pause(sg->g);
+	}
+	return 0;
+}
+
+static void slow_done(void *arg, int status)
+{
+	struct slow_get *sg = arg;
+
+	sg->status = status;
+	sg->done = 1;
+}
+
+static void slow_start(struct slow_get *sg, const char *key, size_t cap)
+{
+	memset(sg, 0, sizeof(*sg));
+	sg->cap = cap;
+	sg->buf = tu_xmalloc(cap);
+	ck_assert_int_eq(store_get(E.s, "data", key, strlen(key), 0, UINT64_MAX,
+				   NULL, slow_data, slow_done, sg, &sg->g), 0);
+	tu_run_until(&E.loop, &sg->paused, 60000);
+}
+
+/* A get streams the version it started with, whole, while that object is
+ * deleted, its segments compacted away and the key written again; past
+ * the first 256 chunks the node may say STRATA_ECHANGED instead, and
+ * neither case counts as corruption.  The get's pins go with it. */
+START_TEST(get_sees_one_version)
+{
+	const size_t small = 16 * 65536, big = 300 * 65536;
+	uint8_t *a = tu_xmalloc(big), *b = tu_xmalloc(big);
+	struct store_object_info info;
+	struct store_chunk_info *ci;
+	struct store_stats st0, st1;
+	struct slow_get sg;
+	char *path;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;		/* every chunk from its segment */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(a, big, 41);
+	tu_fill(b, big, 42);
+	ck_assert_int_eq(store_stats(E.s, &st0), 0);
+
+	/* "v" in a segment that the filler seals. */
+	ck_assert_int_eq(tenv_put(&E, "data", "v", a, small, &info), 0);
+	ck_assert_int_eq(store_stat(E.s, "data", "v", 1, &info, &ci, NULL,
+				    NULL), 0);
+	path = seg_path(ci[0].seg);
+	free(ci);
+	ck_assert_int_eq(tenv_put(&E, "data", "filler", b, 5u << 20, NULL), 0);
+	slow_start(&sg, "v", small);
+	/* Deleted, its segment compacted (the filler's records copied out,
+	 * the segment left empty), the key written again: the get goes on
+	 * reading the first version from the segment it holds. */
+	ck_assert_int_eq(tenv_rm(&E, "data", "v"), 0);
+	ck_assert_int_eq(tenv_compact(&E, 0), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "v", b, small, NULL), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	store_get_resume(sg.g);
+	tu_run_until(&E.loop, &sg.done, 60000);
+	ck_assert_int_eq(sg.status, 0);
+	ck_assert_uint_eq(sg.len, small);
+	ck_assert_mem_eq(sg.buf, a, small);
+	free(sg.buf);
+	check_object("v", b, small);
+	/* Let go: the next collection removes the empty segment. */
+	ck_assert_int_eq(tenv_compact(&E, 0), 0);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	free(path);
+
+	/* Overwritten while a get of 300 chunks is on its first batch. */
+	ck_assert_int_eq(tenv_put(&E, "data", "w", a, big, NULL), 0);
+	slow_start(&sg, "w", big);
+	ck_assert_int_eq(tenv_put(&E, "data", "w", b, big, NULL), 0);
+	store_get_resume(sg.g);
+	tu_run_until(&E.loop, &sg.done, 60000);
+	ck_assert_int_eq(sg.status, STRATA_ECHANGED);
+	ck_assert_uint_ge(sg.len, 256 * 65536);
+	ck_assert_mem_eq(sg.buf, a, sg.len);
+	free(sg.buf);
+	check_object("w", b, big);
+
+	ck_assert_int_eq(store_stats(E.s, &st1), 0);
+	ck_assert_uint_eq(st1.corrupt, st0.corrupt);
+	free(a);
+	free(b);
+}
+END_TEST
+
 START_TEST(get_hold_keeps_cached_bytes)
 {
 	uint8_t buf[300000];
@@ -1355,6 +1463,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, inline_objects_cached);
 	tcase_add_test(tc, object_lookups_cached);
 	tcase_add_test(tc, get_hold_keeps_cached_bytes);
+	tcase_add_test(tc, get_sees_one_version);
 	tcase_add_test(tc, gets_around_page_cache);
 	suite_add_tcase(s, tc);
 	return s;
