@@ -7,7 +7,8 @@
  * 2 x jobs connections, as a remote-to-remote copy uses two at once).
  *
  * Exit status: 0 success; 1 an operation failed (any file of a transfer);
- * 2 usage or configuration error (bad arguments, no endpoint or key).
+ * 2 usage or configuration error (bad arguments or URL, no endpoint or
+ * key, an unreadable CA file).
  *
  * sync compares, for every file that exists on both sides with the same
  * size, the object's etag with one computed from the local file the way
@@ -17,14 +18,23 @@
  * reading each same-size local file once.  sync copies; it never deletes.
  *
  * Downloads are written to a temporary file beside the target and renamed
- * over it when whole, so an interrupted copy never leaves a torn file.
+ * over it when whole, so an interrupted copy never leaves a torn file; the
+ * temporary files of downloads in progress are unlinked on SIGINT, SIGTERM
+ * and SIGHUP (live_tmp[], the one mutable global: a signal handler has no
+ * other way to them), and tree uploads skip such names.  A target that is
+ * not a regular file (/dev/null, a FIFO) is written in place.
+ *
+ * Standard input, output and error are always open (main() puts /dev/null
+ * on a closed one), so no socket ever becomes one of them.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -38,6 +48,8 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "strata/strata.h"
 #include "banned.h"
@@ -53,6 +65,9 @@ struct opts {
 	unsigned jobs;
 	const char *content_type;
 	const char *range;
+	bool version;
+	/* Closed when we started: reading or writing them is an error. */
+	bool stdin_closed, stdout_closed;
 };
 
 /* ---- Help --------------------------------------------------------------- */
@@ -114,11 +129,16 @@ static const struct cmd_help cmd_helps[] = {
 		" SRC DST\n"
 		"  local file -> strata://B/KEY (KEY ending in '/' or empty:\n"
 		"      the file's name is appended); '-' reads standard input\n"
-		"  strata://B/KEY -> local file or directory; '-' is stdout\n"
+		"      (then KEY is required)\n"
+		"  strata://B/KEY -> local file or directory; '-' is stdout;\n"
+		"      a device or FIFO is written in place, a symlink's\n"
+		"      target file replaced\n"
 		"  strata://B/KEY -> strata://B2/KEY2\n"
 		"  -r: copy a tree: a local directory to the prefix DST (keys\n"
-		"      are DST + the path below SRC), or every key under a\n"
-		"      prefix to a directory or another prefix\n"
+		"      are DST + the path below SRC; names ending in\n"
+		"      .strata-XXXXXX, partial downloads, are skipped), or\n"
+		"      every key under a prefix to a directory or another\n"
+		"      prefix\n"
 		"  --jobs N: N transfers at once (default 4)\n" },
 	{ "sync", "usage: strata sync [--jobs N] [--json] SRC DST\n"
 		"Copy the files of a local directory to a prefix (or the\n"
@@ -132,7 +152,8 @@ static const struct cmd_help cmd_helps[] = {
 		"Deleting a key that does not exist is an error (exit 1).\n" },
 	{ "cat", "usage: strata cat [--range START-[END]] strata://BUCKET/KEY\n"
 		"Write an object, or bytes START..END (inclusive) of it, to\n"
-		"standard output.\n" },
+		"standard output.  A START at or past the end of a non-empty\n"
+		"object is an error (exit 1).\n" },
 	{ "stat", "usage: strata stat [--json] strata://BUCKET/KEY\n"
 		"Show size, etag, version, metadata, tags and every chunk's\n"
 		"tier and raw/stored size.\n" },
@@ -245,6 +266,29 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/*
+ * A name or key from the node for people: control bytes as \n, \t or \xNN
+ * and '\\' doubled (as ls -b does), so that a key cannot split a line or
+ * reach the terminal as an escape sequence.  UTF-8 passes through.
+ */
+static void text_out(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\\')
+			fputs("\\\\", f);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
 static void hex(const uint8_t *p, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
@@ -273,6 +317,39 @@ static bool is_remote(const char *s)
 	return !strncmp(s, "strata://", 9);
 }
 
+static bool lower_or_digit(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * The node's bucket name rule (meta_check_bucket_name() in daemon/meta.c),
+ * so that a bad name is a usage error before anything is sent: 3-63 of
+ * a-z, 0-9, '.', '-', no "..", a letter or digit at both ends, and not
+ * four dot-separated groups of 1-3 digits (an IPv4 look-alike).
+ */
+static bool bucket_name_ok(const char *b)
+{
+	size_t n = strlen(b);
+	unsigned groups = 1, digits = 0;
+	bool ipv4 = true;
+
+	if (n < 3 || n > 63 || !lower_or_digit(b[0]) ||
+	    !lower_or_digit(b[n - 1]) || strstr(b, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!lower_or_digit(b[i]) && b[i] != '.' && b[i] != '-')
+			return false;
+		if (b[i] == '.') {
+			groups++;
+			digits = 0;
+		} else if (b[i] < '0' || b[i] > '9' || ++digits > 3) {
+			ipv4 = false;
+		}
+	}
+	return !(ipv4 && groups == 4);
+}
+
 static void parse_url(const char *s, struct url *u)
 {
 	const char *b = s + 9, *slash;
@@ -284,6 +361,18 @@ static void parse_url(const char *s, struct url *u)
 	u->key = xstrdup(slash ? slash + 1 : "");
 	if (!u->bucket)
 		exit(EXIT_FAILED);
+	if (!bucket_name_ok(u->bucket))
+		die_usage("invalid bucket name in %s (3-63 characters of a-z, "
+			  "0-9, '.', '-', starting and ending with a letter "
+			  "or digit)", s);
+}
+
+/* The key of a URL that must name an object. */
+static void parse_object_url(const char *s, struct url *u)
+{
+	parse_url(s, u);
+	if (!*u->key)
+		die_usage("no key in %s (strata://BUCKET/KEY)", s);
 }
 
 static void url_free(struct url *u)
@@ -344,6 +433,81 @@ static bool safe_relpath(const char *rel)
 		p = *e ? e + 1 : e;
 	}
 	return true;
+}
+
+/* mkostemp()'s template for a download's temporary file. */
+#define TMP_SUFFIX ".strata-XXXXXX"
+
+/* A name made from TMP_SUFFIX: a download in progress, never uploaded. */
+static bool is_tmp_name(const char *name)
+{
+	size_t n = strlen(name), sl = sizeof(TMP_SUFFIX) - 1;
+	const char *x = name + n - 6;
+
+	if (n <= sl || strncmp(name + n - sl, TMP_SUFFIX, sl - 6))
+		return false;
+	for (int i = 0; i < 6; i++)
+		if (!isalnum((unsigned char)x[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The temporary files of downloads in progress, one slot per worker at
+ * most, for on_fatal_signal() to unlink.  A worker fills a slot after
+ * mkostemp() and empties it once the file is renamed or unlinked; the
+ * strings are freed only after every worker has been joined, so the
+ * handler never reads freed memory (an emptied slot it read late names a
+ * file that is gone: unlink() fails, harmlessly).
+ */
+static _Atomic(const char *) live_tmp[MAX_JOBS];
+
+static void tmp_track(const char *path, bool on)
+{
+	for (size_t i = 0; i < MAX_JOBS; i++) {
+		const char *want = on ? NULL : path;
+
+		if (atomic_compare_exchange_strong(&live_tmp[i], &want,
+						   on ? path : NULL))
+			return;
+	}
+}
+
+/* SIGINT, SIGTERM, SIGHUP: remove partial downloads, then die of sig
+ * (SA_RESETHAND restored the default action; raise() delivers it when
+ * the handler returns), so the parent sees how we ended. */
+static void on_fatal_signal(int sig)
+{
+	int saved = errno;
+
+	for (size_t i = 0; i < MAX_JOBS; i++) {
+		const char *p = atomic_load(&live_tmp[i]);
+
+		if (p)
+			unlink(p);
+	}
+	raise(sig);
+	errno = saved;
+}
+
+static void catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa = { .sa_handler = on_fatal_signal,
+				.sa_flags = SA_RESETHAND };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* A signal ignored by whoever started us (nohup, a
+		 * background job) stays ignored. */
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler != SIG_IGN)
+			sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 /* ---- Progress ----------------------------------------------------------- */
@@ -426,8 +590,11 @@ struct task {
 	char *local;		/* T_UP source, T_DOWN target */
 	char *bucket, *key;	/* the object (T_COPY: the source) */
 	char *dbucket, *dkey;	/* T_COPY target */
+	char *tmp;		/* T_DOWN: its temporary file (live_tmp) */
 	uint64_t size;
 	int rc;
+	const char *why;	/* static; said after rc's text, or NULL */
+	char msg[256];		/* the node's words on rc, or "" */
 };
 
 struct xfer {
@@ -438,6 +605,7 @@ struct xfer {
 	atomic_size_t next;
 	struct progress prog;
 	pthread_mutex_t out_lock;	/* error lines from workers */
+	unsigned plan_failed;	/* local files that could not be planned */
 };
 
 static struct task *task_add(struct xfer *x, enum task_kind kind)
@@ -504,6 +672,15 @@ static bool retryable(int rc)
 	return rc == -ECONNRESET || rc == -EPIPE || rc == -ETIMEDOUT;
 }
 
+/* A libstrata call's rc, with the node's words on it kept for task_fail()
+ * (they last only until this thread's next call). */
+static int lib_rc(struct task *t, int rc)
+{
+	if (rc)
+		snprintf(t->msg, sizeof(t->msg), "%s", strata_error_message());
+	return rc;
+}
+
 static int do_upload(struct xfer *x, struct task *t)
 {
 	struct strata_put_opts po = { .content_type = x->o->content_type };
@@ -523,8 +700,8 @@ static int do_upload(struct xfer *x, struct task *t)
 	 * of a stream was read; a regular file we can rewind and send once
 	 * more. */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		rc = strata_object_put(x->c, t->bucket, t->key, &po, up_read,
-				       &u, NULL);
+		rc = lib_rc(t, strata_object_put(x->c, t->bucket, t->key, &po,
+						 up_read, &u, NULL));
 		if (!rc || !po.has_size || !retryable(rc) ||
 		    lseek(u.fd, 0, SEEK_SET) != 0)
 			break;
@@ -536,30 +713,83 @@ static int do_upload(struct xfer *x, struct task *t)
 	return rc;
 }
 
+/*
+ * Write an object where it does not go through a temporary file: into a
+ * device, FIFO or socket (or a link to one), or into standard output's own
+ * file (/dev/stdout, /dev/fd/1) through standard output.  Such targets
+ * cannot be rewound, so there is no retry.
+ */
+static int download_in_place(struct xfer *x, struct task *t, int fd)
+{
+	struct down_dst d = { fd, &x->prog };
+	int rc;
+
+	rc = lib_rc(t, strata_object_get(x->c, t->bucket, t->key, 0,
+					 STRATA_TO_END, down_write, &d, NULL));
+	if (fd != STDOUT_FILENO && close(fd) != 0 && !rc)
+		rc = -errno;
+	return rc;
+}
+
+/*
+ * Where a download goes, by what t->local is now:
+ *   missing or a regular file  a temporary file beside it, renamed over it
+ *   a symlink to a regular     the same beside the link's target, which it
+ *     file                     replaces (the link stays)
+ *   a dangling symlink         refused: its target's name is not ours to
+ *                              pick
+ *   standard output's file     written through standard output
+ *   anything else (/dev/null,  opened and written in place: renaming over
+ *     a FIFO, a socket)        it would replace the device or FIFO
+ */
 static int do_download(struct xfer *x, struct task *t)
 {
 	struct down_dst d = { STDOUT_FILENO, &x->prog };
-	char *tmp = NULL;
+	struct stat st, lst, out;
+	char *target = NULL;
 	int rc;
 
 	if (!strcmp(t->local, "-"))
-		return strata_object_get(x->c, t->bucket, t->key, 0,
-					 STRATA_TO_END, down_write, &d, NULL);
-	rc = make_parents(t->local);
-	if (rc)
-		return rc;
-	tmp = xasprintf("%s.strata-XXXXXX", t->local);
-	d.fd = mkostemp(tmp, O_CLOEXEC);
+		return lib_rc(t, strata_object_get(x->c, t->bucket, t->key, 0,
+						   STRATA_TO_END, down_write,
+						   &d, NULL));
+	if (stat(t->local, &st) == 0) {
+		if (!x->o->stdout_closed && fstat(STDOUT_FILENO, &out) == 0 &&
+		    st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+			return download_in_place(x, t, STDOUT_FILENO);
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+			int fd = open(t->local, O_WRONLY | O_CLOEXEC);
+
+			return fd < 0 ? -errno : download_in_place(x, t, fd);
+		}
+		if (lstat(t->local, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+			target = realpath(t->local, NULL);
+			if (!target)
+				return -errno;
+		}
+	} else if (errno == ENOENT && lstat(t->local, &lst) == 0) {
+		t->why = "dangling symlink";
+		return -ENOENT;
+	}
+	if (!target) {
+		rc = make_parents(t->local);
+		if (rc)
+			return rc;
+	}
+	t->tmp = xasprintf("%s" TMP_SUFFIX, target ? target : t->local);
+	d.fd = mkostemp(t->tmp, O_CLOEXEC);
 	if (d.fd < 0) {
 		rc = -errno;
-		free(tmp);
+		free(target);
 		return rc;
 	}
+	tmp_track(t->tmp, true);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		uint64_t before = atomic_load(&x->prog.bytes);
 
-		rc = strata_object_get(x->c, t->bucket, t->key, 0,
-				       STRATA_TO_END, down_write, &d, NULL);
+		rc = lib_rc(t, strata_object_get(x->c, t->bucket, t->key, 0,
+						 STRATA_TO_END, down_write, &d,
+						 NULL));
 		if (!rc || !retryable(rc) || ftruncate(d.fd, 0) != 0 ||
 		    lseek(d.fd, 0, SEEK_SET) != 0)
 			break;
@@ -569,11 +799,12 @@ static int do_download(struct xfer *x, struct task *t)
 		rc = -errno;
 	if (close(d.fd) != 0 && !rc)
 		rc = -errno;
-	if (!rc && rename(tmp, t->local) != 0)
+	if (!rc && rename(t->tmp, target ? target : t->local) != 0)
 		rc = -errno;
 	if (rc)
-		unlink(tmp);
-	free(tmp);
+		unlink(t->tmp);
+	tmp_track(t->tmp, false);
+	free(target);
 	return rc;
 }
 
@@ -582,6 +813,7 @@ struct pipe_get {
 	struct task *t;
 	int fd;
 	int rc;
+	char msg[256];		/* the node's words on rc */
 };
 
 static void *copy_reader(void *arg)
@@ -590,6 +822,8 @@ static void *copy_reader(void *arg)
 
 	g->rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
 				     STRATA_TO_END, g->fd, NULL);
+	if (g->rc)
+		snprintf(g->msg, sizeof(g->msg), "%s", strata_error_message());
 	close(g->fd);
 	return NULL;
 }
@@ -600,7 +834,7 @@ static int copy_stream(struct xfer *x, struct task *t,
 		       const struct strata_put_opts *po)
 {
 	struct up_src u = { -1, &x->prog, 0 };
-	struct pipe_get g = { x, t, -1, 0 };
+	struct pipe_get g = { x, t, -1, 0, "" };
 	pthread_t thr;
 	int p[2], rc;
 
@@ -613,13 +847,17 @@ static int copy_stream(struct xfer *x, struct task *t,
 		close(p[1]);
 		return -EAGAIN;
 	}
-	rc = strata_object_put(x->c, t->dbucket, t->dkey, po, up_read, &u,
-			       NULL);
+	rc = lib_rc(t, strata_object_put(x->c, t->dbucket, t->dkey, po,
+					 up_read, &u, NULL));
 	/* A failed put leaves the reader blocked on a full pipe: closing
 	 * our end gives it EPIPE (SIGPIPE is ignored). */
 	close(p[0]);
 	pthread_join(thr, NULL);
-	return g.rc && g.rc != -EPIPE ? g.rc : rc;
+	if (g.rc && g.rc != -EPIPE) {
+		memcpy(t->msg, g.msg, sizeof(t->msg));
+		return g.rc;
+	}
+	return rc;
 }
 
 /* The copy keeps the source's content type (unless --content-type says
@@ -630,7 +868,7 @@ static int do_copy(struct xfer *x, struct task *t)
 	struct strata_stat *st = NULL;
 	int rc;
 
-	rc = strata_object_stat(x->c, t->bucket, t->key, &st);
+	rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key, &st));
 	if (rc)
 		return rc;
 	po.size = st->size;
@@ -647,27 +885,47 @@ static int do_copy(struct xfer *x, struct task *t)
 
 static int do_delete(struct xfer *x, struct task *t)
 {
-	return strata_object_delete(x->c, t->bucket, t->key, NULL);
+	return lib_rc(t, strata_object_delete(x->c, t->bucket, t->key, NULL));
+}
+
+/*
+ * rc for people: the node's own words when it gave some, after rc's text
+ * only when that says something else ("Permission denied (an admin access
+ * key is required)", but "no such bucket" once).
+ */
+static void err_text(int rc, const char *msg, char *out, size_t len)
+{
+	const char *e = strata_strerror(rc);
+
+	if (!*msg || !strcmp(msg, e))
+		snprintf(out, len, "%s", *msg ? msg : e);
+	else
+		snprintf(out, len, "%s (%s)", e, msg);
 }
 
 static void task_fail(struct xfer *x, const struct task *t)
 {
+	char e[512];
+
+	err_text(t->rc, t->msg, e, sizeof(e));
 	pthread_mutex_lock(&x->out_lock);
 	if (x->prog.on)
 		fputs("\r\033[K", stderr);
 	if (t->kind == T_UP)
-		fprintf(stderr, "strata: %s -> strata://%s/%s: %s\n", t->local,
-			t->bucket, t->key, strata_strerror(t->rc));
+		fprintf(stderr, "strata: %s -> strata://%s/%s: %s", t->local,
+			t->bucket, t->key, e);
 	else if (t->kind == T_DOWN)
-		fprintf(stderr, "strata: strata://%s/%s -> %s: %s\n", t->bucket,
-			t->key, t->local, strata_strerror(t->rc));
+		fprintf(stderr, "strata: strata://%s/%s -> %s: %s", t->bucket,
+			t->key, t->local, e);
 	else if (t->kind == T_COPY)
-		fprintf(stderr, "strata: strata://%s/%s -> strata://%s/%s: %s\n",
-			t->bucket, t->key, t->dbucket, t->dkey,
-			strata_strerror(t->rc));
+		fprintf(stderr, "strata: strata://%s/%s -> strata://%s/%s: %s",
+			t->bucket, t->key, t->dbucket, t->dkey, e);
 	else
-		fprintf(stderr, "strata: rm strata://%s/%s: %s\n", t->bucket,
-			t->key, strata_strerror(t->rc));
+		fprintf(stderr, "strata: rm strata://%s/%s: %s", t->bucket,
+			t->key, e);
+	if (t->why)
+		fprintf(stderr, " (%s)", t->why);
+	fputc('\n', stderr);
 	pthread_mutex_unlock(&x->out_lock);
 }
 
@@ -703,7 +961,7 @@ static void *worker(void *arg)
 /* Run every task on the worker threads; print the summary. */
 static int xfer_run(struct xfer *x, const char *verb)
 {
-	unsigned jobs = x->o->jobs, failed = 0;
+	unsigned jobs = x->o->jobs, failed = x->plan_failed;
 	pthread_t thr[MAX_JOBS];
 	uint64_t total = 0;
 	double el;
@@ -726,14 +984,15 @@ static int xfer_run(struct xfer *x, const char *verb)
 		failed += x->t[i].rc != 0;
 	if (x->o->json) {
 		printf("{\"op\":\"%s\",\"files\":%zu,\"failed\":%u,"
-		       "\"bytes\":%" PRIu64 ",\"seconds\":%.3f}\n", verb, x->n,
-		       failed, (uint64_t)atomic_load(&x->prog.bytes), el);
+		       "\"bytes\":%" PRIu64 ",\"seconds\":%.3f}\n", verb,
+		       x->n + x->plan_failed, failed,
+		       (uint64_t)atomic_load(&x->prog.bytes), el);
 	} else if (!x->o->quiet && isatty(STDERR_FILENO)) {
 		char b[32];
 
 		human(atomic_load(&x->prog.bytes), b, sizeof(b));
 		fprintf(stderr, "%s: %zu ok, %u failed, %s in %.1f s\n", verb,
-			x->n - failed, failed, b, el);
+			x->n + x->plan_failed - failed, failed, b, el);
 	}
 	for (size_t i = 0; i < x->n; i++) {
 		free(x->t[i].local);
@@ -741,6 +1000,7 @@ static int xfer_run(struct xfer *x, const char *verb)
 		free(x->t[i].key);
 		free(x->t[i].dbucket);
 		free(x->t[i].dkey);
+		free(x->t[i].tmp);
 	}
 	free(x->t);
 	return failed ? EXIT_FAILED : EXIT_OK;
@@ -748,43 +1008,58 @@ static int xfer_run(struct xfer *x, const char *verb)
 
 /* ---- Planning ------------------------------------------------------------ */
 
-/* Every regular file under dir (recursively), paths relative to it. */
+/* A local path that stat() refused with err: say so, naming the path, and
+ * tell a dangling symlink from a missing file. */
+static void local_fail(const char *path, int err)
+{
+	struct stat st;
+	bool dangling = err == ENOENT && lstat(path, &st) == 0 &&
+			S_ISLNK(st.st_mode);
+
+	fprintf(stderr, "strata: %s: %s%s\n", path, strerror(err),
+		dangling ? " (dangling symlink)" : "");
+}
+
+/*
+ * Every regular file under dir (recursively, following symlinks), paths
+ * relative to it.  A file or directory that cannot be read is reported
+ * (by its local path) and counted in failed, and the walk goes on; names
+ * of downloads in progress (TMP_SUFFIX) are skipped.
+ */
 struct files {
 	char **rel;
 	uint64_t *size;
 	size_t n, cap;
+	unsigned failed;
 };
 
-static int walk(const char *root, const char *rel, struct files *f)
+static void walk(const char *root, const char *rel, struct files *f)
 {
 	char *path = *rel ? xasprintf("%s/%s", root, rel) : xstrdup(root);
 	DIR *d = opendir(path);
 	struct dirent *e;
-	int rc = 0;
 
 	if (!d) {
-		rc = -errno;
 		fprintf(stderr, "strata: %s: %s\n", path, strerror(errno));
+		f->failed++;
 		free(path);
-		return rc;
+		return;
 	}
 	while ((e = readdir(d))) {
 		char *r, *full;
 		struct stat st;
 
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    is_tmp_name(e->d_name))
 			continue;
 		r = *rel ? xasprintf("%s/%s", rel, e->d_name) :
 		    xstrdup(e->d_name);
 		full = xasprintf("%s/%s", root, r);
 		if (stat(full, &st) != 0) {
-			fprintf(stderr, "strata: %s: %s\n", full,
-				strerror(errno));
-			rc = -errno;
+			local_fail(full, errno);
+			f->failed++;
 		} else if (S_ISDIR(st.st_mode)) {
-			int r2 = walk(root, r, f);
-
-			rc = rc ? rc : r2;
+			walk(root, r, f);
 		} else if (S_ISREG(st.st_mode)) {
 			if (f->n == f->cap) {
 				f->cap = f->cap ? 2 * f->cap : 64;
@@ -802,7 +1077,6 @@ static int walk(const char *root, const char *rel, struct files *f)
 	}
 	closedir(d);
 	free(path);
-	return rc;
 }
 
 static void files_free(struct files *f)
@@ -962,16 +1236,16 @@ static bool same_content(strata_client *c, const char *bucket,
 
 /* ---- Commands ------------------------------------------------------------ */
 
+/* Report a failed libstrata call (this thread's latest).  A bucket name or
+ * key the node refuses is a malformed URL: a usage error, as parse_url()'s. */
 static int fail(const char *what, int rc)
 {
-	const char *msg = strata_error_message();
+	char e[512];
 
-	if (*msg)
-		fprintf(stderr, "strata: %s: %s (%s)\n", what,
-			strata_strerror(rc), msg);
-	else
-		fprintf(stderr, "strata: %s: %s\n", what, strata_strerror(rc));
-	return EXIT_FAILED;
+	err_text(rc, strata_error_message(), e, sizeof(e));
+	fprintf(stderr, "strata: %s: %s\n", what, e);
+	return rc == STRATA_EBADBUCKET || rc == STRATA_EBADKEY ? EXIT_USAGE :
+	       EXIT_FAILED;
 }
 
 static int key_line(void *arg, const char *id, bool admin)
@@ -1099,30 +1373,33 @@ static int cmd_admin_tiers(strata_client *c, const struct opts *o)
 
 /* ---- lifecycle ---- */
 
-/* "90d", "12h", "30m", "45s" or "3600" -> seconds. */
+/* The protocol's longest rule age (PROTO_MAX_RULE_AGE, proto/proto.h):
+ * 100 years of 365 days.  A longer one is refused by the node. */
+#define MAX_RULE_AGE_S (36500ull * 86400)
+
+/* "90d", "12h", "30m", "45s" or "3600" -> seconds.  Returns 0, -EINVAL
+ * (not such a number) or -ERANGE (over MAX_RULE_AGE_S). */
 static int parse_age(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long n;
 	uint64_t mul = 1;
 
-	if (!*s || *s == '-')
-		return -1;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
 	errno = 0;
 	n = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
 	switch (*end) {
 	case 0: case 's': break;
 	case 'm': mul = 60; break;
 	case 'h': mul = 3600; break;
 	case 'd': mul = 86400; break;
-	default: return -1;
+	default: return -EINVAL;
 	}
 	if (*end && end[1])
-		return -1;
-	if (n > UINT64_MAX / mul)
-		return -1;
+		return -EINVAL;
+	if (errno == ERANGE || n > MAX_RULE_AGE_S / mul)
+		return -ERANGE;
 	*out = n * mul;
 	return 0;
 }
@@ -1144,6 +1421,7 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 		     int n, struct url *up)
 {
 	struct strata_lifecycle_rule *rules = NULL, *nr;
+	struct strata_lifecycle_rule r = { .action = 0 };
 	const char *bucket, *prefix;
 	size_t nrules = 0, keep = 0;
 	int rc;
@@ -1153,8 +1431,9 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	parse_url(args[1], up);		/* exits on a bad URL */
 	bucket = up->bucket;
 	prefix = up->key;
-	if (!strcmp(args[0], "get") && n != 2)
-		die_usage("%s", "lifecycle get takes strata://BUCKET");
+	if (!strcmp(args[0], "get") && (n != 2 || *prefix))
+		die_usage("%s", "lifecycle get takes strata://BUCKET (it lists "
+			  "every rule; there is no prefix filter)");
 	if (!strcmp(args[0], "rm") && n != 2)
 		die_usage("%s", "lifecycle rm takes strata://BUCKET[/PREFIX]");
 	if (!strcmp(args[0], "set") && n != 4)
@@ -1162,6 +1441,24 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	if (strcmp(args[0], "set") && strcmp(args[0], "get") &&
 	    strcmp(args[0], "rm"))
 		die_usage("unknown lifecycle command: %s", args[0]);
+	if (!strcmp(args[0], "set")) {
+		if (!strcmp(args[2], "cold"))
+			r.action = STRATA_LC_COLD;
+		else if (!strcmp(args[2], "delete"))
+			r.action = STRATA_LC_DELETE;
+		else
+			die_usage("lifecycle action is cold or delete, not %s",
+				  args[2]);
+		rc = parse_age(args[3], &r.age_s);
+		if (rc == -ERANGE)
+			die_usage("age %s is over the limit of 36500d (%llu "
+				  "seconds)", args[3], MAX_RULE_AGE_S);
+		if (rc)
+			die_usage("bad age %s (like 30d, 12h, 3600)", args[3]);
+		if (strlen(prefix) >= sizeof(r.prefix))
+			die_usage("%s", "prefix too long");
+		snprintf(r.prefix, sizeof(r.prefix), "%s", prefix);
+	}
 	rc = strata_lifecycle_get(c, bucket, &rules, &nrules);
 	if (rc)
 		return fail(bucket, rc);
@@ -1176,10 +1473,13 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 				printf(",\"action\":\"%s\",\"age_s\":%" PRIu64
 				       "}\n", act, rules[i].age_s);
 			} else {
-				printf("%-6s after %10" PRIu64 "s  %s\n", act,
-				       rules[i].age_s,
-				       *rules[i].prefix ? rules[i].prefix
-							: "(every object)");
+				printf("%-6s after %10" PRIu64 "s  ", act,
+				       rules[i].age_s);
+				if (*rules[i].prefix)
+					text_out(stdout, rules[i].prefix);
+				else
+					fputs("(every object)", stdout);
+				putchar('\n');
 			}
 		}
 		strata_lifecycle_free(rules);
@@ -1201,21 +1501,8 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	}
 	/* set: replace the rule with this prefix and action, or add it. */
 	{
-		struct strata_lifecycle_rule r = { .action = 0 };
 		size_t i;
 
-		if (!strcmp(args[2], "cold"))
-			r.action = STRATA_LC_COLD;
-		else if (!strcmp(args[2], "delete"))
-			r.action = STRATA_LC_DELETE;
-		else
-			die_usage("lifecycle action is cold or delete, not %s",
-				  args[2]);
-		if (parse_age(args[3], &r.age_s))
-			die_usage("bad age %s (like 30d, 12h, 3600)", args[3]);
-		if (strlen(prefix) >= sizeof(r.prefix))
-			die_usage("%s", "prefix too long");
-		snprintf(r.prefix, sizeof(r.prefix), "%s", prefix);
 		for (i = 0; i < nrules; i++)
 			if (!strcmp(rules[i].prefix, r.prefix) &&
 			    rules[i].action == r.action)
@@ -1337,9 +1624,13 @@ static int cmd_ls(strata_client *c, const struct opts *o, char **args, int n)
 			fputs("}\n", stdout);
 		} else if (e->key) {
 			fmt_time(e->mtime_ms, t, sizeof(t));
-			printf("%s  %12" PRIu64 "  %s\n", t, e->size, e->key);
+			printf("%s  %12" PRIu64 "  ", t, e->size);
+			text_out(stdout, e->key);
+			putchar('\n');
 		} else {
-			printf("%19s  %12s  %s\n", "", "PRE", e->prefix);
+			printf("%19s  %12s  ", "", "PRE");
+			text_out(stdout, e->prefix);
+			putchar('\n');
 		}
 	}
 	strata_list_free(it);
@@ -1357,7 +1648,7 @@ static int cmd_stat(strata_client *c, const struct opts *o, char **args,
 
 	if (n != 1)
 		die_usage("%s", "stat takes one strata://BUCKET/KEY");
-	parse_url(args[0], &u);
+	parse_object_url(args[0], &u);
 	rc = strata_object_stat(c, u.bucket, u.key, &st);
 	if (rc) {
 		url_free(&u);
@@ -1400,20 +1691,30 @@ static int cmd_stat(strata_client *c, const struct opts *o, char **args,
 
 		human(st->size, hs, sizeof(hs));
 		fmt_time(st->mtime_ms, t, sizeof(t));
-		printf("object:        %s\n", args[0]);
+		fputs("object:        ", stdout);
+		text_out(stdout, args[0]);
+		putchar('\n');
 		printf("size:          %" PRIu64 " (%s)\n", st->size, hs);
 		printf("etag:          %s\n", st->etag_hex);
-		printf("content-type:  %s\n",
-		       st->content_type ? st->content_type : "-");
+		fputs("content-type:  ", stdout);
+		text_out(stdout, st->content_type ? st->content_type : "-");
+		putchar('\n');
 		printf("version:       %" PRIu64 " (writer %u)\n", st->version,
 		       st->writer);
 		printf("modified:      %s\n", t);
-		for (size_t i = 0; i < st->nmeta; i++)
-			printf("meta:          %s=%s\n", st->meta[i].name,
-			       st->meta[i].value);
-		for (size_t i = 0; i < st->ntags; i++)
-			printf("tag:           %s=%s\n", st->tags[i].name,
-			       st->tags[i].value);
+		for (int k = 0; k < 2; k++) {
+			const struct strata_kv *kv = k ? st->tags : st->meta;
+			size_t nkv = k ? st->ntags : st->nmeta;
+
+			for (size_t i = 0; i < nkv; i++) {
+				fputs(k ? "tag:           " : "meta:          ",
+				      stdout);
+				text_out(stdout, kv[i].name);
+				putchar('=');
+				text_out(stdout, kv[i].value);
+				putchar('\n');
+			}
+		}
 		printf("chunks:        %zu of %u bytes\n", st->nchunks,
 		       st->chunk_size);
 		printf("  %5s  %5s  %12s  %12s\n", "#", "tier", "raw",
@@ -1442,6 +1743,7 @@ static int cmd_stat(strata_client *c, const struct opts *o, char **args,
 static int cmd_cat(strata_client *c, const struct opts *o, char **args, int n)
 {
 	uint64_t off = 0, len = STRATA_TO_END;
+	struct strata_get_result res = { 0 };
 	struct url u;
 	int rc;
 
@@ -1451,29 +1753,47 @@ static int cmd_cat(strata_client *c, const struct opts *o, char **args, int n)
 		char *end;
 		unsigned long long a, b;
 
+		/* Digits only: strtoull() would take " 5" and "-5" too. */
 		errno = 0;
 		a = strtoull(o->range, &end, 10);
-		if (errno || end == o->range || *end != '-')
+		if (errno || !isdigit((unsigned char)*o->range) || *end != '-')
 			die_usage("bad --range: %s (START-[END])", o->range);
 		off = a;
 		if (end[1]) {
 			char *e2;
 
 			b = strtoull(end + 1, &e2, 10);
-			if (errno || *e2 || b < a)
+			if (errno || !isdigit((unsigned char)end[1]) || *e2 ||
+			    b < a)
 				die_usage("bad --range: %s (START-[END])",
 					  o->range);
-			len = b - a + 1;
+			len = b - a + 1 ? b - a + 1 : STRATA_TO_END;
 		}
 	}
-	parse_url(args[0], &u);
+	parse_object_url(args[0], &u);
+	if (o->stdout_closed) {
+		fputs("strata: standard output is closed\n", stderr);
+		url_free(&u);
+		return EXIT_FAILED;
+	}
 	rc = strata_object_get_fd(c, u.bucket, u.key, off, len, STDOUT_FILENO,
-				  NULL);
+				  &res);
 	url_free(&u);
 	/* The reader went away (strata cat | head): nothing to report. */
 	if (rc == -EPIPE)
 		return EXIT_FAILED;
-	return rc ? fail(args[0], rc) : EXIT_OK;
+	if (rc)
+		return fail(args[0], rc);
+	/* The node serves START == size as 0 bytes; a range that starts at
+	 * or after the end of a non-empty object is an error, as one past
+	 * it is (then nothing was written). */
+	if (o->range && res.size && off >= res.size) {
+		fprintf(stderr, "strata: %s: %s (the object is %" PRIu64
+			" bytes)\n", args[0], strata_strerror(STRATA_ERANGE),
+			res.size);
+		return EXIT_FAILED;
+	}
+	return EXIT_OK;
 }
 
 static int cmd_rm(strata_client *c, const struct opts *o, char **args, int n)
@@ -1531,34 +1851,52 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 	if (!rs && !rd)
 		die_usage("%s", "one side of cp must be a strata:// URL");
 	if (!rs) {
+		bool in = !strcmp(src, "-");
 		struct url d;
+		struct stat st;
 
+		if (in && tree)
+			die_usage("%s", "cannot copy a tree from standard input");
 		parse_url(dst, &d);
+		if (in && (!*d.key || d.key[strlen(d.key) - 1] == '/'))
+			die_usage("cp -: the destination needs an object key "
+				  "(strata://%s/%sKEY)", d.bucket, d.key);
+		if (in && o->stdin_closed) {
+			fputs("strata: standard input is closed\n", stderr);
+			url_free(&d);
+			return EXIT_FAILED;
+		}
+		if (!in && stat(src, &st) != 0) {
+			local_fail(src, errno);
+			url_free(&d);
+			return EXIT_FAILED;
+		}
+		if (!in && !tree && S_ISDIR(st.st_mode))
+			die_usage("%s is a directory (use -r)", src);
+		if (!in && tree && !S_ISDIR(st.st_mode))
+			die_usage("%s: %s is not a directory%s",
+				  only_diff ? "sync" : "cp -r", src,
+				  only_diff ? "" : " (copy a file without -r)");
 		if (!tree) {
 			struct task *t = task_add(x, T_UP);
-			struct stat st;
 			size_t kl = strlen(d.key);
 
-			if (strcmp(src, "-") && stat(src, &st) != 0) {
-				rc = -errno;
-				url_free(&d);
-				return fail(src, rc);
-			}
-			if (strcmp(src, "-") && S_ISDIR(st.st_mode))
-				die_usage("%s is a directory (use -r)", src);
 			t->local = xstrdup(src);
 			t->bucket = xstrdup(d.bucket);
 			t->key = !kl || d.key[kl - 1] == '/' ?
 				 xasprintf("%s%s", d.key, base_name(src)) :
 				 xstrdup(d.key);
-			t->size = strcmp(src, "-") ? (uint64_t)st.st_size : 0;
+			t->size = in ? 0 : (uint64_t)st.st_size;
 		} else {
 			struct files f = { 0 };
 			struct remotes r = { 0 };
 			char *pfx = dir_prefix(d.key);
 
-			rc = walk(src, "", &f);
-			if (!rc && only_diff) {
+			/* A file that cannot be read fails alone: the
+			 * others still go (and the summary counts it). */
+			walk(src, "", &f);
+			x->plan_failed = f.failed;
+			if (only_diff) {
 				rc = list_all(c, d.bucket, pfx, &r);
 				qsort(r.r, r.n, sizeof(*r.r), cmp_remote);
 			}
@@ -1597,6 +1935,11 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 	parse_url(src, &s);
 	if (rd)
 		parse_url(dst, &d);
+	if (!rd && !strcmp(dst, "-") && o->stdout_closed) {
+		fputs("strata: standard output is closed\n", stderr);
+		url_free(&s);
+		return EXIT_FAILED;
+	}
 	if (!tree) {
 		struct strata_stat *st;
 		struct task *t;
@@ -1634,6 +1977,9 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 	}
 	if (!rd && !strcmp(dst, "-"))
 		die_usage("%s", "cannot copy a tree to standard output");
+	if (!rd && !is_dir(dst) && access(dst, F_OK) == 0)
+		die_usage("%s: %s is not a directory", only_diff ? "sync" :
+			  "cp -r", dst);
 	char *spfx = dir_prefix(s.key);
 
 	rc = list_all(c, s.bucket, spfx, &r);
@@ -1758,14 +2104,147 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->jobs = (unsigned)v;
 			break;
 		}
-		case O_VERSION:
-			printf("strata %s\n", STRATA_VERSION_STRING);
-			exit(EXIT_OK);
+		case O_VERSION: o->version = true; break;
 		default:
 			fputs("Try 'strata --help'.\n", stderr);
 			exit(EXIT_USAGE);
 		}
 	}
+}
+
+/*
+ * Put /dev/null on each of fds 0-2 that is closed, so that no socket or
+ * file opened later becomes one (a TLS socket as fd 1 would be sent the
+ * object that cat writes there).  It is opened the wrong way round (0 for
+ * writing, 1 and 2 for reading) so that using it fails with EBADF instead
+ * of reading nothing or discarding output; o says which were closed.
+ */
+static void std_fds_open(struct opts *o)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lower ones are open: open() returns fd. */
+		if (open("/dev/null", fd ? O_RDONLY : O_WRONLY) != fd)
+			exit(EXIT_FAILED);
+		if (fd == 0)
+			o->stdin_closed = true;
+		else if (fd == 1)
+			o->stdout_closed = true;
+	}
+}
+
+/* Standard output that could not be written fails the command. */
+static int out_done(const struct opts *o, int rc)
+{
+	bool flushed = fflush(stdout) == 0;
+
+	if (flushed && !ferror(stdout))
+		return rc;
+	if (rc)
+		return rc;
+	if (o->stdout_closed)
+		fputs("strata: standard output is closed\n", stderr);
+	else
+		fprintf(stderr, "strata: standard output: %s\n",
+			flushed ? "write error" : strerror(errno));
+	return EXIT_FAILED;
+}
+
+/*
+ * The host and port of "host:port" or "[v6]:port", checked as libstrata's
+ * split_endpoint() does, so that a bad one is reported as the endpoint's
+ * fault.  Returns false when the syntax is wrong.
+ */
+static bool endpoint_split(const char *ep, char *host, size_t hlen,
+			   const char **port)
+{
+	const char *colon, *hs = ep, *he;
+
+	if (ep[0] == '[') {
+		hs = ep + 1;
+		he = strchr(hs, ']');
+		if (!he || he[1] != ':')
+			return false;
+		colon = he + 1;
+	} else {
+		colon = strrchr(ep, ':');
+		if (!colon || memchr(ep, ':', (size_t)(colon - ep)))
+			return false;
+		he = colon;
+	}
+	*port = colon + 1;
+	if (he == hs || (size_t)(he - hs) >= hlen || !**port ||
+	    strspn(*port, "0123456789") != strlen(*port) ||
+	    strlen(*port) > 5 || strtoul(*port, NULL, 10) > 65535)
+		return false;
+	snprintf(host, hlen, "%.*s", (int)(he - hs), hs);
+	return true;
+}
+
+/* The CA bundle can be read and holds a PEM certificate: otherwise the
+ * TLS layer's "Protocol error" would not say which file or why. */
+static bool ca_file_ok(const char *path)
+{
+	STACK_OF(X509_INFO) *infos;
+	FILE *f = fopen(path, "r");
+	struct stat st;
+	int certs = 0;
+
+	if (!f || (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
+		fprintf(stderr, "strata: CA file %s: %s\n", path,
+			strerror(f ? EISDIR : errno));
+		if (f)
+			fclose(f);
+		return false;
+	}
+	infos = PEM_X509_INFO_read(f, NULL, NULL, NULL);
+	fclose(f);
+	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
+		certs += sk_X509_INFO_value(infos, i)->x509 != NULL;
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	ERR_clear_error();
+	if (!certs)
+		fprintf(stderr, "strata: CA file %s: %s\n", path, infos ?
+			"no certificate in it" : "not a PEM certificate bundle");
+	return certs > 0;
+}
+
+/* strata_client_new() failed with rc: say why as exactly as we can. */
+static int connect_fail(const char *ep, const char *host, const char *port,
+			int rc)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV,
+	};
+	struct addrinfo *res;
+	int gai;
+
+	/* libstrata answers -EHOSTUNREACH for a name that did not resolve
+	 * too: ask the resolver the same question for its own words. */
+	if (rc == -EHOSTUNREACH) {
+		gai = getaddrinfo(host, port, &hints, &res);
+		if (gai) {
+			fprintf(stderr, "strata: endpoint '%s': cannot "
+				"resolve %s: %s\n", ep, host,
+				gai == EAI_SYSTEM ? strerror(errno) :
+				gai_strerror(gai));
+			return EXIT_FAILED;
+		}
+		freeaddrinfo(res);
+	}
+	/* A node at its connection limit accepts, then closes at once. */
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		fprintf(stderr, "strata: connecting to %s: the node closed "
+			"the connection during the handshake (%s); it may be "
+			"at its connection limit\n", ep, strata_strerror(rc));
+		return EXIT_FAILED;
+	}
+	fprintf(stderr, "strata: connecting to %s: %s\n", ep,
+		strata_strerror(rc));
+	return rc == STRATA_ECONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 
 int main(int argc, char **argv)
@@ -1774,33 +2253,47 @@ int main(int argc, char **argv)
 	struct strata_config cfg = { 0 };
 	strata_client *c = NULL;
 	const struct cmd_help *help;
-	char err[512] = "";
-	const char *cmd;
+	char err[512] = "", host[256];
+	const char *cmd, *port;
 	char **args;
 	int nargs, rc;
 
+	/* First, before anything opens a file or a socket. */
+	std_fds_open(&o);
 	/* Writing to a closed pipe (strata cat | head) is an error return,
 	 * not a death. */
 	signal(SIGPIPE, SIG_IGN);
+	catch_fatal_signals();
 	parse_args(argc, argv, &o);
+	if (o.version) {
+		if (optind < argc)
+			die_usage("--version takes no arguments, not %s",
+				  argv[optind]);
+		printf("strata %s\n", STRATA_VERSION_STRING);
+		return out_done(&o, EXIT_OK);
+	}
 	if (optind >= argc) {
 		fputs(usage_text, o.help ? stdout : stderr);
-		return o.help ? EXIT_OK : EXIT_USAGE;
+		return o.help ? out_done(&o, EXIT_OK) : EXIT_USAGE;
 	}
 	cmd = argv[optind];
 	args = argv + optind + 1;
 	nargs = argc - optind - 1;
 	if (!strcmp(cmd, "help")) {
+		if (nargs > 1)
+			die_usage("%s", "help takes at most one command");
 		help = nargs ? find_help(args[0]) : NULL;
+		if (nargs && !help)
+			die_usage("unknown command: %s", args[0]);
 		fputs(help ? help->text : usage_text, stdout);
-		return EXIT_OK;
+		return out_done(&o, EXIT_OK);
 	}
 	help = find_help(cmd);
 	if (!help)
 		die_usage("unknown command: %s", cmd);
 	if (o.help) {
 		fputs(help->text, stdout);
-		return EXIT_OK;
+		return out_done(&o, EXIT_OK);
 	}
 	if (!strcmp(cmd, "admin") && nargs == 1 && !strcmp(args[0], "tiers"))
 		;
@@ -1833,13 +2326,23 @@ int main(int argc, char **argv)
 		strata_config_release(&cfg);
 		return EXIT_USAGE;
 	}
-	rc = strata_client_new(&cfg, &c);
-	strata_config_release(&cfg);
-	if (rc) {
-		fprintf(stderr, "strata: connecting: %s\n",
-			strata_strerror(rc));
-		return rc == STRATA_ECONFIG ? EXIT_USAGE : EXIT_FAILED;
+	if (!endpoint_split(cfg.endpoint, host, sizeof(host), &port)) {
+		fprintf(stderr, "strata: endpoint '%s': expected HOST:PORT or "
+			"[IPV6-ADDRESS]:PORT\n", cfg.endpoint);
+		strata_config_release(&cfg);
+		return EXIT_USAGE;
 	}
+	if (cfg.ca_file && !ca_file_ok(cfg.ca_file)) {
+		strata_config_release(&cfg);
+		return EXIT_USAGE;
+	}
+	rc = strata_client_new(&cfg, &c);
+	if (rc) {
+		rc = connect_fail(cfg.endpoint, host, port, rc);
+		strata_config_release(&cfg);
+		return rc;
+	}
+	strata_config_release(&cfg);
 
 	if (!strcmp(cmd, "mb") || !strcmp(cmd, "rb"))
 		rc = cmd_mb_rb(c, cmd[0] == 'm', args, nargs);
@@ -1860,10 +2363,5 @@ int main(int argc, char **argv)
 	else
 		rc = cmd_stat(c, &o, args, nargs);
 	strata_client_free(c);
-	if (fflush(stdout) != 0 && !rc) {
-		fprintf(stderr, "strata: standard output: %s\n",
-			strerror(errno));
-		rc = EXIT_FAILED;
-	}
-	return rc;
+	return out_done(&o, rc);
 }

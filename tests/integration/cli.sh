@@ -4,7 +4,10 @@
 # The strata CLI against the node e2e.sh started (STRATA_* in the
 # environment): a tree of files of sizes 0, 1, chunk-1, chunk, chunk+1 and
 # ~100 MiB goes up with cp -r and comes back byte-identical; sync sends only
-# what changed; errors give the documented exit codes.
+# what changed; errors give the documented exit codes and name the right
+# thing; downloads into a FIFO, /dev/null or a symlink, SIGTERM mid-download
+# (no temporary file left), closed standard streams, a dangling symlink in
+# an uploaded tree, --range edges and control characters in keys.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -69,6 +72,132 @@ expect_rc "usage" 2 "$S" cp
 expect_rc "bad url" 2 "$S" ls "http://x/y"
 expect_rc "wrong secret" 1 env STRATA_SECRET_KEY=wrong "$S" -q ls
 expect_rc "rb non-empty" 1 "$S" -q rb "strata://$b"
+# A node's message is printed once, not repeated in brackets.
+expect_rc "missing bucket again" 1 "$S" -q ls "strata://no-such-bucket-$$/"
+check "message once" test "$(grep -o "no such bucket" "$work/stderr" | wc -l)" = 1
+# Usage errors (2): a URL without the key an object command needs, a bad
+# bucket name, a lifecycle age over the limit or a prefix where none is
+# taken, extra arguments to help and --version, stdin without a key.
+expect_rc "stat without key" 2 "$S" stat "strata://$b"
+expect_rc "cat without key" 2 "$S" cat "strata://$b"
+expect_rc "bad bucket name" 2 "$S" stat "strata://Bad_Name/k"
+expect_rc "ipv4 bucket name" 2 "$S" ls "strata://10.1.2.3/"
+expect_rc "lifecycle age too big" 2 "$S" lifecycle set "strata://$b/x" cold 18446744073709551615
+check "age limit named" grep -q "36500d" "$work/stderr"
+expect_rc "lifecycle get prefix" 2 "$S" lifecycle get "strata://$b/x"
+expect_rc "help unknown" 2 "$S" help bogus
+expect_rc "help extra" 2 "$S" help cp extra
+expect_rc "version extra" 2 "$S" --version extra
+expect_rc "stdin needs a key" 2 "$S" cp - "strata://$b/"
+check "stdin key message" grep -q "the destination needs an object key" "$work/stderr"
+check "no key '-'" test -z "$("$S" ls "strata://$b/-" 2>&1)"
+# --range: a start at or past the end of a non-empty object is an error,
+# whatever the end; an empty object reads empty from 0.
+printf abc >"$work/abc"
+: >"$work/empty"
+"$S" -q cp "$work/abc" "strata://$b/r/abc" && "$S" -q cp "$work/empty" "strata://$b/r/empty"
+expect_rc "range start = size" 1 "$S" cat --range 3- "strata://$b/r/abc"
+expect_rc "range 3-3" 1 "$S" cat --range 3-3 "strata://$b/r/abc"
+expect_rc "range past end" 1 "$S" cat --range 10-20 "strata://$b/r/abc"
+check "range last byte" test "$("$S" cat --range 2- "strata://$b/r/abc")" = c
+check "range cut at end" test "$("$S" cat --range 1-99 "strata://$b/r/abc")" = bc
+check "range empty object" test -z "$("$S" cat --range 0- "strata://$b/r/empty")"
+expect_rc "range not digits" 2 "$S" cat --range -1- "strata://$b/r/abc"
+# ls escapes control characters for people; --json keeps the key.
+nl_key=$(printf 'esc/a\nb\033[31m')
+"$S" -q cp "$work/abc" "strata://$b/$nl_key"
+check "ls escapes" test "$("$S" ls "strata://$b/esc/" | grep -c 'esc/a\\nb\\x1b\[31m$')" = 1
+check "ls one line per key" test "$("$S" ls "strata://$b/esc/" | wc -l)" = 1
+check "ls --json raw key" grep -q '"key":"esc/a\\u000ab\\u001b\[31m"' <("$S" --json ls "strata://$b/esc/")
+# Closed standard streams: never handed to a socket, and an error.
+"$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
+check "cat >&- fails" test $? = 1
+check "cat >&- message" grep -q "standard output is closed" "$work/stderr"
+timeout 20 "$S" cp - "strata://$b/r/stdin" <&- 2>"$work/stderr"
+check "cp - <&- fails" test $? = 1
+check "cp - <&- message" grep -q "standard input is closed" "$work/stderr"
+# Downloads into what is not a regular file write into it: a FIFO (no
+# temporary file beside it), a null device (still a device); a symlink to
+# a file replaces the target and keeps the link; a dangling one is
+# refused; a link to standard output writes standard output.  (Never the
+# system's /dev/null or /dev/stdout as root: a regression would replace
+# them.  Without root, /dev/null is safe: /dev is not writable.)
+dl=$work/dl
+mkdir -p "$dl"
+mkfifo "$dl/fifo"
+timeout 20 cat "$dl/fifo" >"$dl/from-fifo" &
+reader=$!
+check "cp to fifo" timeout 20 "$S" -q cp "strata://$b/r/abc" "$dl/fifo"
+wait "$reader"
+check "fifo got the bytes" cmp -s "$work/abc" "$dl/from-fifo"
+check "fifo still a fifo" test -p "$dl/fifo"
+check "no temp beside fifo" test -z "$(find "$dl" -name '*.strata-*')"
+null=/dev/null
+if [ "$(id -u)" = 0 ]; then
+	null=$dl/null
+	mknod -m 666 "$null" c 1 3
+fi
+check "cp to a null device" "$S" -q cp "strata://$b/r/abc" "$null"
+check "null still a device" test -c "$null"
+echo old >"$dl/target"
+ln -s target "$dl/link"
+check "cp to symlink" "$S" -q cp "strata://$b/r/abc" "$dl/link"
+check "link kept" test -L "$dl/link"
+check "target replaced" cmp -s "$work/abc" "$dl/target"
+ln -s nowhere "$dl/dangling"
+expect_rc "cp to dangling symlink" 1 "$S" -q cp "strata://$b/r/abc" "$dl/dangling"
+check "dangling not created" test ! -e "$dl/nowhere"
+ln -s /proc/self/fd/1 "$dl/stdout"
+"$S" -q cp "strata://$b/r/abc" "$dl/stdout" >"$dl/out"
+check "cp to stdout's file" cmp -s "$work/abc" "$dl/out"
+check "stdout link kept" test -L "$dl/stdout"
+# SIGTERM during a download removes its temporary file.
+mkdir -p "$work/sig"
+"$S" -q cp "strata://$b/tree/big" "$work/sig/big" &
+dpid=$!
+for _ in $(seq 1 500); do
+	[ -n "$(find "$work/sig" -name 'big.strata-*')" ] && break
+	sleep 0.01
+done
+check "temp file seen" test -n "$(find "$work/sig" -name 'big.strata-*')"
+kill -TERM "$dpid"
+wait "$dpid"
+check "killed by TERM" test $? = 143
+check "no temp after TERM" test -z "$(find "$work/sig" -mindepth 1)"
+# One dangling symlink fails alone: the rest of the tree goes up, the
+# summary is printed, the local path is named, the exit status is 1.
+# Names of downloads in progress are never uploaded.
+part=$work/part
+mkdir -p "$part/sub"
+printf x >"$part/a"
+printf y >"$part/sub/b"
+ln -s nowhere "$part/dangling"
+printf z >"$part/c.strata-Ab3xY9"
+"$S" --json cp -r "$part" "strata://$b/part/" >"$work/out" 2>"$work/stderr"
+check "partial cp -r exit 1" test $? = 1
+check "partial summary" grep -q '"files":3,"failed":1,' "$work/out"
+check "local path named" grep -q "$part/dangling: No such file or directory (dangling symlink)" "$work/stderr"
+check "destination not blamed" test -z "$(grep "strata://$b/part" "$work/stderr")"
+check "the others uploaded" test "$("$S" ls -r "strata://$b/part/" | wc -l)" = 2
+check "temp name skipped" test -z "$("$S" ls -r "strata://$b/part/" | grep strata-)"
+"$S" --json sync "$part" "strata://$b/part/" >"$work/out" 2>"$work/stderr"
+check "partial sync exit 1" test $? = 1
+check "partial sync summary" grep -q '"files":1,"failed":1,' "$work/out"
+expect_rc "sync a file" 2 "$S" sync "$work/abc" "strata://$b/part/"
+check "sync a file message" grep -q "is not a directory" "$work/stderr"
+expect_rc "cp -r a file" 2 "$S" cp -r "$work/abc" "strata://$b/part/"
+expect_rc "cp -r stdin" 2 "$S" cp -r - "strata://$b/part/"
+check "cp -r stdin message" grep -q "from standard input" "$work/stderr"
+# Connection settings: the CA file and endpoint are named.
+expect_rc "missing CA" 2 "$S" --ca "$work/no-ca.pem" ls
+check "missing CA named" grep -q "$work/no-ca.pem: No such file" "$work/stderr"
+echo garbage >"$work/garbage.pem"
+expect_rc "garbage CA" 2 "$S" --ca "$work/garbage.pem" ls
+check "garbage CA named" grep -q "CA file $work/garbage.pem" "$work/stderr"
+expect_rc "bad endpoint" 2 "$S" --endpoint localhost ls
+check "bad endpoint named" grep -q "endpoint 'localhost': expected HOST:PORT" "$work/stderr"
+expect_rc "unresolvable host" 1 timeout 30 "$S" --endpoint no-such-host.invalid:7480 ls
+check "resolver message" grep -q "cannot resolve no-such-host.invalid" "$work/stderr"
 # Lifecycle rules (the node applies them every second here, e2e.sh) and
 # what `admin tiers` and `stat` show of the tiers.
 wait_for() {	# seconds, command...: until the command succeeds
