@@ -32,8 +32,9 @@
  * requests that succeeded; throughput counts the bytes they moved over the
  * timed phase's wall time (from the start to the last request's end).
  *
- * Exit status: 0 success; 1 an operation failed or a verification
- * mismatched; 2 usage or configuration error.
+ * Exit status: 0 success; 1 an operation failed, a verification
+ * mismatched or (--samples tar) a shard's tar was damaged; 2 usage or
+ * configuration error.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -65,6 +66,10 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 #define BUF_GET_MAX (256ull << 20)	/* larger objects are streamed */
 #define VERIFY_CHUNK (64u * 1024)
 #define MAX_ERROR_LINES 10
+/* --size at most: the node takes objects of up to 2^20 chunks (4 TiB at
+ * its default 4 MiB chunk_size), and one object of more than 1 TiB is a
+ * typo, not a benchmark: it would stream for an hour per operation. */
+#define MAX_SIZE (1ull << 40)
 
 enum workload { W_PUT, W_GET, W_MIXED, W_SMALL, W_BATCH, W_DATASET };
 enum op_type { OP_PUT, OP_GET, OP_STAT, OP_DELETE, OP_BATCH, OP_SHARD,
@@ -131,8 +136,8 @@ static const char usage_text[] =
 "  --secret-key SECRET    (STRATA_SECRET_KEY)\n"
 "  --ca FILE              CA bundle (STRATA_CA)\n"
 "  --bucket B             bucket (created when missing)\n"
-"  --size BYTES           object size, K/M/G/T suffixes (default 1M; 4K\n"
-"                         for small and batch)\n"
+"  --size BYTES           object size, K/M/G/T suffixes, at most 1T\n"
+"                         (default 1M; 4K for small and batch)\n"
 "  --count N              objects (default 100)\n"
 "  --concurrency C        worker threads, one request each (default 8)\n"
 "  --duration SECONDS     timed phase length (default 10 unless --ops)\n"
@@ -154,14 +159,16 @@ static const char usage_text[] =
 "  --prefetch-bytes BYTES dataset-epoch: bytes ahead per worker\n"
 "  --piece-size BYTES     dataset-epoch: read shards in ranges of BYTES\n"
 "  --samples shards|tar   dataset-epoch: count whole shards (default) or\n"
-"                         WebDataset samples (tar members by basename)\n"
+"                         WebDataset samples (tar members by basename);\n"
+"                         a damaged or truncated tar is an error\n"
 "  --no-hint              dataset-epoch: send no prestaging hints\n"
 "  --no-shuffle           dataset-epoch: read in key order\n"
 "  --json                 print one JSON object on standard output\n"
 "  -h, --help             this text\n"
 "\n"
-"MB is 10^6 bytes.  Exit status: 0 success, 1 an operation failed or read\n"
-"bytes differed from what was uploaded, 2 usage or configuration error.\n";
+"MB is 10^6 bytes.  Exit status: 0 success, 1 an operation failed, read\n"
+"bytes differed from what was uploaded or a tar shard was damaged, 2 usage\n"
+"or configuration error.\n";
 
 static void die_usage(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
@@ -674,57 +681,204 @@ static void op_batch(struct worker *w, uint64_t seq)
 
 /* ---- Dataset epochs ----------------------------------------------------- */
 
-/* WebDataset samples in a tar shard: regular members, consecutive ones
- * with the same path up to the first dot of the file name being one
- * sample.  A malformed header ends the count (-1). */
-static int64_t tar_samples(const uint8_t *p, uint64_t len)
+/*
+ * WebDataset samples in a tar shard, counted as the shard's pieces arrive
+ * (--piece-size cuts headers and members anywhere): regular members,
+ * consecutive ones with the same path up to the first dot of the file
+ * name being one sample (members without a dot are not sample fields), as
+ * the Python binding's webdataset_samples() groups them.  GNU and pax long
+ * names are not read: such members count by their ustar name.  The state
+ * carried from piece to piece of one shard:
+ *
+ *   HEADER --[its 512th byte: a member]--> DATA --[data, pad passed]-->
+ *   HEADER --[a zero block]--> END (the rest of the shard is not read)
+ *   HEADER --[bad checksum or size]--> err (the rest is not read)
+ *
+ * A shard that ends inside a header or a member's data is truncated; one
+ * that ends between members (no end-of-archive blocks) is not.
+ */
+struct tar_count {
+	size_t index;			/* the shard's position, for its pieces */
+	uint64_t at;			/* shard bytes seen */
+	uint8_t hdr[512];
+	size_t have;			/* bytes of hdr so far */
+	uint64_t hdr_at;		/* where hdr starts in the shard */
+	uint64_t data, pad;		/* member bytes, then padding, to pass */
+	char name[356];			/* the member being passed */
+	char prev[356];			/* the last member's sample key */
+	uint64_t samples;		/* not yet added to the worker's */
+	bool end;
+	bool lost;			/* a piece failed: not counting it */
+	char err[512];			/* what is wrong, "" while nothing */
+};
+
+static void tar_start(struct tar_count *t, size_t index)
 {
-	char prev[356] = "", cur[356];
-	uint64_t off = 0;
-	int64_t n = 0;
+	memset(t, 0, sizeof(*t));
+	t->index = index;
+}
 
-	while (off + 512 <= len) {
-		const uint8_t *h = p + off;
-		uint64_t size = 0;
-		unsigned sum = 0, want = 0;
-		size_t i, nl = 0;
-		char *base, *dot;
+/* A numeric field as GNU tar and Python's tarfile read it: octal digits
+ * between blanks, or base-256 when the high bit of the first byte is
+ * set; false when it is neither. */
+static bool tar_number(const uint8_t *f, size_t len, uint64_t *v)
+{
+	size_t i = 0, end = len;
 
-		for (i = 0; i < 512 && !h[i]; i++)
-			;
-		if (i == 512)
-			break;
-		for (i = 0; i < 512; i++)
-			sum += i >= 148 && i < 156 ? ' ' : h[i];
-		for (i = 148; i < 156 && h[i] >= '0' && h[i] <= '7'; i++)
-			want = want * 8 + (h[i] - '0');
-		for (i = 124; i < 136 && h[i] == ' '; i++)
-			;
-		for (; i < 136 && h[i] >= '0' && h[i] <= '7'; i++)
-			size = size * 8 + (uint64_t)(h[i] - '0');
-		if (sum != want || size > len - off - 512)
-			return -1;
-		off += 512 + (size + 511) / 512 * 512;
-		if (h[156] != '0' && h[156] != '\0')
-			continue;
-		if (!memcmp(h + 257, "ustar", 5) && h[345]) {
-			nl = strnlen((const char *)h + 345, 155);
-			memcpy(cur, h + 345, nl);
-			cur[nl++] = '/';
+	*v = 0;
+	if (f[0] & 0x80) {
+		if (f[0] != 0x80)	/* negative or past 2^63 */
+			return false;
+		for (i = 1; i < len; i++) {
+			if (*v >> 56)
+				return false;
+			*v = *v << 8 | f[i];
 		}
-		i = strnlen((const char *)h, 100);
-		memcpy(cur + nl, h, i);
-		cur[nl + i] = '\0';
-		base = strrchr(cur, '/');
-		dot = strchr(base ? base : cur, '.');
-		if (dot)
-			*dot = '\0';
-		if (strcmp(cur, prev)) {
-			n++;
-			memcpy(prev, cur, sizeof(prev));
-		}
+		return true;
 	}
-	return n;
+	while (end > 0 && (f[end - 1] == '\0' || f[end - 1] == ' '))
+		end--;
+	while (i < end && f[i] == ' ')
+		i++;
+	for (; i < end; i++) {
+		if (f[i] < '0' || f[i] > '7')
+			return false;
+		*v = *v << 3 | (uint64_t)(f[i] - '0');
+	}
+	return true;
+}
+
+static void tar_header(struct tar_count *t)
+{
+	const uint8_t *h = t->hdr;
+	uint64_t want, size;
+	unsigned sum = 0;
+	size_t i, nl = 0;
+	char cur[356], *base, *dot;
+
+	for (i = 0; i < 512 && !h[i]; i++)
+		;
+	if (i == 512) {
+		t->end = true;
+		return;
+	}
+	for (i = 0; i < 512; i++)
+		sum += i >= 148 && i < 156 ? ' ' : h[i];
+	if (!tar_number(h + 148, 8, &want) || want != sum) {
+		snprintf(t->err, sizeof(t->err), "header checksum mismatch at "
+			 "byte %" PRIu64 "%s", t->hdr_at,
+			 t->hdr_at ? "" : " (not a tar archive?)");
+		return;
+	}
+	if (!tar_number(h + 124, 12, &size)) {
+		snprintf(t->err, sizeof(t->err), "bad size field in the "
+			 "header at byte %" PRIu64, t->hdr_at);
+		return;
+	}
+	t->data = size;
+	t->pad = (512 - size % 512) % 512;
+	if (!memcmp(h + 257, "ustar", 5) && h[345]) {
+		nl = strnlen((const char *)h + 345, 155);
+		memcpy(cur, h + 345, nl);
+		cur[nl++] = '/';
+	}
+	i = strnlen((const char *)h, 100);
+	memcpy(cur + nl, h, i);
+	cur[nl + i] = '\0';
+	memcpy(t->name, cur, nl + i + 1);
+	if (h[156] != '0' && h[156] != '\0' && h[156] != '7')
+		return;
+	base = strrchr(cur, '/');
+	dot = strchr(base ? base + 1 : cur, '.');
+	if (!dot)
+		return;
+	*dot = '\0';
+	if (strcmp(cur, t->prev)) {
+		t->samples++;
+		memcpy(t->prev, cur, sizeof(t->prev));
+	}
+}
+
+/* The next len bytes of the shard. */
+static void tar_feed(struct tar_count *t, const uint8_t *p, size_t len)
+{
+	while (len && !t->end && !*t->err) {
+		size_t n;
+
+		if (t->data || t->pad) {
+			uint64_t *left = t->data ? &t->data : &t->pad;
+
+			n = *left < len ? (size_t)*left : len;
+			*left -= n;
+		} else {
+			if (!t->have)
+				t->hdr_at = t->at;
+			n = 512 - t->have < len ? 512 - t->have : len;
+			memcpy(t->hdr + t->have, p, n);
+			t->have += n;
+			if (t->have == 512) {
+				t->have = 0;
+				tar_header(t);
+			}
+		}
+		p += n;
+		len -= n;
+		t->at += n;
+	}
+}
+
+/* The shard ended: is it truncated? */
+static void tar_finish(struct tar_count *t)
+{
+	bool partial = false;
+
+	for (size_t i = 0; i < t->have; i++)
+		partial |= t->hdr[i] != 0;
+	if (*t->err || t->end)
+		return;
+	if (partial)
+		snprintf(t->err, sizeof(t->err), "truncated header at byte %"
+			 PRIu64 " (the shard ends at byte %" PRIu64 ")",
+			 t->hdr_at, t->at);
+	else if (t->data)
+		snprintf(t->err, sizeof(t->err), "member %s runs past the "
+			 "end (truncated: %" PRIu64 " of its bytes missing)",
+			 t->name, t->data);
+}
+
+static void report_tar(struct bench *b, const char *key, const char *err)
+{
+	unsigned n = atomic_fetch_add(&b->error_lines, 1);
+
+	if (n < MAX_ERROR_LINES)
+		fprintf(stderr, "strata-bench: shard %s: tar: %s\n", key, err);
+	else if (n == MAX_ERROR_LINES)
+		fputs("strata-bench: (more errors not shown)\n", stderr);
+}
+
+/* Count the samples of one piece (sh NULL: a piece of shard index failed,
+ * already counted as an error: the rest of that shard is not counted). */
+static void count_tar(struct worker *w, struct tar_count *t,
+		      const struct strata_shard *sh, size_t index)
+{
+	bool had_err;
+
+	if (!sh || sh->offset == 0 || t->index != index)
+		tar_start(t, index);
+	if (!sh || sh->offset != t->at)
+		t->lost = true;
+	if (t->lost)
+		return;
+	had_err = *t->err;
+	tar_feed(t, sh->data, (size_t)sh->length);
+	if (sh->last)
+		tar_finish(t);
+	w->samples += t->samples;
+	t->samples = 0;
+	if (*t->err && !had_err) {
+		w->st[OP_SHARD].errors++;
+		report_tar(w->b, sh->key, t->err);
+	}
 }
 
 /* The object index of a strata-bench key (PREFIX obj-NNNNNNNN), or -1. */
@@ -758,6 +912,7 @@ static void run_dataset(struct worker *w)
 		};
 		struct strata_epoch_stats es;
 		struct strata_shard sh;
+		struct tar_count tc;
 		strata_epoch *e;
 		int rc = strata_epoch_new(w->client, b->ds, &eo, &e);
 
@@ -767,6 +922,7 @@ static void run_dataset(struct worker *w)
 			atomic_store(&b->abort, true);
 			break;
 		}
+		tar_start(&tc, SIZE_MAX);
 		while ((rc = strata_epoch_next(e, &sh)) != 0) {
 			int64_t idx = -1, bad = -1;
 			unsigned char expect = 0;
@@ -774,6 +930,8 @@ static void run_dataset(struct worker *w)
 			if (rc < 0) {
 				w->st[OP_SHARD].errors++;
 				report_error(b, "shard", sh.key, rc);
+				if (o->tar_samples)
+					count_tar(w, &tc, NULL, sh.index);
 				continue;
 			}
 			/* strata-bench's own objects (PREFIX obj-N of
@@ -791,24 +949,17 @@ static void run_dataset(struct worker *w)
 				w->mismatches++;
 				w->st[OP_SHARD].errors++;
 				report_mismatch(b, sh.key, bad);
+				if (o->tar_samples)
+					count_tar(w, &tc, NULL, sh.index);
 			} else {
 				w->st[OP_SHARD].ops++;
 				w->st[OP_SHARD].bytes += sh.length;
 				lat_add(&w->st[OP_SHARD].lat, sh.fetch_ns);
 				w->shards += sh.last;
-				if (o->tar_samples) {
-					int64_t n = tar_samples(sh.data,
-								sh.length);
-
-					if (n < 0)
-						report_error(b, "tar samples in",
-							     sh.key,
-							     STRATA_EPROTO);
-					else
-						w->samples += (uint64_t)n;
-				} else {
+				if (o->tar_samples)
+					count_tar(w, &tc, &sh, sh.index);
+				else
 					w->samples += sh.last;
-				}
 			}
 			strata_epoch_buf_free(e, sh.data, (size_t)sh.length);
 		}
@@ -1163,7 +1314,7 @@ static int count_sockets(void)
 
 /* ---- Options ------------------------------------------------------------ */
 
-static uint64_t parse_size(const char *s)
+static uint64_t parse_size(const char *name, const char *s, uint64_t max)
 {
 	char *end;
 	unsigned long long v;
@@ -1171,7 +1322,7 @@ static uint64_t parse_size(const char *s)
 
 	errno = 0;
 	if (*s < '0' || *s > '9')
-		die_usage("--size: not a size: %s", s);
+		die_usage("--%s: not a size: %s", name, s);
 	v = strtoull(s, &end, 10);
 	switch (*end) {
 	case 'k': case 'K': mul = 1ull << 10; end++; break;
@@ -1185,7 +1336,10 @@ static uint64_t parse_size(const char *s)
 	if (*end == 'B' || *end == 'b')
 		end++;
 	if (errno || *end || v > UINT64_MAX / mul)
-		die_usage("--size: not a size: %s", s);
+		die_usage("--%s: not a size: %s", name, s);
+	if (v * mul > max)
+		die_usage("--%s: %s is more than %" PRIu64 " bytes", name, s,
+			  max);
 	return v * mul;
 }
 
@@ -1274,7 +1428,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		}
 		case O_BUCKET: o->bucket = optarg; break;
 		case O_SIZE:
-			o->size = parse_size(optarg);
+			o->size = parse_size("size", optarg, MAX_SIZE);
 			o->has_size = true;
 			break;
 		case O_COUNT:
@@ -1346,10 +1500,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 							  1, 1024);
 			break;
 		case O_PREFETCH_BYTES:
-			o->prefetch_bytes = parse_size(optarg);
+			o->prefetch_bytes = parse_size("prefetch-bytes", optarg,
+						       UINT64_MAX);
 			break;
 		case O_PIECE:
-			o->piece_size = parse_size(optarg);
+			o->piece_size = parse_size("piece-size", optarg,
+						   UINT64_MAX);
 			break;
 		case O_SAMPLES:
 			if (!strcmp(optarg, "tar"))

@@ -9,7 +9,13 @@ WORLD_SIZE in the environment, as torchrun sets them):
   - drop/pad give equal shares per rank;
   - a node killed (-9) and restarted on the same directories and port in
     the middle of an epoch costs nothing: every sample still exactly once.
-Also the Client calls (put/get/range/stat/list/delete/hint) and errors.
+Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
+arguments of the wrong type or range refused before they reach C;
+strata.Error pickled and re-raised out of DataLoader workers with its code;
+spawned workers read the constructed listing or refuse; damaged tar shards
+named in the error; uneven="drop" with more ranks than shards refused; and
+strata-bench --samples tar counting across pieces and failing on damaged
+shards.
 
 usage: test_dataset.py CLUSTER_DIR PORT DEV_CLUSTER_SH
 """
@@ -17,8 +23,11 @@ import ctypes
 import errno
 import hashlib
 import io
+import json
 import os
+import pickle
 import random
+import socket
 import subprocess
 import sys
 import tarfile
@@ -53,11 +62,11 @@ def sample_bytes(key):
     return out[:n]
 
 
-def make_shard(s):
+def make_shard(s, per_shard=PER_SHARD, fmt=tarfile.USTAR_FORMAT):
     bio = io.BytesIO()
     keys = []
-    with tarfile.open(fileobj=bio, mode="w", format=tarfile.USTAR_FORMAT) as t:
-        for j in range(PER_SHARD):
+    with tarfile.open(fileobj=bio, mode="w", format=fmt) as t:
+        for j in range(per_shard):
             key = "s%04d_%d" % (s, j)
             keys.append(key)
             for ext, data in (("bin", sample_bytes(key)),
@@ -270,6 +279,329 @@ def tar_in_pieces():
           "tar read in pieces: the same errors when cut short (%d cuts)" %
           len(agree))
 
+    # A malformed pax record is a ValueError saying so, whole and in
+    # pieces, never int()'s "invalid literal".
+    pax = bad_pax()
+    bad = [err(lambda: _tar.members(pax)),
+           err(lambda: _tar.members_stream(cut(pax, 5)))]
+    check(all(e and e.startswith("tar: bad pax record") for e in bad),
+          "a malformed pax record: %s" % bad)
+
+
+def bad_pax():
+    """A pax archive whose first record's length is not a number."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.PAX_FORMAT) as t:
+        ti = tarfile.TarInfo("p" * 200 + "/s0001_0.bin")   # a pax path
+        ti.size = 3
+        t.addfile(ti, io.BytesIO(b"abc"))
+    data = bio.getvalue()
+    at = data.index(b" path=")          # the record follows its header
+    assert data[156:157] == b"x" and data[512:at].isdigit()
+    return data[:512] + b"x" * (at - 512) + data[at:]
+
+
+def expect_raise(exc, f, what, has=()):
+    """f() raises exc (not a subclass of another kind) whose text holds
+    every string of has."""
+    try:
+        f()
+    except exc as e:
+        check(all(h in str(e) for h in has), "%s: %s: %s"
+              % (what, type(e).__name__, str(e).splitlines()[-1][:150]))
+        # Without its frames: a DataLoader iterator left in a reference
+        # cycle would be collected in the next DataLoader's forked workers.
+        return e.with_traceback(None)
+    except Exception as e:
+        check(False, "%s: %s, not %s: %s" % (what, type(e).__name__,
+                                             exc.__name__, e))
+        return None
+    check(False, "%s: no %s" % (what, exc.__name__))
+    return None
+
+
+def bad_arguments(c):
+    """Arguments of the wrong type or range are refused in Python, before
+    ctypes turns an int into a pointer or wraps a number."""
+    c.put(BUCKET, "args/a", b"the real a")
+    T, V = TypeError, ValueError
+    for f, exc, name in (
+            (lambda: c.put(BUCKET, "args/k", b"x", content_type=5), T,
+             "content_type"),
+            (lambda: c.list(BUCKET, prefix=5), T, "prefix"),
+            (lambda: list(c.list(BUCKET, delimiter=5)), T, "delimiter"),
+            (lambda: strata.Client(endpoint=5), T, "endpoint"),
+            (lambda: strata.Client(access_key=5), T, "access_key"),
+            (lambda: strata.Client(secret_key=5.0), T, "secret_key"),
+            (lambda: strata.Client(ca=5), T, "ca"),
+            (lambda: c.put(5, "k", b"x"), T, "bucket"),
+            (lambda: c.put(BUCKET, None, b"x"), T, "key"),
+            (lambda: c.put(BUCKET, "k", 5), T, "data"),
+            (lambda: c.get(BUCKET, 5), T, "key"),
+            (lambda: c.stat(BUCKET, 5), T, "key"),
+            (lambda: c.delete(5, "k"), T, "bucket"),
+            (lambda: c.create_bucket(5), T, "bucket"),
+            (lambda: c.delete_bucket(b"dstest\0x"), V, "bucket"),
+            (lambda: c.hint(BUCKET, "abc"), T, "keys"),
+            (lambda: c.hint(BUCKET, b"abc"), T, "keys"),
+            (lambda: c.hint(BUCKET, [5]), T, "keys[0]"),
+            (lambda: c.hint(BUCKET, 5), T, "keys"),
+            (lambda: strata.Dataset(5), T, "url"),
+            (lambda: strata.Dataset(URL + "\0x"), V, "url"),
+            (lambda: strata.plan("3"), T, "nshards"),
+            (lambda: c.put(BUCKET, "args/a\x00b", b"x"), V, "key"),
+            (lambda: c.get(BUCKET, "args/a\x00b"), V, "key"),
+            (lambda: c.put(BUCKET, "args/k", b"x", content_type="a\0"), V,
+             "content_type"),
+            (lambda: c.get(BUCKET, "args/a", offset=2 ** 64 + 5), V,
+             "offset"),
+            (lambda: c.get(BUCKET, "args/a", offset=-1), V, "offset"),
+            (lambda: c.get(BUCKET, "args/a", length=-1), V, "length"),
+            (lambda: c.get(BUCKET, "args/a", length=2 ** 64), V, "length"),
+            (lambda: strata.Client(pool_size=-1), V, "pool_size"),
+            (lambda: strata.Client(timeout_ms=-1), V, "timeout_ms"),
+            (lambda: strata.Client(timeout_ms=2 ** 32), V, "timeout_ms"),
+            (lambda: strata.plan(-1), V, "nshards"),
+            (lambda: strata.plan(4, rank=4, world_size=4), V, "rank"),
+            (lambda: strata.plan(4, world_size=0), V, "world_size"),
+            (lambda: strata.plan(4, worker=2, num_workers=2), V, "worker"),
+            (lambda: strata.plan(4, epoch=-1), V, "epoch"),
+            (lambda: strata.plan(4, seed=2 ** 64), V, "seed"),
+            (lambda: strata.Dataset(URL, world_size=-1), V, "world_size"),
+            (lambda: strata.Dataset(URL, rank=4, world_size=4), V, "rank"),
+            (lambda: strata.Dataset(URL, prefetch=-1), V, "prefetch"),
+            (lambda: strata.Dataset(URL, prefetch_bytes=-1), V,
+             "prefetch_bytes"),
+            (lambda: strata.Dataset(URL, retries=-1), V, "retries"),
+            (lambda: strata.Dataset(URL, backoff_ms=2 ** 32), V,
+             "backoff_ms"),
+            (lambda: strata.Dataset(URL, piece_size=-1), V, "piece_size"),
+            (lambda: strata.Dataset(URL, epoch=-1), V, "epoch"),
+            (lambda: strata.Dataset(URL, seed="1"), T, "seed")):
+        expect_raise(exc, f, "%s refused" % name, (name + ":",))
+    check(c.get(BUCKET, "args/a") == b"the real a",
+          "args/a intact after a put of 'args/a\\x00b' was refused")
+    d = strata.Dataset(URL, rank=0, world_size=1)
+    expect_raise(ValueError, lambda: d.set_epoch(-1), "set_epoch(-1)",
+                 ("epoch:",))
+    d.prefetch = -1                     # set after construction
+    expect_raise(ValueError, lambda: next(iter(d)), "prefetch=-1 set "
+                 "after construction", ("prefetch:",))
+    # Documented: length None reads to the end; a range past the end is
+    # cut; bytes are accepted where str is.
+    check(c.get(BUCKET, "args/a", 4) == b"real a" and
+          c.get(BUCKET, "args/a", 4, None) == b"real a" and
+          c.get(BUCKET, "args/a", 4, 100) == b"real a" and
+          c.get(BUCKET, "args/a", 4, 0) == b"" and
+          c.get(BUCKET.encode(), b"args/a", 9) == b"a",
+          "get: length None to the end, ranges cut at the end")
+    c.delete(BUCKET, "args/a")
+
+
+def closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def errors_across_processes(c):
+    """strata.Error survives pickling, and a libstrata error in a
+    DataLoader worker is a strata.Error with its code in the main
+    process."""
+    e = strata.Error(strata.ENOOBJECT, "b/k", "the node's words")
+    e2 = pickle.loads(pickle.dumps(e))
+    check(type(e2) is strata.Error and e2.code == e.code and
+          e2.what == "b/k" and e2.node_message == "the node's words" and
+          str(e2) == str(e) and e2.args == e.args,
+          "strata.Error pickle round trip: %s" % e2)
+    try:
+        c.get(BUCKET, "no/such/object")
+    except strata.Error as real:
+        e3 = pickle.loads(pickle.dumps(real))
+        check(e3.code == strata.ENOOBJECT and str(e3) == str(real) and
+              e3.node_message == real.node_message,
+              "a real error pickled: %s" % e3)
+
+    # The listing works; the workers' node is a closed port.
+    d = strata.Dataset(URL, samples="shards", rank=0, world_size=1,
+                       retries=strata.NO_RETRY)
+    d.client_args = {"endpoint": "127.0.0.1:%d" % closed_port()}
+    e = expect_raise(strata.Error,
+                     lambda: list(tud.DataLoader(d, num_workers=2,
+                                                 batch_size=None)),
+                     "DataLoader(num_workers=2), node unreachable",
+                     ("Connection refused",))
+    check(e is not None and e.code == -errno.ECONNREFUSED,
+          "... with its code in the main process (%s)"
+          % (e.code if e is not None else None))
+
+
+def spawned_listing(c):
+    """Workers started by spawn read the listing made at construction,
+    and refuse when the prefix no longer lists the same."""
+    prefix = "spawn/"
+    c.delete(BUCKET, prefix + "shard-0106.tar", missing_ok=True)
+    want = set()
+    for s in range(100, 106):
+        data, keys = make_shard(s)
+        c.put(BUCKET, "%sshard-%04d.tar" % (prefix, s), data)
+        want.update(keys)
+    url = "strata://%s/%s" % (BUCKET, prefix)
+
+    def read(d, ctx):
+        keys = [x["__key__"] for x in
+                tud.DataLoader(d, num_workers=2, batch_size=None,
+                               multiprocessing_context=ctx)]
+        return keys
+
+    d = strata.Dataset(url, seed=1, samples="webdataset", rank=0,
+                       world_size=1)
+    keys = read(d, "spawn")
+    check(len(keys) == len(want) and set(keys) == want,
+          "spawn: %d samples, each once" % len(keys))
+    data, _ = make_shard(106)
+    c.put(BUCKET, prefix + "shard-0106.tar", data)      # after construction
+    keys = read(d, "fork")
+    check(len(keys) == len(want) and set(keys) == want,
+          "fork, a shard added after construction: the constructed %d "
+          "samples" % len(keys))
+    e = expect_raise(strata.Error, lambda: read(d, "spawn"),
+                     "spawn, a shard added after construction: refused",
+                     ("changed", "shard-0106.tar"))
+    check(e is not None and e.code == -errno.ESTALE,
+          "... as ESTALE (%s)" % (e.code if e is not None else None))
+    d2 = strata.Dataset(url, seed=1, samples="webdataset", rank=0,
+                        world_size=1)
+    keys = read(d2, "spawn")
+    check(len(keys) == len(want) + PER_SHARD,
+          "spawn, constructed again: %d samples" % len(keys))
+
+
+def tar_errors(c):
+    """A damaged webdataset shard: the error names it and what is wrong."""
+    good, _ = make_shard(200)
+    for name, data, has in (
+            ("notar", b"this is not a tar archive\n" * 100,
+             "tar: header checksum mismatch at byte 0 (not a tar"),
+            ("short", good[:3000], "tar: "),
+            ("pax", bad_pax(), "tar: bad pax record")):
+        key = "badtar/%s/shard.tar" % name
+        c.put(BUCKET, key, data)
+        url = "strata://%s/badtar/%s/" % (BUCKET, name)
+        shard = "strata://%s/%s: " % (BUCKET, key)
+        for piece in (0, 1000):
+            d = strata.Dataset(url, samples="webdataset", rank=0,
+                               world_size=1, piece_size=piece)
+            expect_raise(ValueError, lambda: list(d),
+                         "%s shard, piece_size %d" % (name, piece),
+                         (shard + has,))
+        c.delete(BUCKET, key)
+    c.put(BUCKET, "badtar/notar/shard.tar", b"x" * 1024)
+    d = strata.Dataset("strata://%s/badtar/notar/" % BUCKET, rank=0,
+                       world_size=1, samples="webdataset")
+    expect_raise(ValueError,
+                 lambda: list(tud.DataLoader(d, num_workers=1,
+                                             batch_size=None)),
+                 "a damaged shard in a DataLoader worker",
+                 ("strata://%s/badtar/notar/shard.tar: tar:" % BUCKET,))
+    c.delete(BUCKET, "badtar/notar/shard.tar")
+
+
+def drop_empty():
+    """uneven="drop" with more ranks than shards would leave every rank
+    nothing: refused."""
+    expect_raise(ValueError, lambda: strata.Dataset(
+        URL, world_size=NSHARDS + 1, rank=0, uneven="drop"),
+                 "drop, world_size 65 > 64 shards, at construction",
+                 ('uneven="drop"', "world_size 65"))
+    os.environ["RANK"], os.environ["WORLD_SIZE"] = "3", "100"
+    d = strata.Dataset(URL, uneven="drop", samples="webdataset")
+    expect_raise(ValueError, lambda: list(d),
+                 "drop, WORLD_SIZE=100 from the environment, iterating",
+                 ('uneven="drop"',))
+    expect_raise(ValueError, d.plan, "drop: Dataset.plan()",
+                 ('uneven="drop"',))
+    expect_raise(ValueError, lambda: list(tud.DataLoader(
+        d, num_workers=2, batch_size=None)), "drop, in DataLoader workers",
+                 ('uneven="drop"',))
+    expect_raise(ValueError, lambda: strata.plan(3, world_size=4, rank=1,
+                                                 uneven="drop"),
+                 "drop: plan(3 shards, 4 ranks)", ('uneven="drop"',))
+    check(len(strata.plan(3, world_size=4, rank=3, uneven="pad")) == 1 and
+          strata.plan(0, world_size=4, uneven="drop") == [] and
+          len(strata.Dataset(URL, uneven="pad").plan()) == 1,
+          "pad still gives every rank a shard; an empty dataset is no "
+          "error")
+    os.environ["RANK"], os.environ["WORLD_SIZE"] = "0", "1"
+
+
+def bench_binary():
+    if os.environ.get("STRATA_BENCH"):
+        return os.environ["STRATA_BENCH"]
+    # PYTHONPATH is the build tree's client/python: strata-bench is in
+    # client/ beside it.
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(strata.__file__)))), "strata-bench")
+
+
+def bench_tar(c):
+    """strata-bench --samples tar: the same count whatever --piece-size
+    cuts, damaged shards counted as errors, and --size bounded."""
+    bench = bench_binary()
+    if not os.access(bench, os.X_OK):
+        check(False, "strata-bench not found at %s (set STRATA_BENCH)"
+              % bench)
+        return
+    for s in range(300, 305):
+        data, _ = make_shard(s, 100)
+        c.put(BUCKET, "benchtar/shard-%04d.tar" % s, data)
+
+    def run(prefix, *more):
+        r = subprocess.run([bench, "--workload", "dataset-epoch", "--bucket",
+                            BUCKET, "--prefix", prefix, "--samples", "tar",
+                            "--concurrency", "2", "--json"] + list(more),
+                           capture_output=True, text=True, timeout=120)
+        try:
+            out = json.loads(r.stdout)
+        except ValueError:
+            out = {}
+        return r.returncode, out, r.stderr
+
+    for piece in (None, "100000", "512", "1000"):
+        rc, out, err = run("benchtar/", *(["--piece-size", piece]
+                                          if piece else []))
+        check(rc == 0 and out.get("samples") == 500 and
+              out.get("errors") == 0,
+              "strata-bench --samples tar, --piece-size %s: %s samples of "
+              "500, exit %d %s" % (piece, out.get("samples"), rc,
+                                   err.strip()[:200]))
+    good, _ = make_shard(310)
+    c.put(BUCKET, "benchbad/a-notar", b"not a tar at all\n" * 64)
+    c.put(BUCKET, "benchbad/b-truncated", good[:3000])
+    c.put(BUCKET, "benchbad/c-good", good)
+    for piece in (None, "700"):
+        rc, out, err = run("benchbad/", *(["--piece-size", piece]
+                                          if piece else []))
+        check(rc == 1 and out.get("errors") == 2 and
+              "shard benchbad/a-notar: tar: header checksum mismatch" in err
+              and "shard benchbad/b-truncated: tar: " in err and
+              "malformed protocol frame" not in err,
+              "strata-bench, a non-tar and a truncated shard (piece %s): "
+              "exit %d, %s errors: %s" % (piece, rc, out.get("errors"),
+                                          err.strip().replace("\n", " | ")))
+    # A closed port: a --size let through fails to connect (exit 1)
+    # instead of streaming terabytes to the node.
+    for size in ("99999T", "2T", "1025G"):
+        r = subprocess.run([bench, "--workload", "put", "--bucket", BUCKET,
+                            "--size", size, "--ops", "1", "--endpoint",
+                            "127.0.0.1:%d" % closed_port()],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and "--size" in r.stderr,
+              "strata-bench --size %s: usage error (exit %d)"
+              % (size, r.returncode))
+
 
 def main():
     tar_in_pieces()
@@ -403,6 +735,12 @@ def main():
           "torch.distributed when initialized (0 of 1: 64 shards)")
 
     low_level(c)
+    bad_arguments(c)
+    errors_across_processes(c)
+    spawned_listing(c)
+    tar_errors(c)
+    drop_empty()
+    bench_tar(c)
 
     # ---- a node restart in the middle of an epoch ----
     # In process first: the reader's counters show the retries.

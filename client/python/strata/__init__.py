@@ -17,16 +17,24 @@ own share of the epoch's plan (libstrata's strata_dataset_plan: every shard
 exactly once per epoch across all ranks and workers), prefetched in
 parallel by libstrata's threads, which retry through node restarts.
 
+String arguments (buckets, keys, prefixes, endpoint, ...) are str,
+encoded as UTF-8, or bytes; anything else is a TypeError naming the
+argument, and a NUL in one (C would stop at it: 'a\\x00b' would name key
+'a') a ValueError.  Integer arguments are checked against the C types they
+become (a ValueError naming the argument, never a silent wrap).
+
 The library is found through $STRATA_LIBRARY, else the path this package
 was built or installed with (_libpath.py), else the loader's search path.
 """
 import ctypes
 import ctypes.util
+import errno
+import operator
 import os
 
 from strata import _tar
 
-__all__ = ["Client", "Dataset", "Error", "plan", "parse_url",
+__all__ = ["Client", "Dataset", "Error", "NO_RETRY", "plan", "parse_url",
            "webdataset_samples"]
 
 # ---- the library ------------------------------------------------------------
@@ -198,6 +206,14 @@ EBUCKETEXISTS = -30003
 
 UNEVEN = {"share": 0, "drop": 1, "pad": 2}
 
+# Dataset(retries=NO_RETRY): a failed fetch is not tried again
+# (STRATA_NO_RETRY; retries=0 means libstrata's default, 10).
+NO_RETRY = 0xFFFFFFFF
+
+_UINT_MAX = 0xFFFFFFFF                  # C unsigned
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+_SIZE_MAX = (1 << 8 * ctypes.sizeof(_size)) - 1
+
 # Dataset(samples="webdataset") reads shards larger than this in byte ranges
 # of this size by default, and parses each tar as its pieces arrive, so a
 # worker holds pieces, not whole shards, however large they are.  Smaller
@@ -208,15 +224,73 @@ WEBDATASET_PIECE = 64 << 20
 
 class Error(Exception):
     """A libstrata error: .code is the negative errno or STRATA_E* value;
-    .node_message what the node said about it ("" when nothing)."""
+    .what what failed ("" when not said); .node_message what the node said
+    about it ("" when nothing).
+
+    Picklable, so it crosses process boundaries whole.  torch's DataLoader
+    does not pickle a worker's exception, though: it raises
+    Error(text) in the main process, text being the worker's traceback;
+    .code, .what and .node_message are then read back from its last
+    "strata.Error: " line (.code None if it names no libstrata error).
+    """
 
     def __init__(self, code, what="", node_message=""):
+        if isinstance(code, str) and not what and not node_message:
+            self._args = (code,)
+            self.code, self.what, self.node_message = _parse_error(code)
+            super().__init__(code)
+            return
+        code = _int(code, "code", -0x7FFFFFFF - 1, 0x7FFFFFFF)
+        self._args = (code, what, node_message)
         self.code = code
+        self.what = what
         self.node_message = node_message
         msg = _strerror(code).decode("utf-8", "replace")
         if node_message:
             msg += " (%s)" % node_message
         super().__init__("%s: %s" % (what, msg) if what else msg)
+
+    def __reduce__(self):
+        return (type(self), self._args, self.__dict__)
+
+
+_ERROR_LINE = "strata.Error: "
+_texts = None
+
+
+def _parse_error(text):
+    """(code, what, node_message) of an Error's text, as Error.__init__
+    formats it: "[what: ]strerror[ (node message)]", taken from the last
+    "strata.Error: " line when text is a traceback; (None, text, "") when
+    no libstrata error text is in it."""
+    global _texts
+    if _texts is None:                  # strata_strerror() -> code, once
+        _texts = {}
+        for code in list(range(-1, -4096, -1)) + \
+                list(range(-30000, -30100, -1)):
+            t = _strerror(code).decode("utf-8", "replace")
+            if t != "unknown error":
+                _texts.setdefault(t, code)
+    line = text
+    for ln in text.splitlines():
+        if ln.startswith(_ERROR_LINE):
+            line = ln[len(_ERROR_LINE):]
+    best = (None, line, "")
+    blen = 0
+    for t, code in _texts.items():
+        if len(t) <= blen:
+            continue
+        at = line.find(t)
+        while at >= 0:
+            rest = line[at + len(t):]
+            if (at == 0 or line[at - 2:at] == ": ") and \
+                    (not rest or rest.startswith(" (") and
+                     rest.endswith(")")):
+                best = (code, line[:max(at - 2, 0)], rest[2:-1])
+                blen = len(t)
+                break
+            at = line.find(t, at + 1)
+    return best
 
 
 def _check(rc, what=""):
@@ -226,12 +300,49 @@ def _check(rc, what=""):
     return rc
 
 
-def _b(s):
-    return s.encode("utf-8") if isinstance(s, str) else s
+def _b(s, name, none_ok=False):
+    """s (str or bytes) as UTF-8 bytes for C, None for None when allowed.
+    ctypes would take an int for an address, and C reads a string up to
+    its first NUL: both refused here."""
+    if s is None and none_ok:
+        return None
+    if isinstance(s, str):
+        try:
+            b = s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError("%s: not encodable as UTF-8 (%s)"
+                             % (name, e.reason)) from None
+    elif isinstance(s, bytes):
+        b = s
+    else:
+        raise TypeError("%s: str or bytes%s expected, not %s"
+                        % (name, " or None" if none_ok else "",
+                           type(s).__name__))
+    if b"\0" in b:
+        raise ValueError("%s: contains a NUL character" % name)
+    return b
+
+
+def _int(v, name, lo, hi):
+    """v as an int in lo..hi (the C type it becomes): ctypes would wrap
+    -1 or 2**64 + 5 silently."""
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError("%s: an int expected, not %s"
+                        % (name, type(v).__name__)) from None
+    if not lo <= i <= hi:
+        raise ValueError("%s: %d is out of range (%d to %d)"
+                         % (name, i, lo, hi))
+    return i
 
 
 def parse_url(url):
     """"strata://bucket/prefix" -> ("bucket", "prefix")."""
+    if not isinstance(url, str):
+        raise TypeError("url: str expected, not %s" % type(url).__name__)
+    if "\0" in url:
+        raise ValueError("url: contains a NUL character")
     if not url.startswith("strata://"):
         raise ValueError("not a strata:// URL: %r" % url)
     rest = url[len("strata://"):]
@@ -247,8 +358,11 @@ def parse_url(url):
 class Client:
     """One connection pool to one node (libstrata's strata_client).
 
-    Settings not given come from STRATA_ENDPOINT, STRATA_ACCESS_KEY,
-    STRATA_SECRET_KEY, STRATA_CA and the strata config file, as for the CLI.
+    Settings not given (None, or 0 for pool_size and timeout_ms) come from
+    STRATA_ENDPOINT, STRATA_ACCESS_KEY, STRATA_SECRET_KEY, STRATA_CA and the
+    strata config file, as for the CLI, else libstrata's defaults (4
+    connections, 30000 ms).  ca is a path (str, bytes or os.PathLike);
+    pool_size and timeout_ms are C unsigned ints.
     A Client must not be used across fork(): make one per process.
     """
 
@@ -256,9 +370,15 @@ class Client:
                  ca=None, pool_size=0, timeout_ms=0):
         self._c = None
         self._pid = os.getpid()
-        keep = [_b(x) for x in (endpoint, access_key, secret_key, ca)]
+        if isinstance(ca, os.PathLike):
+            ca = os.fspath(ca)
+        keep = [_b(x, n, none_ok=True) for x, n in
+                ((endpoint, "endpoint"), (access_key, "access_key"),
+                 (secret_key, "secret_key"), (ca, "ca"))]
         cfg = _Config(*[ctypes.cast(ctypes.c_char_p(k), _c_p) if k else None
-                        for k in keep], pool_size, timeout_ms)
+                        for k in keep],
+                      _int(pool_size, "pool_size", 0, _UINT_MAX),
+                      _int(timeout_ms, "timeout_ms", 0, _UINT_MAX))
         err = ctypes.create_string_buffer(256)
         rc = _config_from_env(ctypes.byref(cfg), err, len(err))
         if rc:
@@ -302,17 +422,24 @@ class Client:
         return self._c
 
     def create_bucket(self, bucket, exist_ok=False):
-        rc = _bucket_create(self.handle, _b(bucket))
+        rc = _bucket_create(self.handle, _b(bucket, "bucket"))
         if rc == EBUCKETEXISTS and exist_ok:
             return
         _check(rc, bucket)
 
     def delete_bucket(self, bucket):
-        _check(_bucket_delete(self.handle, _b(bucket)), bucket)
+        _check(_bucket_delete(self.handle, _b(bucket, "bucket")), bucket)
 
     def put(self, bucket, key, data, content_type=None):
         """Put an object from bytes-like data; returns its size."""
-        mv = memoryview(data).cast("B")
+        b, k = _b(bucket, "bucket"), _b(key, "key")
+        opts = _PutOpts(content_type=_b(content_type, "content_type",
+                                        none_ok=True))
+        try:
+            mv = memoryview(data).cast("B")
+        except TypeError:
+            raise TypeError("data: a bytes-like object expected, not %s"
+                            % type(data).__name__) from None
         if isinstance(data, bytes):     # no copy: c_char_p points into it
             buf = ctypes.c_char_p(data)
             addr = ctypes.cast(buf, _c_p)
@@ -322,14 +449,20 @@ class Client:
         else:
             arr = (ctypes.c_char * len(mv)).from_buffer(mv)
             addr = ctypes.cast(arr, _c_p)
-        opts = _PutOpts(content_type=_b(content_type))
-        _check(_put_buf(self.handle, _b(bucket), _b(key),
-                        ctypes.byref(opts), addr, len(mv), None),
+        _check(_put_buf(self.handle, b, k, ctypes.byref(opts), addr, len(mv),
+                        None),
                "%s/%s" % (bucket, key))
         return len(mv)
 
     def get(self, bucket, key, offset=0, length=None):
-        """An object's bytes (or a range of them)."""
+        """An object's bytes, or length of them from offset (both C
+        uint64_t): length None (the default) reads to the end; a range
+        running past the end is cut there; an offset past the end is an
+        Error (STRATA_ERANGE)."""
+        b, k = _b(bucket, "bucket"), _b(key, "key")
+        offset = _int(offset, "offset", 0, _U64_MAX)
+        length = _U64_MAX if length is None else \
+            _int(length, "length", 0, _U64_MAX)
         parts = []
 
         def sink(arg, p, n):
@@ -338,14 +471,14 @@ class Client:
 
         cb = _WRITE_FN(sink)
         res = _GetResult()
-        _check(_get(self.handle, _b(bucket), _b(key), offset,
-                    0xFFFFFFFFFFFFFFFF if length is None else length, cb,
-                    None, ctypes.byref(res)), "%s/%s" % (bucket, key))
+        _check(_get(self.handle, b, k, offset, length, cb, None,
+                    ctypes.byref(res)), "%s/%s" % (bucket, key))
         return b"".join(parts)
 
     def stat(self, bucket, key):
         p = ctypes.POINTER(_Stat)()
-        _check(_stat(self.handle, _b(bucket), _b(key), ctypes.byref(p)),
+        _check(_stat(self.handle, _b(bucket, "bucket"), _b(key, "key"),
+                     ctypes.byref(p)),
                "%s/%s" % (bucket, key))
         try:
             s = p.contents
@@ -366,16 +499,22 @@ class Client:
             _stat_free(p)
 
     def delete(self, bucket, key, missing_ok=False):
-        rc = _delete(self.handle, _b(bucket), _b(key), None)
+        rc = _delete(self.handle, _b(bucket, "bucket"), _b(key, "key"),
+                     None)
         if rc == ENOOBJECT and missing_ok:
             return
         _check(rc, "%s/%s" % (bucket, key))
 
     def list(self, bucket, prefix=None, delimiter=None):
         """Yield dicts: {"key", "size", "mtime_ms"} or {"prefix"}."""
-        opts = _ListOpts(prefix=_b(prefix), delimiter=_b(delimiter))
+        b = _b(bucket, "bucket")        # checked now, not at the first next()
+        opts = _ListOpts(prefix=_b(prefix, "prefix", none_ok=True),
+                         delimiter=_b(delimiter, "delimiter", none_ok=True))
+        return self._list(bucket, b, opts)
+
+    def _list(self, bucket, b, opts):
         it = _c_p()
-        _check(_list_new(self.handle, _b(bucket), ctypes.byref(opts),
+        _check(_list_new(self.handle, b, ctypes.byref(opts),
                          ctypes.byref(it)), bucket)
         try:
             e = ctypes.POINTER(_ListEntry)()
@@ -390,29 +529,69 @@ class Client:
             _list_free(it)
 
     def hint(self, bucket, keys):
-        """Ask the node to prestage keys (in that order)."""
-        arr = (_char_p * len(keys))(*[_b(k) for k in keys])
-        _check(_hint(self.handle, _b(bucket), arr, len(keys)), "hint")
+        """Ask the node to prestage keys (a list or other iterable of
+        keys, not one key) in that order."""
+        b = _b(bucket, "bucket")
+        if isinstance(keys, (str, bytes, bytearray, memoryview)):
+            raise TypeError("keys: a list of keys expected, not one %s"
+                            % type(keys).__name__)
+        try:
+            keys = list(keys)
+        except TypeError:
+            raise TypeError("keys: a list of keys expected, not %s"
+                            % type(keys).__name__) from None
+        arr = (_char_p * len(keys))(*[_b(k, "keys[%d]" % i)
+                                      for i, k in enumerate(keys)])
+        _check(_hint(self.handle, b, arr, len(keys)), "hint")
 
 
 # ---- Plans ------------------------------------------------------------------
 
 
+def _uneven(uneven):
+    if not isinstance(uneven, str) or uneven not in UNEVEN:
+        raise ValueError("uneven: one of %s, not %r"
+                         % (", ".join(UNEVEN), uneven))
+    return UNEVEN[uneven]
+
+
 def _epoch_opts(seed, epoch, rank, world_size, worker, num_workers, shuffle,
                 uneven):
-    if uneven not in UNEVEN:
-        raise ValueError("uneven: one of %s" % ", ".join(UNEVEN))
-    return _EpochOpts(seed=seed & 0xFFFFFFFFFFFFFFFF, epoch=epoch, rank=rank,
-                      world_size=world_size, worker=worker,
+    # A negative seed is taken modulo 2**64 (hash() values are negative
+    # half the time); everything else must fit its C field.
+    seed = _int(seed, "seed", -(1 << 63), _U64_MAX) & _U64_MAX
+    world_size = _int(world_size, "world_size", 1, _UINT_MAX)
+    rank = _int(rank, "rank", 0, world_size - 1)
+    num_workers = _int(num_workers, "num_workers", 1, _UINT_MAX)
+    worker = _int(worker, "worker", 0, num_workers - 1)
+    return _EpochOpts(seed=seed, epoch=_int(epoch, "epoch", 0, _U64_MAX),
+                      rank=rank, world_size=world_size, worker=worker,
                       num_workers=num_workers, no_shuffle=not shuffle,
-                      uneven=UNEVEN[uneven])
+                      uneven=_uneven(uneven))
+
+
+def _check_drop(nshards, world_size, uneven):
+    # Every rank computes the same (nshards, world_size), so every rank
+    # raises here together, rather than all of them "training" on nothing
+    # (a warning from a DataLoader worker is easily lost).
+    if uneven == "drop" and 0 < nshards < world_size:
+        raise ValueError(
+            'uneven="drop": %d shard(s) for world_size %d leaves every '
+            "rank an empty share (drop keeps %d // %d = 0 per rank); use "
+            'uneven="share" or "pad", fewer ranks or more shards'
+            % (nshards, world_size, nshards, world_size))
 
 
 def plan(nshards, seed=0, epoch=0, rank=0, world_size=1, worker=0,
          num_workers=1, shuffle=True, uneven="share"):
-    """The shard indices one participant reads in one epoch."""
+    """The shard indices one participant reads in one epoch.  seed is an
+    int from -2**63 to 2**64 - 1 (negative ones taken modulo 2**64);
+    0 <= rank < world_size, 0 <= worker < num_workers.  uneven="drop"
+    with fewer shards than ranks (every share empty) is a ValueError."""
+    nshards = _int(nshards, "nshards", 0, _SIZE_MAX)
     o = _epoch_opts(seed, epoch, rank, world_size, worker, num_workers,
                     shuffle, uneven)
+    _check_drop(nshards, o.world_size, uneven)
     n = _size()
     rc = _ds_plan(nshards, ctypes.byref(o), None, 0, ctypes.byref(n))
     if rc not in (0, -105):             # -ENOBUFS: the count is set
@@ -430,7 +609,8 @@ def webdataset_samples(data, url=None):
     """Group a tar shard's members into WebDataset samples: dicts of
     extension -> bytes with "__key__" (the member path up to the first dot
     of its file name) and "__url__".  Members of one sample must be
-    consecutive, as WebDataset writes them."""
+    consecutive, as WebDataset writes them.  A damaged archive raises
+    ValueError("URL: tar: ..."), naming url when given."""
     return _samples(_tar.members(data), url)
 
 
@@ -441,9 +621,19 @@ def webdataset_samples_pieces(pieces, url=None):
     return _samples(_tar.members_stream(pieces), url)
 
 
+def _named(members, url):
+    """members, with url in front of the tar reader's errors."""
+    try:
+        yield from members
+    except ValueError as e:
+        if url is None:
+            raise
+        raise ValueError("%s: %s" % (url, e)) from None
+
+
 def _samples(members, url):
     cur = None
-    for name, payload in members:
+    for name, payload in _named(members, url):
         d, _, base = name.rpartition("/")
         stem, dot, ext = base.partition(".")
         if not dot:
@@ -495,23 +685,35 @@ class Dataset(_Base):
     """The shards under strata://bucket/prefix, one epoch at a time.
 
     samples="shards" yields (key, bytes) per shard; samples="webdataset"
-    yields each tar shard's samples as dicts (see webdataset_samples).
+    yields each tar shard's samples as dicts (see webdataset_samples; a
+    damaged shard raises ValueError("strata://bucket/key: tar: ...")).
     Rank and world size come from torch.distributed when it is initialized,
     else from RANK / WORLD_SIZE (rank= and world_size= override both);
     DataLoader workers split the rank's share among themselves.  Call
     set_epoch(n) before each epoch (as with DistributedSampler), or pass
     epoch= once; workers copy the dataset when they start, so with
-    persistent_workers=True a later set_epoch() does not reach them.  uneven="share" (every shard exactly once; ranks may
-    differ by one), "drop" or "pad" (equal counts per rank).
+    persistent_workers=True a later set_epoch() does not reach them.
+    uneven="share" (every shard exactly once; ranks may differ by one),
+    "drop" or "pad" (equal counts per rank); "drop" with fewer shards than
+    ranks, which would leave every rank nothing, is a ValueError.
 
-    The listing is made once, at construction, in the constructing process
-    and inherited by DataLoader workers; each worker opens its own
-    connections.  prefetch / prefetch_bytes bound the shards (pieces)
-    fetched ahead per worker; retries / backoff_ms how long a restarting
-    node is waited for.  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB,
-    for samples="webdataset", else 0) reads larger shards as byte ranges of
+    The listing (keys and sizes) is made once, at construction, in the
+    constructing process.  DataLoader workers started by fork inherit it;
+    workers started by spawn or forkserver get it pickled, list the prefix
+    again (libstrata opens a dataset only by listing) and raise Error
+    (code -ESTALE) if that listing differs from the constructed one,
+    rather than read another set of shards: construct the Dataset again
+    after the shards change.  Each worker opens its own connections.
+    prefetch / prefetch_bytes bound the shards (pieces) fetched ahead per
+    worker (0: 2 pieces, 256 MiB); retries / backoff_ms how long a
+    restarting node is waited for (0: 10 retries from 100 ms; NO_RETRY:
+    none).  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
+    samples="webdataset", else 0) reads larger shards as byte ranges of
     that size, their tars parsed as the pieces arrive, so a worker holds
-    pieces rather than whole shards; 0 reads every shard whole.
+    pieces rather than whole shards; 0 reads every shard whole.  seed is
+    an int from -2**63 to 2**64 - 1 (negative ones, as hash() gives, taken
+    modulo 2**64); the other numbers must fit their C fields (ValueError
+    naming them otherwise).
     """
 
     def __init__(self, url, shuffle=True, seed=0, epoch=0,
@@ -519,32 +721,39 @@ class Dataset(_Base):
                  uneven="share", prefetch=2, prefetch_bytes=0, retries=0,
                  backoff_ms=0, client_args=None, piece_size=None):
         if samples not in ("shards", "webdataset"):
-            raise ValueError('samples: "shards" or "webdataset"')
-        if uneven not in UNEVEN:
-            raise ValueError("uneven: one of %s" % ", ".join(UNEVEN))
+            raise ValueError('samples: "shards" or "webdataset", not %r'
+                             % (samples,))
+        _uneven(uneven)
         self.url = url
         self.bucket, self.prefix = parse_url(url)
         self.shuffle = shuffle
+        _int(seed, "seed", -(1 << 63), _U64_MAX)
         self.seed = seed
-        self.epoch = epoch
+        self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
         self.samples = samples
+        if world_size is not None:
+            world_size = _int(world_size, "world_size", 1, _UINT_MAX)
+        if rank is not None:
+            rank = _int(rank, "rank", 0, (world_size or _UINT_MAX + 1) - 1)
         self.rank = rank
         self.world_size = world_size
         self.uneven = uneven
-        self.prefetch = prefetch
-        self.prefetch_bytes = prefetch_bytes
-        self.retries = retries
-        self.backoff_ms = backoff_ms
+        self.prefetch = _int(prefetch, "prefetch", 0, _UINT_MAX)
+        self.prefetch_bytes = _int(prefetch_bytes, "prefetch_bytes", 0,
+                                   _U64_MAX)
+        self.retries = _int(retries, "retries", 0, _UINT_MAX)
+        self.backoff_ms = _int(backoff_ms, "backoff_ms", 0, _UINT_MAX)
         if piece_size is None:
             piece_size = WEBDATASET_PIECE if samples == "webdataset" else 0
-        if piece_size < 0:
-            raise ValueError("piece_size: bytes >= 0")
-        self.piece_size = piece_size
+        self.piece_size = _int(piece_size, "piece_size", 0, _U64_MAX)
         self.client_args = dict(client_args or {})
         self.last_stats = None
         self._client = None
         self._ds = None
+        self._keys = self._sizes = None
         self._open()
+        if world_size is not None:
+            _check_drop(len(self._keys), world_size, uneven)
 
     def _get_client(self):
         if self._client is None or self._client._pid != os.getpid():
@@ -555,16 +764,28 @@ class Dataset(_Base):
 
     def _open(self):
         h = _c_p()
-        _check(_ds_open(self._get_client().handle, _b(self.bucket),
-                        _b(self.prefix), ctypes.byref(h)), self.url)
+        _check(_ds_open(self._get_client().handle, _b(self.bucket, "url"),
+                        _b(self.prefix, "url"), ctypes.byref(h)), self.url)
+        keys, sizes, size = [], [], _u64()
+        for i in range(_ds_count(h)):
+            keys.append(_ds_key(h, i, ctypes.byref(size)).decode())
+            sizes.append(size.value)
+        if self._keys is not None and (keys, sizes) != (self._keys,
+                                                        self._sizes):
+            _ds_free(h)
+            raise Error(-errno.ESTALE, "%s: the shards changed since the "
+                        "Dataset was constructed (%s); this process (a "
+                        "spawned DataLoader worker?) had to list them "
+                        "again and will not read another set: construct "
+                        "the Dataset again" % (self.url, _listing_diff(
+                            self._keys, self._sizes, keys, sizes)))
         self._ds = h
         self._ds_pid = os.getpid()
-        self._keys = [_ds_key(h, i, None).decode()
-                      for i in range(_ds_count(h))]
+        self._keys, self._sizes = keys, sizes
 
     def __getstate__(self):
-        # Pickled for spawned workers: the C handles stay behind and the
-        # listing is made again on the other side.
+        # Pickled for spawned workers: the C handles stay behind; the
+        # listing goes along, to check the one made there against.
         s = dict(self.__dict__)
         s["_client"] = None
         s["_ds"] = None
@@ -594,7 +815,7 @@ class Dataset(_Base):
         return len(self._keys)
 
     def set_epoch(self, epoch):
-        self.epoch = epoch
+        self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
 
     def _participant(self):
         rank, world = _rank_world()
@@ -602,6 +823,10 @@ class Dataset(_Base):
             rank = self.rank
         if self.world_size is not None:
             world = self.world_size
+        if not 0 <= rank < world:
+            raise ValueError("rank: %d is not below world_size %d"
+                             % (rank, world))
+        _check_drop(len(self._keys), world, self.uneven)
         worker, workers = _worker()
         return rank, world, worker, workers
 
@@ -628,11 +853,12 @@ class Dataset(_Base):
         rank, world, worker, workers = self._participant()
         o = _epoch_opts(self.seed, self.epoch, rank, world, worker, workers,
                         self.shuffle, self.uneven)
-        o.prefetch = self.prefetch
-        o.prefetch_bytes = self.prefetch_bytes
-        o.piece_size = piece_size
-        o.retries = self.retries
-        o.backoff_ms = self.backoff_ms
+        o.prefetch = _int(self.prefetch, "prefetch", 0, _UINT_MAX)
+        o.prefetch_bytes = _int(self.prefetch_bytes, "prefetch_bytes", 0,
+                                _U64_MAX)
+        o.piece_size = _int(piece_size, "piece_size", 0, _U64_MAX)
+        o.retries = _int(self.retries, "retries", 0, _UINT_MAX)
+        o.backoff_ms = _int(self.backoff_ms, "backoff_ms", 0, _UINT_MAX)
         c = self._get_client()
         e = _c_p()
         _check(_epoch_new(c.handle, self._ds, ctypes.byref(o),
@@ -672,6 +898,20 @@ class Dataset(_Base):
             yield from webdataset_samples_pieces(
                 shard, "strata://%s/%s" % (self.bucket, key))
             shard.drain()
+
+
+def _listing_diff(keys, sizes, now_keys, now_sizes):
+    """What differs between two listings, for people."""
+    was, now = dict(zip(keys, sizes)), dict(zip(now_keys, now_sizes))
+    added = sorted(set(now) - set(was))
+    gone = sorted(set(was) - set(now))
+    resized = sorted(k for k in set(was) & set(now) if was[k] != now[k])
+    say = ["%d shards then, %d now" % (len(was), len(now))]
+    for what, ks in (("new", added), ("gone", gone), ("resized", resized)):
+        if ks:
+            say.append("%s: %s%s" % (what, ", ".join(ks[:3]),
+                                     ", ..." if len(ks) > 3 else ""))
+    return "; ".join(say)
 
 
 class _ShardPieces:

@@ -31,19 +31,30 @@ def _cstr(field):
     return bytes(field).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _pax_path(data):
-    """The path record of a pax extended header, or None."""
+def _pax_path(data, at):
+    """The path record of a pax extended header (its header at byte at),
+    or None.  Records are "LENGTH KEY=VALUE\\n", LENGTH counting the whole
+    record in decimal."""
     i = 0
     path = None
     while i < len(data):
-        sp = data.find(b" ", i)
-        if sp < 0:
-            raise ValueError("tar: bad pax record")
+        if not any(data[i:]):           # NUL padding after the last record
+            break
+        sp = data.find(b" ", i, i + 21)
+        if sp < 0 or not data[i:sp].isdigit():
+            raise ValueError("tar: bad pax record at byte %d of the pax "
+                             "header at byte %d: no decimal length before %r"
+                             % (i, at, bytes(data[i:i + 20])))
         n = int(data[i:sp])
-        if n <= 0 or i + n > len(data):
-            raise ValueError("tar: bad pax record length")
-        rec = data[sp + 1:i + n - 1]
-        k, _, v = rec.partition(b"=")
+        if n < sp + 3 - i or i + n > len(data) or data[i + n - 1] != 0x0A:
+            raise ValueError("tar: bad pax record at byte %d of the pax "
+                             "header at byte %d: length %d does not end a "
+                             "record in %d bytes" % (i, at, n, len(data) - i))
+        k, eq, v = data[sp + 1:i + n - 1].partition(b"=")
+        if not eq:
+            raise ValueError("tar: bad pax record at byte %d of the pax "
+                             "header at byte %d: no '=' in %r"
+                             % (i, at, bytes(data[sp + 1:i + n - 1][:40])))
         if k == b"path":
             path = v.decode("utf-8", "surrogateescape")
         i += n
@@ -113,10 +124,15 @@ def members_stream(pieces):
                 return
         if h == _ZERO:                  # end-of-archive blocks
             return
-        want = _octal(h[148:156], "checksum")
+        try:
+            want = _octal(h[148:156], "checksum")
+        except ValueError:              # not a number: as bad as a wrong one
+            want = -1
         got = sum(h) - sum(h[148:156]) + 8 * 32
         if want != got:
-            raise ValueError("tar: header checksum mismatch at byte %d" % at)
+            raise ValueError("tar: header checksum mismatch at byte %d%s"
+                             % (at, " (not a tar archive?)" if at == 0
+                                else ""))
         size = _octal(h[124:136], "size")
         kind = h[156:157]
         name = _cstr(h[0:100])
@@ -141,7 +157,7 @@ def members_stream(pieces):
             long_name = _cstr(data)
             continue
         if kind == b"x":
-            p = _pax_path(data)
+            p = _pax_path(data, at)
             if p is not None:
                 long_name = p
             continue
