@@ -2,9 +2,22 @@
 /*
  * config: parse stratad.conf with inih, into struct config.
  *
+ * inih parses; our reader feeds it.  The reader hands inih one whole line
+ * of the file per call, so that line numbers stay right: with fgets(), a
+ * line longer than inih's buffer (fixed when the library is built:
+ * INI_MAX_LINE, 200 bytes in Debian's) came back as two, its rest taken
+ * as the next line.  Such a line, or one with a NUL byte, is reported on
+ * its own line number and reaches inih empty.  Indentation is dropped
+ * before inih sees a line: inih would take an indented line after a key
+ * as more of that key's value, and here a value is one line.  inih does
+ * the rest: [sections], "key = value" or "key: value", comment lines
+ * ('#', ';'), inline " ;" comments, a UTF-8 byte order mark.
+ * A key set twice is an error, in one [section] or in one that reopens.
+ *
  * Sizes accept K, M, G suffixes (powers of 1024).  Every key is in the
  * table below; the table is what stratad.conf(5) documents.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -13,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "config.h"
@@ -20,15 +35,10 @@
 #include "strata/error.h"
 #include "banned.h"
 
-struct parse {
-	struct config *c;
-	const char *path;
-	char *err;		/* every problem, one per line */
-	size_t errlen, errused;
-	int failed;		/* problems found */
-	int line;		/* the line inih is on (reader counts) */
-	FILE *f;
-};
+/* config.h promises the line length inih's buffer holds, less "\n" and
+ * the NUL that the reader adds. */
+_Static_assert(CONFIG_LINE_MAX == INI_MAX_LINE - 2,
+	       "CONFIG_LINE_MAX must follow inih's INI_MAX_LINE");
 
 static int parse_u64(const char *v, uint64_t *out, int sizes)
 {
@@ -68,14 +78,17 @@ static int set_str(char *dst, size_t cap, const char *v)
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* "a, b ,c" -> up to STORE_MAX_TIER_DIRS trimmed entries. */
-static int set_dirs(struct config *c, int tier, const char *v)
+/*
+ * "a, b ,c" -> up to STORE_MAX_TIER_DIRS trimmed entries.
+ * Returns NULL or why not.
+ */
+static const char *set_dirs(struct config *c, int tier, const char *v)
 {
-	char buf[STORE_MAX_TIER_DIRS * CONFIG_PATH_MAX];
+	char buf[CONFIG_LINE_MAX + 1];
 	char *p, *save = NULL;
 
 	if (set_str(buf, sizeof(buf), v))
-		return -1;
+		return "value too long";
 	c->ntier_dirs[tier] = 0;
 	for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		char *e;
@@ -87,35 +100,54 @@ static int set_dirs(struct config *c, int tier, const char *v)
 			*--e = 0;
 		if (!*p)
 			continue;
-		if (c->ntier_dirs[tier] == STORE_MAX_TIER_DIRS ||
-		    set_str(c->tier_dirs[tier][c->ntier_dirs[tier]],
+		if (c->ntier_dirs[tier] == STORE_MAX_TIER_DIRS)
+			return "too many directories (16 at most)";
+		if (set_str(c->tier_dirs[tier][c->ntier_dirs[tier]],
 			    CONFIG_PATH_MAX, p))
-			return -1;
+			return "a directory name is too long (1023 bytes at most)";
 		c->ntier_dirs[tier]++;
 	}
-	return 0;
+	return NULL;
 }
 
-/* "host:port"; with may_off, "off" or "" leave host empty (disabled). */
-static int set_addr(char *host, size_t cap, int *port, const char *v,
-		    bool may_off)
+/*
+ * "ADDR:PORT" into an IP address literal without brackets and a port:
+ * what net_listen and admin_listen take (uv_ip4_addr, uv_ip6_addr), so
+ * that --check-config passes exactly what starts.  ADDR is IPv4, or IPv6
+ * in brackets ([::1]:7480); without them the port is after the last colon.
+ * Host names are refused: nothing resolves them.
+ * Returns NULL or why not (syntax: the message for a malformed value).
+ */
+static const char *set_addr(char *host, size_t cap, int *port, const char *v,
+			    const char *syntax)
 {
-	const char *colon = strrchr(v, ':');
+	const char *colon = strrchr(v, ':'), *h = v;
+	struct sockaddr_in6 sa6;
+	struct sockaddr_in sa4;
+	char a[256];
+	size_t len;
 	uint64_t n;
 
-	if (may_off && (!*v || strcmp(v, "off") == 0)) {
-		host[0] = 0;
-		*port = 0;
-		return 0;
+	if (!colon || colon == v || parse_u64(colon + 1, &n, 0) || n > 65535)
+		return syntax;
+	len = (size_t)(colon - v);
+	if (*v == '[') {
+		if (len < 3 || colon[-1] != ']')
+			return syntax;
+		h = v + 1;
+		len -= 2;
 	}
-	if (!colon || colon == v || (size_t)(colon - v) >= cap)
-		return -1;
-	if (parse_u64(colon + 1, &n, 0) || n > 65535)
-		return -1;
-	memcpy(host, v, (size_t)(colon - v));
-	host[colon - v] = 0;
+	if (len >= sizeof(a) || len >= cap)
+		return syntax;
+	memcpy(a, h, len);
+	a[len] = 0;
+	if (h != v && uv_ip6_addr(a, 0, &sa6))
+		return "only an IPv6 address goes in brackets";
+	if (h == v && uv_ip4_addr(a, 0, &sa4) && uv_ip6_addr(a, 0, &sa6))
+		return "an IP address is required, not a host name";
+	memcpy(host, a, len + 1);
 	*port = (int)n;
-	return 0;
+	return NULL;
 }
 
 static int set_bool(bool *dst, const char *v)
@@ -212,12 +244,58 @@ static size_t distance(const char *a, const char *b)
 	return prev[lb];
 }
 
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+struct parse {
+	struct config *c;
+	const char *path;
+	char *err;		/* every problem, one per line */
+	size_t errlen, errused;
+	int failed;		/* problems found */
+	int line;		/* the line read last, from 1 (the reader counts) */
+	FILE *f;
+	int read_errno;		/* reading f failed: why */
+	int set_at[NKEYS];	/* the line each key was set on; 0: not yet */
+	char why[96];		/* set_value's message, when it has numbers */
+};
+
+/*
+ * s for a message: bytes that are not printable ASCII as \xNN, so that a
+ * binary file cannot send escape sequences to a terminal or the log; cut
+ * with "..." where cap is short.  Returns buf.
+ */
+static const char *esc(char *buf, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		bool plain = ch >= 0x20 && ch < 0x7f;
+
+		if (n + (plain ? 1 : 4) + 4 > cap) {
+			memcpy(buf + n, "...", 4);
+			return buf;
+		}
+		if (plain) {
+			buf[n++] = (char)ch;
+			continue;
+		}
+		buf[n++] = '\\';
+		buf[n++] = 'x';
+		buf[n++] = hex[ch >> 4];
+		buf[n++] = hex[ch & 15];
+	}
+	buf[n] = 0;
+	return buf;
+}
+
 /* Append one problem line to p->err; past its end, the line is dropped
  * and the last line says so. */
 __attribute__((format(printf, 2, 3)))
 static void problem(struct parse *p, const char *fmt, ...)
 {
-	char line[768];
+	char line[2048];
 	va_list ap;
 	int n;
 
@@ -227,6 +305,8 @@ static void problem(struct parse *p, const char *fmt, ...)
 	p->failed++;
 	if (n < 0 || !p->errlen)
 		return;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
 	if (p->errused + (size_t)n + 2 > p->errlen) {
 		const char *more = "(more problems not shown)";
 
@@ -242,106 +322,161 @@ static void problem(struct parse *p, const char *fmt, ...)
 				       p->errused ? "\n" : "", line);
 }
 
-/* One problem with a key: "FILE:LINE: [section] key: what", and a hint.
- * Returns 1 so that inih goes on: every problem is reported at once. */
-static int fail(struct parse *p, const char *section, const char *name,
-		const char *what, const char *hint)
+/* One problem with a key: "FILE:LINE: [section] key: what", and a hint. */
+static void fail(struct parse *p, const char *section, const char *name,
+		 const char *what, const char *hint)
 {
+	char s[128], n[128];
+
+	esc(s, sizeof(s), section);
+	esc(n, sizeof(n), name);
 	if (hint)
 		problem(p, "%s:%d: [%s] %s: %s (did you mean [%s?)", p->path,
-			p->line, section, name, what, hint);
+			p->line, s, n, what, hint);
 	else
-		problem(p, "%s:%d: [%s] %s: %s", p->path, p->line, section,
-			name, what);
-	return 1;
+		problem(p, "%s:%d: [%s] %s: %s", p->path, p->line, s, n, what);
 }
 
-static int handler(void *user, const char *section, const char *name,
-		   const char *value)
+/* "unknown key", with the closest known one when it is close. */
+static void unknown_key(struct parse *p, const char *section, const char *name)
 {
-	struct parse *p = user;
-	struct config *c = p->c;
 	const struct key *best = NULL;
 	size_t bestd = 99;
-	char hint[160];
+	char full[160], want[160];
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		const struct key *k = &keys[i];
-		uint64_t u;
-		char *base = (char *)c + k->off;
+	/* distance() gives up past 63 bytes anyway */
+	snprintf(full, sizeof(full), "%.63s] %.63s", section, name);
+	for (size_t i = 0; i < NKEYS; i++) {
 		size_t d;
 
-		if (strcmp(k->section, section) || strcmp(k->name, name)) {
-			char full[160], want[160];
-
-			snprintf(full, sizeof(full), "%s] %s", section, name);
-			snprintf(want, sizeof(want), "%s] %s", k->section, k->name);
-			d = distance(full, want);
-			if (d < bestd) {
-				bestd = d;
-				best = k;
-			}
-			continue;
-		}
-		switch (k->kind) {
-		case K_STR:
-			if (set_str(base, k->cap, value))
-				return fail(p, section, name, "value too long", NULL);
-			return 1;
-		case K_U32:
-		case K_SIZE:
-			if (k->min < 0 && strcmp(value, "auto") == 0) {
-				/* Only cache_size takes "auto" (min -1). */
-				*(uint64_t *)(void *)base = config_auto_cache();
-				return 1;
-			}
-			if (parse_u64(value, &u, k->kind == K_SIZE) ||
-			    (k->min > 0 && u < (uint64_t)k->min) ||
-			    u > (uint64_t)k->max)
-				return fail(p, section, name, "invalid or out-of-range number", NULL);
-			if (k->kind == K_U32 || k->cap == 4)
-				*(uint32_t *)(void *)base = (uint32_t)u;
-			else
-				*(uint64_t *)(void *)base = u;
-			return 1;
-		case K_INT:
-			if (k->min < 0 && strcmp(value, "auto") == 0) {
-				*(int *)(void *)base = -1;	/* auto */
-				return 1;
-			}
-			if (parse_u64(value, &u, 0) || u > (uint64_t)k->max)
-				return fail(p, section, name, "invalid or out-of-range number", NULL);
-			*(int *)(void *)base = (int)u;
-			return 1;
-		case K_DIRS:
-			if (set_dirs(c, k->tier, value))
-				return fail(p, section, name, "too many or too long directories", NULL);
-			return 1;
-		case K_LISTEN:
-			if (set_addr(c->listen_host, sizeof(c->listen_host),
-				     &c->listen_port, value, false))
-				return fail(p, section, name, "want host:port", NULL);
-			return 1;
-		case K_ADMIN:
-			if (set_addr(c->admin_host, sizeof(c->admin_host),
-				     &c->admin_port, value, true))
-				return fail(p, section, name, "want host:port or off", NULL);
-			return 1;
-		case K_BOOL:
-			if (set_bool((bool *)(void *)base, value))
-				return fail(p, section, name, "want true or false", NULL);
-			return 1;
-		case K_LEVEL:
-			if (log_parse_level(value, &c->log_level))
-				return fail(p, section, name, "want error, warn, info or debug", NULL);
-			return 1;
+		snprintf(want, sizeof(want), "%s] %s", keys[i].section,
+			 keys[i].name);
+		d = distance(full, want);
+		if (d < bestd) {
+			bestd = d;
+			best = &keys[i];
 		}
 	}
 	if (best && bestd <= 3) {
-		snprintf(hint, sizeof(hint), "%s] %s", best->section, best->name);
-		return fail(p, section, name, "unknown key", hint);
+		snprintf(want, sizeof(want), "%s] %s", best->section, best->name);
+		fail(p, section, name, "unknown key", want);
+	} else {
+		fail(p, section, name, "unknown key", NULL);
 	}
-	return fail(p, section, name, "unknown key", NULL);
+}
+
+/* Store one value.  Returns NULL or why not. */
+static const char *set_value(struct parse *p, const struct key *k,
+			     const char *value)
+{
+	struct config *c = p->c;
+	char *base = (char *)c + k->off;
+	uint64_t u;
+
+	switch (k->kind) {
+	case K_STR:
+		if (set_str(base, k->cap, value)) {
+			snprintf(p->why, sizeof(p->why),
+				 "value too long (%zu bytes at most)", k->cap - 1);
+			return p->why;
+		}
+		return NULL;
+	case K_U32:
+	case K_SIZE:
+		if (k->min < 0 && strcmp(value, "auto") == 0) {
+			/* Only cache_size takes "auto" (min -1). */
+			*(uint64_t *)(void *)base = config_auto_cache();
+			return NULL;
+		}
+		if (parse_u64(value, &u, k->kind == K_SIZE) ||
+		    (k->min > 0 && u < (uint64_t)k->min) ||
+		    u > (uint64_t)k->max)
+			return "invalid or out-of-range number";
+		if (k->kind == K_U32 || k->cap == 4)
+			*(uint32_t *)(void *)base = (uint32_t)u;
+		else
+			*(uint64_t *)(void *)base = u;
+		return NULL;
+	case K_INT:
+		if (k->min < 0 && strcmp(value, "auto") == 0) {
+			*(int *)(void *)base = -1;	/* auto */
+			return NULL;
+		}
+		if (parse_u64(value, &u, 0) || u > (uint64_t)k->max)
+			return "invalid or out-of-range number";
+		*(int *)(void *)base = (int)u;
+		return NULL;
+	case K_DIRS:
+		return set_dirs(c, k->tier, value);
+	case K_LISTEN:
+		return set_addr(c->listen_host, sizeof(c->listen_host),
+				&c->listen_port, value, "want host:port");
+	case K_ADMIN:
+		if (!*value || strcmp(value, "off") == 0) {
+			c->admin_host[0] = 0;
+			c->admin_port = 0;
+			return NULL;
+		}
+		return set_addr(c->admin_host, sizeof(c->admin_host),
+				&c->admin_port, value, "want host:port or off");
+	case K_BOOL:
+		if (set_bool((bool *)(void *)base, value))
+			return "want true or false";
+		return NULL;
+	case K_LEVEL:
+		if (log_parse_level(value, &c->log_level))
+			return "want error, warn, info or debug";
+		return NULL;
+	}
+	return "unknown kind of key";
+}
+
+/* A value given again is checked too (every problem at once), into a
+ * scratch config: the first one stays. */
+static const char *check_value(struct parse *p, const struct key *k,
+			       const char *value)
+{
+	struct config *keep = p->c;
+	const char *why;
+
+	p->c = calloc(1, sizeof(*p->c));
+	if (!p->c) {
+		p->c = keep;
+		return NULL;
+	}
+	why = set_value(p, k, value);
+	free(p->c);
+	p->c = keep;
+	return why;
+}
+
+/* A key = value line.  No key may be set twice: the second would win
+ * without a word, and which one the operator meant is anyone's guess. */
+static void set_key(struct parse *p, const char *section, const char *name,
+		    const char *value)
+{
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].section, section) &&
+		    !strcmp(keys[i].name, name))
+			break;
+	if (i == NKEYS) {
+		unknown_key(p, section, name);
+		return;
+	}
+	if (p->set_at[i]) {
+		snprintf(p->why, sizeof(p->why), "already set at line %d",
+			 p->set_at[i]);
+		fail(p, section, name, p->why, NULL);
+		why = check_value(p, &keys[i], value);
+	} else {
+		p->set_at[i] = p->line;
+		why = set_value(p, &keys[i], value);
+	}
+	if (why)
+		fail(p, section, name, why, NULL);
 }
 
 uint64_t config_auto_cache(void)
@@ -384,26 +519,197 @@ void config_defaults(struct config *c)
 }
 
 /*
- * inih's line reader, counting lines so that every problem names its line,
- * and catching lines inih would skip as malformed (it reports only the
- * first one).
+ * inih's reader (fgets-like): the next whole line of the file, however
+ * long, into str (num bytes), as "line\n" without its indentation or a
+ * \r before the newline; empty ("\n") when the line is too long for
+ * str or holds a NUL byte, problems reported here on its own line
+ * number.  NULL at the end of the file or on a read error.
  */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
-	char *s = fgets(str, num, p->f);
-	const char *t;
+	size_t max = CONFIG_LINE_MAX, len = 0, n = 0;
+	bool nul = false;
+	int ch, last = 0;
 
-	if (!s)
+	if (num < 2)
+		return NULL;
+	if ((size_t)num - 2 < max)	/* never past inih's buffer */
+		max = (size_t)num - 2;
+	while ((ch = getc(p->f)) != EOF && ch != '\n') {
+		len++;
+		last = ch;
+		nul |= !ch;
+		if (!n && isspace(ch))
+			continue;	/* indentation: see the top */
+		if (n <= max)		/* max + 1: room for a final \r */
+			str[n++] = (char)ch;
+	}
+	if (ch == EOF && ferror(p->f)) {
+		p->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	if (ch == EOF && !len)
 		return NULL;
 	p->line++;
-	for (t = s; *t == ' ' || *t == '\t'; t++)
-		;
-	if (*t && *t != '\n' && *t != '\r' && *t != '#' && *t != ';' &&
-	    !(*t == '[' && strchr(t, ']')) && !strchr(t, '=') && !strchr(t, ':'))
-		problem(p, "%s:%d: not a [section] or key = value line",
-			p->path, p->line);
-	return s;
+	if (last == '\r') {
+		len--;
+		if (n && str[n - 1] == '\r')
+			n--;
+	}
+	if (len > max) {
+		problem(p, "%s:%d: line too long (%zu bytes at most)", p->path,
+			p->line, max);
+		n = 0;
+	} else if (nul) {
+		problem(p, "%s:%d: NUL byte", p->path, p->line);
+		n = 0;
+	}
+	str[n++] = '\n';
+	str[n] = 0;
+	return str;
+}
+
+static void not_a_line(struct parse *p, int line)
+{
+	problem(p, "%s:%d: not a [section] or key = value line", p->path,
+		line);
+}
+
+/* Each key = value inih found.  Returns 1: inih goes on, and every
+ * problem is reported at once. */
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct parse *p = user;
+
+	if (!*name)			/* "= value" */
+		not_a_line(p, p->line);
+	else
+		set_key(p, section, name, value);
+	return 1;
+}
+
+/* The line a tier's directories were set on. */
+static int tier_line(const struct parse *p, int tier)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].kind == K_DIRS && keys[i].tier == tier)
+			return p->set_at[i];
+	return 0;
+}
+
+static const char *tier_name(int tier)
+{
+	return tier == STORE_TIER_HOT ? "hot" : "cold";
+}
+
+/* Where a directory really is: realpath() when it exists, else its name
+ * without "//", "." components and a trailing "/" (out: PATH_MAX). */
+static void dir_key(const char *dir, char *out)
+{
+	char *o = out;
+	const char *s = dir;
+
+	if (realpath(dir, out))
+		return;
+	while (*s) {
+		if (*s == '/') {
+			if (o == out || o[-1] != '/')
+				*o++ = '/';
+			s++;
+		} else if (s[0] == '.' && (s[1] == '/' || !s[1]) &&
+			   (o == out || o[-1] == '/')) {
+			s += s[1] ? 2 : 1;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	if (o > out + 1 && o[-1] == '/')
+		o--;
+	*o = 0;
+}
+
+/* One directory twice, in one tier or both: every start would find its
+ * segments twice.  Reported on the second one's line. */
+static void check_dup_dirs(struct parse *p)
+{
+	const struct config *c = p->c;
+	char (*real)[PATH_MAX];
+	char a[CONFIG_PATH_MAX], b[CONFIG_PATH_MAX];
+
+	real = calloc(STORE_TIERS * STORE_MAX_TIER_DIRS, PATH_MAX);
+	if (!real) {
+		problem(p, "%s: out of memory", p->path);
+		return;
+	}
+	for (int t = 0; t < STORE_TIERS; t++) {
+		for (unsigned d = 0; d < c->ntier_dirs[t]; d++) {
+			int i = t * STORE_MAX_TIER_DIRS + (int)d, j;
+
+			dir_key(c->tier_dirs[t][d], real[i]);
+			for (j = 0; j < i; j++)
+				if (real[j][0] && !strcmp(real[i], real[j]))
+					break;
+			if (j == i)
+				continue;
+			problem(p, "%s:%d: [tiers] %s: %s is the same directory "
+				"as %s in [tiers] %s (line %d)", p->path,
+				tier_line(p, t), tier_name(t),
+				esc(a, sizeof(a), c->tier_dirs[t][d]),
+				esc(b, sizeof(b), c->tier_dirs[j / STORE_MAX_TIER_DIRS]
+							[j % STORE_MAX_TIER_DIRS]),
+				tier_name(j / STORE_MAX_TIER_DIRS),
+				tier_line(p, j / STORE_MAX_TIER_DIRS));
+		}
+	}
+	free(real);
+}
+
+/* Every line of p->f; -errno when it cannot be read to its end. */
+static int parse_file(struct parse *p)
+{
+	struct stat st;
+	int rc;
+
+	/* fopen() opens a directory; reading it fails, and looked like an
+	 * empty file. */
+	if (fstat(fileno(p->f), &st) == 0 && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	rc = ini_parse_stream(read_line, p, handler, p);
+	if (p->read_errno)
+		return -p->read_errno;
+	if (rc < 0)		/* -2: inih could not allocate its buffer */
+		return -ENOMEM;
+	/*
+	 * The first line inih could not parse ("[section" without its ']',
+	 * no '=' or ':'); inih names only that one.  Never a line with a
+	 * problem already: the handler always returns 1, and the reader
+	 * hands inih such lines empty.
+	 */
+	if (rc > 0)
+		not_a_line(p, rc);
+	return 0;
+}
+
+static void check_all(struct parse *p)
+{
+	const struct config *c = p->c;
+	const char *path = p->path;
+
+	if (!c->ntier_dirs[STORE_TIER_HOT])
+		problem(p, "%s: [tiers] hot is required", path);
+	if (!c->tls_cert[0] || !c->tls_key[0])
+		problem(p, "%s: [tls] cert and key are required", path);
+	if (c->hot_low_pct > c->hot_high_pct)
+		problem(p, "%s: [tiers] hot_low_watermark (%u) is above "
+			"hot_high_watermark (%u)", path, c->hot_low_pct,
+			c->hot_high_pct);
+	if (c->admin_host[0] && strcmp(c->admin_host, c->listen_host) == 0 &&
+	    c->admin_port == c->listen_port && c->admin_port)
+		problem(p, "%s: [admin] listen and [node] listen are the same "
+			"address", path);
+	check_dup_dirs(p);
 }
 
 int config_load(struct config *c, const char *path, char *errbuf,
@@ -418,28 +724,54 @@ int config_load(struct config *c, const char *path, char *errbuf,
 	p.f = fopen(path, "r");
 	if (!p.f) {
 		rc = -errno;
+	} else {
+		rc = parse_file(&p);
+		fclose(p.f);
+	}
+	if (rc) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	rc = ini_parse_stream(read_line, &p, handler, &p);
-	fclose(p.f);
-	if (rc > 0 && !p.failed)	/* a line inih refused that we let by */
-		problem(&p, "%s:%d: not a [section] or key = value line", path,
-			rc);
-	else if (rc < 0)
-		problem(&p, "%s: cannot parse (out of memory)", path);
-	if (!c->ntier_dirs[STORE_TIER_HOT])
-		problem(&p, "%s: [tiers] hot is required", path);
-	if (!c->tls_cert[0] || !c->tls_key[0])
-		problem(&p, "%s: [tls] cert and key are required", path);
-	if (c->hot_low_pct > c->hot_high_pct)
-		problem(&p, "%s: [tiers] hot_low_watermark (%u) is above "
-			"hot_high_watermark (%u)", path, c->hot_low_pct,
-			c->hot_high_pct);
-	if (c->admin_host[0] && strcmp(c->admin_host, c->listen_host) == 0 &&
-	    c->admin_port == c->listen_port && c->admin_port)
-		problem(&p, "%s: [admin] listen and [node] listen are the same "
-			"address", path);
+	check_all(&p);
+	return p.failed ? STRATA_ECONFIG : 0;
+}
+
+/* A directory the daemon writes: it exists (unless may_be_missing: the
+ * daemon creates it) and this process may create files in it. */
+static void check_dir(struct parse *p, const char *what, const char *dir,
+		      bool may_be_missing)
+{
+	char e[CONFIG_PATH_MAX];
+	struct stat st;
+
+	esc(e, sizeof(e), dir);
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			problem(p, "%s %s: %s", what, e, strerror(errno));
+		else if (!may_be_missing)
+			problem(p, "%s %s: %s (create it, or mount the disk, "
+				"first)", what, e, strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode))
+		problem(p, "%s %s: %s", what, e, strerror(ENOTDIR));
+	else if (access(dir, W_OK | X_OK) < 0)
+		problem(p, "%s %s: not writable: %s", what, e, strerror(errno));
+}
+
+int config_check_dirs(const struct config *c, char *errbuf, size_t errlen)
+{
+	struct parse p = { .err = errbuf, .errlen = errlen };
+	char what[32];
+
+	if (errlen)
+		errbuf[0] = 0;
+	for (int t = 0; t < STORE_TIERS; t++) {
+		snprintf(what, sizeof(what), "%s tier dir", tier_name(t));
+		for (unsigned d = 0; d < c->ntier_dirs[t]; d++)
+			check_dir(&p, what, c->tier_dirs[t][d], false);
+	}
+	check_dir(&p, "state_dir", c->state_dir, true);
 	return p.failed ? STRATA_ECONFIG : 0;
 }
 

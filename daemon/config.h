@@ -14,13 +14,22 @@
 #include "log.h"
 #include "store.h"
 
+/* A file or directory name, NUL included. */
 #define CONFIG_PATH_MAX 1024
+/*
+ * Bytes in one line of the file, its newline (and a \r before it) not
+ * counted: what inih's line buffer holds (INI_MAX_LINE, 200 in Debian's
+ * build) less the "\n" and NUL that config.c's reader puts after the line.
+ * config.c checks it against <ini.h>.  A longer path can be reached
+ * through a symbolic link.
+ */
+#define CONFIG_LINE_MAX 198
 
 struct config {
 	/* [node] */
 	uint32_t node_id;
 	char state_dir[CONFIG_PATH_MAX];	/* index, admin key */
-	char listen_host[256];
+	char listen_host[256];			/* an IP literal, no brackets */
 	int listen_port;
 	unsigned max_connections;
 	uint64_t max_output_buffer;		/* all connections; 0: no cap */
@@ -70,11 +79,23 @@ void config_defaults(struct config *c);
 
 /*
  * Read path over the defaults.  On error, errbuf lists every problem found,
- * one per line ("FILE:LINE: [section] key: why"), not only the first.
- * Returns 0, -errno (cannot read the file), STRATA_ECONFIG.
+ * one per line ("FILE:LINE: [section] key: why"), not only the first; bytes
+ * of the file that are not printable ASCII show as \xNN.
+ * Checks the file only, never the machine, except that tier directories
+ * that exist are compared by realpath() (one directory listed twice).
+ * Returns 0, -errno (cannot read the file, -EISDIR included),
+ * STRATA_ECONFIG.
  */
 int config_load(struct config *c, const char *path, char *errbuf,
 		size_t errlen);
+
+/*
+ * What only a starting daemon needs of the machine: every tier directory
+ * exists, is a directory and is writable, and so is state_dir if it exists.
+ * Problems go to errbuf as config_load's do.
+ * Returns 0 or STRATA_ECONFIG.
+ */
+int config_check_dirs(const struct config *c, char *errbuf, size_t errlen);
 
 /* Fill store options from the config (pointers into c). */
 void config_store_opts(const struct config *c, struct store_opts *o,

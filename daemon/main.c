@@ -2,8 +2,9 @@
 /*
  * stratad: read the config, open the store, listen with TLS, serve.
  *
- *   start: config -> store_open -> admin key (first start) -> TLS context
- *          -> net_listen -> admin port -> READY=1 (systemd) -> serve
+ *   start: config -> tier dirs writable -> TLS context -> store_open
+ *          -> admin key (first start) -> net_listen -> admin port
+ *          -> READY=1 (systemd) -> serve
  *   SIGTERM/SIGINT: STOPPING=1, stop accepting, close connections
  *          gracefully (puts not yet committed are aborted, nothing
  *          half-visible), close the store (waits for in-flight commits),
@@ -418,9 +419,28 @@ static int start(struct app *a)
 	struct server_opts sv = { 0 };
 	struct net_callbacks cbs = { 0 };
 	struct net_limits lim;
+	char err[4096];
 	int threads;
 	int rc;
 
+	/* Everything that can be checked is, before anything is written:
+	 * the directories, then the certificate and key. */
+	rc = config_check_dirs(&a->cfg, err, sizeof(err));
+	for (char *line = err, *nl; rc && line && *line; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = 0;
+		log_err("config", "%s", line);
+	}
+	if (rc)
+		return rc;
+	rc = tls_ctx_new_server(a->cfg.tls_cert, a->cfg.tls_key,
+				a->cfg.tls_client_ca[0] ? a->cfg.tls_client_ca
+							: NULL, &a->tls);
+	if (rc) {
+		log_err("main", "TLS: %s", strata_strerror(rc));
+		return rc;
+	}
 	rc = mkdir_p(a->cfg.state_dir);
 	if (rc) {
 		log_err("main", "state directory %s: %s", a->cfg.state_dir,
@@ -442,13 +462,6 @@ static int start(struct app *a)
 	rc = bootstrap_admin_key(a);
 	if (rc)
 		return rc;
-	rc = tls_ctx_new_server(a->cfg.tls_cert, a->cfg.tls_key,
-				a->cfg.tls_client_ca[0] ? a->cfg.tls_client_ca
-							: NULL, &a->tls);
-	if (rc) {
-		log_err("main", "TLS: %s", strata_strerror(rc));
-		return rc;
-	}
 	sv.node_id = a->cfg.node_id;
 	sv.owner = a;
 	sv.metrics = &a->metrics;
