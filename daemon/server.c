@@ -1669,7 +1669,7 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 {
 	struct sreq *r = req_find(c, h->id);
 
-	if (!r)
+	if (!r || r->cancelled)
 		return;			/* finished already: nothing to do */
 	r->cancelled = true;
 	if (r->kind == RQ_PUT && r->put && !r->committing) {
@@ -1678,7 +1678,18 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 		r->kind = RQ_DISCARD;
 		send_error(c, r->op, r->id, STRATA_EABORTED, NULL, false);
 	}
-	/* Gets stop at their next data callback and free themselves. */
+	if (r->kind != RQ_GET && r->kind != RQ_BATCH)
+		return;
+	/* The response ends here (PROTOCOL.md §8): the client reads up to
+	 * this END.  The get writes nothing more, stops at its next data
+	 * callback and frees itself; a paused one is resumed to get there
+	 * (which may free r). */
+	send_error(c, r->op, r->id, STRATA_EABORTED, NULL,
+		   r->kind == RQ_BATCH || r->fields_sent);
+	if (r->paused && r->get) {
+		r->paused = false;
+		store_get_resume(r->get);
+	}
 }
 
 static void frame(struct sconn *c, const struct proto_header *h,

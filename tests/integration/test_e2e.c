@@ -517,6 +517,53 @@ START_TEST(unauthenticated_closed)
 }
 END_TEST
 
+/* CANCEL of a GET that the client stopped reading (the node paused it,
+ * its output full): the response ends at once with ERROR
+ * STRATA_EABORTED (PROTOCOL.md §8), and the connection serves the next
+ * request.  (The node used to stop the get without an END: the client
+ * waited for its timeout.) */
+START_TEST(get_cancelled)
+{
+	struct proto_get_req gq = { 0 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	struct timeval tv = { .tv_sec = 10 };
+	uint8_t f[65536];
+	size_t n;
+	int frames = 0;
+
+	put_and_check("cancel-me", 40 * MiB, 10);
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	gq.bucket.s = bucket;
+	gq.bucket.len = strlen(bucket);
+	gq.key.s = "cancel-me";
+	gq.key.len = strlen(gq.key.s);
+	ck_assert_int_eq(proto_get_req_encode(&gq, f, sizeof(f), &n), 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 7, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);	/* the first frame */
+	usleep(300000);		/* the node fills the socket and pauses */
+	raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, 7, NULL, 0, NULL, 0);
+	do {
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_uint_eq(h.id, 7);
+		ck_assert_int_lt(++frames, 1000);
+	} while (!(h.flags & PROTO_F_END));
+	ck_assert(h.flags & PROTO_F_ERROR);
+	ck_assert(h.flags & PROTO_F_CONT);
+	ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
+	ck_assert_int_eq(e.code, STRATA_EABORTED);
+	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 8, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	ck_assert_uint_eq(h.id, 8);
+	raw_close(&r);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -585,6 +632,7 @@ int main(void)
 	tcase_add_test(tc, many_idle_connections);
 	tcase_add_test(tc, unread_answers_bounded);
 	tcase_add_test(tc, unauthenticated_closed);
+	tcase_add_test(tc, get_cancelled);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
