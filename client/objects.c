@@ -351,6 +351,17 @@ static int kv_list(const struct strata_kv *kv, size_t n, uint8_t **buf,
 	return rc ? STRATA_EBADMETA : 0;
 }
 
+/* An object key the node would refuse: empty, over 1024 bytes, not
+ * UTF-8 (or with a NUL).  Said before anything is sent, as the node would
+ * say it. */
+static int key_check(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n && n <= PROTO_MAX_KEY_LEN && proto_utf8_ok(key, n) ? 0 :
+	       STRATA_EBADKEY;
+}
+
 static int put_common(strata_client *c, struct put_call *pc)
 {
 	const struct strata_put_opts *o = pc->opts;
@@ -359,6 +370,9 @@ static int put_common(strata_client *c, struct put_call *pc)
 
 	if (!c || !pc->bucket || !pc->key)
 		return -EINVAL;
+	rc = key_check(pc->key);
+	if (rc)
+		return rc;
 	rc = kv_list(o ? o->meta : NULL, o ? o->nmeta : 0, &meta, &pc->meta);
 	if (!rc)
 		rc = kv_list(o ? o->tags : NULL, o ? o->ntags : 0, &tags,
@@ -600,6 +614,9 @@ static int get_common(strata_client *c, struct get_call *gc)
 
 	if (!c || !gc->bucket || !gc->key)
 		return -EINVAL;
+	rc = key_check(gc->key);
+	if (rc)
+		return rc;
 	if (gc->mode != GET_BUF) {
 		gc->cap = GET_BUFFER;
 		gc->buf = malloc(gc->cap);
@@ -890,6 +907,9 @@ int strata_object_stat(strata_client *c, const char *bucket, const char *key,
 
 	if (!c || !bucket || !key || !out)
 		return -EINVAL;
+	rc = key_check(key);
+	if (rc)
+		return rc;
 	rc = client_call(c, stat_fn, &oc);
 	if (!rc)
 		*out = oc.st;
@@ -931,6 +951,8 @@ int strata_object_delete(strata_client *c, const char *bucket,
 
 	if (!c || !bucket || !key)
 		return -EINVAL;
+	if (key_check(key))
+		return STRATA_EBADKEY;
 	return client_call(c, delete_fn, &oc);
 }
 

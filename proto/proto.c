@@ -103,6 +103,13 @@ static uint32_t crc32c(uint32_t seed, const uint8_t *buf, size_t len)
 
 /* RFC 3629 UTF-8: no overlongs, no surrogates, nothing past U+10FFFF; and
  * no NUL, so a string can never be cut short by a C API downstream. */
+static bool utf8_ok(const uint8_t *s, size_t n);
+
+bool proto_utf8_ok(const void *s, size_t n)
+{
+	return utf8_ok(s, n);
+}
+
 static bool utf8_ok(const uint8_t *s, size_t n)
 {
 	size_t i = 0;

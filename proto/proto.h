@@ -115,6 +115,10 @@ struct proto_header {
  * Returns 0; -EAGAIN if len < PROTO_HEADER_LEN; STRATA_EPROTOVERSION for a
  * version other than PROTO_VERSION; STRATA_EPROTO for anything else wrong.
  */
+/* Whether n bytes at s are the UTF-8 every string on the wire must be
+ * (RFC 3629, no NUL). */
+bool proto_utf8_ok(const void *s, size_t n);
+
 int proto_header_decode(const uint8_t *buf, size_t len,
 			struct proto_header *h);
 

@@ -1284,6 +1284,26 @@ START_TEST(test_buckets)
 	ck_assert_int_eq(strata_bucket_delete(C, "b01"), 0);
 	ck_assert_int_eq(strata_bucket_delete(C, "b01"), STRATA_ENOBUCKET);
 	ck_assert_int_eq(strata_bucket_create(C, ""), STRATA_EBADBUCKET);
+	/* Keys the node would refuse are refused here, as it would. */
+	{
+		static const char *const bad[] = { "", "\xff", "a\xc0\xaf" "b",
+						   "\xed\xa0\x80" };
+		struct strata_stat *st;
+		size_t got;
+		char buf[4];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			ck_assert_int_eq(strata_object_put_buf(C, "b00", bad[i],
+					 NULL, "x", 1, NULL), STRATA_EBADKEY);
+			ck_assert_int_eq(strata_object_get_buf(C, "b00", bad[i],
+					 0, STRATA_TO_END, buf, sizeof(buf),
+					 &got, NULL), STRATA_EBADKEY);
+			ck_assert_int_eq(strata_object_stat(C, "b00", bad[i],
+					 &st), STRATA_EBADKEY);
+			ck_assert_int_eq(strata_object_delete(C, "b00", bad[i],
+					 NULL), STRATA_EBADKEY);
+		}
+	}
 	/* One connection did all of it. */
 	ck_assert_int_eq(atomic_load(&F->accepted), 1);
 }
