@@ -9,8 +9,11 @@
  * - RocksDB's error strings stop here: logged once, returned as STRATA_EINDEX.
  */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include <rocksdb/c.h>
 
@@ -40,6 +43,8 @@ struct index {
 	rocksdb_writeoptions_t *wopts_sync;
 	struct fault *fault;
 	char *path;
+	atomic_bool wstopped;		/* a write failed: no more (write_err) */
+	atomic_bool space_low;		/* under the reserve (space_check) */
 };
 
 struct index_batch {
@@ -61,6 +66,64 @@ static int index_err(const char *what, char *err)
 	return STRATA_EINDEX;
 }
 
+/*
+ * A write RocksDB refused (a full disk, an I/O error).  RocksDB then takes
+ * no more writes until it is opened again (this version has no resume
+ * call), and Debian's build asserts (aborts the process) on a sync after a
+ * failed append: send it no more writes at all, and say what to do.
+ */
+static int write_err(struct index *ix, const char *what, char *err)
+{
+	if (!atomic_exchange(&ix->wstopped, true))
+		log_err("index", "%s: %s; the index takes no more writes until stratad is restarted: fix the cause (e.g. free space under the state directory), then restart; reads go on",
+			what, err);
+	else
+		log_err("index", "%s: %s", what, err);
+	rocksdb_free(err);
+	return STRATA_EINDEX;
+}
+
+/*
+ * Room for the index to write: RocksDB must never meet a full disk (see
+ * write_err), and a memtable flush writes up to its size at once.  Below
+ * the reserve, min(128 MiB, a quarter of the file system), writes are
+ * refused with -ENOSPC; logged when it starts and when it ends.
+ */
+#define INDEX_RESERVE ((uint64_t)128 << 20)
+
+static int space_check(struct index *ix)
+{
+	struct statvfs sv;
+	uint64_t avail, size, reserve;
+	bool low;
+
+	if (statvfs(ix->path, &sv) != 0)
+		return 0;	/* cannot tell: let RocksDB try */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	size = (uint64_t)sv.f_blocks * sv.f_frsize;
+	reserve = size / 4 < INDEX_RESERVE ? size / 4 : INDEX_RESERVE;
+	low = avail < reserve;
+	if (low != atomic_exchange(&ix->space_low, low)) {
+		if (low)
+			log_err("index", "%s: %llu KiB free, under the %llu KiB the index keeps in reserve: writes are refused (No space left on device) until there is room again",
+				ix->path, (unsigned long long)(avail >> 10),
+				(unsigned long long)(reserve >> 10));
+		else
+			log_info("index", "%s: room again (%llu KiB free): writes resume",
+				 ix->path, (unsigned long long)(avail >> 10));
+	}
+	return low ? -ENOSPC : 0;
+}
+
+/* Writes after write_err(), or without room: refused without asking
+ * RocksDB. */
+static int write_stopped(struct index *ix)
+{
+	if (atomic_load(&ix->wstopped))
+		return STRATA_EINDEX;
+	return space_check(ix);
+}
+
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	       struct index **out)
 {
@@ -73,6 +136,8 @@ int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	ix = calloc(1, sizeof(*ix));
 	if (!ix)
 		return -ENOMEM;
+	atomic_init(&ix->wstopped, false);
+	atomic_init(&ix->space_low, false);
 	ix->fault = fault;
 	ix->path = strdup(path);
 	if (!ix->path) {
@@ -197,12 +262,14 @@ int index_put_sync(struct index *ix, enum index_cf cf, const void *key,
 	int rc;
 
 	rc = fault_hit(ix->fault, FAULT_INDEX_WRITE);
+	if (!rc)
+		rc = write_stopped(ix);
 	if (rc)
 		return rc;
 	rocksdb_put_cf(ix->db, ix->wopts_sync, ix->cf[cf], key, keylen, val,
 		       vallen, &err);
 	if (err)
-		return index_err("put", err);
+		return write_err(ix, "put", err);
 	return 0;
 }
 
@@ -286,13 +353,15 @@ int index_batch_commit(struct index_batch *b)
 	int rc;
 
 	rc = fault_hit(b->ix->fault, FAULT_INDEX_WRITE);
+	if (!rc)
+		rc = write_stopped(b->ix);
 	if (rc)
 		return rc;
 	if (rocksdb_writebatch_wi_count(b->wb) == 0)
 		return 0;
 	rocksdb_write_writebatch_wi(b->ix->db, b->ix->wopts_sync, b->wb, &err);
 	if (err)
-		return index_err("commit", err);
+		return write_err(b->ix, "commit", err);
 	return 0;
 }
 
@@ -414,11 +483,12 @@ int index_flush(struct index *ix)
 	char *err = NULL;
 	int rc = 0;
 
+	rc = write_stopped(ix);
 	rocksdb_flushoptions_set_wait(fo, 1);
 	for (int i = 0; i < INDEX_CF__COUNT && !rc; i++) {
 		rocksdb_flush_cf(ix->db, fo, ix->cf[i], &err);
 		if (err)
-			rc = index_err("flush", err);
+			rc = write_err(ix, "flush", err);
 	}
 	rocksdb_flushoptions_destroy(fo);
 	return rc;
