@@ -230,6 +230,14 @@ static enum hdr_state check_header(const struct segtab *t, int dirfd,
 	return HDR_FOREIGN;
 }
 
+static int foreign(const struct segtab *t, int tier, unsigned d,
+		   const char *name)
+{
+	log_err("store", "segment %s/%s belongs to another store (is this directory also another node's tier?): refusing to start",
+		t->dirs[tier][d], name);
+	return STRATA_ECONFIG;
+}
+
 /* An unknown segment file: remove it if it is our orphan.  Returns 0 or
  * STRATA_ECONFIG (another store's file). */
 static int orphan(struct segtab *t, int tier, unsigned d, const char *name,
@@ -244,9 +252,7 @@ static int orphan(struct segtab *t, int tier, unsigned d, const char *name,
 		unlinkat(t->dirfds[tier][d], name, 0);
 		return 0;
 	case HDR_FOREIGN:
-		log_err("store", "segment %s/%s belongs to another store (is this directory also another node's tier?): refusing to start",
-			t->dirs[tier][d], name);
-		return STRATA_ECONFIG;
+		return foreign(t, tier, d, name);
 	case HDR_BAD:
 	default:
 		log_err("store", "%s/%s: not in the index and its header does not check: left in place",
@@ -262,9 +268,7 @@ static int known_header(struct segtab *t, int tier, unsigned d,
 {
 	switch (check_header(t, t->dirfds[tier][d], name, id)) {
 	case HDR_FOREIGN:
-		log_err("store", "segment %s/%s belongs to another store (is this directory also another node's tier?): refusing to start",
-			t->dirs[tier][d], name);
-		return STRATA_ECONFIG;
+		return foreign(t, tier, d, name);
 	case HDR_OURS:
 		return 0;
 	default:
@@ -274,16 +278,19 @@ static int known_header(struct segtab *t, int tier, unsigned d,
 	}
 }
 
-long segtab_count_files(struct segtab *t)
-{
-	long n = 0;
+typedef int (*seg_file_fn)(struct segtab *t, int tier, unsigned d,
+			   const char *name, uint64_t id, void *arg);
 
+/* fn for every segment-named file in the tier directories, until it
+ * returns non-zero (which this returns). */
+static int foreach_file(struct segtab *t, seg_file_fn fn, void *arg)
+{
 	for (int tier = 0; tier < STORE_TIERS; tier++) {
 		for (unsigned d = 0; d < t->ndirs[tier]; d++) {
-			int dfd = dup(t->dirfds[tier][d]);
-			DIR *dir;
+			int dfd = dup(t->dirfds[tier][d]), rc = 0;
 			struct dirent *de;
 			uint64_t id;
+			DIR *dir;
 
 			if (dfd < 0)
 				return -errno;
@@ -292,104 +299,104 @@ long segtab_count_files(struct segtab *t)
 				close(dfd);
 				return -errno;
 			}
-			while ((de = readdir(dir)))
+			while (!rc && (de = readdir(dir)))
 				if (!parse_name(de->d_name, &id))
-					n++;
+					rc = fn(t, tier, d, de->d_name, id, arg);
 			closedir(dir);
+			if (rc)
+				return rc;
 		}
 	}
-	return n;
+	return 0;
+}
+
+static int count_one(struct segtab *t, int tier, unsigned d,
+		     const char *name, uint64_t id, void *arg)
+{
+	(void)t, (void)tier, (void)d, (void)name, (void)id;
+	(*(long *)arg)++;
+	return 0;
+}
+
+long segtab_count_files(struct segtab *t)
+{
+	long n = 0;
+	int rc = foreach_file(t, count_one, &n);
+
+	return rc ? rc : n;
+}
+
+struct scan {
+	int (*known)(void *arg, uint64_t id);
+	void *arg;
+};
+
+/* One file of segtab_scan(). */
+static int scan_one(struct segtab *t, int tier, unsigned d, const char *name,
+		    uint64_t id, void *arg)
+{
+	struct scan *sc = arg;
+	struct segment *seg;
+	struct stat st;
+	int fd, is_known, rc;
+
+	if (id >= t->next_id)
+		t->next_id = id + 1;
+	is_known = sc->known(sc->arg, id);
+	if (is_known < 0) {
+		log_err("store", "segment %s/%s: index: %s; refusing to start",
+			t->dirs[tier][d], name, strata_strerror(is_known));
+		return is_known;
+	}
+	rc = is_known ? known_header(t, tier, d, name, id) :
+	     orphan(t, tier, d, name, id);
+	if (rc || !is_known)
+		return rc;
+	if (segtab_find(t, id)) {
+		log_err("store", "segment %" PRIx64 " found twice; keeping the first",
+			id);
+		return 0;
+	}
+	fd = openat(t->dirfds[tier][d], name, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+
+		log_err("store", "segment %s/%s: %s", t->dirs[tier][d], name,
+			strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	seg = calloc(1, sizeof(*seg));
+	if (!seg) {
+		close(fd);
+		return -ENOMEM;
+	}
+	seg->id = id;
+	seg->tier = (uint8_t)tier;
+	seg->dir = (uint16_t)d;
+	seg->fd = fd;
+	seg->dfd = -1;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	seg->size = (uint64_t)st.st_size;
+	t->used[tier] += seg->size;
+	/* Never append after a crash's torn tail. */
+	seg->sealed = true;
+	if (insert(t, seg)) {
+		t->used[tier] -= seg->size;
+		close(fd);
+		free(seg);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 int segtab_scan(struct segtab *t, int (*known)(void *arg, uint64_t id),
 		void *arg)
 {
-	for (int tier = 0; tier < STORE_TIERS; tier++) {
-		for (unsigned d = 0; d < t->ndirs[tier]; d++) {
-			int dfd = dup(t->dirfds[tier][d]);
-			DIR *dir;
-			struct dirent *de;
+	struct scan sc = { known, arg };
 
-			if (dfd < 0)
-				return -errno;
-			dir = fdopendir(dfd);
-			if (!dir) {
-				close(dfd);
-				return -errno;
-			}
-			while ((de = readdir(dir))) {
-				uint64_t id;
-				struct segment *seg;
-				struct stat st;
-				int fd, is_known, rc;
-
-				if (parse_name(de->d_name, &id))
-					continue;
-				if (id >= t->next_id)
-					t->next_id = id + 1;
-				is_known = known(arg, id);
-				if (is_known < 0) {
-					log_err("store", "segment %s/%s: index: %s; refusing to start",
-						t->dirs[tier][d], de->d_name,
-						strata_strerror(is_known));
-					closedir(dir);
-					return is_known;
-				}
-				rc = is_known ? known_header(t, tier, d,
-							     de->d_name, id) :
-				     orphan(t, tier, d, de->d_name, id);
-				if (rc) {
-					closedir(dir);
-					return rc;
-				}
-				if (!is_known)
-					continue;
-				if (segtab_find(t, id)) {
-					log_err("store", "segment %" PRIx64 " found twice; keeping the first",
-						id);
-					continue;
-				}
-				fd = openat(t->dirfds[tier][d], de->d_name,
-					    O_RDWR | O_CLOEXEC);
-				if (fd < 0 || fstat(fd, &st) < 0) {
-					int e = errno;
-					log_err("store", "segment %s/%s: %s",
-						t->dirs[tier][d], de->d_name,
-						strerror(e));
-					if (fd >= 0)
-						close(fd);
-					closedir(dir);
-					return -e;
-				}
-				seg = calloc(1, sizeof(*seg));
-				if (!seg) {
-					close(fd);
-					closedir(dir);
-					return -ENOMEM;
-				}
-				seg->id = id;
-				seg->tier = (uint8_t)tier;
-				seg->dir = (uint16_t)d;
-				seg->fd = fd;
-				seg->dfd = -1;
-				(void)posix_fadvise(fd, 0, 0,
-						    POSIX_FADV_SEQUENTIAL);
-				seg->size = (uint64_t)st.st_size;
-				t->used[tier] += seg->size;
-				/* Never append after a crash's torn tail. */
-				seg->sealed = true;
-				if (insert(t, seg)) {
-					t->used[tier] -= seg->size;
-					close(fd);
-					free(seg);
-					closedir(dir);
-					return -ENOMEM;
-				}
-			}
-			closedir(dir);
-		}
-	}
-	return 0;
+	return foreach_file(t, scan_one, &sc);
 }
 
 struct segment *segtab_find(struct segtab *t, uint64_t id)

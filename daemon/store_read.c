@@ -398,6 +398,30 @@ static void get_unpin_locs(struct store_get *g)
 static void cache_key(const struct store_get *g, uint32_t idx,
 		      uint8_t out[CACHE_KEY_LEN]);
 
+/* Where chunk idx of the get's version is (its entry and segment), checked
+ * against the object: -ENOENT (quietly) when it has no entry. */
+static int chunk_place(struct store_get *g, uint32_t idx,
+		       struct meta_chunk *mc, struct segment **seg)
+{
+	struct store *s = g->s;
+	int rc = chunk_entry(s, g->b->id, g->o->chunks[idx].id, mc);
+
+	if (rc)
+		return rc;
+	*seg = segtab_find(&s->segs, mc->seg);
+	/* The payload never exceeds the plaintext: this also bounds the
+	 * record buffer by what the index can claim. */
+	if (!*seg || mc->rec_len < RECORD_HDR_LEN ||
+	    mc->rec_len > record_bound(mc->raw_len) ||
+	    mc->raw_len != g->o->chunks[idx].raw_len) {
+		log_err("store", "chunk points at %s segment %" PRIx64,
+			*seg ? "a bad place in" : "missing", mc->seg);
+		s->st.corrupt++;
+		return STRATA_ECORRUPT;
+	}
+	return 0;
+}
+
 static int get_resolve(struct store_get *g, uint32_t from)
 {
 	struct store *s = g->s;
@@ -424,22 +448,9 @@ static int get_resolve(struct store_get *g, uint32_t from)
 			g->loc_end = i + 1;
 			continue;
 		}
-		rc = chunk_entry(s, g->b->id, g->o->chunks[i].id, &l->mc);
+		rc = chunk_place(g, i, &l->mc, &l->seg);
 		if (rc)
 			break;
-		l->seg = segtab_find(&s->segs, l->mc.seg);
-		/* The payload never exceeds the plaintext: this also bounds
-		 * the allocation by what the index can claim. */
-		if (!l->seg || l->mc.rec_len < RECORD_HDR_LEN ||
-		    l->mc.rec_len > record_bound(l->mc.raw_len) ||
-		    l->mc.raw_len != g->o->chunks[i].raw_len) {
-			log_err("store", "chunk points at %s segment %" PRIx64,
-				l->seg ? "a bad place in" : "missing",
-				l->mc.seg);
-			s->st.corrupt++;
-			rc = STRATA_ECORRUPT;
-			break;
-		}
 		l->seg->pins++;
 		g->loc_end = i + 1;
 	}
@@ -888,21 +899,11 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 		sl->mc = g->locs[idx - g->loc_first].mc;
 	} else {
 		/* Was in the cache at the start, evicted since. */
-		rc = chunk_entry(s, g->b->id, g->o->chunks[idx].id, &sl->mc);
+		rc = chunk_place(g, idx, &sl->mc, &seg);
 		if (rc == -ENOENT)
 			rc = get_changed(g);
 		if (rc)
 			goto fail;
-		seg = segtab_find(&s->segs, sl->mc.seg);
-		if (!seg || sl->mc.rec_len < RECORD_HDR_LEN ||
-		    sl->mc.rec_len > record_bound(sl->mc.raw_len) ||
-		    sl->mc.raw_len != g->o->chunks[idx].raw_len) {
-			log_err("store", "chunk points at %s segment %" PRIx64,
-				seg ? "a bad place in" : "missing", sl->mc.seg);
-			s->st.corrupt++;
-			rc = STRATA_ECORRUPT;
-			goto fail;
-		}
 	}
 	if (sl->reccap < sl->mc.rec_len) {
 		store__buf_free(s, sl->rec, sl->reccap);
@@ -1114,20 +1115,11 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	for (int attempt = 0;; attempt++) {
 		rc = get_start(g, bucket, key, keylen, off, len,
 			       attempt > 0);
-		if (rc != -ENOENT)
+		if (rc == -ENOENT)
+			rc = get_changed(g);
+		if (rc != STRATA_ECHANGED || attempt == 2)
 			break;
-		rc = get_version_gone(g, bucket, key, keylen);
-		if (rc == 0) {
-			log_err("store", "chunk entry missing for a live object");
-			s->st.corrupt++;
-			rc = STRATA_ECORRUPT;
-		} else if (rc == 1 && attempt < 2) {
-			get_reset(g);
-			continue;
-		} else if (rc == 1) {
-			rc = STRATA_ECHANGED;
-		}
-		break;
+		get_reset(g);
 	}
 	if (rc)
 		goto fail;
