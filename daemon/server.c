@@ -1834,6 +1834,39 @@ static void frame_metered(struct sconn *c, const struct proto_header *h,
 }
 
 /* Cut whole frames off the input buffer and run them. */
+/*
+ * A client that sends requests and does not read the answers: before
+ * AUTH (PING needs no key) it is closed once PREAUTH_OUT_MAX bytes of
+ * answers wait; after, it is not read until its answers drain under the
+ * high-water mark.  What one connection makes the node buffer stays
+ * bounded either way.  (The node-wide cap pauses GET data, not requests:
+ * a few slow readers must not stop everyone's small requests.)  Returns
+ * true: take no more frames now.
+ */
+#define PREAUTH_OUT_MAX ((size_t)64 << 10)
+
+static bool input_gate(struct sconn *c)
+{
+	size_t pend = net_conn_write_pending(c->nc);
+
+	if (c->st != SC_READY) {
+		if (pend <= PREAUTH_OUT_MAX)
+			return false;
+		/* Not a graceful close: it would wait for the client to read
+		 * what it does not, reading (and dropping) its input. */
+		log_info("server", "closing connection from %s: answers piling up unread before authentication",
+			 net_conn_peer(c->nc));
+		c->st = SC_CLOSING;
+		net_conn_abort(c->nc);
+		return true;
+	}
+	if (pend <= c->srv->o.out_high)
+		return false;
+	c->opaused = true;
+	net_conn_pause_read(c->nc);
+	return true;
+}
+
 static void input_process(struct sconn *c)
 {
 	size_t pos = 0;
@@ -1849,15 +1882,8 @@ static void input_process(struct sconn *c)
 		rc = proto_header_decode(c->rbuf + pos, c->rlen - pos, &h);
 		if (rc == -EAGAIN)
 			break;
-		/* A client that sends requests but does not read the answers
-		 * (or the node's output as a whole is full): take no more
-		 * until the output drains, so what it makes us buffer stays
-		 * bounded by the high-water mark plus one frame's answer. */
-		if (conn_congested(c)) {
-			c->opaused = true;
-			net_conn_pause_read(c->nc);
+		if (input_gate(c))
 			break;
-		}
 		if (rc) {
 			const char *why = rc == STRATA_EPROTOVERSION
 				? "unsupported protocol version"
@@ -1970,7 +1996,8 @@ void server_conn_drain(struct net_conn *nc)
 			store_get_resume(r->get);	/* may free r */
 		}
 	}
-	if (c->opaused && c->nc && !conn_congested(c)) {
+	if (c->opaused && c->nc &&
+	    net_conn_write_pending(c->nc) <= c->srv->o.out_high) {
 		c->opaused = false;
 		if (!c->rpaused)
 			net_conn_resume_read(c->nc);
