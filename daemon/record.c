@@ -49,6 +49,7 @@
 #include <openssl/rand.h>
 #include <zstd.h>
 
+#include "le.h"
 #include "record.h"
 #include "log.h"
 #include "strata/error.h"
@@ -97,20 +98,6 @@ struct record_codec {
 	EVP_MAC *hmac;
 	EVP_MAC_CTX *mac;	/* HMAC-SHA256; only the key changes per call */
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
 
 static void put_be64(uint8_t *p, uint64_t v)
 {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "le.h"
 #include "log.h"
 #include "record.h"
 #include "segment.h"
@@ -166,36 +167,6 @@ static int parse_name(const char *name, uint64_t *id)
 	if (errno || end != name + 20 || *id == 0)
 		return -1;
 	return 0;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* Header offsets: magic 0, version 8, tier 12, id 16, store id 24 (zero

@@ -45,6 +45,7 @@
 #include "fault.h"
 #include "index.h"
 #include "keys.h"
+#include "le.h"
 #include "log.h"
 #include "meta.h"
 #include "record.h"
@@ -81,21 +82,6 @@ uint64_t store__hlc_next(struct store *s, uint64_t at_least)
 		t = at_least + 1;
 	s->hlc_last = t;
 	return t;
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* ---- deferred callbacks: never call a callback from inside the call ---- */

@@ -35,6 +35,7 @@
 
 #include <isa-l/crc.h>
 
+#include "le.h"
 #include "proto.h"
 #include "strata/error.h"
 #include "banned.h"
@@ -57,42 +58,6 @@
 _Static_assert(OFF_CRC + 4 == PROTO_HEADER_LEN, "header layout");
 _Static_assert(PROTO_MAX_BODY_LEN <= INT_MAX, "crc32_iscsi takes an int");
 _Static_assert(PROTO_MAX_BATCH_KEYS % 64 == 0, "batch bitmap words");
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* Only ever called on a 32-byte header, far below crc32_iscsi's int. */
 static uint32_t crc32c(uint32_t seed, const uint8_t *buf, size_t len)
