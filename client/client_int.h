@@ -135,6 +135,9 @@ void conn_free(struct conn *cn);
 /* The code of an ERROR frame whose fields are in cn->fields (its message
  * kept for strata_error_message()). */
 int conn_error_code(struct conn *cn, const struct proto_header *h);
+/* Say why a call failed locally (a bad endpoint, a name that did not
+ * resolve), for strata_error_message(), as the node's words would be. */
+void client_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static inline void conn_break(struct conn *cn)
 {

@@ -420,6 +420,15 @@ const char *strata_error_message(void)
 	return last_message;
 }
 
+void client_message(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_message, sizeof(last_message), fmt, ap);
+	va_end(ap);
+}
+
 /* An ERROR frame's fields are in cn->fields: its code; its message is
  * kept for strata_error_message(), printable ASCII only. */
 int conn_error_code(struct conn *cn, const struct proto_header *h)
@@ -841,6 +850,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 
 	if (!cfg || !out)
 		return -EINVAL;
+	last_message[0] = '\0';
 	if (!cfg->endpoint || !*cfg->endpoint || !cfg->access_key ||
 	    !*cfg->access_key || !cfg->secret_key || !*cfg->secret_key)
 		return STRATA_ECONFIG;
@@ -852,6 +862,9 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	rc = split_endpoint(cfg->endpoint, &c->host, &c->port);
+	if (rc == STRATA_ECONFIG)
+		client_message("endpoint '%s': expected HOST:PORT or [IPV6-ADDRESS]:PORT",
+			       cfg->endpoint);
 	if (rc)
 		goto fail;
 	c->access_key = strdup(cfg->access_key);

@@ -34,7 +34,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2151,37 +2150,6 @@ static int out_done(const struct opts *o, int rc)
 	return EXIT_FAILED;
 }
 
-/*
- * The host and port of "host:port" or "[v6]:port", checked as libstrata's
- * split_endpoint() does, so that a bad one is reported as the endpoint's
- * fault.  Returns false when the syntax is wrong.
- */
-static bool endpoint_split(const char *ep, char *host, size_t hlen,
-			   const char **port)
-{
-	const char *colon, *hs = ep, *he;
-
-	if (ep[0] == '[') {
-		hs = ep + 1;
-		he = strchr(hs, ']');
-		if (!he || he[1] != ':')
-			return false;
-		colon = he + 1;
-	} else {
-		colon = strrchr(ep, ':');
-		if (!colon || memchr(ep, ':', (size_t)(colon - ep)))
-			return false;
-		he = colon;
-	}
-	*port = colon + 1;
-	if (he == hs || (size_t)(he - hs) >= hlen || !**port ||
-	    strspn(*port, "0123456789") != strlen(*port) ||
-	    strlen(*port) > 5 || strtoul(*port, NULL, 10) > 65535)
-		return false;
-	snprintf(host, hlen, "%.*s", (int)(he - hs), hs);
-	return true;
-}
-
 /* The CA bundle can be read and holds a PEM certificate: otherwise the
  * TLS layer's "Protocol error" would not say which file or why. */
 static bool ca_file_ok(const char *path)
@@ -2211,30 +2179,10 @@ static bool ca_file_ok(const char *path)
 }
 
 /* strata_client_new() failed with rc: say why as exactly as we can. */
-static int connect_fail(const char *ep, const char *host, const char *port,
-			int rc)
+static int connect_fail(const char *ep, int rc)
 {
-	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV,
-	};
-	struct addrinfo *res;
-	int gai;
+	const char *why = strata_error_message();
 
-	/* libstrata answers -EHOSTUNREACH for a name that did not resolve
-	 * too: ask the resolver the same question for its own words. */
-	if (rc == -EHOSTUNREACH) {
-		gai = getaddrinfo(host, port, &hints, &res);
-		if (gai) {
-			fprintf(stderr, "strata: endpoint '%s': cannot "
-				"resolve %s: %s\n", ep, host,
-				gai == EAI_SYSTEM ? strerror(errno) :
-				gai_strerror(gai));
-			return EXIT_FAILED;
-		}
-		freeaddrinfo(res);
-	}
 	/* A node at its connection limit accepts, then closes at once. */
 	if (rc == -EPIPE || rc == -ECONNRESET) {
 		fprintf(stderr, "strata: connecting to %s: the node closed "
@@ -2242,8 +2190,14 @@ static int connect_fail(const char *ep, const char *host, const char *port,
 			"at its connection limit\n", ep, strata_strerror(rc));
 		return EXIT_FAILED;
 	}
+	/* libstrata's own words: a bad endpoint, a name that did not
+	 * resolve. */
+	if (rc == STRATA_ECONFIG && *why) {
+		fprintf(stderr, "strata: %s\n", why);
+		return EXIT_USAGE;
+	}
 	fprintf(stderr, "strata: connecting to %s: %s\n", ep,
-		strata_strerror(rc));
+		*why ? why : strata_strerror(rc));
 	return rc == STRATA_ECONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 
@@ -2253,8 +2207,8 @@ int main(int argc, char **argv)
 	struct strata_config cfg = { 0 };
 	strata_client *c = NULL;
 	const struct cmd_help *help;
-	char err[512] = "", host[256];
-	const char *cmd, *port;
+	char err[512] = "";
+	const char *cmd;
 	char **args;
 	int nargs, rc;
 
@@ -2326,19 +2280,13 @@ int main(int argc, char **argv)
 		strata_config_release(&cfg);
 		return EXIT_USAGE;
 	}
-	if (!endpoint_split(cfg.endpoint, host, sizeof(host), &port)) {
-		fprintf(stderr, "strata: endpoint '%s': expected HOST:PORT or "
-			"[IPV6-ADDRESS]:PORT\n", cfg.endpoint);
-		strata_config_release(&cfg);
-		return EXIT_USAGE;
-	}
 	if (cfg.ca_file && !ca_file_ok(cfg.ca_file)) {
 		strata_config_release(&cfg);
 		return EXIT_USAGE;
 	}
 	rc = strata_client_new(&cfg, &c);
 	if (rc) {
-		rc = connect_fail(cfg.endpoint, host, port, rc);
+		rc = connect_fail(cfg.endpoint, rc);
 		strata_config_release(&cfg);
 		return rc;
 	}

@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 
 #include "proto.h"
+#include "client_int.h"
 #include "tls.h"
 #include "strata/error.h"
 #include "banned.h"
@@ -244,14 +245,19 @@ static int tcp_connect(const char *host, const char *port, unsigned timeout_ms)
 	struct addrinfo *res, *ai;
 	int64_t deadline = now_ms() + timeout_ms;
 	int fd = -EHOSTUNREACH;
-	int one = 1;
+	int one = 1, gai;
 	struct timeval tv = {
 		.tv_sec = timeout_ms / 1000,
 		.tv_usec = (timeout_ms % 1000) * 1000,
 	};
 
-	if (getaddrinfo(host, port, &hints, &res) != 0)
+	gai = getaddrinfo(host, port, &hints, &res);
+	if (gai) {
+		client_message("cannot resolve %s: %s", host,
+			       gai == EAI_SYSTEM ? strerror(errno) :
+			       gai_strerror(gai));
 		return -EHOSTUNREACH;
+	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = connect_one(ai, deadline);
 		if (fd >= 0 || fd == -ETIMEDOUT)

@@ -76,8 +76,10 @@ const char *strata_strerror(int err);
 /*
  * The node's own words about the last error it returned to this thread's
  * latest libstrata call ("an admin access key is required"), for people;
- * "" when that call failed without one (or did not fail).  Valid until the
- * thread's next libstrata call.
+ * for strata_client_new(), also the library's own reason where it has one
+ * (a malformed endpoint, a host name that did not resolve); "" when that
+ * call failed without one (or did not fail).  Valid until the thread's
+ * next libstrata call.
  */
 const char *strata_error_message(void);
 
