@@ -164,7 +164,7 @@ static const struct row tier_rows[] = {
 	{ "strata_tier_segment_bytes", "gauge", "Bytes in segment files, per tier.", ST(seg_bytes) },
 	{ "strata_tier_live_bytes", "gauge", "Bytes of live chunk records, per tier.", ST(live_bytes) },
 	{ "strata_tier_used_bytes", "gauge", "Bytes the tier uses (segment files).", ST(tier_used) },
-	{ "strata_tier_capacity_bytes", "gauge", "The tier's capacity ([tiers] *_capacity, or its file systems').", ST(tier_capacity) },
+	{ "strata_tier_capacity_bytes", "gauge", "The tier's capacity ([tiers] *_capacity, or its file systems' less a segment each kept for compaction).", ST(tier_capacity) },
 	{ "strata_tier_high_watermark_percent", "gauge", "Usage that starts demotion.", ST4(tier_high_pct) },
 	{ "strata_tier_low_watermark_percent", "gauge", "Usage demotion goes down to.", ST4(tier_low_pct) },
 	{ "strata_tier_directories", "gauge", "Directories (mount points) of the tier.", ST4(tier_dirs) },

@@ -28,6 +28,7 @@
 #include "meta.h"
 
 struct fault;
+struct statvfs;
 struct store;
 struct store_put;
 struct store_get;
@@ -94,6 +95,11 @@ struct store_opts {
 	 * real one.  Tests inject theirs. */
 	uint64_t (*clock_ms)(void *arg);
 	void *clock_arg;
+	/* fstatvfs() of a tier directory, for the space of tiers without a
+	 * configured capacity; NULL: the real one.  Tests emulate a small
+	 * file system with theirs. */
+	int (*statvfs)(void *arg, int dirfd, struct statvfs *sv);
+	void *statvfs_arg;
 	struct fault *fault;		/* fault points; may be NULL */
 };
 

@@ -37,12 +37,18 @@
  *            -> DONE [cb]
  */
 
+struct sparse {
+	uint64_t id, live;
+};
+
 struct gc_job {
 	struct mutation mut;
 	struct store *s;
 	unsigned dead_pct;
-	uint64_t *drop, *sparse;
+	uint64_t *drop;
+	struct sparse *sparse;
 	size_t ndrop, nsparse, isparse;
+	unsigned skipped;		/* sparse segments without room */
 	struct move_job move;
 	int error;
 	store_done_cb cb;
@@ -149,16 +155,27 @@ static void gc_next(struct gc_job *j)
 	struct store *s = j->s;
 
 	while (!j->error && !s->closing && j->isparse < j->nsparse) {
-		struct segment *seg = segtab_find(&s->segs,
-						  j->sparse[j->isparse++]);
+		struct sparse *sp = &j->sparse[j->isparse++];
+		struct segment *seg = segtab_find(&s->segs, sp->id);
 
 		if (!seg || seg->doomed || !seg->sealed || seg->compacting ||
 		    s->active[seg->tier] == seg)
 			continue;
+		/* A copy that cannot finish would only add garbage. */
+		if (!store__tier_room(s, seg->tier, sp->live)) {
+			if (!j->skipped++ && !s->gc_room_said)
+				log_err("store", "compaction: segment %" PRIx64
+					" has %" PRIu64 " live bytes and its "
+					"tier not that much free space; "
+					"skipped until there is",
+					seg->id, sp->live);
+			continue;
+		}
 		j->error = gc_compact_one(j, seg);
 		if (!j->error)
 			return;		/* continues in move_done */
 	}
+	s->gc_room_said = j->skipped > 0;
 	gc_finish(j);
 }
 
@@ -168,6 +185,30 @@ struct gc_scan {
 	size_t capdrop, capsparse;
 	int err;
 };
+
+static int push_sparse(struct sparse **v, size_t *n, size_t *cap,
+		       uint64_t id, uint64_t live)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct sparse *p = realloc(*v, nc * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = (struct sparse){ id, live };
+	return 0;
+}
+
+/* Fewest live bytes first: the most space back for the least copying. */
+static int by_live(const void *a, const void *b)
+{
+	const struct sparse *x = a, *y = b;
+
+	return (x->live > y->live) - (x->live < y->live);
+}
 
 static int push_id(uint64_t **v, size_t *n, size_t *cap, uint64_t id)
 {
@@ -217,8 +258,8 @@ static void gc_scan_one(void *arg, struct segment *seg)
 	body = seg->size > SEGMENT_HDR_LEN ? seg->size - SEGMENT_HDR_LEN : 0;
 	dead = body > ms.live_bytes ? body - ms.live_bytes : 0;
 	if (dead && dead * 100 >= (uint64_t)sc->j->dead_pct * body)
-		sc->err = push_id(&sc->j->sparse, &sc->j->nsparse,
-				  &sc->capsparse, seg->id);
+		sc->err = push_sparse(&sc->j->sparse, &sc->j->nsparse,
+				      &sc->capsparse, seg->id, ms.live_bytes);
 }
 
 int store_compact(struct store *s, unsigned dead_pct, store_done_cb cb,
@@ -248,6 +289,7 @@ int store_compact(struct store *s, unsigned dead_pct, store_done_cb cb,
 		free(j);
 		return sc.err;
 	}
+	qsort(j->sparse, j->nsparse, sizeof(*j->sparse), by_live);
 	s->gc_running = true;
 	s->ops++;
 	/* Drops first (cheap, frees whole files), then compactions. */

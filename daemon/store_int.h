@@ -132,6 +132,9 @@ int store__tier_read(struct store *s, struct segment *seg,
 /* The tier a new record of len bytes goes to: hot, or cold when hot is
  * full.  STRATA_ENOSPC when neither has room. */
 int store__put_tier(struct store *s, size_t len, uint8_t *tier);
+/* Whether the tier's file systems have room for bytes of copied records
+ * (compaction's check: puts leave it a reserve, see refresh_capacity). */
+bool store__tier_room(struct store *s, uint8_t tier, uint64_t bytes);
 /* A chunk is being read from seg (heat; promotion, at once when the read
  * is prestaging). */
 void store__tier_note_read(struct store *s, struct segment *seg,
@@ -216,6 +219,7 @@ struct store {
 	bool kick_pending;
 	uv_timer_t gc_timer;
 	bool gc_running;
+	bool gc_room_said;		/* last gc run logged a skip for room */
 	/* tiers (store_tier.c) and the mover's pace (store_move.c) */
 	struct tiers *tiers;
 	uv_timer_t mv_timer;

@@ -100,6 +100,7 @@ struct tiers {
 	struct deferred kick;
 	bool kick_pending;
 	uint64_t capacity[STORE_TIERS];
+	uint64_t fs_free[STORE_TIERS];	/* free on its file systems */
 	bool demoting;			/* between high and low watermark */
 	enum mover_state state;
 	struct move_job job;
@@ -139,36 +140,95 @@ static uint64_t mono_ms(struct store *s)
 
 /* ---- capacity ---- */
 
+/* What a tier directory's file system says: the test hook or fstatvfs. */
+static int tier_statvfs(struct store *s, int dirfd, struct statvfs *sv)
+{
+	if (s->o.statvfs)
+		return s->o.statvfs(s->o.statvfs_arg, dirfd, sv);
+	return fstatvfs(dirfd, sv) < 0 ? -errno : 0;
+}
+
+/*
+ * A tier's capacity: the configured one, or the bytes its segments use plus
+ * what its file systems have free beyond a reserve of one segment each.
+ * Puts stop at the capacity, so the reserve stays free for compaction: it
+ * must copy a sparse segment's live records out before the segment can be
+ * freed, and without room for that copy a tier that puts filled to the
+ * last byte could not get its space back after deletes.  fs_free is the
+ * free space itself, reserve included (what compaction may use).
+ */
 static void refresh_capacity(struct tiers *t)
 {
 	struct store *s = t->s;
 
 	for (int k = 0; k < STORE_TIERS; k++) {
-		uint64_t freeb = 0;
+		uint64_t freeb = 0, avail = 0;
 		unsigned long seen[STORE_MAX_TIER_DIRS];
 		unsigned nseen = 0;
 
-		if (s->o.tier[k].capacity) {
-			t->capacity[k] = s->o.tier[k].capacity;
-			continue;
-		}
-		/* The space we use plus what the file systems have free
-		 * (each file system counted once). */
+		/* Each file system counted once. */
 		for (unsigned d = 0; d < s->segs.ndirs[k]; d++) {
 			struct statvfs sv;
+			uint64_t f;
 			bool dup = false;
 
-			if (fstatvfs(s->segs.dirfds[k][d], &sv) < 0)
+			if (tier_statvfs(s, s->segs.dirfds[k][d], &sv))
 				continue;
 			for (unsigned i = 0; i < nseen; i++)
 				dup |= seen[i] == sv.f_fsid;
 			if (dup)
 				continue;
 			seen[nseen++] = sv.f_fsid;
-			freeb += (uint64_t)sv.f_bavail * sv.f_frsize;
+			f = (uint64_t)sv.f_bavail * sv.f_frsize;
+			freeb += f;
+			avail += f > s->o.segment_size ?
+				 f - s->o.segment_size : 0;
 		}
-		t->capacity[k] = s->segs.ndirs[k] ? s->segs.used[k] + freeb : 0;
+		t->fs_free[k] = freeb;
+		if (s->o.tier[k].capacity)
+			t->capacity[k] = s->o.tier[k].capacity;
+		else
+			t->capacity[k] = s->segs.ndirs[k] ?
+					 s->segs.used[k] + avail : 0;
 	}
+}
+
+/*
+ * Segments of a tier without a configured capacity are capped at an eighth
+ * of its smallest file system (as a configured capacity caps them), so that
+ * the reserve of one segment stays a small part of a small disk.
+ */
+static void cap_segment_size(struct tiers *t)
+{
+	struct store *s = t->s;
+
+	for (int k = 0; k < STORE_TIERS; k++) {
+		if (s->o.tier[k].capacity)
+			continue;
+		for (unsigned d = 0; d < s->segs.ndirs[k]; d++) {
+			struct statvfs sv;
+			uint64_t eighth;
+
+			if (tier_statvfs(s, s->segs.dirfds[k][d], &sv))
+				continue;
+			eighth = (uint64_t)sv.f_blocks * sv.f_frsize / 8;
+			if (eighth < (1u << 20))
+				eighth = 1u << 20;
+			if (s->o.segment_size > eighth)
+				s->o.segment_size = eighth;
+		}
+	}
+}
+
+bool store__tier_room(struct store *s, uint8_t tier, uint64_t bytes)
+{
+	struct tiers *t = T(s);
+	/* Records of 1 MiB and more are padded to 4 KiB on disk; a new
+	 * segment costs its header. */
+	uint64_t need = bytes + bytes / 64 + SEGMENT_HDR_LEN + (64u << 10);
+
+	refresh_capacity(t);
+	return need <= t->fs_free[tier];
 }
 
 static bool over_pct(struct store *s, int tier, uint64_t used, unsigned pct)
@@ -895,6 +955,7 @@ int store__tier_init(struct store *s)
 	t->s = s;
 	t->last_lifecycle_ms = store__clock_ms(s);
 	s->tiers = t;
+	cap_segment_size(t);
 	refresh_capacity(t);
 	uv_timer_init(s->loop, &t->tick);
 	t->tick.data = t;

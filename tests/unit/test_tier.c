@@ -5,11 +5,16 @@
  * prestaging hints, and the slow-device emulation knob.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "store.h"
 #include "storeutil.h"
@@ -422,6 +427,124 @@ START_TEST(spill_then_enospc)
 }
 END_TEST
 
+/*
+ * An emulated file system of `size` bytes under the hot tier (which has no
+ * configured capacity): what it has free is size less the files in the
+ * tier directory.  peak is the most the directory held when asked.
+ */
+struct small_fs {
+	uint64_t size, peak;
+};
+
+static uint64_t dir_bytes(int dirfd)
+{
+	DIR *d = fdopendir(openat(dirfd, ".", O_RDONLY | O_DIRECTORY));
+	struct dirent *de;
+	uint64_t sum = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (fstatat(dirfd, de->d_name, &st, 0) == 0 &&
+		    S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return sum;
+}
+
+static int small_statvfs(void *arg, int dirfd, struct statvfs *sv)
+{
+	struct small_fs *fs = arg;
+	uint64_t used = dir_bytes(dirfd);
+
+	if (used > fs->peak)
+		fs->peak = used;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = sv->f_frsize = 4096;
+	sv->f_blocks = fs->size / 4096;
+	sv->f_bfree = sv->f_bavail = used < fs->size ?
+				     (fs->size - used) / 4096 : 0;
+	sv->f_fsid = 42;
+	return 0;
+}
+
+START_TEST(full_disk_compacts_back)
+{
+	const size_t len = 256 << 10;
+	uint8_t *buf = malloc(len);
+	struct small_fs fs = { .size = 48ull * MiB };
+	struct store_stats st;
+	unsigned ok = 0, more = 0;
+	struct tenv e;
+	char key[32];
+	int hotfd, rc = 0;
+
+	setup_env(&e, 0);		/* the file system's capacity */
+	e.o.ntier_dirs[STORE_TIER_COLD] = 0;
+	e.o.statvfs = small_statvfs;
+	e.o.statvfs_arg = &fs;
+	e.o.segment_size = 4ull * MiB;	/* the reserve: one segment */
+	ck_assert_int_eq(tenv_open(&e), 0);
+	hotfd = open(e.hot, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(hotfd, 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	/* Fill it: puts stop with a segment's worth still free. */
+	for (unsigned i = 0; i < 400; i++) {
+		snprintf(key, sizeof(key), "f/%u", i);
+		fill(buf, len, 900 + i);
+		rc = tenv_put(&e, "bkt", key, buf, len, NULL);
+		if (rc)
+			break;
+		ok++;
+	}
+	ck_assert_int_eq(rc, -ENOSPC);
+	ck_assert_uint_ge(ok, 150);
+	ck_assert_uint_le(dir_bytes(hotfd) + 3 * MiB, fs.size);
+	/* Delete three objects of four: every segment is sparse, none
+	 * empty, so space comes back only by copying. */
+	for (unsigned i = 0; i < ok; i++) {
+		if (i % 4 == 0)
+			continue;
+		snprintf(key, sizeof(key), "f/%u", i);
+		ck_assert_int_eq(tenv_rm(&e, "bkt", key), 0);
+	}
+	/* With the file system shrunk to what is used, no copy can finish:
+	 * compaction starts none (it would only add garbage). */
+	fs.size = dir_bytes(hotfd) + 256 * 1024;
+	ck_assert_int_eq(tenv_compact(&e, 50), 0);
+	st = stats(&e);
+	ck_assert_uint_eq(st.compacted_segments, 0);
+	ck_assert_uint_le(dir_bytes(hotfd), fs.size);
+	/* With the reserve back, it compacts every sparse segment within
+	 * the file system, and the space is there for puts again. */
+	fs.size = 48ull * MiB;
+	fs.peak = 0;
+	ck_assert_int_eq(tenv_compact(&e, 50), 0);
+	st = stats(&e);
+	ck_assert_uint_ge(st.compacted_segments, 8);
+	ck_assert_uint_le(fs.peak, fs.size);
+	ck_assert_uint_le(dir_bytes(hotfd), fs.size * 2 / 5);
+	for (unsigned i = 0; i < ok; i += 4) {
+		snprintf(key, sizeof(key), "f/%u", i);
+		check_object(&e, key, len, 900 + i);
+	}
+	for (unsigned i = 0; i < 400; i++) {
+		snprintf(key, sizeof(key), "g/%u", i);
+		fill(buf, len, 5000 + i);
+		if (tenv_put(&e, "bkt", key, buf, len, NULL))
+			break;
+		more++;
+	}
+	ck_assert_uint_ge(more, ok / 2);
+	ck_assert_uint_le(dir_bytes(hotfd) + 3 * MiB, fs.size);
+	close(hotfd);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 static int prestaged(struct tenv *e, void *arg)
 {
 	return stats(e).prestaged_objects >= *(uint64_t *)arg;
@@ -657,6 +780,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
 	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
 	tcase_add_test(tc, spill_then_enospc);
+	tcase_add_test(tc, full_disk_compacts_back);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
 	tcase_add_test(tc, close_during_paced_moves);
