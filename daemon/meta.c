@@ -41,6 +41,7 @@
 
 #include "strata/error.h"
 #include "meta.h"
+#include "proto.h"
 #include "banned.h"
 
 /* Object bytes before the content type's bytes: ver..etag plus ctype len. */
@@ -637,62 +638,17 @@ int meta_check_bucket_name(const char *name, size_t len)
 }
 
 /*
- * Strict UTF-8, after the Unicode standard's table of well-formed byte
- * sequences (Table 3-7): the allowed range of the second byte depends on the
- * lead byte, which rules out overlong forms (C0, C1, E0 80..9F, F0 80..8F),
- * surrogates (ED A0..BF) and code points above U+10FFFF (F4 90.., F5..FF).
- * Keys are compared and listed as bytes, so two spellings of one character
- * must not both be accepted.
- *
- * NUL is refused (keys travel through C strings in tools and logs); other
- * control characters are allowed, as S3 allows them: refusing them would
- * make some existing S3 data impossible to copy in.
+ * A key is 1 to META_KEY_MAX bytes of strict UTF-8 without NUL: the wire's
+ * rule for every string (proto_utf8_ok: no overlong forms, surrogates or
+ * code points above U+10FFFF).  Keys are compared and listed as bytes, so
+ * two spellings of one character must not both be accepted; NUL is refused
+ * because keys travel through C strings in tools and logs.  Other control
+ * characters are allowed, as S3 allows them: refusing them would make some
+ * existing S3 data impossible to copy in.
  */
 int meta_check_key(const char *key, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)key;
-	size_t i = 0;
-
-	if (!key || len == 0 || len > META_KEY_MAX)
+	if (!key || len == 0 || len > META_KEY_MAX || !proto_utf8_ok(key, len))
 		return STRATA_EBADKEY;
-	while (i < len) {
-		unsigned char c = s[i];
-		unsigned char lo = 0x80, hi = 0xbf;
-		size_t more;
-
-		if (c == 0)
-			return STRATA_EBADKEY;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			/* 80..BF: stray continuation; C0, C1: overlong;
-			 * F5..FF: beyond U+10FFFF. */
-			return STRATA_EBADKEY;
-		}
-		if (len - i - 1 < more)
-			return STRATA_EBADKEY;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return STRATA_EBADKEY;
-		for (size_t k = 2; k <= more; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return STRATA_EBADKEY;
-		i += more + 1;
-	}
 	return 0;
 }
