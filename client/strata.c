@@ -2107,6 +2107,10 @@ static int out_done(const struct opts *o, int rc)
 		return rc;
 	if (rc)
 		return rc;
+	/* The reader went away (strata ls | head): nothing to report, as
+	 * for strata cat. */
+	if (errno == EPIPE)
+		return EXIT_FAILED;
 	if (o->stdout_closed)
 		fputs("strata: standard output is closed\n", stderr);
 	else

@@ -113,6 +113,10 @@ check "ls --json raw key" grep -q '"key":"esc/a\\u000ab\\u001b\[31m"' <("$S" --j
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1
 check "cat >&- message" grep -q "standard output is closed" "$work/stderr"
+# A reader that goes away (strata stat | head) is not an error to report.
+{ sleep 0.2; "$S" stat "strata://$b/r/abc" 2>"$work/stderr"; echo $? >"$work/rc"; } | true
+check "stat into a closed pipe: exit 1" test "$(cat "$work/rc")" = 1
+check "stat into a closed pipe: no message" test ! -s "$work/stderr"
 timeout 20 "$S" cp - "strata://$b/r/stdin" <&- 2>"$work/stderr"
 check "cp - <&- fails" test $? = 1
 check "cp - <&- message" grep -q "standard input is closed" "$work/stderr"
