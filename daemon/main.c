@@ -322,6 +322,8 @@ static void reload(struct app *a)
 		note(later, sizeof(later), "[node] listen");
 	if (strcmp(nc.state_dir, a->cfg.state_dir) || nc.node_id != a->cfg.node_id)
 		note(later, sizeof(later), "[node] id, state_dir");
+	if (nc.io_threads != a->cfg.io_threads)
+		note(later, sizeof(later), "[node] io_threads");
 	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
 	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
 		note(later, sizeof(later), "[tiers] hot, cold");
