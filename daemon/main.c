@@ -82,14 +82,21 @@ static void usage(FILE *f)
 /*
  * First start: no access key exists, so make an admin key and leave it in
  * a 0600 file in the state directory for the operator to pick up.
+ *
+ * The file is made whole first (a temporary name, fsync, rename, fsync of
+ * the directory) and only then is the key stored: a crash at any point
+ * leaves either no key in the store, so that the next start makes a new
+ * one and replaces whatever file there is, or the key and its complete
+ * file; never a key that nobody can read.
  */
 static int bootstrap_admin_key(struct app *a)
 {
-	char path[CONFIG_PATH_MAX + 32], text[256];
+	char path[CONFIG_PATH_MAX + 32], tmp[CONFIG_PATH_MAX + 32], text[256];
 	char id[STORE_AKEY_ID_LEN + 1], secret[STORE_AKEY_SECRET_LEN + 1];
 	char **ids;
 	size_t n;
-	int fd, len, rc;
+	bool had;
+	int fd, dfd, len, rc;
 
 	rc = store_access_key_list(a->store, &ids, NULL, &n);
 	if (rc)
@@ -100,36 +107,66 @@ static int bootstrap_admin_key(struct app *a)
 	if (n)
 		return 0;
 	snprintf(path, sizeof(path), "%s/admin.key", a->cfg.state_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		log_err("main", "cannot create %s: %s", path, strerror(-rc));
+	snprintf(tmp, sizeof(tmp), "%s/admin.key.tmp", a->cfg.state_dir);
+	rc = store_access_key_make(id, secret);
+	if (rc)
 		return rc;
-	}
-	rc = store_access_key_generate(a->store, META_AKEY_ADMIN, id, secret);
-	if (rc) {
-		close(fd);
-		unlink(path);
-		return rc;
-	}
 	len = snprintf(text, sizeof(text),
 		       "# stratad admin access key; keep this file 0600\n"
 		       "access_key = %s\nsecret_key = %s\n", id, secret);
-	keys_wipe(secret, sizeof(secret));
-	if (write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
-		rc = -errno;
-		close(fd);
-		unlink(path);
-		/* Without its file nobody can use the key: take it back. */
-		store_access_key_delete(a->store, id);
-		log_err("main", "cannot write %s: %s", path, strerror(-rc));
-		return rc;
+	errno = 0;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0 ||
+	    write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
+		rc = errno ? -errno : -EIO;
+		log_err("main", "cannot write %s: %s", tmp, strerror(-rc));
+		goto fail;
 	}
-	keys_wipe(text, sizeof(text));
 	close(fd);
+	fd = -1;
+	had = access(path, F_OK) == 0;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		log_err("main", "cannot rename %s to %s: %s", tmp, path,
+			strerror(-rc));
+		goto fail;
+	}
+	dfd = open(a->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		log_err("main", "cannot sync %s: %s", a->cfg.state_dir,
+			strerror(-rc));
+		goto fail_file;
+	}
+	close(dfd);
+	if (had)
+		log_warn("main", "replaced %s: the store has no access key, so "
+			 "the key it held (if any) was not this store's", path);
+	rc = store_access_key_put(a->store, id, secret, STORE_AKEY_SECRET_LEN,
+				  META_AKEY_ADMIN);
+	if (rc) {
+		log_err("main", "cannot store the admin access key: %s",
+			strata_strerror(rc));
+		goto fail_file;
+	}
+	keys_wipe(secret, sizeof(secret));
+	keys_wipe(text, sizeof(text));
 	log_info("main", "created the admin access key %s; its secret is in %s",
 		 id, path);
 	return 0;
+fail_file:
+	/* Its key is not (surely) stored: the file would mislead. */
+	unlink(path);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	keys_wipe(secret, sizeof(secret));
+	keys_wipe(text, sizeof(text));
+	return rc;
 }
 
 static void store_closed(void *arg)

@@ -1205,9 +1205,8 @@ static void hex_into(const uint8_t *in, size_t n, char *out, bool upper)
 	out[2 * n] = 0;
 }
 
-int store_access_key_generate(struct store *s, uint32_t flags,
-			      char id[STORE_AKEY_ID_LEN + 1],
-			      char secret[STORE_AKEY_SECRET_LEN + 1])
+int store_access_key_make(char id[STORE_AKEY_ID_LEN + 1],
+			  char secret[STORE_AKEY_SECRET_LEN + 1])
 {
 	uint8_t rnd[(STORE_AKEY_ID_LEN - 2) / 2 + STORE_AKEY_SECRET_LEN / 2];
 	int rc;
@@ -1221,6 +1220,17 @@ int store_access_key_generate(struct store *s, uint32_t flags,
 	hex_into(rnd + (STORE_AKEY_ID_LEN - 2) / 2, STORE_AKEY_SECRET_LEN / 2,
 		 secret, false);
 	keys_wipe(rnd, sizeof(rnd));
+	return 0;
+}
+
+int store_access_key_generate(struct store *s, uint32_t flags,
+			      char id[STORE_AKEY_ID_LEN + 1],
+			      char secret[STORE_AKEY_SECRET_LEN + 1])
+{
+	int rc = store_access_key_make(id, secret);
+
+	if (rc)
+		return rc;
 	return store_access_key_put(s, id, secret, STORE_AKEY_SECRET_LEN,
 				    flags);
 }
