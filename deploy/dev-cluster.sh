@@ -30,6 +30,10 @@ dir=/var/tmp/strata-dev
 base_port=7480
 while [ $# -gt 0 ]; do
 	case $1 in
+	--nodes|--dir|--port)
+		[ $# -ge 2 ] || { echo "dev-cluster: $1 wants a value" >&2; exit 2; } ;;
+	esac
+	case $1 in
 	--nodes) nodes=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
 	--port) base_port=$2; shift 2 ;;
@@ -37,17 +41,28 @@ while [ $# -gt 0 ]; do
 	*) echo "dev-cluster: unknown option $1" >&2; exit 2 ;;
 	esac
 done
-case $nodes in ''|*[!0-9]*) echo "dev-cluster: --nodes wants a number" >&2; exit 2 ;; esac
+case $nodes in ''|0|*[!0-9]*) echo "dev-cluster: --nodes wants a number from 1" >&2; exit 2 ;; esac
+case $base_port in ''|*[!0-9]*) echo "dev-cluster: --port wants a number" >&2; exit 2 ;; esac
 stratad=${STRATAD:-$here/build/daemon/stratad}
 
 say() { printf 'dev-cluster: %s\n' "$*"; }
 
+# Its pid file names a process whose command line is a stratad's ending in
+# exactly "-c DIR/stratad.conf" (compared as strings: DIR may hold spaces
+# or characters special to grep); a pid reused by another process is not.
 running() {	# node dir -> 0 if its stratad runs
-	local pidf=$1/stratad.pid pid
+	local pidf=$1/stratad.pid pid a
+	local -a argv
 	[ -f "$pidf" ] || return 1
 	pid=$(cat "$pidf")
-	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
-		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "stratad.*$1/stratad.conf"
+	case $pid in ''|*[!0-9]*) return 1 ;; esac
+	mapfile -d '' argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
+	[ ${#argv[@]} -ge 3 ] && [ "${argv[-2]}" = -c ] &&
+		[ "${argv[-1]}" = "$1/stratad.conf" ] || return 1
+	for a in "${argv[@]}"; do
+		case ${a##*/} in stratad*) return 0 ;; esac
+	done
+	return 1
 }
 
 make_certs() {
@@ -102,6 +117,15 @@ level = info
 EOF
 }
 
+# A value for the shell that reads DIR/env: as it is when it is plain,
+# else quoted (spaces, quotes, $).
+shq() {
+	case $1 in
+	*[!A-Za-z0-9_./:@%+,=-]* | '') printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
 # Serving: its admin key written and its own "serving on" line in the log
 # since it started (log bytes before it: $3), not merely something that
 # answers on the port (another process could hold it, and the node would
@@ -148,7 +172,7 @@ up() {
 export STRATA_ENDPOINT=127.0.0.1:$base_port
 export STRATA_ACCESS_KEY=$ak
 export STRATA_SECRET_KEY=$sk
-export STRATA_CA=$dir/ca.pem
+export STRATA_CA=$(shq "$dir/ca.pem")
 EOF
 )
 	say "wrote $dir/env (load it with: . $dir/env)"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# deploy/dev-cluster.sh as a developer meets it: a --dir with spaces and
+# characters special to grep (its env file loads, the CLI reaches the
+# node); `up` after kill -9;
+# `down` with a pid file whose pid now belongs to another process (left
+# alone); bad arguments (exit 2).
+#   STRATAD=path/to/stratad STRATA_CLI=path/to/strata dev-cluster.sh
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+: "${STRATAD:?}" "${STRATA_CLI:?}"
+export STRATAD
+bad=0
+fail() { echo "FAIL: $*"; bad=1; }
+ok() { echo "ok: $*"; }
+dev=$root/deploy/dev-cluster.sh
+work=$(mktemp -d)
+dir="$work/a dir [1]"
+sleeper=
+cleanup() {
+	"$dev" down --dir "$dir" >/dev/null 2>&1
+	[ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
+
+dev_up "$root" "$dir" || { echo "FAIL: dev-cluster.sh up"; exit 1; }
+first=$port
+out=$( (. "$dir/env" && "$STRATA_CLI" admin key list) 2>&1) &&
+	ok "a --dir with spaces and brackets: env loads, the CLI reaches the node" ||
+	fail "env of a --dir with spaces: $out"
+out=$("$dev" status --dir "$dir" 2>&1)
+[ "$out" = "dev-cluster: node1: running (pid $(cat "$dir/node1/stratad.pid"))" ] &&
+	ok "status: running" || fail "status: $out"
+
+# kill -9, then up: started again, same port, same data.
+(. "$dir/env" && "$STRATA_CLI" -q mb strata://devcluster-test) ||
+	fail "mb before kill -9"
+kill -9 "$(cat "$dir/node1/stratad.pid")"
+sleep 0.3
+out=$(timeout 30 "$dev" up --dir "$dir" --port "$first" 2>&1) &&
+	printf '%s\n' "$out" | grep -q "node 1 serving on 127.0.0.1:$first " &&
+	ok "up after kill -9: serving again on port $first" ||
+	fail "up after kill -9: $out"
+out=$( (. "$dir/env" && "$STRATA_CLI" ls) 2>&1)
+printf '%s\n' "$out" | grep -q devcluster-test &&
+	ok "the bucket made before kill -9 is there" || fail "ls after kill -9: $out"
+
+# down with a pid file naming a process that is not this node's stratad.
+"$dev" down --dir "$dir" >/dev/null
+sleep 60 &
+sleeper=$!
+echo "$sleeper" >"$dir/node1/stratad.pid"
+out=$("$dev" down --dir "$dir" 2>&1)
+kill -0 "$sleeper" 2>/dev/null &&
+	ok "down leaves a process that reused the pid alone ($out)" ||
+	fail "down killed pid $sleeper, not a stratad: $out"
+
+for args in "--nodes 0" "--nodes" "--port" "--port x" "--frob"; do
+	# shellcheck disable=SC2086
+	"$dev" up --dir "$work/never" $args >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] && [ ! -e "$work/never" ] && ok "up $args: exit 2, nothing made" ||
+		fail "up $args: exit $rc"
+done
+exit $bad
