@@ -12,7 +12,8 @@
 # key and a config per node, starts every node that is not running, waits
 # until each serves, and writes DIR/env with the STRATA_* exports for the
 # CLI and libstrata (". DIR/env").  Running it again restarts only nodes that
-# are down, with their data, keys and certificates intact.
+# are down, with their data, keys, certificates and ports intact (--port
+# only places new nodes).
 # down: stops exactly the processes this script started (pid files, checked
 # against their command line), and waits for them to exit.
 #
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
 	--nodes) nodes=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
 	--port) base_port=$2; shift 2 ;;
-	-h|--help) sed -n '3,18p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,/^set /{/^set /d;p}' "$0"; exit 0 ;;
 	*) echo "dev-cluster: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -117,6 +118,12 @@ level = info
 EOF
 }
 
+# The port a node's config says it listens on (a node made earlier keeps
+# its own, whatever --port says now).
+node_port() {	# node dir
+	sed -n 's/^listen = 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1/stratad.conf" | head -n 1
+}
+
 # A value for the shell that reads DIR/env: as it is when it is plain,
 # else quoted (spaces, quotes, $).
 shq() {
@@ -152,8 +159,12 @@ up() {
 	make_certs
 	make_master
 	for i in $(seq 1 "$nodes"); do
-		local n=$dir/node$i port=$((base_port + i - 1))
+		local n=$dir/node$i port
 		make_node "$i"
+		port=$(node_port "$n")
+		[ -n "$port" ] || { echo "dev-cluster: $n/stratad.conf has no 'listen = 127.0.0.1:PORT' line" >&2; exit 1; }
+		[ "$port" = $((base_port + i - 1)) ] ||
+			say "node $i keeps port $port (its config, made earlier); --port applies to new nodes"
 		if running "$n"; then
 			say "node $i already running (pid $(cat "$n/stratad.pid"), port $port)"
 			continue
@@ -169,7 +180,7 @@ up() {
 	ak=$(sed -n 's/^access_key = //p' "$dir/node1/state/admin.key")
 	sk=$(sed -n 's/^secret_key = //p' "$dir/node1/state/admin.key")
 	(umask 077; cat >"$dir/env" <<EOF
-export STRATA_ENDPOINT=127.0.0.1:$base_port
+export STRATA_ENDPOINT=127.0.0.1:$(node_port "$dir/node1")
 export STRATA_ACCESS_KEY=$ak
 export STRATA_SECRET_KEY=$sk
 export STRATA_CA=$(shq "$dir/ca.pem")
@@ -213,5 +224,5 @@ case $cmd in
 up) up ;;
 down) down ;;
 status) status ;;
-*) sed -n '3,18p' "$0" >&2; exit 2 ;;
+*) sed -n '3,/^set /{/^set /d;p}' "$0" >&2; exit 2 ;;
 esac

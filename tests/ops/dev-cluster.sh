@@ -3,7 +3,8 @@
 #
 # deploy/dev-cluster.sh as a developer meets it: a --dir with spaces and
 # characters special to grep (its env file loads, the CLI reaches the
-# node); `up` after kill -9;
+# node); `up` again with another --port (the node keeps its port, `up`
+# says so and succeeds, env keeps pointing at it); `up` after kill -9;
 # `down` with a pid file whose pid now belongs to another process (left
 # alone); bad arguments (exit 2).
 #   STRATAD=path/to/stratad STRATA_CLI=path/to/strata dev-cluster.sh
@@ -36,12 +37,25 @@ out=$("$dev" status --dir "$dir" 2>&1)
 [ "$out" = "dev-cluster: node1: running (pid $(cat "$dir/node1/stratad.pid"))" ] &&
 	ok "status: running" || fail "status: $out"
 
+# up again, with another --port: nothing to start, and it says where the
+# node listens.
+other=$(free_port)
+out=$(timeout 30 "$dev" up --dir "$dir" --port "$other" 2>&1)
+rc=$?
+[ $rc -eq 0 ] && ok "up again with another --port: exit 0" ||
+	fail "up again with another --port: exit $rc: $out"
+printf '%s\n' "$out" | grep -q "node 1 already running (pid [0-9]*, port $first)" &&
+	ok "it says the node already runs on its port ($first)" ||
+	fail "up again: $out"
+grep -qx "export STRATA_ENDPOINT=127.0.0.1:$first" "$dir/env" &&
+	ok "env still points at port $first" || fail "env: $(head -n 1 "$dir/env")"
+
 # kill -9, then up: started again, same port, same data.
 (. "$dir/env" && "$STRATA_CLI" -q mb strata://devcluster-test) ||
 	fail "mb before kill -9"
 kill -9 "$(cat "$dir/node1/stratad.pid")"
 sleep 0.3
-out=$(timeout 30 "$dev" up --dir "$dir" --port "$first" 2>&1) &&
+out=$(timeout 30 "$dev" up --dir "$dir" 2>&1) &&
 	printf '%s\n' "$out" | grep -q "node 1 serving on 127.0.0.1:$first " &&
 	ok "up after kill -9: serving again on port $first" ||
 	fail "up after kill -9: $out"
