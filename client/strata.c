@@ -1075,7 +1075,7 @@ static int list_all(strata_client *c, const char *bucket, const char *prefix,
 {
 	struct strata_list_opts lo = { .prefix = prefix };
 	const struct strata_list_entry *e;
-	strata_list *it;
+	strata_list *it = NULL;
 	int rc = strata_list_new(c, bucket, &lo, &it);
 
 	while (!rc && (rc = strata_list_next(it, &e)) == 1) {
@@ -1558,7 +1558,7 @@ static int cmd_ls(strata_client *c, const struct opts *o, char **args, int n)
 	struct ls_ctx l = { o };
 	struct strata_list_opts lo = { 0 };
 	const struct strata_list_entry *e;
-	strata_list *it;
+	strata_list *it = NULL;
 	struct url u;
 	char etag[65], t[32];
 	int rc;
