@@ -1884,13 +1884,13 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 				t->size = f.size[i];
 			}
 			if (rc)
-				fail(dst, rc);
+				rc = fail(dst, rc);
 			free(pfx);
 			files_free(&f);
 			remotes_free(&r);
 		}
 		url_free(&d);
-		return rc ? EXIT_FAILED : EXIT_OK;
+		return rc;
 	}
 
 	struct url s, d = { 0 };
@@ -1984,12 +1984,12 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 		t->size = r.r[i].size;
 	}
 	if (rc)
-		fail(src, rc);
+		rc = fail(src, rc);
 	free(spfx);
 	remotes_free(&r);
 	url_free(&s);
 	url_free(&d);
-	return rc ? EXIT_FAILED : EXIT_OK;
+	return rc;
 }
 
 static int cmd_cp(strata_client *c, const struct opts *o, char **args, int n,
