@@ -579,20 +579,34 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct app a = { .config_path = "/etc/strata/stratad.conf" };
-	bool check = false;
+	bool check = false, version = false, help = false;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': a.config_path = optarg; break;
 		case 'C': check = true; break;
-		case 'V': printf("stratad %s\n", STRATAD_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
+		case 'V': version = true; break;
+		case 'h': help = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
+		fprintf(stderr, "stratad: unexpected argument '%s' (the "
+			"configuration file goes after -c)\n", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	if (help) {
+		usage(stdout);
+		return 0;
+	}
+	if (version) {
+		printf("stratad %s\n", STRATAD_VERSION);
+		return 0;
+	}
+	if (!*a.config_path) {
+		fputs("stratad: -c wants a file name\n", stderr);
 		return 2;
 	}
 	if (load_config(&a.cfg, a.config_path, false))
