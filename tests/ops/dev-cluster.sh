@@ -3,7 +3,8 @@
 #
 # deploy/dev-cluster.sh as a developer meets it: a --dir with spaces and
 # characters special to grep (its env file loads, the CLI reaches the
-# node); `up` again with another --port (the node keeps its port, `up`
+# node); a second stratad on the same config (refused, told why); `up`
+# again with another --port (the node keeps its port, `up`
 # says so and succeeds, env keeps pointing at it); `up` after kill -9;
 # `down` with a pid file whose pid now belongs to another process (left
 # alone); bad arguments (exit 2).
@@ -36,6 +37,13 @@ out=$( (. "$dir/env" && "$STRATA_CLI" admin key list) 2>&1) &&
 out=$("$dev" status --dir "$dir" 2>&1)
 [ "$out" = "dev-cluster: node1: running (pid $(cat "$dir/node1/stratad.pid"))" ] &&
 	ok "status: running" || fail "status: $out"
+
+# A second stratad on the same config: refused at once, and told why.
+out=$(timeout 20 "$STRATAD" -c "$dir/node1/stratad.conf" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && printf '%s\n' "$out" | grep -q "is in use: is another stratad running with this state_dir" &&
+	ok "a second stratad on the same state_dir exits 1 and says another one runs" ||
+	fail "a second stratad on the same state_dir: exit $rc: $out"
 
 # up again, with another --port: nothing to start, and it says where the
 # node listens.
