@@ -100,6 +100,9 @@ static const char *set_dirs(struct config *c, int tier, const char *v)
 			*--e = 0;
 		if (!*p)
 			continue;
+		if (*p != '/')
+			return "want absolute paths (a relative one would "
+			       "depend on the working directory)";
 		if (c->ntier_dirs[tier] == STORE_MAX_TIER_DIRS)
 			return "too many directories (16 at most)";
 		if (set_str(c->tier_dirs[tier][c->ntier_dirs[tier]],
@@ -380,6 +383,11 @@ static const char *set_value(struct parse *p, const struct key *k,
 				 "value too long (%zu bytes at most)", k->cap - 1);
 			return p->why;
 		}
+		/* Key and certificate names resolve against the credentials
+		 * or the config's directory; state_dir against nothing. */
+		if (k->off == OFF(state_dir) && value[0] != '/')
+			return "want an absolute path (a relative one would "
+			       "depend on the working directory)";
 		return NULL;
 	case K_U32:
 	case K_SIZE:

@@ -99,6 +99,21 @@ START_TEST(base_is_valid)
 }
 END_TEST
 
+/* Directories that would move with the working directory (systemd's is
+ * /, a shell's anywhere): refused, each with its line. */
+START_TEST(relative_dirs_refused)
+{
+	ck_assert_int_eq(load(BASE "[node]\nstate_dir = state\n"
+			      "[tiers]\nhot = /h, hot2\ncold = ./c\n"),
+			 STRATA_ECONFIG);
+	want_line(":5: [node] state_dir: want an absolute path");
+	want_line(":7: [tiers] hot: want absolute paths");
+	want_line(":8: [tiers] cold: want absolute paths");
+	ck_assert_int_eq(load(BASE "[node]\nstate_dir = /s\n"
+			      "[tiers]\nhot = /h, /h2\ncold = /c/\n"), 0);
+}
+END_TEST
+
 /* ---- line length ------------------------------------------------------ */
 
 /* A line of exactly CONFIG_LINE_MAX bytes (inih's buffer), its \r\n not
@@ -598,6 +613,7 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, dup_dir_in_one_tier);
 	tcase_add_test(tc, dup_dir_across_tiers);
+	tcase_add_test(tc, relative_dirs_refused);
 	tcase_add_test(tc, check_dirs_ok);
 	tcase_add_test(tc, check_dirs_missing);
 	tcase_add_test(tc, check_dirs_not_writable);
