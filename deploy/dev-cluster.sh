@@ -44,6 +44,8 @@ while [ $# -gt 0 ]; do
 done
 case $nodes in ''|0|*[!0-9]*) echo "dev-cluster: --nodes wants a number from 1" >&2; exit 2 ;; esac
 case $base_port in ''|*[!0-9]*) echo "dev-cluster: --port wants a number" >&2; exit 2 ;; esac
+# Configs and env name it: absolute, whatever the working directory.
+case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
 stratad=${STRATAD:-$here/build/daemon/stratad}
 
 say() { printf 'dev-cluster: %s\n' "$*"; }

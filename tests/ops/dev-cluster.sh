@@ -7,7 +7,7 @@
 # again with another --port (the node keeps its port, `up`
 # says so and succeeds, env keeps pointing at it); `up` after kill -9;
 # `down` with a pid file whose pid now belongs to another process (left
-# alone); bad arguments (exit 2).
+# alone); a relative --dir; bad arguments (exit 2).
 #   STRATAD=path/to/stratad STRATA_CLI=path/to/strata dev-cluster.sh
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,6 +80,15 @@ out=$("$dev" down --dir "$dir" 2>&1)
 kill -0 "$sleeper" 2>/dev/null &&
 	ok "down leaves a process that reused the pid alone ($out)" ||
 	fail "down killed pid $sleeper, not a stratad: $out"
+
+# A relative --dir: the node's files are named absolutely (stratad wants
+# absolute directories; env is read from anywhere).
+out=$(cd "$work" && timeout 30 "$dev" up --dir rel --port "$(free_port)" 2>&1) &&
+	grep -q "^state_dir = $work/rel/node1/state\$" "$work/rel/node1/stratad.conf" &&
+	(cd / && . "$work/rel/env" && "$STRATA_CLI" admin key list >/dev/null) &&
+	ok "up --dir rel (relative): serves, absolute paths in its config and env" ||
+	fail "up --dir rel: $out"
+(cd "$work" && "$dev" down --dir rel >/dev/null)
 
 for args in "--nodes 0" "--nodes" "--port" "--port x" "--frob"; do
 	# shellcheck disable=SC2086
