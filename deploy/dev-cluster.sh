@@ -62,7 +62,7 @@ running() {	# node dir -> 0 if its stratad runs
 	mapfile -d '' argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
 	[ ${#argv[@]} -ge 3 ] && [ "${argv[-2]}" = -c ] &&
 		[ "${argv[-1]}" = "$1/stratad.conf" ] || return 1
-	for a in "${argv[@]}"; do
+	for a in "${argv[@]:0:${#argv[@]}-2}"; do
 		case ${a##*/} in stratad*) return 0 ;; esac
 	done
 	return 1
@@ -139,19 +139,29 @@ shq() {
 # since it started (log bytes before it: $3), not merely something that
 # answers on the port (another process could hold it, and the node would
 # have exited on "address already in use").
-wait_serving() {	# node dir, port, log offset
+# Until it exits, the child started for a node is alive: at first it is
+# still this script's forked shell or nohup (not yet a stratad by its
+# command line, which a loaded machine can make last), then the stratad.
+alive() {	# pid
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+wait_serving() {	# node dir, port, log offset, pid
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		if [ -f "$1/state/admin.key" ] &&
 			tail -c +"$(($3 + 1))" "$1/stratad.log" 2>/dev/null |
 				grep -q "serving on 127.0.0.1:$2 " &&
 			running "$1"; then
 			return 0
 		fi
-		running "$1" || { echo "dev-cluster: node in $1 exited; see $1/stratad.log" >&2; tail -n 5 "$1/stratad.log" >&2; return 1; }
+		alive "$4" || { echo "dev-cluster: node in $1 exited; see $1/stratad.log" >&2; tail -n 5 "$1/stratad.log" >&2; return 1; }
 		sleep 0.1
 	done
-	echo "dev-cluster: node in $1 did not start serving in 10 s; see $1/stratad.log" >&2
+	echo "dev-cluster: node in $1 did not start serving in 30 s; see $1/stratad.log" >&2
 	return 1
 }
 
@@ -175,7 +185,7 @@ up() {
 		off=$(stat -c %s "$n/stratad.log" 2>/dev/null || echo 0)
 		nohup "$stratad" -c "$n/stratad.conf" >>"$n/stratad.log" 2>&1 &
 		echo $! >"$n/stratad.pid"
-		wait_serving "$n" "$port" "$off"
+		wait_serving "$n" "$port" "$off" "$(cat "$n/stratad.pid")"
 		say "node $i serving on 127.0.0.1:$port (pid $(cat "$n/stratad.pid"), log $n/stratad.log)"
 	done
 	local ak sk

@@ -7,7 +7,7 @@
 # again with another --port (the node keeps its port, `up`
 # says so and succeeds, env keeps pointing at it); `up` after kill -9;
 # `down` with a pid file whose pid now belongs to another process (left
-# alone); a relative --dir; bad arguments (exit 2).
+# alone); a daemon slow to exec; a relative --dir; bad arguments (exit 2).
 #   STRATAD=path/to/stratad STRATA_CLI=path/to/strata dev-cluster.sh
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +21,9 @@ work=$(mktemp -d)
 dir="$work/a dir [1]"
 sleeper=
 cleanup() {
-	"$dev" down --dir "$dir" >/dev/null 2>&1
+	for d in "$dir" "$work/slow" "$work/rel"; do
+		"$dev" down --dir "$d" >/dev/null 2>&1
+	done
 	[ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
 	rm -rf "$work"
 }
@@ -80,6 +82,16 @@ out=$("$dev" down --dir "$dir" 2>&1)
 kill -0 "$sleeper" 2>/dev/null &&
 	ok "down leaves a process that reused the pid alone ($out)" ||
 	fail "down killed pid $sleeper, not a stratad: $out"
+
+# A daemon slow to become stratad (a loaded machine: the child is still
+# the forked shell, nohup, or here a wrapper): up waits, not 'exited'.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nsleep 1\nexec "%s" "$@"\n' "$STRATAD" >"$work/bin/slow"
+chmod +x "$work/bin/slow"
+out=$(STRATAD=$work/bin/slow timeout 60 "$dev" up --dir "$work/slow" --port "$(free_port)" 2>&1) &&
+	ok "a daemon that takes a second to exec: up waits for it" ||
+	fail "a slow exec: $out"
+"$dev" down --dir "$work/slow" >/dev/null
 
 # A relative --dir: the node's files are named absolutely (stratad wants
 # absolute directories; env is read from anywhere).
