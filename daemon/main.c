@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,8 @@ struct app {
 	struct metrics metrics;
 	struct notify notify;
 	uint64_t start_time_s;
+	unsigned long long fds_base;	/* descriptors the store held at start */
+	unsigned conns_cap;		/* max_connections, or fewer (conn_cap) */
 	uv_signal_t sig[3];
 	bool ready;			/* store open and serving (/readyz) */
 	bool stopping;
@@ -278,6 +282,66 @@ static int load_config(struct config *c, const char *path, bool to_log)
 	return rc;
 }
 
+/* Descriptors kept free for the store beyond those it holds at start:
+ * new segments, RocksDB's files as it compacts, the admin port. */
+#define FD_RESERVE 256
+
+/*
+ * Every connection holds a descriptor, and so does every segment file and
+ * RocksDB's: when connections take the last ones the index can fail a
+ * write and then stop taking writes.  At start the soft limit is raised to
+ * the hard one (a shell's is often 1024) before the store opens; then
+ * conn_cap() keeps connections to what is left.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_debug("main", "open files: soft limit raised to %llu",
+			  (unsigned long long)rl.rlim_cur);
+}
+
+/* Descriptors open now (the store's, before any connection). */
+static unsigned long long fds_open(void)
+{
+	unsigned long long n = 0;
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n > 0 ? n - 1 : 0;	/* less opendir's own */
+}
+
+/* max_connections, or fewer when the descriptors left (the limit, less
+ * those the store held at start and FD_RESERVE) are fewer; then a warning
+ * says so. */
+static unsigned conn_cap(const struct app *a, unsigned want)
+{
+	struct rlimit rl;
+	unsigned long long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	room = rl.rlim_cur > a->fds_base + FD_RESERVE + 16 ?
+	       rl.rlim_cur - a->fds_base - FD_RESERVE : 16;
+	if (want <= room)
+		return want;
+	log_warn("main", "serving at most %llu connections, not [node] "
+		 "max_connections (%u): open files are limited to %llu and "
+		 "the store holds %llu; raise the limit (LimitNOFILE=, "
+		 "ulimit -n) to serve more", room, want,
+		 (unsigned long long)rl.rlim_cur, a->fds_base);
+	return (unsigned)room;
+}
+
 /* Append ", what" to a one-line summary. */
 static void note(char *buf, size_t cap, const char *what)
 {
@@ -314,10 +378,12 @@ static void reload(struct app *a)
 	server_set_access_log(a->srv, nc.log_access);
 	note(done, sizeof(done), nc.log_access ? "access log on" : "access log off");
 	net_limits_default(&lim);
-	lim.max_conns = nc.max_connections;
 	lim.out_total_cap = (size_t)nc.max_output_buffer;
+	lim.max_conns = nc.max_connections == a->cfg.max_connections ?
+			a->conns_cap : conn_cap(a, nc.max_connections);
 	if (net_server_set_limits(a->net, &lim) == 0) {
 		a->cfg.max_connections = nc.max_connections;
+		a->conns_cap = lim.max_conns;
 		a->cfg.max_output_buffer = nc.max_output_buffer;
 		snprintf(what, sizeof(what), "max_connections %u, "
 			 "max_output_buffer %llu", nc.max_connections,
@@ -432,7 +498,7 @@ static int admin_metrics(void *arg, char **body, size_t *len)
 		.start_time_s = a->start_time_s,
 		.ready = a->ready,
 		.conns = a->net ? net_server_conns(a->net) : 0,
-		.conns_max = a->cfg.max_connections,
+		.conns_max = a->conns_cap,
 		.out_pending = a->net ? net_server_out_pending(a->net) : 0,
 		.out_cap = a->cfg.max_output_buffer,
 	};
@@ -480,6 +546,7 @@ static int start(struct app *a)
 		log_err("main", "TLS: %s", strata_strerror(rc));
 		return rc;
 	}
+	raise_nofile();
 	rc = mkdir_p(a->cfg.state_dir);
 	if (rc) {
 		log_err("main", "state directory %s: %s", a->cfg.state_dir,
@@ -501,6 +568,7 @@ static int start(struct app *a)
 	rc = bootstrap_admin_key(a);
 	if (rc)
 		return rc;
+	a->fds_base = fds_open();
 	sv.node_id = a->cfg.node_id;
 	sv.owner = a;
 	sv.metrics = &a->metrics;
@@ -517,7 +585,7 @@ static int start(struct app *a)
 		return rc;
 	}
 	net_limits_default(&lim);
-	lim.max_conns = a->cfg.max_connections;
+	a->conns_cap = lim.max_conns = conn_cap(a, a->cfg.max_connections);
 	lim.out_total_cap = (size_t)a->cfg.max_output_buffer;
 	net_server_set_limits(a->net, &lim);
 	/* Sockets and TLS on one I/O loop per core; the store and request

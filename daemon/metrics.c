@@ -283,7 +283,7 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	put(&o, "strata_ready %d\n", v->ready ? 1 : 0);
 	head(&o, "strata_connections", "gauge", "TLS connections held now.");
 	put(&o, "strata_connections %u\n", v->conns);
-	head(&o, "strata_connections_max", "gauge", "[node] max_connections.");
+	head(&o, "strata_connections_max", "gauge", "[node] max_connections (fewer when open files are limited).");
 	put(&o, "strata_connections_max %u\n", v->conns_max);
 	head(&o, "strata_output_pending_bytes", "gauge",
 	     "Response bytes queued on all connections, not yet sent.");
