@@ -69,7 +69,10 @@ running() {	# node dir -> 0 if its stratad runs
 }
 
 make_certs() {
-	[ -f "$dir/ca.pem" ] && return 0
+	# All three, or made again: an earlier 'up' that stopped half way
+	# (an openssl failure, ^C) must not leave a CA without a node
+	# certificate for good.
+	[ -s "$dir/ca.pem" ] && [ -s "$dir/node.pem" ] && [ -s "$dir/node.key" ] && return 0
 	command -v openssl >/dev/null || { echo "dev-cluster: needs the openssl CLI (apt-get install openssl)" >&2; exit 1; }
 	say "creating a CA and a node certificate in $dir"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -86,7 +89,7 @@ make_certs() {
 }
 
 make_master() {
-	[ -f "$dir/master.key" ] && return 0
+	[ -s "$dir/master.key" ] && return 0
 	(umask 077; openssl rand -hex 32 >"$dir/master.key")
 	chmod 600 "$dir/master.key"
 }

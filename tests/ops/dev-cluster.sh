@@ -7,7 +7,8 @@
 # again with another --port (the node keeps its port, `up`
 # says so and succeeds, env keeps pointing at it); `up` after kill -9;
 # `down` with a pid file whose pid now belongs to another process (left
-# alone); a daemon slow to exec; a relative --dir; bad arguments (exit 2).
+# alone); a daemon slow to exec; a directory an earlier up left half made;
+# a relative --dir; bad arguments (exit 2).
 #   STRATAD=path/to/stratad STRATA_CLI=path/to/strata dev-cluster.sh
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +22,7 @@ work=$(mktemp -d)
 dir="$work/a dir [1]"
 sleeper=
 cleanup() {
-	for d in "$dir" "$work/slow" "$work/rel"; do
+	for d in "$dir" "$work/slow" "$work/rel" "$work/half"; do
 		"$dev" down --dir "$d" >/dev/null 2>&1
 	done
 	[ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
@@ -92,6 +93,16 @@ out=$(STRATAD=$work/bin/slow timeout 60 "$dev" up --dir "$work/slow" --port "$(f
 	ok "a daemon that takes a second to exec: up waits for it" ||
 	fail "a slow exec: $out"
 "$dev" down --dir "$work/slow" >/dev/null
+
+# An earlier up that stopped after the CA (openssl failed, ^C): the
+# certificates are made again, and the node serves.
+mkdir -p "$work/half"
+: >"$work/half/ca.pem"
+: >"$work/half/master.key"
+out=$(timeout 60 "$dev" up --dir "$work/half" --port "$(free_port)" 2>&1) &&
+	ok "up over a half-made directory (empty ca.pem and master.key, no node.pem)" ||
+	fail "up over a half-made directory: $out"
+"$dev" down --dir "$work/half" >/dev/null
 
 # A relative --dir: the node's files are named absolutely (stratad wants
 # absolute directories; env is read from anywhere).
