@@ -124,6 +124,11 @@ static int write_stopped(struct index *ix)
 	return space_check(ix);
 }
 
+bool index_writes_refused(struct index *ix)
+{
+	return write_stopped(ix) != 0;
+}
+
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	       struct index **out)
 {

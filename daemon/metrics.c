@@ -126,6 +126,7 @@ static const struct row {
 } store_rows[] = {
 	{ "strata_store_puts_total", "counter", "Objects written (committed puts).", ST(puts) },
 	{ "strata_uring_inflight", "gauge", "io_uring operations in flight.", ST(uring_inflight) },
+	{ "strata_index_writes_refused", "gauge", "1 while the index refuses writes: its file system is under the reserve (until there is room), or a write failed (until restart).", ST(index_refusing) },
 	{ "strata_store_gets_total", "counter", "Object reads started.", ST(gets) },
 	{ "strata_store_deletes_total", "counter", "Objects deleted.", ST(deletes) },
 	{ "strata_store_bytes_in_total", "counter", "Object bytes written (before compression).", ST(bytes_in) },

@@ -1351,6 +1351,7 @@ int store_stats(struct store *s, struct store_stats *st)
 	}
 	store__tier_stats(s, st);
 	st->uring_inflight = s->ring ? uring_inflight(s->ring) : 0;
+	st->index_refusing = index_writes_refused(s->ix);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
 	memset(st->live_bytes, 0, sizeof(st->live_bytes));

@@ -356,6 +356,7 @@ struct store_stats {
 	uint64_t lifecycle_cold, lifecycle_expired;
 	uint64_t mover_rate;
 	uint64_t uring_inflight;	/* io_uring operations in flight */
+	uint64_t index_refusing;	/* 1: the index refuses writes now */
 };
 
 /* Counters and space.  Reads the segment table from the index. */
