@@ -1043,6 +1043,8 @@ int strata_list_new(strata_client *c, const char *bucket,
 	struct strata_list_opts o = { 0 };
 	strata_list *it;
 
+	if (out)
+		*out = NULL;
 	if (!c || !bucket || !out)
 		return -EINVAL;
 	if (opts)

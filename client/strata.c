@@ -1075,7 +1075,7 @@ static int list_all(strata_client *c, const char *bucket, const char *prefix,
 {
 	struct strata_list_opts lo = { .prefix = prefix };
 	const struct strata_list_entry *e;
-	strata_list *it;
+	strata_list *it = NULL;
 	int rc = strata_list_new(c, bucket, &lo, &it);
 
 	while (!rc && (rc = strata_list_next(it, &e)) == 1) {
@@ -1558,7 +1558,7 @@ static int cmd_ls(strata_client *c, const struct opts *o, char **args, int n)
 	struct ls_ctx l = { o };
 	struct strata_list_opts lo = { 0 };
 	const struct strata_list_entry *e;
-	strata_list *it;
+	strata_list *it = NULL;
 	struct url u;
 	char etag[65], t[32];
 	int rc;
@@ -1884,13 +1884,13 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 				t->size = f.size[i];
 			}
 			if (rc)
-				fail(dst, rc);
+				rc = fail(dst, rc);
 			free(pfx);
 			files_free(&f);
 			remotes_free(&r);
 		}
 		url_free(&d);
-		return rc ? EXIT_FAILED : EXIT_OK;
+		return rc;
 	}
 
 	struct url s, d = { 0 };
@@ -1984,12 +1984,12 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 		t->size = r.r[i].size;
 	}
 	if (rc)
-		fail(src, rc);
+		rc = fail(src, rc);
 	free(spfx);
 	remotes_free(&r);
 	url_free(&s);
 	url_free(&d);
-	return rc ? EXIT_FAILED : EXIT_OK;
+	return rc;
 }
 
 static int cmd_cp(strata_client *c, const struct opts *o, char **args, int n,

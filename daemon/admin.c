@@ -31,7 +31,7 @@ struct aconn {
 	struct admin *a;
 	struct aconn *prev, *next;
 	int handles;
-	bool answered, closing, peer_eof;
+	bool answered, closing, peer_eof, counted;
 	char *resp;			/* the response being written */
 	size_t len;
 	char buf[HTTP_MAX_HEADER];
@@ -123,18 +123,25 @@ static void on_written(uv_write_t *req, int status)
 	}
 }
 
+/* strata_admin_requests_total: once per connection, before a /metrics
+ * body is rendered, so that a scrape counts itself. */
+static void count_request(struct aconn *c)
+{
+	if (!c->counted && c->a->m)
+		c->a->m->admin_requests++;
+	c->counted = true;
+}
+
 static void respond(struct aconn *c, int status, bool head_only,
 		    const char *ctype, const char *body, size_t blen,
 		    const char *extra)
 {
-	struct admin *a = c->a;
 	char hdr[512];
 	int n;
 	uv_buf_t b;
 
 	c->answered = true;
-	if (a->m)
-		a->m->admin_requests++;
+	count_request(c);
 	n = snprintf(hdr, sizeof(hdr),
 		     "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: %s\r\n"
@@ -183,6 +190,7 @@ static void route(struct aconn *c, const struct http_request *r)
 	struct admin *a = c->a;
 	bool head_only = r->method == HTTP_HEAD;
 
+	count_request(c);
 	if (r->method == HTTP_OTHER) {
 		respond_text(c, 405, false, "only GET and HEAD\n",
 			     "Allow: GET, HEAD\r\n");

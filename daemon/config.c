@@ -100,6 +100,9 @@ static const char *set_dirs(struct config *c, int tier, const char *v)
 			*--e = 0;
 		if (!*p)
 			continue;
+		if (*p != '/')
+			return "want absolute paths (a relative one would "
+			       "depend on the working directory)";
 		if (c->ntier_dirs[tier] == STORE_MAX_TIER_DIRS)
 			return "too many directories (16 at most)";
 		if (set_str(c->tier_dirs[tier][c->ntier_dirs[tier]],
@@ -255,6 +258,7 @@ struct parse {
 	int line;		/* the line read last, from 1 (the reader counts) */
 	FILE *f;
 	int read_errno;		/* reading f failed: why */
+	size_t bytes;		/* read from f so far */
 	int set_at[NKEYS];	/* the line each key was set on; 0: not yet */
 	char why[96];		/* set_value's message, when it has numbers */
 };
@@ -380,6 +384,11 @@ static const char *set_value(struct parse *p, const struct key *k,
 				 "value too long (%zu bytes at most)", k->cap - 1);
 			return p->why;
 		}
+		/* Key and certificate names resolve against the credentials
+		 * or the config's directory; state_dir against nothing. */
+		if (k->off == OFF(state_dir) && value[0] != '/')
+			return "want an absolute path (a relative one would "
+			       "depend on the working directory)";
 		return NULL;
 	case K_U32:
 	case K_SIZE:
@@ -536,7 +545,14 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	if ((size_t)num - 2 < max)	/* never past inih's buffer */
 		max = (size_t)num - 2;
-	while ((ch = getc(p->f)) != EOF && ch != '\n') {
+	while ((ch = getc(p->f)) != EOF) {
+		if (++p->bytes > CONFIG_FILE_MAX) {
+			/* /dev/zero, a log, a disk image: never ends well. */
+			p->read_errno = EFBIG;
+			return NULL;
+		}
+		if (ch == '\n')
+			break;
 		len++;
 		last = ch;
 		nul |= !ch;
@@ -727,6 +743,12 @@ int config_load(struct config *c, const char *path, char *errbuf,
 	} else {
 		rc = parse_file(&p);
 		fclose(p.f);
+	}
+	if (rc == -EFBIG) {
+		/* Only this: what was read of it says nothing useful. */
+		snprintf(errbuf, errlen, "%s: over %d KiB: not a configuration "
+			 "file", path, CONFIG_FILE_MAX >> 10);
+		return STRATA_ECONFIG;
 	}
 	if (rc) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(-rc));

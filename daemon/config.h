@@ -24,6 +24,8 @@
  * through a symbolic link.
  */
 #define CONFIG_LINE_MAX 198
+/* Bytes in the whole file: far more than every key with a comment needs. */
+#define CONFIG_FILE_MAX (1 << 20)
 
 struct config {
 	/* [node] */
@@ -84,7 +86,8 @@ void config_defaults(struct config *c);
  * Checks the file only, never the machine, except that tier directories
  * that exist are compared by realpath() (one directory listed twice).
  * Returns 0, -errno (cannot read the file, -EISDIR included),
- * STRATA_ECONFIG.
+ * STRATA_ECONFIG (problems, or more than CONFIG_FILE_MAX bytes: /dev/zero
+ * and the like end there, with that one line in errbuf).
  */
 int config_load(struct config *c, const char *path, char *errbuf,
 		size_t errlen);

@@ -124,6 +124,11 @@ static int write_stopped(struct index *ix)
 	return space_check(ix);
 }
 
+bool index_writes_refused(struct index *ix)
+{
+	return write_stopped(ix) != 0;
+}
+
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	       struct index **out)
 {
@@ -176,6 +181,12 @@ int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	ix->db = rocksdb_open_column_families(ix->opts, path, INDEX_CF__COUNT,
 					      names, cfopts, ix->cf, &err);
 	if (err) {
+		/* RocksDB's words for a LOCK file another process holds. */
+		if (strstr(err, "lock file") &&
+		    strstr(err, "Resource temporarily unavailable"))
+			log_err("index", "%s is in use: is another stratad "
+				"running with this state_dir? Stop it first",
+				path);
 		rc = index_err("open", err);
 		goto fail;
 	}

@@ -25,6 +25,7 @@
 #ifndef STRATA_INDEX_H
 #define STRATA_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,12 @@ enum index_cf {
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	       struct index **out);
 void index_close(struct index *ix);
+/*
+ * Whether writes are refused now: its file system is under the reserve
+ * (checked now; writes resume by themselves), or a write RocksDB refused
+ * stopped them until a restart.
+ */
+bool index_writes_refused(struct index *ix);
 
 /*
  * Point read.  *val is malloc'd (free with free()), *vallen its length.

@@ -109,14 +109,25 @@ int keys_load_master(const char *path, uint8_t key[KEYS_MASTER_LEN])
 	 * and the flag changes nothing for regular files.
 	 */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		if (rc == -ELOOP)
+			log_err("keys", "%s is a symbolic link, which is not "
+				"followed: name the key file itself", path);
+		return rc;
+	}
 
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+		if (!S_ISREG(st.st_mode))
+			log_err("keys", "%s is not a regular file", path);
+		else
+			log_err("keys", "%s is mode %04o: others than its "
+				"owner may read it (chmod 600 %s)", path,
+				(unsigned)(st.st_mode & 07777), path);
 		rc = STRATA_EKEYFILE;
 		goto out;
 	}
@@ -142,9 +153,16 @@ int keys_load_master(const char *path, uint8_t key[KEYS_MASTER_LEN])
 			}
 			key[i] = (uint8_t)(hi << 4 | lo);
 		}
-		if (rc)
+		if (rc) {
 			OPENSSL_cleanse(key, KEYS_MASTER_LEN);
+			log_err("keys", "%s: %d bytes, but not all hex digits",
+				path, (int)n);
+		}
 	} else {
+		log_err("keys", "%s holds %s%d bytes: want %d raw bytes or %d "
+			"hex digits (and a newline)", path,
+			n == (ssize_t)sizeof(buf) ? "at least " : "", (int)n,
+			KEYS_MASTER_LEN, HEX_LEN);
 		rc = STRATA_EKEYFILE;
 	}
 

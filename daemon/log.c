@@ -48,8 +48,10 @@ int log_parse_level(const char *s, enum log_level *out)
 
 void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 {
-	char line[1024];
+	static const char hex[] = "0123456789abcdef";
+	char line[1024], out[1024];
 	va_list ap;
+	size_t o = 0;
 	int n, m;
 
 	if ((int)lvl > atomic_load_explicit(&log_level, memory_order_relaxed))
@@ -63,12 +65,25 @@ void log_msg(enum log_level lvl, const char *subsys, const char *fmt, ...)
 	if (m < 0)
 		return;
 	n += m;
-	if ((size_t)n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;	/* truncated: still one line */
-	/* Never let a message break the one-line rule. */
-	for (int i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;	/* truncated: still one line */
+	/*
+	 * Never let a message break the one-line rule, nor carry control
+	 * bytes (a client's access key id, a file name) to a terminal or
+	 * the journal: they go out as \xNN.
+	 */
+	for (int i = 0; i < n && o + 5 < sizeof(out); i++) {
+		unsigned char ch = (unsigned char)line[i];
+
+		if (ch < 0x20 || ch == 0x7f) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		} else {
+			out[o++] = (char)ch;
+		}
+	}
+	out[o++] = '\n';
+	(void)!write(STDERR_FILENO, out, o);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * log: one line per event on stderr, "<level> <subsystem>: message", which
+ * log: one line per event on stderr, "<level> <subsystem>: message" (control
+ * bytes in it written as \xNN, so that one line stays one line), which
  * journald keeps as is.  The level is the one process-wide setting Strata
  * allows itself (an atomic, set from config and SIGHUP): threading a logger
  * through every call would add noise for no safety.

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,8 @@ struct app {
 	struct metrics metrics;
 	struct notify notify;
 	uint64_t start_time_s;
+	unsigned long long fds_base;	/* descriptors the store held at start */
+	unsigned conns_cap;		/* max_connections, or fewer (conn_cap) */
 	uv_signal_t sig[3];
 	bool ready;			/* store open and serving (/readyz) */
 	bool stopping;
@@ -82,14 +86,21 @@ static void usage(FILE *f)
 /*
  * First start: no access key exists, so make an admin key and leave it in
  * a 0600 file in the state directory for the operator to pick up.
+ *
+ * The file is made whole first (a temporary name, fsync, rename, fsync of
+ * the directory) and only then is the key stored: a crash at any point
+ * leaves either no key in the store, so that the next start makes a new
+ * one and replaces whatever file there is, or the key and its complete
+ * file; never a key that nobody can read.
  */
 static int bootstrap_admin_key(struct app *a)
 {
-	char path[CONFIG_PATH_MAX + 32], text[256];
+	char path[CONFIG_PATH_MAX + 32], tmp[CONFIG_PATH_MAX + 32], text[256];
 	char id[STORE_AKEY_ID_LEN + 1], secret[STORE_AKEY_SECRET_LEN + 1];
 	char **ids;
 	size_t n;
-	int fd, len, rc;
+	bool had;
+	int fd, dfd, len, rc;
 
 	rc = store_access_key_list(a->store, &ids, NULL, &n);
 	if (rc)
@@ -100,36 +111,66 @@ static int bootstrap_admin_key(struct app *a)
 	if (n)
 		return 0;
 	snprintf(path, sizeof(path), "%s/admin.key", a->cfg.state_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		log_err("main", "cannot create %s: %s", path, strerror(-rc));
+	snprintf(tmp, sizeof(tmp), "%s/admin.key.tmp", a->cfg.state_dir);
+	rc = store_access_key_make(id, secret);
+	if (rc)
 		return rc;
-	}
-	rc = store_access_key_generate(a->store, META_AKEY_ADMIN, id, secret);
-	if (rc) {
-		close(fd);
-		unlink(path);
-		return rc;
-	}
 	len = snprintf(text, sizeof(text),
 		       "# stratad admin access key; keep this file 0600\n"
 		       "access_key = %s\nsecret_key = %s\n", id, secret);
-	keys_wipe(secret, sizeof(secret));
-	if (write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
-		rc = -errno;
-		close(fd);
-		unlink(path);
-		/* Without its file nobody can use the key: take it back. */
-		store_access_key_delete(a->store, id);
-		log_err("main", "cannot write %s: %s", path, strerror(-rc));
-		return rc;
+	errno = 0;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0 ||
+	    write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
+		rc = errno ? -errno : -EIO;
+		log_err("main", "cannot write %s: %s", tmp, strerror(-rc));
+		goto fail;
 	}
-	keys_wipe(text, sizeof(text));
 	close(fd);
+	fd = -1;
+	had = access(path, F_OK) == 0;
+	if (rename(tmp, path) < 0) {
+		rc = -errno;
+		log_err("main", "cannot rename %s to %s: %s", tmp, path,
+			strerror(-rc));
+		goto fail;
+	}
+	dfd = open(a->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) {
+		rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		log_err("main", "cannot sync %s: %s", a->cfg.state_dir,
+			strerror(-rc));
+		goto fail_file;
+	}
+	close(dfd);
+	if (had)
+		log_warn("main", "replaced %s: the store has no access key, so "
+			 "the key it held (if any) was not this store's", path);
+	rc = store_access_key_put(a->store, id, secret, STORE_AKEY_SECRET_LEN,
+				  META_AKEY_ADMIN);
+	if (rc) {
+		log_err("main", "cannot store the admin access key: %s",
+			strata_strerror(rc));
+		goto fail_file;
+	}
+	keys_wipe(secret, sizeof(secret));
+	keys_wipe(text, sizeof(text));
 	log_info("main", "created the admin access key %s; its secret is in %s",
 		 id, path);
 	return 0;
+fail_file:
+	/* Its key is not (surely) stored: the file would mislead. */
+	unlink(path);
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	keys_wipe(secret, sizeof(secret));
+	keys_wipe(text, sizeof(text));
+	return rc;
 }
 
 static void store_closed(void *arg)
@@ -241,6 +282,66 @@ static int load_config(struct config *c, const char *path, bool to_log)
 	return rc;
 }
 
+/* Descriptors kept free for the store beyond those it holds at start:
+ * new segments, RocksDB's files as it compacts, the admin port. */
+#define FD_RESERVE 256
+
+/*
+ * Every connection holds a descriptor, and so does every segment file and
+ * RocksDB's: when connections take the last ones the index can fail a
+ * write and then stop taking writes.  At start the soft limit is raised to
+ * the hard one (a shell's is often 1024) before the store opens; then
+ * conn_cap() keeps connections to what is left.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_debug("main", "open files: soft limit raised to %llu",
+			  (unsigned long long)rl.rlim_cur);
+}
+
+/* Descriptors open now (the store's, before any connection). */
+static unsigned long long fds_open(void)
+{
+	unsigned long long n = 0;
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n > 0 ? n - 1 : 0;	/* less opendir's own */
+}
+
+/* max_connections, or fewer when the descriptors left (the limit, less
+ * those the store held at start and FD_RESERVE) are fewer; then a warning
+ * says so. */
+static unsigned conn_cap(const struct app *a, unsigned want)
+{
+	struct rlimit rl;
+	unsigned long long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	room = rl.rlim_cur > a->fds_base + FD_RESERVE + 16 ?
+	       rl.rlim_cur - a->fds_base - FD_RESERVE : 16;
+	if (want <= room)
+		return want;
+	log_warn("main", "serving at most %llu connections, not [node] "
+		 "max_connections (%u): open files are limited to %llu and "
+		 "the store holds %llu; raise the limit (LimitNOFILE=, "
+		 "ulimit -n) to serve more", room, want,
+		 (unsigned long long)rl.rlim_cur, a->fds_base);
+	return (unsigned)room;
+}
+
 /* Append ", what" to a one-line summary. */
 static void note(char *buf, size_t cap, const char *what)
 {
@@ -277,10 +378,12 @@ static void reload(struct app *a)
 	server_set_access_log(a->srv, nc.log_access);
 	note(done, sizeof(done), nc.log_access ? "access log on" : "access log off");
 	net_limits_default(&lim);
-	lim.max_conns = nc.max_connections;
 	lim.out_total_cap = (size_t)nc.max_output_buffer;
+	lim.max_conns = nc.max_connections == a->cfg.max_connections ?
+			a->conns_cap : conn_cap(a, nc.max_connections);
 	if (net_server_set_limits(a->net, &lim) == 0) {
 		a->cfg.max_connections = nc.max_connections;
+		a->conns_cap = lim.max_conns;
 		a->cfg.max_output_buffer = nc.max_output_buffer;
 		snprintf(what, sizeof(what), "max_connections %u, "
 			 "max_output_buffer %llu", nc.max_connections,
@@ -322,6 +425,8 @@ static void reload(struct app *a)
 		note(later, sizeof(later), "[node] listen");
 	if (strcmp(nc.state_dir, a->cfg.state_dir) || nc.node_id != a->cfg.node_id)
 		note(later, sizeof(later), "[node] id, state_dir");
+	if (nc.io_threads != a->cfg.io_threads)
+		note(later, sizeof(later), "[node] io_threads");
 	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
 	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
 		note(later, sizeof(later), "[tiers] hot, cold");
@@ -393,7 +498,7 @@ static int admin_metrics(void *arg, char **body, size_t *len)
 		.start_time_s = a->start_time_s,
 		.ready = a->ready,
 		.conns = a->net ? net_server_conns(a->net) : 0,
-		.conns_max = a->cfg.max_connections,
+		.conns_max = a->conns_cap,
 		.out_pending = a->net ? net_server_out_pending(a->net) : 0,
 		.out_cap = a->cfg.max_output_buffer,
 	};
@@ -441,6 +546,7 @@ static int start(struct app *a)
 		log_err("main", "TLS: %s", strata_strerror(rc));
 		return rc;
 	}
+	raise_nofile();
 	rc = mkdir_p(a->cfg.state_dir);
 	if (rc) {
 		log_err("main", "state directory %s: %s", a->cfg.state_dir,
@@ -462,6 +568,7 @@ static int start(struct app *a)
 	rc = bootstrap_admin_key(a);
 	if (rc)
 		return rc;
+	a->fds_base = fds_open();
 	sv.node_id = a->cfg.node_id;
 	sv.owner = a;
 	sv.metrics = &a->metrics;
@@ -478,7 +585,7 @@ static int start(struct app *a)
 		return rc;
 	}
 	net_limits_default(&lim);
-	lim.max_conns = a->cfg.max_connections;
+	a->conns_cap = lim.max_conns = conn_cap(a, a->cfg.max_connections);
 	lim.out_total_cap = (size_t)a->cfg.max_output_buffer;
 	net_server_set_limits(a->net, &lim);
 	/* Sockets and TLS on one I/O loop per core; the store and request
@@ -540,20 +647,34 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct app a = { .config_path = "/etc/strata/stratad.conf" };
-	bool check = false;
+	bool check = false, version = false, help = false;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': a.config_path = optarg; break;
 		case 'C': check = true; break;
-		case 'V': printf("stratad %s\n", STRATAD_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
+		case 'V': version = true; break;
+		case 'h': help = true; break;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
+		fprintf(stderr, "stratad: unexpected argument '%s' (the "
+			"configuration file goes after -c)\n", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	if (help) {
+		usage(stdout);
+		return 0;
+	}
+	if (version) {
+		printf("stratad %s\n", STRATAD_VERSION);
+		return 0;
+	}
+	if (!*a.config_path) {
+		fputs("stratad: -c wants a file name\n", stderr);
 		return 2;
 	}
 	if (load_config(&a.cfg, a.config_path, false))

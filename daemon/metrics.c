@@ -126,6 +126,7 @@ static const struct row {
 } store_rows[] = {
 	{ "strata_store_puts_total", "counter", "Objects written (committed puts).", ST(puts) },
 	{ "strata_uring_inflight", "gauge", "io_uring operations in flight.", ST(uring_inflight) },
+	{ "strata_index_writes_refused", "gauge", "1 while the index refuses writes: its file system is under the reserve (until there is room), or a write failed (until restart).", ST(index_refusing) },
 	{ "strata_store_gets_total", "counter", "Object reads started.", ST(gets) },
 	{ "strata_store_deletes_total", "counter", "Objects deleted.", ST(deletes) },
 	{ "strata_store_bytes_in_total", "counter", "Object bytes written (before compression).", ST(bytes_in) },
@@ -283,7 +284,7 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	put(&o, "strata_ready %d\n", v->ready ? 1 : 0);
 	head(&o, "strata_connections", "gauge", "TLS connections held now.");
 	put(&o, "strata_connections %u\n", v->conns);
-	head(&o, "strata_connections_max", "gauge", "[node] max_connections.");
+	head(&o, "strata_connections_max", "gauge", "[node] max_connections (fewer when open files are limited).");
 	put(&o, "strata_connections_max %u\n", v->conns_max);
 	head(&o, "strata_output_pending_bytes", "gauge",
 	     "Response bytes queued on all connections, not yet sent.");

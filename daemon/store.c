@@ -1205,9 +1205,8 @@ static void hex_into(const uint8_t *in, size_t n, char *out, bool upper)
 	out[2 * n] = 0;
 }
 
-int store_access_key_generate(struct store *s, uint32_t flags,
-			      char id[STORE_AKEY_ID_LEN + 1],
-			      char secret[STORE_AKEY_SECRET_LEN + 1])
+int store_access_key_make(char id[STORE_AKEY_ID_LEN + 1],
+			  char secret[STORE_AKEY_SECRET_LEN + 1])
 {
 	uint8_t rnd[(STORE_AKEY_ID_LEN - 2) / 2 + STORE_AKEY_SECRET_LEN / 2];
 	int rc;
@@ -1221,6 +1220,17 @@ int store_access_key_generate(struct store *s, uint32_t flags,
 	hex_into(rnd + (STORE_AKEY_ID_LEN - 2) / 2, STORE_AKEY_SECRET_LEN / 2,
 		 secret, false);
 	keys_wipe(rnd, sizeof(rnd));
+	return 0;
+}
+
+int store_access_key_generate(struct store *s, uint32_t flags,
+			      char id[STORE_AKEY_ID_LEN + 1],
+			      char secret[STORE_AKEY_SECRET_LEN + 1])
+{
+	int rc = store_access_key_make(id, secret);
+
+	if (rc)
+		return rc;
 	return store_access_key_put(s, id, secret, STORE_AKEY_SECRET_LEN,
 				    flags);
 }
@@ -1341,6 +1351,7 @@ int store_stats(struct store *s, struct store_stats *st)
 	}
 	store__tier_stats(s, st);
 	st->uring_inflight = s->ring ? uring_inflight(s->ring) : 0;
+	st->index_refusing = index_writes_refused(s->ix);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
 	memset(st->live_bytes, 0, sizeof(st->live_bytes));

@@ -314,6 +314,10 @@ int store_access_key_get(struct store *s, const char *id, uint8_t *secret,
 int store_access_key_generate(struct store *s, uint32_t flags,
 			      char id[STORE_AKEY_ID_LEN + 1],
 			      char secret[STORE_AKEY_SECRET_LEN + 1]);
+/* Draw a new key id and secret as store_access_key_generate() does, without
+ * storing them (store_access_key_put() them once they are safe elsewhere). */
+int store_access_key_make(char id[STORE_AKEY_ID_LEN + 1],
+			  char secret[STORE_AKEY_SECRET_LEN + 1]);
 /* Errors: -ENOENT, STRATA_EINDEX. */
 int store_access_key_delete(struct store *s, const char *id);
 /* Every key id, sorted; *ids and each string malloc'd (free both). */
@@ -358,6 +362,7 @@ struct store_stats {
 	uint64_t lifecycle_cold, lifecycle_expired;
 	uint64_t mover_rate;
 	uint64_t uring_inflight;	/* io_uring operations in flight */
+	uint64_t index_refusing;	/* 1: the index refuses writes now */
 };
 
 /* Counters and space.  Reads the segment table from the index. */

@@ -12,7 +12,8 @@
 # key and a config per node, starts every node that is not running, waits
 # until each serves, and writes DIR/env with the STRATA_* exports for the
 # CLI and libstrata (". DIR/env").  Running it again restarts only nodes that
-# are down, with their data, keys and certificates intact.
+# are down, with their data, keys, certificates and ports intact (--port
+# only places new nodes).
 # down: stops exactly the processes this script started (pid files, checked
 # against their command line), and waits for them to exit.
 #
@@ -30,28 +31,48 @@ dir=/var/tmp/strata-dev
 base_port=7480
 while [ $# -gt 0 ]; do
 	case $1 in
+	--nodes|--dir|--port)
+		[ $# -ge 2 ] || { echo "dev-cluster: $1 wants a value" >&2; exit 2; } ;;
+	esac
+	case $1 in
 	--nodes) nodes=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
 	--port) base_port=$2; shift 2 ;;
-	-h|--help) sed -n '3,18p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,/^set /{/^set /d;p}' "$0"; exit 0 ;;
 	*) echo "dev-cluster: unknown option $1" >&2; exit 2 ;;
 	esac
 done
-case $nodes in ''|*[!0-9]*) echo "dev-cluster: --nodes wants a number" >&2; exit 2 ;; esac
+case $nodes in ''|0|*[!0-9]*) echo "dev-cluster: --nodes wants a number from 1" >&2; exit 2 ;; esac
+case $base_port in ''|*[!0-9]*) echo "dev-cluster: --port wants a number" >&2; exit 2 ;; esac
+# Configs and env name it: absolute, whatever the working directory.
+case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
 stratad=${STRATAD:-$here/build/daemon/stratad}
 
 say() { printf 'dev-cluster: %s\n' "$*"; }
 
+# Its pid file names a process whose command line is a stratad's ending in
+# exactly "-c DIR/stratad.conf" (compared as strings: DIR may hold spaces
+# or characters special to grep); a pid reused by another process is not.
 running() {	# node dir -> 0 if its stratad runs
-	local pidf=$1/stratad.pid pid
+	local pidf=$1/stratad.pid pid a
+	local -a argv
 	[ -f "$pidf" ] || return 1
 	pid=$(cat "$pidf")
-	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
-		tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "stratad.*$1/stratad.conf"
+	case $pid in ''|*[!0-9]*) return 1 ;; esac
+	mapfile -d '' argv 2>/dev/null <"/proc/$pid/cmdline" || return 1
+	[ ${#argv[@]} -ge 3 ] && [ "${argv[-2]}" = -c ] &&
+		[ "${argv[-1]}" = "$1/stratad.conf" ] || return 1
+	for a in "${argv[@]:0:${#argv[@]}-2}"; do
+		case ${a##*/} in stratad*) return 0 ;; esac
+	done
+	return 1
 }
 
 make_certs() {
-	[ -f "$dir/ca.pem" ] && return 0
+	# All three, or made again: an earlier 'up' that stopped half way
+	# (an openssl failure, ^C) must not leave a CA without a node
+	# certificate for good.
+	[ -s "$dir/ca.pem" ] && [ -s "$dir/node.pem" ] && [ -s "$dir/node.key" ] && return 0
 	command -v openssl >/dev/null || { echo "dev-cluster: needs the openssl CLI (apt-get install openssl)" >&2; exit 1; }
 	say "creating a CA and a node certificate in $dir"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -68,7 +89,7 @@ make_certs() {
 }
 
 make_master() {
-	[ -f "$dir/master.key" ] && return 0
+	[ -s "$dir/master.key" ] && return 0
 	(umask 077; openssl rand -hex 32 >"$dir/master.key")
 	chmod 600 "$dir/master.key"
 }
@@ -102,23 +123,48 @@ level = info
 EOF
 }
 
+# The port a node's config says it listens on (a node made earlier keeps
+# its own, whatever --port says now).
+node_port() {	# node dir
+	sed -n 's/^listen = 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1/stratad.conf" | head -n 1
+}
+
+# A value for the shell that reads DIR/env: as it is when it is plain,
+# else quoted (spaces, quotes, $).
+shq() {
+	case $1 in
+	*[!A-Za-z0-9_./:@%+,=-]* | '') printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
 # Serving: its admin key written and its own "serving on" line in the log
 # since it started (log bytes before it: $3), not merely something that
 # answers on the port (another process could hold it, and the node would
 # have exited on "address already in use").
-wait_serving() {	# node dir, port, log offset
+# Until it exits, the child started for a node is alive: at first it is
+# still this script's forked shell or nohup (not yet a stratad by its
+# command line, which a loaded machine can make last), then the stratad.
+alive() {	# pid
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+wait_serving() {	# node dir, port, log offset, pid
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		if [ -f "$1/state/admin.key" ] &&
 			tail -c +"$(($3 + 1))" "$1/stratad.log" 2>/dev/null |
 				grep -q "serving on 127.0.0.1:$2 " &&
 			running "$1"; then
 			return 0
 		fi
-		running "$1" || { echo "dev-cluster: node in $1 exited; see $1/stratad.log" >&2; tail -n 5 "$1/stratad.log" >&2; return 1; }
+		alive "$4" || { echo "dev-cluster: node in $1 exited; see $1/stratad.log" >&2; tail -n 5 "$1/stratad.log" >&2; return 1; }
 		sleep 0.1
 	done
-	echo "dev-cluster: node in $1 did not start serving in 10 s; see $1/stratad.log" >&2
+	echo "dev-cluster: node in $1 did not start serving in 30 s; see $1/stratad.log" >&2
 	return 1
 }
 
@@ -128,8 +174,12 @@ up() {
 	make_certs
 	make_master
 	for i in $(seq 1 "$nodes"); do
-		local n=$dir/node$i port=$((base_port + i - 1))
+		local n=$dir/node$i port
 		make_node "$i"
+		port=$(node_port "$n")
+		[ -n "$port" ] || { echo "dev-cluster: $n/stratad.conf has no 'listen = 127.0.0.1:PORT' line" >&2; exit 1; }
+		[ "$port" = $((base_port + i - 1)) ] ||
+			say "node $i keeps port $port (its config, made earlier); --port applies to new nodes"
 		if running "$n"; then
 			say "node $i already running (pid $(cat "$n/stratad.pid"), port $port)"
 			continue
@@ -138,17 +188,17 @@ up() {
 		off=$(stat -c %s "$n/stratad.log" 2>/dev/null || echo 0)
 		nohup "$stratad" -c "$n/stratad.conf" >>"$n/stratad.log" 2>&1 &
 		echo $! >"$n/stratad.pid"
-		wait_serving "$n" "$port" "$off"
+		wait_serving "$n" "$port" "$off" "$(cat "$n/stratad.pid")"
 		say "node $i serving on 127.0.0.1:$port (pid $(cat "$n/stratad.pid"), log $n/stratad.log)"
 	done
 	local ak sk
 	ak=$(sed -n 's/^access_key = //p' "$dir/node1/state/admin.key")
 	sk=$(sed -n 's/^secret_key = //p' "$dir/node1/state/admin.key")
 	(umask 077; cat >"$dir/env" <<EOF
-export STRATA_ENDPOINT=127.0.0.1:$base_port
+export STRATA_ENDPOINT=127.0.0.1:$(node_port "$dir/node1")
 export STRATA_ACCESS_KEY=$ak
 export STRATA_SECRET_KEY=$sk
-export STRATA_CA=$dir/ca.pem
+export STRATA_CA=$(shq "$dir/ca.pem")
 EOF
 )
 	say "wrote $dir/env (load it with: . $dir/env)"
@@ -189,5 +239,5 @@ case $cmd in
 up) up ;;
 down) down ;;
 status) status ;;
-*) sed -n '3,18p' "$0" >&2; exit 2 ;;
+*) sed -n '3,/^set /{/^set /d;p}' "$0" >&2; exit 2 ;;
 esac

@@ -20,7 +20,7 @@ dir=${QUICKSTART_DIR:-/var/tmp/strata-quickstart}
 port=${PORT:-7480}
 
 PKGS=(build-essential meson ninja-build pkg-config libuv1-dev librocksdb-dev
-      libzstd-dev liburing-dev libssl-dev check libisal-dev libinih-dev
+      libzstd-dev liburing-dev libssl-dev check libisal-dev libinih-dev libsystemd-dev
       openssl python3 python3-torch)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -34,8 +34,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 echo "== building (build/)"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+# meson and ninja print their errors on standard output: keep it in a log
+# and show its end when the build fails.
+mkdir -p "$dir"
+log=$dir/build.log
+if ! { { [ -f build/build.ninja ] || meson setup build; } && ninja -C build; } >"$log" 2>&1; then
+	echo "!! the build failed; the end of $log:" >&2
+	tail -n 25 "$log" >&2
+	exit 1
+fi
 S=$root/build/client/strata
 
 echo "== starting a node on 127.0.0.1:$port (state in $dir)"

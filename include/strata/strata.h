@@ -447,7 +447,7 @@ struct strata_list_entry {
  * strata_list_next().
  *   [in]  c, bucket
  *   [in]  opts  NULL for defaults; copied
- *   [out] out   free with strata_list_free()
+ *   [out] out   free with strata_list_free(); NULL on error
  * Returns 0, STRATA_EBADBUCKET, -EINVAL (page_size over 10000, delimiter
  * longer than 16 bytes, prefix or start_after longer than 1024), -ENOMEM.
  */

@@ -82,6 +82,17 @@ expect_rc "stat without key" 2 "$S" stat "strata://$b"
 expect_rc "cat without key" 2 "$S" cat "strata://$b"
 expect_rc "bad bucket name" 2 "$S" stat "strata://Bad_Name/k"
 expect_rc "ipv4 bucket name" 2 "$S" ls "strata://10.1.2.3/"
+# Names libstrata refuses before sending (too short, too long): a usage
+# error, for a listing too (it freed a pointer never set).
+long=$(printf 'b%.0s' $(seq 1 64))
+for u in "strata://b1" "strata://b1/" "strata://$long/"; do
+	for i in 1 2 3; do
+		expect_rc "ls $u" 2 "$S" ls "$u"
+	done
+	expect_rc "cp -r $u" 2 "$S" cp -r "$u" "$work/nothing/"
+	expect_rc "sync to $u" 2 "$S" sync "$src/deep" "$u"
+	expect_rc "rm -r $u" 2 "$S" rm -r "$u"
+done
 expect_rc "lifecycle age too big" 2 "$S" lifecycle set "strata://$b/x" cold 18446744073709551615
 check "age limit named" grep -q "36500d" "$work/stderr"
 expect_rc "lifecycle get prefix" 2 "$S" lifecycle get "strata://$b/x"

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # stratad --check-config: the example configs in deploy/ pass; a config with
-# several problems fails (exit 1) and names every one, each with file:line.
+# several problems fails (exit 1) and names every one, each with file:line;
+# command-line mistakes exit 2 and say what is wrong.
 #   STRATAD=path/to/stratad check-config.sh
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -75,4 +76,26 @@ out=$("$STRATAD" --check-config -c "$work/typo.conf" 2>&1)
 out=$("$STRATAD" --check-config -c "$work/absent.conf" 2>&1)
 [ $? -eq 1 ] && printf '%s' "$out" | grep -q "No such file" &&
 	ok "a missing file: exit 1, says so" || fail "missing file: $out"
+
+# The command line: usage errors exit 2 and say what is wrong; --version
+# and --help exit 0, alone.
+for args in "extra" "--version extra" "--help extra" "-c $work/typo.conf extra"; do
+	# shellcheck disable=SC2086
+	out=$("$STRATAD" $args 2>&1 >/dev/null)
+	rc=$?
+	[ $rc -eq 2 ] && printf '%s\n' "$out" | grep -q "^stratad: unexpected argument 'extra'" &&
+		ok "stratad $args: exit 2, names the argument" ||
+		fail "stratad $args: exit $rc: $out"
+done
+out=$("$STRATAD" -c '' 2>&1)
+[ $? -eq 2 ] && [ "$(printf '%s\n' "$out" | head -n 1)" = "stratad: -c wants a file name" ] &&
+	ok "stratad -c '': exit 2, says why" || fail "stratad -c '': $out"
+for args in "--bogus" "-c"; do
+	# shellcheck disable=SC2086
+	"$STRATAD" $args >/dev/null 2>&1
+	rc=$?
+	[ $rc -eq 2 ] && ok "stratad $args: exit 2" || fail "stratad $args: exit $rc"
+done
+[ "$("$STRATAD" --version)" = "stratad 0.1.0" ] && ok "--version" || fail "--version"
+"$STRATAD" --help | grep -q "^usage: stratad" && ok "--help" || fail "--help"
 exit $bad

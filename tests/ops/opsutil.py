@@ -5,6 +5,7 @@ ports, a raw HTTP client for the admin port, a Prometheus text parser."""
 import os
 import random
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -82,7 +83,7 @@ class Node:
             for line in f:
                 m = re.match(r'export (\w+)=(.*)', line.strip())
                 if m:
-                    self.env[m.group(1)] = m.group(2)
+                    self.env[m.group(1)] = ''.join(shlex.split(m.group(2)))
         self.proc = None
 
     def start(self, env=None, wait=True):

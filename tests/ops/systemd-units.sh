@@ -24,6 +24,14 @@ if out=$(systemd-analyze verify --man=no "$work/stratad.service" 2>&1) && [ -z "
 else
 	fail "systemd-analyze verify:"; printf '%s\n' "$out"
 fi
+# systemctl reload fails on a config with errors: it is checked first.
+reloads=$(sed -n 's/^ExecReload=//p' "$unit")
+if [ "$(printf '%s\n' "$reloads" | head -n 1)" = "/usr/sbin/stratad --check-config -c /etc/strata/stratad.conf" ] &&
+	[ "$(printf '%s\n' "$reloads" | sed -n 2p)" = '/bin/kill -HUP $MAINPID' ]; then
+	ok "ExecReload= checks the config, then sends SIGHUP"
+else
+	fail "ExecReload=: $reloads"
+fi
 for k in Type=notify WatchdogSec= Restart=on-failure NoNewPrivileges=yes \
 	ProtectSystem=strict CapabilityBoundingSet= LoadCredential=node.pem \
 	StateDirectory=strata SystemCallArchitectures=native; do

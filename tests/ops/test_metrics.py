@@ -33,6 +33,9 @@ try:
     check(value(m0, 'strata_ready') == 1 and
           value(m0, 'strata_build_info', version='0.1.0') == 1,
           '/metrics parses strictly; ready 1, build_info carries the version')
+    check(value(m0, 'strata_admin_requests_total') == 3,
+          'strata_admin_requests_total counts /healthz, /readyz and this '
+          'scrape itself (%g)' % value(m0, 'strata_admin_requests_total'))
     st, hd, body = get(a, '/metrics', 'HEAD')
     check(st == 200 and body == b'' and int(hd['content-length']) > 1000,
           'HEAD /metrics: headers only, with the length')

@@ -93,9 +93,12 @@ try:
     check(len(tail) >= 2, 'pings resume once the loop runs again (%d)' % len(tail))
     check(node.proc.poll() is None, 'the daemon survived the stall')
 
-    # Reload: RELOADING=1, then READY=1 again; a new cache budget applies.
-    with open(node.conf, 'a') as f:
-        f.write('\n[store]\ncache_size = 64M\n')
+    # Reload: RELOADING=1, then READY=1 again; a new cache budget applies;
+    # a changed key that only a restart applies is named.
+    conf = open(node.conf).read()
+    check('io_threads' not in conf, 'the node runs with the default io_threads')
+    conf = conf.replace('[node]\n', '[node]\nio_threads = 3\n', 1)
+    open(node.conf, 'w').write(conf + '\n[store]\ncache_size = 64M\n')
     node.proc.send_signal(signal.SIGHUP)
     r1 = pump(lambda m: 'RELOADING=1' in m, 10)
     check(r1 is not None and any(a.startswith('MONOTONIC_USEC=') for a in r1[1]),
@@ -108,6 +111,9 @@ try:
           'the reload is logged in one line, naming what it applied')
     check('cache_size 67108864' in node.tail(),
           'the chunk cache budget is applied on reload (64M)')
+    check(re.search(r'SIGHUP: reloaded .*; restart to apply: \[node\] io_threads',
+                    node.tail()) is not None,
+          'a changed [node] io_threads is named as needing a restart')
 
     # A broken file: errors logged, nothing applied, READY=1 again.
     with open(node.conf, 'a') as f:

@@ -1707,8 +1707,16 @@ START_TEST(test_list)
 	ck_assert_str_eq(got[1], "a/x/");
 	strata_list_free(it);
 
+	/* A refused start leaves NULL, which strata_list_free() takes
+	 * (the strata CLI freed a garbage pointer after a short name). */
 	o = (struct strata_list_opts){ .page_size = PROTO_MAX_LIST_LIMIT + 1 };
+	it = (strata_list *)&o;
 	ck_assert_int_eq(strata_list_new(C, "data", &o, &it), -EINVAL);
+	ck_assert_ptr_null(it);
+	it = (strata_list *)&o;
+	ck_assert_int_eq(strata_list_new(C, "b1", NULL, &it), STRATA_EBADBUCKET);
+	ck_assert_ptr_null(it);
+	strata_list_free(it);
 	ck_assert_int_eq(strata_list_new(C, "nobucket", NULL, &it), 0);
 	ck_assert_int_eq(strata_list_next(it, &e), 0);	/* fake: empty */
 	strata_list_free(it);

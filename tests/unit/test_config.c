@@ -99,6 +99,44 @@ START_TEST(base_is_valid)
 }
 END_TEST
 
+/* Directories that would move with the working directory (systemd's is
+ * /, a shell's anywhere): refused, each with its line. */
+START_TEST(relative_dirs_refused)
+{
+	ck_assert_int_eq(load(BASE "[node]\nstate_dir = state\n"
+			      "[tiers]\nhot = /h, hot2\ncold = ./c\n"),
+			 STRATA_ECONFIG);
+	want_line(":5: [node] state_dir: want an absolute path");
+	want_line(":7: [tiers] hot: want absolute paths");
+	want_line(":8: [tiers] cold: want absolute paths");
+	ck_assert_int_eq(load(BASE "[node]\nstate_dir = /s\n"
+			      "[tiers]\nhot = /h, /h2\ncold = /c/\n"), 0);
+}
+END_TEST
+
+/* A file that never ends (or is not a config at all) is read only so far:
+ * one line says so.  Up to CONFIG_FILE_MAX bytes is a config. */
+START_TEST(file_size_bounded)
+{
+	size_t n = CONFIG_FILE_MAX, base = strlen(BASE "[tiers]\nhot = /h\n");
+	char *text = tu_xmalloc(n + 2);
+
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_load(&cfg, "/dev/zero", err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_str_eq(err, "/dev/zero: over 1024 KiB: not a configuration file");
+	/* Comment lines of 100 bytes after a valid config, to exactly the
+	 * limit; then one byte more. */
+	memcpy(text, BASE "[tiers]\nhot = /h\n", base);
+	for (size_t i = base; i < n + 2; i++)
+		text[i] = (i - base) % 101 == 100 ? '\n' : '#';
+	ck_assert_int_eq(load_bytes(text, n), 0);
+	ck_assert_int_eq(load_bytes(text, n + 1), STRATA_ECONFIG);
+	want_only(": over 1024 KiB: not a configuration file");
+	free(text);
+}
+END_TEST
+
 /* ---- line length ------------------------------------------------------ */
 
 /* A line of exactly CONFIG_LINE_MAX bytes (inih's buffer), its \r\n not
@@ -598,6 +636,8 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, dup_dir_in_one_tier);
 	tcase_add_test(tc, dup_dir_across_tiers);
+	tcase_add_test(tc, relative_dirs_refused);
+	tcase_add_test(tc, file_size_bounded);
 	tcase_add_test(tc, check_dirs_ok);
 	tcase_add_test(tc, check_dirs_missing);
 	tcase_add_test(tc, check_dirs_not_writable);

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The admin key a node makes on its first start (<state_dir>/admin.key):
+a crash during that first start must not leave a node that cannot start
+(an admin.key left empty, a half-written admin.key.tmp) or a key nobody
+can read.  A node started over such leftovers makes a key, writes it whole
+(0600), the key works, and a restart keeps it."""
+import os
+import re
+import stat
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from opsutil import Node, check, fail  # noqa: E402
+
+node = Node(admin=False)
+try:
+    # A store of its own (new state and tier directories): no access key
+    # yet, as at a first start.
+    fresh = os.path.join(node.work, 'fresh')
+    conf = open(node.conf).read()
+    for key in ('state_dir', 'hot', 'cold'):
+        d = os.path.join(fresh, key)
+        os.makedirs(d)
+        conf, n = re.subn(r'^%s = .*$' % key, '%s = %s' % (key, d), conf,
+                          flags=re.M)
+        if n != 1:
+            fail('no %s line in %s' % (key, node.conf))
+    open(node.conf, 'w').write(conf)
+    state = os.path.join(fresh, 'state_dir')
+    keyf = os.path.join(state, 'admin.key')
+    # What a crash at the first start could leave: the key file created
+    # but not yet written, and a torn temporary file.
+    open(keyf, 'w').close()
+    with open(keyf + '.tmp', 'w') as f:
+        f.write('# stratad admin access key; keep this file 0600\naccess_k')
+
+    node.start()
+    text = open(keyf).read()
+    m = re.search(r'^access_key = (AK[0-9A-F]{18})\nsecret_key = ([0-9a-f]{64})$',
+                  text, re.M)
+    check(m is not None, 'a node started over an empty admin.key serves and '
+          'writes a whole key into it')
+    check(stat.S_IMODE(os.stat(keyf).st_mode) == 0o600, 'admin.key is 0600')
+    check(not os.path.exists(keyf + '.tmp'), 'no admin.key.tmp is left')
+    check('replaced ' + keyf in node.tail(), 'the log says admin.key was replaced')
+    node.env['STRATA_ACCESS_KEY'], node.env['STRATA_SECRET_KEY'] = m.groups()
+    out = node.cli('admin', 'key', 'list').decode()
+    check(re.search(r'^%s +admin$' % m.group(1), out, re.M) is not None and
+          len(out.splitlines()) == 1,
+          'the key in admin.key works and is the only (admin) key')
+
+    # A restart keeps the key and its file.
+    check(node.stop() == 0, 'the node stops cleanly')
+    node.start()
+    check(open(keyf).read() == text, 'a restart leaves admin.key as it was')
+    out = node.cli('admin', 'key', 'list').decode()
+    check(len(out.splitlines()) == 1, 'and makes no other key')
+except SystemExit:
+    print(node.tail())
+    raise
+finally:
+    node.cleanup()
+print('adminkey: all checks passed')
