@@ -73,6 +73,8 @@ struct sreq {
 	uint8_t op;
 	enum sreq_kind kind;
 	bool cancelled;
+	bool body_open;			/* the request's message has not ended:
+					 * CONT frames for it are due */
 	struct meter m;
 	/* PUT */
 	struct store_put *put;
@@ -768,6 +770,7 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		return;
 	}
+	r->body_open = !(h->flags & PROTO_F_END);
 	rc = req_bucket(c, h, proto_put_req_decode(f, h->fields_len, &req),
 			&req.bucket, &req.key, bucket);
 	if (!rc && req.content_type.s) {
@@ -1708,13 +1711,17 @@ static void frame(struct sconn *c, const struct proto_header *h,
 	if (h->flags & PROTO_F_CONT) {
 		/* Only request bodies continue: PUT. */
 		r = req_find(c, h->id);
-		if (!r || (r->kind != RQ_PUT && r->kind != RQ_DISCARD) ||
-		    r->op != PROTO_OP_PUT) {
-			if (!r)
-				return;	/* the request failed; its tail */
-			conn_fail(c, "continuation of a request without a body");
+		if (!r)
+			return;		/* the request failed; its tail */
+		/* A request whose message ended (a PUT committing, a GET)
+		 * takes no more frames (PROTOCOL.md §2.4). */
+		if (!r->body_open || h->opcode != r->op ||
+		    (r->kind != RQ_PUT && r->kind != RQ_DISCARD)) {
+			conn_fail(c, "continuation of a request whose message ended");
 			return;
 		}
+		if (h->flags & PROTO_F_END)
+			r->body_open = false;
 		if (r->kind == RQ_DISCARD) {
 			if (h->flags & PROTO_F_END)
 				req_free(r);
@@ -1755,6 +1762,8 @@ static void frame(struct sconn *c, const struct proto_header *h,
 			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
 			if (!r)
 				conn_fail(c, "out of memory");
+			else
+				r->body_open = true;
 		}
 		return;
 	}

@@ -591,6 +591,70 @@ START_TEST(get_cancelled)
 }
 END_TEST
 
+/* PUT request fields for bucket/key, with size if has_size. */
+static size_t raw_put_fields(uint8_t *f, size_t cap, const char *key,
+			     bool has_size, uint64_t size)
+{
+	struct proto_put_req pq = { 0 };
+	size_t n;
+
+	pq.bucket.s = bucket;
+	pq.bucket.len = strlen(bucket);
+	pq.key.s = key;
+	pq.key.len = strlen(key);
+	pq.has_size = has_size;
+	pq.size = size;
+	ck_assert_int_eq(proto_put_req_encode(&pq, f, cap, &n), 0);
+	return n;
+}
+
+/* A body frame for a PUT whose message already ended (sent right behind
+ * it, while the node commits): the node closes that connection and keeps
+ * serving.  (It used to feed the frame to the put being committed and
+ * commit it twice: a use after free.) */
+START_TEST(put_continued_after_end)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct proto_header q = { .opcode = PROTO_OP_PUT };
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], buf[4096];
+	size_t n, at;
+	uint64_t t0;
+	int frames = 0;
+
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	n = raw_put_fields(f, sizeof(f), "twice", false, 0);
+	/* PUT|END with 100 bytes, then CONT|END with 100 more, one write. */
+	q.flags = PROTO_F_END;
+	q.id = 3;
+	q.fields_len = (uint32_t)n;
+	q.body_len = 100;
+	ck_assert_int_eq(proto_header_encode(&q, buf), 0);
+	memcpy(buf + PROTO_HEADER_LEN, f, n);
+	at = PROTO_HEADER_LEN + n;
+	memset(buf + at, 'a', 100);
+	at += 100;
+	q.flags = PROTO_F_CONT | PROTO_F_END;
+	q.fields_len = 0;
+	ck_assert_int_eq(proto_header_encode(&q, buf + at), 0);
+	at += PROTO_HEADER_LEN;
+	memset(buf + at, 'b', 100);
+	at += 100;
+	ck_assert_int_eq(SSL_write(r.ssl, buf, (int)at), (int)at);
+	t0 = tu_now_ns();
+	while (raw_recv(&r, &h, f) == 0)
+		ck_assert_int_lt(++frames, 3);
+	/* Closed by the node, not timed out. */
+	ck_assert_uint_lt(tu_now_ns() - t0, 5000000000ull);
+	raw_close(&r);
+	put_and_check("after-twice", 10, 11);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -639,6 +703,7 @@ int main(void)
 {
 	Suite *s = suite_create("e2e");
 	TCase *tc = tcase_create("node");
+	TCase *wire = tcase_create("wire");
 	SRunner *sr;
 	int failed;
 
@@ -664,6 +729,11 @@ int main(void)
 	tcase_add_test(tc, unauthenticated_closed);
 	tcase_add_test(tc, get_cancelled);
 	suite_add_tcase(s, tc);
+	/* Clients that break the protocol's message rules. */
+	tcase_add_checked_fixture(wire, setup, teardown);
+	tcase_set_timeout(wire, 120);
+	tcase_add_test(wire, put_continued_after_end);
+	suite_add_tcase(s, wire);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
