@@ -1675,11 +1675,20 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 	if (!r || r->cancelled)
 		return;			/* finished already: nothing to do */
 	r->cancelled = true;
-	if (r->kind == RQ_PUT && r->put && !r->committing) {
-		store_put_abort(r->put);
-		r->put = NULL;
-		r->kind = RQ_DISCARD;
-		send_error(c, r->op, r->id, STRATA_EABORTED, NULL, false);
+	if (r->body_open) {
+		/* CANCEL ends the request's message (PROTOCOL.md §8): an
+		 * upload under way is abandoned and answered here; one
+		 * already answered (refused early, its tail being
+		 * discarded) was answered before.  Either way the id is
+		 * free again. */
+		if (r->kind == RQ_PUT && r->put) {
+			store_put_abort(r->put);
+			r->put = NULL;
+			send_error(c, r->op, r->id, STRATA_EABORTED, NULL,
+				   false);
+		}
+		req_free(r);
+		return;
 	}
 	if (r->kind != RQ_GET && r->kind != RQ_BATCH)
 		return;

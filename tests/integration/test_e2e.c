@@ -655,6 +655,70 @@ START_TEST(put_continued_after_end)
 }
 END_TEST
 
+/* Uploads ended by CANCEL, more of them than a connection may have in
+ * flight: refused early (no such bucket) and cancelled under way.  Each
+ * CANCEL ends its request (PROTOCOL.md §8), so the connection then serves
+ * a GET, even under the id of a cancelled upload.  (The node used to keep
+ * every cancelled upload in flight: after 64 the connection answered
+ * everything with -EBUSY, and a reused id closed it.) */
+START_TEST(cancelled_puts_end)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct proto_get_req gq = { 0 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], nf[4096], body[100];
+	char saved[sizeof(bucket)];
+	size_t n, nn;
+
+	put_and_check("cancel-target", 10, 12);
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	memset(body, 'c', sizeof(body));
+	n = raw_put_fields(f, sizeof(f), "cancelled", false, 0);
+	memcpy(saved, bucket, sizeof(bucket));
+	snprintf(bucket, sizeof(bucket), "no-such-bucket-%d", getpid());
+	nn = raw_put_fields(nf, sizeof(nf), "cancelled", false, 0);
+	memcpy(bucket, saved, sizeof(bucket));
+	for (uint64_t id = 10; id < 10 + 2 * 80; id++) {
+		bool early = id % 2;
+
+		raw_send(&r, PROTO_OP_PUT, 0, id, early ? nf : f,
+			 early ? nn : n, body, sizeof(body));
+		if (!early)
+			raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, id, NULL, 0,
+				 NULL, 0);
+		ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+		ck_assert_uint_eq(h.id, id);
+		ck_assert(h.flags & PROTO_F_ERROR);
+		ck_assert_int_eq(proto_error_decode(f + n, h.fields_len, &e), 0);
+		ck_assert_int_eq(e.code, early ? STRATA_ENOBUCKET
+					       : STRATA_EABORTED);
+		if (early)
+			raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, id, NULL, 0,
+				 NULL, 0);
+	}
+	gq.bucket.s = bucket;
+	gq.bucket.len = strlen(bucket);
+	gq.key.s = "cancel-target";
+	gq.key.len = strlen(gq.key.s);
+	ck_assert_int_eq(proto_get_req_encode(&gq, nf, sizeof(nf), &nn), 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 10, nf, nn, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 10);
+	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "GET refused: %d",
+		      proto_error_decode(f, h.fields_len, &e) ? 0 : e.code);
+	ck_assert_uint_eq(h.body_len, 10);
+	raw_close(&r);
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "cancelled", 0, 1, f,
+					       sizeof(f), &n, NULL),
+			 STRATA_ENOOBJECT);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -733,6 +797,7 @@ int main(void)
 	tcase_add_checked_fixture(wire, setup, teardown);
 	tcase_set_timeout(wire, 120);
 	tcase_add_test(wire, put_continued_after_end);
+	tcase_add_test(wire, cancelled_puts_end);
 	suite_add_tcase(s, wire);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
