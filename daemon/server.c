@@ -1718,7 +1718,8 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	if (h->flags & PROTO_F_CONT) {
-		/* Only request bodies continue: PUT. */
+		/* Only request bodies continue: PUT, and the messages of
+		 * opcodes we do not know, which are skipped. */
 		r = req_find(c, h->id);
 		if (!r)
 			return;		/* the request failed; its tail */
@@ -1822,9 +1823,12 @@ static void frame(struct sconn *c, const struct proto_header *h,
 			   "operation not supported", false);
 		if (proto_op_has_body(h->opcode, false) &&
 		    !(h->flags & PROTO_F_END)) {
+			/* Its frames are skipped up to its END. */
 			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
 			if (!r)
 				conn_fail(c, "out of memory");
+			else
+				r->body_open = true;
 		}
 		break;
 	}

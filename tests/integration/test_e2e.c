@@ -719,6 +719,44 @@ START_TEST(cancelled_puts_end)
 }
 END_TEST
 
+/* A request of an opcode the node does not know, in three frames: it is
+ * answered -EOPNOTSUPP and its frames skipped (PROTOCOL.md §2.3), and the
+ * connection goes on.  (The node closed the connection at its second
+ * frame.) */
+START_TEST(unknown_op_skipped)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], body[64] = { 0 };
+
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	raw_send(&r, 0x3f, 0, 20, NULL, 0, body, sizeof(body));
+	raw_send(&r, 0x3f, PROTO_F_CONT, 20, NULL, 0, body, sizeof(body));
+	raw_send(&r, 0x3f, PROTO_F_CONT | PROTO_F_END, 20, NULL, 0, body,
+		 sizeof(body));
+	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 21, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 20);
+	ck_assert(h.flags & PROTO_F_ERROR);
+	ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
+	ck_assert_int_eq(e.code, -EOPNOTSUPP);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 21);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	/* Its id is free again. */
+	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 20, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 20);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_close(&r);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -798,6 +836,7 @@ int main(void)
 	tcase_set_timeout(wire, 120);
 	tcase_add_test(wire, put_continued_after_end);
 	tcase_add_test(wire, cancelled_puts_end);
+	tcase_add_test(wire, unknown_op_skipped);
 	suite_add_tcase(s, wire);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
