@@ -79,6 +79,8 @@ struct sreq {
 	/* PUT */
 	struct store_put *put;
 	bool committing;
+	bool has_size;			/* the request gave the body's size */
+	uint64_t size, got;		/* ... and the body bytes so far */
 	/* GET and BATCH_GET: an accumulated body, flushed as frames */
 	struct store_get *get;
 	bool paused;
@@ -728,12 +730,18 @@ static void put_body(struct sreq *r, const uint8_t *body, size_t len,
 	int rc = 0;
 
 	r->m.in += len;
-	if (len)
+	r->got += len;
+	/* With a size, the body is exactly that long (PROTOCOL.md §5.8). */
+	if (r->has_size && (r->got > r->size || (end && r->got != r->size)))
+		rc = STRATA_EPROTO;
+	else if (len)
 		rc = store_put_write(r->put, body, len);
 	if (rc) {
 		store_put_abort(r->put);
 		r->put = NULL;
-		send_error(c, r->op, r->id, rc, NULL, false);
+		send_error(c, r->op, r->id, rc, rc == STRATA_EPROTO ?
+			   "the body's length differs from the PUT's size" :
+			   NULL, false);
 		/* Swallow the rest of the body. */
 		r->kind = RQ_DISCARD;
 		if (end)
@@ -806,6 +814,8 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 			po.nmeta = n;
 		}
 	}
+	r->has_size = req.has_size;
+	r->size = req.size;
 	if (!rc)
 		rc = store_put_begin(c->srv->s, bucket, req.key.s, req.key.len,
 				     &po, &r->put);

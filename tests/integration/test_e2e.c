@@ -757,6 +757,65 @@ START_TEST(unknown_op_skipped)
 }
 END_TEST
 
+/* A PUT whose body is not as long as its size says: refused with
+ * STRATA_EPROTO and nothing stored (PROTOCOL.md §5.8); one that is, in
+ * two frames, is stored.  (The node ignored the size and stored whatever
+ * came.) */
+START_TEST(put_size_enforced)
+{
+	static const struct {
+		const char *key;
+		size_t first, second;	/* body bytes per frame; 0: one frame */
+	} c[] = {
+		{ "short", 50, 0 }, { "long", 200, 0 },
+		{ "short2", 40, 40 }, { "long2", 60, 60 }, { "exact", 40, 60 },
+	};
+	struct timeval tv = { .tv_sec = 10 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], body[200];
+	size_t n;
+
+	memset(body, 's', sizeof(body));
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		bool ok = c[i].first + c[i].second == 100;
+
+		n = raw_put_fields(f, sizeof(f), c[i].key, true, 100);
+		raw_send(&r, PROTO_OP_PUT, c[i].second ? 0 : PROTO_F_END,
+			 30 + i, f, n, body, c[i].first);
+		if (c[i].second)
+			raw_send(&r, PROTO_OP_PUT, PROTO_F_CONT | PROTO_F_END,
+				 30 + i, NULL, 0, body, c[i].second);
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_uint_eq(h.id, 30 + i);
+		if (ok) {
+			ck_assert(!(h.flags & PROTO_F_ERROR));
+			continue;
+		}
+		ck_assert_msg(h.flags & PROTO_F_ERROR, "%s stored", c[i].key);
+		ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
+		ck_assert_int_eq(e.code, STRATA_EPROTO);
+		ck_assert_int_eq(strata_object_get_buf(C, bucket, c[i].key, 0,
+						       1, f, sizeof(f), &n,
+						       NULL),
+				 STRATA_ENOOBJECT);
+	}
+	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 9, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_close(&r);
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "exact", 0,
+					       STRATA_TO_END, f, sizeof(f), &n,
+					       NULL), 0);
+	ck_assert_uint_eq(n, 100);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -837,6 +896,7 @@ int main(void)
 	tcase_add_test(wire, put_continued_after_end);
 	tcase_add_test(wire, cancelled_puts_end);
 	tcase_add_test(wire, unknown_op_skipped);
+	tcase_add_test(wire, put_size_enforced);
 	suite_add_tcase(s, wire);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
