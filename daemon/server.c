@@ -1286,11 +1286,18 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	r = req_new(c, h->id, h->opcode, RQ_BATCH);
-	if (!r || wire_str(&req.bucket, r->bucket, sizeof(r->bucket))) {
-		send_error(c, h->opcode, h->id, r ? STRATA_EBADBUCKET : -ENOMEM,
-			   NULL, false);
-		if (r)
-			req_free(r);
+	if (!r) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		return;
+	}
+	rc = wire_str(&req.bucket, r->bucket, sizeof(r->bucket))
+		? STRATA_EBADBUCKET : 0;
+	/* No bucket fails the whole request, not each item (§5.13). */
+	if (!rc)
+		rc = store_bucket_exists(c->srv->s, r->bucket);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		req_free(r);
 		return;
 	}
 	meter_target(c, h->id, r->bucket, NULL, 0);

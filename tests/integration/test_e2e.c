@@ -856,6 +856,12 @@ START_TEST(batch_get_small_objects)
 		ck_assert_uint_eq(bs->bytes[i], 4096);
 	}
 	ck_assert_int_eq(bs->status[N], STRATA_ENOOBJECT);
+	/* No bucket: the call fails (strata.h), not each item.  (Each item
+	 * used to come back STRATA_ENOBUCKET and the call with 0.) */
+	memset(bs, 0, sizeof(*bs));
+	ck_assert_int_eq(strata_batch_get(C, "no-such-bucket", kp, N + 1,
+					  batch_cb, bs), STRATA_ENOBUCKET);
+	ck_assert_int_eq(bs->status[0], 0);
 	free(bs);
 }
 END_TEST
