@@ -786,7 +786,10 @@ static int stat_build(const struct proto_stat_resp *sr, const uint8_t *body,
 	char *pos;
 	int rc;
 
-	if (mb == SIZE_MAX || tb == SIZE_MAX || !etag_ok(&in->etag))
+	/* count sizes an allocation: no more chunks than the body holds
+	 * records (each has a 2-byte length at least). */
+	if (mb == SIZE_MAX || tb == SIZE_MAX || !etag_ok(&in->etag) ||
+	    sr->count > body_len / 2)
 		return STRATA_EPROTO;
 	off_kv = align_up(sizeof(*st), alignof(struct strata_kv));
 	off_chunks = align_up(off_kv + (nmeta + ntags) * sizeof(*kv),
