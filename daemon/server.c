@@ -1782,16 +1782,12 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	if (c->nreqs >= c->srv->o.max_requests) {
+		/* No request is kept for it, or a client could grow the list
+		 * without bound: the rest of its body is dropped as the tail
+		 * of an id not in flight. */
 		send_error(c, h->opcode, h->id, -EBUSY,
 			   "too many requests in flight on this connection",
 			   false);
-		if (h->opcode == PROTO_OP_PUT && !(h->flags & PROTO_F_END)) {
-			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
-			if (!r)
-				conn_fail(c, "out of memory");
-			else
-				r->body_open = true;
-		}
 		return;
 	}
 	switch (h->opcode) {

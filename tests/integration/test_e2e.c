@@ -816,6 +816,65 @@ START_TEST(put_size_enforced)
 }
 END_TEST
 
+/* PUTs past the requests a connection may have in flight are refused
+ * -EBUSY and cost the node nothing after: once the uploads in flight end,
+ * the connection serves again, though the refused ones never ended.
+ * (Each refused upload was kept as a request until its END or CANCEL, so
+ * a client that sent neither grew the list without bound, and the
+ * connection stayed at its limit.) */
+START_TEST(puts_over_limit_not_kept)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], body[16] = { 0 };
+	uint64_t id;
+	size_t n;
+
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	n = raw_put_fields(f, sizeof(f), "over", false, 0);
+	/* Uploads that stay open, until the node says -EBUSY; then more. */
+	for (id = 10; id < 10 + 1000; id++) {
+		raw_send(&r, PROTO_OP_PUT, 0, id, f, n, body, sizeof(body));
+		raw_send(&r, PROTO_OP_PING, PROTO_F_END, 5000, NULL, 0, NULL, 0);
+		ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+		if (h.id == id)
+			break;
+		ck_assert_uint_eq(h.id, 5000);
+	}
+	ck_assert(h.flags & PROTO_F_ERROR);
+	ck_assert_int_eq(proto_error_decode(f + n, h.fields_len, &e), 0);
+	ck_assert_int_eq(e.code, -EBUSY);
+	ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);	/* its PING */
+	for (uint64_t i = id + 1; i < id + 100; i++)
+		raw_send(&r, PROTO_OP_PUT, 0, i, f, n, body, sizeof(body));
+	for (uint64_t i = id + 1; i < id + 100; i++) {
+		ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+		ck_assert(h.flags & PROTO_F_ERROR);
+	}
+	/* End the open uploads by CANCEL (answered); the refused ones are
+	 * left as they are, as a hostile client would. */
+	for (uint64_t i = 10; i < id; i++)
+		raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, i, NULL, 0, NULL, 0);
+	for (uint64_t i = 10; i < id; i++) {
+		ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+		ck_assert_int_eq(proto_error_decode(f + n, h.fields_len, &e), 0);
+		ck_assert_int_eq(e.code, STRATA_EABORTED);
+	}
+	/* Nothing is in flight: a request is served. */
+	raw_send(&r, PROTO_OP_PUT, PROTO_F_END, 1, f, n, body, sizeof(body));
+	ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+	ck_assert_uint_eq(h.id, 1);
+	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "refused: %d",
+		      proto_error_decode(f + n, h.fields_len, &e) ? 0 : e.code);
+	raw_close(&r);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -903,6 +962,7 @@ int main(void)
 	tcase_add_test(wire, cancelled_puts_end);
 	tcase_add_test(wire, unknown_op_skipped);
 	tcase_add_test(wire, put_size_enforced);
+	tcase_add_test(wire, puts_over_limit_not_kept);
 	suite_add_tcase(s, wire);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
