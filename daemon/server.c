@@ -47,6 +47,10 @@ struct server {
 	uv_timer_t auth_timer;		/* closes who never authenticates */
 };
 
+/* Uploads with a body under way per connection: each holds up to a chunk
+ * of the body in memory until its chunk fills or it ends. */
+#define OPEN_PUTS_MAX 4u
+
 #define AUTH_TIMEOUT_MS 10000u
 #define AUTH_SWEEP_MS 1000u
 
@@ -1721,6 +1725,16 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 	}
 }
 
+/* Uploads whose body is still coming, each buffering part of a chunk. */
+static unsigned open_puts(const struct sconn *c)
+{
+	unsigned n = 0;
+
+	for (const struct sreq *r = c->reqs; r; r = r->next)
+		n += r->kind == RQ_PUT && r->body_open;
+	return n;
+}
+
 static void frame(struct sconn *c, const struct proto_header *h,
 		  const uint8_t *f, const uint8_t *body)
 {
@@ -1787,6 +1801,14 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		 * of an id not in flight. */
 		send_error(c, h->opcode, h->id, -EBUSY,
 			   "too many requests in flight on this connection",
+			   false);
+		return;
+	}
+	if (h->opcode == PROTO_OP_PUT && !(h->flags & PROTO_F_END) &&
+	    open_puts(c) >= OPEN_PUTS_MAX) {
+		/* Not kept either (above): its tail is dropped. */
+		send_error(c, h->opcode, h->id, -EBUSY,
+			   "too many uploads under way on this connection",
 			   false);
 		return;
 	}

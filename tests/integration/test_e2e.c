@@ -816,8 +816,9 @@ START_TEST(put_size_enforced)
 }
 END_TEST
 
-/* PUTs past the requests a connection may have in flight are refused
- * -EBUSY and cost the node nothing after: once the uploads in flight end,
+/* PUTs past a connection's limits (uploads under way, requests in
+ * flight) are refused -EBUSY and cost the node nothing after: once the
+ * uploads in flight end,
  * the connection serves again, though the refused ones never ended.
  * (Each refused upload was kept as a request until its END or CANCEL, so
  * a client that sent neither grew the list without bound, and the
@@ -871,6 +872,53 @@ START_TEST(puts_over_limit_not_kept)
 	ck_assert_uint_eq(h.id, 1);
 	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "refused: %d",
 		      proto_error_decode(f + n, h.fields_len, &e) ? 0 : e.code);
+	raw_close(&r);
+}
+END_TEST
+
+/* Uploads under way on one connection are bounded (each holds up to a
+ * chunk in the node's memory): past 4, a PUT whose body is to follow is
+ * refused -EBUSY; a PUT in one frame is still taken, and so is a new
+ * upload once one has ended.  (A client could hold 64 uploads of almost
+ * a chunk each, 256 MiB of the node's memory, per connection.) */
+START_TEST(open_uploads_bounded)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], body[16] = { 0 };
+	size_t n;
+
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	n = raw_put_fields(f, sizeof(f), "open", false, 0);
+	for (uint64_t id = 10; id < 15; id++)
+		raw_send(&r, PROTO_OP_PUT, 0, id, f, n, body, sizeof(body));
+	raw_send(&r, PROTO_OP_PUT, PROTO_F_END, 20, f, n, body, sizeof(body));
+	/* The fifth is refused at once, the one-frame PUT answered. */
+	ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+	ck_assert_uint_eq(h.id, 14);
+	ck_assert(h.flags & PROTO_F_ERROR);
+	ck_assert_int_eq(proto_error_decode(f + n, h.fields_len, &e), 0);
+	ck_assert_int_eq(e.code, -EBUSY);
+	ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+	ck_assert_uint_eq(h.id, 20);
+	ck_assert(!(h.flags & PROTO_F_ERROR));
+	/* One ends: another may start. */
+	raw_send(&r, PROTO_OP_PUT, PROTO_F_CONT | PROTO_F_END, 10, NULL, 0,
+		 body, sizeof(body));
+	ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+	ck_assert_uint_eq(h.id, 10);
+	ck_assert(!(h.flags & PROTO_F_ERROR));
+	raw_send(&r, PROTO_OP_PUT, 0, 21, f, n, body, sizeof(body));
+	raw_send(&r, PROTO_OP_PUT, PROTO_F_CONT | PROTO_F_END, 21, NULL, 0,
+		 body, sizeof(body));
+	ck_assert_int_eq(raw_recv(&r, &h, f + n), 0);
+	ck_assert_uint_eq(h.id, 21);
+	ck_assert(!(h.flags & PROTO_F_ERROR));
 	raw_close(&r);
 }
 END_TEST
@@ -963,6 +1011,7 @@ int main(void)
 	tcase_add_test(wire, unknown_op_skipped);
 	tcase_add_test(wire, put_size_enforced);
 	tcase_add_test(wire, puts_over_limit_not_kept);
+	tcase_add_test(wire, open_uploads_bounded);
 	suite_add_tcase(s, wire);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
