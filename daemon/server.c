@@ -1526,6 +1526,9 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	STAT("compaction.bytes=%" PRIu64, st.compacted_bytes);
 	STAT("store.segments=%" PRIu64, st.segments);
 	STAT("store.corrupt=%" PRIu64, st.corrupt);
+	/* Client connections held, closed ones included until their last
+	 * request lets go. */
+	STAT("server.connections=%u", c->srv->nconns);
 #undef STAT
 	lbuf = malloc(PROTO_MAX_FIELDS_LEN);
 	fields = malloc(PROTO_MAX_FIELDS_LEN);
@@ -2087,7 +2090,9 @@ void server_conn_closed(struct net_conn *nc, int reason)
 			req_free(r);
 			continue;
 		}
-		if (r->kind == RQ_DISCARD && !r->put && r->op == PROTO_OP_PUT)
+		/* A request whose frames were being skipped (a refused
+		 * upload, an unknown opcode) waits for nothing more. */
+		if (r->kind == RQ_DISCARD && r->body_open)
 			req_free(r);
 		else if (r->paused && r->get) {
 			r->paused = false;
