@@ -580,7 +580,14 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 	for (;;) {
 		uint8_t *dst = gc->mode == GET_BUF ? gc->buf + total : gc->buf;
 		size_t cap = gc->mode == GET_BUF ? gc->cap - total : gc->cap;
+		uint8_t extra;
 
+		/* A full buffer still reads a byte: one past the announced
+		 * length is the server's error, not the end. */
+		if (!cap) {
+			dst = &extra;
+			cap = 1;
+		}
 		rc = resp_read(cn, &r, dst, cap, &len);
 		if (rc || !len)
 			break;
@@ -604,7 +611,8 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		rc = STRATA_EPROTO;
 	if (rc == STRATA_EPROTO)
 		conn_break(cn);
-	gc->got = (size_t)total;
+	if (gc->mode != GET_BUF)	/* a buffer's is counted above */
+		gc->got = (size_t)total;
 	return rc;
 }
 

@@ -2088,8 +2088,11 @@ START_TEST(test_hostile_server)
 			batch_sink_free(&b);
 			break;
 		default:
+			/* A buffer of just the announced length, too: the
+			 * bytes past it must not go unnoticed. */
 			rc = strata_object_get_buf(C, "data", "k", 0,
 						   STRATA_TO_END, buf,
+						   evil == EVIL_GET_LONG ? 10 :
 						   sizeof(buf), &got, NULL);
 			break;
 		}
