@@ -50,6 +50,11 @@ struct server {
 /* Uploads with a body under way per connection: each holds up to a chunk
  * of the body in memory until its chunk fills or it ends. */
 #define OPEN_PUTS_MAX 4u
+/* GETs and BATCH_GETs reading per connection: each may put up to a chunk
+ * into the output before it sees the output full and pauses, so those
+ * past this wait their turn (a client that does not read then costs the
+ * node a few chunks, not max_requests of them). */
+#define READS_MAX 8u
 
 #define AUTH_TIMEOUT_MS 10000u
 #define AUTH_SWEEP_MS 1000u
@@ -87,6 +92,9 @@ struct sreq {
 	uint64_t size, got;		/* ... and the body bytes so far */
 	/* GET and BATCH_GET: an accumulated body, flushed as frames */
 	struct store_get *get;
+	bool queued;			/* waits for a read slot (READS_MAX) */
+	bool resume_due;		/* server_conn_drain's to resume */
+	uint64_t want;			/* GET: the length asked for */
 	bool paused;
 	bool fields_sent;
 	uint8_t *acc;
@@ -365,9 +373,17 @@ static struct sreq *req_new(struct sconn *c, uint64_t id, uint8_t op,
 	return r;
 }
 
+static void reads_resume(struct sconn *c);
+
+static bool is_read(const struct sreq *r)
+{
+	return r->kind == RQ_GET || r->kind == RQ_BATCH;
+}
+
 static void req_free(struct sreq *r)
 {
 	struct sconn *c = r->c;
+	bool slot = is_read(r) && !r->queued;
 
 	for (struct sreq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -376,6 +392,8 @@ static void req_free(struct sreq *r)
 		}
 	}
 	c->nreqs--;
+	if (slot)
+		reads_resume(c);
 	for (uint32_t i = 0; i < r->nkeys; i++)
 		free(r->keys[i]);
 	free(r->keys);
@@ -959,13 +977,39 @@ static void get_done(void *arg, int status)
 	req_free(r);
 }
 
+/* GETs and BATCH_GETs of the connection holding a read slot. */
+static unsigned reads_active(const struct sconn *c)
+{
+	unsigned n = 0;
+
+	for (const struct sreq *r = c->reqs; r; r = r->next)
+		n += is_read(r) && !r->queued;
+	return n;
+}
+
+static void get_start(struct sreq *r, const char *bucket, const char *key,
+		      size_t keylen)
+{
+	struct sconn *c = r->c;
+	int rc;
+
+	rc = store_get(c->srv->s, bucket, key, keylen, r->off, r->want,
+		       &r->info, get_data, get_done, r, &r->get);
+	if (rc) {
+		send_error(c, r->op, r->id, rc, NULL, false);
+		req_free(r);
+		return;
+	}
+	r->total = r->want > r->info.size - r->off ? r->info.size - r->off
+						   : r->want;
+}
+
 static void on_get(struct sconn *c, const struct proto_header *h,
 		   const uint8_t *f)
 {
 	struct proto_get_req req;
 	char bucket[META_BUCKET_MAX + 1];
 	struct sreq *r;
-	uint64_t len;
 	int rc;
 
 	rc = req_bucket(c, h, proto_get_req_decode(f, h->fields_len, &req),
@@ -980,15 +1024,26 @@ static void on_get(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	r->off = req.has_offset ? req.offset : 0;
-	len = req.has_length ? req.length : UINT64_MAX;
-	rc = store_get(c->srv->s, bucket, req.key.s, req.key.len, r->off, len,
-		       &r->info, get_data, get_done, r, &r->get);
-	if (rc) {
-		send_error(c, h->opcode, h->id, rc, NULL, false);
+	r->want = req.has_length ? req.length : UINT64_MAX;
+	r->queued = true;		/* no read slot yet */
+	if (reads_active(c) < READS_MAX && !conn_congested(c)) {
+		r->queued = false;
+		get_start(r, bucket, req.key.s, req.key.len);
+		return;
+	}
+	/* Wait for a slot: keep what the frame's buffer held. */
+	memcpy(r->bucket, bucket, sizeof(r->bucket));
+	r->keys = calloc(1, sizeof(*r->keys));
+	r->keylens = calloc(1, sizeof(*r->keylens));
+	if (r->keys)
+		r->keys[0] = strndup(req.key.s, req.key.len);
+	if (!r->keys || !r->keylens || !r->keys[0]) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		req_free(r);
 		return;
 	}
-	r->total = len > r->info.size - r->off ? r->info.size - r->off : len;
+	r->nkeys = 1;
+	r->keylens[0] = req.key.len;
 }
 
 /* ---- STAT, DELETE ---- */
@@ -1188,6 +1243,7 @@ out:
 /* ---- BATCH_GET: items one after another into one streamed body ---- */
 
 static void batch_next(struct sreq *r);
+static void batch_start(struct sreq *r);
 
 static int batch_data(void *arg, const void *buf, size_t len)
 {
@@ -1276,11 +1332,8 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 			 const uint8_t *f)
 {
 	struct proto_keys_req req;
-	struct proto_batch_resp resp = { 0 };
 	struct proto_list_iter it;
 	struct proto_str k;
-	uint8_t fields[64];
-	size_t flen;
 	struct sreq *r;
 	int rc;
 
@@ -1294,6 +1347,7 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		return;
 	}
+	r->queued = true;		/* no read slot yet */
 	rc = wire_str(&req.bucket, r->bucket, sizeof(r->bucket))
 		? STRATA_EBADBUCKET : 0;
 	/* No bucket fails the whole request, not each item (§5.13). */
@@ -1320,16 +1374,58 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 			break;
 		r->keylens[r->nkeys++] = k.len;
 	}
-	resp.count = r->nkeys;
-	if (r->nkeys != req.keys.count ||
-	    proto_batch_resp_encode(&resp, fields, sizeof(fields), &flen)) {
+	if (r->nkeys != req.keys.count) {
 		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		req_free(r);
 		return;
 	}
-	conn_write_frame(c, h->opcode, PROTO_F_RESPONSE, h->id, fields, flen,
+	if (reads_active(c) < READS_MAX && !conn_congested(c)) {
+		r->queued = false;
+		batch_start(r);
+	}
+}
+
+/* The response's first frame (the count), then the items. */
+static void batch_start(struct sreq *r)
+{
+	struct proto_batch_resp resp = { .count = r->nkeys };
+	uint8_t fields[64];
+	size_t flen;
+
+	if (proto_batch_resp_encode(&resp, fields, sizeof(fields), &flen)) {
+		send_error(r->c, r->op, r->id, -EINVAL, NULL, false);
+		req_free(r);
+		return;
+	}
+	conn_write_frame(r->c, r->op, PROTO_F_RESPONSE, r->id, fields, flen,
 			 NULL, 0);
 	batch_next(r);
+}
+
+/*
+ * Start waiting reads, oldest first (the list is newest first), while a
+ * slot is free and the connection's output is not full: a read that ends
+ * at once (a small object) leaves its bytes in the output, so a client
+ * that does not read stops the next ones here, as it pauses those under
+ * way (server_conn_drain comes back here).
+ */
+static void reads_resume(struct sconn *c)
+{
+	while (c->nc && c->st != SC_CLOSING && !conn_congested(c) &&
+	       reads_active(c) < READS_MAX) {
+		struct sreq *w = NULL;
+
+		for (struct sreq *q = c->reqs; q; q = q->next)
+			if (q->queued)
+				w = q;
+		if (!w)
+			return;
+		w->queued = false;
+		if (w->kind == RQ_BATCH)
+			batch_start(w);
+		else
+			get_start(w, w->bucket, w->keys[0], w->keylens[0]);
+	}
 }
 
 /* A prestaging plan: handed to the store's tier module (store_hint). */
@@ -1529,6 +1625,15 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	/* Client connections held, closed ones included until their last
 	 * request lets go. */
 	STAT("server.connections=%u", c->srv->nconns);
+	{
+		uint64_t pend = 0;
+
+		for (const struct sconn *o = c->srv->conns; o; o = o->next)
+			if (o->nc)
+				pend += net_conn_write_pending(o->nc);
+		/* Response bytes waiting for their clients to read them. */
+		STAT("server.unsent_bytes=%" PRIu64, pend);
+	}
 #undef STAT
 	lbuf = malloc(PROTO_MAX_FIELDS_LEN);
 	fields = malloc(PROTO_MAX_FIELDS_LEN);
@@ -1716,6 +1821,11 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 	}
 	if (r->kind != RQ_GET && r->kind != RQ_BATCH)
 		return;
+	if (r->queued) {		/* never started: nothing was sent */
+		send_error(c, r->op, r->id, STRATA_EABORTED, NULL, false);
+		req_free(r);
+		return;
+	}
 	/* The response ends here (PROTOCOL.md §8): the client reads up to
 	 * this END.  The get writes nothing more, stops at its next data
 	 * callback and frees itself; a paused one is resumed to get there
@@ -2049,13 +2159,23 @@ void server_conn_drain(struct net_conn *nc)
 
 	if (!c)
 		return;
-	for (struct sreq *r = c->reqs, *next; r; r = next) {
-		next = r->next;
-		if (r->paused && r->get) {
-			r->paused = false;
-			store_get_resume(r->get);	/* may free r */
-		}
+	/* A resume may end its request, and the slot it frees start or end
+	 * others (reads that waited): mark the paused ones, then take them
+	 * one at a time, looking afresh each time. */
+	for (struct sreq *r = c->reqs; r; r = r->next)
+		r->resume_due = r->paused && r->get;
+	for (;;) {
+		struct sreq *r = c->reqs;
+
+		while (r && !r->resume_due)
+			r = r->next;
+		if (!r)
+			break;
+		r->resume_due = false;
+		r->paused = false;
+		store_get_resume(r->get);	/* may free r */
 	}
+	reads_resume(c);
 	if (c->opaused && c->nc &&
 	    net_conn_write_pending(c->nc) <= c->srv->o.out_high) {
 		c->opaused = false;
@@ -2091,8 +2211,9 @@ void server_conn_closed(struct net_conn *nc, int reason)
 			continue;
 		}
 		/* A request whose frames were being skipped (a refused
-		 * upload, an unknown opcode) waits for nothing more. */
-		if (r->kind == RQ_DISCARD && r->body_open)
+		 * upload, an unknown opcode), or a read that never started,
+		 * waits for nothing more. */
+		if ((r->kind == RQ_DISCARD && r->body_open) || r->queued)
 			req_free(r);
 		else if (r->paused && r->get) {
 			r->paused = false;

@@ -966,6 +966,79 @@ START_TEST(unknown_op_cut_freed)
 }
 END_TEST
 
+static int unsent_stat(void *arg, const char *name, const char *value)
+{
+	if (!strcmp(name, "server.unsent_bytes"))
+		*(long long *)arg = strtoll(value, NULL, 10);
+	return 0;
+}
+
+/* 64 GETs of a 2 MiB object from a client that does not read yet: the
+ * node reads a few at a time, so what waits for the client stays a few
+ * chunks (it was every GET's first chunk, 64 x 2 MiB here); then every
+ * answer comes whole, one cancelled before it started ends at once, and
+ * a missing key is answered when its turn comes. */
+START_TEST(unread_reads_bounded)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	struct proto_get_req gq = { 0 };
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], gf[4096], mf[4096];
+	uint64_t body[64 + 2] = { 0 };
+	int ended = 0;
+	long long unsent = -1;
+	size_t n, mn;
+
+	put_and_check("reads/big", 2 * MiB, 13);
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	gq.bucket.s = bucket;
+	gq.bucket.len = strlen(bucket);
+	gq.key.s = "reads/big";
+	gq.key.len = strlen(gq.key.s);
+	ck_assert_int_eq(proto_get_req_encode(&gq, gf, sizeof(gf), &n), 0);
+	gq.key.s = "reads/missing";
+	gq.key.len = strlen(gq.key.s);
+	ck_assert_int_eq(proto_get_req_encode(&gq, mf, sizeof(mf), &mn), 0);
+	for (uint64_t id = 1; id <= 62; id++)
+		raw_send(&r, PROTO_OP_GET, PROTO_F_END, id, gf, n, NULL, 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 63, mf, mn, NULL, 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 64, gf, n, NULL, 0);
+	raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, 64, NULL, 0, NULL, 0);
+	usleep(1000000);
+	ck_assert_int_eq(strata_node_stats(C, unsent_stat, &unsent), 0);
+	ck_assert_msg(unsent >= 0 && unsent < 40ll * MiB,
+		      "%lld bytes wait for the client", unsent);
+	while (ended < 64) {
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_uint_ge(h.id, 1);
+		ck_assert_uint_le(h.id, 64);
+		body[h.id] += h.body_len;
+		if (!(h.flags & PROTO_F_END))
+			continue;
+		ended++;
+		if (h.id < 63) {
+			ck_assert(!(h.flags & PROTO_F_ERROR));
+			ck_assert_uint_eq(body[h.id], 2 * MiB);
+			continue;
+		}
+		ck_assert(h.flags & PROTO_F_ERROR);
+		ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
+		ck_assert_int_eq(e.code, h.id == 63 ? STRATA_ENOOBJECT
+						    : STRATA_EABORTED);
+		ck_assert(!(h.flags & PROTO_F_CONT));
+	}
+	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 1, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_close(&r);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -1053,6 +1126,7 @@ int main(void)
 	tcase_add_test(wire, cancelled_puts_end);
 	tcase_add_test(wire, unknown_op_skipped);
 	tcase_add_test(wire, unknown_op_cut_freed);
+	tcase_add_test(wire, unread_reads_bounded);
 	tcase_add_test(wire, put_size_enforced);
 	tcase_add_test(wire, puts_over_limit_not_kept);
 	tcase_add_test(wire, open_uploads_bounded);
