@@ -1293,6 +1293,13 @@ static void batch_get_done(void *arg, int status)
 		req_free(r);
 		return;
 	}
+	/* The item is out (in the output): with the output full, the next
+	 * waits for it to drain (server_conn_drain), as a get's next chunk
+	 * does. */
+	if (!r->cancelled && r->c->nc && conn_congested(r->c)) {
+		r->paused = true;
+		return;
+	}
 	batch_next(r);
 }
 
@@ -1832,9 +1839,12 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 	 * (which may free r). */
 	send_error(c, r->op, r->id, STRATA_EABORTED, NULL,
 		   r->kind == RQ_BATCH || r->fields_sent);
-	if (r->paused && r->get) {
+	if (r->paused) {
 		r->paused = false;
-		store_get_resume(r->get);
+		if (r->get)
+			store_get_resume(r->get);
+		else
+			batch_next(r);	/* between items: ends, frees r */
 	}
 }
 
@@ -2163,7 +2173,7 @@ void server_conn_drain(struct net_conn *nc)
 	 * others (reads that waited): mark the paused ones, then take them
 	 * one at a time, looking afresh each time. */
 	for (struct sreq *r = c->reqs; r; r = r->next)
-		r->resume_due = r->paused && r->get;
+		r->resume_due = r->paused;
 	for (;;) {
 		struct sreq *r = c->reqs;
 
@@ -2173,7 +2183,10 @@ void server_conn_drain(struct net_conn *nc)
 			break;
 		r->resume_due = false;
 		r->paused = false;
-		store_get_resume(r->get);	/* may free r */
+		if (r->get)
+			store_get_resume(r->get);	/* may free r */
+		else
+			batch_next(r);		/* between items; may free r */
 	}
 	reads_resume(c);
 	if (c->opaused && c->nc &&
@@ -2215,9 +2228,12 @@ void server_conn_closed(struct net_conn *nc, int reason)
 		 * waits for nothing more. */
 		if ((r->kind == RQ_DISCARD && r->body_open) || r->queued)
 			req_free(r);
-		else if (r->paused && r->get) {
+		else if (r->paused) {
 			r->paused = false;
-			store_get_resume(r->get);	/* stops at data */
+			if (r->get)
+				store_get_resume(r->get);	/* stops at data */
+			else
+				batch_next(r);	/* between items: frees r */
 		}
 	}
 	c->in_data = false;

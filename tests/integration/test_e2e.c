@@ -1039,6 +1039,51 @@ START_TEST(unread_reads_bounded)
 }
 END_TEST
 
+/* A BATCH_GET whose answer (128 MiB) is far more than the node buffers
+ * for a connection, from a client that reads it late: the node produces
+ * items only as the client drains them, and the answer comes whole.
+ * (Items went on being read into the output whatever its level, until
+ * the connection's output cap refused the writes: the answer lost its
+ * END and the client waited for its timeout.) */
+START_TEST(big_batch_read_late)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	struct proto_keys_req kq = { 0 };
+	struct proto_str el[64];
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], lb[2048], qf[4096];
+	long long unsent = -1;
+	uint64_t got = 0;
+	size_t n;
+
+	put_and_check("batch/big", 2 * MiB, 14);
+	for (int i = 0; i < 64; i++)
+		el[i] = (struct proto_str){ "batch/big", 9 };
+	kq.bucket.s = bucket;
+	kq.bucket.len = strlen(bucket);
+	ck_assert_int_eq(proto_list_build(lb, sizeof(lb), el, 64, &kq.keys), 0);
+	ck_assert_int_eq(proto_keys_req_encode(&kq, qf, sizeof(qf), &n), 0);
+	raw_open(&r);
+	raw_auth(&r);
+	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				    sizeof(tv)), 0);
+	raw_send(&r, PROTO_OP_BATCH_GET, PROTO_F_END, 5, qf, n, NULL, 0);
+	usleep(1500000);
+	ck_assert_int_eq(strata_node_stats(C, unsent_stat, &unsent), 0);
+	ck_assert_msg(unsent >= 0 && unsent < 16ll * MiB,
+		      "%lld bytes wait for the client", unsent);
+	do {
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_uint_eq(h.id, 5);
+		ck_assert(!(h.flags & PROTO_F_ERROR));
+		got += h.body_len;
+	} while (!(h.flags & PROTO_F_END));
+	ck_assert_uint_eq(got, 64 * (2 * MiB + PROTO_BATCH_ITEM_LEN));
+	raw_close(&r);
+}
+END_TEST
+
 struct bstate {
 	size_t bytes[201];
 	int status[201];
@@ -1127,6 +1172,7 @@ int main(void)
 	tcase_add_test(wire, unknown_op_skipped);
 	tcase_add_test(wire, unknown_op_cut_freed);
 	tcase_add_test(wire, unread_reads_bounded);
+	tcase_add_test(wire, big_batch_read_late);
 	tcase_add_test(wire, put_size_enforced);
 	tcase_add_test(wire, puts_over_limit_not_kept);
 	tcase_add_test(wire, open_uploads_bounded);
