@@ -580,7 +580,14 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 	for (;;) {
 		uint8_t *dst = gc->mode == GET_BUF ? gc->buf + total : gc->buf;
 		size_t cap = gc->mode == GET_BUF ? gc->cap - total : gc->cap;
+		uint8_t extra;
 
+		/* A full buffer still reads a byte: one past the announced
+		 * length is the server's error, not the end. */
+		if (!cap) {
+			dst = &extra;
+			cap = 1;
+		}
 		rc = resp_read(cn, &r, dst, cap, &len);
 		if (rc || !len)
 			break;
@@ -604,7 +611,8 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		rc = STRATA_EPROTO;
 	if (rc == STRATA_EPROTO)
 		conn_break(cn);
-	gc->got = (size_t)total;
+	if (gc->mode != GET_BUF)	/* a buffer's is counted above */
+		gc->got = (size_t)total;
 	return rc;
 }
 
@@ -786,7 +794,10 @@ static int stat_build(const struct proto_stat_resp *sr, const uint8_t *body,
 	char *pos;
 	int rc;
 
-	if (mb == SIZE_MAX || tb == SIZE_MAX || !etag_ok(&in->etag))
+	/* count sizes an allocation: no more chunks than the body holds
+	 * records (each has a 2-byte length at least). */
+	if (mb == SIZE_MAX || tb == SIZE_MAX || !etag_ok(&in->etag) ||
+	    sr->count > body_len / 2)
 		return STRATA_EPROTO;
 	off_kv = align_up(sizeof(*st), alignof(struct strata_kv));
 	off_chunks = align_up(off_kv + (nmeta + ntags) * sizeof(*kv),

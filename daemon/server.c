@@ -47,6 +47,15 @@ struct server {
 	uv_timer_t auth_timer;		/* closes who never authenticates */
 };
 
+/* Uploads with a body under way per connection: each holds up to a chunk
+ * of the body in memory until its chunk fills or it ends. */
+#define OPEN_PUTS_MAX 4u
+/* GETs and BATCH_GETs reading per connection: each may put up to a chunk
+ * into the output before it sees the output full and pauses, so those
+ * past this wait their turn (a client that does not read then costs the
+ * node a few chunks, not max_requests of them). */
+#define READS_MAX 8u
+
 #define AUTH_TIMEOUT_MS 10000u
 #define AUTH_SWEEP_MS 1000u
 
@@ -73,12 +82,19 @@ struct sreq {
 	uint8_t op;
 	enum sreq_kind kind;
 	bool cancelled;
+	bool body_open;			/* the request's message has not ended:
+					 * CONT frames for it are due */
 	struct meter m;
 	/* PUT */
 	struct store_put *put;
 	bool committing;
+	bool has_size;			/* the request gave the body's size */
+	uint64_t size, got;		/* ... and the body bytes so far */
 	/* GET and BATCH_GET: an accumulated body, flushed as frames */
 	struct store_get *get;
+	bool queued;			/* waits for a read slot (READS_MAX) */
+	bool resume_due;		/* server_conn_drain's to resume */
+	uint64_t want;			/* GET: the length asked for */
 	bool paused;
 	bool fields_sent;
 	uint8_t *acc;
@@ -357,9 +373,17 @@ static struct sreq *req_new(struct sconn *c, uint64_t id, uint8_t op,
 	return r;
 }
 
+static void reads_resume(struct sconn *c);
+
+static bool is_read(const struct sreq *r)
+{
+	return r->kind == RQ_GET || r->kind == RQ_BATCH;
+}
+
 static void req_free(struct sreq *r)
 {
 	struct sconn *c = r->c;
+	bool slot = is_read(r) && !r->queued;
 
 	for (struct sreq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -368,6 +392,8 @@ static void req_free(struct sreq *r)
 		}
 	}
 	c->nreqs--;
+	if (slot)
+		reads_resume(c);
 	for (uint32_t i = 0; i < r->nkeys; i++)
 		free(r->keys[i]);
 	free(r->keys);
@@ -726,12 +752,18 @@ static void put_body(struct sreq *r, const uint8_t *body, size_t len,
 	int rc = 0;
 
 	r->m.in += len;
-	if (len)
+	r->got += len;
+	/* With a size, the body is exactly that long (PROTOCOL.md §5.8). */
+	if (r->has_size && (r->got > r->size || (end && r->got != r->size)))
+		rc = STRATA_EPROTO;
+	else if (len)
 		rc = store_put_write(r->put, body, len);
 	if (rc) {
 		store_put_abort(r->put);
 		r->put = NULL;
-		send_error(c, r->op, r->id, rc, NULL, false);
+		send_error(c, r->op, r->id, rc, rc == STRATA_EPROTO ?
+			   "the body's length differs from the PUT's size" :
+			   NULL, false);
 		/* Swallow the rest of the body. */
 		r->kind = RQ_DISCARD;
 		if (end)
@@ -768,6 +800,7 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		return;
 	}
+	r->body_open = !(h->flags & PROTO_F_END);
 	rc = req_bucket(c, h, proto_put_req_decode(f, h->fields_len, &req),
 			&req.bucket, &req.key, bucket);
 	if (!rc && req.content_type.s) {
@@ -803,6 +836,8 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 			po.nmeta = n;
 		}
 	}
+	r->has_size = req.has_size;
+	r->size = req.size;
 	if (!rc)
 		rc = store_put_begin(c->srv->s, bucket, req.key.s, req.key.len,
 				     &po, &r->put);
@@ -942,13 +977,39 @@ static void get_done(void *arg, int status)
 	req_free(r);
 }
 
+/* GETs and BATCH_GETs of the connection holding a read slot. */
+static unsigned reads_active(const struct sconn *c)
+{
+	unsigned n = 0;
+
+	for (const struct sreq *r = c->reqs; r; r = r->next)
+		n += is_read(r) && !r->queued;
+	return n;
+}
+
+static void get_start(struct sreq *r, const char *bucket, const char *key,
+		      size_t keylen)
+{
+	struct sconn *c = r->c;
+	int rc;
+
+	rc = store_get(c->srv->s, bucket, key, keylen, r->off, r->want,
+		       &r->info, get_data, get_done, r, &r->get);
+	if (rc) {
+		send_error(c, r->op, r->id, rc, NULL, false);
+		req_free(r);
+		return;
+	}
+	r->total = r->want > r->info.size - r->off ? r->info.size - r->off
+						   : r->want;
+}
+
 static void on_get(struct sconn *c, const struct proto_header *h,
 		   const uint8_t *f)
 {
 	struct proto_get_req req;
 	char bucket[META_BUCKET_MAX + 1];
 	struct sreq *r;
-	uint64_t len;
 	int rc;
 
 	rc = req_bucket(c, h, proto_get_req_decode(f, h->fields_len, &req),
@@ -963,15 +1024,26 @@ static void on_get(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	r->off = req.has_offset ? req.offset : 0;
-	len = req.has_length ? req.length : UINT64_MAX;
-	rc = store_get(c->srv->s, bucket, req.key.s, req.key.len, r->off, len,
-		       &r->info, get_data, get_done, r, &r->get);
-	if (rc) {
-		send_error(c, h->opcode, h->id, rc, NULL, false);
+	r->want = req.has_length ? req.length : UINT64_MAX;
+	r->queued = true;		/* no read slot yet */
+	if (reads_active(c) < READS_MAX && !conn_congested(c)) {
+		r->queued = false;
+		get_start(r, bucket, req.key.s, req.key.len);
+		return;
+	}
+	/* Wait for a slot: keep what the frame's buffer held. */
+	memcpy(r->bucket, bucket, sizeof(r->bucket));
+	r->keys = calloc(1, sizeof(*r->keys));
+	r->keylens = calloc(1, sizeof(*r->keylens));
+	if (r->keys)
+		r->keys[0] = strndup(req.key.s, req.key.len);
+	if (!r->keys || !r->keylens || !r->keys[0]) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		req_free(r);
 		return;
 	}
-	r->total = len > r->info.size - r->off ? r->info.size - r->off : len;
+	r->nkeys = 1;
+	r->keylens[0] = req.key.len;
 }
 
 /* ---- STAT, DELETE ---- */
@@ -1171,6 +1243,7 @@ out:
 /* ---- BATCH_GET: items one after another into one streamed body ---- */
 
 static void batch_next(struct sreq *r);
+static void batch_start(struct sreq *r);
 
 static int batch_data(void *arg, const void *buf, size_t len)
 {
@@ -1220,6 +1293,13 @@ static void batch_get_done(void *arg, int status)
 		req_free(r);
 		return;
 	}
+	/* The item is out (in the output): with the output full, the next
+	 * waits for it to drain (server_conn_drain), as a get's next chunk
+	 * does. */
+	if (!r->cancelled && r->c->nc && conn_congested(r->c)) {
+		r->paused = true;
+		return;
+	}
 	batch_next(r);
 }
 
@@ -1259,11 +1339,8 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 			 const uint8_t *f)
 {
 	struct proto_keys_req req;
-	struct proto_batch_resp resp = { 0 };
 	struct proto_list_iter it;
 	struct proto_str k;
-	uint8_t fields[64];
-	size_t flen;
 	struct sreq *r;
 	int rc;
 
@@ -1273,11 +1350,19 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	r = req_new(c, h->id, h->opcode, RQ_BATCH);
-	if (!r || wire_str(&req.bucket, r->bucket, sizeof(r->bucket))) {
-		send_error(c, h->opcode, h->id, r ? STRATA_EBADBUCKET : -ENOMEM,
-			   NULL, false);
-		if (r)
-			req_free(r);
+	if (!r) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		return;
+	}
+	r->queued = true;		/* no read slot yet */
+	rc = wire_str(&req.bucket, r->bucket, sizeof(r->bucket))
+		? STRATA_EBADBUCKET : 0;
+	/* No bucket fails the whole request, not each item (§5.13). */
+	if (!rc)
+		rc = store_bucket_exists(c->srv->s, r->bucket);
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		req_free(r);
 		return;
 	}
 	meter_target(c, h->id, r->bucket, NULL, 0);
@@ -1296,16 +1381,58 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 			break;
 		r->keylens[r->nkeys++] = k.len;
 	}
-	resp.count = r->nkeys;
-	if (r->nkeys != req.keys.count ||
-	    proto_batch_resp_encode(&resp, fields, sizeof(fields), &flen)) {
+	if (r->nkeys != req.keys.count) {
 		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
 		req_free(r);
 		return;
 	}
-	conn_write_frame(c, h->opcode, PROTO_F_RESPONSE, h->id, fields, flen,
+	if (reads_active(c) < READS_MAX && !conn_congested(c)) {
+		r->queued = false;
+		batch_start(r);
+	}
+}
+
+/* The response's first frame (the count), then the items. */
+static void batch_start(struct sreq *r)
+{
+	struct proto_batch_resp resp = { .count = r->nkeys };
+	uint8_t fields[64];
+	size_t flen;
+
+	if (proto_batch_resp_encode(&resp, fields, sizeof(fields), &flen)) {
+		send_error(r->c, r->op, r->id, -EINVAL, NULL, false);
+		req_free(r);
+		return;
+	}
+	conn_write_frame(r->c, r->op, PROTO_F_RESPONSE, r->id, fields, flen,
 			 NULL, 0);
 	batch_next(r);
+}
+
+/*
+ * Start waiting reads, oldest first (the list is newest first), while a
+ * slot is free and the connection's output is not full: a read that ends
+ * at once (a small object) leaves its bytes in the output, so a client
+ * that does not read stops the next ones here, as it pauses those under
+ * way (server_conn_drain comes back here).
+ */
+static void reads_resume(struct sconn *c)
+{
+	while (c->nc && c->st != SC_CLOSING && !conn_congested(c) &&
+	       reads_active(c) < READS_MAX) {
+		struct sreq *w = NULL;
+
+		for (struct sreq *q = c->reqs; q; q = q->next)
+			if (q->queued)
+				w = q;
+		if (!w)
+			return;
+		w->queued = false;
+		if (w->kind == RQ_BATCH)
+			batch_start(w);
+		else
+			get_start(w, w->bucket, w->keys[0], w->keylens[0]);
+	}
 }
 
 /* A prestaging plan: handed to the store's tier module (store_hint). */
@@ -1502,6 +1629,18 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	STAT("compaction.bytes=%" PRIu64, st.compacted_bytes);
 	STAT("store.segments=%" PRIu64, st.segments);
 	STAT("store.corrupt=%" PRIu64, st.corrupt);
+	/* Client connections held, closed ones included until their last
+	 * request lets go. */
+	STAT("server.connections=%u", c->srv->nconns);
+	{
+		uint64_t pend = 0;
+
+		for (const struct sconn *o = c->srv->conns; o; o = o->next)
+			if (o->nc)
+				pend += net_conn_write_pending(o->nc);
+		/* Response bytes waiting for their clients to read them. */
+		STAT("server.unsent_bytes=%" PRIu64, pend);
+	}
 #undef STAT
 	lbuf = malloc(PROTO_MAX_FIELDS_LEN);
 	fields = malloc(PROTO_MAX_FIELDS_LEN);
@@ -1672,24 +1811,51 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 	if (!r || r->cancelled)
 		return;			/* finished already: nothing to do */
 	r->cancelled = true;
-	if (r->kind == RQ_PUT && r->put && !r->committing) {
-		store_put_abort(r->put);
-		r->put = NULL;
-		r->kind = RQ_DISCARD;
-		send_error(c, r->op, r->id, STRATA_EABORTED, NULL, false);
+	if (r->body_open) {
+		/* CANCEL ends the request's message (PROTOCOL.md §8): an
+		 * upload under way is abandoned and answered here; one
+		 * already answered (refused early, its tail being
+		 * discarded) was answered before.  Either way the id is
+		 * free again. */
+		if (r->kind == RQ_PUT && r->put) {
+			store_put_abort(r->put);
+			r->put = NULL;
+			send_error(c, r->op, r->id, STRATA_EABORTED, NULL,
+				   false);
+		}
+		req_free(r);
+		return;
 	}
 	if (r->kind != RQ_GET && r->kind != RQ_BATCH)
 		return;
+	if (r->queued) {		/* never started: nothing was sent */
+		send_error(c, r->op, r->id, STRATA_EABORTED, NULL, false);
+		req_free(r);
+		return;
+	}
 	/* The response ends here (PROTOCOL.md §8): the client reads up to
 	 * this END.  The get writes nothing more, stops at its next data
 	 * callback and frees itself; a paused one is resumed to get there
 	 * (which may free r). */
 	send_error(c, r->op, r->id, STRATA_EABORTED, NULL,
 		   r->kind == RQ_BATCH || r->fields_sent);
-	if (r->paused && r->get) {
+	if (r->paused) {
 		r->paused = false;
-		store_get_resume(r->get);
+		if (r->get)
+			store_get_resume(r->get);
+		else
+			batch_next(r);	/* between items: ends, frees r */
 	}
+}
+
+/* Uploads whose body is still coming, each buffering part of a chunk. */
+static unsigned open_puts(const struct sconn *c)
+{
+	unsigned n = 0;
+
+	for (const struct sreq *r = c->reqs; r; r = r->next)
+		n += r->kind == RQ_PUT && r->body_open;
+	return n;
 }
 
 static void frame(struct sconn *c, const struct proto_header *h,
@@ -1706,15 +1872,20 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	if (h->flags & PROTO_F_CONT) {
-		/* Only request bodies continue: PUT. */
+		/* Only request bodies continue: PUT, and the messages of
+		 * opcodes we do not know, which are skipped. */
 		r = req_find(c, h->id);
-		if (!r || (r->kind != RQ_PUT && r->kind != RQ_DISCARD) ||
-		    r->op != PROTO_OP_PUT) {
-			if (!r)
-				return;	/* the request failed; its tail */
-			conn_fail(c, "continuation of a request without a body");
+		if (!r)
+			return;		/* the request failed; its tail */
+		/* A request whose message ended (a PUT committing, a GET)
+		 * takes no more frames (PROTOCOL.md §2.4). */
+		if (!r->body_open || h->opcode != r->op ||
+		    (r->kind != RQ_PUT && r->kind != RQ_DISCARD)) {
+			conn_fail(c, "continuation of a request whose message ended");
 			return;
 		}
+		if (h->flags & PROTO_F_END)
+			r->body_open = false;
 		if (r->kind == RQ_DISCARD) {
 			if (h->flags & PROTO_F_END)
 				req_free(r);
@@ -1748,14 +1919,20 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		return;
 	}
 	if (c->nreqs >= c->srv->o.max_requests) {
+		/* No request is kept for it, or a client could grow the list
+		 * without bound: the rest of its body is dropped as the tail
+		 * of an id not in flight. */
 		send_error(c, h->opcode, h->id, -EBUSY,
 			   "too many requests in flight on this connection",
 			   false);
-		if (h->opcode == PROTO_OP_PUT && !(h->flags & PROTO_F_END)) {
-			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
-			if (!r)
-				conn_fail(c, "out of memory");
-		}
+		return;
+	}
+	if (h->opcode == PROTO_OP_PUT && !(h->flags & PROTO_F_END) &&
+	    open_puts(c) >= OPEN_PUTS_MAX) {
+		/* Not kept either (above): its tail is dropped. */
+		send_error(c, h->opcode, h->id, -EBUSY,
+			   "too many uploads under way on this connection",
+			   false);
 		return;
 	}
 	switch (h->opcode) {
@@ -1804,9 +1981,12 @@ static void frame(struct sconn *c, const struct proto_header *h,
 			   "operation not supported", false);
 		if (proto_op_has_body(h->opcode, false) &&
 		    !(h->flags & PROTO_F_END)) {
+			/* Its frames are skipped up to its END. */
 			r = req_new(c, h->id, h->opcode, RQ_DISCARD);
 			if (!r)
 				conn_fail(c, "out of memory");
+			else
+				r->body_open = true;
 		}
 		break;
 	}
@@ -1989,13 +2169,26 @@ void server_conn_drain(struct net_conn *nc)
 
 	if (!c)
 		return;
-	for (struct sreq *r = c->reqs, *next; r; r = next) {
-		next = r->next;
-		if (r->paused && r->get) {
-			r->paused = false;
+	/* A resume may end its request, and the slot it frees start or end
+	 * others (reads that waited): mark the paused ones, then take them
+	 * one at a time, looking afresh each time. */
+	for (struct sreq *r = c->reqs; r; r = r->next)
+		r->resume_due = r->paused;
+	for (;;) {
+		struct sreq *r = c->reqs;
+
+		while (r && !r->resume_due)
+			r = r->next;
+		if (!r)
+			break;
+		r->resume_due = false;
+		r->paused = false;
+		if (r->get)
 			store_get_resume(r->get);	/* may free r */
-		}
+		else
+			batch_next(r);		/* between items; may free r */
 	}
+	reads_resume(c);
 	if (c->opaused && c->nc &&
 	    net_conn_write_pending(c->nc) <= c->srv->o.out_high) {
 		c->opaused = false;
@@ -2030,11 +2223,17 @@ void server_conn_closed(struct net_conn *nc, int reason)
 			req_free(r);
 			continue;
 		}
-		if (r->kind == RQ_DISCARD && !r->put && r->op == PROTO_OP_PUT)
+		/* A request whose frames were being skipped (a refused
+		 * upload, an unknown opcode), or a read that never started,
+		 * waits for nothing more. */
+		if ((r->kind == RQ_DISCARD && r->body_open) || r->queued)
 			req_free(r);
-		else if (r->paused && r->get) {
+		else if (r->paused) {
 			r->paused = false;
-			store_get_resume(r->get);	/* stops at data */
+			if (r->get)
+				store_get_resume(r->get);	/* stops at data */
+			else
+				batch_next(r);	/* between items: frees r */
 		}
 	}
 	c->in_data = false;

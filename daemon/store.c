@@ -955,6 +955,16 @@ int store_bucket_delete(struct store *s, const char *name, store_done_cb cb,
 	return bucket_op_new(s, MUT_BUCKET_DELETE, name, NULL, 0, cb, arg);
 }
 
+int store_bucket_exists(struct store *s, const char *name)
+{
+	struct bucket *b;
+	int rc = store__bucket_get(s, name, &b);
+
+	if (!rc)
+		store__bucket_unref(s, b);
+	return rc;
+}
+
 int store_bucket_list(struct store *s, struct store_bucket_info **out,
 		      size_t *n)
 {

@@ -137,6 +137,8 @@ int store_bucket_create(struct store *s, const char *name, const void *attrs,
 /* Errors via cb: STRATA_ENOBUCKET, STRATA_EBUCKETNOTEMPTY. */
 int store_bucket_delete(struct store *s, const char *name, store_done_cb cb,
 			void *arg);
+/* 0 when the bucket exists; STRATA_ENOBUCKET, STRATA_EBADBUCKET. */
+int store_bucket_exists(struct store *s, const char *name);
 /* All buckets by name; *out is malloc'd (free()). */
 int store_bucket_list(struct store *s, struct store_bucket_info **out,
 		      size_t *n);

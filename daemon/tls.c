@@ -54,6 +54,7 @@
 
 #include "tls.h"
 #include "log.h"
+#include "proto.h"
 #include "strata/error.h"
 #include "banned.h"
 
@@ -339,6 +340,26 @@ static int ctx_new(bool server, struct tls_ctx **out)
 	return 0;
 }
 
+/* ALPN (PROTOCOL.md §1): strata/1 when the client offers it; a client
+ * that offers ALPN without it means another protocol (or another version
+ * of ours) and is refused with no_application_protocol.  A client that
+ * offers no ALPN is not asked. */
+static int alpn_select(SSL *ssl, const unsigned char **out,
+		       unsigned char *outlen, const unsigned char *in,
+		       unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08" PROTO_ALPN;
+
+	(void)ssl;
+	(void)arg;
+	_Static_assert(sizeof(PROTO_ALPN) - 1 == 8, "ALPN length prefix");
+	if (SSL_select_next_proto((unsigned char **)out, outlen, ours,
+				  sizeof(ours) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 int tls_ctx_new_server(const char *cert_pem, const char *key_pem,
 		       const char *client_ca_pem, struct tls_ctx **out)
 {
@@ -357,6 +378,7 @@ int tls_ctx_new_server(const char *cert_pem, const char *key_pem,
 				      SSL_OP_PRIORITIZE_CHACHA);
 	/* Tickets are off (see the module comment): send none. */
 	SSL_CTX_set_num_tickets(ctx->ssl, 0);
+	SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, NULL);
 	ret = ctx_load_identity(ctx->ssl, cert_pem, key_pem);
 	if (ret < 0)
 		goto fail;

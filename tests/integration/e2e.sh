@@ -121,5 +121,12 @@ timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || { echo "e2e: node no lon
 if grep -E "^(error|warn) " "$work/cluster/node1/stratad.log" | grep -v "authentication failed\|closing connection" ; then
 	echo "e2e: the node logged errors (above)"
 fi
+# Under the sanitizers (build-asan), a report is a failure even when the
+# node stopped cleanly (LeakSanitizer reports after that line).
+if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/cluster/node1/stratad.log"; then
+	echo "e2e: FAIL: the node's sanitizers reported:"
+	grep -A 30 "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$work/cluster/node1/stratad.log" | head -n 80
+	rc=1
+fi
 grep -q "stopped cleanly" "$work/cluster/node1/stratad.log" || { echo "e2e: no clean stop"; grep -v "^info" "$work/cluster/node1/stratad.log" | head -n 60; rc=1; }
 exit $rc

@@ -83,6 +83,8 @@ struct fake {
 	atomic_uint get_delay_ms;	/* each GET waits this long first */
 	atomic_bool goaway_next;	/* GOAWAY once, before the next GET's
 					 * answer (and answer it still) */
+	atomic_int evil;		/* answer the next object request with
+					 * this kind of nonsense (enum evil) */
 
 	/* What happened. */
 	atomic_int accepted;
@@ -821,6 +823,129 @@ static int do_batch(struct sconn *s, const struct proto_header *h)
 	return rc;
 }
 
+/* What a hostile or broken server may answer instead of the truth. */
+enum evil {
+	EVIL_NONE,
+	EVIL_WRONG_ID,		/* an answer to another request */
+	EVIL_WRONG_OP,		/* an answer to another opcode */
+	EVIL_GARBAGE,		/* bytes that are no frame */
+	EVIL_CUT,		/* a frame cut short, then silence */
+	EVIL_ERROR_CODE,	/* an ERROR whose code is not < 0 */
+	EVIL_GET_LONG,		/* more GET body than its length */
+	EVIL_GET_SHORT,		/* less GET body than its length */
+	EVIL_GET_OFFSET,	/* a GET answer for another offset */
+	EVIL_STAT_COUNT,	/* STAT: count 4G chunks, one record */
+	EVIL_LIST_COUNT,	/* LIST: count 5, one record */
+	EVIL_LIST_RECORD,	/* LIST: a record that is no entry */
+	EVIL_BATCH_INDEX,	/* BATCH_GET: an item index past count */
+	EVIL_BATCH_TWICE,	/* BATCH_GET: one index twice */
+	EVIL_BATCH_SIZE,	/* BATCH_GET: an item bigger than its data */
+	EVIL_BATCH_MISSING,	/* BATCH_GET: END before every item */
+	EVIL_MAX
+};
+
+static int do_evil(struct sconn *s, const struct proto_header *h, int evil)
+{
+	uint8_t out[4096], body[256], etag[32] = { 1 };
+	struct proto_get_resp gr = {
+		.info = { .size = 10, .etag = { etag, 32 }, .version = 1,
+			  .writer = 7 },
+		.length = 10,
+	};
+	struct proto_stat_resp sr = { .info = gr.info, .count = UINT32_MAX,
+				      .chunk_size = FAKE_CHUNK };
+	struct proto_list_resp lr = { .count = 5 };
+	struct proto_batch_resp br = { .count = 2 };
+	struct proto_batch_item it = { .size = 3 };
+	struct proto_chunk_entry ce = { .raw_len = 10, .stored_len = 10 };
+	struct proto_list_entry le = {
+		.key = { "k", 1 }, .size = 10, .etag = { etag, 32 },
+		.version = 1,
+	};
+	size_t flen, blen = 0;
+	uint8_t op = h->opcode;
+
+	memset(body, 0xab, sizeof(body));
+	switch (evil) {
+	case EVIL_WRONG_ID:
+	case EVIL_WRONG_OP:
+	case EVIL_GET_LONG:
+	case EVIL_GET_SHORT:
+	case EVIL_GET_OFFSET:
+		if (evil == EVIL_GET_OFFSET)
+			gr.offset = 1;
+		ck_assert_int_eq(proto_get_resp_encode(&gr, out, sizeof(out),
+						       &flen), 0);
+		return s_send(s, evil == EVIL_WRONG_OP ? PROTO_OP_STAT : op,
+			      PROTO_F_END, h->id + (evil == EVIL_WRONG_ID),
+			      out, flen, body,
+			      evil == EVIL_GET_LONG ? 20 :
+			      evil == EVIL_GET_SHORT ? 5 : 10);
+	case EVIL_GARBAGE:
+		return SSL_write(s->ssl, body, 64) == 64 ? 0 : -1;
+	case EVIL_CUT:
+		ck_assert_int_eq(proto_get_resp_encode(&gr, out, sizeof(out),
+						       &flen), 0);
+		/* The header and fields of a 10-byte body, and 3 bytes. */
+		{
+			struct proto_header rh = {
+				.opcode = op, .id = h->id,
+				.flags = PROTO_F_RESPONSE | PROTO_F_END,
+				.fields_len = (uint32_t)flen, .body_len = 10,
+			};
+			uint8_t hb[PROTO_HEADER_LEN];
+
+			ck_assert_int_eq(proto_header_encode(&rh, hb), 0);
+			if (SSL_write(s->ssl, hb, sizeof(hb)) != sizeof(hb) ||
+			    SSL_write(s->ssl, out, (int)flen) != (int)flen ||
+			    SSL_write(s->ssl, body, 3) != 3)
+				return -1;
+		}
+		return 0;
+	case EVIL_ERROR_CODE:
+		/* The encoder refuses it: code (tag 32, i32) = 5 by hand. */
+		memcpy(out, "\x20\x00\x04\x04\x00\x05\x00\x00\x00", 9);
+		return s_send(s, op, PROTO_F_END | PROTO_F_ERROR, h->id, out,
+			      9, NULL, 0);
+	case EVIL_STAT_COUNT:
+		ck_assert_int_eq(proto_stat_resp_encode(&sr, out, sizeof(out),
+							&flen), 0);
+		ck_assert_int_eq(proto_chunk_entry_encode(&ce, body,
+							  sizeof(body), &blen),
+				 0);
+		return s_send(s, op, PROTO_F_END, h->id, out, flen, body, blen);
+	case EVIL_LIST_COUNT:
+	case EVIL_LIST_RECORD:
+		ck_assert_int_eq(proto_list_resp_encode(&lr, out, sizeof(out),
+							&flen), 0);
+		ck_assert_int_eq(proto_list_entry_encode(&le, body,
+							 sizeof(body), &blen),
+				 0);
+		if (evil == EVIL_LIST_RECORD)
+			body[2 + 3] = 0;	/* the key field's length */
+		return s_send(s, op, PROTO_F_END, h->id, out, flen, body, blen);
+	default:
+		break;
+	}
+	/* BATCH_GET: two items (index 0 and 1) of 3 bytes, spoilt. */
+	ck_assert_int_eq(proto_batch_resp_encode(&br, out, sizeof(out), &flen),
+			 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		it.index = i;
+		if (evil == EVIL_BATCH_INDEX && i)
+			it.index = 2;
+		if (evil == EVIL_BATCH_TWICE)
+			it.index = 0;
+		if (evil == EVIL_BATCH_SIZE && i)
+			it.size = UINT64_MAX / 2;
+		ck_assert_int_eq(proto_batch_item_encode(&it, body + blen), 0);
+		blen += PROTO_BATCH_ITEM_LEN + 3;
+		if (evil == EVIL_BATCH_MISSING)
+			break;
+	}
+	return s_send(s, op, PROTO_F_END, h->id, out, flen, body, blen);
+}
+
 static int do_hello(struct sconn *s, const struct proto_header *h)
 {
 	struct proto_hello_req m;
@@ -892,6 +1017,12 @@ static int dispatch(struct sconn *s, const struct proto_header *h)
 	}
 	if (atomic_load(&f->stall))
 		return 0;
+	if (h->opcode >= PROTO_OP_GET && h->opcode <= PROTO_OP_BATCH_GET) {
+		int evil = atomic_exchange(&f->evil, EVIL_NONE);
+
+		if (evil)
+			return do_evil(s, h, evil);
+	}
 	switch (h->opcode) {
 	case PROTO_OP_BUCKET_CREATE:
 	case PROTO_OP_BUCKET_DELETE:
@@ -1924,6 +2055,72 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+/* A server that answers nonsense, each kind in turn: every call fails
+ * with an error of its own (not the 5 s timeout, not a crash), and the
+ * next call, on a new connection, works. */
+START_TEST(test_hostile_server)
+{
+	const char *keys[] = { "k", "k" };
+	uint8_t buf[64];
+	struct strata_stat *st = NULL;
+	strata_list *it = NULL;
+	const struct strata_list_entry *le;
+	struct batch_sink b;
+	size_t got;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "k", NULL,
+					       "0123456789", 10, NULL), 0);
+	for (int evil = EVIL_WRONG_ID; evil < EVIL_MAX; evil++) {
+		uint64_t t0 = tu_now_ns();
+		int rc;
+
+		atomic_store(&F->evil, evil);
+		switch (evil) {
+		case EVIL_STAT_COUNT:
+			rc = strata_object_stat(C, "data", "k", &st);
+			break;
+		case EVIL_LIST_COUNT:
+		case EVIL_LIST_RECORD:
+			rc = strata_list_new(C, "data", NULL, &it);
+			while (!rc && (rc = strata_list_next(it, &le)) == 1)
+				;
+			strata_list_free(it);
+			it = NULL;
+			break;
+		case EVIL_BATCH_INDEX:
+		case EVIL_BATCH_TWICE:
+		case EVIL_BATCH_SIZE:
+		case EVIL_BATCH_MISSING:
+			batch_sink_init(&b, 2);
+			rc = strata_batch_get(C, "data", keys, 2, batch_cb, &b);
+			batch_sink_free(&b);
+			break;
+		default:
+			/* A buffer of just the announced length, too: the
+			 * bytes past it must not go unnoticed. */
+			rc = strata_object_get_buf(C, "data", "k", 0,
+						   STRATA_TO_END, buf,
+						   evil == EVIL_GET_LONG ? 10 :
+						   sizeof(buf), &got, NULL);
+			break;
+		}
+		ck_assert_msg(rc < 0, "evil %d: %d", evil, rc);
+		ck_assert_msg(evil == EVIL_CUT || rc != -ETIMEDOUT,
+			      "evil %d: timed out", evil);
+		ck_assert_msg(evil == EVIL_CUT ||
+			      tu_now_ns() - t0 < 2000000000ull,
+			      "evil %d: took %llu ms", evil,
+			      (unsigned long long)((tu_now_ns() - t0) / 1000000));
+		ck_assert_ptr_null(st);
+		ck_assert_int_eq(strata_object_get_buf(C, "data", "k", 0,
+						       STRATA_TO_END, buf,
+						       sizeof(buf), &got,
+						       NULL), 0);
+		ck_assert_uint_eq(got, 10);
+	}
+}
+END_TEST
+
 struct worker {
 	int id;
 	int failures;
@@ -2182,6 +2379,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_retry_broken);
 	tcase_add_test(tc, test_idle_closed);
 	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_hostile_server);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_epoch_first_piece_alone);
 	suite_add_tcase(s, tc);

@@ -395,8 +395,9 @@ START_TEST(test_ctx_outlived)
 END_TEST
 
 /* A raw OpenSSL client over memory BIOs, for what tls_ctx won't offer. */
-static int raw_client_vs_server(int max_version, const char *suites,
-				char *cipher, size_t cipher_len)
+static int raw_client_alpn(int max_version, const char *suites,
+			   const char *alpn, char *cipher, size_t cipher_len,
+			   char *chosen, size_t chosen_len)
 {
 	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
 	struct tls_ctx *sctx;
@@ -411,6 +412,9 @@ static int raw_client_vs_server(int max_version, const char *suites,
 		SSL_CTX_set_max_proto_version(cctx, max_version);
 	if (suites)
 		ck_assert_int_eq(SSL_CTX_set_ciphersuites(cctx, suites), 1);
+	if (alpn)	/* wire format: length-prefixed names */
+		ck_assert_int_eq(SSL_CTX_set_alpn_protos(cctx,
+			(const unsigned char *)alpn, (unsigned)strlen(alpn)), 0);
 	ssl = SSL_new(cctx);
 	SSL_set_bio(ssl, in, out);
 	SSL_set_connect_state(ssl);
@@ -436,6 +440,13 @@ static int raw_client_vs_server(int max_version, const char *suites,
 	}
 	if (rc == 1)
 		snprintf(cipher, cipher_len, "%s", SSL_get_cipher_name(ssl));
+	if (rc == 1 && chosen) {
+		const unsigned char *sel;
+		unsigned int sel_len;
+
+		SSL_get0_alpn_selected(ssl, &sel, &sel_len);
+		snprintf(chosen, chosen_len, "%.*s", (int)sel_len, sel);
+	}
 	ERR_clear_error();
 	SSL_free(ssl);
 	SSL_CTX_free(cctx);
@@ -443,6 +454,44 @@ static int raw_client_vs_server(int max_version, const char *suites,
 	tls_ctx_free(sctx);
 	return rs;
 }
+
+static int raw_client_vs_server(int max_version, const char *suites,
+				char *cipher, size_t cipher_len)
+{
+	return raw_client_alpn(max_version, suites, NULL, cipher, cipher_len,
+			       NULL, 0);
+}
+
+/* ALPN (PROTOCOL.md §1): strata/1 is chosen when offered, among others
+ * too; a client offering ALPN without it is refused; one offering none is
+ * served.  (The server ignored ALPN: it chose nothing and took an h2
+ * client.) */
+START_TEST(test_alpn)
+{
+	char cipher[64], chosen[32];
+
+	chosen[0] = 0;
+	ck_assert_int_eq(raw_client_alpn(0, NULL, "\x08strata/1", cipher,
+					 sizeof(cipher), chosen,
+					 sizeof(chosen)), 0);
+	ck_assert_str_eq(chosen, "strata/1");
+	chosen[0] = 0;
+	ck_assert_int_eq(raw_client_alpn(0, NULL, "\x08strata/2\x08strata/1",
+					 cipher, sizeof(cipher), chosen,
+					 sizeof(chosen)), 0);
+	ck_assert_str_eq(chosen, "strata/1");
+	ck_assert_int_eq(raw_client_alpn(0, NULL, "\x02h2\x08http/1.1", cipher,
+					 sizeof(cipher), chosen,
+					 sizeof(chosen)), -EPROTO);
+	ck_assert_int_eq(raw_client_alpn(0, NULL, "\x08strata/2", cipher,
+					 sizeof(cipher), chosen,
+					 sizeof(chosen)), -EPROTO);
+	chosen[0] = 'x';
+	ck_assert_int_eq(raw_client_alpn(0, NULL, NULL, cipher, sizeof(cipher),
+					 chosen, sizeof(chosen)), 0);
+	ck_assert_str_eq(chosen, "");
+}
+END_TEST
 
 START_TEST(test_versions_and_suites)
 {
@@ -501,6 +550,7 @@ int main(void)
 	tcase_add_test(tc, test_ctx_errors);
 	tcase_add_test(tc, test_ctx_outlived);
 	tcase_add_test(tc, test_versions_and_suites);
+	tcase_add_test(tc, test_alpn);
 	tcase_add_test(tc, test_peer_name_rules);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
