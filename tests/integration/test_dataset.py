@@ -603,6 +603,52 @@ def bench_tar(c):
               % (size, r.returncode))
 
 
+def _dist_rank(rank, world, port, out):
+    """One rank of distributed_workers(), in a spawned process: its
+    samples of epochs 0 and 1 through a DataLoader with 2 workers."""
+    import torch.distributed as dist
+    for v in ("RANK", "WORLD_SIZE"):    # only torch.distributed says
+        os.environ.pop(v, None)
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", port
+    dist.init_process_group("gloo", init_method="env://", rank=rank,
+                            world_size=world)
+    try:
+        d = strata.Dataset(URL, seed=4, samples="webdataset")
+        keys = []
+        for epoch in (0, 1):
+            d.set_epoch(epoch)
+            keys.append([s["__key__"] for s in
+                         tud.DataLoader(d, num_workers=2, batch_size=None)])
+        with open(os.path.join(out, str(rank)), "w") as f:
+            json.dump(keys, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def distributed_workers():
+    """Ranks from torch.distributed (init_process_group with explicit
+    ranks, as under torch.multiprocessing.spawn; no RANK/WORLD_SIZE in the
+    environment) reach the DataLoader workers, in which torch.distributed
+    is not initialized: every sample exactly once across the ranks."""
+    import tempfile
+    import torch.multiprocessing as tmp
+    world = 2
+    with tempfile.TemporaryDirectory() as out:
+        tmp.spawn(_dist_rank, args=(world, str(closed_port()), out),
+                  nprocs=world)
+        per_rank = []
+        for r in range(world):
+            with open(os.path.join(out, str(r))) as f:
+                per_rank.append(json.load(f))
+    for epoch in (0, 1):
+        flat = [k for r in per_rank for k in r[epoch]]
+        check(len(flat) == NSHARDS * PER_SHARD and
+              len(set(flat)) == len(flat),
+              "torch.distributed (gloo, %d ranks) in DataLoader workers, "
+              "epoch %d: %s samples per rank, each exactly once"
+              % (world, epoch, [len(r[epoch]) for r in per_rank]))
+
+
 def main():
     tar_in_pieces()
     c = strata.Client()
@@ -734,6 +780,7 @@ def main():
           "rank/world from RANK/WORLD_SIZE (3 of 4: 16 shards), and from "
           "torch.distributed when initialized (0 of 1: 64 shards)")
 
+    distributed_workers()
     low_level(c)
     bad_arguments(c)
     errors_across_processes(c)

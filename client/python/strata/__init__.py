@@ -658,13 +658,25 @@ except Exception:                       # no torch: a plain iterable
     _Base = object
 
 
-def _rank_world():
+def _dist_rank_world():
+    """(rank, world size) of torch.distributed when it is initialized in
+    this process, else None."""
     try:
         import torch.distributed as dist
         if dist.is_available() and dist.is_initialized():
             return dist.get_rank(), dist.get_world_size()
     except Exception:
         pass
+    return None
+
+
+def _rank_world(seen=None):
+    """torch.distributed's rank and world size, else seen (what the main
+    process's torch.distributed said: DataLoader workers do not have it
+    initialized), else RANK / WORLD_SIZE."""
+    rw = _dist_rank_world() or seen
+    if rw is not None:
+        return rw
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world < 1 or not 0 <= rank < world:
@@ -689,7 +701,11 @@ class Dataset(_Base):
     damaged shard raises ValueError("strata://bucket/key: tar: ...")).
     Rank and world size come from torch.distributed when it is initialized,
     else from RANK / WORLD_SIZE (rank= and world_size= override both);
-    DataLoader workers split the rank's share among themselves.  Call
+    DataLoader workers split the rank's share among themselves.
+    torch.distributed is not initialized in DataLoader workers: they take
+    the rank and world size it gave in the process that made them, when
+    the Dataset was constructed or set_epoch() last called there (so
+    construct it, or call set_epoch(), after init_process_group).  Call
     set_epoch(n) before each epoch (as with DistributedSampler), or pass
     epoch= once; workers copy the dataset when they start, so with
     persistent_workers=True a later set_epoch() does not reach them.
@@ -751,6 +767,7 @@ class Dataset(_Base):
         self._client = None
         self._ds = None
         self._keys = self._sizes = None
+        self._dist = _dist_rank_world()
         self._open()
         if world_size is not None:
             _check_drop(len(self._keys), world_size, uneven)
@@ -816,9 +833,10 @@ class Dataset(_Base):
 
     def set_epoch(self, epoch):
         self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self._dist = _dist_rank_world() or self._dist
 
     def _participant(self):
-        rank, world = _rank_world()
+        rank, world = _rank_world(self._dist)
         if self.rank is not None:
             rank = self.rank
         if self.world_size is not None:
