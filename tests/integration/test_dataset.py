@@ -8,7 +8,9 @@ WORLD_SIZE in the environment, as torchrun sets them):
   - another order in the next epoch, the same order for the same seed;
   - drop/pad give equal shares per rank;
   - a node killed (-9) and restarted on the same directories and port in
-    the middle of an epoch costs nothing: every sample still exactly once.
+    the middle of an epoch costs nothing: every sample still exactly once;
+  - ranks from torch.distributed (gloo, spawned ranks) and set_epoch()
+    reach DataLoader workers, persistent ones included.
 Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
 arguments of the wrong type or range refused before they reach C;
 strata.Error pickled and re-raised out of DataLoader workers with its code;
@@ -603,6 +605,31 @@ def bench_tar(c):
               % (size, r.returncode))
 
 
+def persistent_workers():
+    """set_epoch() in the main process reaches persistent DataLoader
+    workers, forked or spawned: another order each epoch, the first one
+    again for epoch 0, the same as workers started afresh."""
+    for ctx in ("fork", "spawn"):
+        d = strata.Dataset(URL, seed=6, samples="webdataset", rank=1,
+                           world_size=RANKS)
+        loader = tud.DataLoader(d, num_workers=2, batch_size=None,
+                                persistent_workers=True,
+                                multiprocessing_context=ctx)
+        orders = []
+        for epoch in (0, 1, 2, 0):
+            d.set_epoch(epoch)
+            orders.append([s["__key__"] for s in loader])
+        fresh = strata.Dataset(URL, seed=6, epoch=2, samples="webdataset",
+                               rank=1, world_size=RANKS)
+        check(len({tuple(o) for o in orders}) == 3 and
+              orders[0] == orders[3] and
+              orders[2] == [s["__key__"] for s in tud.DataLoader(
+                  fresh, num_workers=2, batch_size=None)],
+              "persistent_workers (%s): set_epoch() reaches the workers "
+              "(%d orders in epochs 0, 1, 2, 0)"
+              % (ctx, len({tuple(o) for o in orders})))
+
+
 def _dist_rank(rank, world, port, out):
     """One rank of distributed_workers(), in a spawned process: its
     samples of epochs 0 and 1 through a DataLoader with 2 workers."""
@@ -781,6 +808,7 @@ def main():
           "torch.distributed when initialized (0 of 1: 64 shards)")
 
     distributed_workers()
+    persistent_workers()
     low_level(c)
     bad_arguments(c)
     errors_across_processes(c)

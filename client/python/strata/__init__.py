@@ -29,6 +29,8 @@ was built or installed with (_libpath.py), else the loader's search path.
 import ctypes
 import ctypes.util
 import errno
+import multiprocessing.context
+import multiprocessing.sharedctypes
 import operator
 import os
 
@@ -685,6 +687,15 @@ def _rank_world(seen=None):
     return rank, world
 
 
+def _shared_u64():
+    """A uint64 in shared memory, seen by the processes started after it
+    (forked, or spawned with it pickled), or None where there is none."""
+    try:
+        return multiprocessing.sharedctypes.RawValue(ctypes.c_uint64, 0)
+    except Exception:
+        return None
+
+
 def _worker():
     if _tud is not None:
         info = _tud.get_worker_info()
@@ -707,8 +718,11 @@ class Dataset(_Base):
     the Dataset was constructed or set_epoch() last called there (so
     construct it, or call set_epoch(), after init_process_group).  Call
     set_epoch(n) before each epoch (as with DistributedSampler), or pass
-    epoch= once; workers copy the dataset when they start, so with
-    persistent_workers=True a later set_epoch() does not reach them.
+    epoch= once: the order is the same every epoch the epoch is not
+    changed.  The epoch is kept in shared memory, so set_epoch() in the
+    main process reaches DataLoader workers however they were started,
+    persistent_workers=True included (copies made with pickle or copy
+    outside a DataLoader have their own).
     uneven="share" (every shard exactly once; ranks may differ by one),
     "drop" or "pad" (equal counts per rank); "drop" with fewer shards than
     ranks, which would leave every rank nothing, is a ValueError.
@@ -745,7 +759,8 @@ class Dataset(_Base):
         self.shuffle = shuffle
         _int(seed, "seed", -(1 << 63), _U64_MAX)
         self.seed = seed
-        self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self._epoch_shared = _shared_u64()
+        self.epoch = epoch
         self.samples = samples
         if world_size is not None:
             world_size = _int(world_size, "world_size", 1, _UINT_MAX)
@@ -806,6 +821,10 @@ class Dataset(_Base):
         s = dict(self.__dict__)
         s["_client"] = None
         s["_ds"] = None
+        # The shared epoch goes to processes being started (DataLoader
+        # workers); a copy pickled otherwise keeps its own.
+        if multiprocessing.context.get_spawning_popen() is None:
+            s["_epoch_shared"] = None
         return s
 
     def __setstate__(self, s):
@@ -831,8 +850,21 @@ class Dataset(_Base):
         """Shards in the dataset (all ranks together)."""
         return len(self._keys)
 
+    @property
+    def epoch(self):
+        """The epoch the next iteration reads (set_epoch())."""
+        if self._epoch_shared is not None:
+            return self._epoch_shared.value
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, epoch):
+        self._epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        if self._epoch_shared is not None:
+            self._epoch_shared.value = self._epoch
+
     def set_epoch(self, epoch):
-        self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self.epoch = epoch
         self._dist = _dist_rank_world() or self._dist
 
     def _participant(self):
