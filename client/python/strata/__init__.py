@@ -248,7 +248,9 @@ class Error(Exception):
         self.what = what
         self.node_message = node_message
         msg = _strerror(code).decode("utf-8", "replace")
-        if node_message:
+        # The node's words after the code's text, unless they are the
+        # same ("no such bucket" once, as the CLI says it).
+        if node_message and node_message != msg:
             msg += " (%s)" % node_message
         super().__init__("%s: %s" % (what, msg) if what else msg)
 
