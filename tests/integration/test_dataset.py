@@ -511,6 +511,28 @@ def tar_errors(c):
     c.delete(BUCKET, "badtar/notar/shard.tar")
 
 
+def changed_shards(c):
+    """A shard overwritten or deleted after the Dataset listed it: an
+    Error naming it, saying what happened."""
+    for i in range(3):
+        c.put(BUCKET, "chg/%d" % i, b"version one %d" % i)
+    url = "strata://%s/chg/" % BUCKET
+    d = strata.Dataset(url, shuffle=False, rank=0, world_size=1)
+    c.put(BUCKET, "chg/1", b"version two")
+    e = expect_raise(strata.Error, lambda: list(d), "a shard overwritten "
+                     "after the listing",
+                     (url + "1: changed since the Dataset listed it",))
+    check(e is not None and e.code == -errno.ESTALE,
+          "... as ESTALE (%s)" % (e.code if e is not None else None))
+    c.delete(BUCKET, "chg/1")
+    e = expect_raise(strata.Error, lambda: list(d), "a shard deleted "
+                     "after the listing", (url + "1: no such object",))
+    check(e is not None and e.code == strata.ENOOBJECT,
+          "... as ENOOBJECT (%s)" % (e.code if e is not None else None))
+    for i in (0, 2):
+        c.delete(BUCKET, "chg/%d" % i)
+
+
 def drop_empty():
     """uneven="drop" with more ranks than shards would leave every rank
     nothing: refused."""
@@ -817,6 +839,7 @@ def main():
     errors_across_processes(c)
     spawned_listing(c)
     tar_errors(c)
+    changed_shards(c)
     drop_empty()
     bench_tar(c)
 

@@ -728,6 +728,9 @@ class Dataset(_Base):
     uneven="share" (every shard exactly once; ranks may differ by one),
     "drop" or "pad" (equal counts per rank); "drop" with fewer shards than
     ranks, which would leave every rank nothing, is a ValueError.
+    A shard that cannot be read raises Error naming it: code
+    strata.ENOOBJECT when it was deleted, -errno.ESTALE when it was
+    overwritten after the listing (never bytes of another version).
 
     The listing (keys and sizes) is made once, at construction, in the
     constructing process.  DataLoader workers started by fork inherit it;
@@ -922,7 +925,11 @@ class Dataset(_Base):
                 if rc == 0:
                     break
                 key = sh.key.decode() if sh.key else "?"
-                _check(rc, "%s%s" % ("strata://%s/" % self.bucket, key))
+                what = "strata://%s/%s" % (self.bucket, key)
+                if rc == -errno.ESTALE:     # strerror: "Stale file handle"
+                    what += (": changed since the Dataset listed it "
+                             "(construct the Dataset again)")
+                _check(rc, what)
                 try:
                     if sh.length:
                         mv = memoryview((ctypes.c_char * sh.length)
