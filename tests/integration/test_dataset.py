@@ -559,6 +559,13 @@ def drop_empty():
           "pad still gives every rank a shard; an empty dataset is no "
           "error")
     os.environ["RANK"], os.environ["WORLD_SIZE"] = "0", "1"
+    # A RANK or WORLD_SIZE that is not a number is named.
+    d = strata.Dataset(URL, seed=1)
+    for var, val in (("RANK", "abc"), ("WORLD_SIZE", ""), ("RANK", "1.0")):
+        os.environ[var] = val
+        expect_raise(ValueError, d.plan, "%s=%r" % (var, val),
+                     ("%s=%r" % (var, val), "not an integer"))
+        os.environ["RANK"], os.environ["WORLD_SIZE"] = "0", "1"
 
 
 def bench_binary():

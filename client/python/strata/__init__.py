@@ -674,6 +674,17 @@ def _dist_rank_world():
     return None
 
 
+def _env_int(name, default):
+    v = os.environ.get(name)
+    if v is None:
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError("%s=%r in the environment: not an integer"
+                         % (name, v)) from None
+
+
 def _rank_world(seen=None):
     """torch.distributed's rank and world size, else seen (what the main
     process's torch.distributed said: DataLoader workers do not have it
@@ -681,8 +692,8 @@ def _rank_world(seen=None):
     rw = _dist_rank_world() or seen
     if rw is not None:
         return rw
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = _env_int("RANK", 0)
+    world = _env_int("WORLD_SIZE", 1)
     if world < 1 or not 0 <= rank < world:
         raise ValueError("RANK=%d WORLD_SIZE=%d: need 0 <= RANK < "
                          "WORLD_SIZE" % (rank, world))
