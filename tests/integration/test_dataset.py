@@ -426,6 +426,19 @@ def errors_across_processes(c):
               e3.node_message == real.node_message,
               "a real error pickled: %s" % e3)
 
+    # A CA file that cannot be read, or holds no certificate, is named.
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".pem") as f:
+        f.write(b"not a certificate\n")
+        f.flush()
+        for ca, code, has in (("/nonexistent/ca.pem", -errno.ENOENT,
+                               "No such file"),
+                              (f.name, -errno.EPROTO, "no PEM certificate")):
+            e = expect_raise(strata.Error, lambda: strata.Client(ca=ca),
+                             "CA file %s" % ca, ("CA file %s: " % ca, has))
+            check(e is not None and e.code == code,
+                  "... code %s" % (e.code if e is not None else None))
+
     # The listing works; the workers' node is a closed port.
     d = strata.Dataset(URL, samples="shards", rank=0, world_size=1,
                        retries=strata.NO_RETRY)
