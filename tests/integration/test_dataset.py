@@ -863,6 +863,19 @@ def main():
     drop_empty()
     bench_tar(c)
 
+    # ---- a node that does not come back in time ----
+    d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,
+                       world_size=1, retries=2, backoff_ms=50)
+    it = iter(d)
+    next(it)
+    old, t, done = restart_node(3)
+    e = expect_raise(strata.Error, lambda: list(it), "node down for 3 s, "
+                     "2 retries", ("given up after 2 retries in ",
+                                   "Connection refused"))
+    check(e is not None and e.code == -errno.ECONNREFUSED,
+          "... as ECONNREFUSED (%s)" % (e.code if e is not None else None))
+    t.join()
+
     # ---- a node restart in the middle of an epoch ----
     # In process first: the reader's counters show the retries.
     d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,

@@ -752,8 +752,9 @@ class Dataset(_Base):
     after the shards change.  Each worker opens its own connections.
     prefetch / prefetch_bytes bound the shards (pieces) fetched ahead per
     worker (0: 2 pieces, 256 MiB); retries / backoff_ms how long a
-    restarting node is waited for (0: 10 retries from 100 ms; NO_RETRY:
-    none).  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
+    restarting node is waited for (0: 10 retries from 100 ms, about 13 s
+    when nothing answers; NO_RETRY: none), each attempt also bounded by the
+    client's timeout_ms; the Error after the last one says how many.  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
     samples="webdataset", else 0) reads larger shards as byte ranges of
     that size, their tars parsed as the pieces arrive, so a worker holds
     pieces rather than whole shards; 0 reads every shard whole.  seed is
@@ -940,6 +941,9 @@ class Dataset(_Base):
                 if rc == -errno.ESTALE:     # strerror: "Stale file handle"
                     what += (": changed since the Dataset listed it "
                              "(construct the Dataset again)")
+                elif rc < 0 and sh.retries:
+                    what += " (given up after %d retries in %.1f s)" % (
+                        sh.retries, sh.fetch_ns / 1e9)
                 _check(rc, what)
                 try:
                     if sh.length:
