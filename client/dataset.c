@@ -153,6 +153,13 @@ const char *strata_dataset_key(const strata_dataset *ds, size_t i,
 	return ds->shards[i].key;
 }
 
+const uint8_t *strata_dataset_etag(const strata_dataset *ds, size_t i)
+{
+	if (!ds || i >= ds->n)
+		return NULL;
+	return ds->shards[i].etag;
+}
+
 void strata_dataset_free(strata_dataset *ds)
 {
 	if (!ds)

@@ -718,6 +718,14 @@ size_t strata_dataset_count(const strata_dataset *ds);
 const char *strata_dataset_key(const strata_dataset *ds, size_t i,
 			       uint64_t *size);
 
+/*
+ * Shard i's etag as listed: STRATA_ETAG_LEN bytes, valid until
+ * strata_dataset_free(); NULL when i is out of range.  Every read of the
+ * shard must find this version (else -ESTALE), so two listings read the
+ * same bytes when their keys, sizes and etags agree.
+ */
+const uint8_t *strata_dataset_etag(const strata_dataset *ds, size_t i);
+
 /* Free a dataset; NULL is ignored.  No iterator over it may still run. */
 void strata_dataset_free(strata_dataset *ds);
 

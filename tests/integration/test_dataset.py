@@ -492,6 +492,17 @@ def spawned_listing(c):
     keys = read(d2, "spawn")
     check(len(keys) == len(want) + PER_SHARD,
           "spawn, constructed again: %d samples" % len(keys))
+    # A shard rewritten at the same size: spawned workers refuse too,
+    # rather than read the new version silently.
+    data, _ = make_shard(100)
+    c.put(BUCKET, prefix + "shard-0100.tar",
+          data[:600] + bytes([data[600] ^ 1]) + data[601:])
+    e = expect_raise(strata.Error, lambda: read(d2, "spawn"),
+                     "spawn, a shard rewritten at the same size: refused",
+                     ("rewritten: %sshard-0100.tar" % prefix,))
+    check(e is not None and e.code == -errno.ESTALE,
+          "... as ESTALE (%s)" % (e.code if e is not None else None))
+    c.put(BUCKET, prefix + "shard-0100.tar", data)
 
 
 def tar_errors(c):

@@ -189,6 +189,8 @@ _ds_open = _proto("strata_dataset_open", _I, _c_p, _char_p, _char_p,
 _ds_count = _proto("strata_dataset_count", _size, _c_p)
 _ds_key = _proto("strata_dataset_key", _char_p, _c_p, _size,
                  ctypes.POINTER(_u64))
+_ds_etag = _proto("strata_dataset_etag", ctypes.POINTER(ctypes.c_uint8),
+                  _c_p, _size)
 _ds_free = _proto("strata_dataset_free", None, _c_p)
 _ds_plan = _proto("strata_dataset_plan", _I, _size,
                   ctypes.POINTER(_EpochOpts), ctypes.POINTER(_size), _size,
@@ -747,7 +749,8 @@ class Dataset(_Base):
     constructing process.  DataLoader workers started by fork inherit it;
     workers started by spawn or forkserver get it pickled, list the prefix
     again (libstrata opens a dataset only by listing) and raise Error
-    (code -ESTALE) if that listing differs from the constructed one,
+    (code -ESTALE) if that listing differs from the constructed one (keys,
+    sizes or etags: a shard rewritten at the same size counts),
     rather than read another set of shards: construct the Dataset again
     after the shards change.  Each worker opens its own connections.
     prefetch / prefetch_bytes bound the shards (pieces) fetched ahead per
@@ -798,7 +801,7 @@ class Dataset(_Base):
         self.last_stats = None
         self._client = None
         self._ds = None
-        self._keys = self._sizes = None
+        self._keys = self._sizes = self._etags = None
         self._dist = _dist_rank_world()
         self._open()
         if world_size is not None:
@@ -815,22 +818,24 @@ class Dataset(_Base):
         h = _c_p()
         _check(_ds_open(self._get_client().handle, _b(self.bucket, "url"),
                         _b(self.prefix, "url"), ctypes.byref(h)), self.url)
-        keys, sizes, size = [], [], _u64()
+        keys, sizes, etags, size = [], [], [], _u64()
         for i in range(_ds_count(h)):
             keys.append(_ds_key(h, i, ctypes.byref(size)).decode())
             sizes.append(size.value)
-        if self._keys is not None and (keys, sizes) != (self._keys,
-                                                        self._sizes):
+            etags.append(ctypes.string_at(_ds_etag(h, i), 32))
+        now = (keys, sizes, etags)
+        if self._keys is not None and now != (self._keys, self._sizes,
+                                              self._etags):
             _ds_free(h)
             raise Error(-errno.ESTALE, "%s: the shards changed since the "
                         "Dataset was constructed (%s); this process (a "
                         "spawned DataLoader worker?) had to list them "
                         "again and will not read another set: construct "
                         "the Dataset again" % (self.url, _listing_diff(
-                            self._keys, self._sizes, keys, sizes)))
+                            (self._keys, self._sizes, self._etags), now)))
         self._ds = h
         self._ds_pid = os.getpid()
-        self._keys, self._sizes = keys, sizes
+        self._keys, self._sizes, self._etags = now
 
     def __getstate__(self):
         # Pickled for spawned workers: the C handles stay behind; the
@@ -974,14 +979,20 @@ class Dataset(_Base):
             shard.drain()
 
 
-def _listing_diff(keys, sizes, now_keys, now_sizes):
-    """What differs between two listings, for people."""
-    was, now = dict(zip(keys, sizes)), dict(zip(now_keys, now_sizes))
+def _listing_diff(then, now):
+    """What differs between two listings (keys, sizes, etags), for
+    people."""
+    was = {k: (s, e) for k, s, e in zip(*then)}
+    now = {k: (s, e) for k, s, e in zip(*now)}
+    both = set(was) & set(now)
     added = sorted(set(now) - set(was))
     gone = sorted(set(was) - set(now))
-    resized = sorted(k for k in set(was) & set(now) if was[k] != now[k])
+    resized = sorted(k for k in both if was[k][0] != now[k][0])
+    rewritten = sorted(k for k in both if was[k][0] == now[k][0] and
+                       was[k][1] != now[k][1])
     say = ["%d shards then, %d now" % (len(was), len(now))]
-    for what, ks in (("new", added), ("gone", gone), ("resized", resized)):
+    for what, ks in (("new", added), ("gone", gone), ("resized", resized),
+                     ("rewritten", rewritten)):
         if ks:
             say.append("%s: %s%s" % (what, ", ".join(ks[:3]),
                                      ", ..." if len(ks) > 3 else ""))
