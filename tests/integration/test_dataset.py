@@ -378,6 +378,9 @@ def bad_arguments(c):
             (lambda: strata.Dataset(URL, backoff_ms=2 ** 32), V,
              "backoff_ms"),
             (lambda: strata.Dataset(URL, piece_size=-1), V, "piece_size"),
+            # samples="shards" yields whole shards: pieces would be
+            # ignored.
+            (lambda: strata.Dataset(URL, piece_size=4096), V, "piece_size"),
             (lambda: strata.Dataset(URL, epoch=-1), V, "epoch"),
             (lambda: strata.Dataset(URL, seed="1"), T, "seed")):
         expect_raise(exc, f, "%s refused" % name, (name + ":",))

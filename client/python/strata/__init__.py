@@ -760,7 +760,8 @@ class Dataset(_Base):
     client's timeout_ms; the Error after the last one says how many.  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
     samples="webdataset", else 0) reads larger shards as byte ranges of
     that size, their tars parsed as the pieces arrive, so a worker holds
-    pieces rather than whole shards; 0 reads every shard whole.  seed is
+    pieces rather than whole shards; 0 reads every shard whole (the only
+    value samples="shards" takes: it yields whole shards).  seed is
     an int from -2**63 to 2**64 - 1 (negative ones, as hash() gives, taken
     modulo 2**64); the other numbers must fit their C fields (ValueError
     naming them otherwise).
@@ -797,6 +798,12 @@ class Dataset(_Base):
         if piece_size is None:
             piece_size = WEBDATASET_PIECE if samples == "webdataset" else 0
         self.piece_size = _int(piece_size, "piece_size", 0, _U64_MAX)
+        if samples == "shards" and self.piece_size:
+            # Whole shards are handed over: pieces would bound nothing.
+            raise ValueError('piece_size: %d given, but samples="shards" '
+                             "yields whole shards; pieces are for "
+                             'samples="webdataset" (or use 0)'
+                             % self.piece_size)
         self.client_args = dict(client_args or {})
         self.last_stats = None
         self._client = None
