@@ -693,6 +693,9 @@ def _dist_rank(rank, world, port, out):
     for v in ("RANK", "WORLD_SIZE"):    # only torch.distributed says
         os.environ.pop(v, None)
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", port
+    # Made before init_process_group, epoch never set: the workers learn
+    # the rank when they are forked.
+    early = strata.Dataset(URL, seed=4, epoch=1, samples="webdataset")
     dist.init_process_group("gloo", init_method="env://", rank=rank,
                             world_size=world)
     try:
@@ -702,6 +705,8 @@ def _dist_rank(rank, world, port, out):
             d.set_epoch(epoch)
             keys.append([s["__key__"] for s in
                          tud.DataLoader(d, num_workers=2, batch_size=None)])
+        keys.append([s["__key__"] for s in
+                     tud.DataLoader(early, num_workers=2, batch_size=None)])
         with open(os.path.join(out, str(rank)), "w") as f:
             json.dump(keys, f)
     finally:
@@ -723,13 +728,16 @@ def distributed_workers():
         for r in range(world):
             with open(os.path.join(out, str(r))) as f:
                 per_rank.append(json.load(f))
-    for epoch in (0, 1):
+    for epoch, how in ((0, "epoch 0"), (1, "epoch 1"),
+                       (2, "a Dataset made before init_process_group")):
         flat = [k for r in per_rank for k in r[epoch]]
         check(len(flat) == NSHARDS * PER_SHARD and
               len(set(flat)) == len(flat),
               "torch.distributed (gloo, %d ranks) in DataLoader workers, "
-              "epoch %d: %s samples per rank, each exactly once"
-              % (world, epoch, [len(r[epoch]) for r in per_rank]))
+              "%s: %s samples per rank, each exactly once"
+              % (world, how, [len(r[epoch]) for r in per_rank]))
+    check([r[2] for r in per_rank] == [r[1] for r in per_rank],
+          "... the same samples as a Dataset made after it, epoch 1")
 
 
 def main():

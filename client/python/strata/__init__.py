@@ -33,6 +33,8 @@ import multiprocessing.context
 import multiprocessing.sharedctypes
 import operator
 import os
+import sys
+import weakref
 
 from strata import _tar
 
@@ -676,6 +678,28 @@ def _dist_rank_world():
     return None
 
 
+# Datasets of this process, told torch.distributed's rank and world size
+# right before each fork(): a DataLoader worker forked from a rank whose
+# Dataset was made before init_process_group still reads that rank's share.
+_datasets = weakref.WeakSet()
+
+
+def _before_fork():
+    if "torch.distributed" not in sys.modules:  # never import it here
+        return
+    try:
+        rw = _dist_rank_world()
+        if rw is not None:
+            for d in list(_datasets):
+                d._dist = rw
+    except Exception:                   # never in the way of a fork
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
+
+
 def _env_int(name, default):
     v = os.environ.get(name)
     if v is None:
@@ -729,9 +753,9 @@ class Dataset(_Base):
     else from RANK / WORLD_SIZE (rank= and world_size= override both);
     DataLoader workers split the rank's share among themselves.
     torch.distributed is not initialized in DataLoader workers: they take
-    the rank and world size it gave in the process that made them, when
-    the Dataset was constructed or set_epoch() last called there (so
-    construct it, or call set_epoch(), after init_process_group).  Call
+    the rank and world size it gave in the process that started them, as
+    it was when they were started (or, failing that, when the Dataset was
+    constructed or set_epoch() last called there).  Call
     set_epoch(n) before each epoch (as with DistributedSampler), or pass
     epoch= once: the order is the same every epoch the epoch is not
     changed.  The epoch is kept in shared memory, so set_epoch() in the
@@ -810,6 +834,7 @@ class Dataset(_Base):
         self._ds = None
         self._keys = self._sizes = self._etags = None
         self._dist = _dist_rank_world()
+        _datasets.add(self)
         self._open()
         if world_size is not None:
             _check_drop(len(self._keys), world_size, uneven)
@@ -854,10 +879,12 @@ class Dataset(_Base):
         # workers); a copy pickled otherwise keeps its own.
         if multiprocessing.context.get_spawning_popen() is None:
             s["_epoch_shared"] = None
+        s["_dist"] = _dist_rank_world() or self._dist
         return s
 
     def __setstate__(self, s):
         self.__dict__.update(s)
+        _datasets.add(self)
 
     def __del__(self):
         try:
