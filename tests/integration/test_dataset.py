@@ -665,9 +665,12 @@ def persistent_workers():
     """set_epoch() in the main process reaches persistent DataLoader
     workers, forked or spawned: another order each epoch, the first one
     again for epoch 0, the same as workers started afresh."""
-    for ctx in ("fork", "spawn"):
+    import copy
+    for ctx, copied in (("fork", False), ("spawn", False), ("fork", True)):
         d = strata.Dataset(URL, seed=6, samples="webdataset", rank=1,
                            world_size=RANKS)
+        if copied:                      # a copy has its own epoch
+            d = copy.deepcopy(d)
         loader = tud.DataLoader(d, num_workers=2, batch_size=None,
                                 persistent_workers=True,
                                 multiprocessing_context=ctx)
@@ -681,9 +684,37 @@ def persistent_workers():
               orders[0] == orders[3] and
               orders[2] == [s["__key__"] for s in tud.DataLoader(
                   fresh, num_workers=2, batch_size=None)],
-              "persistent_workers (%s): set_epoch() reaches the workers "
-              "(%d orders in epochs 0, 1, 2, 0)"
-              % (ctx, len({tuple(o) for o in orders})))
+              "persistent_workers (%s%s): set_epoch() reaches the "
+              "workers (%d orders in epochs 0, 1, 2, 0)"
+              % (ctx, ", a deepcopy" if copied else "",
+                 len({tuple(o) for o in orders})))
+
+
+def _own_epoch(d, epoch, q):
+    """In a process that is not a DataLoader worker: set its own epoch."""
+    d.set_epoch(epoch)
+    time.sleep(0.3)                     # while the others set theirs
+    q.put(d.epoch)
+
+
+def own_epochs():
+    """Processes other than DataLoader workers (ranks started with the
+    Dataset, a sweep's jobs) keep their own epoch: set_epoch() in one
+    changes neither its parent's nor its siblings'."""
+    import multiprocessing
+    for ctx in ("fork", "spawn"):
+        mp = multiprocessing.get_context(ctx)
+        d = strata.Dataset(URL, epoch=3, rank=0, world_size=1)
+        q = mp.Queue()
+        ps = [mp.Process(target=_own_epoch, args=(d, e, q)) for e in (7, 9)]
+        for p in ps:
+            p.start()
+        got = sorted([q.get(timeout=60), q.get(timeout=60)])
+        for p in ps:
+            p.join()
+        check(d.epoch == 3 and got == [7, 9],
+              "%s: two processes set epochs 7 and 9: they read %s, their "
+              "parent still 3 (%d)" % (ctx, got, d.epoch))
 
 
 def _dist_rank(rank, world, port, out):
@@ -876,6 +907,7 @@ def main():
 
     distributed_workers()
     persistent_workers()
+    own_epochs()
     low_level(c)
     bad_arguments(c)
     errors_across_processes(c)

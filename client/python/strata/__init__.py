@@ -678,20 +678,20 @@ def _dist_rank_world():
     return None
 
 
-# Datasets of this process, told torch.distributed's rank and world size
-# right before each fork(): a DataLoader worker forked from a rank whose
-# Dataset was made before init_process_group still reads that rank's share.
+# Datasets of this process, readied right before each fork() for the
+# workers it may start (Dataset._starting): a DataLoader worker forked from
+# a rank whose Dataset was made before init_process_group still reads that
+# rank's share, and sees the epoch of the process that started it.
 _datasets = weakref.WeakSet()
 
 
 def _before_fork():
-    if "torch.distributed" not in sys.modules:  # never import it here
-        return
     try:
-        rw = _dist_rank_world()
-        if rw is not None:
-            for d in list(_datasets):
-                d._dist = rw
+        # torch.distributed is never imported here, only asked if it is.
+        rw = _dist_rank_world() if "torch.distributed" in sys.modules \
+            else None
+        for d in list(_datasets):
+            d._starting(rw)
     except Exception:                   # never in the way of a fork
         pass
 
@@ -726,13 +726,17 @@ def _rank_world(seen=None):
     return rank, world
 
 
-def _shared_u64():
+def _shared_u64(v):
     """A uint64 in shared memory, seen by the processes started after it
     (forked, or spawned with it pickled), or None where there is none."""
     try:
-        return multiprocessing.sharedctypes.RawValue(ctypes.c_uint64, 0)
+        return multiprocessing.sharedctypes.RawValue(ctypes.c_uint64, v)
     except Exception:
         return None
+
+
+def _in_worker():
+    return _tud is not None and _tud.get_worker_info() is not None
 
 
 def _worker():
@@ -760,8 +764,9 @@ class Dataset(_Base):
     epoch= once: the order is the same every epoch the epoch is not
     changed.  The epoch is kept in shared memory, so set_epoch() in the
     main process reaches DataLoader workers however they were started,
-    persistent_workers=True included (copies made with pickle or copy
-    outside a DataLoader have their own).
+    persistent_workers=True included (other processes, such as ranks
+    started by mp.spawn with the Dataset, and copies made with pickle or
+    copy, have their own).
     uneven="share" (every shard exactly once; ranks may differ by one),
     "drop" or "pad" (equal counts per rank); "drop" with fewer shards than
     ranks, which would leave every rank nothing, is a ValueError.
@@ -780,8 +785,9 @@ class Dataset(_Base):
     prefetch / prefetch_bytes bound the shards (pieces) fetched ahead per
     worker (0: 2 pieces, 256 MiB); retries / backoff_ms how long a
     restarting node is waited for (0: 10 retries from 100 ms, about 13 s
-    when nothing answers; NO_RETRY: none), each attempt also bounded by the
-    client's timeout_ms; the Error after the last one says how many.  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
+    when nothing answers; NO_RETRY: none), each attempt also bounded by
+    the client's timeout_ms; the Error after the last one says how many.
+    piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
     samples="webdataset", else 0) reads larger shards as byte ranges of
     that size, their tars parsed as the pieces arrive, so a worker holds
     pieces rather than whole shards; 0 reads every shard whole (the only
@@ -804,8 +810,9 @@ class Dataset(_Base):
         self.shuffle = shuffle
         _int(seed, "seed", -(1 << 63), _U64_MAX)
         self.seed = seed
-        self._epoch_shared = _shared_u64()
-        self.epoch = epoch
+        self._epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self._epoch_shared = _shared_u64(self._epoch)
+        self._epoch_pid = os.getpid()
         self.samples = samples
         if world_size is not None:
             world_size = _int(world_size, "world_size", 1, _UINT_MAX)
@@ -871,16 +878,30 @@ class Dataset(_Base):
 
     def __getstate__(self):
         # Pickled for spawned workers: the C handles stay behind; the
-        # listing goes along, to check the one made there against.
-        s = dict(self.__dict__)
-        s["_client"] = None
-        s["_ds"] = None
-        # The shared epoch goes to processes being started (DataLoader
+        # listing goes along, to check the one made there against.  The
+        # shared epoch goes to processes being started (DataLoader
         # workers); a copy pickled otherwise keeps its own.
-        if multiprocessing.context.get_spawning_popen() is None:
+        spawning = multiprocessing.context.get_spawning_popen() is not None
+        if spawning:
+            self._starting(_dist_rank_world())
+        s = dict(self.__dict__, _client=None, _ds=None)
+        if not spawning:
             s["_epoch_shared"] = None
-        s["_dist"] = _dist_rank_world() or self._dist
         return s
+
+    def _starting(self, rw):
+        """This process is about to start others (fork, or spawn with
+        self pickled): rw is torch.distributed's (rank, world size) here,
+        or None.  A process shares its own epoch with its DataLoader
+        workers, never the one it got from its own parent (a rank started
+        by mp.spawn keeps its own); a copy made with copy or pickle gets
+        one here too."""
+        if rw is not None:
+            self._dist = rw
+        if (self._epoch_shared is None or self._epoch_pid != os.getpid()) \
+                and not _in_worker():
+            self._epoch_shared = _shared_u64(self._epoch)
+            self._epoch_pid = os.getpid()
 
     def __setstate__(self, s):
         self.__dict__.update(s)
@@ -908,15 +929,18 @@ class Dataset(_Base):
 
     @property
     def epoch(self):
-        """The epoch the next iteration reads (set_epoch())."""
-        if self._epoch_shared is not None:
+        """The epoch the next iteration reads (set_epoch()); in a
+        DataLoader worker, the one its process last set."""
+        if self._epoch_shared is not None and \
+                (self._epoch_pid == os.getpid() or _in_worker()):
             return self._epoch_shared.value
         return self._epoch
 
     @epoch.setter
     def epoch(self, epoch):
         self._epoch = _int(epoch, "epoch", 0, _U64_MAX)
-        if self._epoch_shared is not None:
+        if self._epoch_shared is not None and \
+                self._epoch_pid == os.getpid():
             self._epoch_shared.value = self._epoch
 
     def set_epoch(self, epoch):
