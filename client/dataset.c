@@ -730,6 +730,38 @@ fail:
 	return rc;
 }
 
+int strata_epoch_wait(strata_epoch *e, unsigned timeout_ms)
+{
+	struct timespec ts;
+	uint64_t t0;
+	int ready;
+
+	if (!e)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	t0 = now_ns();
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		ready = e->consumed >= e->n ||
+			e->slots[e->consumed % e->nslots].st == SLOT_READY;
+		if (ready || pthread_cond_timedwait(&e->ready_cond, &e->lock,
+						    &ts) != 0)
+			break;
+	}
+	/* Waited here rather than in strata_epoch_next(): counted alike. */
+	e->stats.wait_ns += now_ns() - t0;
+	ready = e->consumed >= e->n ||
+		e->slots[e->consumed % e->nslots].st == SLOT_READY;
+	pthread_mutex_unlock(&e->lock);
+	return ready;
+}
+
 int strata_epoch_next(strata_epoch *e, struct strata_shard *sh)
 {
 	const struct piece *pc;

@@ -773,6 +773,16 @@ int strata_epoch_new(strata_client *c, const strata_dataset *ds,
  */
 int strata_epoch_next(strata_epoch *e, struct strata_shard *sh);
 
+/*
+ * Wait at most timeout_ms (0: not at all) for the next piece, without
+ * taking it: for a caller that must do something else while it waits
+ * (an interpreter that runs its signal handlers, as the Python binding
+ * does for Ctrl-C, when a node hangs).
+ * Returns 1 when strata_epoch_next() will not wait (the piece is in, or
+ * the plan is over), 0 when the time ran out first, -EINVAL.
+ */
+int strata_epoch_wait(strata_epoch *e, unsigned timeout_ms);
+
 /* Free a buffer strata_epoch_next() handed over: with e's free_fn when e
  * has an alloc_fn, else with free() (e may then be NULL, or already
  * freed: pass NULL).  NULL data is ignored. */

@@ -771,6 +771,49 @@ def distributed_workers():
           "... the same samples as a Dataset made after it, epoch 1")
 
 
+class _Alarm(Exception):
+    pass
+
+
+def hung_node():
+    """The node stops answering (SIGSTOP) while a process reads in
+    process, as with num_workers=0: a signal's handler runs (here it
+    raises, as Ctrl-C's raises KeyboardInterrupt) once the attempt in
+    flight ends (timeout_ms), not only once every retry has."""
+    import signal
+    d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,
+                       world_size=1, retries=3,
+                       client_args={"timeout_ms": 2000})
+    it = iter(d)
+    next(it)
+    pid = node_pid()
+
+    def alarm(*_):
+        raise _Alarm()
+    old = signal.signal(signal.SIGALRM, alarm)
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    got = None
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        for _ in it:
+            pass
+    except _Alarm:
+        got = "the handler's exception"
+    except strata.Error as e:
+        got = "strata.Error %s" % e
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        it.close()
+        os.kill(pid, signal.SIGCONT)
+    took = time.monotonic() - t0
+    # Old: after 4 attempts of 2 s and their backoffs, some 8.7 s.
+    check(got == "the handler's exception" and took < 5,
+          "a hung node: a signal handler ran after %.1f s (timeout_ms 2 s, "
+          "3 retries): %s" % (took, got))
+
+
 def main():
     tar_in_pieces()
     c = strata.Client()
@@ -916,6 +959,9 @@ def main():
     changed_shards(c)
     drop_empty()
     bench_tar(c)
+
+    # ---- a hung node: signal handlers (Ctrl-C) still run ----
+    hung_node()
 
     # ---- a node that does not come back in time ----
     d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,

@@ -200,6 +200,7 @@ _ds_plan = _proto("strata_dataset_plan", _I, _size,
 _epoch_new = _proto("strata_epoch_new", _I, _c_p, _c_p,
                     ctypes.POINTER(_EpochOpts), ctypes.POINTER(_c_p))
 _epoch_next = _proto("strata_epoch_next", _I, _c_p, ctypes.POINTER(_Shard))
+_epoch_wait = _proto("strata_epoch_wait", _I, _c_p, ctypes.c_uint)
 _epoch_buf_free = _proto("strata_epoch_buf_free", None, _c_p, _c_p, _size)
 _epoch_stats = _proto("strata_epoch_stats", None, _c_p,
                       ctypes.POINTER(_EpochStats))
@@ -996,6 +997,11 @@ class Dataset(_Base):
         sh = _Shard()
         try:
             while True:
+                # In short waits: signal handlers (Ctrl-C's
+                # KeyboardInterrupt) run between them, not only once a
+                # hung node's retries have run out.
+                while not _epoch_wait(e, 100):
+                    pass
                 rc = _epoch_next(e, ctypes.byref(sh))
                 if rc == 0:
                     break
