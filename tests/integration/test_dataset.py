@@ -9,13 +9,18 @@ WORLD_SIZE in the environment, as torchrun sets them):
   - drop/pad give equal shares per rank;
   - a node killed (-9) and restarted on the same directories and port in
     the middle of an epoch costs nothing: every sample still exactly once;
-  - ranks from torch.distributed (gloo, spawned ranks) and set_epoch()
-    reach DataLoader workers, persistent ones included.
+  - ranks from torch.distributed (gloo, spawned ranks, a Dataset made
+    before init_process_group) and set_epoch() reach DataLoader workers,
+    persistent ones included; other processes keep their own epoch;
+  - a node that hangs (SIGSTOP) still lets signal handlers (Ctrl-C) run;
+    one that stays away is given up on, saying after how many retries.
 Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
 arguments of the wrong type or range refused before they reach C;
 strata.Error pickled and re-raised out of DataLoader workers with its code;
-spawned workers read the constructed listing or refuse; damaged tar shards
-named in the error; uneven="drop" with more ranks than shards refused; and
+unreadable CA files named; spawned workers read the constructed listing
+(keys, sizes, etags) or refuse; shards overwritten or deleted after the
+listing and damaged tar shards named in the error; bad RANK/WORLD_SIZE
+values named; uneven="drop" with more ranks than shards refused; and
 strata-bench --samples tar counting across pieces and failing on damaged
 shards.
 
