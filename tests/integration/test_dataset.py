@@ -513,14 +513,33 @@ def spawned_listing(c):
     c.put(BUCKET, prefix + "shard-0100.tar", data)
 
 
+def tar_of(members):
+    """A ustar archive of (name, bytes) members, in that order."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w",
+                      format=tarfile.USTAR_FORMAT) as t:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return bio.getvalue()
+
+
 def tar_errors(c):
-    """A damaged webdataset shard: the error names it and what is wrong."""
+    """A damaged webdataset shard, or one with a sample field twice: the
+    error names it and what is wrong."""
     good, _ = make_shard(200)
     for name, data, has in (
             ("notar", b"this is not a tar archive\n" * 100,
              "tar: header checksum mismatch at byte 0 (not a tar"),
             ("short", good[:3000], "tar: "),
-            ("pax", bad_pax(), "tar: bad pax record")):
+            ("pax", bad_pax(), "tar: bad pax record"),
+            ("dup", tar_of([("s1.bin", b"a"), ("s1.cls", b"1"),
+                            ("s1.bin", b"b")]),
+             "tar: member 's1.bin': sample 's1' already has a 'bin' field"),
+            ("key", tar_of([("s1.bin", b"a"), ("s1.__key__", b"other")]),
+             "tar: member 's1.__key__': sample 's1' already has a "
+             "'__key__' field")):
         key = "badtar/%s/shard.tar" % name
         c.put(BUCKET, key, data)
         url = "strata://%s/badtar/%s/" % (BUCKET, name)

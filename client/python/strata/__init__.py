@@ -618,8 +618,10 @@ def webdataset_samples(data, url=None):
     """Group a tar shard's members into WebDataset samples: dicts of
     extension -> bytes with "__key__" (the member path up to the first dot
     of its file name) and "__url__".  Members of one sample must be
-    consecutive, as WebDataset writes them.  A damaged archive raises
-    ValueError("URL: tar: ..."), naming url when given."""
+    consecutive, as WebDataset writes them.  A damaged archive, or a
+    sample with two members of one extension (or one named KEY.__key__ or
+    KEY.__url__), raises ValueError("URL: tar: ..."), naming url when
+    given."""
     return _samples(_tar.members(data), url)
 
 
@@ -652,6 +654,13 @@ def _samples(members, url):
             if cur is not None:
                 yield cur
             cur = {"__key__": key, "__url__": url}
+        if ext in cur:
+            # A second KEY.EXT, or KEY.__key__ / KEY.__url__: as
+            # WebDataset does, refused rather than one silently replacing
+            # the other (or the sample's key).
+            raise ValueError("%star: member %r: sample %r already has a "
+                             "%r field" % ("%s: " % url if url else "",
+                                           name, key, ext))
         cur[ext] = payload
     if cur is not None:
         yield cur
