@@ -493,6 +493,16 @@ static bool backoff(strata_epoch *e, unsigned ms)
 	return stop;
 }
 
+static bool stopping(strata_epoch *e)
+{
+	bool stop;
+
+	pthread_mutex_lock(&e->lock);
+	stop = e->stop;
+	pthread_mutex_unlock(&e->lock);
+	return stop;
+}
+
 /* A spare buffer of at least len bytes (the smallest), else a new one. */
 static void *spare_take(strata_epoch *e, size_t len)
 {
@@ -537,6 +547,12 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 		struct strata_get_result res;
 		size_t got = 0;
 
+		/* An iterator being freed starts no request (the hint before
+		 * this fetch may have taken a timeout to fail). */
+		if (stopping(e)) {
+			rc = -ECANCELED;
+			break;
+		}
 		/* Straight into the piece's buffer, no bounce copy. */
 		memset(&res, 0, sizeof(res));
 		rc = client_get_into(e->c, e->ds->bucket, sh->key,

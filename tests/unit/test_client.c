@@ -82,6 +82,7 @@ struct fake {
 	unsigned page_cap;		/* entries per LIST/BUCKET_LIST page */
 	unsigned batch_frame;		/* BATCH_GET body bytes per frame */
 	atomic_uint get_delay_ms;	/* each GET waits this long first */
+	atomic_uint hint_delay_ms;	/* each HINT too (then EOPNOTSUPP) */
 	atomic_bool goaway_next;	/* GOAWAY once, before the next GET's
 					 * answer (and answer it still) */
 
@@ -923,6 +924,9 @@ static int dispatch(struct sconn *s, const struct proto_header *h)
 	case PROTO_OP_BATCH_GET:
 		return do_batch(s, h);
 	default:
+		if (h->opcode == PROTO_OP_HINT &&
+		    atomic_load(&f->hint_delay_ms))
+			usleep(atomic_load(&f->hint_delay_ms) * 1000u);
 		return s_error(s, h->opcode, h->id, -EOPNOTSUPP, false);
 	}
 }
@@ -2202,6 +2206,33 @@ START_TEST(test_epoch_wait)
 }
 END_TEST
 
+/*
+ * An iterator freed while its fetcher waits on the prestaging hint starts
+ * no GET after it: the free waits for the hint only.
+ */
+START_TEST(test_epoch_free_during_hint)
+{
+	struct strata_epoch_opts o = { .prefetch = 1, .no_shuffle = true };
+	strata_dataset *ds;
+	strata_epoch *e;
+	uint8_t *data = pattern(1000, 5);
+	int gets, after;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "h-0", NULL, data,
+					       1000, NULL), 0);
+	ck_assert_int_eq(strata_dataset_open(C, "data", "h-", &ds), 0);
+	atomic_store(&F->hint_delay_ms, 400);
+	gets = atomic_load(&F->gets_done);
+	ck_assert_int_eq(strata_epoch_new(C, ds, &o, &e), 0);
+	usleep(100 * 1000);		/* the hint is on its way */
+	strata_epoch_free(e);
+	after = atomic_load(&F->gets_done);
+	ck_assert_int_eq(after, gets);
+	strata_dataset_free(ds);
+	free(data);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -2230,6 +2261,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_epoch_first_piece_alone);
 	tcase_add_test(tc, test_epoch_wait);
+	tcase_add_test(tc, test_epoch_free_during_hint);
 	suite_add_tcase(s, tc);
 	return s;
 }
