@@ -872,7 +872,7 @@ class Dataset(_Base):
             keys.append(_ds_key(h, i, ctypes.byref(size)).decode())
             sizes.append(size.value)
             etags.append(ctypes.string_at(_ds_etag(h, i), 32))
-        now = (keys, sizes, etags)
+        now = (keys, sizes, b"".join(etags))   # one object, not one each
         if self._keys is not None and now != (self._keys, self._sizes,
                                               self._etags):
             _ds_free(h)
@@ -1055,8 +1055,10 @@ class Dataset(_Base):
 def _listing_diff(then, now):
     """What differs between two listings (keys, sizes, etags), for
     people."""
-    was = {k: (s, e) for k, s, e in zip(*then)}
-    now = {k: (s, e) for k, s, e in zip(*now)}
+    def by_key(keys, sizes, etags):     # etags: 32 bytes per key
+        return {k: (s, etags[32 * i:32 * i + 32])
+                for i, (k, s) in enumerate(zip(keys, sizes))}
+    was, now = by_key(*then), by_key(*now)
     both = set(was) & set(now)
     added = sorted(set(now) - set(was))
     gone = sorted(set(was) - set(now))
