@@ -153,6 +153,13 @@ const char *strata_dataset_key(const strata_dataset *ds, size_t i,
 	return ds->shards[i].key;
 }
 
+const uint8_t *strata_dataset_etag(const strata_dataset *ds, size_t i)
+{
+	if (!ds || i >= ds->n)
+		return NULL;
+	return ds->shards[i].etag;
+}
+
 void strata_dataset_free(strata_dataset *ds)
 {
 	if (!ds)
@@ -486,6 +493,16 @@ static bool backoff(strata_epoch *e, unsigned ms)
 	return stop;
 }
 
+static bool stopping(strata_epoch *e)
+{
+	bool stop;
+
+	pthread_mutex_lock(&e->lock);
+	stop = e->stop;
+	pthread_mutex_unlock(&e->lock);
+	return stop;
+}
+
 /* A spare buffer of at least len bytes (the smallest), else a new one. */
 static void *spare_take(strata_epoch *e, size_t len)
 {
@@ -530,6 +547,12 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 		struct strata_get_result res;
 		size_t got = 0;
 
+		/* An iterator being freed starts no request (the hint before
+		 * this fetch may have taken a timeout to fail). */
+		if (stopping(e)) {
+			rc = -ECANCELED;
+			break;
+		}
 		/* Straight into the piece's buffer, no bounce copy. */
 		memset(&res, 0, sizeof(res));
 		rc = client_get_into(e->c, e->ds->bucket, sh->key,
@@ -721,6 +744,38 @@ int strata_epoch_new(strata_client *c, const strata_dataset *ds,
 fail:
 	strata_epoch_free(e);
 	return rc;
+}
+
+int strata_epoch_wait(strata_epoch *e, unsigned timeout_ms)
+{
+	struct timespec ts;
+	uint64_t t0;
+	int ready;
+
+	if (!e)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	t0 = now_ns();
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		ready = e->consumed >= e->n ||
+			e->slots[e->consumed % e->nslots].st == SLOT_READY;
+		if (ready || pthread_cond_timedwait(&e->ready_cond, &e->lock,
+						    &ts) != 0)
+			break;
+	}
+	/* Waited here rather than in strata_epoch_next(): counted alike. */
+	e->stats.wait_ns += now_ns() - t0;
+	ready = e->consumed >= e->n ||
+		e->slots[e->consumed % e->nslots].st == SLOT_READY;
+	pthread_mutex_unlock(&e->lock);
+	return ready;
 }
 
 int strata_epoch_next(strata_epoch *e, struct strata_shard *sh)

@@ -874,6 +874,10 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 		goto fail;
 	}
 	rc = tls_ctx_new(cfg->ca_file, &c->tls);
+	if (rc && cfg->ca_file)
+		client_message("CA file %s: %s", cfg->ca_file,
+			       rc == -EPROTO ? "no PEM certificate in it" :
+			       strata_strerror(rc));
 	if (rc)
 		goto fail;
 	rc = pool_get(c, false, &cn);

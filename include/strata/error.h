@@ -77,7 +77,8 @@ const char *strata_strerror(int err);
  * The node's own words about the last error it returned to this thread's
  * latest libstrata call ("an admin access key is required"), for people;
  * for strata_client_new(), also the library's own reason where it has one
- * (a malformed endpoint, a host name that did not resolve); "" when that
+ * (a malformed endpoint, a host name that did not resolve, a CA file that
+ * cannot be read or holds no certificate); "" when that
  * call failed without one (or did not fail).  Valid until the thread's
  * next libstrata call.
  */

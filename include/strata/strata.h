@@ -718,6 +718,14 @@ size_t strata_dataset_count(const strata_dataset *ds);
 const char *strata_dataset_key(const strata_dataset *ds, size_t i,
 			       uint64_t *size);
 
+/*
+ * Shard i's etag as listed: STRATA_ETAG_LEN bytes, valid until
+ * strata_dataset_free(); NULL when i is out of range.  Every read of the
+ * shard must find this version (else -ESTALE), so two listings read the
+ * same bytes when their keys, sizes and etags agree.
+ */
+const uint8_t *strata_dataset_etag(const strata_dataset *ds, size_t i);
+
 /* Free a dataset; NULL is ignored.  No iterator over it may still run. */
 void strata_dataset_free(strata_dataset *ds);
 
@@ -764,6 +772,16 @@ int strata_epoch_new(strata_client *c, const strata_dataset *ds,
  * which the next call goes on with the next piece; -EINVAL.
  */
 int strata_epoch_next(strata_epoch *e, struct strata_shard *sh);
+
+/*
+ * Wait at most timeout_ms (0: not at all) for the next piece, without
+ * taking it: for a caller that must do something else while it waits
+ * (an interpreter that runs its signal handlers, as the Python binding
+ * does for Ctrl-C, when a node hangs).
+ * Returns 1 when strata_epoch_next() will not wait (the piece is in, or
+ * the plan is over), 0 when the time ran out first, -EINVAL.
+ */
+int strata_epoch_wait(strata_epoch *e, unsigned timeout_ms);
 
 /* Free a buffer strata_epoch_next() handed over: with e's free_fn when e
  * has an alloc_fn, else with free() (e may then be NULL, or already

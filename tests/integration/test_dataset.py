@@ -8,12 +8,19 @@ WORLD_SIZE in the environment, as torchrun sets them):
   - another order in the next epoch, the same order for the same seed;
   - drop/pad give equal shares per rank;
   - a node killed (-9) and restarted on the same directories and port in
-    the middle of an epoch costs nothing: every sample still exactly once.
+    the middle of an epoch costs nothing: every sample still exactly once;
+  - ranks from torch.distributed (gloo, spawned ranks, a Dataset made
+    before init_process_group) and set_epoch() reach DataLoader workers,
+    persistent ones included; other processes keep their own epoch;
+  - a node that hangs (SIGSTOP) still lets signal handlers (Ctrl-C) run;
+    one that stays away is given up on, saying after how many retries.
 Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
 arguments of the wrong type or range refused before they reach C;
 strata.Error pickled and re-raised out of DataLoader workers with its code;
-spawned workers read the constructed listing or refuse; damaged tar shards
-named in the error; uneven="drop" with more ranks than shards refused; and
+unreadable CA files named; spawned workers read the constructed listing
+(keys, sizes, etags) or refuse; shards overwritten or deleted after the
+listing and damaged tar shards named in the error; bad RANK/WORLD_SIZE
+values named; uneven="drop" with more ranks than shards refused; and
 strata-bench --samples tar counting across pieces and failing on damaged
 shards.
 
@@ -376,6 +383,9 @@ def bad_arguments(c):
             (lambda: strata.Dataset(URL, backoff_ms=2 ** 32), V,
              "backoff_ms"),
             (lambda: strata.Dataset(URL, piece_size=-1), V, "piece_size"),
+            # samples="shards" yields whole shards: pieces would be
+            # ignored.
+            (lambda: strata.Dataset(URL, piece_size=4096), V, "piece_size"),
             (lambda: strata.Dataset(URL, epoch=-1), V, "epoch"),
             (lambda: strata.Dataset(URL, seed="1"), T, "seed")):
         expect_raise(exc, f, "%s refused" % name, (name + ":",))
@@ -423,6 +433,19 @@ def errors_across_processes(c):
         check(e3.code == strata.ENOOBJECT and str(e3) == str(real) and
               e3.node_message == real.node_message,
               "a real error pickled: %s" % e3)
+
+    # A CA file that cannot be read, or holds no certificate, is named.
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".pem") as f:
+        f.write(b"not a certificate\n")
+        f.flush()
+        for ca, code, has in (("/nonexistent/ca.pem", -errno.ENOENT,
+                               "No such file"),
+                              (f.name, -errno.EPROTO, "no PEM certificate")):
+            e = expect_raise(strata.Error, lambda: strata.Client(ca=ca),
+                             "CA file %s" % ca, ("CA file %s: " % ca, has))
+            check(e is not None and e.code == code,
+                  "... code %s" % (e.code if e is not None else None))
 
     # The listing works; the workers' node is a closed port.
     d = strata.Dataset(URL, samples="shards", rank=0, world_size=1,
@@ -477,16 +500,46 @@ def spawned_listing(c):
     keys = read(d2, "spawn")
     check(len(keys) == len(want) + PER_SHARD,
           "spawn, constructed again: %d samples" % len(keys))
+    # A shard rewritten at the same size: spawned workers refuse too,
+    # rather than read the new version silently.
+    data, _ = make_shard(100)
+    c.put(BUCKET, prefix + "shard-0100.tar",
+          data[:600] + bytes([data[600] ^ 1]) + data[601:])
+    e = expect_raise(strata.Error, lambda: read(d2, "spawn"),
+                     "spawn, a shard rewritten at the same size: refused",
+                     ("rewritten: %sshard-0100.tar" % prefix,))
+    check(e is not None and e.code == -errno.ESTALE,
+          "... as ESTALE (%s)" % (e.code if e is not None else None))
+    c.put(BUCKET, prefix + "shard-0100.tar", data)
+
+
+def tar_of(members):
+    """A ustar archive of (name, bytes) members, in that order."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w",
+                      format=tarfile.USTAR_FORMAT) as t:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    return bio.getvalue()
 
 
 def tar_errors(c):
-    """A damaged webdataset shard: the error names it and what is wrong."""
+    """A damaged webdataset shard, or one with a sample field twice: the
+    error names it and what is wrong."""
     good, _ = make_shard(200)
     for name, data, has in (
             ("notar", b"this is not a tar archive\n" * 100,
              "tar: header checksum mismatch at byte 0 (not a tar"),
             ("short", good[:3000], "tar: "),
-            ("pax", bad_pax(), "tar: bad pax record")):
+            ("pax", bad_pax(), "tar: bad pax record"),
+            ("dup", tar_of([("s1.bin", b"a"), ("s1.cls", b"1"),
+                            ("s1.bin", b"b")]),
+             "tar: member 's1.bin': sample 's1' already has a 'bin' field"),
+            ("key", tar_of([("s1.bin", b"a"), ("s1.__key__", b"other")]),
+             "tar: member 's1.__key__': sample 's1' already has a "
+             "'__key__' field")):
         key = "badtar/%s/shard.tar" % name
         c.put(BUCKET, key, data)
         url = "strata://%s/badtar/%s/" % (BUCKET, name)
@@ -507,6 +560,28 @@ def tar_errors(c):
                  "a damaged shard in a DataLoader worker",
                  ("strata://%s/badtar/notar/shard.tar: tar:" % BUCKET,))
     c.delete(BUCKET, "badtar/notar/shard.tar")
+
+
+def changed_shards(c):
+    """A shard overwritten or deleted after the Dataset listed it: an
+    Error naming it, saying what happened."""
+    for i in range(3):
+        c.put(BUCKET, "chg/%d" % i, b"version one %d" % i)
+    url = "strata://%s/chg/" % BUCKET
+    d = strata.Dataset(url, shuffle=False, rank=0, world_size=1)
+    c.put(BUCKET, "chg/1", b"version two")
+    e = expect_raise(strata.Error, lambda: list(d), "a shard overwritten "
+                     "after the listing",
+                     (url + "1: changed since the Dataset listed it",))
+    check(e is not None and e.code == -errno.ESTALE,
+          "... as ESTALE (%s)" % (e.code if e is not None else None))
+    c.delete(BUCKET, "chg/1")
+    e = expect_raise(strata.Error, lambda: list(d), "a shard deleted "
+                     "after the listing", (url + "1: no such object",))
+    check(e is not None and e.code == strata.ENOOBJECT,
+          "... as ENOOBJECT (%s)" % (e.code if e is not None else None))
+    for i in (0, 2):
+        c.delete(BUCKET, "chg/%d" % i)
 
 
 def drop_empty():
@@ -535,6 +610,13 @@ def drop_empty():
           "pad still gives every rank a shard; an empty dataset is no "
           "error")
     os.environ["RANK"], os.environ["WORLD_SIZE"] = "0", "1"
+    # A RANK or WORLD_SIZE that is not a number is named.
+    d = strata.Dataset(URL, seed=1)
+    for var, val in (("RANK", "abc"), ("WORLD_SIZE", ""), ("RANK", "1.0")):
+        os.environ[var] = val
+        expect_raise(ValueError, d.plan, "%s=%r" % (var, val),
+                     ("%s=%r" % (var, val), "not an integer"))
+        os.environ["RANK"], os.environ["WORLD_SIZE"] = "0", "1"
 
 
 def bench_binary():
@@ -603,6 +685,159 @@ def bench_tar(c):
               % (size, r.returncode))
 
 
+def persistent_workers():
+    """set_epoch() in the main process reaches persistent DataLoader
+    workers, forked or spawned: another order each epoch, the first one
+    again for epoch 0, the same as workers started afresh."""
+    import copy
+    for ctx, copied in (("fork", False), ("spawn", False), ("fork", True)):
+        d = strata.Dataset(URL, seed=6, samples="webdataset", rank=1,
+                           world_size=RANKS)
+        if copied:                      # a copy has its own epoch
+            d = copy.deepcopy(d)
+        loader = tud.DataLoader(d, num_workers=2, batch_size=None,
+                                persistent_workers=True,
+                                multiprocessing_context=ctx)
+        orders = []
+        for epoch in (0, 1, 2, 0):
+            d.set_epoch(epoch)
+            orders.append([s["__key__"] for s in loader])
+        fresh = strata.Dataset(URL, seed=6, epoch=2, samples="webdataset",
+                               rank=1, world_size=RANKS)
+        check(len({tuple(o) for o in orders}) == 3 and
+              orders[0] == orders[3] and
+              orders[2] == [s["__key__"] for s in tud.DataLoader(
+                  fresh, num_workers=2, batch_size=None)],
+              "persistent_workers (%s%s): set_epoch() reaches the "
+              "workers (%d orders in epochs 0, 1, 2, 0)"
+              % (ctx, ", a deepcopy" if copied else "",
+                 len({tuple(o) for o in orders})))
+
+
+def _own_epoch(d, epoch, q):
+    """In a process that is not a DataLoader worker: set its own epoch."""
+    d.set_epoch(epoch)
+    time.sleep(0.3)                     # while the others set theirs
+    q.put(d.epoch)
+
+
+def own_epochs():
+    """Processes other than DataLoader workers (ranks started with the
+    Dataset, a sweep's jobs) keep their own epoch: set_epoch() in one
+    changes neither its parent's nor its siblings'."""
+    import multiprocessing
+    for ctx in ("fork", "spawn"):
+        mp = multiprocessing.get_context(ctx)
+        d = strata.Dataset(URL, epoch=3, rank=0, world_size=1)
+        q = mp.Queue()
+        ps = [mp.Process(target=_own_epoch, args=(d, e, q)) for e in (7, 9)]
+        for p in ps:
+            p.start()
+        got = sorted([q.get(timeout=60), q.get(timeout=60)])
+        for p in ps:
+            p.join()
+        check(d.epoch == 3 and got == [7, 9],
+              "%s: two processes set epochs 7 and 9: they read %s, their "
+              "parent still 3 (%d)" % (ctx, got, d.epoch))
+
+
+def _dist_rank(rank, world, port, out):
+    """One rank of distributed_workers(), in a spawned process: its
+    samples of epochs 0 and 1 through a DataLoader with 2 workers."""
+    import torch.distributed as dist
+    for v in ("RANK", "WORLD_SIZE"):    # only torch.distributed says
+        os.environ.pop(v, None)
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", port
+    # Made before init_process_group, epoch never set: the workers learn
+    # the rank when they are forked.
+    early = strata.Dataset(URL, seed=4, epoch=1, samples="webdataset")
+    dist.init_process_group("gloo", init_method="env://", rank=rank,
+                            world_size=world)
+    try:
+        d = strata.Dataset(URL, seed=4, samples="webdataset")
+        keys = []
+        for epoch in (0, 1):
+            d.set_epoch(epoch)
+            keys.append([s["__key__"] for s in
+                         tud.DataLoader(d, num_workers=2, batch_size=None)])
+        keys.append([s["__key__"] for s in
+                     tud.DataLoader(early, num_workers=2, batch_size=None)])
+        with open(os.path.join(out, str(rank)), "w") as f:
+            json.dump(keys, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def distributed_workers():
+    """Ranks from torch.distributed (init_process_group with explicit
+    ranks, as under torch.multiprocessing.spawn; no RANK/WORLD_SIZE in the
+    environment) reach the DataLoader workers, in which torch.distributed
+    is not initialized: every sample exactly once across the ranks."""
+    import tempfile
+    import torch.multiprocessing as tmp
+    world = 2
+    with tempfile.TemporaryDirectory() as out:
+        tmp.spawn(_dist_rank, args=(world, str(closed_port()), out),
+                  nprocs=world)
+        per_rank = []
+        for r in range(world):
+            with open(os.path.join(out, str(r))) as f:
+                per_rank.append(json.load(f))
+    for epoch, how in ((0, "epoch 0"), (1, "epoch 1"),
+                       (2, "a Dataset made before init_process_group")):
+        flat = [k for r in per_rank for k in r[epoch]]
+        check(len(flat) == NSHARDS * PER_SHARD and
+              len(set(flat)) == len(flat),
+              "torch.distributed (gloo, %d ranks) in DataLoader workers, "
+              "%s: %s samples per rank, each exactly once"
+              % (world, how, [len(r[epoch]) for r in per_rank]))
+    check([r[2] for r in per_rank] == [r[1] for r in per_rank],
+          "... the same samples as a Dataset made after it, epoch 1")
+
+
+class _Alarm(Exception):
+    pass
+
+
+def hung_node():
+    """The node stops answering (SIGSTOP) while a process reads in
+    process, as with num_workers=0: a signal's handler runs (here it
+    raises, as Ctrl-C's raises KeyboardInterrupt) once the attempt in
+    flight ends (timeout_ms), not only once every retry has."""
+    import signal
+    d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,
+                       world_size=1, retries=3,
+                       client_args={"timeout_ms": 2000})
+    it = iter(d)
+    next(it)
+    pid = node_pid()
+
+    def alarm(*_):
+        raise _Alarm()
+    old = signal.signal(signal.SIGALRM, alarm)
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    got = None
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        for _ in it:
+            pass
+    except _Alarm:
+        got = "the handler's exception"
+    except strata.Error as e:
+        got = "strata.Error %s" % e
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        it.close()
+        os.kill(pid, signal.SIGCONT)
+    took = time.monotonic() - t0
+    # Old: after 4 attempts of 2 s and their backoffs, some 8.7 s.
+    check(got == "the handler's exception" and took < 5,
+          "a hung node: a signal handler ran after %.1f s (timeout_ms 2 s, "
+          "3 retries): %s" % (took, got))
+
+
 def main():
     tar_in_pieces()
     c = strata.Client()
@@ -631,7 +866,10 @@ def main():
         strata.Dataset("strata://no-such-bucket/x/")
         check(False, "a dataset in a missing bucket raises")
     except strata.Error as e:
-        check(e.code == strata.ENOBUCKET, "missing bucket: %s" % e)
+        # The node's words are not repeated when they are the code's.
+        check(e.code == strata.ENOBUCKET and e.node_message and
+              str(e).count("no such bucket") == 1,
+              "missing bucket: %s" % e)
 
     # ---- the dataset ----
     expect = set()
@@ -734,13 +972,33 @@ def main():
           "rank/world from RANK/WORLD_SIZE (3 of 4: 16 shards), and from "
           "torch.distributed when initialized (0 of 1: 64 shards)")
 
+    distributed_workers()
+    persistent_workers()
+    own_epochs()
     low_level(c)
     bad_arguments(c)
     errors_across_processes(c)
     spawned_listing(c)
     tar_errors(c)
+    changed_shards(c)
     drop_empty()
     bench_tar(c)
+
+    # ---- a hung node: signal handlers (Ctrl-C) still run ----
+    hung_node()
+
+    # ---- a node that does not come back in time ----
+    d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,
+                       world_size=1, retries=2, backoff_ms=50)
+    it = iter(d)
+    next(it)
+    old, t, done = restart_node(3)
+    e = expect_raise(strata.Error, lambda: list(it), "node down for 3 s, "
+                     "2 retries", ("given up after 2 retries in ",
+                                   "Connection refused"))
+    check(e is not None and e.code == -errno.ECONNREFUSED,
+          "... as ECONNREFUSED (%s)" % (e.code if e is not None else None))
+    t.join()
 
     # ---- a node restart in the middle of an epoch ----
     # In process first: the reader's counters show the retries.

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -81,6 +82,7 @@ struct fake {
 	unsigned page_cap;		/* entries per LIST/BUCKET_LIST page */
 	unsigned batch_frame;		/* BATCH_GET body bytes per frame */
 	atomic_uint get_delay_ms;	/* each GET waits this long first */
+	atomic_uint hint_delay_ms;	/* each HINT too (then EOPNOTSUPP) */
 	atomic_bool goaway_next;	/* GOAWAY once, before the next GET's
 					 * answer (and answer it still) */
 	atomic_int evil;		/* answer the next object request with
@@ -1053,6 +1055,9 @@ static int dispatch(struct sconn *s, const struct proto_header *h)
 	case PROTO_OP_BATCH_GET:
 		return do_batch(s, h);
 	default:
+		if (h->opcode == PROTO_OP_HINT &&
+		    atomic_load(&f->hint_delay_ms))
+			usleep(atomic_load(&f->hint_delay_ms) * 1000u);
 		return s_error(s, h->opcode, h->id, -EOPNOTSUPP, false);
 	}
 }
@@ -2354,6 +2359,85 @@ START_TEST(test_epoch_first_piece_alone)
 }
 END_TEST
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * strata_epoch_wait: 0 while the next piece is on its way, 1 once it is in
+ * (next() then does not wait) and at the end of the plan.
+ */
+START_TEST(test_epoch_wait)
+{
+	struct strata_epoch_opts o = { .prefetch = 1, .no_shuffle = true };
+	struct strata_shard sh;
+	strata_dataset *ds;
+	strata_epoch *e;
+	uint8_t *data = pattern(1000, 3);
+	uint64_t t0;
+
+	ck_assert_int_eq(strata_epoch_wait(NULL, 0), -EINVAL);
+	for (int i = 0; i < 2; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "w-%d", i);
+		ck_assert_int_eq(strata_object_put_buf(C, "data", key, NULL,
+						       data, 1000, NULL), 0);
+	}
+	ck_assert_int_eq(strata_dataset_open(C, "data", "w-", &ds), 0);
+	atomic_store(&F->get_delay_ms, 400);
+	ck_assert_int_eq(strata_epoch_new(C, ds, &o, &e), 0);
+	ck_assert_int_eq(strata_epoch_wait(e, 0), 0);
+	ck_assert_int_eq(strata_epoch_wait(e, 50), 0);
+	ck_assert_int_eq(strata_epoch_wait(e, 10000), 1);
+	ck_assert_int_eq(strata_epoch_wait(e, 0), 1);	/* still there */
+	t0 = mono_ms();
+	ck_assert_int_eq(strata_epoch_next(e, &sh), 1);
+	ck_assert_uint_lt(mono_ms() - t0, 100);		/* did not wait */
+	ck_assert_mem_eq(sh.data, data, 1000);
+	strata_epoch_buf_free(e, sh.data, sh.length);
+	ck_assert_int_eq(strata_epoch_wait(e, 10000), 1);
+	ck_assert_int_eq(strata_epoch_next(e, &sh), 1);
+	strata_epoch_buf_free(e, sh.data, sh.length);
+	ck_assert_int_eq(strata_epoch_wait(e, 0), 1);	/* the end */
+	ck_assert_int_eq(strata_epoch_next(e, &sh), 0);
+	strata_epoch_free(e);
+	strata_dataset_free(ds);
+	free(data);
+}
+END_TEST
+
+/*
+ * An iterator freed while its fetcher waits on the prestaging hint starts
+ * no GET after it: the free waits for the hint only.
+ */
+START_TEST(test_epoch_free_during_hint)
+{
+	struct strata_epoch_opts o = { .prefetch = 1, .no_shuffle = true };
+	strata_dataset *ds;
+	strata_epoch *e;
+	uint8_t *data = pattern(1000, 5);
+	int gets, after;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "h-0", NULL, data,
+					       1000, NULL), 0);
+	ck_assert_int_eq(strata_dataset_open(C, "data", "h-", &ds), 0);
+	atomic_store(&F->hint_delay_ms, 400);
+	gets = atomic_load(&F->gets_done);
+	ck_assert_int_eq(strata_epoch_new(C, ds, &o, &e), 0);
+	usleep(100 * 1000);		/* the hint is on its way */
+	strata_epoch_free(e);
+	after = atomic_load(&F->gets_done);
+	ck_assert_int_eq(after, gets);
+	strata_dataset_free(ds);
+	free(data);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -2382,6 +2466,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_hostile_server);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_epoch_first_piece_alone);
+	tcase_add_test(tc, test_epoch_wait);
+	tcase_add_test(tc, test_epoch_free_during_hint);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -285,6 +285,7 @@ START_TEST(test_bad_input)
 	/* NULL handles are harmless or refused, never a crash. */
 	ck_assert_uint_eq(strata_dataset_count(NULL), 0);
 	ck_assert_ptr_null(strata_dataset_key(NULL, 0, NULL));
+	ck_assert_ptr_null(strata_dataset_etag(NULL, 0));
 	strata_dataset_free(NULL);
 	strata_epoch_free(NULL);
 	strata_epoch_buf_free(NULL, NULL, 0);

@@ -29,8 +29,12 @@ was built or installed with (_libpath.py), else the loader's search path.
 import ctypes
 import ctypes.util
 import errno
+import multiprocessing.context
+import multiprocessing.sharedctypes
 import operator
 import os
+import sys
+import weakref
 
 from strata import _tar
 
@@ -187,6 +191,8 @@ _ds_open = _proto("strata_dataset_open", _I, _c_p, _char_p, _char_p,
 _ds_count = _proto("strata_dataset_count", _size, _c_p)
 _ds_key = _proto("strata_dataset_key", _char_p, _c_p, _size,
                  ctypes.POINTER(_u64))
+_ds_etag = _proto("strata_dataset_etag", ctypes.POINTER(ctypes.c_uint8),
+                  _c_p, _size)
 _ds_free = _proto("strata_dataset_free", None, _c_p)
 _ds_plan = _proto("strata_dataset_plan", _I, _size,
                   ctypes.POINTER(_EpochOpts), ctypes.POINTER(_size), _size,
@@ -194,6 +200,7 @@ _ds_plan = _proto("strata_dataset_plan", _I, _size,
 _epoch_new = _proto("strata_epoch_new", _I, _c_p, _c_p,
                     ctypes.POINTER(_EpochOpts), ctypes.POINTER(_c_p))
 _epoch_next = _proto("strata_epoch_next", _I, _c_p, ctypes.POINTER(_Shard))
+_epoch_wait = _proto("strata_epoch_wait", _I, _c_p, ctypes.c_uint)
 _epoch_buf_free = _proto("strata_epoch_buf_free", None, _c_p, _c_p, _size)
 _epoch_stats = _proto("strata_epoch_stats", None, _c_p,
                       ctypes.POINTER(_EpochStats))
@@ -246,7 +253,9 @@ class Error(Exception):
         self.what = what
         self.node_message = node_message
         msg = _strerror(code).decode("utf-8", "replace")
-        if node_message:
+        # The node's words after the code's text, unless they are the
+        # same ("no such bucket" once, as the CLI says it).
+        if node_message and node_message != msg:
             msg += " (%s)" % node_message
         super().__init__("%s: %s" % (what, msg) if what else msg)
 
@@ -609,8 +618,10 @@ def webdataset_samples(data, url=None):
     """Group a tar shard's members into WebDataset samples: dicts of
     extension -> bytes with "__key__" (the member path up to the first dot
     of its file name) and "__url__".  Members of one sample must be
-    consecutive, as WebDataset writes them.  A damaged archive raises
-    ValueError("URL: tar: ..."), naming url when given."""
+    consecutive, as WebDataset writes them.  A damaged archive, or a
+    sample with two members of one extension (or one named KEY.__key__ or
+    KEY.__url__), raises ValueError("URL: tar: ..."), naming url when
+    given."""
     return _samples(_tar.members(data), url)
 
 
@@ -643,6 +654,13 @@ def _samples(members, url):
             if cur is not None:
                 yield cur
             cur = {"__key__": key, "__url__": url}
+        if ext in cur:
+            # A second KEY.EXT, or KEY.__key__ / KEY.__url__: as
+            # WebDataset does, refused rather than one silently replacing
+            # the other (or the sample's key).
+            raise ValueError("%star: member %r: sample %r already has a "
+                             "%r field" % ("%s: " % url if url else "",
+                                           name, key, ext))
         cur[ext] = payload
     if cur is not None:
         yield cur
@@ -658,19 +676,77 @@ except Exception:                       # no torch: a plain iterable
     _Base = object
 
 
-def _rank_world():
+def _dist_rank_world():
+    """(rank, world size) of torch.distributed when it is initialized in
+    this process, else None."""
     try:
         import torch.distributed as dist
         if dist.is_available() and dist.is_initialized():
             return dist.get_rank(), dist.get_world_size()
     except Exception:
         pass
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return None
+
+
+# Datasets of this process, readied right before each fork() for the
+# workers it may start (Dataset._starting): a DataLoader worker forked from
+# a rank whose Dataset was made before init_process_group still reads that
+# rank's share, and sees the epoch of the process that started it.
+_datasets = weakref.WeakSet()
+
+
+def _before_fork():
+    try:
+        # torch.distributed is never imported here, only asked if it is.
+        rw = _dist_rank_world() if "torch.distributed" in sys.modules \
+            else None
+        for d in list(_datasets):
+            d._starting(rw)
+    except Exception:                   # never in the way of a fork
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
+
+
+def _env_int(name, default):
+    v = os.environ.get(name)
+    if v is None:
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError("%s=%r in the environment: not an integer"
+                         % (name, v)) from None
+
+
+def _rank_world(seen=None):
+    """torch.distributed's rank and world size, else seen (what the main
+    process's torch.distributed said: DataLoader workers do not have it
+    initialized), else RANK / WORLD_SIZE."""
+    rw = _dist_rank_world() or seen
+    if rw is not None:
+        return rw
+    rank = _env_int("RANK", 0)
+    world = _env_int("WORLD_SIZE", 1)
     if world < 1 or not 0 <= rank < world:
         raise ValueError("RANK=%d WORLD_SIZE=%d: need 0 <= RANK < "
                          "WORLD_SIZE" % (rank, world))
     return rank, world
+
+
+def _shared_u64(v):
+    """A uint64 in shared memory, seen by the processes started after it
+    (forked, or spawned with it pickled), or None where there is none."""
+    try:
+        return multiprocessing.sharedctypes.RawValue(ctypes.c_uint64, v)
+    except Exception:
+        return None
+
+
+def _in_worker():
+    return _tud is not None and _tud.get_worker_info() is not None
 
 
 def _worker():
@@ -689,28 +765,43 @@ class Dataset(_Base):
     damaged shard raises ValueError("strata://bucket/key: tar: ...")).
     Rank and world size come from torch.distributed when it is initialized,
     else from RANK / WORLD_SIZE (rank= and world_size= override both);
-    DataLoader workers split the rank's share among themselves.  Call
+    DataLoader workers split the rank's share among themselves.
+    torch.distributed is not initialized in DataLoader workers: they take
+    the rank and world size it gave in the process that started them, as
+    it was when they were started (or, failing that, when the Dataset was
+    constructed or set_epoch() last called there).  Call
     set_epoch(n) before each epoch (as with DistributedSampler), or pass
-    epoch= once; workers copy the dataset when they start, so with
-    persistent_workers=True a later set_epoch() does not reach them.
+    epoch= once: the order is the same every epoch the epoch is not
+    changed.  The epoch is kept in shared memory, so set_epoch() in the
+    main process reaches DataLoader workers however they were started,
+    persistent_workers=True included (other processes, such as ranks
+    started by mp.spawn with the Dataset, and copies made with pickle or
+    copy, have their own).
     uneven="share" (every shard exactly once; ranks may differ by one),
     "drop" or "pad" (equal counts per rank); "drop" with fewer shards than
     ranks, which would leave every rank nothing, is a ValueError.
+    A shard that cannot be read raises Error naming it: code
+    strata.ENOOBJECT when it was deleted, -errno.ESTALE when it was
+    overwritten after the listing (never bytes of another version).
 
     The listing (keys and sizes) is made once, at construction, in the
     constructing process.  DataLoader workers started by fork inherit it;
     workers started by spawn or forkserver get it pickled, list the prefix
     again (libstrata opens a dataset only by listing) and raise Error
-    (code -ESTALE) if that listing differs from the constructed one,
+    (code -ESTALE) if that listing differs from the constructed one (keys,
+    sizes or etags: a shard rewritten at the same size counts),
     rather than read another set of shards: construct the Dataset again
     after the shards change.  Each worker opens its own connections.
     prefetch / prefetch_bytes bound the shards (pieces) fetched ahead per
     worker (0: 2 pieces, 256 MiB); retries / backoff_ms how long a
-    restarting node is waited for (0: 10 retries from 100 ms; NO_RETRY:
-    none).  piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
+    restarting node is waited for (0: 10 retries from 100 ms, about 13 s
+    when nothing answers; NO_RETRY: none), each attempt also bounded by
+    the client's timeout_ms; the Error after the last one says how many.
+    piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
     samples="webdataset", else 0) reads larger shards as byte ranges of
     that size, their tars parsed as the pieces arrive, so a worker holds
-    pieces rather than whole shards; 0 reads every shard whole.  seed is
+    pieces rather than whole shards; 0 reads every shard whole (the only
+    value samples="shards" takes: it yields whole shards).  seed is
     an int from -2**63 to 2**64 - 1 (negative ones, as hash() gives, taken
     modulo 2**64); the other numbers must fit their C fields (ValueError
     naming them otherwise).
@@ -729,7 +820,9 @@ class Dataset(_Base):
         self.shuffle = shuffle
         _int(seed, "seed", -(1 << 63), _U64_MAX)
         self.seed = seed
-        self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self._epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self._epoch_shared = _shared_u64(self._epoch)
+        self._epoch_pid = os.getpid()
         self.samples = samples
         if world_size is not None:
             world_size = _int(world_size, "world_size", 1, _UINT_MAX)
@@ -746,11 +839,19 @@ class Dataset(_Base):
         if piece_size is None:
             piece_size = WEBDATASET_PIECE if samples == "webdataset" else 0
         self.piece_size = _int(piece_size, "piece_size", 0, _U64_MAX)
+        if samples == "shards" and self.piece_size:
+            # Whole shards are handed over: pieces would bound nothing.
+            raise ValueError('piece_size: %d given, but samples="shards" '
+                             "yields whole shards; pieces are for "
+                             'samples="webdataset" (or use 0)'
+                             % self.piece_size)
         self.client_args = dict(client_args or {})
         self.last_stats = None
         self._client = None
         self._ds = None
-        self._keys = self._sizes = None
+        self._keys = self._sizes = self._etags = None
+        self._dist = _dist_rank_world()
+        _datasets.add(self)
         self._open()
         if world_size is not None:
             _check_drop(len(self._keys), world_size, uneven)
@@ -766,33 +867,55 @@ class Dataset(_Base):
         h = _c_p()
         _check(_ds_open(self._get_client().handle, _b(self.bucket, "url"),
                         _b(self.prefix, "url"), ctypes.byref(h)), self.url)
-        keys, sizes, size = [], [], _u64()
+        keys, sizes, etags, size = [], [], [], _u64()
         for i in range(_ds_count(h)):
             keys.append(_ds_key(h, i, ctypes.byref(size)).decode())
             sizes.append(size.value)
-        if self._keys is not None and (keys, sizes) != (self._keys,
-                                                        self._sizes):
+            etags.append(ctypes.string_at(_ds_etag(h, i), 32))
+        now = (keys, sizes, b"".join(etags))   # one object, not one each
+        if self._keys is not None and now != (self._keys, self._sizes,
+                                              self._etags):
             _ds_free(h)
             raise Error(-errno.ESTALE, "%s: the shards changed since the "
                         "Dataset was constructed (%s); this process (a "
                         "spawned DataLoader worker?) had to list them "
                         "again and will not read another set: construct "
                         "the Dataset again" % (self.url, _listing_diff(
-                            self._keys, self._sizes, keys, sizes)))
+                            (self._keys, self._sizes, self._etags), now)))
         self._ds = h
         self._ds_pid = os.getpid()
-        self._keys, self._sizes = keys, sizes
+        self._keys, self._sizes, self._etags = now
 
     def __getstate__(self):
         # Pickled for spawned workers: the C handles stay behind; the
-        # listing goes along, to check the one made there against.
-        s = dict(self.__dict__)
-        s["_client"] = None
-        s["_ds"] = None
+        # listing goes along, to check the one made there against.  The
+        # shared epoch goes to processes being started (DataLoader
+        # workers); a copy pickled otherwise keeps its own.
+        spawning = multiprocessing.context.get_spawning_popen() is not None
+        if spawning:
+            self._starting(_dist_rank_world())
+        s = dict(self.__dict__, _client=None, _ds=None)
+        if not spawning:
+            s["_epoch_shared"] = None
         return s
+
+    def _starting(self, rw):
+        """This process is about to start others (fork, or spawn with
+        self pickled): rw is torch.distributed's (rank, world size) here,
+        or None.  A process shares its own epoch with its DataLoader
+        workers, never the one it got from its own parent (a rank started
+        by mp.spawn keeps its own); a copy made with copy or pickle gets
+        one here too."""
+        if rw is not None:
+            self._dist = rw
+        if (self._epoch_shared is None or self._epoch_pid != os.getpid()) \
+                and not _in_worker():
+            self._epoch_shared = _shared_u64(self._epoch)
+            self._epoch_pid = os.getpid()
 
     def __setstate__(self, s):
         self.__dict__.update(s)
+        _datasets.add(self)
 
     def __del__(self):
         try:
@@ -814,11 +937,28 @@ class Dataset(_Base):
         """Shards in the dataset (all ranks together)."""
         return len(self._keys)
 
+    @property
+    def epoch(self):
+        """The epoch the next iteration reads (set_epoch()); in a
+        DataLoader worker, the one its process last set."""
+        if self._epoch_shared is not None and \
+                (self._epoch_pid == os.getpid() or _in_worker()):
+            return self._epoch_shared.value
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, epoch):
+        self._epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        if self._epoch_shared is not None and \
+                self._epoch_pid == os.getpid():
+            self._epoch_shared.value = self._epoch
+
     def set_epoch(self, epoch):
-        self.epoch = _int(epoch, "epoch", 0, _U64_MAX)
+        self.epoch = epoch
+        self._dist = _dist_rank_world() or self._dist
 
     def _participant(self):
-        rank, world = _rank_world()
+        rank, world = _rank_world(self._dist)
         if self.rank is not None:
             rank = self.rank
         if self.world_size is not None:
@@ -866,11 +1006,23 @@ class Dataset(_Base):
         sh = _Shard()
         try:
             while True:
+                # In short waits: signal handlers (Ctrl-C's
+                # KeyboardInterrupt) run between them, not only once a
+                # hung node's retries have run out.
+                while not _epoch_wait(e, 100):
+                    pass
                 rc = _epoch_next(e, ctypes.byref(sh))
                 if rc == 0:
                     break
                 key = sh.key.decode() if sh.key else "?"
-                _check(rc, "%s%s" % ("strata://%s/" % self.bucket, key))
+                what = "strata://%s/%s" % (self.bucket, key)
+                if rc == -errno.ESTALE:     # strerror: "Stale file handle"
+                    what += (": changed since the Dataset listed it "
+                             "(construct the Dataset again)")
+                elif rc < 0 and sh.retries:
+                    what += " (given up after %d retries in %.1f s)" % (
+                        sh.retries, sh.fetch_ns / 1e9)
+                _check(rc, what)
                 try:
                     if sh.length:
                         mv = memoryview((ctypes.c_char * sh.length)
@@ -900,14 +1052,22 @@ class Dataset(_Base):
             shard.drain()
 
 
-def _listing_diff(keys, sizes, now_keys, now_sizes):
-    """What differs between two listings, for people."""
-    was, now = dict(zip(keys, sizes)), dict(zip(now_keys, now_sizes))
+def _listing_diff(then, now):
+    """What differs between two listings (keys, sizes, etags), for
+    people."""
+    def by_key(keys, sizes, etags):     # etags: 32 bytes per key
+        return {k: (s, etags[32 * i:32 * i + 32])
+                for i, (k, s) in enumerate(zip(keys, sizes))}
+    was, now = by_key(*then), by_key(*now)
+    both = set(was) & set(now)
     added = sorted(set(now) - set(was))
     gone = sorted(set(was) - set(now))
-    resized = sorted(k for k in set(was) & set(now) if was[k] != now[k])
+    resized = sorted(k for k in both if was[k][0] != now[k][0])
+    rewritten = sorted(k for k in both if was[k][0] == now[k][0] and
+                       was[k][1] != now[k][1])
     say = ["%d shards then, %d now" % (len(was), len(now))]
-    for what, ks in (("new", added), ("gone", gone), ("resized", resized)):
+    for what, ks in (("new", added), ("gone", gone), ("resized", resized),
+                     ("rewritten", rewritten)):
         if ks:
             say.append("%s: %s%s" % (what, ", ".join(ks[:3]),
                                      ", ..." if len(ks) > 3 else ""))
