@@ -499,6 +499,7 @@ static int admin_metrics(void *arg, char **body, size_t *len)
 		.ready = a->ready,
 		.conns = a->net ? net_server_conns(a->net) : 0,
 		.conns_max = a->conns_cap,
+		.conns_refused = a->net ? net_server_refused(a->net) : 0,
 		.out_pending = a->net ? net_server_out_pending(a->net) : 0,
 		.out_cap = a->cfg.max_output_buffer,
 	};

@@ -282,10 +282,15 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	put(&o, "strata_start_time_seconds %" PRIu64 "\n", v->start_time_s);
 	head(&o, "strata_ready", "gauge", "1 when the store is open and serving (/readyz).");
 	put(&o, "strata_ready %d\n", v->ready ? 1 : 0);
-	head(&o, "strata_connections", "gauge", "TLS connections held now.");
+	head(&o, "strata_connections", "gauge",
+	     "Client connections held now (TCP, handshakes under way included).");
 	put(&o, "strata_connections %u\n", v->conns);
 	head(&o, "strata_connections_max", "gauge", "[node] max_connections (fewer when open files are limited).");
 	put(&o, "strata_connections_max %u\n", v->conns_max);
+	head(&o, "strata_connections_refused_total", "counter",
+	     "Connections closed at once because strata_connections_max were held.");
+	put(&o, "strata_connections_refused_total %" PRIu64 "\n",
+	    v->conns_refused);
 	head(&o, "strata_output_pending_bytes", "gauge",
 	     "Response bytes queued on all connections, not yet sent.");
 	put(&o, "strata_output_pending_bytes %" PRIu64 "\n", v->out_pending);

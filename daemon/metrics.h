@@ -47,6 +47,7 @@ struct metrics_view {
 	struct store_stats st;
 	unsigned conns;			/* TLS connections held now */
 	unsigned conns_max;
+	uint64_t conns_refused;		/* refused at conns_max, ever */
 	uint64_t out_pending;		/* output queued on all connections */
 	uint64_t out_cap;		/* [node] max_output_buffer; 0: none */
 };

@@ -888,6 +888,7 @@ void net__refuse(struct net_server *s)
 	r->shutdown.data = r;
 	uv_tcp_init(s->loop, &r->tcp);
 	s->nrefused++;
+	s->refused_total++;
 	if (!s->at_limit) {
 		s->at_limit = true;
 		log_warn("net", "connection limit (%u) reached, refusing new "
@@ -1102,6 +1103,11 @@ int net_tcp_port(const uv_tcp_t *h)
 unsigned net_server_conns(const struct net_server *s)
 {
 	return s->nconns;
+}
+
+uint64_t net_server_refused(const struct net_server *s)
+{
+	return s->refused_total;
 }
 
 static void on_inline_prepare_close(uv_handle_t *h)

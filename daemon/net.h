@@ -163,6 +163,10 @@ int net_tcp_port(const uv_tcp_t *h);
 /* Connections held, counting those being closed. */
 unsigned net_server_conns(const struct net_server *s);
 
+/* Connections refused (accepted and closed at once) because max_conns
+ * were held, since the server was made. */
+uint64_t net_server_refused(const struct net_server *s);
+
 /* Output pending on all connections together: ciphertext not yet written
  * to the sockets, counting what application writes put into TLS. */
 size_t net_server_out_pending(const struct net_server *s);

@@ -189,6 +189,7 @@ struct net_server {
 	void *arg;
 	unsigned nconns;		/* accepted, CLOSED not yet handled */
 	unsigned nrefused;		/* refused sockets not yet closed */
+	uint64_t refused_total;		/* refused over max_conns, ever */
 	bool closing;
 	bool at_limit;			/* "limit reached" logged */
 	atomic_bool drain_owed;		/* out_total passed out_total_cap */

@@ -92,7 +92,7 @@ START_TEST(t_store_rows)
 {
 	struct metrics m;
 	struct metrics_view v = { .version = "1", .ready = true, .have_store = true,
-				  .conns = 7, .out_pending = 5, .out_cap = 1024 };
+				  .conns = 7, .conns_refused = 9, .out_pending = 5, .out_cap = 1024 };
 	char *t;
 
 	metrics_init(&m);
@@ -122,6 +122,7 @@ START_TEST(t_store_rows)
 	ck_assert_double_eq(must(t, "strata_tier_directories{tier=\"cold\"}"), 4);
 	ck_assert_double_eq(must(t, "strata_ready"), 1);
 	ck_assert_double_eq(must(t, "strata_connections"), 7);
+	ck_assert_double_eq(must(t, "strata_connections_refused_total"), 9);
 	ck_assert_double_eq(must(t, "strata_output_pending_bytes"), 5);
 	ck_assert_double_eq(must(t, "strata_output_cap_bytes"), 1024);
 	free(t);

@@ -894,6 +894,7 @@ START_TEST(test_max_conns)
 	client_join(&cl);
 	ck_assert_msg(cl.ok, "client failed at step %d", cl.step);
 	ck_assert_int_eq(F.opens, 3);
+	ck_assert_uint_ge(net_server_refused(F.srv), 1);
 	want = 3;
 	run_until(p_closes, 5000);
 }
