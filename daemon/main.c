@@ -75,9 +75,11 @@ struct app {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: stratad [-c FILE] [--check-config] [--version]\n"
+		"usage: stratad [-c FILE] [--check-config | --new-admin-key] [--version]\n"
 		"  -c, --config FILE   configuration (default /etc/strata/stratad.conf)\n"
 		"      --check-config  check the configuration and exit (0: valid)\n"
+		"      --new-admin-key with the node stopped: add an admin key, write\n"
+		"                      it to STATE_DIR/admin.key and exit\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          this text\n"
 		"See stratad(8) and stratad.conf(5).\n");
@@ -85,7 +87,8 @@ static void usage(FILE *f)
 
 /*
  * First start: no access key exists, so make an admin key and leave it in
- * a 0600 file in the state directory for the operator to pick up.
+ * a 0600 file in the state directory for the operator to pick up.  With
+ * force (stratad --new-admin-key), make one whatever keys exist.
  *
  * The file is made whole first (a temporary name, fsync, rename, fsync of
  * the directory) and only then is the key stored: a crash at any point
@@ -93,7 +96,7 @@ static void usage(FILE *f)
  * one and replaces whatever file there is, or the key and its complete
  * file; never a key that nobody can read.
  */
-static int bootstrap_admin_key(struct app *a)
+static int bootstrap_admin_key(struct app *a, bool force)
 {
 	char path[CONFIG_PATH_MAX + 32], tmp[CONFIG_PATH_MAX + 32], text[256];
 	char id[STORE_AKEY_ID_LEN + 1], secret[STORE_AKEY_SECRET_LEN + 1];
@@ -108,7 +111,7 @@ static int bootstrap_admin_key(struct app *a)
 	for (size_t i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
-	if (n)
+	if (n && !force)
 		return 0;
 	snprintf(path, sizeof(path), "%s/admin.key", a->cfg.state_dir);
 	snprintf(tmp, sizeof(tmp), "%s/admin.key.tmp", a->cfg.state_dir);
@@ -146,7 +149,7 @@ static int bootstrap_admin_key(struct app *a)
 		goto fail_file;
 	}
 	close(dfd);
-	if (had)
+	if (had && !force)
 		log_warn("main", "replaced %s: the store has no access key, so "
 			 "the key it held (if any) was not this store's", path);
 	rc = store_access_key_put(a->store, id, secret, STORE_AKEY_SECRET_LEN,
@@ -160,6 +163,10 @@ static int bootstrap_admin_key(struct app *a)
 	keys_wipe(text, sizeof(text));
 	log_info("main", "created the admin access key %s; its secret is in %s",
 		 id, path);
+	if (force)
+		log_info("main", "the %zu access key(s) there were before still "
+			 "work (strata admin key list|delete)%s", n,
+			 had ? "; admin.key was replaced" : "");
 	return 0;
 fail_file:
 	/* Its key is not (surely) stored: the file would mislead. */
@@ -516,38 +523,29 @@ static bool admin_ready(void *arg)
 	return a->ready && a->store && a->net && !a->stopping;
 }
 
-static int start(struct app *a)
+/* The state and tier directories are usable (each problem logged). */
+static int check_dirs(struct app *a)
 {
-	const char *dirs[STORE_TIERS][STORE_MAX_TIER_DIRS];
-	const char *const *dirp[STORE_TIERS];
-	char index_dir[CONFIG_PATH_MAX + 16];
-	struct store_opts so;
-	struct server_opts sv = { 0 };
-	struct net_callbacks cbs = { 0 };
-	struct net_limits lim;
 	char err[4096];
-	int threads;
-	int rc;
+	int rc = config_check_dirs(&a->cfg, err, sizeof(err));
 
-	/* Everything that can be checked is, before anything is written:
-	 * the directories, then the certificate and key. */
-	rc = config_check_dirs(&a->cfg, err, sizeof(err));
 	for (char *line = err, *nl; rc && line && *line; line = nl) {
 		nl = strchr(line, '\n');
 		if (nl)
 			*nl++ = 0;
 		log_err("config", "%s", line);
 	}
-	if (rc)
-		return rc;
-	rc = tls_ctx_new_server(a->cfg.tls_cert, a->cfg.tls_key,
-				a->cfg.tls_client_ca[0] ? a->cfg.tls_client_ca
-							: NULL, &a->tls);
-	if (rc) {
-		log_err("main", "TLS: %s", strata_strerror(rc));
-		return rc;
-	}
-	raise_nofile();
+	return rc;
+}
+
+static int open_store(struct app *a)
+{
+	const char *dirs[STORE_TIERS][STORE_MAX_TIER_DIRS];
+	const char *const *dirp[STORE_TIERS];
+	char index_dir[CONFIG_PATH_MAX + 16];
+	struct store_opts so;
+	int rc;
+
 	rc = mkdir_p(a->cfg.state_dir);
 	if (rc) {
 		log_err("main", "state directory %s: %s", a->cfg.state_dir,
@@ -562,11 +560,68 @@ static int start(struct app *a)
 	}
 	config_store_opts(&a->cfg, &so, index_dir, dirp);
 	rc = store_open(a->loop, &so, &a->store);
-	if (rc) {
+	if (rc)
 		log_err("main", "cannot open the store: %s", strata_strerror(rc));
+	return rc;
+}
+
+static void key_store_closed(void *arg)
+{
+	struct app *a = arg;
+
+	a->store = NULL;
+}
+
+/*
+ * stratad --new-admin-key: for an operator who lost the only admin key's
+ * file.  The node must be stopped (the index is locked while it runs);
+ * the new key goes into the store and STATE_DIR/admin.key, as at a first
+ * start.  Exit status 0 or 1.
+ */
+static int new_admin_key(struct app *a)
+{
+	int rc;
+
+	log_set_level(a->cfg.log_level);
+	a->loop = uv_default_loop();
+	rc = check_dirs(a);
+	if (!rc)
+		rc = open_store(a);
+	if (!rc)
+		rc = bootstrap_admin_key(a, true);
+	if (a->store) {
+		store_close(a->store, key_store_closed, a);
+		uv_run(a->loop, UV_RUN_DEFAULT);
+	}
+	uv_loop_close(a->loop);
+	return rc ? 1 : 0;
+}
+
+static int start(struct app *a)
+{
+	struct server_opts sv = { 0 };
+	struct net_callbacks cbs = { 0 };
+	struct net_limits lim;
+	int threads;
+	int rc;
+
+	/* Everything that can be checked is, before anything is written:
+	 * the directories, then the certificate and key. */
+	rc = check_dirs(a);
+	if (rc)
+		return rc;
+	rc = tls_ctx_new_server(a->cfg.tls_cert, a->cfg.tls_key,
+				a->cfg.tls_client_ca[0] ? a->cfg.tls_client_ca
+							: NULL, &a->tls);
+	if (rc) {
+		log_err("main", "TLS: %s", strata_strerror(rc));
 		return rc;
 	}
-	rc = bootstrap_admin_key(a);
+	raise_nofile();
+	rc = open_store(a);
+	if (rc)
+		return rc;
+	rc = bootstrap_admin_key(a, false);
 	if (rc)
 		return rc;
 	a->fds_base = fds_open();
@@ -643,18 +698,20 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "new-admin-key", no_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct app a = { .config_path = "/etc/strata/stratad.conf" };
-	bool check = false, version = false, help = false;
+	bool check = false, version = false, help = false, new_key = false;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': a.config_path = optarg; break;
 		case 'C': check = true; break;
+		case 'K': new_key = true; break;
 		case 'V': version = true; break;
 		case 'h': help = true; break;
 		default: usage(stderr); return 2;
@@ -678,8 +735,15 @@ int main(int argc, char **argv)
 		fputs("stratad: -c wants a file name\n", stderr);
 		return 2;
 	}
+	if (check && new_key) {
+		fputs("stratad: --check-config and --new-admin-key exclude "
+		      "each other\n", stderr);
+		return 2;
+	}
 	if (load_config(&a.cfg, a.config_path, false))
 		return 1;
+	if (new_key)
+		return new_admin_key(&a);
 	if (check) {
 		printf("%s: ok\n", a.config_path);
 		return 0;

@@ -4,14 +4,17 @@
 a crash during that first start must not leave a node that cannot start
 (an admin.key left empty, a half-written admin.key.tmp) or a key nobody
 can read.  A node started over such leftovers makes a key, writes it whole
-(0600), the key works, and a restart keeps it."""
+(0600), the key works, and a restart keeps it.  An operator who lost
+admin.key makes another with `stratad --new-admin-key` while the node is
+stopped (refused while it runs)."""
 import os
 import re
 import stat
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import Node, check, fail  # noqa: E402
+from opsutil import STRATAD, Node, check, fail  # noqa: E402
 
 node = Node(admin=False)
 try:
@@ -56,6 +59,32 @@ try:
     check(open(keyf).read() == text, 'a restart leaves admin.key as it was')
     out = node.cli('admin', 'key', 'list').decode()
     check(len(out.splitlines()) == 1, 'and makes no other key')
+
+    # admin.key lost: --new-admin-key, refused while the node runs.
+    def new_key():
+        return subprocess.run([STRATAD, '-c', node.conf, '--new-admin-key'],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=60)
+    r = new_key()
+    check(r.returncode == 1 and b'another stratad' in r.stderr,
+          '--new-admin-key while the node runs is refused: %r' % r.stderr)
+    check(open(keyf).read() == text, 'and leaves admin.key alone')
+    check(node.stop() == 0, 'the node stops cleanly again')
+    os.unlink(keyf)
+    r = new_key()
+    check(r.returncode == 0, '--new-admin-key with the node stopped: %r'
+          % r.stderr)
+    m2 = re.search(r'^access_key = (AK[0-9A-F]{18})\nsecret_key = ([0-9a-f]{64})$',
+                   open(keyf).read(), re.M)
+    check(m2 is not None and m2.group(1) != m.group(1),
+          'it writes a new key into admin.key')
+    check(stat.S_IMODE(os.stat(keyf).st_mode) == 0o600, 'admin.key is 0600')
+    node.start()
+    node.env['STRATA_ACCESS_KEY'], node.env['STRATA_SECRET_KEY'] = m2.groups()
+    out = node.cli('admin', 'key', 'list').decode()
+    check(re.search(r'^%s +admin$' % m2.group(1), out, re.M) is not None and
+          re.search(r'^%s +admin$' % m.group(1), out, re.M) is not None,
+          'the new key works, and the old one still exists: %r' % out)
 except SystemExit:
     print(node.tail())
     raise
