@@ -1183,19 +1183,16 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 
 	rc = req_bucket(c, h, proto_list_req_decode(f, h->fields_len, &req),
 			&req.bucket, &req.prefix, bucket);
-	if (!rc && req.delimiter.s && req.delimiter.len != 1)
-		rc = -EINVAL;
 	if (rc) {
-		send_error(c, h->opcode, h->id, rc,
-			   rc == -EINVAL ? "the delimiter must be one byte" : NULL,
-			   false);
+		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
 	}
 	lo.prefix = req.prefix.s;
 	lo.prefixlen = req.prefix.len;
 	lo.start_after = req.start_after.s;
 	lo.start_after_len = req.start_after.len;
-	lo.delim = req.delimiter.s ? req.delimiter.s[0] : 0;
+	lo.delim = req.delimiter.s;
+	lo.delimlen = req.delimiter.s ? req.delimiter.len : 0;
 	lo.limit = req.has_limit ? req.limit : 1000;
 	rc = store_list(c->srv->s, bucket, &lo, &res);
 	if (rc) {

@@ -275,7 +275,8 @@ struct store_list_opts {
 	size_t prefixlen;
 	const char *start_after;	/* exclusive; may be NULL */
 	size_t start_after_len;
-	char delim;			/* 0: none */
+	const char *delim;		/* 1-16 bytes (delimlen); NULL: none */
+	size_t delimlen;
 	size_t limit;			/* 0: 1000; at most 10000 */
 };
 

@@ -1285,14 +1285,15 @@ int store_list(struct store *s, const char *bucket,
 			index_iter_next(it);
 			continue;
 		}
-		d = o->delim ? memchr(key + o->prefixlen, o->delim,
-				      keylen - o->prefixlen) : NULL;
+		d = o->delimlen ? memmem(key + o->prefixlen,
+					 keylen - o->prefixlen, o->delim,
+					 o->delimlen) : NULL;
 		if (a.r->n == limit) {
 			a.r->truncated = 1;
 			break;
 		}
 		if (d) {
-			size_t cplen = (size_t)(d - key) + 1;
+			size_t cplen = (size_t)(d - key) + o->delimlen;
 
 			/* Paging: a prefix already returned is skipped. */
 			if (!(o->start_after && o->start_after_len >= cplen &&

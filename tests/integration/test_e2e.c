@@ -213,6 +213,9 @@ START_TEST(listing_10000_keys)
 	ck_assert_uint_eq(prefixes, 4);
 	ck_assert_uint_eq(list_count("d1/", "/", 333, &prefixes), 2 * PER);
 	ck_assert_uint_eq(prefixes, 0);
+	/* A delimiter of several bytes. */
+	ck_assert_uint_eq(list_count(NULL, "/k", 3, &prefixes), 0);
+	ck_assert_uint_eq(prefixes, 4);
 }
 END_TEST
 

@@ -197,13 +197,15 @@ START_TEST(overwrite_and_delete)
 }
 END_TEST
 
-static void list_keys(const char *prefix, const char *after, char delim,
-		      size_t limit, char *out, size_t outlen, int *truncated)
+static void list_keys(const char *prefix, const char *after,
+		      const char *delim, size_t limit, char *out, size_t outlen,
+		      int *truncated)
 {
 	struct store_list_opts lo = {
 		.prefix = prefix, .prefixlen = prefix ? strlen(prefix) : 0,
 		.start_after = after, .start_after_len = after ? strlen(after) : 0,
-		.delim = delim, .limit = limit,
+		.delim = delim, .delimlen = delim ? strlen(delim) : 0,
+		.limit = limit,
 	};
 	struct store_list_result *r;
 
@@ -227,26 +229,35 @@ START_TEST(listing)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		ck_assert_int_eq(tenv_put(&E, "data", keys[i], "x", 1, NULL), 0);
 	ck_assert_int_eq(tenv_rm(&E, "data", "c"), 0);
-	list_keys(NULL, NULL, 0, 0, out, sizeof(out), &trunc);
+	list_keys(NULL, NULL, NULL, 0, out, sizeof(out), &trunc);
 	ck_assert_str_eq(out, "a,b/1,b/2,b/c/3,d/4,d0");
 	ck_assert_int_eq(trunc, 0);
-	list_keys(NULL, NULL, '/', 0, out, sizeof(out), NULL);
+	list_keys(NULL, NULL, "/", 0, out, sizeof(out), NULL);
 	ck_assert_str_eq(out, "a,b/,d/,d0");
-	list_keys("b/", NULL, '/', 0, out, sizeof(out), NULL);
+	list_keys("b/", NULL, "/", 0, out, sizeof(out), NULL);
 	ck_assert_str_eq(out, "b/1,b/2,b/c/");
-	list_keys("b", NULL, 0, 0, out, sizeof(out), NULL);
+	list_keys("b", NULL, NULL, 0, out, sizeof(out), NULL);
 	ck_assert_str_eq(out, "b/1,b/2,b/c/3");
-	list_keys(NULL, "b/1", 0, 2, out, sizeof(out), &trunc);
+	list_keys(NULL, "b/1", NULL, 2, out, sizeof(out), &trunc);
 	ck_assert_str_eq(out, "b/2,b/c/3");
 	ck_assert_int_eq(trunc, 1);
 	/* Paging with a delimiter never repeats a prefix. */
-	list_keys(NULL, NULL, '/', 2, out, sizeof(out), &trunc);
+	list_keys(NULL, NULL, "/", 2, out, sizeof(out), &trunc);
 	ck_assert_str_eq(out, "a,b/");
 	ck_assert_int_eq(trunc, 1);
-	list_keys(NULL, "b/", '/', 2, out, sizeof(out), &trunc);
+	list_keys(NULL, "b/", "/", 2, out, sizeof(out), &trunc);
 	ck_assert_str_eq(out, "d/,d0");
-	list_keys("zzz", NULL, 0, 0, out, sizeof(out), NULL);
+	list_keys("zzz", NULL, NULL, 0, out, sizeof(out), NULL);
 	ck_assert_str_eq(out, "");
+	/* A delimiter of several bytes (PROTOCOL.md: 1 to 16). */
+	ck_assert_int_eq(tenv_put(&E, "data", "e::f::g", "x", 1, NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "e:h", "x", 1, NULL), 0);
+	list_keys("e", NULL, "::", 0, out, sizeof(out), NULL);
+	ck_assert_str_eq(out, "e::,e:h");
+	list_keys("e::", NULL, "::", 0, out, sizeof(out), NULL);
+	ck_assert_str_eq(out, "e::f::");
+	list_keys(NULL, "e::", "::", 0, out, sizeof(out), NULL);
+	ck_assert_str_eq(out, "e:h");
 }
 END_TEST
 
@@ -498,7 +509,7 @@ START_TEST(damaged_index_value)
 	ck_assert_int_eq(tenv_get(&E, "data", "bad", 0, UINT64_MAX, &got, &glen),
 			 STRATA_ECORRUPT);
 	check_object("good", b, sizeof(b));
-	list_keys(NULL, NULL, 0, 0, out, sizeof(out), NULL);
+	list_keys(NULL, NULL, NULL, 0, out, sizeof(out), NULL);
 	ck_assert_str_eq(out, "good");
 }
 END_TEST
