@@ -101,6 +101,7 @@ struct tiers {
 	bool kick_pending;
 	uint64_t capacity[STORE_TIERS];
 	bool demoting;			/* between high and low watermark */
+	bool cold_full;			/* demotion stopped for room (logged) */
 	enum mover_state state;
 	struct move_job job;
 	uint64_t demote_src_id;		/* while state is MOVER_DEMOTE */
@@ -432,6 +433,8 @@ static bool start_demotion(struct tiers *t)
 {
 	struct store *s = t->s;
 	struct pick p = { .s = s };
+	uint64_t planned = 0;
+	bool full = false;
 	int rc;
 
 	segtab_foreach(&s->segs, pick_coldest, &p);
@@ -459,6 +462,30 @@ static bool start_demotion(struct tiers *t)
 		log_warn("store", "tier mover: %s", strata_strerror(rc));
 		return false;
 	}
+	/* Cold has its capacity too: demote only what fits (a new
+	 * segment's header included), or nothing.  (A segment with
+	 * nothing live still goes through: the job frees it.) */
+	for (size_t i = 0; i < t->job.n; i++) {
+		planned += t->job.items[i].rec_len;
+		if (s->segs.used[STORE_TIER_COLD] + SEGMENT_HDR_LEN + planned >
+		    t->capacity[STORE_TIER_COLD]) {
+			full = true;
+			t->job.n = i;
+			break;
+		}
+	}
+	if (full && !t->job.n) {
+		store__move_reset(&t->job);
+		if (!t->cold_full) {
+			t->cold_full = true;
+			log_err("store", "tier mover: the cold tier is full (%"
+				PRIu64 "/%" PRIu64 " bytes): nothing more can"
+				" be demoted", s->segs.used[STORE_TIER_COLD],
+				t->capacity[STORE_TIER_COLD]);
+		}
+		return false;
+	}
+	t->cold_full = full;
 	t->demote_src_id = p.best->id;
 	t->state = MOVER_DEMOTE;
 	s->ops++;

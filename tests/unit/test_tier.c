@@ -631,6 +631,57 @@ START_TEST(mover_keeps_its_rate)
 }
 END_TEST
 
+/* Demotion fills cold up to its capacity, not past it: then writes fail
+ * with ENOSPC once hot is full too, and every acknowledged object reads
+ * back. */
+START_TEST(demotion_respects_cold_capacity)
+{
+	uint8_t *buf = malloc(MiB);
+	struct store_stats st;
+	unsigned ok = 0, refused = 0;
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 16ull * MiB);
+	e.o.tier[STORE_TIER_COLD].capacity = 8ull * MiB;
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 25;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 40; i++) {
+		int rc;
+
+		snprintf(key, sizeof(key), "s/%u", i);
+		fill(buf, MiB, 500 + i);
+		rc = tenv_put(&e, "bkt", key, buf, MiB, NULL);
+		if (rc) {
+			ck_assert_int_eq(rc, -ENOSPC);
+			refused++;
+			continue;
+		}
+		ok++;
+		/* Let the mover work between writes. */
+		run_until(&e, hot_settled, NULL, 100);
+	}
+	st = stats(&e);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_COLD], 8ull * MiB);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_HOT], 16ull * MiB);
+	ck_assert_uint_gt(st.demoted_bytes, 0);
+	ck_assert_uint_gt(refused, 0);
+	for (unsigned i = 0; i < 40; i++) {
+		uint8_t *got;
+		size_t glen;
+
+		snprintf(key, sizeof(key), "s/%u", i);
+		if (tenv_get(&e, "bkt", key, 0, UINT64_MAX, &got, &glen) == 0) {
+			free(got);
+			check_object(&e, key, MiB, 500 + i);
+		}
+	}
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
 START_TEST(bad_options_refused)
 {
 	struct tenv e;
@@ -662,6 +713,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, close_during_paced_moves);
 	tcase_add_test(tc, mover_keeps_its_rate);
 	tcase_add_test(tc, bad_options_refused);
+	tcase_add_test(tc, demotion_respects_cold_capacity);
 	suite_add_tcase(s, tc);
 	return s;
 }
