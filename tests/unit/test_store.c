@@ -608,6 +608,65 @@ START_TEST(missing_tier_dir)
 }
 END_TEST
 
+/* A tier directory that holds data but is gone from the configuration,
+ * or is an empty directory where the disk should be mounted: the store
+ * refuses to start (it would serve those objects as corrupt), removes
+ * nothing, and opens whole once the directory is back. */
+START_TEST(tier_dir_with_data_gone)
+{
+	uint8_t buf[200000];
+	char moved[600], key[16];
+	struct store_stats st;
+	uint64_t bytes;
+	struct tenv e2;
+	uint8_t *got;
+	size_t glen;
+
+	tenv_init(&e2, NULL);
+	/* A hot tier of 1 MiB: most of the objects spill to cold. */
+	e2.o.tier[STORE_TIER_HOT].capacity = 1 << 20;
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	ck_assert_int_eq(tenv_mb(&e2, "data"), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		tu_fill(buf, sizeof(buf), i + 1);
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(tenv_put(&e2, "data", key, buf, sizeof(buf),
+					  NULL), 0);
+	}
+	ck_assert_int_eq(store_stats(e2.s, &st), 0);
+	ck_assert_uint_gt(st.live_bytes[STORE_TIER_COLD], 0);
+	tenv_close(&e2);
+	bytes = tenv_disk_bytes(&e2);
+
+	/* Dropped from the configuration. */
+	e2.o.ntier_dirs[STORE_TIER_COLD] = 0;
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	e2.o.ntier_dirs[STORE_TIER_COLD] = 1;
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+
+	/* An empty directory where the disk was (not mounted). */
+	snprintf(moved, sizeof(moved), "%s.unmounted", e2.cold);
+	ck_assert_int_eq(rename(e2.cold, moved), 0);
+	ck_assert_int_eq(mkdir(e2.cold, 0700), 0);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	ck_assert_int_eq(rmdir(e2.cold), 0);
+	ck_assert_int_eq(rename(moved, e2.cold), 0);
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+
+	/* Back: every object reads. */
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		tu_fill(buf, sizeof(buf), i + 1);
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(tenv_get(&e2, "data", key, 0, UINT64_MAX,
+					  &got, &glen), 0);
+		ck_assert(glen == sizeof(buf) && !memcmp(got, buf, glen));
+		free(got);
+	}
+	tenv_release(&e2, 1);
+}
+END_TEST
+
 /* Put a few objects into a fresh store, close it; returns the segment
  * bytes on disk. */
 static uint64_t scan_setup(struct tenv *e2)
@@ -1446,6 +1505,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, encrypted_at_rest);
 	tcase_add_test(tc, master_key_file);
 	tcase_add_test(tc, missing_tier_dir);
+	tcase_add_test(tc, tier_dir_with_data_gone);
 	tcase_add_test(tc, new_index_keeps_segments);
 	tcase_add_test(tc, unknown_segments);
 	tcase_add_test(tc, damaged_index_log_refused);
