@@ -101,7 +101,8 @@ struct tiers {
 	bool kick_pending;
 	uint64_t capacity[STORE_TIERS];
 	bool demoting;			/* between high and low watermark */
-	bool cold_full;			/* demotion stopped for room (logged) */
+	bool cold_full;			/* no room for moves to cold (logged) */
+	uint64_t cold_free;		/* ... with this much free then */
 	enum mover_state state;
 	struct move_job job;
 	uint64_t demote_src_id;		/* while state is MOVER_DEMOTE */
@@ -312,7 +313,7 @@ bool store__lifecycle_queue_cold(struct store *s,
 {
 	struct tiers *t = T(s);
 
-	if (!s->segs.ndirs[STORE_TIER_COLD])
+	if (!s->segs.ndirs[STORE_TIER_COLD] || t->cold_full)
 		return true;	/* nowhere to go: nothing to wait for */
 	return queue_push(t, t->lcq, &t->nlcq, ckey);
 }
@@ -429,6 +430,28 @@ static void mover_done(struct move_job *j, int status)
 		tier_kick(s);
 }
 
+static uint64_t cold_free(struct tiers *t)
+{
+	uint64_t used = t->s->segs.used[STORE_TIER_COLD];
+
+	return t->capacity[STORE_TIER_COLD] > used ?
+	       t->capacity[STORE_TIER_COLD] - used : 0;
+}
+
+/* Nothing more fits in cold: say so once, until cold has more room. */
+static void cold_full(struct tiers *t)
+{
+	struct store *s = t->s;
+
+	if (!t->cold_full)
+		log_err("store", "tier mover: the cold tier is full (%" PRIu64
+			"/%" PRIu64 " bytes): nothing more goes cold until"
+			" space is freed", s->segs.used[STORE_TIER_COLD],
+			t->capacity[STORE_TIER_COLD]);
+	t->cold_full = true;
+	t->cold_free = cold_free(t);
+}
+
 static bool start_demotion(struct tiers *t)
 {
 	struct store *s = t->s;
@@ -476,16 +499,9 @@ static bool start_demotion(struct tiers *t)
 	}
 	if (full && !t->job.n) {
 		store__move_reset(&t->job);
-		if (!t->cold_full) {
-			t->cold_full = true;
-			log_err("store", "tier mover: the cold tier is full (%"
-				PRIu64 "/%" PRIu64 " bytes): nothing more can"
-				" be demoted", s->segs.used[STORE_TIER_COLD],
-				t->capacity[STORE_TIER_COLD]);
-		}
+		cold_full(t);
 		return false;
 	}
-	t->cold_full = full;
 	t->demote_src_id = p.best->id;
 	t->state = MOVER_DEMOTE;
 	s->ops++;
@@ -544,6 +560,15 @@ static bool start_queue_job(struct tiers *t, uint8_t (*q)[META_CHUNKKEY_LEN],
 			break;
 		planned += mc.rec_len;
 	}
+	if (!rc && !t->job.n && i < *nq && dst == STORE_TIER_COLD) {
+		/* Not one more chunk fits in cold: the lifecycle pass that
+		 * waits for room in this queue would wait for ever, and the
+		 * rules after it (expiry among them) with it.  Drop the
+		 * queue; the next pass finds those chunks hot again. */
+		cold_full(t);
+		i = *nq;
+		store__lifecycle_resume(s);
+	}
 	memmove(q, q + i, (*nq - i) * sizeof(*q));
 	*nq -= i;
 	if (rc || !t->job.n) {
@@ -571,6 +596,8 @@ static void mover_step(struct tiers *t)
 	if (t->state != MOVER_IDLE)
 		return;
 	refresh_capacity(t);
+	if (t->cold_full && cold_free(t) > t->cold_free)
+		t->cold_full = false;	/* space was freed: try again */
 	hot = s->segs.used[STORE_TIER_HOT];
 	if (s->segs.ndirs[STORE_TIER_COLD]) {
 		if (over_pct(s, STORE_TIER_HOT, hot,

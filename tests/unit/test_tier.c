@@ -373,6 +373,46 @@ START_TEST(lifecycle_pass_larger_than_its_queues)
 }
 END_TEST
 
+/* Rules to go cold that cold has no room for do not stall the pass:
+ * the rules after them (here expiry, which frees space) still run. */
+START_TEST(lifecycle_cold_full_does_not_stall)
+{
+	struct store_lc_rule rules[2] = {
+		{ .prefix = "c/", .age_ms = 0, .action = STORE_LC_COLD },
+		{ .prefix = "d/", .age_ms = 0, .action = STORE_LC_DELETE },
+	};
+	const size_t len = 20 << 10;	/* one chunk, not inline */
+	uint64_t ncold = 1100, ndel = 50;
+	uint8_t *buf = malloc(len), *out;
+	struct store_stats st;
+	struct tenv e;
+	char key[32];
+	size_t olen;
+
+	setup_env(&e, 0);
+	e.o.tier[STORE_TIER_COLD].capacity = 4ull * MiB;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < ncold + ndel; i++) {
+		snprintf(key, sizeof(key), i < ncold ? "c/%05u" : "d/%05u", i);
+		fill(buf, len, 9000 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len, NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", rules, 2), 0);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, expired, &ndel, 20000));
+	st = stats(&e);
+	ck_assert_uint_gt(st.lifecycle_cold, 0);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_COLD], 4ull * MiB);
+	ck_assert_int_eq(tenv_get(&e, "bkt", "d/01149", 0, UINT64_MAX, &out,
+				  &olen), STRATA_ENOOBJECT);
+	check_object(&e, "c/00000", len, 9000);
+	check_object(&e, "c/01099", len, 9000 + 1099);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(spill_then_enospc)
 {
 	uint8_t *buf = malloc(MiB);
@@ -707,6 +747,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, repeated_cold_reads_promote);
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
 	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
+	tcase_add_test(tc, lifecycle_cold_full_does_not_stall);
 	tcase_add_test(tc, spill_then_enospc);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
