@@ -110,6 +110,8 @@ struct move_job {
 	size_t n, cap, next, inflight;
 	size_t moved;			/* out: records switched over */
 	uint64_t moved_bytes;
+	size_t failed;			/* out: records not copied (I/O) */
+	int error;			/* ... the first one's error */
 	void (*done)(struct move_job *j, int status);
 };
 

@@ -99,12 +99,21 @@ static void move_switched(struct store *s, struct mutation *m)
 
 	j->moved_bytes = 0;
 	j->moved = 0;
+	j->failed = 0;
+	j->error = 0;
 	for (size_t i = 0; i < j->n; i++) {
 		struct move_item *mv = &j->items[i];
 
 		if (!m->status && !mv->status && mv->dst) {
 			j->moved_bytes += mv->rec_len;
 			j->moved++;
+		}
+		/* Gone or moved meanwhile, or given up at close, is no
+		 * failure; a copy that could not be read or written is. */
+		if (mv->status && mv->status != -ENOENT &&
+		    mv->status != -ESTALE && mv->status != STRATA_ECLOSING) {
+			if (!j->failed++)
+				j->error = mv->status;
 		}
 		if (mv->dst)
 			store__seg_unpin(s, mv->dst);

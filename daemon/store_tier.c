@@ -386,11 +386,38 @@ static void pick_coldest(void *arg, struct segment *seg)
 		p->best = seg;
 }
 
+static uint64_t cold_free(struct tiers *t)
+{
+	uint64_t used = t->s->segs.used[STORE_TIER_COLD];
+
+	return t->capacity[STORE_TIER_COLD] > used ?
+	       t->capacity[STORE_TIER_COLD] - used : 0;
+}
+
+/* Nothing more fits in cold: say so once, until cold has more room. */
+static void cold_full(struct tiers *t)
+{
+	struct store *s = t->s;
+
+	if (!t->cold_full)
+		log_err("store", "tier mover: the cold tier is full (%" PRIu64
+			"/%" PRIu64 " bytes): nothing more goes cold until"
+			" space is freed", s->segs.used[STORE_TIER_COLD],
+			t->capacity[STORE_TIER_COLD]);
+	t->cold_full = true;
+	t->cold_free = cold_free(t);
+}
+
 static void mover_done(struct move_job *j, int status)
 {
 	struct tiers *t = container_of(j, struct tiers, job);
 	struct store *s = t->s;
+	bool failed = j->failed;
 
+	if (failed) {
+		log_warn("store", "tier mover: %zu of %zu chunks not moved: %s",
+			 j->failed, j->n, strata_strerror(j->error));
+	}
 	if (status) {
 		log_warn("store", "tier mover: %s", strata_strerror(status));
 	} else if (t->state == MOVER_DEMOTE) {
@@ -426,30 +453,10 @@ static void mover_done(struct move_job *j, int status)
 		store__maybe_closed(s);
 		return;
 	}
-	if (status == 0)
+	/* Go on at once after progress; after failures (a full or
+	 * failing disk), at the next tick, not in a tight loop. */
+	if (status == 0 && !failed)
 		tier_kick(s);
-}
-
-static uint64_t cold_free(struct tiers *t)
-{
-	uint64_t used = t->s->segs.used[STORE_TIER_COLD];
-
-	return t->capacity[STORE_TIER_COLD] > used ?
-	       t->capacity[STORE_TIER_COLD] - used : 0;
-}
-
-/* Nothing more fits in cold: say so once, until cold has more room. */
-static void cold_full(struct tiers *t)
-{
-	struct store *s = t->s;
-
-	if (!t->cold_full)
-		log_err("store", "tier mover: the cold tier is full (%" PRIu64
-			"/%" PRIu64 " bytes): nothing more goes cold until"
-			" space is freed", s->segs.used[STORE_TIER_COLD],
-			t->capacity[STORE_TIER_COLD]);
-	t->cold_full = true;
-	t->cold_free = cold_free(t);
 }
 
 static bool start_demotion(struct tiers *t)
@@ -460,6 +467,8 @@ static bool start_demotion(struct tiers *t)
 	bool full = false;
 	int rc;
 
+	if (t->cold_full)
+		return false;	/* until cold has more room */
 	segtab_foreach(&s->segs, pick_coldest, &p);
 	if (!p.best) {
 		/* Everything hot is in the active segment: seal it so that

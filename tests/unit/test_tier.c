@@ -413,6 +413,67 @@ START_TEST(lifecycle_cold_full_does_not_stall)
 }
 END_TEST
 
+static int demoted_some(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).demoted_bytes > 0;
+}
+
+/* Moves whose writes fail (a failing or full cold disk) are tried again
+ * at the mover's next tick, not at once in a loop that spins a core and
+ * floods the log. */
+static void mover_write_failures(int err)
+{
+	/* A job (one segment here) per tick at most: 10 ticks in 1 s. */
+	unsigned long max = 40, hits;
+	uint8_t *buf = malloc(MiB);
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 64ull * MiB);
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "w/%u", i);
+		fill(buf, MiB, 800 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	tenv_close(&e);
+	/* Reopened over a hot tier too small for what it holds, with every
+	 * segment write failing. */
+	e.o.tier[STORE_TIER_HOT].capacity = 8ull * MiB;
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 25;
+	e.o.mover_interval_ms = 100;
+	fault_arm(&e.fault, FAULT_SEG_WRITE, 0, 1000000, err);
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert(!run_until(&e, demoted_some, NULL, 1000));
+	hits = fault_hits(&e.fault, FAULT_SEG_WRITE);
+	ck_assert_uint_gt(hits, 0);
+	ck_assert_uint_le(hits, max);
+	/* The disk works again (or has room again): demotion goes on. */
+	fault_arm(&e.fault, FAULT_SEG_WRITE, 0, 0, 0);
+	ck_assert(run_until(&e, demoted_some, NULL, 10000));
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "w/%u", i);
+		check_object(&e, key, MiB, 800 + i);
+	}
+	tenv_release(&e, 1);
+	free(buf);
+}
+
+START_TEST(mover_write_eio_backs_off)
+{
+	mover_write_failures(-EIO);
+}
+END_TEST
+
+START_TEST(mover_write_enospc_backs_off)
+{
+	mover_write_failures(-ENOSPC);
+}
+END_TEST
+
 START_TEST(spill_then_enospc)
 {
 	uint8_t *buf = malloc(MiB);
@@ -748,6 +809,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
 	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
 	tcase_add_test(tc, lifecycle_cold_full_does_not_stall);
+	tcase_add_test(tc, mover_write_eio_backs_off);
+	tcase_add_test(tc, mover_write_enospc_backs_off);
 	tcase_add_test(tc, spill_then_enospc);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
