@@ -1013,6 +1013,7 @@ int store_bucket_list(struct store *s, struct store_bucket_info **out,
 struct delete_op {
 	struct mutation mut;
 	struct bucket *b;
+	uint64_t if_hlc;		/* nonzero: only this version */
 	size_t keylen;
 	store_done_cb cb;
 	void *arg;
@@ -1037,6 +1038,10 @@ static int build_delete(struct store *s, struct mutation *m,
 		return rc;
 	if (!prev || (prev->flags & META_OBJ_TOMBSTONE)) {
 		rc = STRATA_ENOOBJECT;
+		goto out;
+	}
+	if (op->if_hlc && prev->hlc != op->if_hlc) {
+		rc = STRATA_ECHANGED;	/* written again meanwhile */
 		goto out;
 	}
 	for (uint32_t i = 0; i < prev->nchunks &&
@@ -1080,6 +1085,13 @@ static void delete_done(struct store *s, struct mutation *m)
 int store_delete(struct store *s, const char *bucket, const char *key,
 		 size_t keylen, store_done_cb cb, void *arg)
 {
+	return store__delete_if(s, bucket, key, keylen, 0, cb, arg);
+}
+
+int store__delete_if(struct store *s, const char *bucket, const char *key,
+		     size_t keylen, uint64_t if_hlc, store_done_cb cb,
+		     void *arg)
+{
 	struct delete_op *op;
 	int rc;
 
@@ -1098,6 +1110,7 @@ int store_delete(struct store *s, const char *bucket, const char *key,
 	}
 	memcpy(op->key, key, keylen);
 	op->keylen = keylen;
+	op->if_hlc = if_hlc;
 	op->cb = cb;
 	op->arg = arg;
 	op->mut.kind = MUT_DELETE;

@@ -335,6 +335,84 @@ START_TEST(lifecycle_rules_on_injected_clock)
 }
 END_TEST
 
+static void count_commit(void *arg, int status,
+			 const struct store_object_info *info)
+{
+	(void)info;
+	ck_assert_int_eq(status, 0);
+	(*(unsigned *)arg)++;
+}
+
+static int reached(struct tenv *e, void *arg)
+{
+	(void)e;
+	return *(unsigned *)arg >= 200;
+}
+
+static int never(struct tenv *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	return 0;
+}
+
+/* An expiry decided on one version never deletes a newer one written
+ * meanwhile: here new versions are on their way to the index while the
+ * pass reads the old ones. */
+START_TEST(lifecycle_expiry_spares_newer_version)
+{
+	struct store_lc_rule rule = { .prefix = "d/", .age_ms = DAY,
+				      .action = STORE_LC_DELETE };
+	const unsigned n = 200;
+	uint8_t buf[100], *out;
+	unsigned committed = 0;
+	struct tenv e;
+	char key[32];
+	size_t olen;
+
+	fake_now = 1700000000000ull;
+	setup_env(&e, 0);
+	e.o.clock_ms = fake_clock;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "d/%03u", i);
+		fill(buf, sizeof(buf), i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, sizeof(buf),
+					  NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &rule, 1), 0);
+	fake_now += 2 * DAY;
+	for (unsigned i = 0; i < n; i++) {
+		struct store_put *p;
+
+		snprintf(key, sizeof(key), "d/%03u", i);
+		fill(buf, sizeof(buf), 1000 + i);
+		ck_assert_int_eq(store_put_begin(e.s, "bkt", key, strlen(key),
+						 NULL, &p), 0);
+		ck_assert_int_eq(store_put_write(p, buf, sizeof(buf)), 0);
+		store_put_commit(p, count_commit, &committed);
+	}
+	/* The puts are queued (not yet committed) when the pass looks. */
+	uv_run(&e.loop, UV_RUN_NOWAIT);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, reached, &committed, 10000));
+	run_until(&e, never, NULL, 300);	/* the deletes settle */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t want[100];
+
+		snprintf(key, sizeof(key), "d/%03u", i);
+		fill(want, sizeof(want), 1000 + i);
+		ck_assert_msg(tenv_get(&e, "bkt", key, 0, UINT64_MAX, &out,
+				       &olen) == 0, "%s: the new version was deleted",
+			      key);
+		ck_assert(olen == sizeof(want) && !memcmp(out, want, olen));
+		free(out);
+	}
+	tenv_release(&e, 1);
+}
+END_TEST
+
 /* More due objects than the mover's queue (1024 chunks) and the deletes
  * in flight (1000) hold: the pass goes on in steps until all are done. */
 START_TEST(lifecycle_pass_larger_than_its_queues)
@@ -808,6 +886,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, repeated_cold_reads_promote);
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
 	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
+	tcase_add_test(tc, lifecycle_expiry_spares_newer_version);
 	tcase_add_test(tc, lifecycle_cold_full_does_not_stall);
 	tcase_add_test(tc, mover_write_eio_backs_off);
 	tcase_add_test(tc, mover_write_enospc_backs_off);
