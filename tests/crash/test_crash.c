@@ -15,6 +15,8 @@
  * writer's hot tier holds 2 MiB, so it demotes (and spills) constantly, and
  * the writer also reads what it wrote, each cold read promoting its chunks
  * (promote_reads 1): kill -9 lands in the middle of copies and switches.
+ * In both, the writer also starts a compaction every 10 ms (most find
+ * one running or nothing to do), so kills land in its copies too.
  */
 #include <check.h>
 #include <errno.h>
@@ -210,10 +212,20 @@ static void start_one(struct writer *w)
 	store_put_commit(p, put_done, op);
 }
 
+/* Compaction all the time too, so that kill -9 lands in its copies and
+ * switches (it is busy, EBUSY, most of the time: fine). */
+static void compact_tick(uv_timer_t *t)
+{
+	struct tenv *e = t->data;
+
+	(void)store_compact(e->s, 10, NULL, NULL);
+}
+
 static void child(const char *root, unsigned round, int fd)
 {
 	struct tenv e;
 	struct writer w = { .e = &e, .round = round, .fd = fd };
+	uv_timer_t compact;
 
 	alarm(20);		/* never outlive a broken parent */
 	tenv_init(&e, root);
@@ -222,6 +234,9 @@ static void child(const char *root, unsigned round, int fd)
 		_exit(2);
 	w.rng = (uint64_t)getpid() * 2654435761u + round;
 	w.buf = malloc(4 * CHUNK);
+	uv_timer_init(&e.loop, &compact);
+	compact.data = &e;
+	uv_timer_start(&compact, compact_tick, 10, 10);
 	for (int i = 0; i < 8; i++)
 		start_one(&w);
 	uv_run(&e.loop, UV_RUN_DEFAULT);
