@@ -876,6 +876,89 @@ START_TEST(bad_options_refused)
 }
 END_TEST
 
+/* Overwrites, deletes and reads of objects that share chunks (five
+ * streams), while the mover demotes and promotes and compaction runs all
+ * the time: every read returns the current version, and once everything
+ * is deleted no byte of segment space is left, without a restart. */
+START_TEST(churn_with_moves_and_dedup)
+{
+	const size_t ch = 64 << 10;
+	uint8_t *buf = malloc(6 * ch);
+	uint64_t rng = 12345;
+	struct store_stats st;
+	size_t curlen[16];
+	int cur[16];
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 4ull * MiB);
+	e.o.chunk_size = ch;
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 25;
+	e.o.mover_interval_ms = 2;
+	e.o.promote_reads = 1;
+	e.o.gc_interval_ms = 7;
+	e.o.gc_dead_pct = 10;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (int i = 0; i < 16; i++)
+		cur[i] = -1;
+	for (unsigned op = 0; op < 2000; op++) {
+		unsigned k, r;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		k = (unsigned)(rng % 16);
+		r = (unsigned)((rng >> 8) % 10);
+		snprintf(key, sizeof(key), "k/%u", k);
+		if (r < 4) {
+			int seed = (int)((rng >> 16) % 5);
+			size_t len = ch * (1 + (rng >> 24) % 5) +
+				     (rng >> 32) % 1000;
+
+			fill(buf, len, (uint64_t)seed);
+			ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len,
+						  NULL), 0);
+			cur[k] = seed;
+			curlen[k] = len;
+		} else if (r < 5) {
+			ck_assert_int_eq(tenv_rm(&e, "bkt", key),
+					 cur[k] < 0 ? STRATA_ENOOBJECT : 0);
+			cur[k] = -1;
+		} else if (r < 6) {
+			int rc = tenv_compact(&e, (unsigned)(rng >> 40) % 60);
+
+			ck_assert(rc == 0 || rc == -EBUSY);
+		} else if (cur[k] < 0) {
+			uint8_t *got;
+			size_t glen;
+
+			ck_assert_int_eq(tenv_get(&e, "bkt", key, 0, UINT64_MAX,
+						  &got, &glen), STRATA_ENOOBJECT);
+		} else {
+			check_object(&e, key, curlen[k], (uint64_t)cur[k]);
+		}
+	}
+	st = stats(&e);
+	ck_assert_uint_gt(st.demoted_chunks, 0);
+	ck_assert_uint_gt(st.promoted_chunks, 0);
+	ck_assert_uint_gt(st.dedup_hits, 0);
+	for (int k = 0; k < 16; k++) {
+		snprintf(key, sizeof(key), "k/%u", k);
+		if (cur[k] >= 0)
+			ck_assert_int_eq(tenv_rm(&e, "bkt", key), 0);
+	}
+	while (tenv_compact(&e, 0) == -EBUSY)
+		uv_run(&e.loop, UV_RUN_ONCE);
+	st = stats(&e);
+	ck_assert_uint_eq(st.live_bytes[0] + st.live_bytes[1], 0);
+	ck_assert_uint_eq(tenv_disk_bytes(&e), 64 * st.segments);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tier");
@@ -896,6 +979,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, close_during_paced_moves);
 	tcase_add_test(tc, mover_keeps_its_rate);
 	tcase_add_test(tc, bad_options_refused);
+	tcase_add_test(tc, churn_with_moves_and_dedup);
 	tcase_add_test(tc, demotion_respects_cold_capacity);
 	suite_add_tcase(s, tc);
 	return s;
