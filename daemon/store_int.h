@@ -112,6 +112,7 @@ struct move_job {
 	uint64_t moved_bytes;
 	size_t failed;			/* out: records not copied (I/O) */
 	int error;			/* ... the first one's error */
+	int write_err;			/* a copy failed to land: stop */
 	void (*done)(struct move_job *j, int status);
 };
 
