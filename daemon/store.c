@@ -1561,12 +1561,18 @@ static int check_missing_segments(struct store *s)
 		for (unsigned d = 0; d < STORE_MAX_TIER_DIRS; d++) {
 			if (!missing[t][d] || found[t][d])
 				continue;
+			if (s->o.accept_missing_dirs) {
+				log_err("store", "%s tier directory #%u: none of the %" PRIu32 " segment files the index places there are found; starting anyway (accept_missing_dirs): their chunks read as corrupt",
+					t == STORE_TIER_HOT ? "hot" : "cold",
+					d + 1, missing[t][d]);
+				continue;
+			}
 			if (d < s->segs.ndirs[t])
-				log_err("store", "%s tier directory %s holds none of the %" PRIu32 " segment files the index places there: is its disk mounted? refusing to start",
+				log_err("store", "%s tier directory %s holds none of the %" PRIu32 " segment files the index places there: is its disk mounted? (if it is lost, set accept_missing_dirs) refusing to start",
 					t == STORE_TIER_HOT ? "hot" : "cold",
 					s->segs.dirs[t][d], missing[t][d]);
 			else
-				log_err("store", "the index places %" PRIu32 " segment files in %s tier directory #%u, which [tiers] %s no longer lists: put it back; refusing to start",
+				log_err("store", "the index places %" PRIu32 " segment files in %s tier directory #%u, which [tiers] %s no longer lists: put it back (or, if its disk is lost, set accept_missing_dirs); refusing to start",
 					missing[t][d],
 					t == STORE_TIER_HOT ? "hot" : "cold",
 					d + 1, t == STORE_TIER_HOT ? "hot" : "cold");

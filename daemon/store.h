@@ -21,6 +21,7 @@
 #ifndef STRATA_STORE_H
 #define STRATA_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -90,6 +91,11 @@ struct store_opts {
 	unsigned prestage_ahead;	/* objects ahead of a reader; 0: 32 */
 	/* Lifecycle rules are applied this often; 0: hourly. */
 	uint32_t lifecycle_interval_ms;
+	/* A tier directory whose segment files are all missing (a lost
+	 * disk), or that the index knows and the options no longer list,
+	 * stops the open (STRATA_ECONFIG) unless this is set: then its
+	 * chunks read as corrupt, as a single lost file's do. */
+	bool accept_missing_dirs;
 	/* Wall clock (ms since the epoch) for lifecycle ages; NULL: the
 	 * real one.  Tests inject theirs. */
 	uint64_t (*clock_ms)(void *arg);

@@ -644,7 +644,8 @@ END_TEST
 /* A tier directory that holds data but is gone from the configuration,
  * or is an empty directory where the disk should be mounted: the store
  * refuses to start (it would serve those objects as corrupt), removes
- * nothing, and opens whole once the directory is back. */
+ * nothing, and opens whole once the directory is back; with
+ * accept_missing_dirs (a disk lost for good) it starts without it. */
 START_TEST(tier_dir_with_data_gone)
 {
 	uint8_t buf[200000];
@@ -685,6 +686,24 @@ START_TEST(tier_dir_with_data_gone)
 	ck_assert_int_eq(rmdir(e2.cold), 0);
 	ck_assert_int_eq(rename(moved, e2.cold), 0);
 	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+
+	/* A disk lost for good: the operator says so, and the store starts
+	 * without it; what it held reads as corrupt, the rest reads. */
+	ck_assert_int_eq(rename(e2.cold, moved), 0);
+	ck_assert_int_eq(mkdir(e2.cold, 0700), 0);
+	e2.o.accept_missing_dirs = true;
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	ck_assert_int_eq(tenv_get(&e2, "data", "k11", 0, UINT64_MAX, &got,
+				  &glen), STRATA_ECORRUPT);
+	tu_fill(buf, sizeof(buf), 1);
+	ck_assert_int_eq(tenv_get(&e2, "data", "k0", 0, UINT64_MAX, &got,
+				  &glen), 0);
+	ck_assert(glen == sizeof(buf) && !memcmp(got, buf, glen));
+	free(got);
+	tenv_close(&e2);
+	e2.o.accept_missing_dirs = false;
+	ck_assert_int_eq(rmdir(e2.cold), 0);
+	ck_assert_int_eq(rename(moved, e2.cold), 0);
 
 	/* Back: every object reads. */
 	ck_assert_int_eq(tenv_open(&e2), 0);
