@@ -374,7 +374,8 @@ int store_stats(struct store *s, struct store_stats *st);
  */
 int store_hint(struct store *s, const char *bucket, const char *const *keys,
 	       const size_t *lens, size_t n);
-/* Change the mover's bandwidth cap (bytes/s, 0: none), e.g. on SIGHUP. */
+/* Change the mover's bandwidth cap (bytes/s, 0: none), e.g. on SIGHUP;
+ * it applies at once, to a move waiting out the old pace too. */
 void store_set_mover_rate(struct store *s, uint64_t bytes_per_s);
 /* Change the chunk cache's budget (bytes, 0: off), e.g. on SIGHUP: a
  * smaller one evicts at once (entries being read go when released). */

@@ -911,6 +911,16 @@ void store__tier_stats(struct store *s, struct store_stats *st)
 void store_set_mover_rate(struct store *s, uint64_t bytes_per_s)
 {
 	s->o.mover_rate = bytes_per_s;
+	/* The pace owed at the old rate goes too: a move waiting it out
+	 * (hours, after a rate of a few KiB/s) goes on at the new one. */
+	s->mv_next_ns = 0;
+	if (s->mv_waiting && !s->closing) {
+		struct move_job *j = s->mv_waiting;
+
+		uv_timer_stop(&s->mv_timer);
+		s->mv_waiting = NULL;
+		store__move_resume(j);
+	}
 }
 
 void store_set_cache_budget(struct store *s, uint64_t bytes)

@@ -865,6 +865,44 @@ START_TEST(demotion_respects_cold_capacity)
 	free(buf);
 }
 END_TEST
+static int demoted_2m(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).demoted_bytes >= 2 * MiB;
+}
+
+/* A new rate (SIGHUP) applies at once, also to a move waiting out the
+ * pace of the old one: at 64 KiB/s the second 1 MiB record would wait
+ * 16 s; raised to no cap, it goes now. */
+START_TEST(mover_rate_change_applies_at_once)
+{
+	uint8_t *buf = malloc(MiB);
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 16ull * MiB);
+	e.o.mover_rate = 64 << 10;
+	e.o.tier[STORE_TIER_HOT].low_pct = 10;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 15; i++) {
+		snprintf(key, sizeof(key), "r/%u", i);
+		fill(buf, MiB, 4100 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	ck_assert(run_until(&e, demoted_some, NULL, 5000));
+	ck_assert(!run_until(&e, demoted_2m, NULL, 300));
+	store_set_mover_rate(e.s, 0);
+	ck_assert(run_until(&e, demoted_2m, NULL, 3000));
+	for (unsigned i = 0; i < 15; i++) {
+		snprintf(key, sizeof(key), "r/%u", i);
+		check_object(&e, key, MiB, 4100 + i);
+	}
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(bad_options_refused)
 {
 	struct tenv e;
@@ -982,6 +1020,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, scan_leaves_working_set_cached);
 	tcase_add_test(tc, close_during_paced_moves);
 	tcase_add_test(tc, mover_keeps_its_rate);
+	tcase_add_test(tc, mover_rate_change_applies_at_once);
 	tcase_add_test(tc, bad_options_refused);
 	tcase_add_test(tc, churn_with_moves_and_dedup);
 	tcase_add_test(tc, demotion_respects_cold_capacity);
