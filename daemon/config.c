@@ -205,6 +205,7 @@ static const struct key keys[] = {
 	{ "tiers", "promote_window", K_U32, OFF(promote_window_s), 0, 1, 86400 * 30, 0 },
 	{ "tiers", "prestage_ahead", K_U32, OFF(prestage_ahead), 0, 1, 1024, 0 },
 	{ "tiers", "lifecycle_interval", K_U32, OFF(lifecycle_interval_s), 0, 1, 86400 * 7, 0 },
+	{ "tiers", "accept_missing_dirs", K_BOOL, OFF(accept_missing_dirs), 0, 0, 0, 0 },
 	{ "tiers", "hot_read_delay_us", K_U32, OFF(tier_read_delay_us[STORE_TIER_HOT]), 0, 0, 10000000, 0 },
 	{ "tiers", "cold_read_delay_us", K_U32, OFF(tier_read_delay_us[STORE_TIER_COLD]), 0, 0, 10000000, 0 },
 	{ "tiers", "hot_read_bandwidth", K_SIZE, OFF(tier_read_bw[STORE_TIER_HOT]), 8, 0, 1ll << 40, 0 },
@@ -825,4 +826,5 @@ void config_store_opts(const struct config *c, struct store_opts *o,
 	o->promote_window_ms = c->promote_window_s * 1000;
 	o->prestage_ahead = c->prestage_ahead;
 	o->lifecycle_interval_ms = c->lifecycle_interval_s * 1000;
+	o->accept_missing_dirs = c->accept_missing_dirs;
 }

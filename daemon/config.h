@@ -52,6 +52,7 @@ struct config {
 	uint32_t promote_window_s;
 	uint32_t prestage_ahead;
 	uint32_t lifecycle_interval_s;
+	bool accept_missing_dirs;	/* start without a lost disk's data */
 	uint32_t tier_read_delay_us[STORE_TIERS];	/* test knobs */
 	uint64_t tier_read_bw[STORE_TIERS];
 	/* [store] */

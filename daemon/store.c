@@ -1023,6 +1023,7 @@ int store_bucket_list(struct store *s, struct store_bucket_info **out,
 struct delete_op {
 	struct mutation mut;
 	struct bucket *b;
+	uint64_t if_hlc;		/* nonzero: only this version */
 	size_t keylen;
 	store_done_cb cb;
 	void *arg;
@@ -1047,6 +1048,10 @@ static int build_delete(struct store *s, struct mutation *m,
 		return rc;
 	if (!prev || (prev->flags & META_OBJ_TOMBSTONE)) {
 		rc = STRATA_ENOOBJECT;
+		goto out;
+	}
+	if (op->if_hlc && prev->hlc != op->if_hlc) {
+		rc = STRATA_ECHANGED;	/* written again meanwhile */
 		goto out;
 	}
 	for (uint32_t i = 0; i < prev->nchunks &&
@@ -1090,6 +1095,13 @@ static void delete_done(struct store *s, struct mutation *m)
 int store_delete(struct store *s, const char *bucket, const char *key,
 		 size_t keylen, store_done_cb cb, void *arg)
 {
+	return store__delete_if(s, bucket, key, keylen, 0, cb, arg);
+}
+
+int store__delete_if(struct store *s, const char *bucket, const char *key,
+		     size_t keylen, uint64_t if_hlc, store_done_cb cb,
+		     void *arg)
+{
 	struct delete_op *op;
 	int rc;
 
@@ -1108,6 +1120,7 @@ int store_delete(struct store *s, const char *bucket, const char *key,
 	}
 	memcpy(op->key, key, keylen);
 	op->keylen = keylen;
+	op->if_hlc = if_hlc;
 	op->cb = cb;
 	op->arg = arg;
 	op->mut.kind = MUT_DELETE;
@@ -1522,27 +1535,72 @@ static int seg_known(void *arg, uint64_t id)
 	return 1;
 }
 
-/* Entries whose file is gone: their chunks will read as corrupt; say so
- * once, loudly, at start. */
-static void check_missing_segments(struct store *s)
+/*
+ * Entries whose file is gone: their chunks will read as corrupt; say so
+ * once, loudly, at start.  But when none of the files that the index
+ * places in one tier directory are there, or the index places files in a
+ * directory the configuration no longer lists, the directory is what is
+ * missing (a disk not mounted, a path edited or dropped from [tiers]):
+ * refuse to start rather than serve its objects as corrupt and write
+ * new data where the disk should be.
+ */
+static int check_missing_segments(struct store *s)
 {
+	uint32_t found[STORE_TIERS][STORE_MAX_TIER_DIRS] = { { 0 } };
+	uint32_t missing[STORE_TIERS][STORE_MAX_TIER_DIRS] = { { 0 } };
 	struct index_iter *it;
+	int rc = 0;
 
 	it = index_iter_new(s->ix, INDEX_CF_SEGMENTS, NULL, 0, NULL, 0);
 	if (!it)
-		return;
+		return -ENOMEM;
 	for (; index_iter_valid(it); index_iter_next(it)) {
-		size_t klen;
+		size_t klen, vlen;
 		const uint8_t *k = index_iter_key(it, &klen);
+		const uint8_t *v = index_iter_value(it, &vlen);
+		struct meta_segment ms;
+		bool here;
 
-		if (klen == META_SEGKEY_LEN &&
-		    !segtab_find(&s->segs, meta_get_be64(k))) {
+		if (klen != META_SEGKEY_LEN)
+			continue;
+		here = segtab_find(&s->segs, meta_get_be64(k)) != NULL;
+		if (!here) {
 			log_err("store", "segment %016" PRIx64 " is in the index but its file is missing",
 				meta_get_be64(k));
 			s->st.corrupt++;
 		}
+		if (meta_segment_decode(v, vlen, &ms) ||
+		    ms.tier >= STORE_TIERS || ms.dir >= STORE_MAX_TIER_DIRS)
+			continue;
+		if (here)
+			found[ms.tier][ms.dir]++;
+		else
+			missing[ms.tier][ms.dir]++;
 	}
 	index_iter_free(it);
+	for (int t = 0; t < STORE_TIERS; t++) {
+		for (unsigned d = 0; d < STORE_MAX_TIER_DIRS; d++) {
+			if (!missing[t][d] || found[t][d])
+				continue;
+			if (s->o.accept_missing_dirs) {
+				log_err("store", "%s tier directory #%u: none of the %" PRIu32 " segment files the index places there are found; starting anyway (accept_missing_dirs): their chunks read as corrupt",
+					t == STORE_TIER_HOT ? "hot" : "cold",
+					d + 1, missing[t][d]);
+				continue;
+			}
+			if (d < s->segs.ndirs[t])
+				log_err("store", "%s tier directory %s holds none of the %" PRIu32 " segment files the index places there: is its disk mounted? (if it is lost, set accept_missing_dirs) refusing to start",
+					t == STORE_TIER_HOT ? "hot" : "cold",
+					s->segs.dirs[t][d], missing[t][d]);
+			else
+				log_err("store", "the index places %" PRIu32 " segment files in %s tier directory #%u, which [tiers] %s no longer lists: put it back (or, if its disk is lost, set accept_missing_dirs); refusing to start",
+					missing[t][d],
+					t == STORE_TIER_HOT ? "hot" : "cold",
+					d + 1, t == STORE_TIER_HOT ? "hot" : "cold");
+			rc = STRATA_ECONFIG;
+		}
+	}
+	return rc;
 }
 
 static int check_opts(struct store_opts *o)
@@ -1684,7 +1742,9 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 		goto fail_segs;
 	if (s->persisted_next_seg > s->segs.next_id)
 		s->segs.next_id = s->persisted_next_seg;
-	check_missing_segments(s);
+	rc = check_missing_segments(s);
+	if (rc)
+		goto fail_segs;
 	rc = uring_new(loop, 256, &s->ring);
 	if (rc) {
 		log_err("store", "io_uring: %s", strerror(-rc));

@@ -21,6 +21,7 @@
 #ifndef STRATA_STORE_H
 #define STRATA_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -91,6 +92,11 @@ struct store_opts {
 	unsigned prestage_ahead;	/* objects ahead of a reader; 0: 32 */
 	/* Lifecycle rules are applied this often; 0: hourly. */
 	uint32_t lifecycle_interval_ms;
+	/* A tier directory whose segment files are all missing (a lost
+	 * disk), or that the index knows and the options no longer list,
+	 * stops the open (STRATA_ECONFIG) unless this is set: then its
+	 * chunks read as corrupt, as a single lost file's do. */
+	bool accept_missing_dirs;
 	/* Wall clock (ms since the epoch) for lifecycle ages; NULL: the
 	 * real one.  Tests inject theirs. */
 	uint64_t (*clock_ms)(void *arg);
@@ -382,7 +388,8 @@ int store_stats(struct store *s, struct store_stats *st);
  */
 int store_hint(struct store *s, const char *bucket, const char *const *keys,
 	       const size_t *lens, size_t n);
-/* Change the mover's bandwidth cap (bytes/s, 0: none), e.g. on SIGHUP. */
+/* Change the mover's bandwidth cap (bytes/s, 0: none), e.g. on SIGHUP;
+ * it applies at once, to a move waiting out the old pace too. */
 void store_set_mover_rate(struct store *s, uint64_t bytes_per_s);
 /* Change the chunk cache's budget (bytes, 0: off), e.g. on SIGHUP: a
  * smaller one evicts at once (entries being read go when released). */

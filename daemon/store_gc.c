@@ -262,6 +262,48 @@ static void gc_scan_one(void *arg, struct segment *seg)
 				      &sc->capsparse, seg->id, ms.live_bytes);
 }
 
+/*
+ * Compaction takes sealed segments only; the active segment of a tier is
+ * sealed here when its dead share is past dead_pct, so that a store whose
+ * writes stopped after deletes gets that space back too (else it would
+ * keep it until the segment fills up, or a restart).  No append may be
+ * in flight into it; puts not yet committed pin it, which keeps it from
+ * being dropped until they are.
+ */
+static void seal_dead_active(struct store *s, unsigned dead_pct)
+{
+	for (int t = 0; t < STORE_TIERS; t++) {
+		struct segment *a = s->active[t];
+		struct meta_segment ms = { 0 };
+		uint8_t key[META_SEGKEY_LEN], *val;
+		uint64_t body, dead;
+		size_t vlen;
+		int rc;
+
+		if (!a || a->writes || a->size <= SEGMENT_HDR_LEN)
+			continue;
+		meta_segkey(a->id, key);
+		rc = index_get(s->ix, INDEX_CF_SEGMENTS, key, sizeof(key), &val,
+			       &vlen);
+		if (rc == 0) {
+			rc = meta_segment_decode(val, vlen, &ms);
+			free(val);
+		} else if (rc == -ENOENT) {
+			/* Nothing committed to it: all dead, unless puts
+			 * in flight (they pin it) are about to. */
+			rc = a->pins ? -EBUSY : 0;
+		}
+		if (rc)
+			continue;
+		body = a->size - SEGMENT_HDR_LEN;
+		dead = body > ms.live_bytes ? body - ms.live_bytes : 0;
+		if (dead && dead * 100 >= (uint64_t)dead_pct * body) {
+			a->sealed = true;
+			s->active[t] = NULL;
+		}
+	}
+}
+
 int store_compact(struct store *s, unsigned dead_pct, store_done_cb cb,
 		  void *arg)
 {
@@ -282,6 +324,7 @@ int store_compact(struct store *s, unsigned dead_pct, store_done_cb cb,
 	j->cb = cb;
 	j->arg = arg;
 	sc.j = j;
+	seal_dead_active(s, dead_pct);
 	segtab_foreach(&s->segs, gc_scan_one, &sc);
 	if (sc.err) {
 		free(j->drop);

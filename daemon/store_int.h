@@ -110,6 +110,9 @@ struct move_job {
 	size_t n, cap, next, inflight;
 	size_t moved;			/* out: records switched over */
 	uint64_t moved_bytes;
+	size_t failed;			/* out: records not copied (I/O) */
+	int error;			/* ... the first one's error */
+	int write_err;			/* a copy failed to land: stop */
 	void (*done)(struct move_job *j, int status);
 };
 
@@ -154,6 +157,11 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	       struct store_object_info *info, store_data_cb data_cb,
 	       store_done_cb done_cb, void *arg, struct store_get **out,
 	       bool prestage);
+/* store_delete() of the version with HLC if_hlc only (0: any):
+ * STRATA_ECHANGED when the object was written again meanwhile. */
+int store__delete_if(struct store *s, const char *bucket, const char *key,
+		     size_t keylen, uint64_t if_hlc, store_done_cb cb,
+		     void *arg);
 /* Apply every bucket's lifecycle rules as of now (store_lifecycle.c). */
 void store__lifecycle_run(struct store *s, uint64_t now_ms);
 /* The meta-family key of a bucket's lifecycle rules (store_lifecycle.c). */

@@ -10,7 +10,8 @@
  *
  * A pass (every lifecycle_interval_ms, on the mover's tick, or
  * store_lifecycle_run()) walks each rule's prefix in key order: expired
- * objects are deleted (a tombstone version, as a client's delete), and the
+ * objects are deleted (a tombstone version, as a client's delete, of the
+ * version the pass saw only: one written meanwhile stays), and the
  * hot chunks of objects due to go cold are queued for the mover.  Objects
  * kept inline in the index have no chunk to move.  A pass goes in steps
  * (see "applying the rules") so that the loop never stalls on a large
@@ -226,7 +227,7 @@ static void lc_deleted(void *arg, int status)
 
 	if (status == 0)
 		s->st.lifecycle_expired++;
-	else if (status != STRATA_ENOOBJECT)
+	else if (status != STRATA_ENOOBJECT && status != STRATA_ECHANGED)
 		log_warn("store", "lifecycle expiry: %s",
 			 strata_strerror(status));
 	if (--s->lc.deleting == 0 && s->lc.stop == LC_DELETES)
@@ -308,9 +309,10 @@ static enum lc_stop lc_rule_run(struct store *s, const char *bucket,
 		    o->mtime_ms + r->age_ms <= now) {
 			if (r->action == STORE_LC_COLD) {
 				ok = lc_object_cold(s, bid, o);
-			} else if (!store_delete(s, bucket,
-						 (const char *)k + 8, klen - 8,
-						 lc_deleted, s)) {
+			} else if (!store__delete_if(s, bucket,
+						     (const char *)k + 8,
+						     klen - 8, o->hlc,
+						     lc_deleted, s)) {
 				s->lc.deleting++;
 			}
 		}

@@ -99,12 +99,21 @@ static void move_switched(struct store *s, struct mutation *m)
 
 	j->moved_bytes = 0;
 	j->moved = 0;
+	j->failed = 0;
+	j->error = 0;
 	for (size_t i = 0; i < j->n; i++) {
 		struct move_item *mv = &j->items[i];
 
 		if (!m->status && !mv->status && mv->dst) {
 			j->moved_bytes += mv->rec_len;
 			j->moved++;
+		}
+		/* Gone or moved meanwhile, or given up at close, is no
+		 * failure; a copy that could not be read or written is. */
+		if (mv->status && mv->status != -ENOENT &&
+		    mv->status != -ESTALE && mv->status != STRATA_ECLOSING) {
+			if (!j->failed++)
+				j->error = mv->status;
 		}
 		if (mv->dst)
 			store__seg_unpin(s, mv->dst);
@@ -136,6 +145,8 @@ static void move_write_cb(struct uring_req *req, ssize_t res)
 		mv->dst->sealed = true;
 		if (s->active[mv->dst->tier] == mv->dst)
 			s->active[mv->dst->tier] = NULL;
+		if (!mv->job->write_err)
+			mv->job->write_err = res < 0 ? (int)res : -EIO;
 		item_end(mv, res < 0 ? (int)res : -EIO);
 		return;
 	}
@@ -165,8 +176,11 @@ static void move_read_cb(struct uring_req *req, ssize_t res)
 	if (rc)
 		goto fail;
 	rc = store__active_segment(s, j->dst_tier, mv->rec_len, &dst);
-	if (rc)
+	if (rc) {
+		if (!j->write_err)
+			j->write_err = rc;
 		goto fail;
+	}
 	mv->dst = dst;
 	dst->pins++;
 	mv->dst_off = dst->size;
@@ -177,6 +191,8 @@ static void move_read_cb(struct uring_req *req, ssize_t res)
 			 mv->dst_off, move_write_cb);
 	if (rc) {
 		dst->writes--;
+		if (!j->write_err)
+			j->write_err = rc;
 		goto fail;
 	}
 	return;
@@ -220,11 +236,14 @@ static void move_more(struct move_job *j)
 		struct move_item *mv = &j->items[j->next];
 		uint64_t wait;
 
-		if (s->closing) {
-			/* Give up the rest; nothing switches for them. */
+		if (s->closing || j->write_err) {
+			/* Give up the rest; nothing switches for them.  (A
+			 * destination that failed a write, full or failing,
+			 * would fail them too: no point reading them.) */
 			for (; j->next < j->n; j->next++) {
 				mv = &j->items[j->next];
-				mv->status = STRATA_ECLOSING;
+				mv->status = s->closing ? STRATA_ECLOSING :
+					     j->write_err;
 				store__seg_unpin(s, mv->src);
 				mv->src = NULL;
 			}
@@ -279,6 +298,7 @@ void store__move_start(struct move_job *j)
 {
 	j->next = 0;
 	j->inflight = 0;
+	j->write_err = 0;
 	for (size_t i = 0; i < j->n; i++) {
 		j->items[i].src_id = j->items[i].src->id;
 		j->items[i].src->pins++;

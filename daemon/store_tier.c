@@ -102,6 +102,8 @@ struct tiers {
 	uint64_t capacity[STORE_TIERS];
 	uint64_t fs_free[STORE_TIERS];	/* free on its file systems */
 	bool demoting;			/* between high and low watermark */
+	bool cold_full;			/* no room for moves to cold (logged) */
+	uint64_t cold_free;		/* ... with this much free then */
 	enum mover_state state;
 	struct move_job job;
 	uint64_t demote_src_id;		/* while state is MOVER_DEMOTE */
@@ -371,7 +373,7 @@ bool store__lifecycle_queue_cold(struct store *s,
 {
 	struct tiers *t = T(s);
 
-	if (!s->segs.ndirs[STORE_TIER_COLD])
+	if (!s->segs.ndirs[STORE_TIER_COLD] || t->cold_full)
 		return true;	/* nowhere to go: nothing to wait for */
 	return queue_push(t, t->lcq, &t->nlcq, ckey);
 }
@@ -444,11 +446,38 @@ static void pick_coldest(void *arg, struct segment *seg)
 		p->best = seg;
 }
 
+static uint64_t cold_free(struct tiers *t)
+{
+	uint64_t used = t->s->segs.used[STORE_TIER_COLD];
+
+	return t->capacity[STORE_TIER_COLD] > used ?
+	       t->capacity[STORE_TIER_COLD] - used : 0;
+}
+
+/* Nothing more fits in cold: say so once, until cold has more room. */
+static void cold_full(struct tiers *t)
+{
+	struct store *s = t->s;
+
+	if (!t->cold_full)
+		log_err("store", "tier mover: the cold tier is full (%" PRIu64
+			"/%" PRIu64 " bytes): nothing more goes cold until"
+			" space is freed", s->segs.used[STORE_TIER_COLD],
+			t->capacity[STORE_TIER_COLD]);
+	t->cold_full = true;
+	t->cold_free = cold_free(t);
+}
+
 static void mover_done(struct move_job *j, int status)
 {
 	struct tiers *t = container_of(j, struct tiers, job);
 	struct store *s = t->s;
+	bool failed = j->failed;
 
+	if (failed) {
+		log_warn("store", "tier mover: %zu of %zu chunks not moved: %s",
+			 j->failed, j->n, strata_strerror(j->error));
+	}
 	if (status) {
 		log_warn("store", "tier mover: %s", strata_strerror(status));
 	} else if (t->state == MOVER_DEMOTE) {
@@ -484,7 +513,9 @@ static void mover_done(struct move_job *j, int status)
 		store__maybe_closed(s);
 		return;
 	}
-	if (status == 0)
+	/* Go on at once after progress; after failures (a full or
+	 * failing disk), at the next tick, not in a tight loop. */
+	if (status == 0 && !failed)
 		tier_kick(s);
 }
 
@@ -492,8 +523,12 @@ static bool start_demotion(struct tiers *t)
 {
 	struct store *s = t->s;
 	struct pick p = { .s = s };
+	uint64_t planned = 0;
+	bool full = false;
 	int rc;
 
+	if (t->cold_full)
+		return false;	/* until cold has more room */
 	segtab_foreach(&s->segs, pick_coldest, &p);
 	if (!p.best) {
 		/* Everything hot is in the active segment: seal it so that
@@ -517,6 +552,23 @@ static bool start_demotion(struct tiers *t)
 	if (rc) {
 		store__move_reset(&t->job);
 		log_warn("store", "tier mover: %s", strata_strerror(rc));
+		return false;
+	}
+	/* Cold has its capacity too: demote only what fits (a new
+	 * segment's header included), or nothing.  (A segment with
+	 * nothing live still goes through: the job frees it.) */
+	for (size_t i = 0; i < t->job.n; i++) {
+		planned += t->job.items[i].rec_len;
+		if (s->segs.used[STORE_TIER_COLD] + SEGMENT_HDR_LEN + planned >
+		    t->capacity[STORE_TIER_COLD]) {
+			full = true;
+			t->job.n = i;
+			break;
+		}
+	}
+	if (full && !t->job.n) {
+		store__move_reset(&t->job);
+		cold_full(t);
 		return false;
 	}
 	t->demote_src_id = p.best->id;
@@ -577,6 +629,15 @@ static bool start_queue_job(struct tiers *t, uint8_t (*q)[META_CHUNKKEY_LEN],
 			break;
 		planned += mc.rec_len;
 	}
+	if (!rc && !t->job.n && i < *nq && dst == STORE_TIER_COLD) {
+		/* Not one more chunk fits in cold: the lifecycle pass that
+		 * waits for room in this queue would wait for ever, and the
+		 * rules after it (expiry among them) with it.  Drop the
+		 * queue; the next pass finds those chunks hot again. */
+		cold_full(t);
+		i = *nq;
+		store__lifecycle_resume(s);
+	}
 	memmove(q, q + i, (*nq - i) * sizeof(*q));
 	*nq -= i;
 	if (rc || !t->job.n) {
@@ -604,6 +665,8 @@ static void mover_step(struct tiers *t)
 	if (t->state != MOVER_IDLE)
 		return;
 	refresh_capacity(t);
+	if (t->cold_full && cold_free(t) > t->cold_free)
+		t->cold_full = false;	/* space was freed: try again */
 	hot = s->segs.used[STORE_TIER_HOT];
 	if (s->segs.ndirs[STORE_TIER_COLD]) {
 		if (over_pct(s, STORE_TIER_HOT, hot,
@@ -908,6 +971,16 @@ void store__tier_stats(struct store *s, struct store_stats *st)
 void store_set_mover_rate(struct store *s, uint64_t bytes_per_s)
 {
 	s->o.mover_rate = bytes_per_s;
+	/* The pace owed at the old rate goes too: a move waiting it out
+	 * (hours, after a rate of a few KiB/s) goes on at the new one. */
+	s->mv_next_ns = 0;
+	if (s->mv_waiting && !s->closing) {
+		struct move_job *j = s->mv_waiting;
+
+		uv_timer_stop(&s->mv_timer);
+		s->mv_waiting = NULL;
+		store__move_resume(j);
+	}
 }
 
 void store_set_cache_budget(struct store *s, uint64_t bytes)

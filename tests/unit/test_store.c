@@ -400,6 +400,39 @@ START_TEST(compaction_reclaims)
 }
 END_TEST
 
+/* Garbage in the segment still being appended to comes back too, without
+ * a restart: a store whose writes stopped after deletes (here every record
+ * of the active segment but one dead) must not keep the space for ever. */
+START_TEST(compaction_reclaims_active_segment)
+{
+	uint8_t buf[300000];
+	char key[32];
+
+	reopen();		/* a fresh active segment for what follows */
+	for (int i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "a%02d", i);
+		tu_fill(buf, sizeof(buf), 100 + (uint64_t)i);
+		ck_assert_int_eq(tenv_put(&E, "data", key, buf, sizeof(buf), NULL), 0);
+	}
+	for (int i = 0; i < 9; i++) {
+		snprintf(key, sizeof(key), "a%02d", i);
+		ck_assert_int_eq(tenv_rm(&E, "data", key), 0);
+	}
+	ck_assert_int_eq(tenv_compact(&E, 50), 0);
+	assert_no_garbage();
+	tu_fill(buf, sizeof(buf), 109);
+	check_object("a09", buf, sizeof(buf));
+	/* Writes go on in a new segment. */
+	tu_fill(buf, sizeof(buf), 110);
+	ck_assert_int_eq(tenv_put(&E, "data", "a10", buf, sizeof(buf), NULL), 0);
+	check_object("a10", buf, sizeof(buf));
+	ck_assert_int_eq(tenv_rm(&E, "data", "a09"), 0);
+	ck_assert_int_eq(tenv_rm(&E, "data", "a10"), 0);
+	ck_assert_int_eq(tenv_compact(&E, 50), 0);
+	assert_no_garbage();
+}
+END_TEST
+
 static char *seg_path(uint64_t seg)
 {
 	char *p;
@@ -615,6 +648,84 @@ START_TEST(missing_tier_dir)
 	tenv_init(&e2, NULL);
 	ck_assert_int_eq(rmdir(e2.cold), 0);
 	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	tenv_release(&e2, 1);
+}
+END_TEST
+
+/* A tier directory that holds data but is gone from the configuration,
+ * or is an empty directory where the disk should be mounted: the store
+ * refuses to start (it would serve those objects as corrupt), removes
+ * nothing, and opens whole once the directory is back; with
+ * accept_missing_dirs (a disk lost for good) it starts without it. */
+START_TEST(tier_dir_with_data_gone)
+{
+	uint8_t buf[200000];
+	char moved[600], key[16];
+	struct store_stats st;
+	uint64_t bytes;
+	struct tenv e2;
+	uint8_t *got;
+	size_t glen;
+
+	tenv_init(&e2, NULL);
+	/* A hot tier of 1 MiB: most of the objects spill to cold. */
+	e2.o.tier[STORE_TIER_HOT].capacity = 1 << 20;
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	ck_assert_int_eq(tenv_mb(&e2, "data"), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		tu_fill(buf, sizeof(buf), i + 1);
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(tenv_put(&e2, "data", key, buf, sizeof(buf),
+					  NULL), 0);
+	}
+	ck_assert_int_eq(store_stats(e2.s, &st), 0);
+	ck_assert_uint_gt(st.live_bytes[STORE_TIER_COLD], 0);
+	tenv_close(&e2);
+	bytes = tenv_disk_bytes(&e2);
+
+	/* Dropped from the configuration. */
+	e2.o.ntier_dirs[STORE_TIER_COLD] = 0;
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	e2.o.ntier_dirs[STORE_TIER_COLD] = 1;
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+
+	/* An empty directory where the disk was (not mounted). */
+	snprintf(moved, sizeof(moved), "%s.unmounted", e2.cold);
+	ck_assert_int_eq(rename(e2.cold, moved), 0);
+	ck_assert_int_eq(mkdir(e2.cold, 0700), 0);
+	ck_assert_int_eq(tenv_open(&e2), STRATA_ECONFIG);
+	ck_assert_int_eq(rmdir(e2.cold), 0);
+	ck_assert_int_eq(rename(moved, e2.cold), 0);
+	ck_assert_uint_eq(tenv_disk_bytes(&e2), bytes);
+
+	/* A disk lost for good: the operator says so, and the store starts
+	 * without it; what it held reads as corrupt, the rest reads. */
+	ck_assert_int_eq(rename(e2.cold, moved), 0);
+	ck_assert_int_eq(mkdir(e2.cold, 0700), 0);
+	e2.o.accept_missing_dirs = true;
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	ck_assert_int_eq(tenv_get(&e2, "data", "k11", 0, UINT64_MAX, &got,
+				  &glen), STRATA_ECORRUPT);
+	tu_fill(buf, sizeof(buf), 1);
+	ck_assert_int_eq(tenv_get(&e2, "data", "k0", 0, UINT64_MAX, &got,
+				  &glen), 0);
+	ck_assert(glen == sizeof(buf) && !memcmp(got, buf, glen));
+	free(got);
+	tenv_close(&e2);
+	e2.o.accept_missing_dirs = false;
+	ck_assert_int_eq(rmdir(e2.cold), 0);
+	ck_assert_int_eq(rename(moved, e2.cold), 0);
+
+	/* Back: every object reads. */
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		tu_fill(buf, sizeof(buf), i + 1);
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(tenv_get(&e2, "data", key, 0, UINT64_MAX,
+					  &got, &glen), 0);
+		ck_assert(glen == sizeof(buf) && !memcmp(got, buf, glen));
+		free(got);
+	}
 	tenv_release(&e2, 1);
 }
 END_TEST
@@ -1451,12 +1562,14 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, concurrent_puts_group_commit);
 	tcase_add_test(tc, dedup_32mib);
 	tcase_add_test(tc, compaction_reclaims);
+	tcase_add_test(tc, compaction_reclaims_active_segment);
 	tcase_add_test(tc, corruption_detected);
 	tcase_add_test(tc, truncated_segment);
 	tcase_add_test(tc, damaged_index_value);
 	tcase_add_test(tc, encrypted_at_rest);
 	tcase_add_test(tc, master_key_file);
 	tcase_add_test(tc, missing_tier_dir);
+	tcase_add_test(tc, tier_dir_with_data_gone);
 	tcase_add_test(tc, new_index_keeps_segments);
 	tcase_add_test(tc, unknown_segments);
 	tcase_add_test(tc, damaged_index_log_refused);

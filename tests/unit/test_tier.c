@@ -340,6 +340,84 @@ START_TEST(lifecycle_rules_on_injected_clock)
 }
 END_TEST
 
+static void count_commit(void *arg, int status,
+			 const struct store_object_info *info)
+{
+	(void)info;
+	ck_assert_int_eq(status, 0);
+	(*(unsigned *)arg)++;
+}
+
+static int reached(struct tenv *e, void *arg)
+{
+	(void)e;
+	return *(unsigned *)arg >= 200;
+}
+
+static int never(struct tenv *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	return 0;
+}
+
+/* An expiry decided on one version never deletes a newer one written
+ * meanwhile: here new versions are on their way to the index while the
+ * pass reads the old ones. */
+START_TEST(lifecycle_expiry_spares_newer_version)
+{
+	struct store_lc_rule rule = { .prefix = "d/", .age_ms = DAY,
+				      .action = STORE_LC_DELETE };
+	const unsigned n = 200;
+	uint8_t buf[100], *out;
+	unsigned committed = 0;
+	struct tenv e;
+	char key[32];
+	size_t olen;
+
+	fake_now = 1700000000000ull;
+	setup_env(&e, 0);
+	e.o.clock_ms = fake_clock;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "d/%03u", i);
+		fill(buf, sizeof(buf), i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, sizeof(buf),
+					  NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &rule, 1), 0);
+	fake_now += 2 * DAY;
+	for (unsigned i = 0; i < n; i++) {
+		struct store_put *p;
+
+		snprintf(key, sizeof(key), "d/%03u", i);
+		fill(buf, sizeof(buf), 1000 + i);
+		ck_assert_int_eq(store_put_begin(e.s, "bkt", key, strlen(key),
+						 NULL, &p), 0);
+		ck_assert_int_eq(store_put_write(p, buf, sizeof(buf)), 0);
+		store_put_commit(p, count_commit, &committed);
+	}
+	/* The puts are queued (not yet committed) when the pass looks. */
+	uv_run(&e.loop, UV_RUN_NOWAIT);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, reached, &committed, 10000));
+	run_until(&e, never, NULL, 300);	/* the deletes settle */
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t want[100];
+
+		snprintf(key, sizeof(key), "d/%03u", i);
+		fill(want, sizeof(want), 1000 + i);
+		ck_assert_msg(tenv_get(&e, "bkt", key, 0, UINT64_MAX, &out,
+				       &olen) == 0, "%s: the new version was deleted",
+			      key);
+		ck_assert(olen == sizeof(want) && !memcmp(out, want, olen));
+		free(out);
+	}
+	tenv_release(&e, 1);
+}
+END_TEST
+
 /* More due objects than the mover's queue (1024 chunks) and the deletes
  * in flight (1000) hold: the pass goes on in steps until all are done. */
 START_TEST(lifecycle_pass_larger_than_its_queues)
@@ -375,6 +453,111 @@ START_TEST(lifecycle_pass_larger_than_its_queues)
 	ck_assert_uint_eq(stats(&e).lifecycle_expired, ndel);
 	tenv_release(&e, 1);
 	free(buf);
+}
+END_TEST
+
+/* Rules to go cold that cold has no room for do not stall the pass:
+ * the rules after them (here expiry, which frees space) still run. */
+START_TEST(lifecycle_cold_full_does_not_stall)
+{
+	struct store_lc_rule rules[2] = {
+		{ .prefix = "c/", .age_ms = 0, .action = STORE_LC_COLD },
+		{ .prefix = "d/", .age_ms = 0, .action = STORE_LC_DELETE },
+	};
+	const size_t len = 20 << 10;	/* one chunk, not inline */
+	uint64_t ncold = 1100, ndel = 50;
+	uint8_t *buf = malloc(len), *out;
+	struct store_stats st;
+	struct tenv e;
+	char key[32];
+	size_t olen;
+
+	setup_env(&e, 0);
+	e.o.tier[STORE_TIER_COLD].capacity = 4ull * MiB;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < ncold + ndel; i++) {
+		snprintf(key, sizeof(key), i < ncold ? "c/%05u" : "d/%05u", i);
+		fill(buf, len, 9000 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len, NULL), 0);
+	}
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", rules, 2), 0);
+	store_lifecycle_run(e.s);
+	ck_assert(run_until(&e, expired, &ndel, 20000));
+	st = stats(&e);
+	ck_assert_uint_gt(st.lifecycle_cold, 0);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_COLD], 4ull * MiB);
+	ck_assert_int_eq(tenv_get(&e, "bkt", "d/01149", 0, UINT64_MAX, &out,
+				  &olen), STRATA_ENOOBJECT);
+	check_object(&e, "c/00000", len, 9000);
+	check_object(&e, "c/01099", len, 9000 + 1099);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
+static int demoted_some(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).demoted_bytes > 0;
+}
+
+/* Moves whose writes fail (a failing or full cold disk) are tried again
+ * at the mover's next tick, not at once in a loop that spins a core and
+ * floods the log; and a job gives up at its first failed write rather
+ * than read every record of its segment to fail them all. */
+static void mover_write_failures(int err)
+{
+	/* A job (one segment of 64 KiB records here) per tick at most, and
+	 * a job stops at its first failed write (MOVE_WINDOW copies were
+	 * on their way): 10 ticks in 1 s. */
+	unsigned long max = 30, hits;
+	uint8_t *buf = malloc(MiB);
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 64ull * MiB);
+	e.o.chunk_size = 64 << 10;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "w/%u", i);
+		fill(buf, MiB, 800 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	tenv_close(&e);
+	/* Reopened over a hot tier too small for what it holds, with every
+	 * segment write failing. */
+	e.o.tier[STORE_TIER_HOT].capacity = 8ull * MiB;
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 25;
+	e.o.mover_interval_ms = 100;
+	fault_arm(&e.fault, FAULT_SEG_WRITE, 0, 1000000, err);
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert(!run_until(&e, demoted_some, NULL, 1000));
+	hits = fault_hits(&e.fault, FAULT_SEG_WRITE);
+	ck_assert_uint_gt(hits, 0);
+	ck_assert_uint_le(hits, max);
+	/* The disk works again (or has room again): demotion goes on. */
+	fault_arm(&e.fault, FAULT_SEG_WRITE, 0, 0, 0);
+	ck_assert(run_until(&e, demoted_some, NULL, 10000));
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "w/%u", i);
+		check_object(&e, key, MiB, 800 + i);
+	}
+	tenv_release(&e, 1);
+	free(buf);
+}
+
+START_TEST(mover_write_eio_backs_off)
+{
+	mover_write_failures(-EIO);
+}
+END_TEST
+
+START_TEST(mover_write_enospc_backs_off)
+{
+	mover_write_failures(-ENOSPC);
 }
 END_TEST
 
@@ -754,6 +937,95 @@ START_TEST(mover_keeps_its_rate)
 }
 END_TEST
 
+/* Demotion fills cold up to its capacity, not past it: then writes fail
+ * with ENOSPC once hot is full too, and every acknowledged object reads
+ * back. */
+START_TEST(demotion_respects_cold_capacity)
+{
+	uint8_t *buf = malloc(MiB);
+	struct store_stats st;
+	unsigned ok = 0, refused = 0;
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 16ull * MiB);
+	e.o.tier[STORE_TIER_COLD].capacity = 8ull * MiB;
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 25;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 40; i++) {
+		int rc;
+
+		snprintf(key, sizeof(key), "s/%u", i);
+		fill(buf, MiB, 500 + i);
+		rc = tenv_put(&e, "bkt", key, buf, MiB, NULL);
+		if (rc) {
+			ck_assert_int_eq(rc, -ENOSPC);
+			refused++;
+			continue;
+		}
+		ok++;
+		/* Let the mover work between writes. */
+		run_until(&e, hot_settled, NULL, 100);
+	}
+	st = stats(&e);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_COLD], 8ull * MiB);
+	ck_assert_uint_le(st.tier_used[STORE_TIER_HOT], 16ull * MiB);
+	ck_assert_uint_gt(st.demoted_bytes, 0);
+	ck_assert_uint_gt(refused, 0);
+	for (unsigned i = 0; i < 40; i++) {
+		uint8_t *got;
+		size_t glen;
+
+		snprintf(key, sizeof(key), "s/%u", i);
+		if (tenv_get(&e, "bkt", key, 0, UINT64_MAX, &got, &glen) == 0) {
+			free(got);
+			check_object(&e, key, MiB, 500 + i);
+		}
+	}
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+static int demoted_2m(struct tenv *e, void *arg)
+{
+	(void)arg;
+	return stats(e).demoted_bytes >= 2 * MiB;
+}
+
+/* A new rate (SIGHUP) applies at once, also to a move waiting out the
+ * pace of the old one: at 64 KiB/s the second 1 MiB record would wait
+ * 16 s; raised to no cap, it goes now. */
+START_TEST(mover_rate_change_applies_at_once)
+{
+	uint8_t *buf = malloc(MiB);
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 16ull * MiB);
+	e.o.mover_rate = 64 << 10;
+	e.o.tier[STORE_TIER_HOT].low_pct = 10;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (unsigned i = 0; i < 15; i++) {
+		snprintf(key, sizeof(key), "r/%u", i);
+		fill(buf, MiB, 4100 + i);
+		ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, MiB, NULL), 0);
+	}
+	ck_assert(run_until(&e, demoted_some, NULL, 5000));
+	ck_assert(!run_until(&e, demoted_2m, NULL, 300));
+	store_set_mover_rate(e.s, 0);
+	ck_assert(run_until(&e, demoted_2m, NULL, 3000));
+	for (unsigned i = 0; i < 15; i++) {
+		snprintf(key, sizeof(key), "r/%u", i);
+		check_object(&e, key, MiB, 4100 + i);
+	}
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(bad_options_refused)
 {
 	struct tenv e;
@@ -769,6 +1041,89 @@ START_TEST(bad_options_refused)
 }
 END_TEST
 
+/* Overwrites, deletes and reads of objects that share chunks (five
+ * streams), while the mover demotes and promotes and compaction runs all
+ * the time: every read returns the current version, and once everything
+ * is deleted no byte of segment space is left, without a restart. */
+START_TEST(churn_with_moves_and_dedup)
+{
+	const size_t ch = 64 << 10;
+	uint8_t *buf = malloc(6 * ch);
+	uint64_t rng = 12345;
+	struct store_stats st;
+	size_t curlen[16];
+	int cur[16];
+	struct tenv e;
+	char key[32];
+
+	setup_env(&e, 4ull * MiB);
+	e.o.chunk_size = ch;
+	e.o.tier[STORE_TIER_HOT].high_pct = 50;
+	e.o.tier[STORE_TIER_HOT].low_pct = 25;
+	e.o.mover_interval_ms = 2;
+	e.o.promote_reads = 1;
+	e.o.gc_interval_ms = 7;
+	e.o.gc_dead_pct = 10;
+	ck_assert_int_eq(tenv_open(&e), 0);
+	ck_assert_int_eq(tenv_mb(&e, "bkt"), 0);
+	for (int i = 0; i < 16; i++)
+		cur[i] = -1;
+	for (unsigned op = 0; op < 2000; op++) {
+		unsigned k, r;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		k = (unsigned)(rng % 16);
+		r = (unsigned)((rng >> 8) % 10);
+		snprintf(key, sizeof(key), "k/%u", k);
+		if (r < 4) {
+			int seed = (int)((rng >> 16) % 5);
+			size_t len = ch * (1 + (rng >> 24) % 5) +
+				     (rng >> 32) % 1000;
+
+			fill(buf, len, (uint64_t)seed);
+			ck_assert_int_eq(tenv_put(&e, "bkt", key, buf, len,
+						  NULL), 0);
+			cur[k] = seed;
+			curlen[k] = len;
+		} else if (r < 5) {
+			ck_assert_int_eq(tenv_rm(&e, "bkt", key),
+					 cur[k] < 0 ? STRATA_ENOOBJECT : 0);
+			cur[k] = -1;
+		} else if (r < 6) {
+			int rc = tenv_compact(&e, (unsigned)(rng >> 40) % 60);
+
+			ck_assert(rc == 0 || rc == -EBUSY);
+		} else if (cur[k] < 0) {
+			uint8_t *got;
+			size_t glen;
+
+			ck_assert_int_eq(tenv_get(&e, "bkt", key, 0, UINT64_MAX,
+						  &got, &glen), STRATA_ENOOBJECT);
+		} else {
+			check_object(&e, key, curlen[k], (uint64_t)cur[k]);
+		}
+	}
+	st = stats(&e);
+	ck_assert_uint_gt(st.demoted_chunks, 0);
+	ck_assert_uint_gt(st.promoted_chunks, 0);
+	ck_assert_uint_gt(st.dedup_hits, 0);
+	for (int k = 0; k < 16; k++) {
+		snprintf(key, sizeof(key), "k/%u", k);
+		if (cur[k] >= 0)
+			ck_assert_int_eq(tenv_rm(&e, "bkt", key), 0);
+	}
+	while (tenv_compact(&e, 0) == -EBUSY)
+		uv_run(&e.loop, UV_RUN_ONCE);
+	st = stats(&e);
+	ck_assert_uint_eq(st.live_bytes[0] + st.live_bytes[1], 0);
+	ck_assert_uint_eq(tenv_disk_bytes(&e), 64 * st.segments);
+	tenv_release(&e, 1);
+	free(buf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tier");
@@ -779,13 +1134,20 @@ static Suite *suite(void)
 	tcase_add_test(tc, repeated_cold_reads_promote);
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
 	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
+	tcase_add_test(tc, lifecycle_expiry_spares_newer_version);
+	tcase_add_test(tc, lifecycle_cold_full_does_not_stall);
+	tcase_add_test(tc, mover_write_eio_backs_off);
+	tcase_add_test(tc, mover_write_enospc_backs_off);
 	tcase_add_test(tc, spill_then_enospc);
 	tcase_add_test(tc, full_disk_compacts_back);
 	tcase_add_test(tc, prestage_warms_cache_and_promotes);
 	tcase_add_test(tc, scan_leaves_working_set_cached);
 	tcase_add_test(tc, close_during_paced_moves);
 	tcase_add_test(tc, mover_keeps_its_rate);
+	tcase_add_test(tc, mover_rate_change_applies_at_once);
 	tcase_add_test(tc, bad_options_refused);
+	tcase_add_test(tc, churn_with_moves_and_dedup);
+	tcase_add_test(tc, demotion_respects_cold_capacity);
 	suite_add_tcase(s, tc);
 	return s;
 }
