@@ -454,6 +454,13 @@ int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
 	return 0;
 }
 
+bool segment_unlinked(const struct segment *seg)
+{
+	struct stat st;
+
+	return fstat(seg->fd, &st) == 0 && st.st_nlink == 0;
+}
+
 void segtab_drop(struct segtab *t, struct segment *seg)
 {
 	struct segment **pp;

@@ -119,6 +119,10 @@ void segtab_drop(struct segtab *t, struct segment *seg);
 /* Directory fd of a segment (for syncing a new file's entry). */
 int segtab_dirfd(const struct segtab *t, const struct segment *seg);
 
+/* Whether seg's file was removed from its directory while open (an rm of
+ * the tier's files): its bytes are gone once the store closes. */
+bool segment_unlinked(const struct segment *seg);
+
 /* Visit every segment; fn may not add or drop segments. */
 void segtab_foreach(struct segtab *t,
 		    void (*fn)(void *arg, struct segment *seg), void *arg);

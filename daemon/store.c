@@ -620,6 +620,16 @@ static void round_sync_cb(struct uring_req *req, ssize_t res)
 	struct round *r = req->data;
 	struct segment *seg = r->syncsegs[req - r->reqs];
 
+	/* A segment file removed from under us (an rm -rf of a tier
+	 * directory) takes the synced bytes with it at the next start: that
+	 * is no durable write to acknowledge. */
+	if (res >= 0 && seg && segment_unlinked(seg)) {
+		log_err("store", "segment %016" PRIx64 " in tier %s was removed "
+			"from its directory while in use: its data is lost once "
+			"stratad stops; failing the writes to it", seg->id,
+			seg->tier == STORE_TIER_HOT ? "hot" : "cold");
+		res = -EIO;
+	}
 	if (res < 0) {
 		log_err("store", "fdatasync: %s", strerror((int)-res));
 		r->sync_err = (int)res;

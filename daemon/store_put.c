@@ -377,6 +377,17 @@ static void chunk_store(struct put_chunk *c)
 		rc = meta_chunk_decode(val, vlen, &mc);
 		free(val);
 		seg = rc ? NULL : segtab_find(&s->segs, mc.seg);
+		if (seg && !seg->doomed && mc.raw_len == c->len &&
+		    segment_unlinked(seg)) {
+			/* The one copy went with its file: a put that
+			 * shares it cannot be made durable. */
+			log_err("store", "chunk of bucket %s is in segment "
+				"%016" PRIx64 ", removed from its directory "
+				"while in use; failing the put", p->b->name,
+				seg->id);
+			c->status = -EIO;
+			goto end;
+		}
 		if (seg && !seg->doomed && mc.raw_len == c->len) {
 			/* Dedup: the pin keeps those bytes until commit. */
 			seg->pins++;

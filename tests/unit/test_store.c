@@ -941,6 +941,52 @@ START_TEST(fault_seg_fsync) { fault_put(FAULT_SEG_FSYNC, -EIO, 300000); }
 END_TEST
 START_TEST(fault_index_write) { fault_put(FAULT_INDEX_WRITE, -EIO, 300000); }
 END_TEST
+/* Segment files removed from under the store (rm -rf of a tier
+ * directory's contents): a write into one is never acknowledged, since the
+ * bytes go with the file at the next start; the next one goes into a new
+ * segment. */
+START_TEST(segment_removed_while_in_use)
+{
+	const size_t len = 200000;
+	uint8_t *buf = tu_xmalloc(len), *got;
+	char path[sizeof(E.hot) + 260];
+	size_t glen;
+	DIR *d;
+	struct dirent *de;
+	unsigned removed = 0;
+
+	tu_fill(buf, len, 77);
+	ck_assert_int_eq(tenv_put(&E, "data", "first", buf, len, NULL), 0);
+	d = opendir(E.hot);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "seg-", 4))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", E.hot, de->d_name);
+		ck_assert_int_eq(unlink(path), 0);
+		removed++;
+	}
+	closedir(d);
+	ck_assert_uint_ge(removed, 1);
+	/* New bytes into the removed file: not acknowledged. */
+	tu_fill(buf, len, 78);
+	ck_assert_int_eq(tenv_put(&E, "data", "lost", buf, len, NULL), -EIO);
+	ck_assert_int_eq(tenv_get(&E, "data", "lost", 0, UINT64_MAX, &got, &glen),
+			 STRATA_ENOOBJECT);
+	/* Bytes that would share a chunk kept only in the removed file: not
+	 * acknowledged either. */
+	tu_fill(buf, len, 77);
+	ck_assert_int_eq(tenv_put(&E, "data", "shared", buf, len, NULL), -EIO);
+	/* New bytes go into a new segment, and last. */
+	tu_fill(buf, len, 79);
+	ck_assert_int_eq(tenv_put(&E, "data", "kept", buf, len, NULL), 0);
+	check_object("kept", buf, len);
+	reopen();
+	check_object("kept", buf, len);
+	free(buf);
+}
+END_TEST
+
 START_TEST(fault_seg_create)
 {
 	/* A new store has no active segment: the first put creates one. */
@@ -1578,6 +1624,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, fault_seg_fsync);
 	tcase_add_test(tc, fault_index_write);
 	tcase_add_test(tc, fault_seg_create);
+	tcase_add_test(tc, segment_removed_while_in_use);
 	tcase_add_test(tc, fault_reads);
 	tcase_add_test(tc, inline_small_objects);
 	tcase_add_test(tc, inline_corrupt);
