@@ -1502,6 +1502,14 @@ static int cmd_admin(strata_client *c, const struct opts *o, char **args)
 	}
 	if (!strcmp(args[1], "delete")) {
 		rc = strata_admin_key_delete(c, args[2]);
+		if (rc == -EINVAL || rc == -ENOENT) {
+			fputs("strata: ", stderr);
+			text_out(stderr, args[2]);
+			fprintf(stderr, ": %s\n", rc == -ENOENT ?
+				"no such access key" :
+				"not an access key id (AK and 18 hex digits)");
+			return rc == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
+		}
 		return rc ? fail(args[2], rc) : EXIT_OK;
 	}
 	rc = strata_admin_key_create(c, o->admin, id, sizeof(id), secret,

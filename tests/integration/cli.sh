@@ -255,6 +255,12 @@ expect_rc "last admin key kept" 1 "$S" admin key delete "$STRATA_ACCESS_KEY"
 check "key deleted" "$S" admin key delete "$uid"
 expect_rc "deleted key refused" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q ls
 expect_rc "admin usage" 2 "$S" admin key delete
+expect_rc "key delete ''" 2 "$S" admin key delete ''
+check "key delete '': says why" grep -q "^strata: : not an access key id" "$work/stderr"
+expect_rc "key delete of a deleted key" 1 "$S" admin key delete "$uid"
+check "key delete: no such key" grep -q "^strata: $uid: no such access key" "$work/stderr"
+expect_rc "key delete control bytes" 1 "$S" admin key delete "$(printf 'AK\033[31m')"
+check "key delete: control bytes escaped" grep -qF 'strata: AK\x1b[31m: no such access key' "$work/stderr"
 check "rb user bucket" "$S" -q rb "strata://$b-user"
 echo "cli: $pass passed, $fails failed"
 [ "$fails" = 0 ]
