@@ -76,15 +76,32 @@ static int shard_cmp(const void *a, const void *b)
 int strata_dataset_open(strata_client *c, const char *bucket,
 			const char *prefix, strata_dataset **out)
 {
+	return strata_dataset_open_suffix(c, bucket, prefix, NULL, out);
+}
+
+/* Whether key ends with suffix (NULL or "": every key does). */
+static bool has_suffix(const char *key, const char *suffix, size_t slen)
+{
+	size_t klen = strlen(key);
+
+	return klen >= slen && memcmp(key + klen - slen, suffix, slen) == 0;
+}
+
+int strata_dataset_open_suffix(strata_client *c, const char *bucket,
+			       const char *prefix, const char *suffix,
+			       strata_dataset **out)
+{
 	struct strata_list_opts lo = { .prefix = prefix };
 	const struct strata_list_entry *le;
 	strata_list *it = NULL;
 	strata_dataset *ds;
-	size_t cap = 0, i;
+	size_t cap = 0, i, slen = suffix ? strlen(suffix) : 0;
 	bool sorted = true;
 	int rc;
 
-	if (!c || !bucket || !out)
+	if (out)
+		*out = NULL;
+	if (!c || !bucket || !out || slen > PROTO_MAX_KEY_LEN)
 		return -EINVAL;
 	ds = calloc(1, sizeof(*ds));
 	if (!ds)
@@ -95,7 +112,7 @@ int strata_dataset_open(strata_client *c, const char *bucket,
 		struct ds_shard *s;
 
 		rc = 0;
-		if (!le->key)
+		if (!le->key || !has_suffix(le->key, suffix, slen))
 			continue;
 		if (ds->n == cap) {
 			size_t ncap = cap ? 2 * cap : 256;

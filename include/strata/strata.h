@@ -708,6 +708,16 @@ struct strata_epoch_stats {
 int strata_dataset_open(strata_client *c, const char *bucket,
 			const char *prefix, strata_dataset **out);
 
+/*
+ * As strata_dataset_open(), keeping only the objects whose key ends with
+ * suffix (e.g. ".tar", so that an index or README beside the shards is
+ * not taken for one); NULL or "" keeps every object.  -EINVAL also for a
+ * suffix over 1024 bytes.
+ */
+int strata_dataset_open_suffix(strata_client *c, const char *bucket,
+			       const char *prefix, const char *suffix,
+			       strata_dataset **out);
+
 /* Shards in the dataset. */
 size_t strata_dataset_count(const strata_dataset *ds);
 

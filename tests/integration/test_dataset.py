@@ -562,6 +562,36 @@ def tar_errors(c):
     c.delete(BUCKET, "badtar/notar/shard.tar")
 
 
+def suffix_filter(c):
+    """Other objects beside the shards (an index, a README): without
+    suffix= the first one fails the epoch with a hint; with suffix=".tar"
+    only the shards are read, every sample once."""
+    want = set()
+    for i in range(3):
+        data, keys = make_shard(i, per_shard=5)
+        c.put(BUCKET, "sfx/shard-%d.tar" % i, data)
+        want.update(keys)
+    c.put(BUCKET, "sfx/index.json", b'{"shards": 3}\n' * 40)
+    c.put(BUCKET, "sfx/README", b"three shards\n" * 40)
+    url = "strata://%s/sfx/" % BUCKET
+    d = strata.Dataset(url, samples="webdataset", rank=0, world_size=1)
+    expect_raise(ValueError, lambda: list(d), "a README under the prefix",
+                 ('suffix=".tar"',))
+    d = strata.Dataset(url, samples="webdataset", rank=0, world_size=1,
+                       suffix=".tar")
+    got = [s["__key__"] for s in d]
+    check(sorted(got) == sorted(want) and len(got) == len(want),
+          "suffix=\".tar\": every sample of the .tar shards once (%d of %d)"
+          % (len(got), len(want)))
+    d = strata.Dataset(url, rank=0, world_size=1, suffix=".json")
+    check([k for k, _ in d] == ["sfx/index.json"], 'suffix=".json"')
+    expect_raise(TypeError, lambda: strata.Dataset(url, suffix=3),
+                 "suffix=3", ("suffix",))
+    for k in ["sfx/shard-%d.tar" % i for i in range(3)] + [
+            "sfx/index.json", "sfx/README"]:
+        c.delete(BUCKET, k)
+
+
 def changed_shards(c):
     """A shard overwritten or deleted after the Dataset listed it: an
     Error naming it, saying what happened."""
@@ -980,6 +1010,7 @@ def main():
     errors_across_processes(c)
     spawned_listing(c)
     tar_errors(c)
+    suffix_filter(c)
     changed_shards(c)
     drop_empty()
     bench_tar(c)

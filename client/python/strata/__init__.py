@@ -188,6 +188,8 @@ _hint = _proto("strata_hint", _I, _c_p, _char_p,
                ctypes.POINTER(_char_p), _size)
 _ds_open = _proto("strata_dataset_open", _I, _c_p, _char_p, _char_p,
                   ctypes.POINTER(_c_p))
+_ds_open_suffix = _proto("strata_dataset_open_suffix", _I, _c_p, _char_p,
+                         _char_p, _char_p, ctypes.POINTER(_c_p))
 _ds_count = _proto("strata_dataset_count", _size, _c_p)
 _ds_key = _proto("strata_dataset_key", _char_p, _c_p, _size,
                  ctypes.POINTER(_u64))
@@ -780,6 +782,9 @@ class Dataset(_Base):
     uneven="share" (every shard exactly once; ranks may differ by one),
     "drop" or "pad" (equal counts per rank); "drop" with fewer shards than
     ranks, which would leave every rank nothing, is a ValueError.
+    suffix (e.g. ".tar") keeps only the keys that end with it, so that
+    other objects under the prefix (an index, a README) are not taken for
+    shards; None or "" takes every object.
     A shard that cannot be read raises Error naming it: code
     strata.ENOOBJECT when it was deleted, -errno.ESTALE when it was
     overwritten after the listing (never bytes of another version).
@@ -810,13 +815,20 @@ class Dataset(_Base):
     def __init__(self, url, shuffle=True, seed=0, epoch=0,
                  samples="shards", rank=None, world_size=None,
                  uneven="share", prefetch=2, prefetch_bytes=0, retries=0,
-                 backoff_ms=0, client_args=None, piece_size=None):
+                 backoff_ms=0, client_args=None, piece_size=None,
+                 suffix=None):
         if samples not in ("shards", "webdataset"):
             raise ValueError('samples: "shards" or "webdataset", not %r'
                              % (samples,))
         _uneven(uneven)
         self.url = url
         self.bucket, self.prefix = parse_url(url)
+        if suffix is not None and not isinstance(suffix, str):
+            raise TypeError("suffix: a str or None, not %s"
+                            % type(suffix).__name__)
+        self.suffix = suffix or None
+        if self.suffix is not None:
+            _b(self.suffix, "suffix")
         self.shuffle = shuffle
         _int(seed, "seed", -(1 << 63), _U64_MAX)
         self.seed = seed
@@ -865,8 +877,11 @@ class Dataset(_Base):
 
     def _open(self):
         h = _c_p()
-        _check(_ds_open(self._get_client().handle, _b(self.bucket, "url"),
-                        _b(self.prefix, "url"), ctypes.byref(h)), self.url)
+        _check(_ds_open_suffix(
+            self._get_client().handle, _b(self.bucket, "url"),
+            _b(self.prefix, "url"),
+            _b(self.suffix, "suffix") if self.suffix else None,
+            ctypes.byref(h)), self.url)
         keys, sizes, etags, size = [], [], [], _u64()
         for i in range(_ds_count(h)):
             keys.append(_ds_key(h, i, ctypes.byref(size)).decode())
@@ -1047,8 +1062,16 @@ class Dataset(_Base):
         it = self._pieces(self.piece_size)
         for key, mv, last in it:
             shard = _ShardPieces(it, mv, last)
-            yield from webdataset_samples_pieces(
-                shard, "strata://%s/%s" % (self.bucket, key))
+            try:
+                yield from webdataset_samples_pieces(
+                    shard, "strata://%s/%s" % (self.bucket, key))
+            except ValueError as e:
+                if self.suffix is None and "not a tar archive?" in str(e):
+                    raise ValueError(
+                        '%s; an object that is not a shard under the '
+                        'prefix? Dataset(..., suffix=".tar") takes only '
+                        "the keys ending in .tar" % e) from None
+                raise
             shard.drain()
 
 
