@@ -1767,6 +1767,7 @@ int main(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "strata-bench: %s\n", *err ? err :
 			strata_strerror(rc));
+		free(b);
 		return EXIT_USAGE;
 	}
 	if (!b->cfg.endpoint || !b->cfg.access_key || !b->cfg.secret_key) {
@@ -1776,6 +1777,7 @@ int main(int argc, char **argv)
 			!b->cfg.endpoint ? "endpoint" : "access-key/--secret-key",
 			!b->cfg.endpoint ? "ENDPOINT" : "ACCESS_KEY/_SECRET_KEY");
 		strata_config_release(&b->cfg);
+		free(b);
 		return EXIT_USAGE;
 	}
 	rc = client_open(b, b->cfg.pool_size, &setup);
@@ -1783,6 +1785,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "strata-bench: connecting to %s: %s\n",
 			b->cfg.endpoint, strata_strerror(rc));
 		strata_config_release(&b->cfg);
+		free(b);
 		return rc == STRATA_ECONFIG ? EXIT_USAGE : EXIT_FAILED;
 	}
 	rc = strata_bucket_create(setup, o->bucket);
@@ -1791,6 +1794,7 @@ int main(int argc, char **argv)
 			o->bucket, strata_strerror(rc));
 		strata_client_free(setup);
 		strata_config_release(&b->cfg);
+		free(b);
 		return rc == STRATA_EBADBUCKET ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (o->workload == W_DATASET) {
@@ -1800,6 +1804,7 @@ int main(int argc, char **argv)
 				o->bucket, o->prefix, strata_strerror(rc));
 			strata_client_free(setup);
 			strata_config_release(&b->cfg);
+			free(b);
 			return EXIT_FAILED;
 		}
 		if (!strata_dataset_count(b->ds)) {

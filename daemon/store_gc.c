@@ -332,7 +332,8 @@ int store_compact(struct store *s, unsigned dead_pct, store_done_cb cb,
 		free(j);
 		return sc.err;
 	}
-	qsort(j->sparse, j->nsparse, sizeof(*j->sparse), by_live);
+	if (j->nsparse > 1)
+		qsort(j->sparse, j->nsparse, sizeof(*j->sparse), by_live);
 	s->gc_running = true;
 	s->ops++;
 	/* Drops first (cheap, frees whole files), then compactions. */
