@@ -19,6 +19,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -729,6 +730,29 @@ static void check_all(struct parse *p)
 	check_dup_dirs(p);
 }
 
+/* fopen(path, "r"), except that a FIFO (which would block the start, or
+ * a reload, until something writes to it) or a socket is -ENOTSUP. */
+static int open_config(const char *path, FILE **out)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) ||
+				    S_ISSOCK(st.st_mode))) {
+		close(fd);
+		return -ENOTSUP;
+	}
+	if (fcntl(fd, F_SETFL, 0) < 0 || !(*out = fdopen(fd, "r"))) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return 0;
+}
+
 int config_load(struct config *c, const char *path, char *errbuf,
 		size_t errlen)
 {
@@ -738,10 +762,13 @@ int config_load(struct config *c, const char *path, char *errbuf,
 
 	if (errlen)
 		errbuf[0] = 0;
-	p.f = fopen(path, "r");
-	if (!p.f) {
-		rc = -errno;
-	} else {
+	rc = open_config(path, &p.f);
+	if (rc == -ENOTSUP) {
+		snprintf(errbuf, errlen, "%s: a FIFO or socket, not a "
+			 "configuration file", path);
+		return STRATA_ECONFIG;
+	}
+	if (!rc) {
 		rc = parse_file(&p);
 		fclose(p.f);
 	}

@@ -462,6 +462,23 @@ START_TEST(config_is_a_directory)
 }
 END_TEST
 
+/* A FIFO would block the start (or a reload) until something wrote to it. */
+START_TEST(config_is_a_fifo)
+{
+	char *fifo;
+
+	ck_assert_int_ge(asprintf(&fifo, "%s/conf.fifo", dir), 0);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	config_defaults(&cfg);
+	ck_assert_int_eq(config_load(&cfg, fifo, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_msg(strstr(err, "a FIFO or socket, not a configuration file"),
+		      "%s", err);
+	unlink(fifo);
+	free(fifo);
+}
+END_TEST
+
 START_TEST(config_missing)
 {
 	config_defaults(&cfg);
@@ -638,6 +655,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, dup_dir_across_tiers);
 	tcase_add_test(tc, relative_dirs_refused);
 	tcase_add_test(tc, file_size_bounded);
+	tcase_add_test(tc, config_is_a_fifo);
 	tcase_add_test(tc, check_dirs_ok);
 	tcase_add_test(tc, check_dirs_missing);
 	tcase_add_test(tc, check_dirs_not_writable);
