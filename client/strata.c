@@ -1388,6 +1388,7 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	struct strata_lifecycle_rule r = { .action = 0 };
 	const char *bucket, *prefix;
 	size_t nrules = 0, keep = 0;
+	bool every;
 	int rc;
 
 	if (n < 2)
@@ -1395,6 +1396,9 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	parse_url(args[1], up);		/* exits on a bad URL */
 	bucket = up->bucket;
 	prefix = up->key;
+	/* strata://BUCKET (no '/'): every rule; strata://BUCKET/ the rules
+	 * for the empty prefix (every object), as lifecycle set names them. */
+	every = !strchr(args[1] + strlen("strata://"), '/');
 	if (!strcmp(args[0], "get") && (n != 2 || *prefix))
 		die_usage("%s", "lifecycle get takes strata://BUCKET (it lists "
 			  "every rule; there is no prefix filter)");
@@ -1451,12 +1455,13 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	}
 	if (!strcmp(args[0], "rm")) {
 		for (size_t i = 0; i < nrules; i++)
-			if (*prefix && strcmp(rules[i].prefix, prefix))
+			if (!every && strcmp(rules[i].prefix, prefix))
 				rules[keep++] = rules[i];
 		if (keep == nrules) {
 			strata_lifecycle_free(rules);
 			fprintf(stderr, "strata: %s: no lifecycle rule for %s\n",
-				bucket, *prefix ? prefix : "the bucket");
+				bucket, every ? "the bucket" : *prefix ? prefix :
+				"the empty prefix (every object)");
 			return EXIT_FAILED;
 		}
 		rc = strata_lifecycle_set(c, bucket, rules, keep);

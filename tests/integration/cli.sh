@@ -236,6 +236,13 @@ expired() { ! "$S" -q cat "strata://$b/tmp/x" >/dev/null 2>&1; }
 check "expired" wait_for 20 expired
 check "others kept" cmp -s "$src/one" <("$S" cat "strata://$b/typed")
 check "lifecycle rm all" "$S" lifecycle rm "strata://$b"
+check "lifecycle set every object" "$S" lifecycle set "strata://$b/" delete 3650d
+check "lifecycle set one prefix" "$S" lifecycle set "strata://$b/keep/" cold 3650d
+check "lifecycle rm the empty prefix's rule" "$S" lifecycle rm "strata://$b/"
+check "lifecycle rm left the other" test "$("$S" lifecycle get --json "strata://$b" | grep -c '"prefix":"keep/"')" = 1
+check "lifecycle rm left only it" test "$("$S" lifecycle get "strata://$b" | wc -l)" = 1
+expect_rc "lifecycle rm the empty prefix again" 1 "$S" lifecycle rm "strata://$b/"
+check "lifecycle rm all again" "$S" lifecycle rm "strata://$b"
 expect_rc "lifecycle bad action" 2 "$S" lifecycle set "strata://$b/x" move 1d
 expect_rc "lifecycle bad age" 2 "$S" lifecycle set "strata://$b/x" cold soon
 expect_rc "lifecycle no bucket" 1 "$S" lifecycle get "strata://no-such-bucket-$$"
