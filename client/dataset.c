@@ -84,7 +84,8 @@ static bool has_suffix(const char *key, const char *suffix, size_t slen)
 {
 	size_t klen = strlen(key);
 
-	return klen >= slen && memcmp(key + klen - slen, suffix, slen) == 0;
+	return !slen || (klen >= slen &&
+			 memcmp(key + klen - slen, suffix, slen) == 0);
 }
 
 int strata_dataset_open_suffix(strata_client *c, const char *bucket,

@@ -1875,7 +1875,9 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 			x->plan_failed = f.failed;
 			if (only_diff) {
 				rc = list_all(c, d.bucket, pfx, &r);
-				qsort(r.r, r.n, sizeof(*r.r), cmp_remote);
+				if (r.n > 1)
+					qsort(r.r, r.n, sizeof(*r.r),
+					      cmp_remote);
 			}
 			for (size_t i = 0; !rc && i < f.n; i++) {
 				char *key = xasprintf("%s%s", pfx, f.rel[i]);
