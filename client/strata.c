@@ -103,9 +103,9 @@ static const char usage_text[] =
 "  -h, --help             this text; 'strata COMMAND --help' for one\n"
 "  --version              print the version\n"
 "\n"
-"The config file is $STRATA_CONFIG, else ~/.config/strata/config, with\n"
-"lines 'key = value'.  A progress bar with rate and ETA is drawn on\n"
-"standard error when it is a terminal.\n"
+"The config file is $STRATA_CONFIG, else $XDG_CONFIG_HOME/strata/config,\n"
+"else ~/.config/strata/config, with lines 'key = value'.  A progress bar\n"
+"with rate and ETA is drawn on standard error when it is a terminal.\n"
 "\n"
 "Exit status: 0 success, 1 an operation failed, 2 usage or configuration\n"
 "error.\n";
@@ -2255,12 +2255,19 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!cfg.endpoint || !cfg.access_key || !cfg.secret_key) {
+		/* Name the file libstrata read (strata_config_from_env). */
+		const char *cf = getenv("STRATA_CONFIG");
+		const char *xdg = getenv("XDG_CONFIG_HOME");
+
 		fprintf(stderr, "strata: no %s: give --%s, set STRATA_%s or "
-			"put %s in ~/.config/strata/config\n",
+			"put %s in %s%s\n",
 			!cfg.endpoint ? "endpoint" : "credentials",
 			!cfg.endpoint ? "endpoint" : "access-key/--secret-key",
 			!cfg.endpoint ? "ENDPOINT" : "ACCESS_KEY/_SECRET_KEY",
-			!cfg.endpoint ? "endpoint" : "access_key/secret_key");
+			!cfg.endpoint ? "endpoint" : "access_key/secret_key",
+			cf && *cf ? cf : xdg && *xdg ? xdg :
+			"~/.config/strata/config",
+			!(cf && *cf) && xdg && *xdg ? "/strata/config" : "");
 		strata_config_release(&cfg);
 		return EXIT_USAGE;
 	}

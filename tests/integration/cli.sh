@@ -101,6 +101,12 @@ expect_rc "help extra" 2 "$S" help cp extra
 expect_rc "version extra" 2 "$S" --version extra
 expect_rc "stdin needs a key" 2 "$S" cp - "strata://$b/"
 check "stdin key message" grep -q "the destination needs an object key" "$work/stderr"
+# No endpoint: the message names the config file that was read.
+printf '# no endpoint here\n' >"$work/noendpoint.conf"
+expect_rc "no endpoint" 2 env -u STRATA_ENDPOINT STRATA_CONFIG="$work/noendpoint.conf" "$S" ls
+check "no endpoint: names \$STRATA_CONFIG" grep -qF "put endpoint in $work/noendpoint.conf" "$work/stderr"
+expect_rc "no endpoint (XDG)" 2 env -u STRATA_ENDPOINT -u STRATA_CONFIG XDG_CONFIG_HOME="$work/xdg" "$S" ls
+check "no endpoint: names the XDG file" grep -qF "put endpoint in $work/xdg/strata/config" "$work/stderr"
 check "no key '-'" test -z "$("$S" ls "strata://$b/-" 2>&1)"
 # --range: a start at or past the end of a non-empty object is an error,
 # whatever the end; an empty object reads empty from 0.
