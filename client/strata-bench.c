@@ -1656,9 +1656,17 @@ static void report(struct bench *b, struct totals *t)
 		fputs("}}\n", f);
 		return;
 	}
-	fprintf(f, "workload %s on %s, bucket %s: %" PRIu64 " B objects x %"
-		PRIu32 ", ", workload_names[o->workload], b->cfg.endpoint,
-		o->bucket, o->size, o->count);
+	if (o->workload == W_DATASET && !b->generate)
+		/* A dataset found under the prefix: --size and --count are
+		 * not what is read. */
+		fprintf(f, "workload %s on %s, bucket %s: %zu shards under "
+			"%s, ", workload_names[o->workload], b->cfg.endpoint,
+			o->bucket, strata_dataset_count(b->ds), o->prefix);
+	else
+		fprintf(f, "workload %s on %s, bucket %s: %" PRIu64
+			" B objects x %" PRIu32 ", ",
+			workload_names[o->workload], b->cfg.endpoint,
+			o->bucket, o->size, o->count);
 	if (o->io == IO_EVENT)
 		fprintf(f, "concurrency %u on %u event thread%s", o->concurrency,
 			b->nworkers, b->nworkers == 1 ? "" : "s");

@@ -56,6 +56,16 @@ if [ -n "${STRATA_BENCH:-}" ]; then
 		*) echo "e2e: FAIL: strata-bench --io $io: $out"; rc=1 ;;
 		esac
 	done
+	# dataset-epoch over the 20 objects just uploaded: the header names
+	# what it reads, not --size and --count.
+	out=$("$STRATA_BENCH" --workload dataset-epoch --bucket benchcheck \
+		--prefix threads/ --concurrency 2) ||
+		{ echo "e2e: FAIL: strata-bench dataset-epoch failed"; rc=1; }
+	case $out in
+	*"bucket benchcheck: 20 shards under threads/, 2 workers"*"dataset: 20 shards"*)
+		echo "e2e: strata-bench dataset-epoch: 20 shards" ;;
+	*) echo "e2e: FAIL: strata-bench dataset-epoch: $out"; rc=1 ;;
+	esac
 	for bad in "--workload put --io event" "--workload get --threads 2" \
 		   "--workload get --io bogus"; do
 		brc=0
