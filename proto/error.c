@@ -16,7 +16,7 @@ static const char *const strata_errors[] = {
 	[-(STRATA_EBUCKETEXISTS - STRATA_E_FIRST)] = "bucket already exists",
 	[-(STRATA_EBUCKETNOTEMPTY - STRATA_E_FIRST)] = "bucket is not empty",
 	[-(STRATA_EBADBUCKET - STRATA_E_FIRST)] =
-		"invalid bucket name (3-63 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit)",
+		"invalid bucket name (3-63 characters of a-z, 0-9, '.', '-', starting and ending with a letter or digit, no '..', not an IPv4 address)",
 	[-(STRATA_EBADKEY - STRATA_E_FIRST)] =
 		"invalid object key (1-1024 bytes of valid UTF-8, no NUL)",
 	[-(STRATA_EMASTERKEY - STRATA_E_FIRST)] =

@@ -39,8 +39,11 @@
  * delivered (gets).  Buffer and regular-file sources can always be replayed.
  *
  * Strings: bucket names and keys are NUL-terminated UTF-8.  Buckets are 3-63
- * characters of a-z, 0-9, '.', '-'; keys 1-1024 bytes (STRATA_EBADBUCKET,
- * STRATA_EBADKEY otherwise, checked before anything is sent).
+ * characters of a-z, 0-9, '.', '-', starting and ending with a letter or
+ * digit, without "..", not shaped like an IPv4 address; keys 1-1024 bytes
+ * (STRATA_EBADBUCKET, STRATA_EBADKEY otherwise).  Keys, and bucket names
+ * over 63 bytes, are checked before anything is sent; the other bucket
+ * rules are the node's, which answers with the same code.
  */
 #ifndef STRATA_STRATA_H
 #define STRATA_STRATA_H

@@ -350,6 +350,12 @@ START_TEST(op_names)
 	ck_assert_str_eq(strata_strerror(STRATA_EPROTOVERSION),
 			 "unsupported protocol version");
 	ck_assert_int_le(STRATA_E_LAST, STRATA_EPROTOVERSION);
+	/* Every rule of meta_check_bucket_name is named: "1.2.3.4" and
+	 * "a..b" are refused, and the text must say why. */
+	ck_assert_ptr_nonnull(strstr(strata_strerror(STRATA_EBADBUCKET),
+				     "no '..'"));
+	ck_assert_ptr_nonnull(strstr(strata_strerror(STRATA_EBADBUCKET),
+				     "not an IPv4 address"));
 }
 END_TEST
 
