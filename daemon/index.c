@@ -136,6 +136,11 @@ bool index_writes_refused(struct index *ix)
 	return write_stopped(ix, false) != 0;
 }
 
+int index_write_room(struct index *ix)
+{
+	return write_stopped(ix, false);
+}
+
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	       struct index **out)
 {

@@ -61,6 +61,8 @@ void index_close(struct index *ix);
  * still commit), or a write RocksDB refused stopped them until a restart.
  */
 bool index_writes_refused(struct index *ix);
+/* The same as a code: 0, -ENOSPC (under the reserve) or STRATA_EINDEX. */
+int index_write_room(struct index *ix);
 
 /*
  * Point read.  *val is malloc'd (free with free()), *vallen its length.

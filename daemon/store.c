@@ -551,7 +551,7 @@ static void round_build(struct round *r)
 	/* The index's file system under its reserve: puts and new buckets
 	 * are refused, what gives space back (deletes, compaction, moves)
 	 * still commits, or a full disk could never be emptied. */
-	bool low = index_writes_refused(s->ix);
+	int low = index_write_room(s->ix);
 
 	r->batch = index_batch_new(s->ix);
 	if (!r->batch)
@@ -565,7 +565,7 @@ static void round_build(struct round *r)
 		}
 		if (low && (m->kind == MUT_PUT ||
 			    m->kind == MUT_BUCKET_CREATE)) {
-			m->status = -ENOSPC;
+			m->status = low;
 			continue;
 		}
 		index_batch_savepoint(r->batch);
