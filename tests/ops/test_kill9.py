@@ -237,6 +237,19 @@ try:
               flush=True)
     check(model.acked > 0, 'writes were acknowledged between the kills')
 
+    # Killed again while it starts (recovery, orphan removal): the next
+    # start still finds everything.
+    node.proc.kill()
+    node.proc.wait()
+    for i in range(5):
+        node.start(wait=False)
+        time.sleep(rng.uniform(0, 0.3))
+        node.proc.kill()
+        node.proc.wait()
+    node.start()
+    verify(node, 'kill -9 during starts')
+    print('ok: killed 5 times while starting, all as acknowledged', flush=True)
+
     # SIGTERM during the same load: exit 0, nothing half done.
     rc = [None]
 
