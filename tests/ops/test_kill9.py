@@ -9,6 +9,7 @@ client reads a 9 MiB object slowly.  After each start: every object whose
 put or delete the client saw acknowledged is exactly that (bytes, size,
 etag); one whose last operation failed is either its old or its new value,
 never a mix (nothing half visible); the listing agrees with the gets.
+The hot tier is small (48M): puts spill to cold, the mover demotes.
 SIGTERM exits 0.  At the end, with everything deleted and compaction run
 (gc every 10 s), no byte is left live or used in the tiers
 (strata admin tiers)."""
@@ -215,6 +216,9 @@ def tiers(node):
     return json.loads(node.cli('admin', 'tiers', '--json'))
 
 
+# A small hot tier: puts spill to cold and the mover demotes all along,
+# so kills also land in the middle of moves.
+os.environ['STRATA_DEV_TIERS'] = 'hot_capacity = 48M\\nmover_rate = 0'
 node = Node(admin=False)
 try:
     node.start()
@@ -222,6 +226,7 @@ try:
     c.create_bucket(BUCKET)
     c.close()
     t0 = time.time()
+    cold_used = 0
     for rnd in range(ROUNDS):
         before = model.acked
 
@@ -235,6 +240,9 @@ try:
         print('ok: kill -9 round %d: %d acknowledged, %d cut short, all as '
               'acknowledged' % (rnd, model.acked - before, model.failed),
               flush=True)
+        tv = tiers(node)
+        cold_used = max(cold_used, tv['tier.cold.used_bytes'])
+    check(cold_used > 0, 'the cold tier took chunks (%d bytes)' % cold_used)
     check(model.acked > 0, 'writes were acknowledged between the kills')
 
     # Killed again while it starts (recovery, orphan removal): the next
