@@ -228,7 +228,7 @@ try:
     t0 = time.time()
     cold_used = 0
     for rnd in range(ROUNDS):
-        before = model.acked
+        before, before_failed = model.acked, model.failed
 
         def kill():
             node.proc.kill()
@@ -238,7 +238,8 @@ try:
         node.start()
         verify(node, 'kill -9 round %d' % rnd)
         print('ok: kill -9 round %d: %d acknowledged, %d cut short, all as '
-              'acknowledged' % (rnd, model.acked - before, model.failed),
+              'acknowledged' % (rnd, model.acked - before,
+                                model.failed - before_failed),
               flush=True)
         tv = tiers(node)
         cold_used = max(cold_used, tv['tier.cold.used_bytes'])
