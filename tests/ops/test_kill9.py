@@ -244,6 +244,20 @@ try:
         tv = tiers(node)
         cold_used = max(cold_used, tv['tier.cold.used_bytes'])
     check(cold_used > 0, 'the cold tier took chunks (%d bytes)' % cold_used)
+
+    # What the cut-short puts left is garbage that compaction reclaims:
+    # once it ran (every 10 s), no segment is more than half dead
+    # (gc_dead_pct 50), so the tiers hold at most twice the live bytes.
+    end = time.time() + 25
+    while True:
+        tv = tiers(node)
+        live = tv['tier.hot.live_bytes'] + tv['tier.cold.live_bytes']
+        used = tv['tier.hot.used_bytes'] + tv['tier.cold.used_bytes']
+        if used <= 2 * live + (1 << 20) or time.time() > end:
+            break
+        time.sleep(0.5)
+    check(used <= 2 * live + (1 << 20), 'compaction left %d bytes used for '
+          '%d live in %d segments' % (used, live, tv['store.segments']))
     check(model.acked > 0, 'writes were acknowledged between the kills')
 
     # Killed again while it starts (recovery, orphan removal): the next
