@@ -50,6 +50,7 @@ struct index {
 struct index_batch {
 	struct index *ix;
 	rocksdb_writebatch_wi_t *wb;
+	bool frees;			/* index_batch_frees() */
 };
 
 struct index_iter {
@@ -87,11 +88,15 @@ static int write_err(struct index *ix, const char *what, char *err)
  * Room for the index to write: RocksDB must never meet a full disk (see
  * write_err), and a memtable flush writes up to its size at once.  Below
  * the reserve, min(128 MiB, a quarter of the file system), writes are
- * refused with -ENOSPC; logged when it starts and when it ends.
+ * refused with -ENOSPC; logged when it starts and when it ends.  A batch
+ * that only gives space back (index_batch_frees: deletes, compaction) may
+ * still commit down to half the reserve: on a file system the tiers share,
+ * deleting is how the room comes back, and it must not be refused with
+ * the puts.
  */
 #define INDEX_RESERVE ((uint64_t)128 << 20)
 
-static int space_check(struct index *ix)
+static int space_check(struct index *ix, bool frees)
 {
 	struct statvfs sv;
 	uint64_t avail, size, reserve;
@@ -105,28 +110,35 @@ static int space_check(struct index *ix)
 	low = avail < reserve;
 	if (low != atomic_exchange(&ix->space_low, low)) {
 		if (low)
-			log_err("index", "%s: %llu KiB free, under the %llu KiB the index keeps in reserve: writes are refused (No space left on device) until there is room again",
+			log_err("index", "%s: %llu KiB free, under the %llu KiB the index keeps in reserve: writes are refused (No space left on device) until there is room again; deletes go on",
 				ix->path, (unsigned long long)(avail >> 10),
 				(unsigned long long)(reserve >> 10));
 		else
 			log_info("index", "%s: room again (%llu KiB free): writes resume",
 				 ix->path, (unsigned long long)(avail >> 10));
 	}
+	if (frees)
+		return avail < reserve / 2 ? -ENOSPC : 0;
 	return low ? -ENOSPC : 0;
 }
 
 /* Writes after write_err(), or without room: refused without asking
  * RocksDB. */
-static int write_stopped(struct index *ix)
+static int write_stopped(struct index *ix, bool frees)
 {
 	if (atomic_load(&ix->wstopped))
 		return STRATA_EINDEX;
-	return space_check(ix);
+	return space_check(ix, frees);
 }
 
 bool index_writes_refused(struct index *ix)
 {
-	return write_stopped(ix) != 0;
+	return write_stopped(ix, false) != 0;
+}
+
+int index_write_room(struct index *ix)
+{
+	return write_stopped(ix, false);
 }
 
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
@@ -274,7 +286,7 @@ int index_put_sync(struct index *ix, enum index_cf cf, const void *key,
 
 	rc = fault_hit(ix->fault, FAULT_INDEX_WRITE);
 	if (!rc)
-		rc = write_stopped(ix);
+		rc = write_stopped(ix, false);
 	if (rc)
 		return rc;
 	rocksdb_put_cf(ix->db, ix->wopts_sync, ix->cf[cf], key, keylen, val,
@@ -353,6 +365,11 @@ int index_batch_rollback(struct index_batch *b)
 	return 0;
 }
 
+void index_batch_frees(struct index_batch *b)
+{
+	b->frees = true;
+}
+
 int index_batch_count(struct index_batch *b)
 {
 	return rocksdb_writebatch_wi_count(b->wb);
@@ -365,7 +382,7 @@ int index_batch_commit(struct index_batch *b)
 
 	rc = fault_hit(b->ix->fault, FAULT_INDEX_WRITE);
 	if (!rc)
-		rc = write_stopped(b->ix);
+		rc = write_stopped(b->ix, b->frees);
 	if (rc)
 		return rc;
 	if (rocksdb_writebatch_wi_count(b->wb) == 0)
@@ -494,7 +511,7 @@ int index_flush(struct index *ix)
 	char *err = NULL;
 	int rc = 0;
 
-	rc = write_stopped(ix);
+	rc = write_stopped(ix, false);
 	rocksdb_flushoptions_set_wait(fo, 1);
 	for (int i = 0; i < INDEX_CF__COUNT && !rc; i++) {
 		rocksdb_flush_cf(ix->db, fo, ix->cf[i], &err);

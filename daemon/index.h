@@ -57,10 +57,12 @@ int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 void index_close(struct index *ix);
 /*
  * Whether writes are refused now: its file system is under the reserve
- * (checked now; writes resume by themselves), or a write RocksDB refused
- * stopped them until a restart.
+ * (checked now; writes resume by themselves; a batch that frees space may
+ * still commit), or a write RocksDB refused stopped them until a restart.
  */
 bool index_writes_refused(struct index *ix);
+/* The same as a code: 0, -ENOSPC (under the reserve) or STRATA_EINDEX. */
+int index_write_room(struct index *ix);
 
 /*
  * Point read.  *val is malloc'd (free with free()), *vallen its length.
@@ -87,6 +89,11 @@ void index_batch_delete(struct index_batch *b, enum index_cf cf,
 void index_batch_savepoint(struct index_batch *b);
 /* Undo everything since the last savepoint.  Returns 0 or STRATA_EINDEX. */
 int index_batch_rollback(struct index_batch *b);
+/*
+ * The batch only gives space back (deletes, compaction): under the
+ * reserve it may still commit, down to half of it.
+ */
+void index_batch_frees(struct index_batch *b);
 /* Number of updates in the batch. */
 int index_batch_count(struct index_batch *b);
 /*

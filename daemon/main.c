@@ -185,6 +185,12 @@ static void store_closed(void *arg)
 	struct app *a = arg;
 
 	a->store = NULL;
+	/* Only now: the store's last callbacks (puts whose commit was in
+	 * flight when their connection closed) still reach the server's
+	 * connection records, which count themselves out of it. */
+	if (a->srv)
+		server_free(a->srv);
+	a->srv = NULL;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&a->sig[i], NULL);
 	notify_release(&a->notify);
@@ -197,9 +203,6 @@ static void net_closed(void *arg)
 
 	a->net = NULL;
 	log_info("main", "connections closed; syncing the store");
-	if (a->srv)
-		server_free(a->srv);
-	a->srv = NULL;
 	if (a->store)
 		store_close(a->store, store_closed, a);
 	else
@@ -221,9 +224,6 @@ static void stop(struct app *a, const char *why)
 		net_server_close(a->net, net_closed);
 		return;
 	}
-	if (a->srv)
-		server_free(a->srv);
-	a->srv = NULL;
 	if (a->store)
 		store_close(a->store, store_closed, a);
 	else

@@ -548,13 +548,24 @@ static void round_build(struct round *r)
 	struct store *s = r->s;
 	struct mutation *m;
 	int rc;
+	/* The index's file system under its reserve: puts and new buckets
+	 * are refused, what gives space back (deletes, compaction, moves)
+	 * still commits, or a full disk could never be emptied. */
+	int low = index_write_room(s->ix);
 
 	r->batch = index_batch_new(s->ix);
 	if (!r->batch)
 		r->sync_err = -ENOMEM;
+	else if (low)
+		index_batch_frees(r->batch);
 	for (m = r->head; m; m = m->next) {
 		if (r->sync_err) {
 			m->status = r->sync_err;
+			continue;
+		}
+		if (low && (m->kind == MUT_PUT ||
+			    m->kind == MUT_BUCKET_CREATE)) {
+			m->status = low;
 			continue;
 		}
 		index_batch_savepoint(r->batch);

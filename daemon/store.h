@@ -177,7 +177,8 @@ typedef void (*store_commit_cb)(void *arg, int status,
 /*
  * Begin a streamed put of bucket/key.  Nothing is visible until commit.
  * Errors: STRATA_EBADBUCKET, STRATA_EBADKEY, STRATA_EBADMETA,
- * STRATA_ENOBUCKET, STRATA_EMASTERKEY, STRATA_ECLOSING, -ENOMEM.
+ * STRATA_ENOBUCKET, STRATA_EMASTERKEY, STRATA_ECLOSING, -ENOMEM, -ENOSPC or
+ * STRATA_EINDEX (the index refuses writes: index_write_room).
  */
 int store_put_begin(struct store *s, const char *bucket, const char *key,
 		    size_t keylen, const struct store_put_opts *opts,

@@ -638,6 +638,11 @@ int store_put_begin(struct store *s, const char *bucket, const char *key,
 	rc = meta_check_key(key, keylen);
 	if (rc)
 		return rc;
+	/* Its commit would be refused: refused now, before its bytes take
+	 * the room that deletes need on a file system the index shares. */
+	rc = index_write_room(s->ix);
+	if (rc)
+		return rc;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
