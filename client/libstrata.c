@@ -263,14 +263,17 @@ int strata_config_from_env(struct strata_config *cfg, char *errbuf,
 		"STRATA_ENDPOINT", "STRATA_ACCESS_KEY", "STRATA_SECRET_KEY",
 		"STRATA_CA",
 	};
-	const char **fields[CF_N] = {
-		&cfg->endpoint, &cfg->access_key, &cfg->secret_key,
-		&cfg->ca_file,
-	};
+	const char **fields[CF_N];
 	struct cfg_load file = { 0 };
 	char *val[CF_N] = { 0 };
 	int rc, i;
 
+	if (!cfg)
+		return -EINVAL;
+	fields[CF_ENDPOINT] = &cfg->endpoint;
+	fields[CF_ACCESS] = &cfg->access_key;
+	fields[CF_SECRET] = &cfg->secret_key;
+	fields[CF_CA] = &cfg->ca_file;
 	rc = read_config_file(&file, errbuf, errlen);
 	for (i = 0; !rc && i < CF_N; i++) {
 		const char *env = getenv(envs[i]);

@@ -99,7 +99,8 @@ struct strata_config {
  * Returns 0 (even if some fields are still NULL: strata_client_new()
  * judges), STRATA_ECONFIG (unreadable line or bad number in the file, or
  * a file that is not a regular file),
- * -ENOMEM, or the negative errno of opening or reading the file.  On error
+ * -ENOMEM, -EINVAL (cfg NULL), or the negative errno of opening or reading
+ * the file.  On error
  * cfg is as it was on entry.
  */
 int strata_config_from_env(struct strata_config *cfg, char *errbuf,

@@ -1389,6 +1389,10 @@ START_TEST(test_config_from_env)
 	ck_assert_str_eq(cfg.access_key, "envak");
 	ck_assert_ptr_null(cfg.endpoint);
 	strata_config_release(&cfg);
+
+	/* No configuration to complete: an error, not a crash. */
+	ck_assert_int_eq(strata_config_from_env(NULL, err, sizeof(err)),
+			 -EINVAL);
 }
 END_TEST
 
