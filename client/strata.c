@@ -988,7 +988,9 @@ static void local_fail(const char *path, int err)
  * Every regular file under dir (recursively, following symlinks), paths
  * relative to it.  A file or directory that cannot be read is reported
  * (by its local path) and counted in failed, and the walk goes on; names
- * of downloads in progress (TMP_SUFFIX) are skipped.
+ * of downloads in progress (TMP_SUFFIX) are skipped.  A directory that is
+ * one of its own ancestors (reached again through a symlink: a loop) is
+ * reported and counted in failed instead of walked forever.
  */
 struct files {
 	char **rel;
@@ -997,15 +999,39 @@ struct files {
 	unsigned failed;
 };
 
-static void walk(const char *root, const char *rel, struct files *f)
+/* The directories walk() is in, innermost first. */
+struct dir_chain {
+	dev_t dev;
+	ino_t ino;
+	const struct dir_chain *up;
+};
+
+static void walk(const char *root, const char *rel, struct files *f,
+		 const struct dir_chain *up)
 {
 	char *path = *rel ? xasprintf("%s/%s", root, rel) : xstrdup(root);
 	DIR *d = opendir(path);
+	struct dir_chain here = { .up = up };
 	struct dirent *e;
+	struct stat dst;
 
 	if (!d) {
 		fprintf(stderr, "strata: %s: %s\n", path, strerror(errno));
 		f->failed++;
+		free(path);
+		return;
+	}
+	if (fstat(dirfd(d), &dst) == 0) {
+		here.dev = dst.st_dev;
+		here.ino = dst.st_ino;
+	}
+	for (const struct dir_chain *a = up; a; a = a->up) {
+		if (a->dev != here.dev || a->ino != here.ino)
+			continue;
+		fprintf(stderr, "strata: %s: symbolic link loop (a directory "
+			"inside itself), skipped\n", path);
+		f->failed++;
+		closedir(d);
 		free(path);
 		return;
 	}
@@ -1023,7 +1049,7 @@ static void walk(const char *root, const char *rel, struct files *f)
 			local_fail(full, errno);
 			f->failed++;
 		} else if (S_ISDIR(st.st_mode)) {
-			walk(root, r, f);
+			walk(root, r, f, &here);
 		} else if (S_ISREG(st.st_mode)) {
 			if (f->n == f->cap) {
 				f->cap = f->cap ? 2 * f->cap : 64;
@@ -1871,7 +1897,7 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 
 			/* A file that cannot be read fails alone: the
 			 * others still go (and the summary counts it). */
-			walk(src, "", &f);
+			walk(src, "", &f, NULL);
 			x->plan_failed = f.failed;
 			if (only_diff) {
 				rc = list_all(c, d.bucket, pfx, &r);

@@ -6,8 +6,9 @@
 # ~100 MiB goes up with cp -r and comes back byte-identical; sync sends only
 # what changed; errors give the documented exit codes and name the right
 # thing; downloads into a FIFO, /dev/null or a symlink, SIGTERM mid-download
-# (no temporary file left), closed standard streams, a dangling symlink in
-# an uploaded tree, --range edges and control characters in keys.
+# (no temporary file left), closed standard streams, a dangling symlink or
+# a symlink loop in an uploaded tree, --range edges and control characters
+# in keys.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -198,6 +199,18 @@ check "temp name skipped" test -z "$("$S" ls -r "strata://$b/part/" | grep strat
 "$S" --json sync "$part" "strata://$b/part/" >"$work/out" 2>"$work/stderr"
 check "partial sync exit 1" test $? = 1
 check "partial sync summary" grep -q '"files":1,"failed":1,' "$work/out"
+# Symlinks in a tree are followed, but one back up to a directory the walk
+# is inside (a loop) is reported and skipped, not walked forever.
+loop=$work/loop
+mkdir -p "$loop/sub"
+printf f >"$loop/sub/f"
+ln -s .. "$loop/sub/up"
+ln -s sub "$loop/alias"
+timeout 30 "$S" --json cp -r "$loop" "strata://$b/loop/" >"$work/out" 2>"$work/stderr"
+check "symlink loop cp -r exit 1" test $? = 1
+check "symlink loop summary" grep -q '"files":4,"failed":2,' "$work/out"
+check "symlink loop named" grep -q "$loop/sub/up: symbolic link loop" "$work/stderr"
+check "symlink loop: files once each" test "$("$S" ls -r "strata://$b/loop/" | wc -l)" = 2
 expect_rc "sync a file" 2 "$S" sync "$work/abc" "strata://$b/part/"
 check "sync a file message" grep -q "is not a directory" "$work/stderr"
 expect_rc "cp -r a file" 2 "$S" cp -r "$work/abc" "strata://$b/part/"
