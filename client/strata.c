@@ -1992,8 +1992,6 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 		const char *rel = r.r[i].key + strlen(spfx);
 		struct task *t;
 
-		while (*rel == '/')
-			rel++;
 		if (!rd) {
 			char *path;
 			struct stat st;

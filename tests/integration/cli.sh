@@ -121,6 +121,22 @@ nl_key=$(printf 'esc/a\nb\033[31m')
 check "ls escapes" test "$("$S" ls "strata://$b/esc/" | grep -c 'esc/a\\nb\\x1b\[31m$')" = 1
 check "ls one line per key" test "$("$S" ls "strata://$b/esc/" | wc -l)" = 1
 check "ls --json raw key" grep -q '"key":"esc/a\\u000ab\\u001b\[31m"' <("$S" --json ls "strata://$b/esc/")
+# A tree download writes nothing outside its directory: keys whose part
+# below the prefix is not a safe relative path ('..', '.', empty
+# components, a leading '/') are skipped; a leading '/' is not dropped
+# (trav//lead would land on trav/lead's file). Remote to remote keeps
+# every key as it is.
+for k in ok ../../outside ./dot a//b /lead; do
+	"$S" -q cp "$work/abc" "strata://$b/trav/$k"
+done
+"$S" --json cp -r "strata://$b/trav" "$work/travdl" >"$work/out" 2>"$work/stderr"
+check "traversal: nothing outside" test ! -e "$work/outside" -a ! -e "$work/../outside"
+check "traversal: safe key downloaded" cmp -s "$work/abc" "$work/travdl/ok"
+check "traversal: only it" test "$(find "$work/travdl" -type f | wc -l)" = 1
+check "traversal: leading / skipped" grep -q "skipping trav//lead: not a safe local path" "$work/stderr"
+check "remote to remote cp -r" "$S" -q cp -r "strata://$b/trav/" "strata://$b/trav2/"
+check "remote to remote keeps a leading /" "$S" -q stat "strata://$b/trav2//lead"
+check "remote to remote: every key" test "$("$S" ls -r "strata://$b/trav2/" | wc -l)" = 5
 # Closed standard streams: never handed to a socket, and an error.
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1
