@@ -1999,6 +1999,7 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 			if (!safe_relpath(rel)) {
 				fprintf(stderr, "strata: skipping %s: not a "
 					"safe local path\n", r.r[i].key);
+				x->plan_failed++;
 				continue;
 			}
 			path = xasprintf("%s/%s", dst, rel);

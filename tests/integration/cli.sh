@@ -130,6 +130,8 @@ for k in ok ../../outside ./dot a//b /lead; do
 	"$S" -q cp "$work/abc" "strata://$b/trav/$k"
 done
 "$S" --json cp -r "strata://$b/trav" "$work/travdl" >"$work/out" 2>"$work/stderr"
+check "traversal: exit 1" test $? = 1
+check "traversal: skipped keys counted as failed" grep -q '"files":5,"failed":4,' "$work/out"
 check "traversal: nothing outside" test ! -e "$work/outside" -a ! -e "$work/../outside"
 check "traversal: safe key downloaded" cmp -s "$work/abc" "$work/travdl/ok"
 check "traversal: only it" test "$(find "$work/travdl" -type f | wc -l)" = 1
