@@ -875,18 +875,23 @@ static void task_fail(struct xfer *x, const struct task *t)
 	pthread_mutex_lock(&x->out_lock);
 	if (x->prog.on)
 		fputs("\r\033[K", stderr);
-	if (t->kind == T_UP)
-		fprintf(stderr, "strata: %s -> strata://%s/%s: %s", t->local,
-			t->bucket, t->key, e);
-	else if (t->kind == T_DOWN)
-		fprintf(stderr, "strata: strata://%s/%s -> %s: %s", t->bucket,
-			t->key, t->local, e);
-	else if (t->kind == T_COPY)
-		fprintf(stderr, "strata: strata://%s/%s -> strata://%s/%s: %s",
-			t->bucket, t->key, t->dbucket, t->dkey, e);
-	else
-		fprintf(stderr, "strata: rm strata://%s/%s: %s", t->bucket,
-			t->key, e);
+	/* Keys (and the local paths made of them) come from a listing:
+	 * escaped, as ls shows them. */
+	fputs(t->kind == T_DELETE ? "strata: rm " : "strata: ", stderr);
+	if (t->kind == T_UP) {
+		text_out(stderr, t->local);
+		fputs(" -> ", stderr);
+	}
+	fprintf(stderr, "strata://%s/", t->bucket);
+	text_out(stderr, t->key);
+	if (t->kind == T_DOWN) {
+		fputs(" -> ", stderr);
+		text_out(stderr, t->local);
+	} else if (t->kind == T_COPY) {
+		fprintf(stderr, " -> strata://%s/", t->dbucket);
+		text_out(stderr, t->dkey);
+	}
+	fprintf(stderr, ": %s", e);
 	if (t->why)
 		fprintf(stderr, " (%s)", t->why);
 	fputc('\n', stderr);
@@ -1997,8 +2002,9 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 			struct stat st;
 
 			if (!safe_relpath(rel)) {
-				fprintf(stderr, "strata: skipping %s: not a "
-					"safe local path\n", r.r[i].key);
+				fputs("strata: skipping ", stderr);
+				text_out(stderr, r.r[i].key);
+				fputs(": not a safe local path\n", stderr);
 				x->plan_failed++;
 				continue;
 			}

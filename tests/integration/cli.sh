@@ -139,6 +139,14 @@ check "traversal: leading / skipped" grep -q "skipping trav//lead: not a safe lo
 check "remote to remote cp -r" "$S" -q cp -r "strata://$b/trav/" "strata://$b/trav2/"
 check "remote to remote keeps a leading /" "$S" -q stat "strata://$b/trav2//lead"
 check "remote to remote: every key" test "$("$S" ls -r "strata://$b/trav2/" | wc -l)" = 5
+# Keys in error messages are escaped too: a skipped key, and a failed
+# download (the file esc2/ESC is in the way of esc2/ESC/y).
+e=$(printf '\033[31m')
+for k in "../$e" "$e" "$e/y"; do "$S" -q cp "$work/abc" "strata://$b/esc2/$k"; done
+"$S" -q cp -r --jobs 1 "strata://$b/esc2" "$work/esc2" 2>"$work/stderr"
+check "escaped: no raw control byte" test "$(grep -cF "$e" "$work/stderr")" = 0
+check "escaped: skipped key" grep -qF 'skipping esc2/../\x1b[31m: not a safe' "$work/stderr"
+check "escaped: failed download" grep -qF "strata://$b/esc2/\x1b[31m/y -> $work/esc2/\x1b[31m/y: " "$work/stderr"
 # Closed standard streams: never handed to a socket, and an error.
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1
