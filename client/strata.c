@@ -1998,10 +1998,14 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 		struct task *t;
 
 		if (!rd) {
+			size_t rl = strlen(rel);
+			bool marker = rl && rel[rl - 1] == '/';
 			char *path;
 			struct stat st;
 
-			if (!safe_relpath(rel)) {
+			/* A key ending in '/' names a directory; only an
+			 * empty one (a directory marker) can be one. */
+			if (!safe_relpath(rel) || (marker && r.r[i].size)) {
 				fputs("strata: skipping ", stderr);
 				text_out(stderr, r.r[i].key);
 				fputs(": not a safe local path\n", stderr);
@@ -2009,6 +2013,18 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 				continue;
 			}
 			path = xasprintf("%s/%s", dst, rel);
+			if (marker) {
+				int mrc = make_parents(path);
+
+				if (mrc) {
+					fputs("strata: ", stderr);
+					text_out(stderr, path);
+					fprintf(stderr, ": %s\n", strerror(-mrc));
+					x->plan_failed++;
+				}
+				free(path);
+				continue;
+			}
 			if (only_diff && stat(path, &st) == 0 &&
 			    (uint64_t)st.st_size == r.r[i].size &&
 			    same_content(c, s.bucket, &r.r[i], path)) {
