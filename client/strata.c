@@ -67,6 +67,7 @@ struct opts {
 	bool version;
 	/* Closed when we started: reading or writing them is an error. */
 	bool stdin_closed, stdout_closed;
+	mode_t umask;		/* the process's, for new files */
 };
 
 /* ---- Help --------------------------------------------------------------- */
@@ -710,6 +711,9 @@ static int do_download(struct xfer *x, struct task *t)
 {
 	struct down_dst d = { STDOUT_FILENO, &x->prog };
 	struct stat st, lst, out;
+	/* A new file's mode as open(2) would give it; a file replaced keeps
+	 * its own. */
+	mode_t mode = 0666 & ~x->o->umask;
 	char *target = NULL;
 	int rc;
 
@@ -726,6 +730,8 @@ static int do_download(struct xfer *x, struct task *t)
 
 			return fd < 0 ? -errno : download_in_place(x, t, fd);
 		}
+		if (S_ISREG(st.st_mode))
+			mode = st.st_mode & 0777;
 		if (lstat(t->local, &lst) == 0 && S_ISLNK(lst.st_mode)) {
 			target = realpath(t->local, NULL);
 			if (!target)
@@ -759,7 +765,7 @@ static int do_download(struct xfer *x, struct task *t)
 			break;
 		atomic_store(&x->prog.bytes, before);
 	}
-	if (!rc && fchmod(d.fd, 0666 & ~(mode_t)0022) != 0)
+	if (!rc && fchmod(d.fd, mode) != 0)
 		rc = -errno;
 	if (close(d.fd) != 0 && !rc)
 		rc = -errno;
@@ -2245,6 +2251,8 @@ int main(int argc, char **argv)
 
 	/* First, before anything opens a file or a socket. */
 	std_fds_open(&o);
+	o.umask = umask(0);
+	umask(o.umask);
 	/* Writing to a closed pipe (strata cat | head) is an error return,
 	 * not a death. */
 	signal(SIGPIPE, SIG_IGN);

@@ -170,6 +170,17 @@ for k in "../$e" "$e" "$e/y"; do "$S" -q cp "$work/abc" "strata://$b/esc2/$k"; d
 check "escaped: no raw control byte" test "$(grep -cF "$e" "$work/stderr")" = 0
 check "escaped: skipped key" grep -qF 'skipping esc2/../\x1b[31m: not a safe' "$work/stderr"
 check "escaped: failed download" grep -qF "strata://$b/esc2/\x1b[31m/y -> $work/esc2/\x1b[31m/y: " "$work/stderr"
+# A downloaded file's mode: the umask's for a new one, its own for one
+# replaced.
+(umask 077 && "$S" -q cp "strata://$b/r/abc" "$work/private" &&
+	"$S" -q cp -r "strata://$b/r" "$work/privtree")
+check "umask 077: new file 600" test "$(stat -c %a "$work/private")" = 600
+check "umask 077: tree file 600" test "$(stat -c %a "$work/privtree/abc")" = 600
+(umask 002 && "$S" -q cp "strata://$b/r/abc" "$work/shared")
+check "umask 002: new file 664" test "$(stat -c %a "$work/shared")" = 664
+chmod 640 "$work/shared"
+"$S" -q cp "strata://$b/r/abc" "$work/shared"
+check "replaced file keeps 640" test "$(stat -c %a "$work/shared")" = 640
 # Closed standard streams: never handed to a socket, and an error.
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1
