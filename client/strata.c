@@ -782,35 +782,57 @@ struct pipe_get {
 	struct xfer *x;
 	struct task *t;
 	int fd;
-	int rc;
+	atomic_int rc;		/* set before fd is closed */
 	char msg[256];		/* the node's words on rc */
 };
 
 static void *copy_reader(void *arg)
 {
 	struct pipe_get *g = arg;
+	int rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
+				      STRATA_TO_END, g->fd, NULL);
 
-	g->rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
-				     STRATA_TO_END, g->fd, NULL);
-	if (g->rc)
+	if (rc)
 		snprintf(g->msg, sizeof(g->msg), "%s", strata_error_message());
+	atomic_store(&g->rc, rc);
 	close(g->fd);
 	return NULL;
 }
 
-/* Remote to remote: a get into a pipe, a put out of it; both stream, so
- * nothing is held whole. */
+struct copy_src {
+	struct up_src u;
+	struct pipe_get *g;
+};
+
+/* The put's side of the pipe.  Its end is the get's end: a get that
+ * failed fails the put instead of letting it store what came so far. */
+static ssize_t copy_read(void *arg, void *buf, size_t cap)
+{
+	struct copy_src *s = arg;
+	ssize_t n = up_read(&s->u, buf, cap);
+
+	if (n == 0 && atomic_load(&s->g->rc))
+		return atomic_load(&s->g->rc);
+	return n;
+}
+
+/*
+ * Remote to remote: a get into a pipe, a put out of it; both stream, so
+ * nothing is held whole.  The put takes what the get gives, to its end:
+ * the object may have been replaced by one of another size since the
+ * stat, and a put of the stat's size would store a cut of the new one.
+ */
 static int copy_stream(struct xfer *x, struct task *t,
 		       const struct strata_put_opts *po)
 {
-	struct up_src u = { -1, &x->prog, 0 };
 	struct pipe_get g = { x, t, -1, 0, "" };
+	struct copy_src s = { { -1, &x->prog, 0 }, &g };
 	pthread_t thr;
 	int p[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return -errno;
-	u.fd = p[0];
+	s.u.fd = p[0];
 	g.fd = p[1];
 	if (pthread_create(&thr, NULL, copy_reader, &g) != 0) {
 		close(p[0]);
@@ -818,14 +840,14 @@ static int copy_stream(struct xfer *x, struct task *t,
 		return -EAGAIN;
 	}
 	rc = lib_rc(t, strata_object_put(x->c, t->dbucket, t->dkey, po,
-					 up_read, &u, NULL));
+					 copy_read, &s, NULL));
 	/* A failed put leaves the reader blocked on a full pipe: closing
 	 * our end gives it EPIPE (SIGPIPE is ignored). */
 	close(p[0]);
 	pthread_join(thr, NULL);
-	if (g.rc && g.rc != -EPIPE) {
+	if (atomic_load(&g.rc) && atomic_load(&g.rc) != -EPIPE) {
 		memcpy(t->msg, g.msg, sizeof(t->msg));
-		return g.rc;
+		return atomic_load(&g.rc);
 	}
 	return rc;
 }
@@ -834,14 +856,13 @@ static int copy_stream(struct xfer *x, struct task *t,
  * otherwise), user metadata and tags. */
 static int do_copy(struct xfer *x, struct task *t)
 {
-	struct strata_put_opts po = { .has_size = true };
+	struct strata_put_opts po = { 0 };
 	struct strata_stat *st = NULL;
 	int rc;
 
 	rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key, &st));
 	if (rc)
 		return rc;
-	po.size = st->size;
 	po.content_type = x->o->content_type ? x->o->content_type
 					     : st->content_type;
 	po.meta = st->meta;
