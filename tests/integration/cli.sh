@@ -8,7 +8,9 @@
 # thing; downloads into a FIFO, /dev/null or a symlink, SIGTERM mid-download
 # (no temporary file left), closed standard streams, a dangling symlink or
 # a symlink loop in an uploaded tree, --range edges and control characters
-# in keys.
+# in keys (ls and error messages); tree downloads of unsafe keys ('..',
+# '.', empty components, a leading '/') and of directory markers; the
+# mode of downloaded files; a remote copy of an object being replaced.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
