@@ -17,12 +17,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -137,6 +140,37 @@ struct cfg_load {
 	bool has_pool, has_timeout;
 };
 
+/*
+ * Open the config file for reading.  Only a regular file will do: a FIFO
+ * would block the caller until someone writes to it, /dev/zero would be
+ * read forever (one endless line), a directory says only "read error".
+ * *rc: -errno, or STRATA_ECONFIG for a file that is not regular.
+ */
+static FILE *config_open(const char *path, int *rc)
+{
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	/* O_NONBLOCK: opening a FIFO for reading does not wait for a
+	 * writer. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		*rc = -errno;
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || fcntl(fd, F_SETFL, 0) != 0)
+		*rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		*rc = STRATA_ECONFIG;
+	else if ((f = fdopen(fd, "r")))
+		return f;
+	else
+		*rc = -errno;
+	close(fd);
+	return NULL;
+}
+
 static int read_config_file(struct cfg_load *ld, char *errbuf, size_t errlen)
 {
 	static const char *const names[CF_N] = {
@@ -151,10 +185,13 @@ static int read_config_file(struct cfg_load *ld, char *errbuf, size_t errlen)
 
 	if (!path)
 		return 0;
-	f = fopen(path, "re");
+	f = config_open(path, &rc);
 	if (!f) {
-		rc = errno == ENOENT ? 0 : -errno;
-		if (rc)
+		if (rc == -ENOENT)
+			rc = 0;
+		else if (rc == STRATA_ECONFIG)
+			errf(errbuf, errlen, "%s: not a regular file", path);
+		else
 			errf(errbuf, errlen, "%s: %s", path, strerror(-rc));
 		free(path);
 		return rc;
@@ -226,14 +263,17 @@ int strata_config_from_env(struct strata_config *cfg, char *errbuf,
 		"STRATA_ENDPOINT", "STRATA_ACCESS_KEY", "STRATA_SECRET_KEY",
 		"STRATA_CA",
 	};
-	const char **fields[CF_N] = {
-		&cfg->endpoint, &cfg->access_key, &cfg->secret_key,
-		&cfg->ca_file,
-	};
+	const char **fields[CF_N];
 	struct cfg_load file = { 0 };
 	char *val[CF_N] = { 0 };
 	int rc, i;
 
+	if (!cfg)
+		return -EINVAL;
+	fields[CF_ENDPOINT] = &cfg->endpoint;
+	fields[CF_ACCESS] = &cfg->access_key;
+	fields[CF_SECRET] = &cfg->secret_key;
+	fields[CF_CA] = &cfg->ca_file;
 	rc = read_config_file(&file, errbuf, errlen);
 	for (i = 0; !rc && i < CF_N; i++) {
 		const char *env = getenv(envs[i]);

@@ -67,6 +67,7 @@ struct opts {
 	bool version;
 	/* Closed when we started: reading or writing them is an error. */
 	bool stdin_closed, stdout_closed;
+	mode_t umask;		/* the process's, for new files */
 };
 
 /* ---- Help --------------------------------------------------------------- */
@@ -710,6 +711,9 @@ static int do_download(struct xfer *x, struct task *t)
 {
 	struct down_dst d = { STDOUT_FILENO, &x->prog };
 	struct stat st, lst, out;
+	/* A new file's mode as open(2) would give it; a file replaced keeps
+	 * its own. */
+	mode_t mode = 0666 & ~x->o->umask;
 	char *target = NULL;
 	int rc;
 
@@ -726,6 +730,8 @@ static int do_download(struct xfer *x, struct task *t)
 
 			return fd < 0 ? -errno : download_in_place(x, t, fd);
 		}
+		if (S_ISREG(st.st_mode))
+			mode = st.st_mode & 0777;
 		if (lstat(t->local, &lst) == 0 && S_ISLNK(lst.st_mode)) {
 			target = realpath(t->local, NULL);
 			if (!target)
@@ -759,7 +765,7 @@ static int do_download(struct xfer *x, struct task *t)
 			break;
 		atomic_store(&x->prog.bytes, before);
 	}
-	if (!rc && fchmod(d.fd, 0666 & ~(mode_t)0022) != 0)
+	if (!rc && fchmod(d.fd, mode) != 0)
 		rc = -errno;
 	if (close(d.fd) != 0 && !rc)
 		rc = -errno;
@@ -776,35 +782,57 @@ struct pipe_get {
 	struct xfer *x;
 	struct task *t;
 	int fd;
-	int rc;
+	atomic_int rc;		/* set before fd is closed */
 	char msg[256];		/* the node's words on rc */
 };
 
 static void *copy_reader(void *arg)
 {
 	struct pipe_get *g = arg;
+	int rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
+				      STRATA_TO_END, g->fd, NULL);
 
-	g->rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
-				     STRATA_TO_END, g->fd, NULL);
-	if (g->rc)
+	if (rc)
 		snprintf(g->msg, sizeof(g->msg), "%s", strata_error_message());
+	atomic_store(&g->rc, rc);
 	close(g->fd);
 	return NULL;
 }
 
-/* Remote to remote: a get into a pipe, a put out of it; both stream, so
- * nothing is held whole. */
+struct copy_src {
+	struct up_src u;
+	struct pipe_get *g;
+};
+
+/* The put's side of the pipe.  Its end is the get's end: a get that
+ * failed fails the put instead of letting it store what came so far. */
+static ssize_t copy_read(void *arg, void *buf, size_t cap)
+{
+	struct copy_src *s = arg;
+	ssize_t n = up_read(&s->u, buf, cap);
+
+	if (n == 0 && atomic_load(&s->g->rc))
+		return atomic_load(&s->g->rc);
+	return n;
+}
+
+/*
+ * Remote to remote: a get into a pipe, a put out of it; both stream, so
+ * nothing is held whole.  The put takes what the get gives, to its end:
+ * the object may have been replaced by one of another size since the
+ * stat, and a put of the stat's size would store a cut of the new one.
+ */
 static int copy_stream(struct xfer *x, struct task *t,
 		       const struct strata_put_opts *po)
 {
-	struct up_src u = { -1, &x->prog, 0 };
 	struct pipe_get g = { x, t, -1, 0, "" };
+	struct copy_src s = { { -1, &x->prog, 0 }, &g };
 	pthread_t thr;
 	int p[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return -errno;
-	u.fd = p[0];
+	s.u.fd = p[0];
 	g.fd = p[1];
 	if (pthread_create(&thr, NULL, copy_reader, &g) != 0) {
 		close(p[0]);
@@ -812,14 +840,14 @@ static int copy_stream(struct xfer *x, struct task *t,
 		return -EAGAIN;
 	}
 	rc = lib_rc(t, strata_object_put(x->c, t->dbucket, t->dkey, po,
-					 up_read, &u, NULL));
+					 copy_read, &s, NULL));
 	/* A failed put leaves the reader blocked on a full pipe: closing
 	 * our end gives it EPIPE (SIGPIPE is ignored). */
 	close(p[0]);
 	pthread_join(thr, NULL);
-	if (g.rc && g.rc != -EPIPE) {
+	if (atomic_load(&g.rc) && atomic_load(&g.rc) != -EPIPE) {
 		memcpy(t->msg, g.msg, sizeof(t->msg));
-		return g.rc;
+		return atomic_load(&g.rc);
 	}
 	return rc;
 }
@@ -828,14 +856,13 @@ static int copy_stream(struct xfer *x, struct task *t,
  * otherwise), user metadata and tags. */
 static int do_copy(struct xfer *x, struct task *t)
 {
-	struct strata_put_opts po = { .has_size = true };
+	struct strata_put_opts po = { 0 };
 	struct strata_stat *st = NULL;
 	int rc;
 
 	rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key, &st));
 	if (rc)
 		return rc;
-	po.size = st->size;
 	po.content_type = x->o->content_type ? x->o->content_type
 					     : st->content_type;
 	po.meta = st->meta;
@@ -875,18 +902,23 @@ static void task_fail(struct xfer *x, const struct task *t)
 	pthread_mutex_lock(&x->out_lock);
 	if (x->prog.on)
 		fputs("\r\033[K", stderr);
-	if (t->kind == T_UP)
-		fprintf(stderr, "strata: %s -> strata://%s/%s: %s", t->local,
-			t->bucket, t->key, e);
-	else if (t->kind == T_DOWN)
-		fprintf(stderr, "strata: strata://%s/%s -> %s: %s", t->bucket,
-			t->key, t->local, e);
-	else if (t->kind == T_COPY)
-		fprintf(stderr, "strata: strata://%s/%s -> strata://%s/%s: %s",
-			t->bucket, t->key, t->dbucket, t->dkey, e);
-	else
-		fprintf(stderr, "strata: rm strata://%s/%s: %s", t->bucket,
-			t->key, e);
+	/* Keys (and the local paths made of them) come from a listing:
+	 * escaped, as ls shows them. */
+	fputs(t->kind == T_DELETE ? "strata: rm " : "strata: ", stderr);
+	if (t->kind == T_UP) {
+		text_out(stderr, t->local);
+		fputs(" -> ", stderr);
+	}
+	fprintf(stderr, "strata://%s/", t->bucket);
+	text_out(stderr, t->key);
+	if (t->kind == T_DOWN) {
+		fputs(" -> ", stderr);
+		text_out(stderr, t->local);
+	} else if (t->kind == T_COPY) {
+		fprintf(stderr, " -> strata://%s/", t->dbucket);
+		text_out(stderr, t->dkey);
+	}
+	fprintf(stderr, ": %s", e);
 	if (t->why)
 		fprintf(stderr, " (%s)", t->why);
 	fputc('\n', stderr);
@@ -988,7 +1020,9 @@ static void local_fail(const char *path, int err)
  * Every regular file under dir (recursively, following symlinks), paths
  * relative to it.  A file or directory that cannot be read is reported
  * (by its local path) and counted in failed, and the walk goes on; names
- * of downloads in progress (TMP_SUFFIX) are skipped.
+ * of downloads in progress (TMP_SUFFIX) are skipped.  A directory that is
+ * one of its own ancestors (reached again through a symlink: a loop) is
+ * reported and counted in failed instead of walked forever.
  */
 struct files {
 	char **rel;
@@ -997,15 +1031,39 @@ struct files {
 	unsigned failed;
 };
 
-static void walk(const char *root, const char *rel, struct files *f)
+/* The directories walk() is in, innermost first. */
+struct dir_chain {
+	dev_t dev;
+	ino_t ino;
+	const struct dir_chain *up;
+};
+
+static void walk(const char *root, const char *rel, struct files *f,
+		 const struct dir_chain *up)
 {
 	char *path = *rel ? xasprintf("%s/%s", root, rel) : xstrdup(root);
 	DIR *d = opendir(path);
+	struct dir_chain here = { .up = up };
 	struct dirent *e;
+	struct stat dst;
 
 	if (!d) {
 		fprintf(stderr, "strata: %s: %s\n", path, strerror(errno));
 		f->failed++;
+		free(path);
+		return;
+	}
+	if (fstat(dirfd(d), &dst) == 0) {
+		here.dev = dst.st_dev;
+		here.ino = dst.st_ino;
+	}
+	for (const struct dir_chain *a = up; a; a = a->up) {
+		if (a->dev != here.dev || a->ino != here.ino)
+			continue;
+		fprintf(stderr, "strata: %s: symbolic link loop (a directory "
+			"inside itself), skipped\n", path);
+		f->failed++;
+		closedir(d);
 		free(path);
 		return;
 	}
@@ -1023,7 +1081,7 @@ static void walk(const char *root, const char *rel, struct files *f)
 			local_fail(full, errno);
 			f->failed++;
 		} else if (S_ISDIR(st.st_mode)) {
-			walk(root, r, f);
+			walk(root, r, f, &here);
 		} else if (S_ISREG(st.st_mode)) {
 			if (f->n == f->cap) {
 				f->cap = f->cap ? 2 * f->cap : 64;
@@ -1871,7 +1929,7 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 
 			/* A file that cannot be read fails alone: the
 			 * others still go (and the summary counts it). */
-			walk(src, "", &f);
+			walk(src, "", &f, NULL);
 			x->plan_failed = f.failed;
 			if (only_diff) {
 				rc = list_all(c, d.bucket, pfx, &r);
@@ -1966,18 +2024,34 @@ static int plan_copy(strata_client *c, const struct opts *o, struct xfer *x,
 		const char *rel = r.r[i].key + strlen(spfx);
 		struct task *t;
 
-		while (*rel == '/')
-			rel++;
 		if (!rd) {
+			size_t rl = strlen(rel);
+			bool marker = rl && rel[rl - 1] == '/';
 			char *path;
 			struct stat st;
 
-			if (!safe_relpath(rel)) {
-				fprintf(stderr, "strata: skipping %s: not a "
-					"safe local path\n", r.r[i].key);
+			/* A key ending in '/' names a directory; only an
+			 * empty one (a directory marker) can be one. */
+			if (!safe_relpath(rel) || (marker && r.r[i].size)) {
+				fputs("strata: skipping ", stderr);
+				text_out(stderr, r.r[i].key);
+				fputs(": not a safe local path\n", stderr);
+				x->plan_failed++;
 				continue;
 			}
 			path = xasprintf("%s/%s", dst, rel);
+			if (marker) {
+				int mrc = make_parents(path);
+
+				if (mrc) {
+					fputs("strata: ", stderr);
+					text_out(stderr, path);
+					fprintf(stderr, ": %s\n", strerror(-mrc));
+					x->plan_failed++;
+				}
+				free(path);
+				continue;
+			}
 			if (only_diff && stat(path, &st) == 0 &&
 			    (uint64_t)st.st_size == r.r[i].size &&
 			    same_content(c, s.bucket, &r.r[i], path)) {
@@ -2198,6 +2272,8 @@ int main(int argc, char **argv)
 
 	/* First, before anything opens a file or a socket. */
 	std_fds_open(&o);
+	o.umask = umask(0);
+	umask(o.umask);
 	/* Writing to a closed pipe (strata cat | head) is an error return,
 	 * not a death. */
 	signal(SIGPIPE, SIG_IGN);

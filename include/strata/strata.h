@@ -93,14 +93,17 @@ struct strata_config {
  *   [in]     errlen  its size
  * The config file is $STRATA_CONFIG if set, else
  * $XDG_CONFIG_HOME/strata/config, else ~/.config/strata/config; a missing
- * file is not an error.  Its lines are "key = value"; blank lines and lines
+ * file is not an error, one that is not a regular file (FIFO, device,
+ * directory) is.  Its lines are "key = value"; blank lines and lines
  * starting with '#' or ';' are skipped, as are "[section]" lines.
  * Afterwards every non-NULL string field is a heap copy owned by cfg (the
  * caller's own strings were copied too); free them with
  * strata_config_release().  Overwriting such a field leaks its copy.
  * Returns 0 (even if some fields are still NULL: strata_client_new()
- * judges), STRATA_ECONFIG (unreadable line or bad number in the file),
- * -ENOMEM, or the negative errno of opening or reading the file.  On error
+ * judges), STRATA_ECONFIG (unreadable line or bad number in the file, or
+ * a file that is not a regular file),
+ * -ENOMEM, -EINVAL (cfg NULL), or the negative errno of opening or reading
+ * the file.  On error
  * cfg is as it was on entry.
  */
 int strata_config_from_env(struct strata_config *cfg, char *errbuf,

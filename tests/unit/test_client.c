@@ -1364,6 +1364,24 @@ START_TEST(test_config_from_env)
 	ck_assert_ptr_nonnull(strstr(err, ":2:"));
 	ck_assert_ptr_null(cfg.access_key);
 
+	/* Only a regular file: a FIFO would block (no writer), /dev/zero
+	 * is one endless line, a directory is no file at all. */
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	const char *odd[] = { path, "/dev/zero", tmpdir };
+
+	for (size_t i = 0; i < 3; i++) {
+		setenv("STRATA_CONFIG", odd[i], 1);
+		err[0] = '\0';
+		ck_assert_int_eq(strata_config_from_env(&cfg, err,
+							sizeof(err)),
+				 STRATA_ECONFIG);
+		ck_assert_ptr_nonnull(strstr(err, odd[i]));
+		ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+		ck_assert_ptr_null(cfg.access_key);
+	}
+	unlink(path);
+
 	/* No file at all: the environment alone. */
 	snprintf(path, sizeof(path), "%s/missing", tmpdir);
 	setenv("STRATA_CONFIG", path, 1);
@@ -1371,6 +1389,10 @@ START_TEST(test_config_from_env)
 	ck_assert_str_eq(cfg.access_key, "envak");
 	ck_assert_ptr_null(cfg.endpoint);
 	strata_config_release(&cfg);
+
+	/* No configuration to complete: an error, not a crash. */
+	ck_assert_int_eq(strata_config_from_env(NULL, err, sizeof(err)),
+			 -EINVAL);
 }
 END_TEST
 
