@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,7 +212,10 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline)
 		do {
 			int64_t left = deadline - now_ms();
 
-			n = poll(&p, 1, left > 0 ? (int)left : 0);
+			/* poll() takes an int: a timeout_ms over 2^31
+			 * (24 days) would wrap to "wait forever". */
+			n = poll(&p, 1, left <= 0 ? 0 : left > INT_MAX ?
+					INT_MAX : (int)left);
 		} while (n < 0 && errno == EINTR);
 		if (n == 0) {
 			err = ETIMEDOUT;
