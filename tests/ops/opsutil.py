@@ -145,11 +145,62 @@ class Node:
                                               r.stderr.decode(errors='replace')))
         return r.stdout
 
+    def mount_tmpfs(self, size_mb):
+        """A tmpfs of size_mb MiB in the work directory (unmounted by
+        cleanup()); without the right to mount one, the test is skipped
+        (exit 77)."""
+        mnt = os.path.join(self.work, 'tmpfs')
+        os.mkdir(mnt)
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dm' % size_mb,
+                            'tmpfs', mnt], capture_output=True)
+        if r.returncode != 0:
+            print('cannot mount a tmpfs (%s): skipped' % r.stderr.decode().strip())
+            self.cleanup()
+            sys.exit(77)
+        self.tmpfs = mnt
+        return mnt
+
+    def move_dirs(self, dirs):
+        """Point config keys at new directories ({key: dir}, made here)."""
+        conf = open(self.conf).read()
+        for key, d in dirs.items():
+            os.makedirs(d, exist_ok=True)
+            conf, n = re.subn(r'^%s = .*$' % key, '%s = %s' % (key, d), conf,
+                              flags=re.M)
+            if n != 1:
+                fail('no %s line in %s' % (key, self.conf))
+        open(self.conf, 'w').write(conf)
+
+    def use_admin_key(self, state_dir):
+        """Take the admin key the node made in state_dir as the
+        credentials of cli() and of the tests' clients."""
+        keys = open(os.path.join(state_dir, 'admin.key')).read()
+        self.env['STRATA_ACCESS_KEY'] = re.search(r'access_key = (\S+)', keys).group(1)
+        self.env['STRATA_SECRET_KEY'] = re.search(r'secret_key = (\S+)', keys).group(1)
+
     def cleanup(self):
         try:
             self.stop()
         finally:
+            if getattr(self, 'tmpfs', None):
+                subprocess.run(['umount', self.tmpfs])
             subprocess.run(['rm', '-rf', self.work])
+
+
+def import_strata():
+    """The Python binding from the build (STRATA_PYTHONPATH), or exit 77
+    (skipped): a sanitized build's libstrata cannot be loaded by ctypes."""
+    sys.path.insert(0, os.environ.get(
+        'STRATA_PYTHONPATH', os.path.join(ROOT, 'build', 'client', 'python')))
+    if os.environ.get('STRATA_SANITIZE', 'none') != 'none':
+        print('skipped: sanitized build (ctypes cannot load its libstrata)')
+        sys.exit(77)
+    try:
+        import strata
+    except ImportError as e:
+        print('cannot import the strata binding (%s): skipped' % e)
+        sys.exit(77)
+    return strata
 
 
 def http(port, raw, timeout=5.0):

@@ -14,22 +14,15 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import STRATAD, Node, check, fail  # noqa: E402
+from opsutil import STRATAD, Node, check  # noqa: E402
 
 node = Node(admin=False)
 try:
     # A store of its own (new state and tier directories): no access key
     # yet, as at a first start.
     fresh = os.path.join(node.work, 'fresh')
-    conf = open(node.conf).read()
-    for key in ('state_dir', 'hot', 'cold'):
-        d = os.path.join(fresh, key)
-        os.makedirs(d)
-        conf, n = re.subn(r'^%s = .*$' % key, '%s = %s' % (key, d), conf,
-                          flags=re.M)
-        if n != 1:
-            fail('no %s line in %s' % (key, node.conf))
-    open(node.conf, 'w').write(conf)
+    node.move_dirs({k: os.path.join(fresh, k)
+                    for k in ('state_dir', 'hot', 'cold')})
     state = os.path.join(fresh, 'state_dir')
     keyf = os.path.join(state, 'admin.key')
     # What a crash at the first start could leave: the key file created

@@ -10,31 +10,18 @@ kill -9 and restart on the full disk loses nothing acknowledged.  Needs
 root to mount the tmpfs; skipped (77) otherwise."""
 import hashlib
 import os
-import re
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import ROOT, Node, check, fail  # noqa: E402
+from opsutil import Node, check, fail, import_strata  # noqa: E402
 
-sys.path.insert(0, os.environ.get('STRATA_PYTHONPATH',
-                                  os.path.join(ROOT, 'build', 'client', 'python')))
-if os.environ.get('STRATA_SANITIZE', 'none') != 'none':
-    print('skipped: sanitized build (ctypes cannot load its libstrata)')
-    sys.exit(77)
-try:
-    import strata  # noqa: E402
-except ImportError as e:
-    print('cannot import the strata binding (%s): skipped' % e)
-    sys.exit(77)
+strata = import_strata()
 
 # Large enough for RocksDB's preallocated log (about 70 MiB on tmpfs).
 SIZE_MB = int(os.environ.get('STRATA_DISKFULL_MB', '256'))
 ENOSPC = -28
 node = Node(admin=False)
-mnt = os.path.join(node.work, 'tmpfs')
-mounted = False
 
 
 def client():
@@ -51,26 +38,11 @@ def data(i, size):
 
 
 try:
-    os.mkdir(mnt)
-    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%dm' % SIZE_MB,
-                        'tmpfs', mnt], capture_output=True)
-    if r.returncode != 0:
-        print('cannot mount a tmpfs (%s): skipped' % r.stderr.decode().strip())
-        node.cleanup()
-        sys.exit(77)
-    mounted = True
-    conf = open(node.conf).read()
-    for k in ('state_dir', 'hot', 'cold'):
-        os.mkdir(os.path.join(mnt, k))
-        conf, n = re.subn(r'^%s = .*$' % k, '%s = %s/%s' % (k, mnt, k), conf,
-                          flags=re.M)
-        if n != 1:
-            fail('no %s line' % k)
-    open(node.conf, 'w').write(conf)
+    mnt = node.mount_tmpfs(SIZE_MB)
+    node.move_dirs({k: os.path.join(mnt, k)
+                    for k in ('state_dir', 'hot', 'cold')})
     node.start()
-    keys = open(os.path.join(mnt, 'state_dir', 'admin.key')).read()
-    node.env['STRATA_ACCESS_KEY'] = re.search(r'access_key = (\S+)', keys).group(1)
-    node.env['STRATA_SECRET_KEY'] = re.search(r'secret_key = (\S+)', keys).group(1)
+    node.use_admin_key(os.path.join(mnt, 'state_dir'))
 
     c = client()
     c.create_bucket('full')
@@ -152,10 +124,5 @@ except SystemExit:
     print(node.tail())
     raise
 finally:
-    try:
-        node.stop()
-    finally:
-        if mounted:
-            subprocess.run(['umount', mnt])
-        node.cleanup()
+    node.cleanup()
 print('diskfull: all checks passed')

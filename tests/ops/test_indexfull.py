@@ -7,7 +7,6 @@ no longer be made: No space left on device), then 0 again when it is gone,
 and writes work again.  Needs root to mount the tmpfs; skipped (77)
 otherwise."""
 import os
-import re
 import subprocess
 import sys
 
@@ -15,28 +14,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from opsutil import CLI, Node, check, fail, get, parse_metrics, value  # noqa: E402
 
 node = Node(admin=True)
-mnt = os.path.join(node.work, 'tmpfs')
-mounted = False
 try:
-    os.mkdir(mnt)
-    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', mnt],
-                       capture_output=True)
-    if r.returncode != 0:
-        print('cannot mount a tmpfs (%s): skipped' % r.stderr.decode().strip())
-        node.cleanup()
-        sys.exit(77)
-    mounted = True
-    conf = open(node.conf).read()
-    conf, n = re.subn(r'^state_dir = .*$', 'state_dir = %s/state' % mnt, conf,
-                      flags=re.M)
-    if n != 1:
-        fail('no state_dir line')
-    open(node.conf, 'w').write(conf)
+    mnt = node.mount_tmpfs(64)
+    node.move_dirs({'state_dir': os.path.join(mnt, 'state')})
     node.start()
-    # The key the node made on this state_dir.
-    keys = open(os.path.join(mnt, 'state', 'admin.key')).read()
-    node.env['STRATA_ACCESS_KEY'] = re.search(r'access_key = (\S+)', keys).group(1)
-    node.env['STRATA_SECRET_KEY'] = re.search(r'secret_key = (\S+)', keys).group(1)
+    node.use_admin_key(os.path.join(mnt, 'state'))
 
     def refused():
         st, _, body = get(node.admin_port, '/metrics')
@@ -65,10 +47,5 @@ except SystemExit:
     print(node.tail())
     raise
 finally:
-    try:
-        node.stop()
-    finally:
-        if mounted:
-            subprocess.run(['umount', mnt])
-        node.cleanup()
+    node.cleanup()
 print('indexfull: all checks passed')

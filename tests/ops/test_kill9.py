@@ -24,18 +24,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import CLI, ROOT, Node, check, fail  # noqa: E402
+from opsutil import Node, check, fail, import_strata  # noqa: E402
 
-sys.path.insert(0, os.environ.get('STRATA_PYTHONPATH',
-                                  os.path.join(ROOT, 'build', 'client', 'python')))
-if os.environ.get('STRATA_SANITIZE', 'none') != 'none':
-    print('skipped: sanitized build (ctypes cannot load its libstrata)')
-    sys.exit(77)
-try:
-    import strata  # noqa: E402
-except ImportError as e:
-    print('cannot import the strata binding (%s): skipped' % e)
-    sys.exit(77)
+strata = import_strata()
 
 ROUNDS = int(os.environ.get('STRATA_KILL9_ROUNDS', '10'))
 THREADS = 4
@@ -299,7 +290,6 @@ try:
     res = {}
 
     def slow_get():
-        rc_ = strata._get  # noqa: F841 (the binding's get, with a slow sink)
         cc = client(node)
         parts = []
         b, k = b'crash', b'slow'
