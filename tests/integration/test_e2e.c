@@ -344,6 +344,13 @@ static int raw_recv(struct raw *r, struct proto_header *h, uint8_t *f)
 	return 0;
 }
 
+/* Receives on r give up after tv (a test never waits forever). */
+static void raw_timeout(struct raw *r, const struct timeval *tv)
+{
+	ck_assert_int_eq(setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, tv,
+				    sizeof(*tv)), 0);
+}
+
 static void raw_auth(struct raw *r)
 {
 	struct proto_hello_req hq = { .version = PROTO_VERSION };
@@ -490,8 +497,7 @@ START_TEST(unread_answers_bounded)
 	sent = ping_flood(&r);
 	ck_assert_msg(sent < 48 * MiB,
 		      "the node took %zu bytes of requests unanswered", sent);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	while (raw_recv(&r, &h, f) == 0)
 		answers++;
 	ck_assert_uint_lt(answers * PROTO_HEADER_LEN, 1 * MiB);
@@ -504,8 +510,7 @@ START_TEST(unread_answers_bounded)
 	ck_assert_msg(sent < 48 * MiB,
 		      "the node took %zu bytes of requests unanswered", sent);
 	put_and_check("while-unread-authed", 100000, 8);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	answers = 0;
 	while (raw_recv(&r, &h, f) == 0) {
 		ck_assert_int_eq(h.opcode, PROTO_OP_PING);
@@ -532,8 +537,7 @@ START_TEST(unauthenticated_closed)
 	raw_open(&silent);
 	raw_open(&authed);
 	raw_auth(&authed);
-	ck_assert_int_eq(setsockopt(silent.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&silent, &tv);
 	while (raw_recv(&silent, &h, f) == 0)
 		goaway += h.opcode == PROTO_OP_GOAWAY;
 	ck_assert_int_eq(goaway, 1);
@@ -566,8 +570,7 @@ START_TEST(get_cancelled)
 	put_and_check("cancel-me", 40 * MiB, 10);
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	gq.bucket.s = bucket;
 	gq.bucket.len = strlen(bucket);
 	gq.key.s = "cancel-me";
@@ -628,8 +631,7 @@ START_TEST(put_continued_after_end)
 
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	n = raw_put_fields(f, sizeof(f), "twice", false, 0);
 	/* PUT|END with 100 bytes, then CONT|END with 100 more, one write. */
 	q.flags = PROTO_F_END;
@@ -678,8 +680,7 @@ START_TEST(cancelled_puts_end)
 	put_and_check("cancel-target", 10, 12);
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	memset(body, 'c', sizeof(body));
 	n = raw_put_fields(f, sizeof(f), "cancelled", false, 0);
 	memcpy(saved, bucket, sizeof(bucket));
@@ -736,8 +737,7 @@ START_TEST(unknown_op_skipped)
 
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	raw_send(&r, 0x3f, 0, 20, NULL, 0, body, sizeof(body));
 	raw_send(&r, 0x3f, PROTO_F_CONT, 20, NULL, 0, body, sizeof(body));
 	raw_send(&r, 0x3f, PROTO_F_CONT | PROTO_F_END, 20, NULL, 0, body,
@@ -783,8 +783,7 @@ START_TEST(put_size_enforced)
 	memset(body, 's', sizeof(body));
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		bool ok = c[i].first + c[i].second == 100;
 
@@ -838,8 +837,7 @@ START_TEST(puts_over_limit_not_kept)
 
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	n = raw_put_fields(f, sizeof(f), "over", false, 0);
 	/* Uploads that stay open, until the node says -EBUSY; then more. */
 	for (id = 10; id < 10 + 1000; id++) {
@@ -895,8 +893,7 @@ START_TEST(open_uploads_bounded)
 
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	n = raw_put_fields(f, sizeof(f), "open", false, 0);
 	for (uint64_t id = 10; id < 15; id++)
 		raw_send(&r, PROTO_OP_PUT, 0, id, f, n, body, sizeof(body));
@@ -997,8 +994,7 @@ START_TEST(unread_reads_bounded)
 	put_and_check("reads/big", 2 * MiB, 13);
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	gq.bucket.s = bucket;
 	gq.bucket.len = strlen(bucket);
 	gq.key.s = "reads/big";
@@ -1069,8 +1065,7 @@ START_TEST(big_batch_read_late)
 	ck_assert_int_eq(proto_keys_req_encode(&kq, qf, sizeof(qf), &n), 0);
 	raw_open(&r);
 	raw_auth(&r);
-	ck_assert_int_eq(setsockopt(r.fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-				    sizeof(tv)), 0);
+	raw_timeout(&r, &tv);
 	raw_send(&r, PROTO_OP_BATCH_GET, PROTO_F_END, 5, qf, n, NULL, 0);
 	usleep(1500000);
 	ck_assert_int_eq(strata_node_stats(C, unsent_stat, &unsent), 0);
