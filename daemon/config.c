@@ -191,6 +191,7 @@ static const struct key keys[] = {
 	{ "node", "max_output_buffer", K_SIZE, OFF(max_output_buffer), 8, 0, 1ll << 40, 0 },
 	/* min -1: "auto" is allowed (one per core) */
 	{ "node", "io_threads", K_INT, OFF(io_threads), 0, -1, NET_MAX_THREADS, 0 },
+	{ "node", "shutdown_grace_ms", K_U32, OFF(shutdown_grace_ms), 0, 0, 3600000, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
 	{ "tls", "key", K_STR, OFF(tls_key), CAP(tls_key), 0, 0, 0 },
 	{ "tls", "client_ca", K_STR, OFF(tls_client_ca), CAP(tls_client_ca), 0, 0, 0 },
@@ -527,6 +528,7 @@ void config_defaults(struct config *c)
 	c->log_level = LOG_INFO;
 	c->admin_max_connections = 16;
 	c->admin_timeout_ms = 5000;
+	c->shutdown_grace_ms = 10000;
 }
 
 /*

@@ -67,6 +67,8 @@ struct app {
 	unsigned long long fds_base;	/* descriptors the store held at start */
 	unsigned conns_cap;		/* max_connections, or fewer (conn_cap) */
 	uv_signal_t sig[3];
+	uv_timer_t drain_timer;		/* SIGTERM: requests finishing */
+	uint64_t drain_until;		/* uv_now() when the grace ends */
 	bool ready;			/* store open and serving (/readyz) */
 	bool stopping;
 	int exit_code;
@@ -193,6 +195,7 @@ static void store_closed(void *arg)
 	a->srv = NULL;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&a->sig[i], NULL);
+	uv_close((uv_handle_t *)&a->drain_timer, NULL);
 	notify_release(&a->notify);
 }
 
@@ -209,10 +212,37 @@ static void net_closed(void *arg)
 		store_closed(a);
 }
 
+/* Every DRAIN_TICK_MS of the grace period, connections with nothing left
+ * in flight are closed; at its end, or once none is left, the rest. */
+#define DRAIN_TICK_MS 20
+
+static void drain_tick(uv_timer_t *t)
+{
+	struct app *a = t->data;
+	bool over = uv_now(a->loop) >= a->drain_until;
+	unsigned left = server_shutdown_poll(a->srv, over);
+
+	if (left && !over)
+		return;
+	uv_timer_stop(t);
+	if (left)
+		log_info("main", "%u connection(s) still had requests in flight after %u ms (shutdown_grace_ms): aborted",
+			 left, a->cfg.shutdown_grace_ms);
+	net_server_close(a->net, net_closed);
+}
+
 static void stop(struct app *a, const char *why)
 {
-	if (a->stopping)
+	if (a->stopping) {
+		/* A second SIGTERM or SIGINT: no more grace. */
+		if (a->net && uv_is_active((uv_handle_t *)&a->drain_timer)) {
+			log_info("main", "%s again: closing connections now", why);
+			uv_timer_stop(&a->drain_timer);
+			server_shutdown_poll(a->srv, true);
+			net_server_close(a->net, net_closed);
+		}
 		return;
+	}
 	a->stopping = true;
 	a->ready = false;
 	log_info("main", "%s: stopping (no new connections; draining)", why);
@@ -220,6 +250,17 @@ static void stop(struct app *a, const char *why)
 	if (a->admin)
 		admin_close(a->admin, NULL, NULL);
 	a->admin = NULL;
+	if (a->net && a->srv && a->cfg.shutdown_grace_ms) {
+		/* Refuse new connections, GOAWAY to the open ones, and let
+		 * the requests they sent finish (PROTOCOL.md §5.5). */
+		log_info("main", "closing connections as their requests finish (up to %u ms)",
+			 a->cfg.shutdown_grace_ms);
+		net_server_stop_accepting(a->net);
+		server_shutdown_begin(a->srv);
+		a->drain_until = uv_now(a->loop) + a->cfg.shutdown_grace_ms;
+		uv_timer_start(&a->drain_timer, drain_tick, 0, DRAIN_TICK_MS);
+		return;
+	}
 	if (a->net) {
 		net_server_close(a->net, net_closed);
 		return;
@@ -403,6 +444,10 @@ static void reload(struct app *a)
 	}
 	snprintf(what, sizeof(what), "mover_rate %llu",
 		 (unsigned long long)a->cfg.mover_rate);
+	note(done, sizeof(done), what);
+	a->cfg.shutdown_grace_ms = nc.shutdown_grace_ms;
+	snprintf(what, sizeof(what), "shutdown_grace_ms %u",
+		 a->cfg.shutdown_grace_ms);
 	note(done, sizeof(done), what);
 	rc = tls_ctx_new_server(nc.tls_cert, nc.tls_key,
 				nc.tls_client_ca[0] ? nc.tls_client_ca : NULL, &t);
@@ -761,6 +806,8 @@ int main(int argc, char **argv)
 		a.sig[i].data = &a;
 		uv_signal_start(&a.sig[i], on_signal, sigs[i]);
 	}
+	uv_timer_init(a.loop, &a.drain_timer);
+	a.drain_timer.data = &a;
 	signal(SIGPIPE, SIG_IGN);
 	/* Chunk and TLS buffers of 1-16 MiB come and go by the thousand: as
 	 * mmap()s (glibc's default from 128 KiB) each one costs page faults

@@ -1118,6 +1118,14 @@ static void on_inline_prepare_close(uv_handle_t *h)
 	net__server_maybe_free(s);
 }
 
+void net_server_stop_accepting(struct net_server *s)
+{
+	if (s->accept_stopped || s->closing)
+		return;
+	s->accept_stopped = true;
+	uv_close((uv_handle_t *)&s->listener, net__on_server_handle_close);
+}
+
 void net_server_close(struct net_server *s, void (*cb)(void *arg))
 {
 	struct net_conn *c;
@@ -1129,7 +1137,11 @@ void net_server_close(struct net_server *s, void (*cb)(void *arg))
 	/* The inline loop's prepare handle is the server's to close. */
 	s->handles++;
 	uv_close((uv_handle_t *)&s->inl->prepare, on_inline_prepare_close);
-	uv_close((uv_handle_t *)&s->listener, net__on_server_handle_close);
+	if (!s->accept_stopped) {
+		s->accept_stopped = true;
+		uv_close((uv_handle_t *)&s->listener,
+			 net__on_server_handle_close);
+	}
 	if (!threaded(s)) {
 		net__io_shutdown(s->inl);
 		return;

@@ -177,6 +177,14 @@ size_t net_server_out_pending(const struct net_server *s);
 bool net_server_out_congested(struct net_conn *c);
 
 /*
+ * Stop accepting new connections (the listening socket is closed: clients
+ * are refused, and may go to another node) and leave the open ones
+ * serving, for a shutdown that lets their requests finish first.
+ * net_server_close() still follows.  Idempotent.
+ */
+void net_server_stop_accepting(struct net_server *s);
+
+/*
  * Stop accepting and close every connection: open ones gracefully (flush,
  * close_notify; on_close reason -ESHUTDOWN), half-open ones at once.  When
  * the last handle is closed the server is freed and cb(arg) runs (cb may be

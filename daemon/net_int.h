@@ -191,6 +191,7 @@ struct net_server {
 	unsigned nrefused;		/* refused sockets not yet closed */
 	uint64_t refused_total;		/* refused over max_conns, ever */
 	bool closing;
+	bool accept_stopped;	/* the listener is closed (or closing) */
 	bool at_limit;			/* "limit reached" logged */
 	atomic_bool drain_owed;		/* out_total passed out_total_cap */
 	atomic_size_t out_total;	/* see the invariants */

@@ -45,6 +45,7 @@ struct server {
 	struct sconn *conns;
 	unsigned nconns;
 	uv_timer_t auth_timer;		/* closes who never authenticates */
+	bool shutting;			/* server_shutdown_begin() ran */
 };
 
 /* Uploads with a body under way per connection: each holds up to a chunk
@@ -1915,6 +1916,13 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		conn_fail(c, "request before authentication");
 		return;
 	}
+	if (c->srv->shutting) {
+		/* After our GOAWAY: the client retries it elsewhere.  Its
+		 * body's tail, if any, is dropped as below. */
+		send_error(c, h->opcode, h->id, STRATA_ECLOSING,
+			   "the node is shutting down", false);
+		return;
+	}
 	if (c->nreqs >= c->srv->o.max_requests) {
 		/* No request is kept for it, or a client could grow the list
 		 * without bound: the rest of its body is dropped as the tail
@@ -2272,6 +2280,46 @@ static void auth_sweep(uv_timer_t *t)
 		send_goaway(c, -ETIMEDOUT, msg);
 		conn_fail(c, msg);
 	}
+}
+
+void server_shutdown_begin(struct server *srv)
+{
+	if (srv->shutting)
+		return;
+	srv->shutting = true;
+	for (struct sconn *c = srv->conns; c; c = c->next)
+		if (c->nc && c->st == SC_READY)
+			send_goaway(c, STRATA_ECLOSING,
+				    "the node is shutting down");
+	server_shutdown_poll(srv, false);
+}
+
+unsigned server_shutdown_poll(struct server *srv, bool force)
+{
+	unsigned left = 0;
+
+	for (struct sconn *c = srv->conns, *next; c; c = next) {
+		next = c->next;	/* closing may free c */
+		if (!c->nc)
+			continue;
+		/* Not yet authenticated, or nothing left in flight: closed
+		 * now (gracefully: what is queued goes out first). */
+		if (c->st == SC_CLOSING)
+			continue;
+		if (c->st != SC_READY || !c->nreqs) {
+			c->st = SC_CLOSING;	/* one log line for all: main.c */
+			net_conn_close(c->nc);
+		} else if (force) {
+			/* Its time is up: what it has not read yet would
+			 * only hold the close up for the linger time. */
+			c->st = SC_CLOSING;
+			net_conn_abort(c->nc);
+			left++;
+		} else {
+			left++;
+		}
+	}
+	return left;
 }
 
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,

@@ -66,6 +66,23 @@ void *server_owner(const struct server *srv);
 /* Turn the access log on or off (config reload). */
 void server_set_access_log(struct server *srv, bool on);
 
+/*
+ * Shutdown, first part (SIGTERM), after net_server_stop_accepting():
+ * every authenticated connection gets GOAWAY (STRATA_ECLOSING, PROTOCOL.md
+ * §5.5); requests already received run to their end, new ones are
+ * answered STRATA_ECLOSING, and each connection is closed gracefully as
+ * soon as none of its requests is left in flight (connections not yet
+ * authenticated at once).  The caller polls server_shutdown_poll() until
+ * it returns 0 or its grace period ends, then net_server_close()s what is
+ * left.
+ */
+void server_shutdown_begin(struct server *srv);
+
+/* Close the connections that have nothing left in flight (above); returns
+ * how many still have requests running.  With force (the grace period is
+ * over) those are aborted too, and counted. */
+unsigned server_shutdown_poll(struct server *srv, bool force);
+
 /* Connections open now (for tests and metrics). */
 unsigned server_conn_count(const struct server *srv);
 

@@ -25,7 +25,7 @@ trap cleanup EXIT
 export STRATA_DEV_TIERS="lifecycle_interval = 1"
 # Connections on two I/O threads whatever the cores (auto is none on 1-2
 # cores; the other suites run that way).
-export STRATA_DEV_NODE="io_threads = 2"
+export STRATA_DEV_NODE="io_threads = 2\nshutdown_grace_ms = 5000"
 dev_up "$root" "$work/cluster" || { echo "e2e: FAIL: no node"; exit 1; }
 # shellcheck disable=SC1091
 . "$work/cluster/env"
@@ -120,6 +120,60 @@ for delay in 0.3 0.5 0.7 0.9 1.1; do
 	done
 done
 echo "e2e: SIGTERM during uploads: every object whole or absent"
+
+# stop_node WHAT: SIGTERM the node, wait for it to exit (at most 30 s);
+# prints the seconds it took.
+stop_node() {
+	local pid t0 t1
+	pid=$(cat "$work/cluster/node1/stratad.pid")
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "e2e: FAIL: no stop on SIGTERM $1" >&2
+		return 1
+	fi
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+}
+
+# SIGTERM while a download is under way (its reader slow to start): the
+# node sends GOAWAY, lets the request finish within shutdown_grace_ms,
+# then stops; the download is whole.
+head -c 40000000 /dev/urandom >"$work/termdl"
+"$STRATA_CLI" -q cp "$work/termdl" strata://termtest/dl || rc=1
+( "$STRATA_CLI" cat strata://termtest/dl | { sleep 1.5; cat >"$work/termdl.out"; } ) &
+dpid=$!
+sleep 0.5
+ms=$(stop_node "during a download") || rc=1
+drc=0
+wait "$dpid" || drc=$?
+if [ "$drc" = 0 ] && cmp -s "$work/termdl" "$work/termdl.out" &&
+   grep -q "closing connections as their requests finish" "$work/cluster/node1/stratad.log"; then
+	echo "e2e: SIGTERM during a download: it finished whole, the node stopped in $ms ms"
+else
+	echo "e2e: FAIL: a download under way at SIGTERM did not finish whole (exit $drc)"; rc=1
+fi
+"$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port" >/dev/null || rc=1
+
+# ... but a reader that never reads does not hold the node past the grace
+# period (5 s here).
+mkfifo "$work/stall"
+"$STRATA_CLI" cat strata://termtest/dl >"$work/stall" &
+spid=$!
+exec 9<"$work/stall"	# opened, never read
+sleep 1
+ms=$(stop_node "with a stalled download") || rc=1
+if [ -n "$ms" ] && [ "$ms" -ge 4000 ] && [ "$ms" -lt 20000 ] &&
+   tail -n 5 "$work/cluster/node1/stratad.log" | grep -q "stopped cleanly"; then
+	echo "e2e: SIGTERM with a stalled download: stopped cleanly in $ms ms (grace 5000)"
+else
+	echo "e2e: FAIL: SIGTERM with a stalled download: stopped in ${ms:-?} ms"; rc=1
+fi
+exec 9<&-
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+"$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port" >/dev/null || rc=1
 
 # A node whose certificate has expired is refused, with a clear error.
 exp=$work/expired

@@ -5,7 +5,8 @@ the Python binding).  Threads put (0 B, 1 B, 4 KiB, 1 MiB, 9 MiB; the same
 keys again and again) and delete while the node is killed with SIGKILL at
 random moments and started again (STRATA_KILL9_ROUNDS rounds, default 10),
 then stopped with SIGTERM during the same load, and with SIGTERM while a
-client reads a 9 MiB object slowly.  After each start: every object whose
+client reads a 9 MiB object slowly (it must finish whole: the node lets
+requests under way finish).  After each start: every object whose
 put or delete the client saw acknowledged is exactly that (bytes, size,
 etag); one whose last operation failed is either its old or its new value,
 never a mix (nothing half visible); the listing agrees with the gets.
@@ -325,12 +326,12 @@ try:
           (time.time() - t1))
     th.join(60)
     check(not th.is_alive(), 'the slow download ended')
-    if res['rc'] == 0:
-        check(hashlib.sha256(res['data']).hexdigest() == big.sha,
-              'the download finished whole')
-    else:
-        check(res['rc'] < 0, 'the download failed (%d) after %d bytes, not '
-              'a short success' % (res['rc'], len(res['data'])))
+    # The node lets a request it has received finish before it goes
+    # (shutdown_grace_ms, 10 s by default; this one needs about 2 s).
+    check(res['rc'] == 0, 'the download under way at SIGTERM finished '
+          '(rc %r after %d bytes)' % (res['rc'], len(res['data'])))
+    check(hashlib.sha256(res['data']).hexdigest() == big.sha,
+          'the download finished whole')
     node.start()
     verify(node, 'SIGTERM during a slow download')
 
