@@ -210,13 +210,15 @@ down() {
 		[ -d "$n" ] || continue
 		if running "$n"; then
 			pid=$(cat "$n/stratad.pid")
+			# Requests under way get shutdown_grace_ms (10 s) to
+			# finish; the store's close follows.
 			kill -TERM "$pid"
-			for _ in $(seq 1 100); do
+			for _ in $(seq 1 300); do
 				kill -0 "$pid" 2>/dev/null || break
 				sleep 0.1
 			done
 			if kill -0 "$pid" 2>/dev/null; then
-				say "pid $pid did not stop in 10 s; killing it"
+				say "pid $pid did not stop in 30 s; killing it"
 				kill -KILL "$pid" || true
 			fi
 			stopped=$((stopped + 1))
