@@ -20,6 +20,8 @@
 #ifndef STRATA_CLIENT_INT_H
 #define STRATA_CLIENT_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +140,56 @@ int conn_error_code(struct conn *cn, const struct proto_header *h);
 /* Say why a call failed locally (a bad endpoint, a name that did not
  * resolve), for strata_error_message(), as the node's words would be. */
 void client_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Cutting short, from another thread, the requests some threads make (the
+ * dataset iterator's fetch threads, when strata_epoch_free() must not wait
+ * for a node that hangs).  A thread joins a struct cancel for the time it
+ * works for it.  While it does, the socket it connects, or sends and reads
+ * one request on, is watched: cancel_fire() shuts it down (shutdown(2), so
+ * that the recv() or send() blocked on it returns at once, as every later
+ * one does), and every later request of those threads fails with
+ * -ECANCELED before it blocks: no new connection, no wait for a pool slot.
+ * A connection watched when the cancel came is broken (never pooled again:
+ * its response may be cut anywhere).  A socket is unwatched before it is
+ * closed, under the lock cancel_fire() shuts sockets down under, so a
+ * shutdown never reaches a descriptor number reused meanwhile.  Threads
+ * that joined nothing are unaffected.
+ */
+struct cancel_member {
+	struct cancel *k;
+	struct cancel_member *next;
+	int fd;				/* watched socket, or -1 */
+};
+
+struct cancel {
+	pthread_mutex_t lock;
+	atomic_bool fired;
+	struct cancel_member *members;
+};
+
+void cancel_init(struct cancel *k);
+void cancel_release(struct cancel *k);
+
+/* The calling thread joins k until cancel_leave(); m (its own, e.g. on its
+ * stack) stays in k's list until then. */
+void cancel_join(struct cancel *k, struct cancel_member *m);
+void cancel_leave(void);
+
+/* Cut the requests of k's threads short, for good; c's threads waiting
+ * for a pool slot are woken to see it. */
+void cancel_fire(strata_client *c, struct cancel *k);
+
+/* True when the calling thread's cancel has fired. */
+bool cancel_fired(void);
+
+/* Watch fd for the calling thread (at most one at a time): 0, or
+ * -ECANCELED (fired: fd not watched, nothing done to it). */
+int cancel_watch(int fd);
+
+/* Stop watching fd (nothing when the thread does not watch it); true when
+ * the cancel fired while it was watched, so that it may be shut down. */
+bool cancel_unwatch(int fd);
 
 static inline void conn_break(struct conn *cn)
 {

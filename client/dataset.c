@@ -32,6 +32,11 @@
  *
  * Locking: one mutex per iterator guards slots, counters and stats; the
  * fetches themselves (network, copies into the buffer) run unlocked.
+ *
+ * Stopping: strata_epoch_free() sets stop (no new piece, no new attempt,
+ * backoffs end) and fires the iterator's cancel (client_int.h), which the
+ * fetch threads joined: a request they have in flight on a node that hangs
+ * fails at once with -ECANCELED instead of after the client's timeout_ms.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -411,6 +416,7 @@ struct strata_epoch {
 	bool first_ready;		/* a piece was READY: fetch in parallel */
 	uint64_t ahead;			/* bytes reserved, not handed over */
 	bool stop;
+	struct cancel cancel;		/* the fetch threads' requests */
 
 	size_t hint_upto;		/* pieces [0, hint_upto) hinted */
 	bool hint_busy, hint_off;
@@ -618,10 +624,8 @@ static void fetch_piece(strata_epoch *e, const struct piece *pc,
 	sl->fetch_ns = now_ns() - t0;
 }
 
-static void *fetch_main(void *arg)
+static void fetch_loop(strata_epoch *e)
 {
-	strata_epoch *e = arg;
-
 	for (;;) {
 		struct slot *sl;
 		size_t i;
@@ -630,7 +634,7 @@ static void *fetch_main(void *arg)
 		for (;;) {
 			if (e->stop || e->next_fetch >= e->n) {
 				pthread_mutex_unlock(&e->lock);
-				return NULL;
+				return;
 			}
 			i = e->next_fetch;
 			if (i < e->consumed + e->nslots &&
@@ -662,6 +666,19 @@ static void *fetch_main(void *arg)
 		}
 		pthread_mutex_unlock(&e->lock);
 	}
+}
+
+static void *fetch_main(void *arg)
+{
+	strata_epoch *e = arg;
+	struct cancel_member me;
+
+	/* Every request of this thread (hints, gets, the connections they
+	 * open) can be cut short by strata_epoch_free(). */
+	cancel_join(&e->cancel, &me);
+	fetch_loop(e);
+	cancel_leave();
+	return NULL;
 }
 
 static int plan_pieces(strata_epoch *e)
@@ -742,6 +759,7 @@ int strata_epoch_new(strata_client *c, const strata_dataset *ds,
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->fetch_cond, NULL);
 	pthread_cond_init(&e->ready_cond, NULL);
+	cancel_init(&e->cancel);
 	rc = plan_pieces(e);
 	if (rc)
 		goto fail;
@@ -885,6 +903,9 @@ void strata_epoch_free(strata_epoch *e)
 	e->stop = true;
 	pthread_cond_broadcast(&e->fetch_cond);
 	pthread_mutex_unlock(&e->lock);
+	/* A request in flight would take up to the client's timeout_ms from
+	 * a node that hangs, and retries may follow: cut them short. */
+	cancel_fire(e->c, &e->cancel);
 	for (i = 0; i < e->nthreads; i++)
 		pthread_join(e->threads[i], NULL);
 	for (i = 0; e->slots && i < e->nslots; i++)
@@ -897,6 +918,7 @@ void strata_epoch_free(strata_epoch *e)
 	free(e->threads);
 	free(e->slots);
 	free(e->plan);
+	cancel_release(&e->cancel);
 	pthread_cond_destroy(&e->ready_cond);
 	pthread_cond_destroy(&e->fetch_cond);
 	pthread_mutex_destroy(&e->lock);

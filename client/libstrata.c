@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -793,18 +794,124 @@ int conn_open(strata_client *c, struct conn **out)
 	return 0;
 }
 
+/* ---- Cancellation (client_int.h) ------------------------------------- */
+
+/* The calling thread's membership: per thread as the requests it makes
+ * are, so that the layers in between (pool, connect, TLS) need no cancel
+ * passed down to them. */
+static _Thread_local struct cancel_member *joined;
+
+void cancel_init(struct cancel *k)
+{
+	pthread_mutex_init(&k->lock, NULL);
+	atomic_init(&k->fired, false);
+	k->members = NULL;
+}
+
+void cancel_release(struct cancel *k)
+{
+	pthread_mutex_destroy(&k->lock);
+}
+
+void cancel_join(struct cancel *k, struct cancel_member *m)
+{
+	m->k = k;
+	m->fd = -1;
+	pthread_mutex_lock(&k->lock);
+	m->next = k->members;
+	k->members = m;
+	pthread_mutex_unlock(&k->lock);
+	joined = m;
+}
+
+void cancel_leave(void)
+{
+	struct cancel_member **p;
+	struct cancel *k;
+
+	if (!joined)
+		return;
+	k = joined->k;
+	pthread_mutex_lock(&k->lock);
+	for (p = &k->members; *p; p = &(*p)->next)
+		if (*p == joined) {
+			*p = joined->next;
+			break;
+		}
+	pthread_mutex_unlock(&k->lock);
+	joined = NULL;
+}
+
+void cancel_fire(strata_client *c, struct cancel *k)
+{
+	pthread_mutex_lock(&k->lock);
+	atomic_store(&k->fired, true);
+	for (struct cancel_member *m = k->members; m; m = m->next)
+		if (m->fd >= 0)
+			shutdown(m->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&k->lock);
+	/* Set before the broadcast, which pool_get() cannot miss: it looks
+	 * at fired under c->lock, then waits. */
+	pthread_mutex_lock(&c->lock);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool cancel_fired(void)
+{
+	return joined && atomic_load(&joined->k->fired);
+}
+
+int cancel_watch(int fd)
+{
+	int rc = 0;
+
+	if (!joined)
+		return 0;
+	pthread_mutex_lock(&joined->k->lock);
+	if (atomic_load(&joined->k->fired))
+		rc = -ECANCELED;
+	else
+		joined->fd = fd;
+	pthread_mutex_unlock(&joined->k->lock);
+	return rc;
+}
+
+bool cancel_unwatch(int fd)
+{
+	bool cut = false;
+
+	if (!joined || joined->fd != fd)
+		return false;
+	pthread_mutex_lock(&joined->k->lock);
+	joined->fd = -1;
+	cut = atomic_load(&joined->k->fired);
+	pthread_mutex_unlock(&joined->k->lock);
+	return cut;
+}
+
 /* ---- Pool -------------------------------------------------------------- */
 
+static void pool_put(strata_client *c, struct conn *cn);
+
 /* A connection for one request: an idle one that is still sound (unless
- * fresh), else a new one once a slot is free. */
+ * fresh), else a new one once a slot is free; watched for the thread's
+ * cancel (a new one from its first byte, in tls.c). */
 static int pool_get(strata_client *c, bool fresh, struct conn **out)
 {
 	struct conn *cn = NULL;
 	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	while (!c->idle && c->nconns >= c->pool_size)
+	while (!c->idle && c->nconns >= c->pool_size) {
+		if (cancel_fired()) {
+			/* Pass on a pool_put() signal this thread took. */
+			pthread_cond_signal(&c->cond);
+			pthread_mutex_unlock(&c->lock);
+			return -ECANCELED;
+		}
 		pthread_cond_wait(&c->cond, &c->lock);
+	}
 	if (c->idle) {
 		cn = c->idle;
 		c->idle = cn->next;
@@ -820,6 +927,11 @@ static int pool_get(strata_client *c, bool fresh, struct conn **out)
 		cn = NULL;
 	}
 	if (cn) {
+		rc = cancel_watch(tls_conn_fd(cn->tls));
+		if (rc) {
+			pool_put(c, cn);
+			return rc;
+		}
 		*out = cn;
 		return 0;
 	}
@@ -835,7 +947,12 @@ static int pool_get(strata_client *c, bool fresh, struct conn **out)
 
 static void pool_put(strata_client *c, struct conn *cn)
 {
-	bool keep = !cn->broken && !cn->sending && !cn->reading;
+	bool keep;
+
+	/* A cancel may have shut the socket down as the request ended. */
+	if (cancel_unwatch(tls_conn_fd(cn->tls)))
+		cn->broken = true;
+	keep = !cn->broken && !cn->sending && !cn->reading;
 
 	if (!keep)
 		conn_free(cn);
@@ -870,14 +987,17 @@ int client_call(strata_client *c, call_fn fn, void *arg)
 
 		rc = pool_get(c, attempt > 0, &cn);
 		if (rc)
-			return rc;
+			break;
 		rc = fn(cn, arg, &unsafe);
 		broken = cn->broken;
 		pool_put(c, cn);
-		if (!rc || !broken || unsafe || !transport_error(rc))
+		if (!rc || !broken || unsafe || !transport_error(rc) ||
+		    cancel_fired())
 			break;
 	}
-	return rc;
+	/* A failure of a cancelled thread is the cancel's doing (a socket
+	 * shut down reads as the peer's reset). */
+	return rc && cancel_fired() ? -ECANCELED : rc;
 }
 
 /* ---- Client ------------------------------------------------------------ */

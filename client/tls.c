@@ -201,6 +201,13 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline)
 
 	if (fd < 0)
 		return -errno;
+	/* From here a cancel (client_int.h) shuts the socket down: a
+	 * connect in progress fails at once, and so does every read or
+	 * write after it. */
+	if (cancel_watch(fd)) {
+		close(fd);
+		return -ECANCELED;
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		int n;
@@ -235,6 +242,8 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline)
 	}
 	return fd;
 fail:
+	if (cancel_unwatch(fd))
+		err = ECANCELED;
 	close(fd);
 	return -err;
 }
@@ -255,6 +264,10 @@ static int tcp_connect(const char *host, const char *port, unsigned timeout_ms)
 		.tv_usec = (timeout_ms % 1000) * 1000,
 	};
 
+	/* The lookup itself cannot be cut short; at least none starts once
+	 * the thread's cancel fired. */
+	if (cancel_fired())
+		return -ECANCELED;
 	gai = getaddrinfo(host, port, &hints, &res);
 	if (gai) {
 		client_message("cannot resolve %s: %s", host,
@@ -264,7 +277,7 @@ static int tcp_connect(const char *host, const char *port, unsigned timeout_ms)
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = connect_one(ai, deadline);
-		if (fd >= 0 || fd == -ETIMEDOUT)
+		if (fd >= 0 || fd == -ETIMEDOUT || fd == -ECANCELED)
 			break;
 	}
 	freeaddrinfo(res);
@@ -277,6 +290,7 @@ static int tcp_connect(const char *host, const char *port, unsigned timeout_ms)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
 		int err = -errno;
 
+		cancel_unwatch(fd);
 		close(fd);
 		return err;
 	}
@@ -387,6 +401,7 @@ void tls_conn_free(struct tls_conn *c)
 		SSL_free(c->ssl);
 	}
 	ERR_clear_error();
+	cancel_unwatch(c->fd);
 	close(c->fd);
 	free(c);
 }

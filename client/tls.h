@@ -8,7 +8,9 @@
  * to the client's timeout, so every read and write returns within it
  * (-ETIMEDOUT).  Writes use send(MSG_NOSIGNAL) through a small BIO, so a
  * peer that went away gives -EPIPE instead of killing the process with
- * SIGPIPE.
+ * SIGPIPE.  A new socket is watched for the calling thread's cancel
+ * (client_int.h) until tls_conn_free() or the pool takes the connection
+ * back: a cancel fails its connect, handshake, reads and writes at once.
  */
 #ifndef STRATA_CLIENT_TLS_H
 #define STRATA_CLIENT_TLS_H

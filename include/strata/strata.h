@@ -808,10 +808,15 @@ void strata_epoch_buf_free(strata_epoch *e, void *data, size_t length);
 void strata_epoch_stats(strata_epoch *e, struct strata_epoch_stats *st);
 
 /*
- * Stop the fetches (a request in flight is finished first; backoffs are
- * cut short), wait for the threads, free pieces fetched but not handed
- * over, and free the iterator.  NULL is ignored.  Buffers already handed
- * over stay the caller's.
+ * Stop the fetches, wait for the threads, free pieces fetched but not
+ * handed over, and free the iterator.  NULL is ignored.  Buffers already
+ * handed over stay the caller's.  Returns promptly however the node
+ * behaves (one that hangs included), without waiting for the client's
+ * timeout_ms: the fetch threads' requests in flight (a hint, a get, a
+ * connection being opened, a wait for a free connection of c's pool) are
+ * cut short, their connections closed rather than pooled again, and
+ * backoffs end; only a host name lookup under way (getaddrinfo) is waited
+ * for.  c stays usable for other threads and later iterators.
  */
 void strata_epoch_free(strata_epoch *e);
 

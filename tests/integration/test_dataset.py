@@ -12,7 +12,8 @@ WORLD_SIZE in the environment, as torchrun sets them):
   - ranks from torch.distributed (gloo, spawned ranks, a Dataset made
     before init_process_group) and set_epoch() reach DataLoader workers,
     persistent ones included; other processes keep their own epoch;
-  - a node that hangs (SIGSTOP) still lets signal handlers (Ctrl-C) run;
+  - Ctrl-C stops a num_workers=0 loop on a node that hangs (SIGSTOP) at
+    once, whatever the client's timeout_ms;
     one that stays away is given up on, saying after how many retries.
 Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
 arguments of the wrong type or range refused before they reach C;
@@ -825,47 +826,45 @@ def distributed_workers():
           "... the same samples as a Dataset made after it, epoch 1")
 
 
-class _Alarm(Exception):
-    pass
-
-
 def hung_node():
-    """The node stops answering (SIGSTOP) while a process reads in
-    process, as with num_workers=0: a signal's handler runs (here it
-    raises, as Ctrl-C's raises KeyboardInterrupt) once the attempt in
-    flight ends (timeout_ms), not only once every retry has."""
+    """The node stops answering (SIGSTOP) while a DataLoader with
+    num_workers=0 reads in process, and Ctrl-C (SIGINT) comes:
+    KeyboardInterrupt comes out and the iterator is gone within a second
+    or so, though the client's timeout_ms is 30 s (the iterator's free cuts
+    the fetch in flight short instead of waiting it out).  Once the node
+    runs again, the same Dataset (same client) reads a whole epoch."""
     import signal
     d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,
                        world_size=1, retries=3,
-                       client_args={"timeout_ms": 2000})
-    it = iter(d)
+                       client_args={"timeout_ms": 30000})
+    it = iter(tud.DataLoader(d, batch_size=None, num_workers=0))
     next(it)
     pid = node_pid()
-
-    def alarm(*_):
-        raise _Alarm()
-    old = signal.signal(signal.SIGALRM, alarm)
     os.kill(pid, signal.SIGSTOP)
     t0 = time.monotonic()
     got = None
+    ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     try:
-        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        ctrl_c.start()
         for _ in it:
             pass
-    except _Alarm:
-        got = "the handler's exception"
+    except KeyboardInterrupt:
+        got = "KeyboardInterrupt"
     except strata.Error as e:
         got = "strata.Error %s" % e
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-        it.close()
+        ctrl_c.cancel()
+        it = None           # closes the Dataset's generator: its free
+        took = time.monotonic() - t0
         os.kill(pid, signal.SIGCONT)
-    took = time.monotonic() - t0
-    # Old: after 4 attempts of 2 s and their backoffs, some 8.7 s.
-    check(got == "the handler's exception" and took < 5,
-          "a hung node: a signal handler ran after %.1f s (timeout_ms 2 s, "
-          "3 retries): %s" % (took, got))
+    # Old: the free waited for the fetch in flight, some 30 s.
+    check(got == "KeyboardInterrupt" and took < 3,
+          "a hung node: Ctrl-C's KeyboardInterrupt and the iterator's free "
+          "after %.1f s (SIGINT at 0.5 s, timeout_ms 30 s): %s" % (took, got))
+    keys = [k for k, _ in d]
+    check(len(keys) == NSHARDS and len(set(keys)) == NSHARDS,
+          "... then the same Dataset reads a whole epoch (%d shards)"
+          % len(keys))
 
 
 def main():
@@ -1015,7 +1014,7 @@ def main():
     drop_empty()
     bench_tar(c)
 
-    # ---- a hung node: signal handlers (Ctrl-C) still run ----
+    # ---- a hung node: Ctrl-C stops a loop at once ----
     hung_node()
 
     # ---- a node that does not come back in time ----

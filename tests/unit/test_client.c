@@ -79,6 +79,8 @@ struct fake {
 	atomic_int drop_next;		/* close on the next N requests */
 	atomic_bool close_idle;		/* close after every response */
 	atomic_bool stall;		/* never answer object requests */
+	atomic_bool stall_tls;		/* new connections: no TLS handshake
+					 * while set */
 	unsigned get_frame;		/* GET body bytes per frame */
 	unsigned page_cap;		/* entries per LIST/BUCKET_LIST page */
 	unsigned batch_frame;		/* BATCH_GET body bytes per frame */
@@ -1075,6 +1077,8 @@ static void *serve(void *arg)
 							   live))
 		;
 	s->body = malloc(PROTO_MAX_BODY_LEN);
+	while (atomic_load(&f->stall_tls) && !atomic_load(&f->stop))
+		usleep(10 * 1000);
 	if (SSL_accept(s->ssl) != 1)
 		goto out;
 	while (!s_frame(s, &h)) {
@@ -2464,6 +2468,127 @@ START_TEST(test_epoch_free_during_hint)
 }
 END_TEST
 
+/* An epoch of "x-*" on c reads every piece whole: after a cancel, c's
+ * pool serves new requests. */
+static void epoch_reads_all(strata_client *c, strata_dataset *ds,
+			    const uint8_t *data, size_t len)
+{
+	struct strata_epoch_opts o = { .prefetch = 2, .no_shuffle = true };
+	struct strata_shard sh;
+	strata_epoch *e;
+	size_t n = 0;
+	int rc;
+
+	ck_assert_int_eq(strata_epoch_new(c, ds, &o, &e), 0);
+	while ((rc = strata_epoch_next(e, &sh)) == 1) {
+		ck_assert_uint_eq(sh.length, len);
+		ck_assert_mem_eq(sh.data, data, len);
+		strata_epoch_buf_free(e, sh.data, sh.length);
+		n++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(n, strata_dataset_count(ds));
+	strata_epoch_free(e);
+}
+
+/* Start an epoch on c, let its fetches hang, free it: in well under the
+ * client's timeout_ms (30 s). */
+static void epoch_free_hung(strata_client *c, strata_dataset *ds,
+			    bool no_hint)
+{
+	struct strata_epoch_opts o = {
+		.prefetch = 2, .no_shuffle = true, .no_hint = no_hint,
+	};
+	strata_epoch *e;
+	uint64_t t0;
+
+	ck_assert_int_eq(strata_epoch_new(c, ds, &o, &e), 0);
+	usleep(300 * 1000);		/* the requests are on their way */
+	ck_assert_int_eq(strata_epoch_wait(e, 0), 0);
+	t0 = mono_ms();
+	strata_epoch_free(e);
+	ck_assert_uint_lt(mono_ms() - t0, 2000);
+}
+
+/*
+ * strata_epoch_free() on a node that accepts requests and never answers
+ * (as a SIGSTOPped stratad): the fetch threads' requests are cut short
+ * (their sockets shut down), whether a HINT, a GET, a TLS handshake or a
+ * wait for a pool slot hangs, instead of each running to timeout_ms.  The
+ * client then works: the cut connections were not pooled again.
+ */
+START_TEST(test_epoch_free_hung_node)
+{
+	struct strata_config cfg = config();
+	strata_client *c, *c1;
+	strata_dataset *ds;
+	uint8_t *data = pattern(5000, 9), buf[5000];
+	uint64_t t0;
+	size_t got;
+	int accepted;
+
+	for (int i = 0; i < 4; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "x-%d", i);
+		ck_assert_int_eq(strata_object_put_buf(C, "data", key, NULL,
+						       data, 5000, NULL), 0);
+	}
+	ck_assert_int_eq(strata_dataset_open(C, "data", "x-", &ds), 0);
+	cfg.timeout_ms = 30000;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+
+	/* The first request, a HINT, hangs; then a GET. */
+	atomic_store(&F->stall, true);
+	epoch_free_hung(c, ds, false);
+	epoch_free_hung(c, ds, true);
+	atomic_store(&F->stall, false);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "x-0", 0, 5000, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_mem_eq(buf, data, 5000);
+	epoch_reads_all(c, ds, data, 5000);
+
+	/* The node drops the GET, and the new connection's TLS handshake
+	 * hangs. */
+	accepted = atomic_load(&F->accepted);
+	atomic_store(&F->stall_tls, true);
+	atomic_store(&F->drop_next, 1);
+	epoch_free_hung(c, ds, true);
+	ck_assert_int_gt(atomic_load(&F->accepted), accepted);
+	atomic_store(&F->stall_tls, false);
+	atomic_store(&F->drop_next, 0);
+	epoch_reads_all(c, ds, data, 5000);
+	strata_client_free(c);
+
+	/* The only pool slot is held by another thread's hung GET (5 s):
+	 * the fetch thread waiting for it does not wait it out. */
+	cfg.timeout_ms = 5000;
+	cfg.pool_size = 1;
+	ck_assert_int_eq(strata_client_new(&cfg, &c1), 0);
+	atomic_store(&F->stall, true);
+	t0 = mono_ms();
+	{
+		struct strata_epoch_opts o = { .no_hint = true };
+		strata_epoch *e, *e2;
+
+		/* e's fetch thread takes the slot and hangs; e2's waits. */
+		ck_assert_int_eq(strata_epoch_new(c1, ds, &o, &e), 0);
+		usleep(200 * 1000);
+		ck_assert_int_eq(strata_epoch_new(c1, ds, &o, &e2), 0);
+		usleep(200 * 1000);
+		strata_epoch_free(e2);
+		ck_assert_uint_lt(mono_ms() - t0, 2500);
+		strata_epoch_free(e);
+		ck_assert_uint_lt(mono_ms() - t0, 3000);
+	}
+	atomic_store(&F->stall, false);
+	epoch_reads_all(c1, ds, data, 5000);
+	strata_client_free(c1);
+	strata_dataset_free(ds);
+	free(data);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -2494,6 +2619,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_epoch_first_piece_alone);
 	tcase_add_test(tc, test_epoch_wait);
 	tcase_add_test(tc, test_epoch_free_during_hint);
+	tcase_add_test(tc, test_epoch_free_hung_node);
 	suite_add_tcase(s, tc);
 	return s;
 }

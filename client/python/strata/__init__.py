@@ -1052,6 +1052,8 @@ class Dataset(_Base):
             st = _EpochStats()
             _epoch_stats(e, ctypes.byref(st))
             self.last_stats = {n: getattr(st, n) for n, _ in st._fields_}
+            # Prompt on a hung node too (it cuts the fetches short), so
+            # that Ctrl-C's KeyboardInterrupt is not held up here.
             _epoch_free(e)
 
     def __iter__(self):
