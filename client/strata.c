@@ -560,6 +560,7 @@ struct task {
 	int rc;
 	const char *why;	/* static; said after rc's text, or NULL */
 	char msg[256];		/* the node's words on rc, or "" */
+	bool msg_only;		/* msg says it all, without rc's text */
 };
 
 struct xfer {
@@ -590,8 +591,33 @@ struct up_src {
 	int fd;
 	struct progress *p;
 	uint64_t n;		/* bytes read so far */
+	/* A regular file: what fstat() said when the upload began (else
+	 * NULL), and what it says now if the file is no longer that. */
+	const struct stat *was;
+	struct stat now;
+	bool changed;
 };
 
+/* A regular file changed since fstat() gave u->was: resized, or written
+ * (a new mtime) even at the same size. */
+static bool up_changed(struct up_src *u)
+{
+	if (fstat(u->fd, &u->now) != 0) {
+		u->now = *u->was;
+		return false;
+	}
+	return u->now.st_size != u->was->st_size ||
+	       u->now.st_mtim.tv_sec != u->was->st_mtim.tv_sec ||
+	       u->now.st_mtim.tv_nsec != u->was->st_mtim.tv_nsec;
+}
+
+/*
+ * The put is declared at a regular file's size, and libstrata asks for no
+ * more.  A file that shrank (an early end) or changed otherwise by the
+ * time its last byte is read fails the put before its end is sent, so the
+ * node stores nothing: what is stored is the file as it was, never a mix
+ * of two states cut at the size first seen.
+ */
 static ssize_t up_read(void *arg, void *buf, size_t cap)
 {
 	struct up_src *u = arg;
@@ -604,6 +630,13 @@ static ssize_t up_read(void *arg, void *buf, size_t cap)
 		return -errno;
 	atomic_fetch_add(&u->p->bytes, (uint64_t)n);
 	u->n += (uint64_t)n;
+	if (!u->was || (n && u->n < (uint64_t)u->was->st_size))
+		return n;
+	/* Its end, or the end of what it was: is it still that? */
+	if (up_changed(u) || !n) {
+		u->changed = true;
+		return -ESTALE;
+	}
 	return n;
 }
 
@@ -649,7 +682,7 @@ static int lib_rc(struct task *t, int rc)
 static int do_upload(struct xfer *x, struct task *t)
 {
 	struct strata_put_opts po = { .content_type = x->o->content_type };
-	struct up_src u = { -1, &x->prog, 0 };
+	struct up_src u = { .fd = -1, .p = &x->prog };
 	struct stat st;
 	int rc = 0;
 
@@ -660,6 +693,7 @@ static int do_upload(struct xfer *x, struct task *t)
 	if (fstat(u.fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		po.has_size = true;
 		po.size = (uint64_t)st.st_size;
+		u.was = &st;
 	}
 	/* The library retries a broken connection itself only while nothing
 	 * of a stream was read; a regular file we can rewind and send once
@@ -672,6 +706,23 @@ static int do_upload(struct xfer *x, struct task *t)
 			break;
 		atomic_fetch_sub(&x->prog.bytes, u.n);
 		u.n = 0;
+	}
+	if (rc && u.changed) {
+		intmax_t was = (intmax_t)st.st_size;
+		intmax_t now = (intmax_t)u.now.st_size;
+		char how[96];
+
+		if (now != was)
+			snprintf(how, sizeof(how), "it %s from %jd to %jd "
+				 "bytes", now < was ? "shrank" : "grew", was,
+				 now);
+		else
+			snprintf(how, sizeof(how), "modified, still %jd bytes",
+				 was);
+		snprintf(t->msg, sizeof(t->msg), "the file changed while it "
+			 "was being uploaded (%s); nothing was stored (the "
+			 "object, if it existed, is as it was)", how);
+		t->msg_only = true;
 	}
 	if (u.fd != STDIN_FILENO)
 		close(u.fd);
@@ -826,7 +877,7 @@ static int copy_stream(struct xfer *x, struct task *t,
 		       const struct strata_put_opts *po)
 {
 	struct pipe_get g = { x, t, -1, 0, "" };
-	struct copy_src s = { { -1, &x->prog, 0 }, &g };
+	struct copy_src s = { { .fd = -1, .p = &x->prog }, &g };
 	pthread_t thr;
 	int p[2], rc;
 
@@ -898,7 +949,10 @@ static void task_fail(struct xfer *x, const struct task *t)
 {
 	char e[512];
 
-	err_text(t->rc, t->msg, e, sizeof(e));
+	if (t->msg_only)
+		snprintf(e, sizeof(e), "%s", t->msg);
+	else
+		err_text(t->rc, t->msg, e, sizeof(e));
 	pthread_mutex_lock(&x->out_lock);
 	if (x->prog.on)
 		fputs("\r\033[K", stderr);

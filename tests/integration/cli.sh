@@ -10,7 +10,8 @@
 # a symlink loop in an uploaded tree, --range edges and control characters
 # in keys (ls and error messages); tree downloads of unsafe keys ('..',
 # '.', empty components, a leading '/') and of directory markers; the
-# mode of downloaded files; a remote copy of an object being replaced.
+# mode of downloaded files; a remote copy of an object being replaced; a
+# local file that changes while cp, cp -r or sync uploads it.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -212,6 +213,78 @@ for i in $(seq 1 100); do
 done
 wait "$writer"
 check "remote copy of an object being replaced: never torn ($torn)" test "$torn" = 0
+# A local file that changes while it is being uploaded: the upload fails,
+# naming the file and saying so, and stores nothing (the object before it
+# is intact; a new key stays absent); a tree upload or sync fails that file
+# alone.  The CLI is stopped once it has read part of the file (its fd's
+# offset in /proc), the file changed, the CLI continued.
+stop_mid_read() {	# pid, file: 0 with pid stopped part way through file
+	local pid=$1 file=$2 size fd pos i
+	size=$(stat -c %s "$file")
+	for i in $(seq 1 3000); do
+		for fd in /proc/"$pid"/fd/*; do
+			[ "$(readlink "$fd" 2>/dev/null)" = "$file" ] || continue
+			pos=$(sed -n 's/^pos:[[:space:]]*//p' "/proc/$pid/fdinfo/${fd##*/}" 2>/dev/null)
+			[ "${pos:-0}" -gt 0 ] || continue
+			kill -STOP "$pid"
+			pos=$(sed -n 's/^pos:[[:space:]]*//p' "/proc/$pid/fdinfo/${fd##*/}" 2>/dev/null)
+			[ "${pos:-0}" -gt 0 ] && [ "$pos" -lt "$size" ] && return 0
+			kill -CONT "$pid"
+			return 1
+		done
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+chg=$work/changing
+mkdir -p "$chg"
+printf a >"$chg/a"
+printf z >"$chg/z"
+printf old >"$work/old"
+changed_upload() {	# how (shrink|grow|rewrite), strata args... (file $chg/big)
+	local how=$1 pid
+	shift
+	cp "$src/big" "$chg/big"
+	"$S" "$@" >"$work/out" 2>"$work/stderr" &
+	pid=$!
+	if ! stop_mid_read "$pid" "$chg/big"; then
+		wait "$pid"
+		echo "cli: FAIL: the upload of $chg/big was not caught part way"
+		fails=$((fails + 1))
+		return 1
+	fi
+	case $how in
+	shrink) truncate -s 1000 "$chg/big" ;;
+	grow) head -c 1000 /dev/urandom >>"$chg/big" ;;
+	rewrite) printf X | dd of="$chg/big" conv=notrunc status=none ;;
+	esac
+	kill -CONT "$pid"
+	wait "$pid"
+}
+"$S" -q cp "$work/old" "strata://$b/changing/big"
+changed_upload shrink -q cp "$chg/big" "strata://$b/changing/big"
+check "file shrank: exit 1" test $? = 1
+check "file shrank: said so" grep -qF "strata: $chg/big -> strata://$b/changing/big: the file changed while it was being uploaded (it shrank from $((100 * 1024 * 1024 + 3)) to 1000 bytes); nothing was stored" "$work/stderr"
+check "file shrank: the old object intact" cmp -s "$work/old" <("$S" cat "strata://$b/changing/big")
+changed_upload grow -q cp "$chg/big" "strata://$b/changing/new"
+check "file grew: exit 1" test $? = 1
+check "file grew: said so" grep -qF "strata: $chg/big -> strata://$b/changing/new: the file changed while it was being uploaded (it grew from" "$work/stderr"
+expect_rc "file grew: nothing stored" 1 "$S" -q stat "strata://$b/changing/new"
+changed_upload shrink --json cp -r --jobs 1 "$chg" "strata://$b/changing/tree/"
+check "cp -r, a file shrank: exit 1" test $? = 1
+check "cp -r, a file shrank: summary" grep -q '"files":3,"failed":1,' "$work/out"
+check "cp -r, a file shrank: said so" grep -qF "strata: $chg/big -> strata://$b/changing/tree/big: the file changed while it was being uploaded (it shrank" "$work/stderr"
+check "cp -r, a file shrank: one message" test "$(wc -l <"$work/stderr")" = 1
+check "cp -r, a file shrank: the others stored" test "$("$S" ls -r "strata://$b/changing/tree/" | wc -l)" = 2
+expect_rc "cp -r, a file shrank: it is not" 1 "$S" -q stat "strata://$b/changing/tree/big"
+changed_upload rewrite --json sync --jobs 1 "$chg" "strata://$b/changing/sync/"
+check "sync, a file rewritten: exit 1" test $? = 1
+check "sync, a file rewritten: summary" grep -q '"files":3,"failed":1,' "$work/out"
+check "sync, a file rewritten: said so" grep -qF "strata: $chg/big -> strata://$b/changing/sync/big: the file changed while it was being uploaded (modified, still" "$work/stderr"
+check "sync, a file rewritten: the others stored" test "$("$S" ls -r "strata://$b/changing/sync/" | wc -l)" = 2
+expect_rc "sync, a file rewritten: it is not" 1 "$S" -q stat "strata://$b/changing/sync/big"
+rm -rf "$chg"
 # Closed standard streams: never handed to a socket, and an error.
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1
