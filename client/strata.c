@@ -2290,6 +2290,85 @@ static bool ca_file_ok(const char *path)
 	return certs > 0;
 }
 
+/* The config file libstrata reads (strata_config_from_env()), or NULL. */
+static char *config_file(void)
+{
+	const char *cf = getenv("STRATA_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	if (cf && *cf)
+		return xstrdup(cf);
+	if (xdg && *xdg)
+		return xasprintf("%s/strata/config", xdg);
+	return home && *home ? xasprintf("%s/.config/strata/config", home) :
+	       NULL;
+}
+
+/* A "secret_key = value" line with a value, as libstrata parses them. */
+static bool holds_secret(FILE *f)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	while (!found && getline(&line, &cap, f) >= 0) {
+		char *s = line, *eq = strchr(line, '='), *e;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (!eq || *s == '#' || *s == ';' || *s == '[')
+			continue;
+		for (e = eq; e > s && isspace((unsigned char)e[-1]); e--)
+			;
+		if (e - s != 10 || strncmp(s, "secret_key", 10))
+			continue;
+		for (s = eq + 1; *s; s++)
+			if (!isspace((unsigned char)*s) && *s != '"' &&
+			    *s != '\'')
+				found = true;
+	}
+	free(line);
+	return found;
+}
+
+/*
+ * A config file holding a secret key that its group or others may read:
+ * say so once, as ssh does for a private key, but use it all the same.
+ * A file libstrata refused has been reported already.
+ */
+static void config_mode_check(void)
+{
+	char *path = config_file();
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & (S_IRGRP | S_IROTH)) && (f = fdopen(fd, "r"))) {
+		fd = -1;
+		if (holds_secret(f)) {
+			fputs("strata: warning: ", stderr);
+			text_out(stderr, path);
+			fprintf(stderr, " holds a secret key and is "
+				"readable by %s (mode %04o); make it private: "
+				"chmod 600 ",
+				st.st_mode & S_IRGRP ? st.st_mode & S_IROTH ?
+				"its group and others" : "its group" :
+				"others", (unsigned)(st.st_mode & 07777));
+			text_out(stderr, path);
+			fputc('\n', stderr);
+		}
+		fclose(f);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
 /* strata_client_new() failed with rc: say why as exactly as we can. */
 static int connect_fail(const char *ep, int rc)
 {
@@ -2384,6 +2463,7 @@ int main(int argc, char **argv)
 			strata_strerror(rc));
 		return EXIT_USAGE;
 	}
+	config_mode_check();
 	if (!cfg.endpoint || !cfg.access_key || !cfg.secret_key) {
 		/* Name the file libstrata read (strata_config_from_env). */
 		const char *cf = getenv("STRATA_CONFIG");

@@ -11,7 +11,8 @@
 # in keys (ls and error messages); tree downloads of unsafe keys ('..',
 # '.', empty components, a leading '/') and of directory markers; the
 # mode of downloaded files; a remote copy of an object being replaced; a
-# local file that changes while cp, cp -r or sync uploads it.
+# local file that changes while cp, cp -r or sync uploads it; the warning
+# for a config file with a secret that others can read.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -112,6 +113,35 @@ check "no endpoint: names \$STRATA_CONFIG" grep -qF "put endpoint in $work/noend
 expect_rc "no endpoint (XDG)" 2 env -u STRATA_ENDPOINT -u STRATA_CONFIG XDG_CONFIG_HOME="$work/xdg" "$S" ls
 check "no endpoint: names the XDG file" grep -qF "put endpoint in $work/xdg/strata/config" "$work/stderr"
 check "no key '-'" test -z "$("$S" ls "strata://$b/-" 2>&1)"
+# A config file holding a secret key that its group or others can read:
+# one warning naming it (the command still works); none for 0600 or 0400,
+# nor for a file without a secret (a commented one, an empty value).
+cfg=$work/secret.conf
+printf 'endpoint = %s\nsecret_key = %s\n' "$STRATA_ENDPOINT" "$STRATA_SECRET_KEY" >"$cfg"
+for mode in 644 640 604; do
+	chmod "$mode" "$cfg"
+	STRATA_CONFIG=$cfg "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+	check "config $mode: still works" test $? = 0
+	check "config $mode: one line" test "$(wc -l <"$work/stderr")" = 1
+	check "config $mode: warned" grep -qF "strata: warning: $cfg holds a secret key and is readable by " "$work/stderr"
+	check "config $mode: chmod named" grep -qF "(mode 0$mode); make it private: chmod 600 $cfg" "$work/stderr"
+done
+mkdir -p "$work/xdg2/strata"
+cp "$cfg" "$work/xdg2/strata/config"
+chmod 644 "$work/xdg2/strata/config"
+env -u STRATA_CONFIG XDG_CONFIG_HOME="$work/xdg2" "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+check "XDG config 644: warned" grep -qF "strata: warning: $work/xdg2/strata/config holds a secret key" "$work/stderr"
+for mode in 600 400; do
+	chmod "$mode" "$cfg"
+	STRATA_CONFIG=$cfg "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+	check "config $mode: no warning" test ! -s "$work/stderr"
+done
+for body in 'endpoint = x:1' '# secret_key = old' 'secret_key = ""'; do
+	printf '%s\n' "$body" >"$cfg"
+	chmod 644 "$cfg"
+	STRATA_CONFIG=$cfg "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+	check "config 644 with '$body': no warning" test ! -s "$work/stderr"
+done
 # --range: a start at or past the end of a non-empty object is an error,
 # whatever the end; an empty object reads empty from 0.
 printf abc >"$work/abc"
