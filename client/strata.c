@@ -645,24 +645,31 @@ struct down_dst {
 	struct progress *p;
 };
 
-static int down_write(void *arg, const void *buf, size_t len)
+static int write_all(int fd, const void *buf, size_t len)
 {
-	struct down_dst *d = arg;
 	const char *p = buf;
-	size_t left = len;
 
-	while (left) {
-		ssize_t n = write(d->fd, p, left);
+	while (len) {
+		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		p += n;
-		left -= (size_t)n;
+		len -= (size_t)n;
 	}
-	atomic_fetch_add(&d->p->bytes, len);
 	return 0;
+}
+
+static int down_write(void *arg, const void *buf, size_t len)
+{
+	struct down_dst *d = arg;
+	int rc = write_all(d->fd, buf, len);
+
+	if (!rc)
+		atomic_fetch_add(&d->p->bytes, len);
+	return rc;
 }
 
 static bool retryable(int rc)
@@ -833,17 +840,39 @@ struct pipe_get {
 	struct xfer *x;
 	struct task *t;
 	int fd;
+	/* The version the put's metadata came from, and the one served. */
+	uint64_t version;
+	uint32_t writer;
+	struct strata_get_result res;
 	atomic_int rc;		/* set before fd is closed */
 	char msg[256];		/* the node's words on rc */
 };
 
+static bool pipe_get_other(const struct pipe_get *g)
+{
+	return g->res.version != g->version || g->res.writer != g->writer;
+}
+
+/* res is filled before the first call: a get of another version than
+ * the one stat()ed stops before a byte of it reaches the put. */
+static int pipe_write(void *arg, const void *buf, size_t len)
+{
+	struct pipe_get *g = arg;
+
+	return pipe_get_other(g) ? STRATA_ECHANGED :
+	       write_all(g->fd, buf, len);
+}
+
 static void *copy_reader(void *arg)
 {
 	struct pipe_get *g = arg;
-	int rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
-				      STRATA_TO_END, g->fd, NULL);
+	int rc = strata_object_get(g->x->c, g->t->bucket, g->t->key, 0,
+				   STRATA_TO_END, pipe_write, g, &g->res);
 
-	if (rc)
+	/* An empty object has no bytes to check it on. */
+	if (!rc && pipe_get_other(g))
+		rc = STRATA_ECHANGED;
+	if (rc && rc != STRATA_ECHANGED)
 		snprintf(g->msg, sizeof(g->msg), "%s", strata_error_message());
 	atomic_store(&g->rc, rc);
 	close(g->fd);
@@ -872,11 +901,15 @@ static ssize_t copy_read(void *arg, void *buf, size_t cap)
  * nothing is held whole.  The put takes what the get gives, to its end:
  * the object may have been replaced by one of another size since the
  * stat, and a put of the stat's size would store a cut of the new one.
+ * A get of another version than st's (whose metadata the put carries) is
+ * STRATA_ECHANGED, and the put stores nothing.
  */
 static int copy_stream(struct xfer *x, struct task *t,
-		       const struct strata_put_opts *po)
+		       const struct strata_put_opts *po,
+		       const struct strata_stat *st)
 {
-	struct pipe_get g = { x, t, -1, 0, "" };
+	struct pipe_get g = { .x = x, .t = t, .fd = -1,
+			      .version = st->version, .writer = st->writer };
 	struct copy_src s = { { .fd = -1, .p = &x->prog }, &g };
 	pthread_t thr;
 	int p[2], rc;
@@ -898,30 +931,46 @@ static int copy_stream(struct xfer *x, struct task *t,
 	pthread_join(thr, NULL);
 	if (atomic_load(&g.rc) && atomic_load(&g.rc) != -EPIPE) {
 		memcpy(t->msg, g.msg, sizeof(t->msg));
-		return atomic_load(&g.rc);
+		rc = atomic_load(&g.rc);
 	}
+	if (rc == STRATA_ECHANGED)
+		atomic_fetch_sub(&x->prog.bytes, s.u.n);
 	return rc;
 }
 
-/* The copy keeps the source's content type (unless --content-type says
- * otherwise), user metadata and tags. */
+/* Copies of a source replaced between its stat and its get, at most. */
+#define COPY_TRIES 3
+
+/*
+ * The copy keeps the source's content type (unless --content-type says
+ * otherwise), user metadata and tags: those of the version stat() saw,
+ * which copy_stream() copies the bytes of or none.  A source replaced in
+ * between is stat()ed and copied again.
+ */
 static int do_copy(struct xfer *x, struct task *t)
 {
-	struct strata_put_opts po = { 0 };
-	struct strata_stat *st = NULL;
-	int rc;
+	int rc = 0;
 
-	rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key, &st));
-	if (rc)
-		return rc;
-	po.content_type = x->o->content_type ? x->o->content_type
-					     : st->content_type;
-	po.meta = st->meta;
-	po.nmeta = st->nmeta;
-	po.tags = st->tags;
-	po.ntags = st->ntags;
-	rc = copy_stream(x, t, &po);
-	strata_stat_free(st);
+	for (int attempt = 0; attempt < COPY_TRIES; attempt++) {
+		struct strata_put_opts po = { 0 };
+		struct strata_stat *st = NULL;
+
+		rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key,
+						  &st));
+		if (rc)
+			return rc;
+		po.content_type = x->o->content_type ? x->o->content_type
+						     : st->content_type;
+		po.meta = st->meta;
+		po.nmeta = st->nmeta;
+		po.tags = st->tags;
+		po.ntags = st->ntags;
+		rc = copy_stream(x, t, &po, st);
+		strata_stat_free(st);
+		if (rc != STRATA_ECHANGED)
+			return rc;
+	}
+	t->why = "replaced again at each try; nothing was stored";
 	return rc;
 }
 

@@ -221,28 +221,48 @@ chmod 640 "$work/shared"
 "$S" -q cp "strata://$b/r/abc" "$work/shared"
 check "replaced file keeps 640" test "$(stat -c %a "$work/shared")" = 640
 # Remote to remote while the source is being replaced by objects of
-# another size: every copy is one whole version, never the first bytes of
-# a bigger one cut at the size stat saw (the race is between the copy's
-# stat and its get, so the old code failed this within a few dozen tries,
-# not on every run).
+# another size and content type: every copy is one whole version, never
+# the first bytes of a bigger one cut at the size stat saw, and carries
+# that version's content type, not the one of the version stat saw (the
+# races are between the copy's stat and its get, so the old code failed
+# these within a few dozen tries, not on every run).  A copy may fail
+# (the source replaced at each try), never store a mix.
 head -c 300000 /dev/urandom >"$work/v1"
 head -c 900000 /dev/urandom >"$work/v2"
-"$S" -q cp "$work/v1" "strata://$b/race"
-( for i in $(seq 1 100); do
-	"$S" -q cp "$work/v2" "strata://$b/race"; "$S" -q cp "$work/v1" "strata://$b/race"
+"$S" -q cp --content-type type/one "$work/v1" "strata://$b/race"
+rm -f "$work/race-done"
+( for i in $(seq 1 300); do
+	[ -e "$work/race-done" ] && break
+	"$S" -q cp --content-type type/two "$work/v2" "strata://$b/race"
+	"$S" -q cp --content-type type/one "$work/v1" "strata://$b/race"
 done ) &
 writer=$!
 torn=0
+mixed=
+copied=0
 for i in $(seq 1 100); do
 	"$S" -q cp "strata://$b/race" "strata://$b/race-copy" 2>/dev/null || continue
+	copied=$((copied + 1))
 	"$S" cat "strata://$b/race-copy" >"$work/race-out"
-	if ! cmp -s "$work/race-out" "$work/v1" && ! cmp -s "$work/race-out" "$work/v2"; then
+	if cmp -s "$work/race-out" "$work/v1"; then
+		want=type/one
+	elif cmp -s "$work/race-out" "$work/v2"; then
+		want=type/two
+	else
 		torn=$(stat -c %s "$work/race-out")
 		break
 	fi
+	got=$("$S" stat --json "strata://$b/race-copy" | sed -n 's/.*"content_type":"\([^"]*\)".*/\1/p')
+	if [ "$got" != "$want" ]; then
+		mixed="copy $i: the bytes of $want with content type $got"
+		break
+	fi
 done
+touch "$work/race-done"
 wait "$writer"
 check "remote copy of an object being replaced: never torn ($torn)" test "$torn" = 0
+check "remote copy of an object being replaced: its own content type ($mixed)" test -z "$mixed"
+check "remote copy of an object being replaced: copies made ($copied)" test "$copied" -ge 50 -o -n "$mixed" -o "$torn" != 0
 # A local file that changes while it is being uploaded: the upload fails,
 # naming the file and saying so, and stores nothing (the object before it
 # is intact; a new key stays absent); a tree upload or sync fails that file
