@@ -591,11 +591,14 @@ struct up_src {
 	int fd;
 	struct progress *p;
 	uint64_t n;		/* bytes read so far */
-	/* A regular file: what fstat() said when the upload began (else
-	 * NULL), and what it says now if the file is no longer that. */
+	/* A regular file sent at its size: what fstat() said when the
+	 * upload began (else NULL), the bytes from where it is read to that
+	 * size, and what fstat() says now if the file is no longer that. */
 	const struct stat *was;
+	uint64_t len;
 	struct stat now;
-	bool changed;
+	bool changed;		/* resized or written meanwhile */
+	bool unsized;		/* ended early, yet unchanged: /sys */
 };
 
 /* A regular file changed since fstat() gave u->was: resized, or written
@@ -630,11 +633,15 @@ static ssize_t up_read(void *arg, void *buf, size_t cap)
 		return -errno;
 	atomic_fetch_add(&u->p->bytes, (uint64_t)n);
 	u->n += (uint64_t)n;
-	if (!u->was || (n && u->n < (uint64_t)u->was->st_size))
+	if (!u->was || (n && u->n < u->len))
 		return n;
 	/* Its end, or the end of what it was: is it still that? */
-	if (up_changed(u) || !n) {
+	if (up_changed(u)) {
 		u->changed = true;
+		return -ESTALE;
+	}
+	if (!n) {
+		u->unsized = true;
 		return -ESTALE;
 	}
 	return n;
@@ -690,26 +697,42 @@ static int do_upload(struct xfer *x, struct task *t)
 {
 	struct strata_put_opts po = { .content_type = x->o->content_type };
 	struct up_src u = { .fd = -1, .p = &x->prog };
+	bool retried = false;
 	struct stat st;
+	off_t start = 0;
 	int rc = 0;
 
 	u.fd = strcmp(t->local, "-") ? open(t->local, O_RDONLY | O_CLOEXEC) :
 	       STDIN_FILENO;
 	if (u.fd < 0)
 		return -errno;
-	if (fstat(u.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	/* A regular file is sent at its size from where it is read (standard
+	 * input may be part read); one whose size is 0 (/proc) is streamed,
+	 * as it may well have bytes. */
+	if (fstat(u.fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (start = lseek(u.fd, 0, SEEK_CUR)) >= 0 && st.st_size > start) {
 		po.has_size = true;
-		po.size = (uint64_t)st.st_size;
+		po.size = (uint64_t)(st.st_size - start);
 		u.was = &st;
+		u.len = po.size;
 	}
 	/* The library retries a broken connection itself only while nothing
 	 * of a stream was read; a regular file we can rewind and send once
 	 * more. */
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (;;) {
 		rc = lib_rc(t, strata_object_put(x->c, t->bucket, t->key, &po,
 						 up_read, &u, NULL));
-		if (!rc || !po.has_size || !retryable(rc) ||
-		    lseek(u.fd, 0, SEEK_SET) != 0)
+		if (rc == -ESTALE && u.unsized) {
+			/* A /sys file: a page's size, fewer bytes.  Sent
+			 * again as the stream it is. */
+			po.has_size = false;
+			u.was = NULL;
+		} else if (!rc || !po.has_size || !retryable(rc) || retried) {
+			break;
+		} else {
+			retried = true;
+		}
+		if (start < 0 || lseek(u.fd, start, SEEK_SET) != start)
 			break;
 		atomic_fetch_sub(&x->prog.bytes, u.n);
 		u.n = 0;

@@ -11,8 +11,9 @@
 # in keys (ls and error messages); tree downloads of unsafe keys ('..',
 # '.', empty components, a leading '/') and of directory markers; the
 # mode of downloaded files; a remote copy of an object being replaced; a
-# local file that changes while cp, cp -r or sync uploads it; the warning
-# for a config file with a secret that others can read.
+# local file that changes while cp, cp -r or sync uploads it, and files
+# whose size is not their length (/proc, /sys, standard input part read);
+# the warning for a config file with a secret that others can read.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -335,6 +336,24 @@ check "sync, a file rewritten: said so" grep -qF "strata: $chg/big -> strata://$
 check "sync, a file rewritten: the others stored" test "$("$S" ls -r "strata://$b/changing/sync/" | wc -l)" = 2
 expect_rc "sync, a file rewritten: it is not" 1 "$S" -q stat "strata://$b/changing/sync/big"
 rm -rf "$chg"
+# Files whose size is not their length: /proc's say 0 and have bytes
+# (sent as a stream, not stored empty), /sys's say a page and have fewer
+# (sent again as a stream, not failed as changed); standard input part
+# read is sent from where it is.
+check "cp /proc/version" "$S" -q cp /proc/version "strata://$b/proc/version"
+check "/proc/version stored whole" cmp -s /proc/version <("$S" cat "strata://$b/proc/version")
+check "/proc/version not stored empty" test -n "$("$S" cat "strata://$b/proc/version")"
+sysf=/sys/devices/system/cpu/online
+if [ -r "$sysf" ] && [ "$(stat -c %s "$sysf")" -gt "$(wc -c <"$sysf")" ]; then
+	check "cp $sysf" "$S" -q cp "$sysf" "strata://$b/proc/online"
+	check "$sysf stored whole" cmp -s "$sysf" <("$S" cat "strata://$b/proc/online")
+else
+	echo "cli: a /sys file shorter than its size not checked ($sysf)"
+fi
+printf 'hello world' >"$work/hello"
+{ head -c 6 >/dev/null; "$S" -q cp - "strata://$b/proc/rest"; } <"$work/hello"
+check "cp - of a part read file: exit 0" test $? = 0
+check "cp - of a part read file: the rest" test "$("$S" cat "strata://$b/proc/rest")" = world
 # Closed standard streams: never handed to a socket, and an error.
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1
