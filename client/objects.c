@@ -190,13 +190,15 @@ struct put_call {
 
 /* Give up on a put whose body cannot be finished: CANCEL it, read the
  * server's answer (STRATA_EABORTED) so the connection stays usable, and
- * return err. */
+ * return err.  The server's words are on the CANCEL, not on err: they
+ * are not kept for strata_error_message(). */
 static int put_abort(struct conn *cn, int err)
 {
 	struct resp r;
 
 	if (!conn_cancel(cn, true) && !resp_start(cn, PROTO_OP_PUT, &r))
 		conn_break(cn);		/* acknowledged a put without END? */
+	client_message("%s", "");
 	return err;
 }
 
@@ -513,11 +515,13 @@ struct get_call {
 
 /* Stop reading a response the caller no longer wants: CANCEL, then read
  * what the server still sends up to its END, so the connection stays
- * usable (PROTOCOL.md §8).  Returns err. */
+ * usable (PROTOCOL.md §8).  Returns err, without the server's words on
+ * the CANCEL (as put_abort()). */
 static int resp_abandon(struct conn *cn, struct resp *r, int err)
 {
 	if (!conn_cancel(cn, false))
 		resp_drain(cn, r);
+	client_message("%s", "");
 	return err;
 }
 

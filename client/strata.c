@@ -560,6 +560,7 @@ struct task {
 	int rc;
 	const char *why;	/* static; said after rc's text, or NULL */
 	char msg[256];		/* the node's words on rc, or "" */
+	bool msg_only;		/* msg says it all, without rc's text */
 };
 
 struct xfer {
@@ -590,8 +591,36 @@ struct up_src {
 	int fd;
 	struct progress *p;
 	uint64_t n;		/* bytes read so far */
+	/* A regular file sent at its size: what fstat() said when the
+	 * upload began (else NULL), the bytes from where it is read to that
+	 * size, and what fstat() says now if the file is no longer that. */
+	const struct stat *was;
+	uint64_t len;
+	struct stat now;
+	bool changed;		/* resized or written meanwhile */
+	bool unsized;		/* ended early, yet unchanged: /sys */
 };
 
+/* A regular file changed since fstat() gave u->was: resized, or written
+ * (a new mtime) even at the same size. */
+static bool up_changed(struct up_src *u)
+{
+	if (fstat(u->fd, &u->now) != 0) {
+		u->now = *u->was;
+		return false;
+	}
+	return u->now.st_size != u->was->st_size ||
+	       u->now.st_mtim.tv_sec != u->was->st_mtim.tv_sec ||
+	       u->now.st_mtim.tv_nsec != u->was->st_mtim.tv_nsec;
+}
+
+/*
+ * The put is declared at a regular file's size, and libstrata asks for no
+ * more.  A file that shrank (an early end) or changed otherwise by the
+ * time its last byte is read fails the put before its end is sent, so the
+ * node stores nothing: what is stored is the file as it was, never a mix
+ * of two states cut at the size first seen.
+ */
 static ssize_t up_read(void *arg, void *buf, size_t cap)
 {
 	struct up_src *u = arg;
@@ -604,6 +633,17 @@ static ssize_t up_read(void *arg, void *buf, size_t cap)
 		return -errno;
 	atomic_fetch_add(&u->p->bytes, (uint64_t)n);
 	u->n += (uint64_t)n;
+	if (!u->was || (n && u->n < u->len))
+		return n;
+	/* Its end, or the end of what it was: is it still that? */
+	if (up_changed(u)) {
+		u->changed = true;
+		return -ESTALE;
+	}
+	if (!n) {
+		u->unsized = true;
+		return -ESTALE;
+	}
 	return n;
 }
 
@@ -612,24 +652,31 @@ struct down_dst {
 	struct progress *p;
 };
 
-static int down_write(void *arg, const void *buf, size_t len)
+static int write_all(int fd, const void *buf, size_t len)
 {
-	struct down_dst *d = arg;
 	const char *p = buf;
-	size_t left = len;
 
-	while (left) {
-		ssize_t n = write(d->fd, p, left);
+	while (len) {
+		ssize_t n = write(fd, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		p += n;
-		left -= (size_t)n;
+		len -= (size_t)n;
 	}
-	atomic_fetch_add(&d->p->bytes, len);
 	return 0;
+}
+
+static int down_write(void *arg, const void *buf, size_t len)
+{
+	struct down_dst *d = arg;
+	int rc = write_all(d->fd, buf, len);
+
+	if (!rc)
+		atomic_fetch_add(&d->p->bytes, len);
+	return rc;
 }
 
 static bool retryable(int rc)
@@ -649,29 +696,63 @@ static int lib_rc(struct task *t, int rc)
 static int do_upload(struct xfer *x, struct task *t)
 {
 	struct strata_put_opts po = { .content_type = x->o->content_type };
-	struct up_src u = { -1, &x->prog, 0 };
+	struct up_src u = { .fd = -1, .p = &x->prog };
+	bool retried = false;
 	struct stat st;
+	off_t start = 0;
 	int rc = 0;
 
 	u.fd = strcmp(t->local, "-") ? open(t->local, O_RDONLY | O_CLOEXEC) :
 	       STDIN_FILENO;
 	if (u.fd < 0)
 		return -errno;
-	if (fstat(u.fd, &st) == 0 && S_ISREG(st.st_mode)) {
+	/* A regular file is sent at its size from where it is read (standard
+	 * input may be part read); one whose size is 0 (/proc) is streamed,
+	 * as it may well have bytes. */
+	if (fstat(u.fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (start = lseek(u.fd, 0, SEEK_CUR)) >= 0 && st.st_size > start) {
 		po.has_size = true;
-		po.size = (uint64_t)st.st_size;
+		po.size = (uint64_t)(st.st_size - start);
+		u.was = &st;
+		u.len = po.size;
 	}
 	/* The library retries a broken connection itself only while nothing
 	 * of a stream was read; a regular file we can rewind and send once
 	 * more. */
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (;;) {
 		rc = lib_rc(t, strata_object_put(x->c, t->bucket, t->key, &po,
 						 up_read, &u, NULL));
-		if (!rc || !po.has_size || !retryable(rc) ||
-		    lseek(u.fd, 0, SEEK_SET) != 0)
+		if (rc == -ESTALE && u.unsized) {
+			/* A /sys file: a page's size, fewer bytes.  Sent
+			 * again as the stream it is. */
+			po.has_size = false;
+			u.was = NULL;
+		} else if (!rc || !po.has_size || !retryable(rc) || retried) {
+			break;
+		} else {
+			retried = true;
+		}
+		if (start < 0 || lseek(u.fd, start, SEEK_SET) != start)
 			break;
 		atomic_fetch_sub(&x->prog.bytes, u.n);
 		u.n = 0;
+	}
+	if (rc && u.changed) {
+		intmax_t was = (intmax_t)st.st_size;
+		intmax_t now = (intmax_t)u.now.st_size;
+		char how[96];
+
+		if (now != was)
+			snprintf(how, sizeof(how), "it %s from %jd to %jd "
+				 "bytes", now < was ? "shrank" : "grew", was,
+				 now);
+		else
+			snprintf(how, sizeof(how), "modified, still %jd bytes",
+				 was);
+		snprintf(t->msg, sizeof(t->msg), "the file changed while it "
+			 "was being uploaded (%s); nothing was stored (the "
+			 "object, if it existed, is as it was)", how);
+		t->msg_only = true;
 	}
 	if (u.fd != STDIN_FILENO)
 		close(u.fd);
@@ -782,17 +863,39 @@ struct pipe_get {
 	struct xfer *x;
 	struct task *t;
 	int fd;
+	/* The version the put's metadata came from, and the one served. */
+	uint64_t version;
+	uint32_t writer;
+	struct strata_get_result res;
 	atomic_int rc;		/* set before fd is closed */
 	char msg[256];		/* the node's words on rc */
 };
 
+static bool pipe_get_other(const struct pipe_get *g)
+{
+	return g->res.version != g->version || g->res.writer != g->writer;
+}
+
+/* res is filled before the first call: a get of another version than
+ * the one stat()ed stops before a byte of it reaches the put. */
+static int pipe_write(void *arg, const void *buf, size_t len)
+{
+	struct pipe_get *g = arg;
+
+	return pipe_get_other(g) ? STRATA_ECHANGED :
+	       write_all(g->fd, buf, len);
+}
+
 static void *copy_reader(void *arg)
 {
 	struct pipe_get *g = arg;
-	int rc = strata_object_get_fd(g->x->c, g->t->bucket, g->t->key, 0,
-				      STRATA_TO_END, g->fd, NULL);
+	int rc = strata_object_get(g->x->c, g->t->bucket, g->t->key, 0,
+				   STRATA_TO_END, pipe_write, g, &g->res);
 
-	if (rc)
+	/* An empty object has no bytes to check it on. */
+	if (!rc && pipe_get_other(g))
+		rc = STRATA_ECHANGED;
+	if (rc && rc != STRATA_ECHANGED)
 		snprintf(g->msg, sizeof(g->msg), "%s", strata_error_message());
 	atomic_store(&g->rc, rc);
 	close(g->fd);
@@ -821,12 +924,16 @@ static ssize_t copy_read(void *arg, void *buf, size_t cap)
  * nothing is held whole.  The put takes what the get gives, to its end:
  * the object may have been replaced by one of another size since the
  * stat, and a put of the stat's size would store a cut of the new one.
+ * A get of another version than st's (whose metadata the put carries) is
+ * STRATA_ECHANGED, and the put stores nothing.
  */
 static int copy_stream(struct xfer *x, struct task *t,
-		       const struct strata_put_opts *po)
+		       const struct strata_put_opts *po,
+		       const struct strata_stat *st)
 {
-	struct pipe_get g = { x, t, -1, 0, "" };
-	struct copy_src s = { { -1, &x->prog, 0 }, &g };
+	struct pipe_get g = { .x = x, .t = t, .fd = -1,
+			      .version = st->version, .writer = st->writer };
+	struct copy_src s = { { .fd = -1, .p = &x->prog }, &g };
 	pthread_t thr;
 	int p[2], rc;
 
@@ -847,30 +954,46 @@ static int copy_stream(struct xfer *x, struct task *t,
 	pthread_join(thr, NULL);
 	if (atomic_load(&g.rc) && atomic_load(&g.rc) != -EPIPE) {
 		memcpy(t->msg, g.msg, sizeof(t->msg));
-		return atomic_load(&g.rc);
+		rc = atomic_load(&g.rc);
 	}
+	if (rc == STRATA_ECHANGED)
+		atomic_fetch_sub(&x->prog.bytes, s.u.n);
 	return rc;
 }
 
-/* The copy keeps the source's content type (unless --content-type says
- * otherwise), user metadata and tags. */
+/* Copies of a source replaced between its stat and its get, at most. */
+#define COPY_TRIES 3
+
+/*
+ * The copy keeps the source's content type (unless --content-type says
+ * otherwise), user metadata and tags: those of the version stat() saw,
+ * which copy_stream() copies the bytes of or none.  A source replaced in
+ * between is stat()ed and copied again.
+ */
 static int do_copy(struct xfer *x, struct task *t)
 {
-	struct strata_put_opts po = { 0 };
-	struct strata_stat *st = NULL;
-	int rc;
+	int rc = 0;
 
-	rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key, &st));
-	if (rc)
-		return rc;
-	po.content_type = x->o->content_type ? x->o->content_type
-					     : st->content_type;
-	po.meta = st->meta;
-	po.nmeta = st->nmeta;
-	po.tags = st->tags;
-	po.ntags = st->ntags;
-	rc = copy_stream(x, t, &po);
-	strata_stat_free(st);
+	for (int attempt = 0; attempt < COPY_TRIES; attempt++) {
+		struct strata_put_opts po = { 0 };
+		struct strata_stat *st = NULL;
+
+		rc = lib_rc(t, strata_object_stat(x->c, t->bucket, t->key,
+						  &st));
+		if (rc)
+			return rc;
+		po.content_type = x->o->content_type ? x->o->content_type
+						     : st->content_type;
+		po.meta = st->meta;
+		po.nmeta = st->nmeta;
+		po.tags = st->tags;
+		po.ntags = st->ntags;
+		rc = copy_stream(x, t, &po, st);
+		strata_stat_free(st);
+		if (rc != STRATA_ECHANGED)
+			return rc;
+	}
+	t->why = "replaced again at each try; nothing was stored";
 	return rc;
 }
 
@@ -898,7 +1021,10 @@ static void task_fail(struct xfer *x, const struct task *t)
 {
 	char e[512];
 
-	err_text(t->rc, t->msg, e, sizeof(e));
+	if (t->msg_only)
+		snprintf(e, sizeof(e), "%s", t->msg);
+	else
+		err_text(t->rc, t->msg, e, sizeof(e));
 	pthread_mutex_lock(&x->out_lock);
 	if (x->prog.on)
 		fputs("\r\033[K", stderr);
@@ -2236,6 +2362,85 @@ static bool ca_file_ok(const char *path)
 	return certs > 0;
 }
 
+/* The config file libstrata reads (strata_config_from_env()), or NULL. */
+static char *config_file(void)
+{
+	const char *cf = getenv("STRATA_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	if (cf && *cf)
+		return xstrdup(cf);
+	if (xdg && *xdg)
+		return xasprintf("%s/strata/config", xdg);
+	return home && *home ? xasprintf("%s/.config/strata/config", home) :
+	       NULL;
+}
+
+/* A "secret_key = value" line with a value, as libstrata parses them. */
+static bool holds_secret(FILE *f)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	while (!found && getline(&line, &cap, f) >= 0) {
+		char *s = line, *eq = strchr(line, '='), *e;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (!eq || *s == '#' || *s == ';' || *s == '[')
+			continue;
+		for (e = eq; e > s && isspace((unsigned char)e[-1]); e--)
+			;
+		if (e - s != 10 || strncmp(s, "secret_key", 10))
+			continue;
+		for (s = eq + 1; *s; s++)
+			if (!isspace((unsigned char)*s) && *s != '"' &&
+			    *s != '\'')
+				found = true;
+	}
+	free(line);
+	return found;
+}
+
+/*
+ * A config file holding a secret key that its group or others may read:
+ * say so once, as ssh does for a private key, but use it all the same.
+ * A file libstrata refused has been reported already.
+ */
+static void config_mode_check(void)
+{
+	char *path = config_file();
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & (S_IRGRP | S_IROTH)) && (f = fdopen(fd, "r"))) {
+		fd = -1;
+		if (holds_secret(f)) {
+			fputs("strata: warning: ", stderr);
+			text_out(stderr, path);
+			fprintf(stderr, " holds a secret key and is "
+				"readable by %s (mode %04o); make it private: "
+				"chmod 600 ",
+				st.st_mode & S_IRGRP ? st.st_mode & S_IROTH ?
+				"its group and others" : "its group" :
+				"others", (unsigned)(st.st_mode & 07777));
+			text_out(stderr, path);
+			fputc('\n', stderr);
+		}
+		fclose(f);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+}
+
 /* strata_client_new() failed with rc: say why as exactly as we can. */
 static int connect_fail(const char *ep, int rc)
 {
@@ -2330,6 +2535,7 @@ int main(int argc, char **argv)
 			strata_strerror(rc));
 		return EXIT_USAGE;
 	}
+	config_mode_check();
 	if (!cfg.endpoint || !cfg.access_key || !cfg.secret_key) {
 		/* Name the file libstrata read (strata_config_from_env). */
 		const char *cf = getenv("STRATA_CONFIG");

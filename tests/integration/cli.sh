@@ -10,7 +10,10 @@
 # a symlink loop in an uploaded tree, --range edges and control characters
 # in keys (ls and error messages); tree downloads of unsafe keys ('..',
 # '.', empty components, a leading '/') and of directory markers; the
-# mode of downloaded files; a remote copy of an object being replaced.
+# mode of downloaded files; a remote copy of an object being replaced; a
+# local file that changes while cp, cp -r or sync uploads it, and files
+# whose size is not their length (/proc, /sys, standard input part read);
+# the warning for a config file with a secret that others can read.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -111,6 +114,35 @@ check "no endpoint: names \$STRATA_CONFIG" grep -qF "put endpoint in $work/noend
 expect_rc "no endpoint (XDG)" 2 env -u STRATA_ENDPOINT -u STRATA_CONFIG XDG_CONFIG_HOME="$work/xdg" "$S" ls
 check "no endpoint: names the XDG file" grep -qF "put endpoint in $work/xdg/strata/config" "$work/stderr"
 check "no key '-'" test -z "$("$S" ls "strata://$b/-" 2>&1)"
+# A config file holding a secret key that its group or others can read:
+# one warning naming it (the command still works); none for 0600 or 0400,
+# nor for a file without a secret (a commented one, an empty value).
+cfg=$work/secret.conf
+printf 'endpoint = %s\nsecret_key = %s\n' "$STRATA_ENDPOINT" "$STRATA_SECRET_KEY" >"$cfg"
+for mode in 644 640 604; do
+	chmod "$mode" "$cfg"
+	STRATA_CONFIG=$cfg "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+	check "config $mode: still works" test $? = 0
+	check "config $mode: one line" test "$(wc -l <"$work/stderr")" = 1
+	check "config $mode: warned" grep -qF "strata: warning: $cfg holds a secret key and is readable by " "$work/stderr"
+	check "config $mode: chmod named" grep -qF "(mode 0$mode); make it private: chmod 600 $cfg" "$work/stderr"
+done
+mkdir -p "$work/xdg2/strata"
+cp "$cfg" "$work/xdg2/strata/config"
+chmod 644 "$work/xdg2/strata/config"
+env -u STRATA_CONFIG XDG_CONFIG_HOME="$work/xdg2" "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+check "XDG config 644: warned" grep -qF "strata: warning: $work/xdg2/strata/config holds a secret key" "$work/stderr"
+for mode in 600 400; do
+	chmod "$mode" "$cfg"
+	STRATA_CONFIG=$cfg "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+	check "config $mode: no warning" test ! -s "$work/stderr"
+done
+for body in 'endpoint = x:1' '# secret_key = old' 'secret_key = ""'; do
+	printf '%s\n' "$body" >"$cfg"
+	chmod 644 "$cfg"
+	STRATA_CONFIG=$cfg "$S" ls "strata://$b/r/" >/dev/null 2>"$work/stderr"
+	check "config 644 with '$body': no warning" test ! -s "$work/stderr"
+done
 # --range: a start at or past the end of a non-empty object is an error,
 # whatever the end; an empty object reads empty from 0.
 printf abc >"$work/abc"
@@ -190,28 +222,138 @@ chmod 640 "$work/shared"
 "$S" -q cp "strata://$b/r/abc" "$work/shared"
 check "replaced file keeps 640" test "$(stat -c %a "$work/shared")" = 640
 # Remote to remote while the source is being replaced by objects of
-# another size: every copy is one whole version, never the first bytes of
-# a bigger one cut at the size stat saw (the race is between the copy's
-# stat and its get, so the old code failed this within a few dozen tries,
-# not on every run).
+# another size and content type: every copy is one whole version, never
+# the first bytes of a bigger one cut at the size stat saw, and carries
+# that version's content type, not the one of the version stat saw (the
+# races are between the copy's stat and its get, so the old code failed
+# these within a few dozen tries, not on every run).  A copy may fail
+# (the source replaced at each try), never store a mix.
 head -c 300000 /dev/urandom >"$work/v1"
 head -c 900000 /dev/urandom >"$work/v2"
-"$S" -q cp "$work/v1" "strata://$b/race"
-( for i in $(seq 1 100); do
-	"$S" -q cp "$work/v2" "strata://$b/race"; "$S" -q cp "$work/v1" "strata://$b/race"
+"$S" -q cp --content-type type/one "$work/v1" "strata://$b/race"
+rm -f "$work/race-done"
+( for i in $(seq 1 300); do
+	[ -e "$work/race-done" ] && break
+	"$S" -q cp --content-type type/two "$work/v2" "strata://$b/race"
+	"$S" -q cp --content-type type/one "$work/v1" "strata://$b/race"
 done ) &
 writer=$!
 torn=0
+mixed=
+copied=0
 for i in $(seq 1 100); do
 	"$S" -q cp "strata://$b/race" "strata://$b/race-copy" 2>/dev/null || continue
+	copied=$((copied + 1))
 	"$S" cat "strata://$b/race-copy" >"$work/race-out"
-	if ! cmp -s "$work/race-out" "$work/v1" && ! cmp -s "$work/race-out" "$work/v2"; then
+	if cmp -s "$work/race-out" "$work/v1"; then
+		want=type/one
+	elif cmp -s "$work/race-out" "$work/v2"; then
+		want=type/two
+	else
 		torn=$(stat -c %s "$work/race-out")
 		break
 	fi
+	got=$("$S" stat --json "strata://$b/race-copy" | sed -n 's/.*"content_type":"\([^"]*\)".*/\1/p')
+	if [ "$got" != "$want" ]; then
+		mixed="copy $i: the bytes of $want with content type $got"
+		break
+	fi
 done
+touch "$work/race-done"
 wait "$writer"
 check "remote copy of an object being replaced: never torn ($torn)" test "$torn" = 0
+check "remote copy of an object being replaced: its own content type ($mixed)" test -z "$mixed"
+check "remote copy of an object being replaced: copies made ($copied)" test "$copied" -ge 50 -o -n "$mixed" -o "$torn" != 0
+# A local file that changes while it is being uploaded: the upload fails,
+# naming the file and saying so, and stores nothing (the object before it
+# is intact; a new key stays absent); a tree upload or sync fails that file
+# alone.  The CLI is stopped once it has read part of the file (its fd's
+# offset in /proc), the file changed, the CLI continued.
+stop_mid_read() {	# pid, file: 0 with pid stopped part way through file
+	local pid=$1 file=$2 size fd pos i
+	size=$(stat -c %s "$file")
+	for i in $(seq 1 3000); do
+		for fd in /proc/"$pid"/fd/*; do
+			[ "$(readlink "$fd" 2>/dev/null)" = "$file" ] || continue
+			pos=$(sed -n 's/^pos:[[:space:]]*//p' "/proc/$pid/fdinfo/${fd##*/}" 2>/dev/null)
+			[ "${pos:-0}" -gt 0 ] || continue
+			kill -STOP "$pid"
+			pos=$(sed -n 's/^pos:[[:space:]]*//p' "/proc/$pid/fdinfo/${fd##*/}" 2>/dev/null)
+			[ "${pos:-0}" -gt 0 ] && [ "$pos" -lt "$size" ] && return 0
+			kill -CONT "$pid"
+			return 1
+		done
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+chg=$work/changing
+mkdir -p "$chg"
+printf a >"$chg/a"
+printf z >"$chg/z"
+printf old >"$work/old"
+changed_upload() {	# how (shrink|grow|rewrite), strata args... (file $chg/big)
+	local how=$1 pid
+	shift
+	cp "$src/big" "$chg/big"
+	"$S" "$@" >"$work/out" 2>"$work/stderr" &
+	pid=$!
+	if ! stop_mid_read "$pid" "$chg/big"; then
+		wait "$pid"
+		echo "cli: FAIL: the upload of $chg/big was not caught part way"
+		fails=$((fails + 1))
+		return 1
+	fi
+	case $how in
+	shrink) truncate -s 1000 "$chg/big" ;;
+	grow) head -c 1000 /dev/urandom >>"$chg/big" ;;
+	rewrite) printf X | dd of="$chg/big" conv=notrunc status=none ;;
+	esac
+	kill -CONT "$pid"
+	wait "$pid"
+}
+"$S" -q cp "$work/old" "strata://$b/changing/big"
+changed_upload shrink -q cp "$chg/big" "strata://$b/changing/big"
+check "file shrank: exit 1" test $? = 1
+check "file shrank: said so" grep -qF "strata: $chg/big -> strata://$b/changing/big: the file changed while it was being uploaded (it shrank from $((100 * 1024 * 1024 + 3)) to 1000 bytes); nothing was stored" "$work/stderr"
+check "file shrank: the old object intact" cmp -s "$work/old" <("$S" cat "strata://$b/changing/big")
+changed_upload grow -q cp "$chg/big" "strata://$b/changing/new"
+check "file grew: exit 1" test $? = 1
+check "file grew: said so" grep -qF "strata: $chg/big -> strata://$b/changing/new: the file changed while it was being uploaded (it grew from" "$work/stderr"
+expect_rc "file grew: nothing stored" 1 "$S" -q stat "strata://$b/changing/new"
+changed_upload shrink --json cp -r --jobs 1 "$chg" "strata://$b/changing/tree/"
+check "cp -r, a file shrank: exit 1" test $? = 1
+check "cp -r, a file shrank: summary" grep -q '"files":3,"failed":1,' "$work/out"
+check "cp -r, a file shrank: said so" grep -qF "strata: $chg/big -> strata://$b/changing/tree/big: the file changed while it was being uploaded (it shrank" "$work/stderr"
+check "cp -r, a file shrank: one message" test "$(wc -l <"$work/stderr")" = 1
+check "cp -r, a file shrank: the others stored" test "$("$S" ls -r "strata://$b/changing/tree/" | wc -l)" = 2
+expect_rc "cp -r, a file shrank: it is not" 1 "$S" -q stat "strata://$b/changing/tree/big"
+changed_upload rewrite --json sync --jobs 1 "$chg" "strata://$b/changing/sync/"
+check "sync, a file rewritten: exit 1" test $? = 1
+check "sync, a file rewritten: summary" grep -q '"files":3,"failed":1,' "$work/out"
+check "sync, a file rewritten: said so" grep -qF "strata: $chg/big -> strata://$b/changing/sync/big: the file changed while it was being uploaded (modified, still" "$work/stderr"
+check "sync, a file rewritten: the others stored" test "$("$S" ls -r "strata://$b/changing/sync/" | wc -l)" = 2
+expect_rc "sync, a file rewritten: it is not" 1 "$S" -q stat "strata://$b/changing/sync/big"
+rm -rf "$chg"
+# Files whose size is not their length: /proc's say 0 and have bytes
+# (sent as a stream, not stored empty), /sys's say a page and have fewer
+# (sent again as a stream, not failed as changed); standard input part
+# read is sent from where it is.
+check "cp /proc/version" "$S" -q cp /proc/version "strata://$b/proc/version"
+check "/proc/version stored whole" cmp -s /proc/version <("$S" cat "strata://$b/proc/version")
+check "/proc/version not stored empty" test -n "$("$S" cat "strata://$b/proc/version")"
+sysf=/sys/devices/system/cpu/online
+if [ -r "$sysf" ] && [ "$(stat -c %s "$sysf")" -gt "$(wc -c <"$sysf")" ]; then
+	check "cp $sysf" "$S" -q cp "$sysf" "strata://$b/proc/online"
+	check "$sysf stored whole" cmp -s "$sysf" <("$S" cat "strata://$b/proc/online")
+else
+	echo "cli: a /sys file shorter than its size not checked ($sysf)"
+fi
+printf 'hello world' >"$work/hello"
+{ head -c 6 >/dev/null; "$S" -q cp - "strata://$b/proc/rest"; } <"$work/hello"
+check "cp - of a part read file: exit 0" test $? = 0
+check "cp - of a part read file: the rest" test "$("$S" cat "strata://$b/proc/rest")" = world
 # Closed standard streams: never handed to a socket, and an error.
 "$S" cat "strata://$b/r/abc" >&- 2>"$work/stderr"
 check "cat >&- fails" test $? = 1

@@ -597,6 +597,51 @@ START_TEST(get_cancelled)
 }
 END_TEST
 
+static ssize_t read_fails_at_2mib(void *arg, void *buf, size_t cap)
+{
+	size_t *sent = arg;
+
+	if (*sent >= 2 * MiB)
+		return -EIO;
+	memset(buf, 'x', cap);
+	*sent += cap;
+	return (ssize_t)cap;
+}
+
+static int write_fails(void *arg, const void *buf, size_t len)
+{
+	return -ENOSPC;
+}
+
+/* A put or get the caller's callback (or buffer) ended is cancelled; the
+ * node's words on the CANCEL ("operation aborted") are not given by
+ * strata_error_message() as if they were about the caller's error, which
+ * callers print them beside ("Input/output error (operation aborted)"). */
+START_TEST(caller_errors_without_node_words)
+{
+	uint8_t small[16];
+	size_t sent = 0, got;
+
+	ck_assert_int_eq(strata_object_put(C, bucket, "aborted", NULL,
+					   read_fails_at_2mib, &sent, NULL),
+			 -EIO);
+	ck_assert_str_eq(strata_error_message(), "");
+	put_and_check("abandoned", 40 * MiB, 12);
+	ck_assert_int_eq(strata_object_get(C, bucket, "abandoned", 0,
+					   STRATA_TO_END, write_fails, NULL,
+					   NULL), -ENOSPC);
+	ck_assert_str_eq(strata_error_message(), "");
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "abandoned", 0,
+					       STRATA_TO_END, small,
+					       sizeof(small), &got, NULL),
+			 -ENOBUFS);
+	ck_assert_str_eq(strata_error_message(), "");
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "aborted", 0, 1,
+					       small, sizeof(small), &got,
+					       NULL), STRATA_ENOOBJECT);
+}
+END_TEST
+
 /* PUT request fields for bucket/key, with size if has_size. */
 static size_t raw_put_fields(uint8_t *f, size_t cap, const char *key,
 			     bool has_size, uint64_t size)
@@ -1161,6 +1206,7 @@ int main(void)
 	tcase_add_test(tc, unread_answers_bounded);
 	tcase_add_test(tc, unauthenticated_closed);
 	tcase_add_test(tc, get_cancelled);
+	tcase_add_test(tc, caller_errors_without_node_words);
 	suite_add_tcase(s, tc);
 	/* Clients that break the protocol's message rules. */
 	tcase_add_checked_fixture(wire, setup, teardown);

@@ -1579,6 +1579,8 @@ START_TEST(test_get_abort_and_corrupt)
 	ck_assert_int_eq(strata_object_get(C, "data", "a", 0, STRATA_TO_END,
 					   sink_write, &s, NULL), -ECANCELED);
 	ck_assert_uint_eq(s.len, 100000);
+	/* The error is the sink's: no words of the server's on it. */
+	ck_assert_str_eq(strata_error_message(), "");
 	/* A failure part way is the server's code, not data. */
 	ck_assert_int_eq(strata_object_put_buf(C, "data", "corrupt", NULL,
 					       data, len, NULL), 0);
@@ -1649,10 +1651,14 @@ START_TEST(test_put_stream)
 	d = (struct dribble){ data, len, 0, 1 << 20, 1500000 };
 	ck_assert_int_eq(strata_object_put(C, "data", "s4", NULL, dribble_read,
 					   &d, NULL), -EIO);
+	/* The error is the stream's: the server's words on the CANCEL are
+	 * not given as if they were about it. */
+	ck_assert_str_eq(strata_error_message(), "");
 	/* The stream is shorter than its declared size. */
 	d = (struct dribble){ data, len - 1, 0, 1 << 20, -1 };
 	ck_assert_int_eq(strata_object_put(C, "data", "s5", &o, dribble_read,
 					   &d, NULL), -EINVAL);
+	ck_assert_str_eq(strata_error_message(), "");
 	ck_assert_int_eq(strata_object_get_buf(C, "data", "s4", 0, 1, back,
 					       len, &got, NULL),
 			 STRATA_ENOOBJECT);
