@@ -157,21 +157,9 @@ static void objmeta_put(struct store *s, const uint8_t *okey, size_t oklen,
 	s->objmeta_bytes += oklen + vlen;
 }
 
-/* Find the visible version of bucket/key.  *buf backs *obj. */
-static int object_lookup_at(struct store *s, const char *bucket,
-			    const char *key, size_t keylen, bool fresh,
-			    struct bucket **bout, uint8_t **buf,
-			    struct meta_object **obj);
-
-static int object_lookup(struct store *s, const char *bucket, const char *key,
-			 size_t keylen, struct bucket **bout, uint8_t **buf,
-			 struct meta_object **obj)
-{
-	return object_lookup_at(s, bucket, key, keylen, false, bout, buf, obj);
-}
-
-/* As object_lookup(); fresh: from the index itself, past the lookup
- * table (which may still hold what a commit round in flight replaced). */
+/* Find the visible version of bucket/key.  *buf backs *obj.  fresh: from
+ * the index itself, past the lookup table (which may still hold what a
+ * commit round in flight replaced). */
 static int object_lookup_at(struct store *s, const char *bucket,
 			    const char *key, size_t keylen, bool fresh,
 			    struct bucket **bout, uint8_t **buf,
@@ -245,30 +233,23 @@ static int chunk_entry(struct store *s, uint64_t bid,
 	return rc;
 }
 
-static int chunk_lookup(struct store *s, uint64_t bid,
-			const uint8_t id[RECORD_ID_LEN], struct meta_chunk *mc)
-{
-	int rc = chunk_entry(s, bid, id, mc);
+/* stat_at()'s "a chunk entry is missing": the version it read was being
+ * replaced (or the index lost it). */
+#define STAT_AGAIN 1
+/* Fresh reads before a missing chunk entry counts as corruption. */
+#define STAT_TRIES 4
 
-	if (rc == -ENOENT) {
-		log_err("store", "chunk entry missing for a live object");
-		s->st.corrupt++;
-		return STRATA_ECORRUPT;
-	}
-	return rc;
-}
-
-int store_stat(struct store *s, const char *bucket, const char *key,
-	       size_t keylen, struct store_object_info *info,
-	       struct store_chunk_info **chunks, struct meta_object **meta,
-	       uint8_t **metabuf)
+static int stat_at(struct store *s, const char *bucket, const char *key,
+		   size_t keylen, bool fresh, struct store_object_info *info,
+		   struct store_chunk_info **chunks, struct meta_object **meta,
+		   uint8_t **metabuf)
 {
 	struct meta_object *o;
 	struct bucket *b;
 	uint8_t *buf;
 	int rc;
 
-	rc = object_lookup(s, bucket, key, keylen, &b, &buf, &o);
+	rc = object_lookup_at(s, bucket, key, keylen, fresh, &b, &buf, &o);
 	if (rc)
 		return rc;
 	store__fill_info(info, o);
@@ -289,9 +270,11 @@ int store_stat(struct store *s, const char *bucket, const char *key,
 				v[i].tier = STORE_TIER_INDEX;
 				continue;
 			}
-			rc = chunk_lookup(s, b->id, o->chunks[i].id, &mc);
+			rc = chunk_entry(s, b->id, o->chunks[i].id, &mc);
 			if (rc) {
 				free(v);
+				if (rc == -ENOENT)
+					rc = STAT_AGAIN;
 				goto out;
 			}
 			v[i].raw_len = mc.raw_len;
@@ -314,6 +297,27 @@ out:
 	free(buf);
 	store__bucket_unref(s, b);
 	return rc;
+}
+
+int store_stat(struct store *s, const char *bucket, const char *key,
+	       size_t keylen, struct store_object_info *info,
+	       struct store_chunk_info **chunks, struct meta_object **meta,
+	       uint8_t **metabuf)
+{
+	/* A chunk entry missing: the lookup table may still hold a version
+	 * that a commit round in flight replaced and whose chunks it freed,
+	 * or an overwrite landed between the reads.  Read again from the
+	 * index itself: an object being replaced is not corruption. */
+	for (int i = 0; i < STAT_TRIES; i++) {
+		int rc = stat_at(s, bucket, key, keylen, i > 0, info, chunks,
+				 meta, metabuf);
+
+		if (rc != STAT_AGAIN)
+			return rc;
+	}
+	log_err("store", "chunk entry missing for a live object");
+	s->st.corrupt++;
+	return STRATA_ECORRUPT;
 }
 
 /* ---- gets ---- */
