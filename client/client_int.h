@@ -139,6 +139,10 @@ int conn_error_code(struct conn *cn, const struct proto_header *h);
  * resolve), for strata_error_message(), as the node's words would be. */
 void client_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* An endpoint, "host:port" or "[v6]:port", into two heap strings (the
+ * host without brackets).  Returns 0, STRATA_ECONFIG or -ENOMEM. */
+int client_split_endpoint(const char *ep, char **host, char **port);
+
 static inline void conn_break(struct conn *cn)
 {
 	cn->broken = true;

@@ -316,8 +316,7 @@ void strata_config_release(struct strata_config *cfg)
 	cfg->ca_file = NULL;
 }
 
-/* "host:port" or "[v6]:port" into two heap strings. */
-static int split_endpoint(const char *ep, char **host, char **port)
+int client_split_endpoint(const char *ep, char **host, char **port)
 {
 	const char *colon, *hs = ep, *he;
 
@@ -901,7 +900,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	rc = split_endpoint(cfg->endpoint, &c->host, &c->port);
+	rc = client_split_endpoint(cfg->endpoint, &c->host, &c->port);
 	if (rc == STRATA_ECONFIG)
 		client_message("endpoint '%s': expected HOST:PORT or [IPV6-ADDRESS]:PORT",
 			       cfg->endpoint);
