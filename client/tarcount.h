@@ -14,7 +14,8 @@
  *   HEADER --[bad checksum or size]--> err (the rest is not read)
  *
  * A shard that ends inside a header or a member's data is truncated; one
- * that ends between members (no end-of-archive blocks) is not.
+ * that ends between members (no end-of-archive blocks) is not.  err is
+ * printed as it is: a member's name in it is escaped.
  */
 #ifndef STRATA_TARCOUNT_H
 #define STRATA_TARCOUNT_H
