@@ -2098,10 +2098,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h': o->help = true; break;
 		case 'j':
 		case O_JOBS: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
+			uint64_t v;
 
-			if (*end || !v || v > MAX_JOBS)
+			/* Digits only: strtoul() took "-18446744073709551615"
+			 * for 1. */
+			if (args_u64(optarg, 1, MAX_JOBS, &v))
 				die_usage("--jobs wants 1..256, not %s",
 					  optarg);
 			o->jobs = (unsigned)v;
