@@ -1383,6 +1383,23 @@ START_TEST(test_config_from_env)
 	}
 	unlink(path);
 
+	/* A regular file over 1 MiB (a log, a disk image, a sparse file of
+	 * NULs without a newline) is no config file either: refused, not
+	 * read whole into one line. */
+	snprintf(path, sizeof(path), "%s/huge", tmpdir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(ftruncate(fileno(f), 64 << 20), 0);
+	fclose(f);
+	setenv("STRATA_CONFIG", path, 1);
+	err[0] = '\0';
+	ck_assert_int_eq(strata_config_from_env(&cfg, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err, path));
+	ck_assert_ptr_nonnull(strstr(err, "over 1024 KiB"));
+	ck_assert_ptr_null(cfg.access_key);
+	unlink(path);
+
 	/* No file at all: the environment alone. */
 	snprintf(path, sizeof(path), "%s/missing", tmpdir);
 	setenv("STRATA_CONFIG", path, 1);
