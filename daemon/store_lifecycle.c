@@ -49,6 +49,8 @@ static int check_rule(const struct store_lc_rule *r)
 		return -EINVAL;
 	if (r->action != STORE_LC_COLD && r->action != STORE_LC_DELETE)
 		return -EINVAL;
+	if (r->age_ms > STORE_LC_MAX_AGE_MS)
+		return -EINVAL;
 	if (plen && meta_check_key(r->prefix, plen))
 		return -EINVAL;
 	return 0;
@@ -305,8 +307,10 @@ static enum lc_stop lc_rule_run(struct store *s, const char *bucket,
 		(*scanned)++;
 		if (klen <= 8 || meta_object_decode(v, vlen, &o))
 			continue;
-		if (!(o->flags & META_OBJ_TOMBSTONE) &&
-		    o->mtime_ms + r->age_ms <= now) {
+		/* Not mtime + age <= now: that sum wraps for a damaged
+		 * mtime, and would expire the object. */
+		if (!(o->flags & META_OBJ_TOMBSTONE) && o->mtime_ms <= now &&
+		    now - o->mtime_ms >= r->age_ms) {
 			if (r->action == STORE_LC_COLD) {
 				ok = lc_object_cold(s, bid, o);
 			} else if (!store__delete_if(s, bucket,

@@ -255,6 +255,10 @@ START_TEST(lifecycle_rules_on_injected_clock)
 		{ .prefix = "data/", .age_ms = 1 * DAY,
 		  .action = STORE_LC_COLD },
 	}, bad = { .prefix = "x", .action = 9 }, *got;
+	/* mtime + age wraps past 2^64: it must not be "due" at once. */
+	struct store_lc_rule far = { .prefix = "keep/",
+				     .age_ms = UINT64_MAX - DAY,
+				     .action = STORE_LC_DELETE };
 	const size_t len = 100 << 10;	/* not inline */
 	uint8_t *buf = malloc(len), *out;
 	uint64_t one = 1;
@@ -281,6 +285,11 @@ START_TEST(lifecycle_rules_on_injected_clock)
 	ck_assert_int_eq(tenv_put(&e, "bkt", "logs/b", buf, len, NULL), 0);
 
 	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &bad, 1), -EINVAL);
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &far, 1), -EINVAL);
+	far.age_ms = STORE_LC_MAX_AGE_MS + 1;
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &far, 1), -EINVAL);
+	far.age_ms = STORE_LC_MAX_AGE_MS;	/* the longest is fine */
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &far, 1), 0);
 	ck_assert_int_eq(store_lifecycle_set(e.s, "nope", rules, 2),
 			 STRATA_ENOBUCKET);
 	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", rules, 2), 0);
