@@ -56,7 +56,7 @@ static int check_rule(const struct store_lc_rule *r)
 	return 0;
 }
 
-static uint8_t *lc_encode(const struct store_lc_rule *rules, size_t n,
+uint8_t *store__lc_encode(const struct store_lc_rule *rules, size_t n,
 			  size_t *len)
 {
 	size_t cap = 3, off = 0;
@@ -86,7 +86,7 @@ static uint8_t *lc_encode(const struct store_lc_rule *rules, size_t n,
 }
 
 /* Decode a stored value; every length is checked against what is left. */
-static int lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
+int store__lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
 		     size_t *n)
 {
 	struct store_lc_rule *r;
@@ -148,7 +148,7 @@ int store_lifecycle_set(struct store *s, const char *bucket,
 		return rc;
 	store__lc_key(b->id, key);
 	store__bucket_unref(s, b);
-	if (n && !(v = lc_encode(rules, n, &vlen)))
+	if (n && !(v = store__lc_encode(rules, n, &vlen)))
 		return -ENOMEM;
 	/* Rare and small: one synced write, as access keys are. */
 	ib = index_batch_new(s->ix);
@@ -186,7 +186,7 @@ int store_lifecycle_get(struct store *s, const char *bucket,
 		return 0;
 	if (rc)
 		return rc;
-	rc = lc_decode(v, vlen, rules, n);
+	rc = store__lc_decode(v, vlen, rules, n);
 	free(v);
 	if (rc == STRATA_ECORRUPT)
 		log_err("store", "bucket %s: damaged lifecycle rules", bucket);
@@ -379,7 +379,7 @@ void store__lifecycle_run(struct store *s, uint64_t now)
 		for (size_t i = 0; i < nb; i++)
 			if (bl[i].id == bid)
 				bucket = bl[i].name;
-		if (!bucket || lc_decode(v, vlen, &rules, &n))
+		if (!bucket || store__lc_decode(v, vlen, &rules, &n))
 			continue;	/* a deleted bucket's leftovers */
 		for (size_t i = first_rule; !stop && i < n; i++) {
 			stop = lc_rule_run(s, bucket, bid, &rules[i], now,
