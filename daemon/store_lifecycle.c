@@ -111,7 +111,9 @@ int store__lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
 			r[i].age_ms |= (uint64_t)v[off++] << (8 * b);
 		plen = (size_t)v[off] | (size_t)v[off + 1] << 8;
 		off += 2;
-		if (plen > META_KEY_MAX || len - off < plen)
+		/* A NUL would cut the prefix short: "a\0" is not "a". */
+		if (plen > META_KEY_MAX || len - off < plen ||
+		    memchr(v + off, 0, plen))
 			goto bad;
 		memcpy(r[i].prefix, v + off, plen);
 		r[i].prefix[plen] = 0;
