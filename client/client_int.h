@@ -191,6 +191,10 @@ int cancel_watch(int fd);
  * the cancel fired while it was watched, so that it may be shut down. */
 bool cancel_unwatch(int fd);
 
+/* An endpoint, "host:port" or "[v6]:port", into two heap strings (the
+ * host without brackets).  Returns 0, STRATA_ECONFIG or -ENOMEM. */
+int client_split_endpoint(const char *ep, char **host, char **port);
+
 static inline void conn_break(struct conn *cn)
 {
 	cn->broken = true;

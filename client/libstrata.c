@@ -141,11 +141,16 @@ struct cfg_load {
 	bool has_pool, has_timeout;
 };
 
+/* A config file holds a few short lines; stratad.conf's limit. */
+#define CONFIG_FILE_MAX (1 << 20)
+
 /*
  * Open the config file for reading.  Only a regular file will do: a FIFO
  * would block the caller until someone writes to it, /dev/zero would be
- * read forever (one endless line), a directory says only "read error".
- * *rc: -errno, or STRATA_ECONFIG for a file that is not regular.
+ * read forever (one endless line), a directory says only "read error";
+ * and one of at most CONFIG_FILE_MAX bytes: a log or a disk image named
+ * by mistake would be read whole, a line without a newline into memory.
+ * *rc: -errno, STRATA_ECONFIG for a file that is not regular, -EFBIG.
  */
 static FILE *config_open(const char *path, int *rc)
 {
@@ -164,6 +169,8 @@ static FILE *config_open(const char *path, int *rc)
 		*rc = -errno;
 	else if (!S_ISREG(st.st_mode))
 		*rc = STRATA_ECONFIG;
+	else if (st.st_size > CONFIG_FILE_MAX)
+		*rc = -EFBIG;
 	else if ((f = fdopen(fd, "r")))
 		return f;
 	else
@@ -188,12 +195,17 @@ static int read_config_file(struct cfg_load *ld, char *errbuf, size_t errlen)
 		return 0;
 	f = config_open(path, &rc);
 	if (!f) {
-		if (rc == -ENOENT)
+		if (rc == -ENOENT) {
 			rc = 0;
-		else if (rc == STRATA_ECONFIG)
+		} else if (rc == STRATA_ECONFIG) {
 			errf(errbuf, errlen, "%s: not a regular file", path);
-		else
+		} else if (rc == -EFBIG) {
+			errf(errbuf, errlen, "%s: over %d KiB: not a "
+			     "configuration file", path, CONFIG_FILE_MAX >> 10);
+			rc = STRATA_ECONFIG;
+		} else {
 			errf(errbuf, errlen, "%s: %s", path, strerror(-rc));
+		}
 		free(path);
 		return rc;
 	}
@@ -317,8 +329,7 @@ void strata_config_release(struct strata_config *cfg)
 	cfg->ca_file = NULL;
 }
 
-/* "host:port" or "[v6]:port" into two heap strings. */
-static int split_endpoint(const char *ep, char **host, char **port)
+int client_split_endpoint(const char *ep, char **host, char **port)
 {
 	const char *colon, *hs = ep, *he;
 
@@ -1021,7 +1032,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	rc = split_endpoint(cfg->endpoint, &c->host, &c->port);
+	rc = client_split_endpoint(cfg->endpoint, &c->host, &c->port);
 	if (rc == STRATA_ECONFIG)
 		client_message("endpoint '%s': expected HOST:PORT or [IPV6-ADDRESS]:PORT",
 			       cfg->endpoint);

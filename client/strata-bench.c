@@ -56,7 +56,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "strata/strata.h"
+#include "tarcount.h"
 #include "banned.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -681,171 +683,6 @@ static void op_batch(struct worker *w, uint64_t seq)
 
 /* ---- Dataset epochs ----------------------------------------------------- */
 
-/*
- * WebDataset samples in a tar shard, counted as the shard's pieces arrive
- * (--piece-size cuts headers and members anywhere): regular members,
- * consecutive ones with the same path up to the first dot of the file
- * name being one sample (members without a dot are not sample fields), as
- * the Python binding's webdataset_samples() groups them.  GNU and pax long
- * names are not read: such members count by their ustar name.  The state
- * carried from piece to piece of one shard:
- *
- *   HEADER --[its 512th byte: a member]--> DATA --[data, pad passed]-->
- *   HEADER --[a zero block]--> END (the rest of the shard is not read)
- *   HEADER --[bad checksum or size]--> err (the rest is not read)
- *
- * A shard that ends inside a header or a member's data is truncated; one
- * that ends between members (no end-of-archive blocks) is not.
- */
-struct tar_count {
-	size_t index;			/* the shard's position, for its pieces */
-	uint64_t at;			/* shard bytes seen */
-	uint8_t hdr[512];
-	size_t have;			/* bytes of hdr so far */
-	uint64_t hdr_at;		/* where hdr starts in the shard */
-	uint64_t data, pad;		/* member bytes, then padding, to pass */
-	char name[356];			/* the member being passed */
-	char prev[356];			/* the last member's sample key */
-	uint64_t samples;		/* not yet added to the worker's */
-	bool end;
-	bool lost;			/* a piece failed: not counting it */
-	char err[512];			/* what is wrong, "" while nothing */
-};
-
-static void tar_start(struct tar_count *t, size_t index)
-{
-	memset(t, 0, sizeof(*t));
-	t->index = index;
-}
-
-/* A numeric field as GNU tar and Python's tarfile read it: octal digits
- * between blanks, or base-256 when the high bit of the first byte is
- * set; false when it is neither. */
-static bool tar_number(const uint8_t *f, size_t len, uint64_t *v)
-{
-	size_t i = 0, end = len;
-
-	*v = 0;
-	if (f[0] & 0x80) {
-		if (f[0] != 0x80)	/* negative or past 2^63 */
-			return false;
-		for (i = 1; i < len; i++) {
-			if (*v >> 56)
-				return false;
-			*v = *v << 8 | f[i];
-		}
-		return true;
-	}
-	while (end > 0 && (f[end - 1] == '\0' || f[end - 1] == ' '))
-		end--;
-	while (i < end && f[i] == ' ')
-		i++;
-	for (; i < end; i++) {
-		if (f[i] < '0' || f[i] > '7')
-			return false;
-		*v = *v << 3 | (uint64_t)(f[i] - '0');
-	}
-	return true;
-}
-
-static void tar_header(struct tar_count *t)
-{
-	const uint8_t *h = t->hdr;
-	uint64_t want, size;
-	unsigned sum = 0;
-	size_t i, nl = 0;
-	char cur[356], *base, *dot;
-
-	for (i = 0; i < 512 && !h[i]; i++)
-		;
-	if (i == 512) {
-		t->end = true;
-		return;
-	}
-	for (i = 0; i < 512; i++)
-		sum += i >= 148 && i < 156 ? ' ' : h[i];
-	if (!tar_number(h + 148, 8, &want) || want != sum) {
-		snprintf(t->err, sizeof(t->err), "header checksum mismatch at "
-			 "byte %" PRIu64 "%s", t->hdr_at,
-			 t->hdr_at ? "" : " (not a tar archive?)");
-		return;
-	}
-	if (!tar_number(h + 124, 12, &size)) {
-		snprintf(t->err, sizeof(t->err), "bad size field in the "
-			 "header at byte %" PRIu64, t->hdr_at);
-		return;
-	}
-	t->data = size;
-	t->pad = (512 - size % 512) % 512;
-	if (!memcmp(h + 257, "ustar", 5) && h[345]) {
-		nl = strnlen((const char *)h + 345, 155);
-		memcpy(cur, h + 345, nl);
-		cur[nl++] = '/';
-	}
-	i = strnlen((const char *)h, 100);
-	memcpy(cur + nl, h, i);
-	cur[nl + i] = '\0';
-	memcpy(t->name, cur, nl + i + 1);
-	if (h[156] != '0' && h[156] != '\0' && h[156] != '7')
-		return;
-	base = strrchr(cur, '/');
-	dot = strchr(base ? base + 1 : cur, '.');
-	if (!dot)
-		return;
-	*dot = '\0';
-	if (strcmp(cur, t->prev)) {
-		t->samples++;
-		memcpy(t->prev, cur, sizeof(t->prev));
-	}
-}
-
-/* The next len bytes of the shard. */
-static void tar_feed(struct tar_count *t, const uint8_t *p, size_t len)
-{
-	while (len && !t->end && !*t->err) {
-		size_t n;
-
-		if (t->data || t->pad) {
-			uint64_t *left = t->data ? &t->data : &t->pad;
-
-			n = *left < len ? (size_t)*left : len;
-			*left -= n;
-		} else {
-			if (!t->have)
-				t->hdr_at = t->at;
-			n = 512 - t->have < len ? 512 - t->have : len;
-			memcpy(t->hdr + t->have, p, n);
-			t->have += n;
-			if (t->have == 512) {
-				t->have = 0;
-				tar_header(t);
-			}
-		}
-		p += n;
-		len -= n;
-		t->at += n;
-	}
-}
-
-/* The shard ended: is it truncated? */
-static void tar_finish(struct tar_count *t)
-{
-	bool partial = false;
-
-	for (size_t i = 0; i < t->have; i++)
-		partial |= t->hdr[i] != 0;
-	if (*t->err || t->end)
-		return;
-	if (partial)
-		snprintf(t->err, sizeof(t->err), "truncated header at byte %"
-			 PRIu64 " (the shard ends at byte %" PRIu64 ")",
-			 t->hdr_at, t->at);
-	else if (t->data)
-		snprintf(t->err, sizeof(t->err), "member %s runs past the "
-			 "end (truncated: %" PRIu64 " of its bytes missing)",
-			 t->name, t->data);
-}
-
 static void report_tar(struct bench *b, const char *key, const char *err)
 {
 	unsigned n = atomic_fetch_add(&b->error_lines, 1);
@@ -1316,44 +1153,25 @@ static int count_sockets(void)
 
 static uint64_t parse_size(const char *name, const char *s, uint64_t max)
 {
-	char *end;
-	unsigned long long v;
-	uint64_t mul = 1;
+	uint64_t v;
+	int rc = args_size(s, max, &v);
 
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		die_usage("--%s: not a size: %s", name, s);
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 'k': case 'K': mul = 1ull << 10; end++; break;
-	case 'm': case 'M': mul = 1ull << 20; end++; break;
-	case 'g': case 'G': mul = 1ull << 30; end++; break;
-	case 't': case 'T': mul = 1ull << 40; end++; break;
-	default: break;
-	}
-	if (mul > 1 && *end == 'i')
-		end++;
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (errno || *end || v > UINT64_MAX / mul)
-		die_usage("--%s: not a size: %s", name, s);
-	if (v * mul > max)
+	if (rc == -ERANGE)
 		die_usage("--%s: %s is more than %" PRIu64 " bytes", name, s,
 			  max);
-	return v * mul;
+	if (rc)
+		die_usage("--%s: not a size: %s", name, s);
+	return v;
 }
 
 static uint64_t parse_u64(const char *name, const char *s, uint64_t min,
 			  uint64_t max)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
 	if (*s < '0' || *s > '9')
 		die_usage("--%s wants a number: %s", name, s);
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (args_u64(s, min, max, &v))
 		die_usage("--%s wants a number from %" PRIu64 " to %" PRIu64
 			  ": %s", name, min, max, s);
 	return v;
@@ -1398,7 +1216,6 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool has_workload = false;
-	char *end;
 	int c;
 
 	*o = (struct opts){
@@ -1441,10 +1258,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 							     MAX_CONCURRENCY);
 			break;
 		case O_DURATION:
-			errno = 0;
-			o->duration = strtod(optarg, &end);
-			if (errno || *end || end == optarg ||
-			    !(o->duration > 0) || o->duration > 1e6)
+			if (args_seconds(optarg, &o->duration))
 				die_usage("--duration wants seconds > 0: %s",
 					  optarg);
 			o->has_duration = true;

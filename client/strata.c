@@ -50,6 +50,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "args.h"
 #include "strata/strata.h"
 #include "banned.h"
 
@@ -319,15 +320,14 @@ static bool is_remote(const char *s)
 
 static void parse_url(const char *s, struct url *u)
 {
-	const char *b = s + 9, *slash;
+	int rc = args_url(s, &u->bucket, &u->key);
 
-	if (!is_remote(s) || !*b || *b == '/')
+	if (rc == -EINVAL)
 		die_usage("not a strata://BUCKET[/KEY] URL: %s", s);
-	slash = strchr(b, '/');
-	u->bucket = slash ? strndup(b, (size_t)(slash - b)) : xstrdup(b);
-	u->key = xstrdup(slash ? slash + 1 : "");
-	if (!u->bucket)
+	if (rc) {
+		fputs("strata: out of memory\n", stderr);
 		exit(EXIT_FAILED);
+	}
 	/* A bucket name the node refuses comes back as STRATA_EBADBUCKET,
 	 * a usage error (fail()): the rule lives in one place. */
 }
@@ -1521,37 +1521,6 @@ static int cmd_admin_tiers(strata_client *c, const struct opts *o)
 
 /* ---- lifecycle ---- */
 
-/* The protocol's longest rule age (PROTO_MAX_RULE_AGE, proto/proto.h):
- * 100 years of 365 days.  A longer one is refused by the node. */
-#define MAX_RULE_AGE_S (36500ull * 86400)
-
-/* "90d", "12h", "30m", "45s" or "3600" -> seconds.  Returns 0, -EINVAL
- * (not such a number) or -ERANGE (over MAX_RULE_AGE_S). */
-static int parse_age(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long n;
-	uint64_t mul = 1;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	switch (*end) {
-	case 0: case 's': break;
-	case 'm': mul = 60; break;
-	case 'h': mul = 3600; break;
-	case 'd': mul = 86400; break;
-	default: return -EINVAL;
-	}
-	if (*end && end[1])
-		return -EINVAL;
-	if (errno == ERANGE || n > MAX_RULE_AGE_S / mul)
-		return -ERANGE;
-	*out = n * mul;
-	return 0;
-}
-
 static int lifecycle(strata_client *c, const struct opts *o, char **args,
 		     int n, struct url *up);
 
@@ -1601,10 +1570,10 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 		else
 			die_usage("lifecycle action is cold or delete, not %s",
 				  args[2]);
-		rc = parse_age(args[3], &r.age_s);
+		rc = args_age(args[3], &r.age_s);
 		if (rc == -ERANGE)
 			die_usage("age %s is over the limit of 36500d (%llu "
-				  "seconds)", args[3], MAX_RULE_AGE_S);
+				  "seconds)", args[3], ARGS_MAX_AGE_S);
 		if (rc)
 			die_usage("bad age %s (like 30d, 12h, 3600)", args[3]);
 		if (strlen(prefix) >= sizeof(r.prefix))
@@ -1910,27 +1879,8 @@ static int cmd_cat(strata_client *c, const struct opts *o, char **args, int n)
 
 	if (n != 1)
 		die_usage("%s", "cat takes one strata://BUCKET/KEY");
-	if (o->range) {
-		char *end;
-		unsigned long long a, b;
-
-		/* Digits only: strtoull() would take " 5" and "-5" too. */
-		errno = 0;
-		a = strtoull(o->range, &end, 10);
-		if (errno || !isdigit((unsigned char)*o->range) || *end != '-')
-			die_usage("bad --range: %s (START-[END])", o->range);
-		off = a;
-		if (end[1]) {
-			char *e2;
-
-			b = strtoull(end + 1, &e2, 10);
-			if (errno || !isdigit((unsigned char)end[1]) || *e2 ||
-			    b < a)
-				die_usage("bad --range: %s (START-[END])",
-					  o->range);
-			len = b - a + 1 ? b - a + 1 : STRATA_TO_END;
-		}
-	}
+	if (o->range && args_range(o->range, &off, &len))
+		die_usage("bad --range: %s (START-[END])", o->range);
 	parse_object_url(args[0], &u);
 	if (o->stdout_closed) {
 		fputs("strata: standard output is closed\n", stderr);
@@ -2274,10 +2224,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'h': o->help = true; break;
 		case 'j':
 		case O_JOBS: {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
+			uint64_t v;
 
-			if (*end || !v || v > MAX_JOBS)
+			/* Digits only: strtoul() took "-18446744073709551615"
+			 * for 1. */
+			if (args_u64(optarg, 1, MAX_JOBS, &v))
 				die_usage("--jobs wants 1..256, not %s",
 					  optarg);
 			o->jobs = (unsigned)v;

@@ -266,12 +266,7 @@ struct parse {
 	char why[96];		/* set_value's message, when it has numbers */
 };
 
-/*
- * s for a message: bytes that are not printable ASCII as \xNN, so that a
- * binary file cannot send escape sequences to a terminal or the log; cut
- * with "..." where cap is short.  Returns buf.
- */
-static const char *esc(char *buf, size_t cap, const char *s)
+const char *config_esc(char *buf, size_t cap, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t n = 0;
@@ -335,8 +330,8 @@ static void fail(struct parse *p, const char *section, const char *name,
 {
 	char s[128], n[128];
 
-	esc(s, sizeof(s), section);
-	esc(n, sizeof(n), name);
+	config_esc(s, sizeof(s), section);
+	config_esc(n, sizeof(n), name);
 	if (hint)
 		problem(p, "%s:%d: [%s] %s: %s (did you mean [%s?)", p->path,
 			p->line, s, n, what, hint);
@@ -676,9 +671,10 @@ static void check_dup_dirs(struct parse *p)
 			problem(p, "%s:%d: [tiers] %s: %s is the same directory "
 				"as %s in [tiers] %s (line %d)", p->path,
 				tier_line(p, t), tier_name(t),
-				esc(a, sizeof(a), c->tier_dirs[t][d]),
-				esc(b, sizeof(b), c->tier_dirs[j / STORE_MAX_TIER_DIRS]
-							[j % STORE_MAX_TIER_DIRS]),
+				config_esc(a, sizeof(a), c->tier_dirs[t][d]),
+				config_esc(b, sizeof(b),
+					   c->tier_dirs[j / STORE_MAX_TIER_DIRS]
+						       [j % STORE_MAX_TIER_DIRS]),
 				tier_name(j / STORE_MAX_TIER_DIRS),
 				tier_line(p, j / STORE_MAX_TIER_DIRS));
 		}
@@ -796,7 +792,7 @@ static void check_dir(struct parse *p, const char *what, const char *dir,
 	char e[CONFIG_PATH_MAX];
 	struct stat st;
 
-	esc(e, sizeof(e), dir);
+	config_esc(e, sizeof(e), dir);
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT)
 			problem(p, "%s %s: %s", what, e, strerror(errno));

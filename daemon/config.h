@@ -95,6 +95,13 @@ int config_load(struct config *c, const char *path, char *errbuf,
 		size_t errlen);
 
 /*
+ * s for a message: bytes that are not printable ASCII as \xNN, so that a
+ * binary file cannot send escape sequences to a terminal or the log; cut
+ * with "..." where cap (at least 4) is short.  Returns buf.
+ */
+const char *config_esc(char *buf, size_t cap, const char *s);
+
+/*
  * What only a starting daemon needs of the machine: every tier directory
  * exists, is a directory and is writable, and so is state_dir if it exists.
  * Problems go to errbuf as config_load's do.

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,6 +96,34 @@ static ssize_t read_bounded(int fd, uint8_t *buf, size_t cap)
 	return (ssize_t)got;
 }
 
+/* The length of a hex key file: 64 digits, maybe a newline. */
+static bool hex_len(const uint8_t *buf, size_t n)
+{
+	return n == HEX_LEN || (n == HEX_LEN + 1 && buf[HEX_LEN] == '\n');
+}
+
+int keys_parse_master(const uint8_t *buf, size_t n,
+		      uint8_t key[KEYS_MASTER_LEN])
+{
+	if (n == KEYS_MASTER_LEN) {
+		memcpy(key, buf, KEYS_MASTER_LEN);
+		return 0;
+	}
+	if (!hex_len(buf, n))
+		return STRATA_EKEYFILE;
+	for (size_t i = 0; i < KEYS_MASTER_LEN; i++) {
+		int hi = hexval(buf[2 * i]);
+		int lo = hexval(buf[2 * i + 1]);
+
+		if (hi < 0 || lo < 0) {
+			OPENSSL_cleanse(key, KEYS_MASTER_LEN);
+			return STRATA_EKEYFILE;
+		}
+		key[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 int keys_load_master(const char *path, uint8_t key[KEYS_MASTER_LEN])
 {
 	uint8_t buf[KEYFILE_READ_MAX];
@@ -138,33 +167,15 @@ int keys_load_master(const char *path, uint8_t key[KEYS_MASTER_LEN])
 		goto out;
 	}
 
-	if (n == KEYS_MASTER_LEN) {
-		memcpy(key, buf, KEYS_MASTER_LEN);
-		rc = 0;
-	} else if (n == HEX_LEN || (n == HEX_LEN + 1 && buf[HEX_LEN] == '\n')) {
-		rc = 0;
-		for (size_t i = 0; i < KEYS_MASTER_LEN; i++) {
-			int hi = hexval(buf[2 * i]);
-			int lo = hexval(buf[2 * i + 1]);
-
-			if (hi < 0 || lo < 0) {
-				rc = STRATA_EKEYFILE;
-				break;
-			}
-			key[i] = (uint8_t)(hi << 4 | lo);
-		}
-		if (rc) {
-			OPENSSL_cleanse(key, KEYS_MASTER_LEN);
-			log_err("keys", "%s: %d bytes, but not all hex digits",
-				path, (int)n);
-		}
-	} else {
+	rc = keys_parse_master(buf, (size_t)n, key);
+	if (rc && hex_len(buf, (size_t)n))
+		log_err("keys", "%s: %d bytes, but not all hex digits",
+			path, (int)n);
+	else if (rc)
 		log_err("keys", "%s holds %s%d bytes: want %d raw bytes or %d "
 			"hex digits (and a newline)", path,
 			n == (ssize_t)sizeof(buf) ? "at least " : "", (int)n,
 			KEYS_MASTER_LEN, HEX_LEN);
-		rc = STRATA_EKEYFILE;
-	}
 
 out:
 	OPENSSL_cleanse(buf, sizeof(buf));

@@ -31,6 +31,14 @@
 int keys_load_master(const char *path, uint8_t key[KEYS_MASTER_LEN]);
 
 /*
+ * The contents of a master key file (what keys_load_master() read, n
+ * bytes): 32 raw bytes, or 64 hex digits and an optional newline.
+ * Returns 0 or STRATA_EKEYFILE (then key is wiped).
+ */
+int keys_parse_master(const uint8_t *buf, size_t n,
+		      uint8_t key[KEYS_MASTER_LEN]);
+
+/*
  * Create a new master key file with fresh random bytes (64 hex digits and a
  * newline), mode 0600, failing with -EEXIST if it exists.  fsyncs the file.
  */

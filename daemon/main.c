@@ -310,11 +310,13 @@ static int load_config(struct config *c, const char *path, bool to_log)
 	config_defaults(c);
 	rc = config_load(c, path, err, sizeof(err));
 	for (size_t i = 0; !rc && i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char e[4 * CONFIG_PATH_MAX];
+
 		rc = resolve_path(paths[i], CONFIG_PATH_MAX, path);
 		if (rc)
 			snprintf(err, sizeof(err), "%s: %s is too long once "
 				 "resolved against the credentials directory",
-				 path, paths[i]);
+				 path, config_esc(e, sizeof(e), paths[i]));
 	}
 	if (!rc)
 		return 0;

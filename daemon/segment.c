@@ -155,17 +155,29 @@ static void seg_name(char *buf, size_t len, uint64_t id)
 	snprintf(buf, len, "seg-%016" PRIx64 ".dat", id);
 }
 
-static int parse_name(const char *name, uint64_t *id)
+int segment_parse_name(const char *name, uint64_t *id)
 {
-	char *end;
+	uint64_t v = 0;
 
 	if (strncmp(name, "seg-", 4) != 0 || strlen(name) != 4 + 16 + 4 ||
 	    strcmp(name + 20, ".dat") != 0)
 		return -1;
-	errno = 0;
-	*id = strtoull(name + 4, &end, 16);
-	if (errno || end != name + 20 || *id == 0)
+	/* Not strtoull(): it takes a sign, blanks, "0x" and capitals, so
+	 * "seg-000000000000000A.dat" was segment 10 too (and, short, removed
+	 * as its orphan). */
+	for (int i = 4; i < 20; i++) {
+		char c = name[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return -1;
+	}
+	if (v == 0 || v > SEGMENT_ID_MAX)
 		return -1;
+	*id = v;
 	return 0;
 }
 
@@ -271,7 +283,7 @@ static int foreach_file(struct segtab *t, seg_file_fn fn, void *arg)
 				return -errno;
 			}
 			while (!rc && (de = readdir(dir)))
-				if (!parse_name(de->d_name, &id))
+				if (!segment_parse_name(de->d_name, &id))
 					rc = fn(t, tier, d, de->d_name, id, arg);
 			closedir(dir);
 			if (rc)

@@ -2,8 +2,9 @@
 /*
  * segment: the table of segment files across the tier directories.
  *
- * A segment is an append-only file "seg-<id as 16 hex>.dat" in one tier
- * directory: a 64-byte header, then chunk records (record.h) back to back.
+ * A segment is an append-only file "seg-<id as 16 lowercase hex>.dat" in
+ * one tier directory: a 64-byte header, then chunk records (record.h) back
+ * to back.
  * Records are never rewritten in place; space comes back only when
  * compaction copies a segment's live records elsewhere and the file is
  * removed.
@@ -106,6 +107,17 @@ int segtab_scan(struct segtab *t, int (*known)(void *arg, uint64_t id),
 
 /* Segment-named files in the tier directories (0 or more), or -errno. */
 long segtab_count_files(struct segtab *t);
+
+/*
+ * Segment ids count up from 1; none comes near this, and a file named
+ * with a larger one (seg-ffffffffffffffff.dat) must not wrap the next id.
+ */
+#define SEGMENT_ID_MAX (UINT64_C(1) << 62)
+
+/* A segment file's name, "seg-" 16 lowercase hex digits ".dat" as the
+ * store writes it, into its id (1 to SEGMENT_ID_MAX).  Returns 0, or -1 for
+ * any other name (a file the store leaves alone). */
+int segment_parse_name(const char *name, uint64_t *id);
 
 struct segment *segtab_find(struct segtab *t, uint64_t id);
 

@@ -1464,6 +1464,10 @@ static void on_hint(struct sconn *c, const struct proto_header *h,
 			 NULL, 0, NULL, 0);
 }
 
+/* Every age the protocol carries is one the store takes, and back. */
+_Static_assert(STORE_LC_MAX_AGE_MS == PROTO_MAX_RULE_AGE * 1000,
+	       "the store's rule ages must be the protocol's");
+
 /* Bucket lifecycle rules: every authenticated key for now (access
  * policies will narrow it). */
 static void on_lifecycle(struct sconn *c, const struct proto_header *h,

@@ -401,6 +401,9 @@ void store_tier_kick(struct store *s);
 enum store_lc_action { STORE_LC_COLD = 1, STORE_LC_DELETE = 2 };
 
 #define STORE_LC_MAX_RULES 32
+/* The longest age: the protocol's (PROTO_MAX_RULE_AGE, 100 years of 365
+ * days) in milliseconds. */
+#define STORE_LC_MAX_AGE_MS (100ull * 365 * 86400 * 1000)
 
 /* "Objects under prefix older than age_ms: action". */
 struct store_lc_rule {
@@ -411,8 +414,9 @@ struct store_lc_rule {
 
 /*
  * Lifecycle rules of a bucket: replace them all (n 0: remove them),
- * durably.  Errors: STRATA_ENOBUCKET, STRATA_EBADBUCKET, -EINVAL (bad rule,
- * more than STORE_LC_MAX_RULES), STRATA_EINDEX.
+ * durably.  Errors: STRATA_ENOBUCKET, STRATA_EBADBUCKET, -EINVAL (bad rule:
+ * action, prefix, an age over STORE_LC_MAX_AGE_MS; more than
+ * STORE_LC_MAX_RULES), STRATA_EINDEX.
  */
 int store_lifecycle_set(struct store *s, const char *bucket,
 			const struct store_lc_rule *rules, size_t n);

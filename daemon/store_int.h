@@ -167,6 +167,13 @@ void store__lifecycle_run(struct store *s, uint64_t now_ms);
 /* The meta-family key of a bucket's lifecycle rules (store_lifecycle.c). */
 #define STORE_LC_KEY_LEN 10
 void store__lc_key(uint64_t bid, uint8_t key[STORE_LC_KEY_LEN]);
+/* A bucket's rules as the meta family holds them (malloc'd, *len bytes;
+ * NULL: no memory), and back: 0, STRATA_ECORRUPT (any length or rule
+ * that does not check, bytes left over) or -ENOMEM.  Fuzzed. */
+uint8_t *store__lc_encode(const struct store_lc_rule *rules, size_t n,
+			  size_t *len);
+int store__lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
+		     size_t *n);
 /* Go on with a pass that stopped early (store_lifecycle.c). */
 void store__lifecycle_resume(struct store *s);
 /* Queue a chunk to go cold; false when the queue is full. */

@@ -49,12 +49,14 @@ static int check_rule(const struct store_lc_rule *r)
 		return -EINVAL;
 	if (r->action != STORE_LC_COLD && r->action != STORE_LC_DELETE)
 		return -EINVAL;
+	if (r->age_ms > STORE_LC_MAX_AGE_MS)
+		return -EINVAL;
 	if (plen && meta_check_key(r->prefix, plen))
 		return -EINVAL;
 	return 0;
 }
 
-static uint8_t *lc_encode(const struct store_lc_rule *rules, size_t n,
+uint8_t *store__lc_encode(const struct store_lc_rule *rules, size_t n,
 			  size_t *len)
 {
 	size_t cap = 3, off = 0;
@@ -84,7 +86,7 @@ static uint8_t *lc_encode(const struct store_lc_rule *rules, size_t n,
 }
 
 /* Decode a stored value; every length is checked against what is left. */
-static int lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
+int store__lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
 		     size_t *n)
 {
 	struct store_lc_rule *r;
@@ -109,7 +111,9 @@ static int lc_decode(const uint8_t *v, size_t len, struct store_lc_rule **out,
 			r[i].age_ms |= (uint64_t)v[off++] << (8 * b);
 		plen = (size_t)v[off] | (size_t)v[off + 1] << 8;
 		off += 2;
-		if (plen > META_KEY_MAX || len - off < plen)
+		/* A NUL would cut the prefix short: "a\0" is not "a". */
+		if (plen > META_KEY_MAX || len - off < plen ||
+		    memchr(v + off, 0, plen))
 			goto bad;
 		memcpy(r[i].prefix, v + off, plen);
 		r[i].prefix[plen] = 0;
@@ -146,7 +150,7 @@ int store_lifecycle_set(struct store *s, const char *bucket,
 		return rc;
 	store__lc_key(b->id, key);
 	store__bucket_unref(s, b);
-	if (n && !(v = lc_encode(rules, n, &vlen)))
+	if (n && !(v = store__lc_encode(rules, n, &vlen)))
 		return -ENOMEM;
 	/* Rare and small: one synced write, as access keys are. */
 	ib = index_batch_new(s->ix);
@@ -184,7 +188,7 @@ int store_lifecycle_get(struct store *s, const char *bucket,
 		return 0;
 	if (rc)
 		return rc;
-	rc = lc_decode(v, vlen, rules, n);
+	rc = store__lc_decode(v, vlen, rules, n);
 	free(v);
 	if (rc == STRATA_ECORRUPT)
 		log_err("store", "bucket %s: damaged lifecycle rules", bucket);
@@ -305,8 +309,10 @@ static enum lc_stop lc_rule_run(struct store *s, const char *bucket,
 		(*scanned)++;
 		if (klen <= 8 || meta_object_decode(v, vlen, &o))
 			continue;
-		if (!(o->flags & META_OBJ_TOMBSTONE) &&
-		    o->mtime_ms + r->age_ms <= now) {
+		/* Not mtime + age <= now: that sum wraps for a damaged
+		 * mtime, and would expire the object. */
+		if (!(o->flags & META_OBJ_TOMBSTONE) && o->mtime_ms <= now &&
+		    now - o->mtime_ms >= r->age_ms) {
 			if (r->action == STORE_LC_COLD) {
 				ok = lc_object_cold(s, bid, o);
 			} else if (!store__delete_if(s, bucket,
@@ -375,7 +381,7 @@ void store__lifecycle_run(struct store *s, uint64_t now)
 		for (size_t i = 0; i < nb; i++)
 			if (bl[i].id == bid)
 				bucket = bl[i].name;
-		if (!bucket || lc_decode(v, vlen, &rules, &n))
+		if (!bucket || store__lc_decode(v, vlen, &rules, &n))
 			continue;	/* a deleted bucket's leftovers */
 		for (size_t i = first_rule; !stop && i < n; i++) {
 			stop = lc_rule_run(s, bucket, bid, &rules[i], now,

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * libFuzzer target for meta: the same bytes go to all four value decoders
- * and both name checks.
+ * libFuzzer target for the index's values and the names read from disk:
+ * the same bytes go to every value decoder (meta's objects, buckets,
+ * chunks, segments and access keys, and a bucket's lifecycle rules, which
+ * store_lifecycle.c keeps) and the name checks (keys, bucket names, and
+ * segment file names, which segment.c reads from the tier directories).
  *
  * Properties checked (abort() on violation, so libFuzzer keeps the input):
  *   - no decoder reads out of bounds or leaks (ASan), and each returns 0,
- *     STRATA_ECORRUPT or STRATA_EFORMAT (objects also -ENOMEM);
+ *     STRATA_ECORRUPT or STRATA_EFORMAT (objects and rules also -ENOMEM);
  *   - the encoding is canonical: whatever decodes re-encodes to exactly the
  *     input bytes, since the decoders refuse trailing bytes, unknown flags
  *     and out-of-limit lengths;
@@ -13,16 +16,22 @@
  *     sum of chunk lengths, empty tombstones);
  *   - meta_check_key() agrees with a reference UTF-8 check written the
  *     other way round (decode the code point, then judge it);
- *   - meta_check_bucket_name() accepts only names that obey each rule.
+ *   - meta_check_bucket_name() accepts only names that obey each rule;
+ *   - segment_parse_name() accepts only what the store writes: the id it
+ *     gives back (1 to SEGMENT_ID_MAX), formatted, is the name again.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "strata/error.h"
 #include "meta.h"
+#include "segment.h"
+#include "store_int.h"
 #include "banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -117,6 +126,57 @@ static void fuzz_bucket(const uint8_t *data, size_t size)
 	free(again);
 }
 
+static void fuzz_akey(const uint8_t *data, size_t size)
+{
+	struct meta_akey k;
+	uint8_t again[META_AKEY_MAXLEN];
+	size_t n;
+	int rc = meta_akey_decode(data, size, &k);
+
+	check_rc(rc);
+	if (rc)
+		return;
+	if (k.wrappedlen > META_WRAPPED_MAX || (k.flags & ~META_AKEY_ADMIN))
+		abort();
+	n = meta_akey_encode(&k, again);
+	same_bytes(again, n, data, size);
+}
+
+/* Lifecycle rules: what decodes keeps the rules' limits (prefix, action,
+ * age) and re-encodes to the input. */
+static void fuzz_lifecycle(const uint8_t *data, size_t size)
+{
+	struct store_lc_rule *r = NULL;
+	uint8_t *again;
+	size_t n = 0, alen = 0;
+	int rc = store__lc_decode(data, size, &r, &n);
+
+	check_rc(rc);
+	if (rc) {
+		if (r)
+			abort();
+		return;
+	}
+	if (n > STORE_LC_MAX_RULES)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		size_t plen = strnlen(r[i].prefix, sizeof(r[i].prefix));
+
+		if (plen == sizeof(r[i].prefix) ||
+		    r[i].age_ms > STORE_LC_MAX_AGE_MS ||
+		    (r[i].action != STORE_LC_COLD &&
+		     r[i].action != STORE_LC_DELETE) ||
+		    (plen && meta_check_key(r[i].prefix, plen)))
+			abort();
+	}
+	again = store__lc_encode(r, n, &alen);
+	if (!again)
+		abort();
+	same_bytes(again, alen, data, size);
+	free(again);
+	free(r);
+}
+
 static void fuzz_fixed(const uint8_t *data, size_t size)
 {
 	struct meta_chunk c;
@@ -192,6 +252,25 @@ static bool lower_or_digit(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+/* A segment file name: the input up to its first NUL, as readdir gives. */
+static void fuzz_segment_name(const uint8_t *data, size_t size)
+{
+	size_t n = strnlen((const char *)data, size);
+	char *name = malloc(n + 1), again[32];
+	uint64_t id = 0;
+
+	if (!name)
+		abort();
+	memcpy(name, data, n);
+	name[n] = 0;
+	if (segment_parse_name(name, &id) == 0) {
+		snprintf(again, sizeof(again), "seg-%016" PRIx64 ".dat", id);
+		if (id == 0 || id > SEGMENT_ID_MAX || strcmp(again, name) != 0)
+			abort();
+	}
+	free(name);
+}
+
 static void fuzz_names(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data;
@@ -241,6 +320,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_object(data, size);
 	fuzz_bucket(data, size);
 	fuzz_fixed(data, size);
+	fuzz_akey(data, size);
+	fuzz_lifecycle(data, size);
 	fuzz_names(data, size);
+	fuzz_segment_name(data, size);
 	return 0;
 }

@@ -49,6 +49,8 @@ head -c $((100 * 1024 * 1024 + 3)) /dev/urandom >"$src/big"
 b=cli-$$
 check "mb" "$S" -q mb "strata://$b"
 expect_rc "mb twice" 1 "$S" -q mb "strata://$b"
+expect_rc "jobs negative" 2 "$S" --jobs=-18446744073709551615 ls "strata://$b"
+expect_rc "jobs sign" 2 "$S" --jobs=+4 ls "strata://$b"
 check "cp -r up" "$S" -q cp -r --jobs 4 "$src" "strata://$b/tree/"
 check "cp -r down" "$S" -q cp -r --jobs 4 "strata://$b/tree/" "$work/back/"
 (cd "$src" && find . -type f -exec sha256sum {} + | sort -k2) >"$work/want"

@@ -3,6 +3,7 @@
 #
 # stratad --check-config: the example configs in deploy/ pass; a config with
 # several problems fails (exit 1) and names every one, each with file:line;
+# a key file name too long once resolved is named with its bytes escaped;
 # command-line mistakes exit 2 and say what is wrong.
 #   STRATAD=path/to/stratad check-config.sh
 set -u
@@ -73,6 +74,18 @@ printf '[node]\nstate_dir = /x\n[tls]\ncert = a\nkey = b\n[tiers]\nhot = /h\n[lo
 out=$("$STRATAD" --check-config -c "$work/typo.conf" 2>&1)
 [ "$out" = "stratad: $work/typo.conf:9: [log] levle: unknown key (did you mean [log] level?)" ] &&
 	ok "a typo: one line with the fix" || fail "typo: got: $out"
+# A key file name too long once resolved against $CREDENTIALS_DIRECTORY:
+# named with its control bytes escaped, as every other message does.
+printf '[tls]\ncert = a\033]0;x\007.pem\nkey = k\n[tiers]\nhot = /h\n' >"$work/esc.conf"
+creds=/$(printf 'c%.0s' $(seq 1 1020))
+out=$(CREDENTIALS_DIRECTORY=$creds "$STRATAD" --check-config -c "$work/esc.conf" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && printf '%s' "$out" | grep -qF 'a\x1b]0;x\x07.pem is too long' &&
+	! printf '%s' "$out" | LC_ALL=C grep -q "$(printf '\033')"; then
+	ok "a path too long once resolved: exit 1, its bytes escaped"
+else
+	fail "path too long: exit $rc: $(printf '%s' "$out" | od -c | head -3)"
+fi
 out=$("$STRATAD" --check-config -c "$work/absent.conf" 2>&1)
 [ $? -eq 1 ] && printf '%s' "$out" | grep -q "No such file" &&
 	ok "a missing file: exit 1, says so" || fail "missing file: $out"

@@ -37,6 +37,7 @@
 
 #include "proto.h"
 #include "strata/strata.h"
+#include "tarcount.h"
 #include "testutil.h"
 #include "banned.h"
 
@@ -1390,6 +1391,23 @@ START_TEST(test_config_from_env)
 	}
 	unlink(path);
 
+	/* A regular file over 1 MiB (a log, a disk image, a sparse file of
+	 * NULs without a newline) is no config file either: refused, not
+	 * read whole into one line. */
+	snprintf(path, sizeof(path), "%s/huge", tmpdir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(ftruncate(fileno(f), 64 << 20), 0);
+	fclose(f);
+	setenv("STRATA_CONFIG", path, 1);
+	err[0] = '\0';
+	ck_assert_int_eq(strata_config_from_env(&cfg, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err, path));
+	ck_assert_ptr_nonnull(strstr(err, "over 1024 KiB"));
+	ck_assert_ptr_null(cfg.access_key);
+	unlink(path);
+
 	/* No file at all: the environment alone. */
 	snprintf(path, sizeof(path), "%s/missing", tmpdir);
 	setenv("STRATA_CONFIG", path, 1);
@@ -2595,6 +2613,52 @@ START_TEST(test_epoch_free_hung_node)
 }
 END_TEST
 
+/* ---- strata-bench's tar sample count (client/tarcount.c) ---- */
+
+/* A ustar header for a regular member: name, size, its checksum. */
+static void tar_hdr(uint8_t h[512], const char *name, uint64_t size)
+{
+	unsigned sum = 0;
+
+	memset(h, 0, 512);
+	memcpy(h, name, strlen(name));
+	memcpy(h + 100, "0000644", 7);
+	snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+}
+
+/* A truncated member's name is shown escaped: it comes from the shard,
+ * and strata-bench prints the message on the terminal. */
+START_TEST(test_tar_truncated_name_escaped)
+{
+	struct tar_count t;
+	uint8_t h[512 + 10] = { 0 };
+
+	tar_hdr(h, "s1\x1b]0;owned\x07\n.jpg", 1000);
+	tar_start(&t, 0);
+	tar_feed(&t, h, sizeof(h));
+	ck_assert_uint_eq(t.samples, 1);
+	ck_assert_str_eq(t.err, "");
+	tar_finish(&t);
+	ck_assert_str_eq(t.err, "member s1\\x1b]0;owned\\x07\\n.jpg runs "
+			 "past the end (truncated: 990 of its bytes missing)");
+
+	/* Printable names as they are; '\\' doubled. */
+	tar_hdr(h, "d\\x/\xc3\xa9t\xc3\xa9.txt", 600);
+	tar_start(&t, 0);
+	tar_feed(&t, h, sizeof(h));
+	tar_finish(&t);
+	ck_assert_str_eq(t.err, "member d\\\\x/\xc3\xa9t\xc3\xa9.txt runs "
+			 "past the end (truncated: 590 of its bytes missing)");
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -2626,6 +2690,12 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_epoch_wait);
 	tcase_add_test(tc, test_epoch_free_during_hint);
 	tcase_add_test(tc, test_epoch_free_hung_node);
+	suite_add_tcase(s, tc);
+
+	/* Parsers of the programs: no fake server needed. */
+	tc = tcase_create("parsers");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_tar_truncated_name_escaped);
 	suite_add_tcase(s, tc);
 	return s;
 }

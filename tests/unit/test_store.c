@@ -972,6 +972,58 @@ START_TEST(unknown_segments)
 }
 END_TEST
 
+/* Files with segment-like names that seg-%016x never writes ("seg-" then
+ * a sign, "0x", blanks or capitals, or an id so large that the next one
+ * wraps) are not segments: left alone, and the ids of new segments stay
+ * small, so every object is found after a restart. */
+START_TEST(stray_segment_names)
+{
+	static const char *const names[] = {
+		"seg--000000000000002.dat", "seg-0x00000000000001.dat",
+		"seg- 000000000000001.dat", "seg-000000000000000A.dat",
+		"seg-ffffffffffffffff.dat",
+	};
+	uint8_t buf[300000], *got;
+	struct tenv e2;
+	char path[700];
+	size_t glen;
+
+	scan_setup(&e2);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", e2.hot, names[i]);
+		ck_assert_int_eq(tu_write_file(path, "junk", 4, 0600), 0);
+	}
+	for (unsigned round = 0; round < 3; round++) {
+		char key[16];
+
+		ck_assert_int_eq(tenv_open(&e2), 0);
+		tu_fill(buf, sizeof(buf), 100 + round);
+		snprintf(key, sizeof(key), "late%u", round);
+		ck_assert_int_eq(tenv_put(&e2, "data", key, buf, sizeof(buf),
+					  NULL), 0);
+		tenv_close(&e2);	/* seals: the next put opens a segment */
+	}
+	ck_assert_int_eq(tenv_open(&e2), 0);
+	for (unsigned round = 0; round < 3; round++) {
+		char key[16];
+
+		tu_fill(buf, sizeof(buf), 100 + round);
+		snprintf(key, sizeof(key), "late%u", round);
+		ck_assert_int_eq(tenv_get(&e2, "data", key, 0, UINT64_MAX,
+					  &got, &glen), 0);
+		ck_assert(glen == sizeof(buf) && !memcmp(got, buf, glen));
+		free(got);
+	}
+	ck_assert(!seg_exists(e2.hot, 0) && !seg_exists(e2.cold, 0));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", e2.hot, names[i]);
+		ck_assert_msg(access(path, F_OK) == 0, "%s was removed",
+			      names[i]);
+	}
+	tenv_release(&e2, 1);
+}
+END_TEST
+
 /* Arm a fault, check the put fails with it and leaves nothing visible,
  * then check the store still works and stays consistent. */
 static void fault_put(enum fault_point p, int err, size_t len)
@@ -1688,6 +1740,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, tier_dir_with_data_gone);
 	tcase_add_test(tc, new_index_keeps_segments);
 	tcase_add_test(tc, unknown_segments);
+	tcase_add_test(tc, stray_segment_names);
 	tcase_add_test(tc, damaged_index_log_refused);
 	tcase_add_test(tc, fault_seg_write);
 	tcase_add_test(tc, fault_seg_write_enospc);

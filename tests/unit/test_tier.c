@@ -17,6 +17,7 @@
 #include <sys/statvfs.h>
 
 #include "store.h"
+#include "store_int.h"
 #include "storeutil.h"
 #include "strata/error.h"
 #include "banned.h"
@@ -255,6 +256,10 @@ START_TEST(lifecycle_rules_on_injected_clock)
 		{ .prefix = "data/", .age_ms = 1 * DAY,
 		  .action = STORE_LC_COLD },
 	}, bad = { .prefix = "x", .action = 9 }, *got;
+	/* mtime + age wraps past 2^64: it must not be "due" at once. */
+	struct store_lc_rule far = { .prefix = "keep/",
+				     .age_ms = UINT64_MAX - DAY,
+				     .action = STORE_LC_DELETE };
 	const size_t len = 100 << 10;	/* not inline */
 	uint8_t *buf = malloc(len), *out;
 	uint64_t one = 1;
@@ -281,6 +286,11 @@ START_TEST(lifecycle_rules_on_injected_clock)
 	ck_assert_int_eq(tenv_put(&e, "bkt", "logs/b", buf, len, NULL), 0);
 
 	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &bad, 1), -EINVAL);
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &far, 1), -EINVAL);
+	far.age_ms = STORE_LC_MAX_AGE_MS + 1;
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &far, 1), -EINVAL);
+	far.age_ms = STORE_LC_MAX_AGE_MS;	/* the longest is fine */
+	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", &far, 1), 0);
 	ck_assert_int_eq(store_lifecycle_set(e.s, "nope", rules, 2),
 			 STRATA_ENOBUCKET);
 	ck_assert_int_eq(store_lifecycle_set(e.s, "bkt", rules, 2), 0);
@@ -337,6 +347,35 @@ START_TEST(lifecycle_rules_on_injected_clock)
 	free(got);
 	tenv_release(&e, 1);
 	free(buf);
+}
+END_TEST
+
+/* Stored rules are read back exactly as written, or not at all: a prefix
+ * with a NUL in it or an age past the limit is a damaged value. */
+START_TEST(lifecycle_stored_rules_checked)
+{
+	/* version 1, 1 rule: delete, 5000 ms, prefix "ab" */
+	uint8_t v[] = { 1, 1, 0, STORE_LC_DELETE, 0x88, 0x13, 0, 0, 0, 0, 0, 0,
+			2, 0, 'a', 'b' };
+	struct store_lc_rule *r = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(store__lc_decode(v, sizeof(v), &r, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(r[0].prefix, "ab");
+	ck_assert_uint_eq(r[0].age_ms, 5000);
+	free(r);
+	r = NULL;
+
+	v[15] = 0;			/* "a\0": read as "a" before */
+	ck_assert_int_eq(store__lc_decode(v, sizeof(v), &r, &n),
+			 STRATA_ECORRUPT);
+	ck_assert_ptr_null(r);
+	v[15] = 'b';
+	v[11] = 0x80;			/* an age of 2^63 ms and more */
+	ck_assert_int_eq(store__lc_decode(v, sizeof(v), &r, &n),
+			 STRATA_ECORRUPT);
+	ck_assert_ptr_null(r);
 }
 END_TEST
 
@@ -1133,6 +1172,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, demotion_keeps_hot_under_watermark);
 	tcase_add_test(tc, repeated_cold_reads_promote);
 	tcase_add_test(tc, lifecycle_rules_on_injected_clock);
+	tcase_add_test(tc, lifecycle_stored_rules_checked);
 	tcase_add_test(tc, lifecycle_pass_larger_than_its_queues);
 	tcase_add_test(tc, lifecycle_expiry_spares_newer_version);
 	tcase_add_test(tc, lifecycle_cold_full_does_not_stall);
