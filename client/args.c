@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,4 +144,39 @@ int args_seconds(const char *s, double *out)
 		return -EINVAL;
 	*out = d;
 	return 0;
+}
+
+/*
+ * Bytes from elsewhere (a key from the node, a tar member's name) for a
+ * message: control bytes as \n, \t or \xNN and '\\' doubled, as
+ * strata(1) shows keys, so that a name cannot split the line or reach the
+ * terminal as an escape sequence; UTF-8 passes through.  Cut where out
+ * (cap bytes) is full.
+ */
+const char *args_escape(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char e[8];
+		int k;
+
+		if (c == '\\')
+			k = snprintf(e, sizeof(e), "\\\\");
+		else if (c == '\n')
+			k = snprintf(e, sizeof(e), "\\n");
+		else if (c == '\t')
+			k = snprintf(e, sizeof(e), "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			k = snprintf(e, sizeof(e), "\\x%02x", c);
+		else
+			k = snprintf(e, sizeof(e), "%c", c);
+		if (n + (size_t)k >= cap)
+			break;
+		memcpy(out + n, e, (size_t)k);
+		n += (size_t)k;
+	}
+	out[n] = '\0';
+	return out;
 }

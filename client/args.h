@@ -9,6 +9,7 @@
 #ifndef STRATA_ARGS_H
 #define STRATA_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The protocol's longest rule age (PROTO_MAX_RULE_AGE, proto/proto.h):
@@ -36,5 +37,9 @@ int args_size(const char *s, uint64_t max, uint64_t *out);
 
 /* Seconds, a decimal number over 0 and up to 1e6.  Returns 0 or -EINVAL. */
 int args_seconds(const char *s, double *out);
+
+/* s escaped for a message line (control bytes as \n, \t, \xNN; '\\'
+ * doubled) into out (cap > 0 bytes), cut where it is full; returns out. */
+const char *args_escape(const char *s, char *out, size_t cap);
 
 #endif

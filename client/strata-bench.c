@@ -411,9 +411,11 @@ static void report_error(struct bench *b, const char *what, const char *key,
 {
 	unsigned n = atomic_fetch_add(&b->error_lines, 1);
 
+	char k[512];
+
 	if (n < MAX_ERROR_LINES)
-		fprintf(stderr, "strata-bench: %s %s: %s\n", what, key,
-			strata_strerror(rc));
+		fprintf(stderr, "strata-bench: %s %s: %s\n", what,
+			args_escape(key, k, sizeof(k)), strata_strerror(rc));
 	else if (n == MAX_ERROR_LINES)
 		fputs("strata-bench: (more errors not shown)\n", stderr);
 }
@@ -421,10 +423,12 @@ static void report_error(struct bench *b, const char *what, const char *key,
 static void report_mismatch(struct bench *b, const char *key, int64_t at)
 {
 	unsigned n = atomic_fetch_add(&b->error_lines, 1);
+	char k[512];
 
 	if (n < MAX_ERROR_LINES)
 		fprintf(stderr, "strata-bench: %s: byte %" PRId64 " differs "
-			"from what was uploaded\n", key, at);
+			"from what was uploaded\n",
+			args_escape(key, k, sizeof(k)), at);
 }
 
 static int client_open(struct bench *b, unsigned pool, strata_client **out)
@@ -687,8 +691,11 @@ static void report_tar(struct bench *b, const char *key, const char *err)
 {
 	unsigned n = atomic_fetch_add(&b->error_lines, 1);
 
+	char k[512];
+
 	if (n < MAX_ERROR_LINES)
-		fprintf(stderr, "strata-bench: shard %s: tar: %s\n", key, err);
+		fprintf(stderr, "strata-bench: shard %s: tar: %s\n",
+			args_escape(key, k, sizeof(k)), err);
 	else if (n == MAX_ERROR_LINES)
 		fputs("strata-bench: (more errors not shown)\n", stderr);
 }

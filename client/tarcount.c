@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "args.h"
 #include "tarcount.h"
 #include "banned.h"
 
@@ -124,40 +125,6 @@ void tar_feed(struct tar_count *t, const uint8_t *p, size_t len)
 	}
 }
 
-/*
- * A member's name (bytes of the shard) for a message: control bytes as
- * \n, \t or \xNN and '\\' doubled, as strata(1) shows keys, so that a
- * name cannot split the line or reach the terminal as an escape
- * sequence; UTF-8 passes through.  Cut where out (cap bytes) is full.
- */
-static const char *esc(const char *s, char *out, size_t cap)
-{
-	size_t n = 0;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char e[8];
-		int k;
-
-		if (c == '\\')
-			k = snprintf(e, sizeof(e), "\\\\");
-		else if (c == '\n')
-			k = snprintf(e, sizeof(e), "\\n");
-		else if (c == '\t')
-			k = snprintf(e, sizeof(e), "\\t");
-		else if (c < 0x20 || c == 0x7f)
-			k = snprintf(e, sizeof(e), "\\x%02x", c);
-		else
-			k = snprintf(e, sizeof(e), "%c", c);
-		if (n + (size_t)k >= cap)
-			break;
-		memcpy(out + n, e, (size_t)k);
-		n += (size_t)k;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 void tar_finish(struct tar_count *t)
 {
 	char name[sizeof(t->name)];	/* escaped, cut to the same size */
@@ -174,5 +141,5 @@ void tar_finish(struct tar_count *t)
 	else if (t->data)
 		snprintf(t->err, sizeof(t->err), "member %s runs past the "
 			 "end (truncated: %" PRIu64 " of its bytes missing)",
-			 esc(t->name, name, sizeof(name)), t->data);
+			 args_escape(t->name, name, sizeof(name)), t->data);
 }

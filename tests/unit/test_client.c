@@ -37,6 +37,7 @@
 
 #include "proto.h"
 #include "strata/strata.h"
+#include "args.h"
 #include "tarcount.h"
 #include "testutil.h"
 #include "banned.h"
@@ -2635,6 +2636,23 @@ static void tar_hdr(uint8_t h[512], const char *name, uint64_t size)
 
 /* A truncated member's name is shown escaped: it comes from the shard,
  * and strata-bench prints the message on the terminal. */
+/* Keys from the node in strata-bench's error lines: no escape sequence
+ * reaches the terminal, no line is split, and a long one is cut. */
+START_TEST(test_args_escape)
+{
+	char out[16], big[64];
+
+	ck_assert_str_eq(args_escape("a\x1b[2J\n\\\x7f\t\xc3\xa9", big,
+				     sizeof(big)),
+			 "a\\x1b[2J\\n\\\\\\x7f\\t\xc3\xa9");
+	ck_assert_str_eq(args_escape("\xc3\xa9t\xc3\xa9", out, sizeof(out)),
+			 "\xc3\xa9t\xc3\xa9");
+	ck_assert_str_eq(args_escape("0123456789abcdefgh", out, sizeof(out)),
+			 "0123456789abcde");
+	ck_assert_str_eq(args_escape("\x01", out, 4), "");
+}
+END_TEST
+
 START_TEST(test_tar_truncated_name_escaped)
 {
 	struct tar_count t;
@@ -2696,6 +2714,7 @@ static Suite *client_suite(void)
 	tc = tcase_create("parsers");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_tar_truncated_name_escaped);
+	tcase_add_test(tc, test_args_escape);
 	suite_add_tcase(s, tc);
 	return s;
 }
