@@ -7,7 +7,8 @@
  * - Every length off the wire is bounded by proto_header_decode() before a
  *   byte is buffered: the input buffer never grows past one frame
  *   (PROTO_HEADER_LEN + PROTO_MAX_FIELDS_LEN + PROTO_MAX_BODY_LEN).
- * - Nothing but HELLO, AUTH and PING is served before AUTH succeeds.
+ * - Nothing but HELLO, AUTH and PING is served before AUTH succeeds, nor
+ *   after the connection's access key was deleted (KEY_DELETE).
  * - A request id is live at most once per connection; a duplicate is a
  *   protocol error.
  * - A small frame is gathered into one buffer and written at once (one
@@ -119,6 +120,7 @@ struct sconn {
 	uint8_t nonce[PROTO_NONCE_LEN];
 	char principal[META_AKEY_ID_MAX + 1];
 	bool admin;			/* the principal may manage keys */
+	bool revoked;			/* its access key was deleted */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	bool rpaused;			/* a put is not writable */
@@ -1681,6 +1683,15 @@ static int count_admins(struct store *s, size_t *admins)
 	return 0;
 }
 
+/* A deleted key's connections take no new requests (frame()); those
+ * under way finish. */
+static void revoke_key(struct server *srv, const char *id)
+{
+	for (struct sconn *o = srv->conns; o; o = o->next)
+		if (o->st == SC_READY && !strcmp(o->principal, id))
+			o->revoked = true;
+}
+
 static void on_key_op(struct sconn *c, const struct proto_header *h,
 		      const uint8_t *f)
 {
@@ -1753,6 +1764,7 @@ static void on_key_op(struct sconn *c, const struct proto_header *h,
 		if (!rc) {
 			log_info("server", "%s deleted access key %s",
 				 c->principal, id);
+			revoke_key(c->srv, id);
 			conn_write_frame(c, h->opcode,
 					 PROTO_F_RESPONSE | PROTO_F_END, h->id,
 					 NULL, 0, NULL, 0);
@@ -1914,6 +1926,13 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		send_error(c, h->opcode, h->id, STRATA_EAUTH,
 			   "authenticate first (HELLO, AUTH)", false);
 		conn_fail(c, "request before authentication");
+		return;
+	}
+	if (c->revoked) {
+		send_error(c, h->opcode, h->id, STRATA_EAUTH,
+			   "the access key of this connection was deleted",
+			   false);
+		conn_fail(c, "its access key was deleted");
 		return;
 	}
 	if (c->srv->shutting) {

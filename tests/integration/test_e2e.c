@@ -351,15 +351,14 @@ static void raw_timeout(struct raw *r, const struct timeval *tv)
 				    sizeof(*tv)), 0);
 }
 
-static void raw_auth(struct raw *r)
+/* HELLO and AUTH as access key id with secret sec. */
+static void raw_auth_as(struct raw *r, const char *id, const char *sec)
 {
 	struct proto_hello_req hq = { .version = PROTO_VERSION };
 	struct proto_hello_resp hr;
 	struct proto_auth_req aq;
 	struct proto_header h;
 	uint8_t f[65536], nonce[PROTO_NONCE_LEN], exp[32], tr[512], mac[32];
-	const char *id = getenv("STRATA_ACCESS_KEY");
-	const char *sec = getenv("STRATA_SECRET_KEY");
 	size_t n, tlen, mlen;
 
 	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
@@ -383,6 +382,57 @@ static void raw_auth(struct raw *r)
 	ck_assert_int_eq(raw_recv(r, &h, f), 0);
 	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "AUTH refused");
 }
+
+static void raw_auth(struct raw *r)
+{
+	raw_auth_as(r, getenv("STRATA_ACCESS_KEY"), getenv("STRATA_SECRET_KEY"));
+}
+
+/* The error code of an ERROR response in f, or 0 for a success. */
+static int raw_error(const struct proto_header *h, const uint8_t *f)
+{
+	struct proto_error e;
+
+	if (!(h->flags & PROTO_F_ERROR))
+		return 0;
+	ck_assert_int_eq(proto_error_decode(f, h->fields_len, &e), 0);
+	return e.code;
+}
+
+/*
+ * A key deleted while a connection authenticated with it is open: the
+ * connection takes no new request (an ERROR STRATA_EAUTH, then closed).
+ * Pooled clients keep connections for hours; a deleted key used to keep
+ * working on them until they closed.
+ */
+START_TEST(deleted_key_connections_refused)
+{
+	char id[256], sec[256];
+	struct proto_header h;
+	struct timeval tv = { .tv_sec = 15 };
+	uint8_t f[65536];
+	struct raw r;
+
+	ck_assert_int_eq(strata_admin_key_create(C, false, id, sizeof(id), sec,
+						 sizeof(sec)), 0);
+	raw_open(&r);
+	raw_timeout(&r, &tv);
+	raw_auth_as(&r, id, sec);
+	raw_send(&r, PROTO_OP_BUCKET_LIST, PROTO_F_END, 3, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), 0);
+	ck_assert_int_eq(strata_admin_key_delete(C, id), 0);
+	raw_send(&r, PROTO_OP_BUCKET_LIST, PROTO_F_END, 4, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 4);
+	ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+	while (raw_recv(&r, &h, f) == 0)
+		;
+	raw_close(&r);
+	/* Other keys' connections, the deleting one's too, go on. */
+	put_and_check("after-key-delete", 10, 3);
+}
+END_TEST
 
 START_TEST(malformed_frames)
 {
@@ -1182,6 +1232,7 @@ int main(void)
 	Suite *s = suite_create("e2e");
 	TCase *tc = tcase_create("node");
 	TCase *wire = tcase_create("wire");
+	TCase *access = tcase_create("access");
 	SRunner *sr;
 	int failed;
 
@@ -1221,6 +1272,11 @@ int main(void)
 	tcase_add_test(wire, puts_over_limit_not_kept);
 	tcase_add_test(wire, open_uploads_bounded);
 	suite_add_tcase(s, wire);
+	/* Who may do what, and for how long. */
+	tcase_add_checked_fixture(access, setup, teardown);
+	tcase_set_timeout(access, 60);
+	tcase_add_test(access, deleted_key_connections_refused);
+	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
