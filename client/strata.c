@@ -2238,6 +2238,14 @@ static const struct cmd_help *find_help(const char *cmd)
 enum { O_ENDPOINT = 256, O_ACCESS, O_SECRET, O_CA, O_JSON, O_JOBS,
        O_CTYPE, O_RANGE, O_VERSION, O_ADMIN };
 
+/* Overwrite the --secret-key argument once libstrata holds its copy:
+ * anyone on the host reads command lines (ps(1), /proc/PID/cmdline). */
+static void scrub_secret_arg(const char *arg)
+{
+	if (arg)
+		memset((char *)arg, 'x', strlen(arg));
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
@@ -2530,6 +2538,7 @@ int main(int argc, char **argv)
 	cfg.ca_file = o.ca;
 	cfg.pool_size = 2 * o.jobs;
 	rc = strata_config_from_env(&cfg, err, sizeof(err));
+	scrub_secret_arg(o.secret_key);
 	if (rc) {
 		fprintf(stderr, "strata: %s\n", *err ? err :
 			strata_strerror(rc));

@@ -13,7 +13,8 @@
 # mode of downloaded files; a remote copy of an object being replaced; a
 # local file that changes while cp, cp -r or sync uploads it, and files
 # whose size is not their length (/proc, /sys, standard input part read);
-# the warning for a config file with a secret that others can read.
+# the warning for a config file with a secret that others can read, and
+# --secret-key overwritten in the command line.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -492,6 +493,25 @@ check "lifecycle rm all again" "$S" lifecycle rm "strata://$b"
 expect_rc "lifecycle bad action" 2 "$S" lifecycle set "strata://$b/x" move 1d
 expect_rc "lifecycle bad age" 2 "$S" lifecycle set "strata://$b/x" cold soon
 expect_rc "lifecycle no bucket" 1 "$S" lifecycle get "strata://no-such-bucket-$$"
+# --secret-key does not stay on the command line, where anyone on the
+# host reads it (ps, /proc/PID/cmdline): strata overwrites it once read.
+mkfifo "$work/argv.fifo"
+"$S" -q --secret-key "$STRATA_SECRET_KEY" cp - "strata://$b/argv" <"$work/argv.fifo" &
+argv_pid=$!
+exec 9>"$work/argv.fifo"
+argv_gone=no
+for _ in $(seq 50); do
+	if ! tr '\0' ' ' <"/proc/$argv_pid/cmdline" | grep -qF "$STRATA_SECRET_KEY"; then
+		argv_gone=yes
+		break
+	fi
+	sleep 0.1
+done
+check "--secret-key not left in /proc/PID/cmdline" test "$argv_gone" = yes
+echo argv >&9
+exec 9>&-
+check "--secret-key upload" wait "$argv_pid"
+check "--secret-key upload stored" test "$("$S" cat "strata://$b/argv")" = argv
 check "rm -r" "$S" -q rm -r "strata://$b/"
 check "rb" "$S" -q rb "strata://$b"
 # Access keys: an admin makes a user key; the user can store but not
