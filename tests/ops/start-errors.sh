@@ -3,7 +3,8 @@
 #
 # stratad refusing to start over a master key file it must not use: exit 1
 # and a log line that says what is wrong with the file (its mode, a
-# symbolic link, its length, not hex), not only "bad key file".  Started
+# symbolic link, its length, not hex), not only "bad key file".  A TLS
+# private key that every user may read is warned about.  Started
 # with few open files, it serves fewer connections and says so.
 #   STRATAD=path/to/stratad start-errors.sh
 set -u
@@ -57,6 +58,22 @@ line=$(grep "authentication failed for key" "$work/c/node1/stratad.log")
 	ok "control bytes from a client are logged as \\xNN" ||
 	fail "the log line: $(printf '%s' "$line" | od -c | head -n 3)"
 
+# A TLS private key that every user may read: stratad serves, and warns.
+tk=$work/tls.key
+cp "$work/c/node.key" "$tk"
+chmod 644 "$tk"
+sed "s|^key = .*|key = $tk|" "$conf" >"$work/t.conf"
+"$STRATAD" -c "$work/t.conf" >"$work/t.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+	grep -q "serving on" "$work/t.log" && break
+	sleep 0.1
+done
+grep -qF "warn tls: $tk is mode 0644: every user may read the node's private key (chmod o-rwx $tk)" "$work/t.log" &&
+	ok "a TLS key of mode 0644: served, with a warning" ||
+	fail "a TLS key of mode 0644: $(cat "$work/t.log")"
+kill -TERM "$pid"
+wait "$pid"
 # Few open files (ulimit -n 400, hard too): stratad serves fewer
 # connections than max_connections, says so, and a flood of connections
 # leaves it the descriptors its store needs.
