@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -351,8 +353,9 @@ static void raw_timeout(struct raw *r, const struct timeval *tv)
 				    sizeof(*tv)), 0);
 }
 
-/* HELLO and AUTH as access key id with secret sec. */
-static void raw_auth_as(struct raw *r, const char *id, const char *sec)
+/* HELLO, then an AUTH as access key id with secret sec, not waiting for
+ * its answer. */
+static void raw_auth_send(struct raw *r, const char *id, const char *sec)
 {
 	struct proto_hello_req hq = { .version = PROTO_VERSION };
 	struct proto_hello_resp hr;
@@ -379,6 +382,15 @@ static void raw_auth_as(struct raw *r, const char *id, const char *sec)
 	aq.proof.len = sizeof(mac);
 	ck_assert_int_eq(proto_auth_req_encode(&aq, f, sizeof(f), &n), 0);
 	raw_send(r, PROTO_OP_AUTH, PROTO_F_END, 2, f, n, NULL, 0);
+}
+
+/* HELLO and AUTH as access key id with secret sec. */
+static void raw_auth_as(struct raw *r, const char *id, const char *sec)
+{
+	struct proto_header h;
+	uint8_t f[65536];
+
+	raw_auth_send(r, id, sec);
 	ck_assert_int_eq(raw_recv(r, &h, f), 0);
 	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "AUTH refused");
 }
@@ -398,6 +410,53 @@ static int raw_error(const struct proto_header *h, const uint8_t *f)
 	ck_assert_int_eq(proto_error_decode(f, h->fields_len, &e), 0);
 	return e.code;
 }
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * A failed AUTH, for a key that exists (wrong secret) and for one that
+ * does not, is answered STRATA_EAUTH only after the node's delay (50 ms),
+ * and a request sent right behind it gets no answer: the answer's time
+ * cannot tell whether the key id exists (a found key costs an index hit,
+ * an unseal and a MAC, an unknown one none: 20 us apart, and the answer
+ * used to go out as soon as they were done).
+ */
+START_TEST(failed_auth_answered_alike)
+{
+	const char *ids[] = { getenv("STRATA_ACCESS_KEY"), "AK00000000000000000000" };
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_header h;
+	uint8_t f[65536];
+	int one = 1;
+
+	for (int i = 0; i < 2; i++) {
+		struct raw r;
+		double t0;
+
+		raw_open(&r);
+		raw_timeout(&r, &tv);
+		/* No Nagle: the AUTH's frame leaves at once, whole. */
+		ck_assert_int_eq(setsockopt(r.fd, IPPROTO_TCP, TCP_NODELAY,
+					    &one, sizeof(one)), 0);
+		raw_auth_send(&r, ids[i], "not-the-secret");
+		t0 = mono_ms();
+		raw_send(&r, PROTO_OP_PING, PROTO_F_END, 3, NULL, 0, NULL, 0);
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_msg(mono_ms() - t0 >= 30, "%s: refused after %.3f ms",
+			      ids[i], mono_ms() - t0);
+		ck_assert_uint_eq(h.id, 2);
+		ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+		ck_assert_int_eq(raw_recv(&r, &h, f), -1);	/* no PING */
+		raw_close(&r);
+	}
+}
+END_TEST
 
 /*
  * A key deleted while a connection authenticated with it is open: the
@@ -1276,6 +1335,7 @@ int main(void)
 	tcase_add_checked_fixture(access, setup, teardown);
 	tcase_set_timeout(access, 60);
 	tcase_add_test(access, deleted_key_connections_refused);
+	tcase_add_test(access, failed_auth_answered_alike);
 	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
