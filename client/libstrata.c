@@ -311,6 +311,9 @@ void strata_config_release(struct strata_config *cfg)
 	 * const only so that callers can point them at literals. */
 	free((char *)cfg->endpoint);
 	free((char *)cfg->access_key);
+	if (cfg->secret_key)
+		OPENSSL_cleanse((char *)cfg->secret_key,
+				strlen(cfg->secret_key));
 	free((char *)cfg->secret_key);
 	free((char *)cfg->ca_file);
 	cfg->endpoint = cfg->access_key = cfg->secret_key = NULL;
