@@ -1040,6 +1040,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 	if (rc && cfg->ca_file)
 		client_message("CA file %s: %s", cfg->ca_file,
 			       rc == -EPROTO ? "no PEM certificate in it" :
+			       rc == STRATA_ECONFIG ? "not a regular file" :
 			       strata_strerror(rc));
 	if (rc)
 		goto fail;

@@ -2347,15 +2347,26 @@ static int out_done(const struct opts *o, int rc)
 static bool ca_file_ok(const char *path)
 {
 	STACK_OF(X509_INFO) *infos;
-	FILE *f = fopen(path, "r");
+	/* O_NONBLOCK: a FIFO does not wait for a writer (it is refused:
+	 * it would block the read below, and /dev/urandom never end it). */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	const char *why = NULL;
 	struct stat st;
 	int certs = 0;
+	FILE *f = NULL;
 
-	if (!f || (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "strata: CA file %s: %s\n", path,
-			strerror(f ? EISDIR : errno));
-		if (f)
-			fclose(f);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = strerror(EISDIR);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (fcntl(fd, F_SETFL, 0) != 0 || !(f = fdopen(fd, "r")))
+		why = strerror(errno);
+	if (why) {
+		fprintf(stderr, "strata: CA file %s: %s\n", path, why);
+		if (fd >= 0)
+			close(fd);
 		return false;
 	}
 	infos = PEM_X509_INFO_read(f, NULL, NULL, NULL);

@@ -14,7 +14,8 @@
 # local file that changes while cp, cp -r or sync uploads it, and files
 # whose size is not their length (/proc, /sys, standard input part read);
 # the warning for a config file with a secret that others can read, and
-# --secret-key overwritten in the command line.
+# --secret-key overwritten in the command line; a FIFO or a directory as
+# the CA file.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -456,6 +457,13 @@ check "missing CA named" grep -q "$work/no-ca.pem: No such file" "$work/stderr"
 echo garbage >"$work/garbage.pem"
 expect_rc "garbage CA" 2 "$S" --ca "$work/garbage.pem" ls
 check "garbage CA named" grep -q "CA file $work/garbage.pem" "$work/stderr"
+# A FIFO as the CA file is refused at once (it used to block until a
+# writer came), and so is a directory.
+mkfifo "$work/ca.fifo"
+expect_rc "FIFO CA" 2 timeout 20 "$S" --ca "$work/ca.fifo" ls
+check "FIFO CA named" grep -qF "CA file $work/ca.fifo: not a regular file" "$work/stderr"
+expect_rc "directory CA" 2 "$S" --ca "$work" ls
+check "directory CA named" grep -qF "CA file $work: Is a directory" "$work/stderr"
 expect_rc "bad endpoint" 2 "$S" --endpoint localhost ls
 check "bad endpoint named" grep -q "endpoint 'localhost': expected HOST:PORT" "$work/stderr"
 expect_rc "unresolvable host" 1 timeout 30 "$S" --endpoint no-such-host.invalid:7480 ls
