@@ -501,6 +501,7 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	char id[META_AKEY_ID_MAX + 1];
 	size_t slen = 0, tlen, mlen = 0, n;
 	uint32_t kflags = 0;
+	bool known = true;
 	int rc;
 
 	if (c->st != SC_AUTH) {
@@ -521,9 +522,11 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	}
 	rc = net_conn_export(c->nc, PROTO_EXPORTER_LABEL, exporter,
 			     sizeof(exporter));
-	if (!rc)
+	if (!rc) {
 		rc = store_access_key_get(c->srv->s, id, secret, &slen,
 					  &kflags);
+		known = rc != -ENOENT;
+	}
 	if (!rc)
 		rc = proto_auth_transcript(c->nonce, exporter, id, strlen(id),
 					   transcript, sizeof(transcript),
@@ -536,8 +539,15 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	 * (auth_sweep()): no key probing. */
 	if (rc || mlen != sizeof(mac) ||
 	    CRYPTO_memcmp(mac, req.proof.p, sizeof(mac)) != 0) {
-		log_info("server", "authentication failed for key %s from %s",
-			 id, net_conn_peer(c->nc));
+		/* An unknown id may be a secret pasted in the wrong place:
+		 * only its start goes to the log. */
+		if (known)
+			log_info("server", "authentication failed for key %s "
+				 "from %s", id, net_conn_peer(c->nc));
+		else
+			log_info("server", "authentication failed for an "
+				 "unknown key id (%.4s..., %zu bytes) from %s",
+				 id, strlen(id), net_conn_peer(c->nc));
 		c->st = SC_AUTH_FAILED;
 		c->fail_ms = uv_now(c->srv->loop);
 		c->fail_id = h->id;

@@ -15,7 +15,7 @@
 # whose size is not their length (/proc, /sys, standard input part read);
 # the warning for a config file with a secret that others can read, and
 # --secret-key overwritten in the command line; a FIFO or a directory as
-# the CA file.
+# the CA file; a secret sent as a key id kept out of the node's log.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -535,6 +535,12 @@ check "the node's reason is shown" grep -q "Permission denied (an admin access k
 expect_rc "last admin key kept" 1 "$S" admin key delete "$STRATA_ACCESS_KEY"
 check "key deleted" "$S" admin key delete "$uid"
 expect_rc "deleted key refused" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q ls
+# The key and the secret swapped: the secret, sent as a key id, does not
+# reach the node's log (e2e.sh's node, in $work/cluster).
+expect_rc "key and secret swapped" 1 env STRATA_ACCESS_KEY="$STRATA_SECRET_KEY" STRATA_SECRET_KEY="$STRATA_ACCESS_KEY" "$S" -q ls
+node_log=$work/cluster/node1/stratad.log
+check "swapped: the node logs the failure" grep -q "authentication failed for an unknown key id" "$node_log"
+check "swapped: the secret is not in the node's log" test -f "$node_log" -a -z "$(grep -F "$STRATA_SECRET_KEY" "$node_log")"
 expect_rc "admin usage" 2 "$S" admin key delete
 expect_rc "key delete ''" 2 "$S" admin key delete ''
 check "key delete '': says why" grep -q "^strata: : not an access key id" "$work/stderr"
