@@ -459,6 +459,60 @@ START_TEST(failed_auth_answered_alike)
 END_TEST
 
 /*
+ * A proof is bound to its connection (the node's nonce and the TLS
+ * exporter): one made for connection A, sent on connection B, is refused,
+ * and A still takes it.
+ */
+START_TEST(auth_proof_bound_to_connection)
+{
+	const char *id = getenv("STRATA_ACCESS_KEY");
+	const char *sec = getenv("STRATA_SECRET_KEY");
+	struct proto_hello_req hq = { .version = PROTO_VERSION };
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_hello_resp hr;
+	struct proto_auth_req aq;
+	struct proto_header h;
+	uint8_t f[65536], af[1024], exp[32], tr[512], mac[32];
+	size_t n, an, tlen, mlen;
+	struct raw a, b;
+
+	raw_open(&a);
+	raw_open(&b);
+	raw_timeout(&a, &tv);
+	raw_timeout(&b, &tv);
+	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
+	raw_send(&b, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(&b, &h, f), 0);
+	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
+	raw_send(&a, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(&a, &h, f), 0);
+	ck_assert_int_eq(proto_hello_resp_decode(f, h.fields_len, &hr), 0);
+	ck_assert_int_eq(SSL_export_keying_material(a.ssl, exp, sizeof(exp),
+		PROTO_EXPORTER_LABEL, strlen(PROTO_EXPORTER_LABEL), NULL, 0, 0), 1);
+	ck_assert_int_eq(proto_auth_transcript(hr.nonce.p, exp, id, strlen(id),
+					       tr, sizeof(tr), &tlen), 0);
+	ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, sec,
+					strlen(sec), tr, tlen, mac, sizeof(mac),
+					&mlen));
+	aq.access_key_id.s = id;
+	aq.access_key_id.len = strlen(id);
+	aq.proof.p = mac;
+	aq.proof.len = sizeof(mac);
+	ck_assert_int_eq(proto_auth_req_encode(&aq, af, sizeof(af), &an), 0);
+	/* A's proof on B. */
+	raw_send(&b, PROTO_OP_AUTH, PROTO_F_END, 2, af, an, NULL, 0);
+	ck_assert_int_eq(raw_recv(&b, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+	/* And on A. */
+	raw_send(&a, PROTO_OP_AUTH, PROTO_F_END, 2, af, an, NULL, 0);
+	ck_assert_int_eq(raw_recv(&a, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), 0);
+	raw_close(&a);
+	raw_close(&b);
+}
+END_TEST
+
+/*
  * A key deleted while a connection authenticated with it is open: the
  * connection takes no new request (an ERROR STRATA_EAUTH, then closed).
  * Pooled clients keep connections for hours; a deleted key used to keep
@@ -1336,6 +1390,7 @@ int main(void)
 	tcase_set_timeout(access, 60);
 	tcase_add_test(access, deleted_key_connections_refused);
 	tcase_add_test(access, failed_auth_answered_alike);
+	tcase_add_test(access, auth_proof_bound_to_connection);
 	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
