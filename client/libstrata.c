@@ -323,6 +323,9 @@ void strata_config_release(struct strata_config *cfg)
 	 * const only so that callers can point them at literals. */
 	free((char *)cfg->endpoint);
 	free((char *)cfg->access_key);
+	if (cfg->secret_key)
+		OPENSSL_cleanse((char *)cfg->secret_key,
+				strlen(cfg->secret_key));
 	free((char *)cfg->secret_key);
 	free((char *)cfg->ca_file);
 	cfg->endpoint = cfg->access_key = cfg->secret_key = NULL;
@@ -1048,6 +1051,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 	if (rc && cfg->ca_file)
 		client_message("CA file %s: %s", cfg->ca_file,
 			       rc == -EPROTO ? "no PEM certificate in it" :
+			       rc == STRATA_ECONFIG ? "not a regular file" :
 			       strata_strerror(rc));
 	if (rc)
 		goto fail;

@@ -1570,6 +1570,14 @@ static void make_keys(struct bench *b)
 	}
 }
 
+/* Overwrite the --secret-key argument once libstrata holds its copy:
+ * anyone on the host reads command lines (ps(1), /proc/PID/cmdline). */
+static void scrub_secret_arg(const char *arg)
+{
+	if (arg)
+		memset((char *)arg, 'x', strlen(arg));
+}
+
 int main(int argc, char **argv)
 {
 	struct bench *b = xcalloc(1, sizeof(*b));
@@ -1593,6 +1601,7 @@ int main(int argc, char **argv)
 	b->cfg.pool_size = o->clients == CM_SHARED ? o->concurrency * per :
 			   per;
 	rc = strata_config_from_env(&b->cfg, err, sizeof(err));
+	scrub_secret_arg(o->secret_key);
 	if (rc) {
 		fprintf(stderr, "strata-bench: %s\n", *err ? err :
 			strata_strerror(rc));

@@ -2188,6 +2188,14 @@ static const struct cmd_help *find_help(const char *cmd)
 enum { O_ENDPOINT = 256, O_ACCESS, O_SECRET, O_CA, O_JSON, O_JOBS,
        O_CTYPE, O_RANGE, O_VERSION, O_ADMIN };
 
+/* Overwrite the --secret-key argument once libstrata holds its copy:
+ * anyone on the host reads command lines (ps(1), /proc/PID/cmdline). */
+static void scrub_secret_arg(const char *arg)
+{
+	if (arg)
+		memset((char *)arg, 'x', strlen(arg));
+}
+
 static void parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longs[] = {
@@ -2290,15 +2298,26 @@ static int out_done(const struct opts *o, int rc)
 static bool ca_file_ok(const char *path)
 {
 	STACK_OF(X509_INFO) *infos;
-	FILE *f = fopen(path, "r");
+	/* O_NONBLOCK: a FIFO does not wait for a writer (it is refused:
+	 * it would block the read below, and /dev/urandom never end it). */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	const char *why = NULL;
 	struct stat st;
 	int certs = 0;
+	FILE *f = NULL;
 
-	if (!f || (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "strata: CA file %s: %s\n", path,
-			strerror(f ? EISDIR : errno));
-		if (f)
-			fclose(f);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = strerror(EISDIR);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file";
+	else if (fcntl(fd, F_SETFL, 0) != 0 || !(f = fdopen(fd, "r")))
+		why = strerror(errno);
+	if (why) {
+		fprintf(stderr, "strata: CA file %s: %s\n", path, why);
+		if (fd >= 0)
+			close(fd);
 		return false;
 	}
 	infos = PEM_X509_INFO_read(f, NULL, NULL, NULL);
@@ -2481,6 +2500,7 @@ int main(int argc, char **argv)
 	cfg.ca_file = o.ca;
 	cfg.pool_size = 2 * o.jobs;
 	rc = strata_config_from_env(&cfg, err, sizeof(err));
+	scrub_secret_arg(o.secret_key);
 	if (rc) {
 		fprintf(stderr, "strata: %s\n", *err ? err :
 			strata_strerror(rc));

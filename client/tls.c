@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,31 @@ static int bio_create(BIO *b)
 
 /* ---- Context ----------------------------------------------------------- */
 
+/*
+ * The CA file can be read and is a regular file: OpenSSL would block on a
+ * FIFO until someone writes to it, read /dev/urandom forever, and say only
+ * "no certificate" of a directory.  0, -errno (-EISDIR for a directory) or
+ * STRATA_ECONFIG for another kind of file.
+ */
+static int ca_file_check(const char *path)
+{
+	struct stat st;
+	int fd, rc = 0;
+
+	/* O_NONBLOCK: opening a FIFO does not wait for a writer. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0)
+		rc = -errno;
+	else if (S_ISDIR(st.st_mode))
+		rc = -EISDIR;
+	else if (!S_ISREG(st.st_mode))
+		rc = STRATA_ECONFIG;
+	close(fd);
+	return rc;
+}
+
 int tls_ctx_new(const char *ca_file, struct tls_ctx **out)
 {
 	struct tls_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -150,10 +176,9 @@ int tls_ctx_new(const char *ca_file, struct tls_ctx **out)
 	 * connection first idles, so tls_conn_readable() does not see them.) */
 	SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
 	if (ca_file) {
-		if (access(ca_file, R_OK) != 0) {
-			rc = -errno;
+		rc = ca_file_check(ca_file);
+		if (rc)
 			goto fail;
-		}
 		if (SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file,
 						  NULL) != 1) {
 			rc = -EPROTO;

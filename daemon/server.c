@@ -7,7 +7,8 @@
  * - Every length off the wire is bounded by proto_header_decode() before a
  *   byte is buffered: the input buffer never grows past one frame
  *   (PROTO_HEADER_LEN + PROTO_MAX_FIELDS_LEN + PROTO_MAX_BODY_LEN).
- * - Nothing but HELLO, AUTH and PING is served before AUTH succeeds.
+ * - Nothing but HELLO, AUTH and PING is served before AUTH succeeds, nor
+ *   after the connection's access key was deleted (KEY_DELETE).
  * - A request id is live at most once per connection; a duplicate is a
  *   protocol error.
  * - A small frame is gathered into one buffer and written at once (one
@@ -58,9 +59,14 @@ struct server {
 #define READS_MAX 8u
 
 #define AUTH_TIMEOUT_MS 10000u
-#define AUTH_SWEEP_MS 1000u
+#define AUTH_SWEEP_MS 100u
+/* A failed AUTH is answered this long after it arrived (or a sweep
+ * later): its answer's timing must not tell an unknown key id (no lookup
+ * hit, no unseal, no MAC) from a wrong proof. */
+#define AUTH_FAIL_DELAY_MS 50u
 
-enum sconn_state { SC_HELLO, SC_AUTH, SC_READY, SC_CLOSING };
+/* SC_AUTH_FAILED: the answer waits for auth_sweep(); input is dropped. */
+enum sconn_state { SC_HELLO, SC_AUTH, SC_AUTH_FAILED, SC_READY, SC_CLOSING };
 
 enum sreq_kind { RQ_PUT, RQ_GET, RQ_BATCH, RQ_DISCARD };
 
@@ -119,12 +125,16 @@ struct sconn {
 	uint8_t nonce[PROTO_NONCE_LEN];
 	char principal[META_AKEY_ID_MAX + 1];
 	bool admin;			/* the principal may manage keys */
+	bool revoked;			/* its access key was deleted */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	bool rpaused;			/* a put is not writable */
 	bool opaused;			/* output above its mark: no more
 					 * requests until it drains */
 	uint64_t opened_ms;		/* uv_now() at open (auth deadline) */
+	uint64_t fail_ms;		/* SC_AUTH_FAILED: answer from then */
+	uint64_t fail_id;		/* ... to this AUTH request */
+	struct meter fail_m;		/* ... whose account waits too */
 	bool in_data;			/* re-entrancy guard for input */
 	struct sreq *reqs;
 	unsigned nreqs;
@@ -147,7 +157,9 @@ static struct meter *meter_of(struct sconn *c, uint64_t id)
 
 	if (r)
 		return &r->m;
-	return c->cur_set && c->cur_id == id ? &c->cur : NULL;
+	if (c->cur_set && c->cur_id == id)
+		return &c->cur;
+	return c->st == SC_AUTH_FAILED && c->fail_id == id ? &c->fail_m : NULL;
 }
 
 /* Name a request's target for the access log (bucket, and key if any). */
@@ -489,6 +501,7 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	char id[META_AKEY_ID_MAX + 1];
 	size_t slen = 0, tlen, mlen = 0, n;
 	uint32_t kflags = 0;
+	bool known = true;
 	int rc;
 
 	if (c->st != SC_AUTH) {
@@ -509,9 +522,11 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	}
 	rc = net_conn_export(c->nc, PROTO_EXPORTER_LABEL, exporter,
 			     sizeof(exporter));
-	if (!rc)
+	if (!rc) {
 		rc = store_access_key_get(c->srv->s, id, secret, &slen,
 					  &kflags);
+		known = rc != -ENOENT;
+	}
 	if (!rc)
 		rc = proto_auth_transcript(c->nonce, exporter, id, strlen(id),
 					   transcript, sizeof(transcript),
@@ -520,13 +535,24 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 			      transcript, tlen, mac, sizeof(mac), &mlen))
 		rc = -EIO;
 	OPENSSL_cleanse(secret, sizeof(secret));
-	/* One answer for an unknown key and a wrong proof: no key probing. */
+	/* One answer for an unknown key and a wrong proof, at one time
+	 * (auth_sweep()): no key probing. */
 	if (rc || mlen != sizeof(mac) ||
 	    CRYPTO_memcmp(mac, req.proof.p, sizeof(mac)) != 0) {
-		log_info("server", "authentication failed for key %s from %s",
-			 id, net_conn_peer(c->nc));
-		send_error(c, h->opcode, h->id, STRATA_EAUTH, NULL, false);
-		conn_fail(c, "authentication failed");
+		/* An unknown id may be a secret pasted in the wrong place:
+		 * only its start goes to the log. */
+		if (known)
+			log_info("server", "authentication failed for key %s "
+				 "from %s", id, net_conn_peer(c->nc));
+		else
+			log_info("server", "authentication failed for an "
+				 "unknown key id (%.4s..., %zu bytes) from %s",
+				 id, strlen(id), net_conn_peer(c->nc));
+		c->st = SC_AUTH_FAILED;
+		c->fail_ms = uv_now(c->srv->loop);
+		c->fail_id = h->id;
+		c->fail_m = c->cur;
+		c->cur.target = NULL;
 		return;
 	}
 	memcpy(c->principal, id, strlen(id) + 1);
@@ -1685,6 +1711,15 @@ static int count_admins(struct store *s, size_t *admins)
 	return 0;
 }
 
+/* A deleted key's connections take no new requests (frame()); those
+ * under way finish. */
+static void revoke_key(struct server *srv, const char *id)
+{
+	for (struct sconn *o = srv->conns; o; o = o->next)
+		if (o->st == SC_READY && !strcmp(o->principal, id))
+			o->revoked = true;
+}
+
 static void on_key_op(struct sconn *c, const struct proto_header *h,
 		      const uint8_t *f)
 {
@@ -1757,6 +1792,7 @@ static void on_key_op(struct sconn *c, const struct proto_header *h,
 		if (!rc) {
 			log_info("server", "%s deleted access key %s",
 				 c->principal, id);
+			revoke_key(c->srv, id);
 			conn_write_frame(c, h->opcode,
 					 PROTO_F_RESPONSE | PROTO_F_END, h->id,
 					 NULL, 0, NULL, 0);
@@ -1920,6 +1956,13 @@ static void frame(struct sconn *c, const struct proto_header *h,
 		conn_fail(c, "request before authentication");
 		return;
 	}
+	if (c->revoked) {
+		send_error(c, h->opcode, h->id, STRATA_EAUTH,
+			   "the access key of this connection was deleted",
+			   false);
+		conn_fail(c, "its access key was deleted");
+		return;
+	}
 	if (c->srv->shutting) {
 		/* After our GOAWAY: the client retries it elsewhere.  Its
 		 * body's tail, if any, is dropped as below. */
@@ -2063,7 +2106,8 @@ static void input_process(struct sconn *c)
 	if (c->in_data)
 		return;
 	c->in_data = true;
-	while (c->nc && c->st != SC_CLOSING && !c->rpaused && !c->opaused) {
+	while (c->nc && c->st != SC_CLOSING && c->st != SC_AUTH_FAILED &&
+	       !c->rpaused && !c->opaused) {
 		struct proto_header h;
 		size_t total;
 		int rc;
@@ -2127,7 +2171,7 @@ void server_conn_data(struct net_conn *nc, const uint8_t *buf, size_t len)
 {
 	struct sconn *c = net_conn_data(nc);
 
-	if (!c || c->st == SC_CLOSING)
+	if (!c || c->st == SC_CLOSING || c->st == SC_AUTH_FAILED)
 		return;
 	if (c->rlen + len > c->rcap) {
 		size_t cap = c->rcap ? c->rcap : 64 * 1024;
@@ -2259,14 +2303,16 @@ static void conn_maybe_free(struct sconn *c)
 	if (c->next)
 		c->next->pprev = c->pprev;
 	c->srv->nconns--;
+	free(c->fail_m.target);
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c);
 }
 
-/* Close connections that did not authenticate in time: an open TLS
- * session costs the node memory and a connection slot, and only a client
- * that proved a key may keep one as long as it likes. */
+/* Answer failed AUTHs once AUTH_FAIL_DELAY_MS passed, and close
+ * connections that did not authenticate in time: an open TLS session
+ * costs the node memory and a connection slot, and only a client that
+ * proved a key may keep one as long as it likes. */
 static void auth_sweep(uv_timer_t *t)
 {
 	struct server *srv = t->data;
@@ -2276,6 +2322,16 @@ static void auth_sweep(uv_timer_t *t)
 		char msg[96];
 
 		next = c->next;	/* closing may free c */
+		if (c->nc && c->st == SC_AUTH_FAILED) {
+			if (now - c->fail_ms < AUTH_FAIL_DELAY_MS)
+				continue;
+			send_error(c, PROTO_OP_AUTH, c->fail_id, STRATA_EAUTH,
+				   NULL, false);
+			free(c->fail_m.target);
+			c->fail_m.target = NULL;
+			conn_fail(c, "authentication failed");
+			continue;
+		}
 		if (!c->nc || c->st == SC_READY || c->st == SC_CLOSING ||
 		    now - c->opened_ms < srv->o.auth_timeout_ms)
 			continue;

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -302,6 +303,14 @@ static int ctx_common(SSL_CTX *ssl)
 
 static int ctx_load_identity(SSL_CTX *ssl, const char *cert, const char *key)
 {
+	struct stat st;
+
+	/* Group access is common (Debian's ssl-cert group); anyone's is a
+	 * key to impersonate the node with. */
+	if (stat(key, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 007))
+		log_warn("tls", "%s is mode %04o: every user may read the "
+			 "node's private key (chmod o-rwx %s)", key,
+			 (unsigned)(st.st_mode & 07777), key);
 	if (SSL_CTX_use_certificate_chain_file(ssl, cert) != 1)
 		return ctx_error("loading certificate chain", cert, STRATA_ECONFIG);
 	if (SSL_CTX_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1)

@@ -13,7 +13,9 @@
 # mode of downloaded files; a remote copy of an object being replaced; a
 # local file that changes while cp, cp -r or sync uploads it, and files
 # whose size is not their length (/proc, /sys, standard input part read);
-# the warning for a config file with a secret that others can read.
+# the warning for a config file with a secret that others can read, and
+# --secret-key overwritten in the command line; a FIFO or a directory as
+# the CA file; a secret sent as a key id kept out of the node's log.
 #   cli.sh STRATA_BINARY WORKDIR
 set -uo pipefail
 S=$1
@@ -457,6 +459,13 @@ check "missing CA named" grep -q "$work/no-ca.pem: No such file" "$work/stderr"
 echo garbage >"$work/garbage.pem"
 expect_rc "garbage CA" 2 "$S" --ca "$work/garbage.pem" ls
 check "garbage CA named" grep -q "CA file $work/garbage.pem" "$work/stderr"
+# A FIFO as the CA file is refused at once (it used to block until a
+# writer came), and so is a directory.
+mkfifo "$work/ca.fifo"
+expect_rc "FIFO CA" 2 timeout 20 "$S" --ca "$work/ca.fifo" ls
+check "FIFO CA named" grep -qF "CA file $work/ca.fifo: not a regular file" "$work/stderr"
+expect_rc "directory CA" 2 "$S" --ca "$work" ls
+check "directory CA named" grep -qF "CA file $work: Is a directory" "$work/stderr"
 expect_rc "bad endpoint" 2 "$S" --endpoint localhost ls
 check "bad endpoint named" grep -q "endpoint 'localhost': expected HOST:PORT" "$work/stderr"
 expect_rc "unresolvable host" 1 timeout 30 "$S" --endpoint no-such-host.invalid:7480 ls
@@ -494,6 +503,25 @@ check "lifecycle rm all again" "$S" lifecycle rm "strata://$b"
 expect_rc "lifecycle bad action" 2 "$S" lifecycle set "strata://$b/x" move 1d
 expect_rc "lifecycle bad age" 2 "$S" lifecycle set "strata://$b/x" cold soon
 expect_rc "lifecycle no bucket" 1 "$S" lifecycle get "strata://no-such-bucket-$$"
+# --secret-key does not stay on the command line, where anyone on the
+# host reads it (ps, /proc/PID/cmdline): strata overwrites it once read.
+mkfifo "$work/argv.fifo"
+"$S" -q --secret-key "$STRATA_SECRET_KEY" cp - "strata://$b/argv" <"$work/argv.fifo" &
+argv_pid=$!
+exec 9>"$work/argv.fifo"
+argv_gone=no
+for _ in $(seq 50); do
+	if ! tr '\0' ' ' <"/proc/$argv_pid/cmdline" | grep -qF "$STRATA_SECRET_KEY"; then
+		argv_gone=yes
+		break
+	fi
+	sleep 0.1
+done
+check "--secret-key not left in /proc/PID/cmdline" test "$argv_gone" = yes
+echo argv >&9
+exec 9>&-
+check "--secret-key upload" wait "$argv_pid"
+check "--secret-key upload stored" test "$("$S" cat "strata://$b/argv")" = argv
 check "rm -r" "$S" -q rm -r "strata://$b/"
 check "rb" "$S" -q rb "strata://$b"
 # Access keys: an admin makes a user key; the user can store but not
@@ -509,6 +537,12 @@ check "the node's reason is shown" grep -q "Permission denied (an admin access k
 expect_rc "last admin key kept" 1 "$S" admin key delete "$STRATA_ACCESS_KEY"
 check "key deleted" "$S" admin key delete "$uid"
 expect_rc "deleted key refused" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q ls
+# The key and the secret swapped: the secret, sent as a key id, does not
+# reach the node's log (e2e.sh's node, in $work/cluster).
+expect_rc "key and secret swapped" 1 env STRATA_ACCESS_KEY="$STRATA_SECRET_KEY" STRATA_SECRET_KEY="$STRATA_ACCESS_KEY" "$S" -q ls
+node_log=$work/cluster/node1/stratad.log
+check "swapped: the node logs the failure" grep -q "authentication failed for an unknown key id" "$node_log"
+check "swapped: the secret is not in the node's log" test -f "$node_log" -a -z "$(grep -F "$STRATA_SECRET_KEY" "$node_log")"
 expect_rc "admin usage" 2 "$S" admin key delete
 expect_rc "key delete ''" 2 "$S" admin key delete ''
 check "key delete '': says why" grep -q "^strata: : not an access key id" "$work/stderr"

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -351,15 +353,15 @@ static void raw_timeout(struct raw *r, const struct timeval *tv)
 				    sizeof(*tv)), 0);
 }
 
-static void raw_auth(struct raw *r)
+/* HELLO, then an AUTH as access key id with secret sec, not waiting for
+ * its answer. */
+static void raw_auth_send(struct raw *r, const char *id, const char *sec)
 {
 	struct proto_hello_req hq = { .version = PROTO_VERSION };
 	struct proto_hello_resp hr;
 	struct proto_auth_req aq;
 	struct proto_header h;
 	uint8_t f[65536], nonce[PROTO_NONCE_LEN], exp[32], tr[512], mac[32];
-	const char *id = getenv("STRATA_ACCESS_KEY");
-	const char *sec = getenv("STRATA_SECRET_KEY");
 	size_t n, tlen, mlen;
 
 	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
@@ -380,9 +382,170 @@ static void raw_auth(struct raw *r)
 	aq.proof.len = sizeof(mac);
 	ck_assert_int_eq(proto_auth_req_encode(&aq, f, sizeof(f), &n), 0);
 	raw_send(r, PROTO_OP_AUTH, PROTO_F_END, 2, f, n, NULL, 0);
+}
+
+/* HELLO and AUTH as access key id with secret sec. */
+static void raw_auth_as(struct raw *r, const char *id, const char *sec)
+{
+	struct proto_header h;
+	uint8_t f[65536];
+
+	raw_auth_send(r, id, sec);
 	ck_assert_int_eq(raw_recv(r, &h, f), 0);
 	ck_assert_msg(!(h.flags & PROTO_F_ERROR), "AUTH refused");
 }
+
+static void raw_auth(struct raw *r)
+{
+	raw_auth_as(r, getenv("STRATA_ACCESS_KEY"), getenv("STRATA_SECRET_KEY"));
+}
+
+/* The error code of an ERROR response in f, or 0 for a success. */
+static int raw_error(const struct proto_header *h, const uint8_t *f)
+{
+	struct proto_error e;
+
+	if (!(h->flags & PROTO_F_ERROR))
+		return 0;
+	ck_assert_int_eq(proto_error_decode(f, h->fields_len, &e), 0);
+	return e.code;
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/*
+ * A failed AUTH, for a key that exists (wrong secret) and for one that
+ * does not, is answered STRATA_EAUTH only after the node's delay (50 ms),
+ * and a request sent right behind it gets no answer: the answer's time
+ * cannot tell whether the key id exists (a found key costs an index hit,
+ * an unseal and a MAC, an unknown one none: 20 us apart, and the answer
+ * used to go out as soon as they were done).
+ */
+START_TEST(failed_auth_answered_alike)
+{
+	const char *ids[] = { getenv("STRATA_ACCESS_KEY"), "AK00000000000000000000" };
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_header h;
+	uint8_t f[65536];
+	int one = 1;
+
+	for (int i = 0; i < 2; i++) {
+		struct raw r;
+		double t0;
+
+		raw_open(&r);
+		raw_timeout(&r, &tv);
+		/* No Nagle: the AUTH's frame leaves at once, whole. */
+		ck_assert_int_eq(setsockopt(r.fd, IPPROTO_TCP, TCP_NODELAY,
+					    &one, sizeof(one)), 0);
+		raw_auth_send(&r, ids[i], "not-the-secret");
+		t0 = mono_ms();
+		raw_send(&r, PROTO_OP_PING, PROTO_F_END, 3, NULL, 0, NULL, 0);
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_msg(mono_ms() - t0 >= 30, "%s: refused after %.3f ms",
+			      ids[i], mono_ms() - t0);
+		ck_assert_uint_eq(h.id, 2);
+		ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+		ck_assert_int_eq(raw_recv(&r, &h, f), -1);	/* no PING */
+		raw_close(&r);
+	}
+}
+END_TEST
+
+/*
+ * A proof is bound to its connection (the node's nonce and the TLS
+ * exporter): one made for connection A, sent on connection B, is refused,
+ * and A still takes it.
+ */
+START_TEST(auth_proof_bound_to_connection)
+{
+	const char *id = getenv("STRATA_ACCESS_KEY");
+	const char *sec = getenv("STRATA_SECRET_KEY");
+	struct proto_hello_req hq = { .version = PROTO_VERSION };
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_hello_resp hr;
+	struct proto_auth_req aq;
+	struct proto_header h;
+	uint8_t f[65536], af[1024], exp[32], tr[512], mac[32];
+	size_t n, an, tlen, mlen;
+	struct raw a, b;
+
+	raw_open(&a);
+	raw_open(&b);
+	raw_timeout(&a, &tv);
+	raw_timeout(&b, &tv);
+	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
+	raw_send(&b, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(&b, &h, f), 0);
+	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
+	raw_send(&a, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
+	ck_assert_int_eq(raw_recv(&a, &h, f), 0);
+	ck_assert_int_eq(proto_hello_resp_decode(f, h.fields_len, &hr), 0);
+	ck_assert_int_eq(SSL_export_keying_material(a.ssl, exp, sizeof(exp),
+		PROTO_EXPORTER_LABEL, strlen(PROTO_EXPORTER_LABEL), NULL, 0, 0), 1);
+	ck_assert_int_eq(proto_auth_transcript(hr.nonce.p, exp, id, strlen(id),
+					       tr, sizeof(tr), &tlen), 0);
+	ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, sec,
+					strlen(sec), tr, tlen, mac, sizeof(mac),
+					&mlen));
+	aq.access_key_id.s = id;
+	aq.access_key_id.len = strlen(id);
+	aq.proof.p = mac;
+	aq.proof.len = sizeof(mac);
+	ck_assert_int_eq(proto_auth_req_encode(&aq, af, sizeof(af), &an), 0);
+	/* A's proof on B. */
+	raw_send(&b, PROTO_OP_AUTH, PROTO_F_END, 2, af, an, NULL, 0);
+	ck_assert_int_eq(raw_recv(&b, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+	/* And on A. */
+	raw_send(&a, PROTO_OP_AUTH, PROTO_F_END, 2, af, an, NULL, 0);
+	ck_assert_int_eq(raw_recv(&a, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), 0);
+	raw_close(&a);
+	raw_close(&b);
+}
+END_TEST
+
+/*
+ * A key deleted while a connection authenticated with it is open: the
+ * connection takes no new request (an ERROR STRATA_EAUTH, then closed).
+ * Pooled clients keep connections for hours; a deleted key used to keep
+ * working on them until they closed.
+ */
+START_TEST(deleted_key_connections_refused)
+{
+	char id[256], sec[256];
+	struct proto_header h;
+	struct timeval tv = { .tv_sec = 15 };
+	uint8_t f[65536];
+	struct raw r;
+
+	ck_assert_int_eq(strata_admin_key_create(C, false, id, sizeof(id), sec,
+						 sizeof(sec)), 0);
+	raw_open(&r);
+	raw_timeout(&r, &tv);
+	raw_auth_as(&r, id, sec);
+	raw_send(&r, PROTO_OP_BUCKET_LIST, PROTO_F_END, 3, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), 0);
+	ck_assert_int_eq(strata_admin_key_delete(C, id), 0);
+	raw_send(&r, PROTO_OP_BUCKET_LIST, PROTO_F_END, 4, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 4);
+	ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+	while (raw_recv(&r, &h, f) == 0)
+		;
+	raw_close(&r);
+	/* Other keys' connections, the deleting one's too, go on. */
+	put_and_check("after-key-delete", 10, 3);
+}
+END_TEST
 
 START_TEST(malformed_frames)
 {
@@ -1182,6 +1345,7 @@ int main(void)
 	Suite *s = suite_create("e2e");
 	TCase *tc = tcase_create("node");
 	TCase *wire = tcase_create("wire");
+	TCase *access = tcase_create("access");
 	SRunner *sr;
 	int failed;
 
@@ -1221,6 +1385,13 @@ int main(void)
 	tcase_add_test(wire, puts_over_limit_not_kept);
 	tcase_add_test(wire, open_uploads_bounded);
 	suite_add_tcase(s, wire);
+	/* Who may do what, and for how long. */
+	tcase_add_checked_fixture(access, setup, teardown);
+	tcase_set_timeout(access, 60);
+	tcase_add_test(access, deleted_key_connections_refused);
+	tcase_add_test(access, failed_auth_answered_alike);
+	tcase_add_test(access, auth_proof_bound_to_connection);
+	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

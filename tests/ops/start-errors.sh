@@ -3,7 +3,8 @@
 #
 # stratad refusing to start over a master key file it must not use: exit 1
 # and a log line that says what is wrong with the file (its mode, a
-# symbolic link, its length, not hex), not only "bad key file".  Started
+# symbolic link, its length, not hex), not only "bad key file".  A TLS
+# private key that every user may read is warned about.  Started
 # with few open files, it serves fewer connections and says so.
 #   STRATAD=path/to/stratad start-errors.sh
 set -u
@@ -44,19 +45,35 @@ try "40 bytes" "$mk holds 40 bytes: want 32 raw bytes or 64 hex digits"
 printf '%064d' 0 | tr 0 z >"$mk"
 try "64 bytes, not hex" "$mk: 64 bytes, but not all hex digits"
 
-# A client's control bytes (here in its access key id, which is logged when
-# authentication fails) reach the log escaped, never raw.
+# A client's control bytes (here in its access key id, whose first 4 bytes
+# are logged when authentication fails) reach the log escaped, never raw.
 "$root/deploy/dev-cluster.sh" up --dir "$work/c" >/dev/null 2>&1 ||
 	fail "dev-cluster up again"
-(. "$work/c/env" && STRATA_ACCESS_KEY=$'AK\e[31mX\a\nfake line' \
+(. "$work/c/env" && STRATA_ACCESS_KEY=$'A\e\a\nfake line' \
 	timeout 20 "${STRATA_CLI:-$root/build/client/strata}" ls >/dev/null 2>&1)
 "$root/deploy/dev-cluster.sh" down --dir "$work/c" >/dev/null
-line=$(grep "authentication failed for key" "$work/c/node1/stratad.log")
+line=$(grep "authentication failed for an unknown key id" "$work/c/node1/stratad.log")
 [ "$line" = "${line//[$'\x01'-$'\x1f'$'\x7f']/}" ] &&
-	printf '%s\n' "$line" | grep -qF 'for key AK\x1b[31mX\x07\x0afake line from' &&
+	printf '%s\n' "$line" | grep -qF 'unknown key id (A\x1b\x07\x0a..., 13 bytes) from' &&
 	ok "control bytes from a client are logged as \\xNN" ||
 	fail "the log line: $(printf '%s' "$line" | od -c | head -n 3)"
 
+# A TLS private key that every user may read: stratad serves, and warns.
+tk=$work/tls.key
+cp "$work/c/node.key" "$tk"
+chmod 644 "$tk"
+sed "s|^key = .*|key = $tk|" "$conf" >"$work/t.conf"
+"$STRATAD" -c "$work/t.conf" >"$work/t.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+	grep -q "serving on" "$work/t.log" && break
+	sleep 0.1
+done
+grep -qF "warn tls: $tk is mode 0644: every user may read the node's private key (chmod o-rwx $tk)" "$work/t.log" &&
+	ok "a TLS key of mode 0644: served, with a warning" ||
+	fail "a TLS key of mode 0644: $(cat "$work/t.log")"
+kill -TERM "$pid"
+wait "$pid"
 # Few open files (ulimit -n 400, hard too): stratad serves fewer
 # connections than max_connections, says so, and a flood of connections
 # leaves it the descriptors its store needs.

@@ -1316,6 +1316,30 @@ START_TEST(test_connect_errors)
 }
 END_TEST
 
+/* A CA file that is a directory or a FIFO is refused, saying why; the
+ * FIFO used to block strata_client_new() until someone wrote to it. */
+START_TEST(test_ca_file_not_regular)
+{
+	struct strata_config cfg = config();
+	strata_client *c = NULL;
+	char fifo[512];
+
+	alarm(20);	/* a blocked open ends the test (SIGALRM) */
+	cfg.ca_file = tmpdir;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), -EISDIR);
+	ck_assert_msg(strstr(strata_error_message(), "Is a directory"),
+		      "%s", strata_error_message());
+	snprintf(fifo, sizeof(fifo), "%s/ca.fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	cfg.ca_file = fifo;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), STRATA_ECONFIG);
+	ck_assert_msg(strstr(strata_error_message(), "not a regular file"),
+		      "%s", strata_error_message());
+	ck_assert_ptr_null(c);
+	alarm(0);
+}
+END_TEST
+
 START_TEST(test_connect_refused)
 {
 	struct strata_config cfg = config();
@@ -2685,6 +2709,7 @@ static Suite *client_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_connect_errors);
+	tcase_add_test(tc, test_ca_file_not_regular);
 	tcase_add_test(tc, test_connect_refused);
 	tcase_add_test(tc, test_config_from_env);
 	tcase_add_test(tc, test_buckets);
