@@ -647,7 +647,7 @@ static void round_sync_cb(struct uring_req *req, ssize_t res)
 		/* After a failed sync the page cache may have dropped the
 		 * bytes: append nothing more to that file. */
 		if (seg) {
-			seg->sealed = true;
+			segment_seal(seg);
 			if (r->s->active[seg->tier] == seg)
 				r->s->active[seg->tier] = NULL;
 		}
