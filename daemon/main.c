@@ -230,9 +230,15 @@ static void net_closed(void *arg)
  */
 static void trim_tick(uv_timer_t *t)
 {
-	struct mallinfo2 mi = mallinfo2();
+	struct app *a = t->data;
+	struct mallinfo2 mi;
 
-	(void)t;
+	/* Buffers pooled for reuse that sat a whole tick unused first. */
+	if (a->store)
+		store_trim(a->store);
+	if (a->net)
+		net_server_trim(a->net);
+	mi = mallinfo2();
 	if (mi.fordblks > MALLOC_KEEP_FREE_BYTES)
 		malloc_trim(0);
 }
@@ -842,6 +848,7 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_MAX_BYTES);
 	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_FREE_BYTES);
 	uv_timer_init(a.loop, &a.trim_timer);
+	a.trim_timer.data = &a;
 	uv_timer_start(&a.trim_timer, trim_tick, TRIM_TICK_MS, TRIM_TICK_MS);
 	uv_unref((uv_handle_t *)&a.trim_timer);
 	rc = start(&a);

@@ -173,8 +173,11 @@ uint8_t *store__buf_alloc(struct store *s, size_t len, size_t *cap)
 		*cap = s->bigsize;
 		void *p = NULL;
 
-		if (s->nbig)
-			return s->bigpool[--s->nbig];
+		if (s->nbig) {
+			if (--s->nbig < s->nbig_low)
+				s->nbig_low = s->nbig;
+			return s->bigpool[s->nbig];
+		}
 		/* Aligned for O_DIRECT appends (segment.h). */
 		if (posix_memalign(&p, SEGMENT_DIO_ALIGN, s->bigsize))
 			return NULL;
@@ -191,6 +194,14 @@ void store__buf_free(struct store *s, uint8_t *p, size_t cap)
 		return;
 	}
 	free(p);
+}
+
+void store_trim(struct store *s)
+{
+	/* The fewest pooled since the last call were never taken. */
+	for (unsigned n = s->nbig_low; n; n--)
+		free(s->bigpool[--s->nbig]);
+	s->nbig_low = s->nbig;
 }
 
 /* ---- buckets ---- */
@@ -1395,6 +1406,7 @@ int store_stats(struct store *s, struct store_stats *st)
 	}
 	store__tier_stats(s, st);
 	st->uring_inflight = s->ring ? uring_inflight(s->ring) : 0;
+	st->pooled_bytes = (uint64_t)s->nbig * s->bigsize;
 	st->index_refusing = index_writes_refused(s->ix);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
