@@ -663,8 +663,12 @@ static void round_sync_cb(struct uring_req *req, ssize_t res)
 				r->s->active[seg->tier] = NULL;
 		}
 	}
+	/* Unpinned as everywhere else: a segment doomed meanwhile (its last
+	 * live chunk deleted while an aborted put's write made it dirty) is
+	 * freed by its last unpin, this one (round_commit_done saw the pin);
+	 * a bare pins-- kept its file and descriptor until the restart. */
 	if (seg)
-		seg->pins--;
+		store__seg_unpin(r->s, seg);
 	if (--r->syncs == 0)
 		round_synced(r);
 }
@@ -736,8 +740,8 @@ static void round_start(struct store *s)
 	if (c.err || (n && (!r->reqs || !r->syncsegs))) {
 		r->sync_err = -ENOMEM;
 		for (size_t i = 0; i < c.n; i++) {
-			c.segs[i]->pins--;
 			c.segs[i]->dirty = true;
+			store__seg_unpin(s, c.segs[i]);
 		}
 		free(c.segs);
 		round_synced(r);
@@ -760,7 +764,7 @@ static void round_start(struct store *s)
 			/* The ring is closing; count it as failed. */
 			r->sync_err = -ECANCELED;
 			if (i < c.n)
-				c.segs[i]->pins--;
+				store__seg_unpin(s, c.segs[i]);
 			r->syncs--;
 		}
 	}
