@@ -3,8 +3,10 @@
  * cache: S3-FIFO over plaintext chunks (see cache.h).
  *
  * Invariants
- * - bytes == sum of memcap over entries in SMALL and MAIN; GHOST entries
- *   hold no memory.
+ * - bytes == sum of charge(e) over entries in SMALL and MAIN: the memory
+ *   an entry holds, its bookkeeping, and that of the ghost it may leave
+ *   (ghosts hold no chunk memory and are at most one per entry plus
+ *   GHOST_FLOOR), so that small chunks cannot take many times the budget.
  * - An entry leaves the hash table when it leaves the cache; its memory
  *   goes when the last reader releases it.
  * - The ghost queue holds at most as many keys as the live queues hold
@@ -23,6 +25,9 @@ enum { Q_NONE, Q_SMALL, Q_MAIN, Q_GHOST, Q__COUNT };
 
 #define GHOST_FLOOR 256
 #define FREQ_MAX 3
+/* An allocation's cost beyond what it was asked for (glibc: a size word,
+ * rounded to 16 bytes). */
+#define MALLOC_OVERHEAD 16u
 
 struct queue {
 	struct cache_entry *head, *tail;	/* evict at head */
@@ -39,6 +44,15 @@ struct cache {
 	void (*free_mem)(void *arg, uint8_t *mem, size_t cap);
 	void *arg;
 };
+
+/* What an entry counts against the budget: its memory, its struct, and
+ * the ghost struct it may become.  Measured before: 200,000 cached 8-byte
+ * objects took 52 MB for 1.6 MB of budget. */
+static uint64_t charge(const struct cache_entry *e)
+{
+	return e->memcap + MALLOC_OVERHEAD +
+	       2 * (sizeof(struct cache_entry) + MALLOC_OVERHEAD);
+}
 
 static uint64_t key_hash(const uint8_t *k)
 {
@@ -114,7 +128,7 @@ static void q_push(struct cache *c, struct cache_entry *e, int q)
 	qu->tail = e;
 	qu->count++;
 	if (q != Q_GHOST)
-		qu->bytes += e->memcap;
+		qu->bytes += charge(e);
 }
 
 static void q_unlink(struct cache *c, struct cache_entry *e)
@@ -131,7 +145,7 @@ static void q_unlink(struct cache *c, struct cache_entry *e)
 		qu->tail = e->qprev;
 	qu->count--;
 	if (e->queue != Q_GHOST)
-		qu->bytes -= e->memcap;
+		qu->bytes -= charge(e);
 	e->queue = Q_NONE;
 }
 

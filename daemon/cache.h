@@ -55,7 +55,9 @@ struct cache_stats {
 };
 
 /*
- * A cache of at most budget bytes (0: disabled; every lookup misses).
+ * A cache of at most budget bytes (0: disabled; every lookup misses),
+ * counting each entry's bookkeeping with its memory (cache_stats.bytes
+ * too): a budget filled with small chunks holds fewer of them.
  * free_mem(arg, mem, memcap) releases an evicted entry's memory.
  */
 struct cache *cache_new(size_t budget,

@@ -45,6 +45,10 @@ enum index_cf {
 	INDEX_CF__COUNT
 };
 
+/* Write-ahead log kept at most (about): past it, the column families
+ * holding the oldest log are flushed, so that it can go. */
+#define INDEX_WAL_MAX ((uint64_t)128 << 20)
+
 /*
  * Open (creating if missing) the index in directory `path`.
  *   [in] fault  fault points (FAULT_INDEX_READ/WRITE); may be NULL

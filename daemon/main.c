@@ -49,6 +49,11 @@
 #define STRATAD_VERSION "0.1.0"
 /* glibc's ceiling for M_MMAP_THRESHOLD on 64-bit (half a heap). */
 #define MALLOC_MMAP_MAX_BYTES (32 << 20)
+/* Free heap memory past this goes back to the kernel (M_TRIM_THRESHOLD at
+ * the top, trim_tick everywhere else). */
+#define MALLOC_KEEP_FREE_BYTES (2 * MALLOC_MMAP_MAX_BYTES)
+/* How often trim_tick looks at the heap. */
+#define TRIM_TICK_MS 10000
 /* io_threads = auto: one I/O loop per core, at most this many. */
 #define IO_THREADS_AUTO_MAX 16
 
@@ -68,6 +73,7 @@ struct app {
 	unsigned conns_cap;		/* max_connections, or fewer (conn_cap) */
 	uv_signal_t sig[3];
 	uv_timer_t drain_timer;		/* SIGTERM: requests finishing */
+	uv_timer_t trim_timer;		/* trim_tick */
 	uint64_t drain_until;		/* uv_now() when the grace ends */
 	bool ready;			/* store open and serving (/readyz) */
 	bool stopping;
@@ -196,6 +202,7 @@ static void store_closed(void *arg)
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&a->sig[i], NULL);
 	uv_close((uv_handle_t *)&a->drain_timer, NULL);
+	uv_close((uv_handle_t *)&a->trim_timer, NULL);
 	notify_release(&a->notify);
 }
 
@@ -210,6 +217,30 @@ static void net_closed(void *arg)
 		store_close(a->store, store_closed, a);
 	else
 		store_closed(a);
+}
+
+/*
+ * glibc gives free memory back only from the top of a heap: one block
+ * still in use above a hole keeps the hole resident for good.  Closed
+ * connections, finished slow readers and burst uploads left hundreds of
+ * MiB resident that no request would use again (measured: 2,000 idle
+ * connections opened and closed, 22 -> 90 MiB, and more each time).  So
+ * every TRIM_TICK_MS, when more than MALLOC_KEEP_FREE_BYTES of the heaps
+ * is free, hand the free pages back (malloc_trim walks every arena).
+ */
+static void trim_tick(uv_timer_t *t)
+{
+	struct app *a = t->data;
+	struct mallinfo2 mi;
+
+	/* Buffers pooled for reuse that sat a whole tick unused first. */
+	if (a->store)
+		store_trim(a->store);
+	if (a->net)
+		net_server_trim(a->net);
+	mi = mallinfo2();
+	if (mi.fordblks > MALLOC_KEEP_FREE_BYTES)
+		malloc_trim(0);
 }
 
 /* Every DRAIN_TICK_MS of the grace period, connections with nothing left
@@ -817,7 +848,11 @@ int main(int argc, char **argv)
 	 * data.  Keep them in the heap, reused, and give memory back only
 	 * past 64 MiB free at its top. */
 	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_MAX_BYTES);
-	mallopt(M_TRIM_THRESHOLD, 2 * MALLOC_MMAP_MAX_BYTES);
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_FREE_BYTES);
+	uv_timer_init(a.loop, &a.trim_timer);
+	a.trim_timer.data = &a;
+	uv_timer_start(&a.trim_timer, trim_tick, TRIM_TICK_MS, TRIM_TICK_MS);
+	uv_unref((uv_handle_t *)&a.trim_timer);
 	rc = start(&a);
 	if (rc) {
 		a.exit_code = 1;

@@ -143,7 +143,7 @@ static const struct row {
 	{ "strata_lookup_hits_total", "counter", "Object lookups answered from memory (no index read since the last commit).", ST(objmeta_hits) },
 	{ "strata_cache_misses_total", "counter", "Chunk cache misses.", ST(cache_misses) },
 	{ "strata_cache_evictions_total", "counter", "Chunks evicted from the cache.", ST(cache_evictions) },
-	{ "strata_cache_bytes", "gauge", "Bytes of decrypted chunks held by the cache.", ST(cache_bytes) },
+	{ "strata_cache_bytes", "gauge", "Bytes held by the chunk cache: decrypted chunks and their bookkeeping.", ST(cache_bytes) },
 	{ "strata_cache_budget_bytes", "gauge", "The cache's byte budget ([store] cache_size).", ST(cache_budget) },
 	{ "strata_tier_demoted_chunks_total", "counter", "Chunks moved hot to cold by the mover.", ST(demoted_chunks) },
 	{ "strata_tier_demoted_bytes_total", "counter", "Bytes moved hot to cold by the mover.", ST(demoted_bytes) },

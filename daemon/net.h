@@ -171,6 +171,12 @@ uint64_t net_server_refused(const struct net_server *s);
  * to the sockets, counting what application writes put into TLS. */
 size_t net_server_out_pending(const struct net_server *s);
 
+/* Free the pooled big buffers (I/O threads' output copies and input) that
+ * none took since the last call: an idle node gives back what a burst
+ * left (main.c, every 10 s).  net_server_pooled(): their bytes now. */
+void net_server_trim(struct net_server *s);
+size_t net_server_pooled(struct net_server *s);
+
 /* True when net_server_out_pending() of c's server is above
  * limits.out_total_cap (never when that is 0); on_server_drain is then
  * owed.  Producers call it as they call net_conn_write_pending(). */

@@ -209,6 +209,7 @@ struct net_server {
 		void *p[NET_POOL_MAX];
 		size_t cap[NET_POOL_MAX];
 		unsigned n;
+		unsigned low;		/* fewest pooled since the trim */
 	} pool;
 	uint8_t drop[4096];		/* refused connections' input */
 };

@@ -154,6 +154,8 @@ static void *pool_get(struct net_server *s, size_t len, size_t *cap)
 			*cap = pl->cap[i];
 			pl->p[i] = pl->p[--pl->n];
 			pl->cap[i] = pl->cap[pl->n];
+			if (pl->n < pl->low)
+				pl->low = pl->n;
 			break;
 		}
 	}
@@ -177,6 +179,37 @@ static void pool_put(struct net_server *s, void *p, size_t cap)
 	}
 	uv_mutex_unlock(&pl->mu);
 	free(p);
+}
+
+void net_server_trim(struct net_server *s)
+{
+	struct net_pool *pl = &s->pool;
+	void *p[NET_POOL_MAX];
+	unsigned n = 0;
+
+	if (!s->nio)
+		return;		/* no pool without I/O threads */
+	uv_mutex_lock(&pl->mu);
+	/* The fewest pooled since the last call were never taken. */
+	for (; pl->low; pl->low--)
+		p[n++] = pl->p[--pl->n];
+	pl->low = pl->n;
+	uv_mutex_unlock(&pl->mu);
+	while (n)
+		free(p[--n]);
+}
+
+size_t net_server_pooled(struct net_server *s)
+{
+	size_t bytes = 0;
+
+	if (!s->nio)
+		return 0;
+	uv_mutex_lock(&s->pool.mu);
+	for (unsigned i = 0; i < s->pool.n; i++)
+		bytes += s->pool.cap[i];
+	uv_mutex_unlock(&s->pool.mu);
+	return bytes;
 }
 
 void net__pool_free_all(struct net_server *s)

@@ -466,6 +466,26 @@ int segtab_create(struct segtab *t, uint8_t tier, struct segment **out)
 	return 0;
 }
 
+static void drop_dfd(struct segment *seg)
+{
+	if (seg->sealed && !seg->writes && seg->dfd >= 0) {
+		close(seg->dfd);
+		seg->dfd = -1;
+	}
+}
+
+void segment_seal(struct segment *seg)
+{
+	seg->sealed = true;
+	drop_dfd(seg);
+}
+
+void segment_write_done(struct segment *seg)
+{
+	seg->writes--;
+	drop_dfd(seg);
+}
+
 bool segment_unlinked(const struct segment *seg)
 {
 	struct stat st;

@@ -86,6 +86,13 @@ static inline void segment_grow(struct segtab *t, struct segment *seg,
 	t->used[seg->tier] += n;
 }
 
+/* No more appends to seg.  Its O_DIRECT descriptor goes once no append
+ * is in flight (here, or at the segment_write_done() of the last one):
+ * kept, every segment written since the start held two descriptors. */
+void segment_seal(struct segment *seg);
+/* An append to seg ended (seg->writes was counted up for it). */
+void segment_write_done(struct segment *seg);
+
 /* Open the tier directories (each must exist).  Returns 0, STRATA_ECONFIG
  * (logged), -ENOMEM. */
 int segtab_init(struct segtab *t, const struct store_opts *o);

@@ -173,8 +173,11 @@ uint8_t *store__buf_alloc(struct store *s, size_t len, size_t *cap)
 		*cap = s->bigsize;
 		void *p = NULL;
 
-		if (s->nbig)
-			return s->bigpool[--s->nbig];
+		if (s->nbig) {
+			if (--s->nbig < s->nbig_low)
+				s->nbig_low = s->nbig;
+			return s->bigpool[s->nbig];
+		}
 		/* Aligned for O_DIRECT appends (segment.h). */
 		if (posix_memalign(&p, SEGMENT_DIO_ALIGN, s->bigsize))
 			return NULL;
@@ -191,6 +194,14 @@ void store__buf_free(struct store *s, uint8_t *p, size_t cap)
 		return;
 	}
 	free(p);
+}
+
+void store_trim(struct store *s)
+{
+	/* The fewest pooled since the last call were never taken. */
+	for (unsigned n = s->nbig_low; n; n--)
+		free(s->bigpool[--s->nbig]);
+	s->nbig_low = s->nbig;
 }
 
 /* ---- buckets ---- */
@@ -647,13 +658,17 @@ static void round_sync_cb(struct uring_req *req, ssize_t res)
 		/* After a failed sync the page cache may have dropped the
 		 * bytes: append nothing more to that file. */
 		if (seg) {
-			seg->sealed = true;
+			segment_seal(seg);
 			if (r->s->active[seg->tier] == seg)
 				r->s->active[seg->tier] = NULL;
 		}
 	}
+	/* Unpinned as everywhere else: a segment doomed meanwhile (its last
+	 * live chunk deleted while an aborted put's write made it dirty) is
+	 * freed by its last unpin, this one (round_commit_done saw the pin);
+	 * a bare pins-- kept its file and descriptor until the restart. */
 	if (seg)
-		seg->pins--;
+		store__seg_unpin(r->s, seg);
 	if (--r->syncs == 0)
 		round_synced(r);
 }
@@ -725,8 +740,8 @@ static void round_start(struct store *s)
 	if (c.err || (n && (!r->reqs || !r->syncsegs))) {
 		r->sync_err = -ENOMEM;
 		for (size_t i = 0; i < c.n; i++) {
-			c.segs[i]->pins--;
 			c.segs[i]->dirty = true;
+			store__seg_unpin(s, c.segs[i]);
 		}
 		free(c.segs);
 		round_synced(r);
@@ -749,7 +764,7 @@ static void round_start(struct store *s)
 			/* The ring is closing; count it as failed. */
 			r->sync_err = -ECANCELED;
 			if (i < c.n)
-				c.segs[i]->pins--;
+				store__seg_unpin(s, c.segs[i]);
 			r->syncs--;
 		}
 	}
@@ -1395,6 +1410,7 @@ int store_stats(struct store *s, struct store_stats *st)
 	}
 	store__tier_stats(s, st);
 	st->uring_inflight = s->ring ? uring_inflight(s->ring) : 0;
+	st->pooled_bytes = (uint64_t)s->nbig * s->bigsize;
 	st->index_refusing = index_writes_refused(s->ix);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));

@@ -372,11 +372,17 @@ struct store_stats {
 	uint64_t lifecycle_cold, lifecycle_expired;
 	uint64_t mover_rate;
 	uint64_t uring_inflight;	/* io_uring operations in flight */
+	uint64_t pooled_bytes;		/* chunk buffers kept for reuse */
 	uint64_t index_refusing;	/* 1: the index refuses writes now */
 };
 
 /* Counters and space.  Reads the segment table from the index. */
 int store_stats(struct store *s, struct store_stats *st);
+
+/* Free the pooled chunk buffers that no get or put took since the last
+ * call (main.c calls it every 10 s): an idle node gives back what a burst
+ * left, up to 8 buffers of a chunk each. */
+void store_trim(struct store *s);
 
 /* ---- tiers ---- */
 

@@ -298,7 +298,7 @@ static void seal_dead_active(struct store *s, unsigned dead_pct)
 		body = a->size - SEGMENT_HDR_LEN;
 		dead = body > ms.live_bytes ? body - ms.live_bytes : 0;
 		if (dead && dead * 100 >= (uint64_t)dead_pct * body) {
-			a->sealed = true;
+			segment_seal(a);
 			s->active[t] = NULL;
 		}
 	}

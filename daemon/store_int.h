@@ -213,6 +213,7 @@ struct store {
 	 * a thousand page faults (loop thread only) */
 	uint8_t *bigpool[BIGPOOL_MAX];
 	unsigned nbig;
+	unsigned nbig_low;		/* fewest pooled since store_trim */
 	size_t bigsize;
 	struct cache *cache;		/* plaintext chunks (cache.h) */
 	/* Object index values read lately (store_read.c, "object lookups"):

@@ -139,10 +139,10 @@ static void move_write_cb(struct uring_req *req, ssize_t res)
 	struct move_item *mv = req->data;
 	struct store *s = mv->job->s;
 
-	mv->dst->writes--;
+	segment_write_done(mv->dst);
 	if (res < 0 || (size_t)res != mv->rec_len) {
 		/* A failed append: never append to that segment again. */
-		mv->dst->sealed = true;
+		segment_seal(mv->dst);
 		if (s->active[mv->dst->tier] == mv->dst)
 			s->active[mv->dst->tier] = NULL;
 		if (!mv->job->write_err)
@@ -190,7 +190,7 @@ static void move_read_cb(struct uring_req *req, ssize_t res)
 	rc = uring_write(s->ring, &mv->req, dst->fd, mv->buf, mv->rec_len,
 			 mv->dst_off, move_write_cb);
 	if (rc) {
-		dst->writes--;
+		segment_write_done(dst);
 		if (!j->write_err)
 			j->write_err = rc;
 		goto fail;

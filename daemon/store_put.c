@@ -317,13 +317,13 @@ static void chunk_write_cb(struct uring_req *req, ssize_t res)
 	struct put_chunk *c = req->data;
 	struct store *s = c->p->s;
 
-	c->seg->writes--;
+	segment_write_done(c->seg);
 	if (res < 0) {
 		log_err("store", "segment %" PRIx64 " write: %s", c->seg->id,
 			strerror((int)-res));
 		c->status = (int)res;
 		/* Append nothing more after a failed write. */
-		c->seg->sealed = true;
+		segment_seal(c->seg);
 		if (s->active[c->seg->tier] == c->seg)
 			s->active[c->seg->tier] = NULL;
 	} else {
@@ -344,7 +344,7 @@ int store__active_segment(struct store *s, uint8_t tier, size_t len,
 
 	if (seg && seg->size + len > s->o.segment_size &&
 	    seg->size > SEGMENT_HDR_LEN) {
-		seg->sealed = true;
+		segment_seal(seg);
 		s->active[tier] = seg = NULL;
 	}
 	if (!seg) {
@@ -444,7 +444,7 @@ static void chunk_store(struct put_chunk *c)
 	rc = uring_write(s->ring, &c->req, direct ? seg->dfd : seg->fd, c->rec,
 			 wlen, c->loc.off, chunk_write_cb);
 	if (rc) {
-		seg->writes--;
+		segment_write_done(seg);
 		c->status = rc;
 		goto end;
 	}

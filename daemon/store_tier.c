@@ -536,7 +536,7 @@ static bool start_demotion(struct tiers *t)
 		struct segment *a = s->active[STORE_TIER_HOT];
 
 		if (a && !a->writes && a->size > SEGMENT_HDR_LEN) {
-			a->sealed = true;
+			segment_seal(a);
 			s->active[STORE_TIER_HOT] = NULL;
 			tier_kick(s);
 		}

@@ -79,6 +79,26 @@ START_TEST(budget_hits_misses)
 }
 END_TEST
 
+/* Small chunks (inline objects of a few bytes) count their bookkeeping:
+ * what the entries really hold, struct and bytes, stays in the budget
+ * (it was 100,000 entries of 8 bytes, 14 MB, in a 1 MB budget). */
+START_TEST(small_entries_count_their_bookkeeping)
+{
+	const size_t budget = 1u << 20;
+	struct cache *c = cache_new(budget, free_mem, NULL);
+	struct cache_stats st;
+
+	for (unsigned i = 0; i < 100000; i++)
+		put(c, i, 8);
+	cache_get_stats(c, &st);
+	ck_assert_uint_gt(st.entries, 1000);
+	ck_assert_uint_le(st.entries * (sizeof(struct cache_entry) + 8),
+			  budget);
+	ck_assert_uint_le(st.bytes, budget);
+	cache_free(c);
+}
+END_TEST
+
 START_TEST(disabled)
 {
 	struct cache *c = cache_new(0, free_mem, NULL);
@@ -159,6 +179,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, budget_hits_misses);
+	tcase_add_test(tc, small_entries_count_their_bookkeeping);
 	tcase_add_test(tc, disabled);
 	tcase_add_test(tc, pinned_entry_survives_eviction);
 	tcase_add_test(tc, scan_resistant);

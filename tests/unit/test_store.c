@@ -1322,6 +1322,84 @@ START_TEST(large_chunks_direct_io)
 END_TEST
 
 
+/* Descriptors of this process open on segment files. */
+static unsigned seg_fds(void)
+{
+	char link[300], target[512];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	ssize_t len;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = 0;
+		if (strstr(target, "/seg-"))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A segment written with O_DIRECT appends has a second descriptor for
+ * them; once it is full and sealed, only the one reads use may remain
+ * (each segment written since the start held two, halving how much a
+ * node's open-files limit lets it store).
+ */
+START_TEST(sealed_segments_keep_one_fd)
+{
+	const size_t N = 6u << 20;
+	uint8_t *buf = tu_xmalloc(N);
+	struct store_stats st;
+	char key[16];
+
+	tenv_close(&E);
+	E.o.chunk_size = 2u << 20;
+	E.o.segment_size = 4u << 20;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	for (int i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "big%d", i);
+		tu_fill(buf, N, (uint64_t)i + 7);
+		ck_assert_int_eq(tenv_put(&E, "data", key, buf, N, NULL), 0);
+	}
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_ge(st.segments, 6);
+	/* One each, and the active segment's second one. */
+	ck_assert_uint_le(seg_fds(), st.segments + 1);
+	free(buf);
+}
+END_TEST
+
+/* Chunk buffers pooled for reuse go back once a store_trim() finds them
+ * untaken since the one before; the store works on without them. */
+START_TEST(trim_frees_pooled_buffers)
+{
+	const size_t N = 3u << 20;
+	uint8_t *buf = tu_xmalloc(N);
+	struct store_stats st;
+
+	tenv_close(&E);
+	E.o.chunk_size = 1u << 20;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(buf, N, 5);
+	ck_assert_int_eq(tenv_put(&E, "data", "big", buf, N, NULL), 0);
+	check_object("big", buf, N);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_gt(st.pooled_bytes, 0);
+	store_trim(E.s);
+	store_trim(E.s);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.pooled_bytes, 0);
+	check_object("big", buf, N);
+	free(buf);
+}
+END_TEST
+
 /*
  * Gets copy a large record from the page cache on the worker that decodes
  * it, and read it through io_uring when it is not (all) there: out of the
@@ -1753,6 +1831,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, inline_corrupt);
 	tcase_add_test(tc, access_keys);
 	tcase_add_test(tc, large_chunks_direct_io);
+	tcase_add_test(tc, sealed_segments_keep_one_fd);
+	tcase_add_test(tc, trim_frees_pooled_buffers);
 	tcase_add_test(tc, chunk_cache_serves_repeats);
 	tcase_add_test(tc, inline_objects_cached);
 	tcase_add_test(tc, object_lookups_cached);
