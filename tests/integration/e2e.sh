@@ -88,6 +88,22 @@ else
 	echo "e2e: FAIL: object lost or damaged after kill -9"; rc=1
 fi
 
+# stop_node WHAT: SIGTERM the node, wait for it to exit (at most 30 s);
+# prints the seconds it took.
+stop_node() {
+	local pid t0 t1
+	pid=$(cat "$work/cluster/node1/stratad.pid")
+	t0=$(date +%s%N)
+	kill -TERM "$pid"
+	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "e2e: FAIL: no stop on SIGTERM $1" >&2
+		return 1
+	fi
+	t1=$(date +%s%N)
+	echo $(((t1 - t0) / 1000000))
+}
+
 # SIGTERM while uploads stream and commit: each object is either whole or
 # absent after the restart, and the node's stop touches nothing freed
 # (puts whose commit was in flight when their connection closed used to
@@ -106,10 +122,7 @@ for delay in 0.3 0.5 0.7 0.9 1.1; do
 		pids+=($!)
 	fi
 	sleep "$delay"
-	pid=$(cat "$work/cluster/node1/stratad.pid")
-	kill -TERM "$pid"
-	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && { echo "e2e: FAIL: no stop on SIGTERM during uploads"; rc=1; }
+	stop_node "during uploads" >/dev/null || rc=1
 	wait "${pids[@]}" || true
 	"$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port" >/dev/null || rc=1
 	for i in 1 2 3 4 5 6; do
@@ -120,22 +133,6 @@ for delay in 0.3 0.5 0.7 0.9 1.1; do
 	done
 done
 echo "e2e: SIGTERM during uploads: every object whole or absent"
-
-# stop_node WHAT: SIGTERM the node, wait for it to exit (at most 30 s);
-# prints the seconds it took.
-stop_node() {
-	local pid t0 t1
-	pid=$(cat "$work/cluster/node1/stratad.pid")
-	t0=$(date +%s%N)
-	kill -TERM "$pid"
-	for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "e2e: FAIL: no stop on SIGTERM $1" >&2
-		return 1
-	fi
-	t1=$(date +%s%N)
-	echo $(((t1 - t0) / 1000000))
-}
 
 # SIGTERM while a download is under way (its reader slow to start): the
 # node sends GOAWAY, lets the request finish within shutdown_grace_ms,

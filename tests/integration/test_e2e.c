@@ -346,6 +346,19 @@ static int raw_recv(struct raw *r, struct proto_header *h, uint8_t *f)
 	return 0;
 }
 
+/* r still serves: a PING with this id is answered, and nothing else
+ * comes first. */
+static void raw_ping_ok(struct raw *r, uint64_t id)
+{
+	struct proto_header h;
+	uint8_t f[PROTO_MAX_FIELDS_LEN];
+
+	raw_send(r, PROTO_OP_PING, PROTO_F_END, id, NULL, 0, NULL, 0);
+	ck_assert_int_eq(raw_recv(r, &h, f), 0);
+	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	ck_assert_uint_eq(h.id, id);
+}
+
 /* Receives on r give up after tv (a test never waits forever). */
 static void raw_timeout(struct raw *r, const struct timeval *tv)
 {
@@ -707,9 +720,7 @@ START_TEST(unauthenticated_closed)
 	ck_assert_uint_ge(tu_now_ns() / 1000000 - t0, 9000);
 	ck_assert_uint_lt(tu_now_ns() / 1000000 - t0, 15000);
 	raw_close(&silent);
-	raw_send(&authed, PROTO_OP_PING, PROTO_F_END, 9, NULL, 0, NULL, 0);
-	ck_assert_int_eq(raw_recv(&authed, &h, f), 0);
-	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_ping_ok(&authed, 9);
 	raw_close(&authed);
 }
 END_TEST
@@ -752,10 +763,7 @@ START_TEST(get_cancelled)
 	ck_assert(h.flags & PROTO_F_CONT);
 	ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
 	ck_assert_int_eq(e.code, STRATA_EABORTED);
-	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 8, NULL, 0, NULL, 0);
-	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
-	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
-	ck_assert_uint_eq(h.id, 8);
+	raw_ping_ok(&r, 8);
 	raw_close(&r);
 }
 END_TEST
@@ -960,10 +968,7 @@ START_TEST(unknown_op_skipped)
 	ck_assert_uint_eq(h.id, 21);
 	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
 	/* Its id is free again. */
-	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 20, NULL, 0, NULL, 0);
-	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
-	ck_assert_uint_eq(h.id, 20);
-	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_ping_ok(&r, 20);
 	raw_close(&r);
 }
 END_TEST
@@ -1015,9 +1020,7 @@ START_TEST(put_size_enforced)
 						       NULL),
 				 STRATA_ENOOBJECT);
 	}
-	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 9, NULL, 0, NULL, 0);
-	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
-	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_ping_ok(&r, 9);
 	raw_close(&r);
 	ck_assert_int_eq(strata_object_get_buf(C, bucket, "exact", 0,
 					       STRATA_TO_END, f, sizeof(f), &n,
@@ -1239,9 +1242,7 @@ START_TEST(unread_reads_bounded)
 						    : STRATA_EABORTED);
 		ck_assert(!(h.flags & PROTO_F_CONT));
 	}
-	raw_send(&r, PROTO_OP_PING, PROTO_F_END, 1, NULL, 0, NULL, 0);
-	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
-	ck_assert_int_eq(h.opcode, PROTO_OP_PING);
+	raw_ping_ok(&r, 1);
 	raw_close(&r);
 }
 END_TEST
