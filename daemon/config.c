@@ -218,6 +218,7 @@ static const struct key keys[] = {
 	{ "store", "segment_size", K_SIZE, OFF(segment_size), 8, 1u << 20, 1ll << 40, 0 },
 	/* min -1: "auto" is allowed (config_auto_cache) */
 	{ "store", "cache_size", K_SIZE, OFF(cache_size), 8, -1, 1ll << 42, 0 },
+	{ "store", "transfer_memory", K_SIZE, OFF(transfer_memory), 8, 1 << 20, 1ll << 42, 0 },
 	{ "log", "level", K_LEVEL, 0, 0, 0, 0, 0 },
 	{ "log", "access", K_BOOL, OFF(log_access), 0, 0, 0, 0 },
 	{ "admin", "listen", K_ADMIN, 0, 0, 0, 0, 0 },
@@ -486,14 +487,29 @@ static void set_key(struct parse *p, const char *section, const char *name,
 		fail(p, section, name, why, NULL);
 }
 
-uint64_t config_auto_cache(void)
+static uint64_t usable_memory(void)
 {
 	uint64_t mem = uv_get_constrained_memory();	/* cgroup; 0: none */
 	uint64_t total = uv_get_total_memory();
 
 	if (!mem || (total && mem > total))
 		mem = total;
-	mem /= 4;
+	return mem;
+}
+
+uint64_t config_auto_cache(void)
+{
+	uint64_t mem = usable_memory() / 4;
+
+	return mem < CONFIG_CACHE_MIN ? CONFIG_CACHE_MIN : mem;
+}
+
+uint64_t config_auto_transfer(void)
+{
+	uint64_t mem = usable_memory() / 8;
+
+	if (mem > (1ull << 30))
+		mem = 1ull << 30;
 	return mem < CONFIG_CACHE_MIN ? CONFIG_CACHE_MIN : mem;
 }
 
@@ -513,6 +529,7 @@ void config_defaults(struct config *c)
 	c->inline_max = STORE_DEFAULT_INLINE;
 	c->segment_size = 256u << 20;
 	c->cache_size = config_auto_cache();
+	c->transfer_memory = config_auto_transfer();
 	c->hot_high_pct = 90;
 	c->hot_low_pct = 75;
 	c->mover_rate = 128u << 20;
@@ -838,6 +855,7 @@ void config_store_opts(const struct config *c, struct store_opts *o,
 	o->inline_max = c->inline_max ? c->inline_max : -1;
 	o->segment_size = c->segment_size;
 	o->cache_bytes = c->cache_size ? (int64_t)c->cache_size : -1;
+	o->transfer_bytes = c->transfer_memory;
 	o->node_id = c->node_id;
 	for (int t = 0; t < STORE_TIERS; t++) {
 		o->tier[t].capacity = c->tier_capacity[t];

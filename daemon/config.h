@@ -62,6 +62,7 @@ struct config {
 	int32_t inline_max;
 	uint64_t segment_size;
 	uint64_t cache_size;			/* 0: no cache */
+	uint64_t transfer_memory;		/* see config_auto_transfer */
 	/* [log] */
 	enum log_level log_level;
 	bool log_access;			/* a line per request */
@@ -78,6 +79,9 @@ struct config {
  * CONFIG_CACHE_MIN. */
 #define CONFIG_CACHE_MIN ((uint64_t)64 << 20)
 uint64_t config_auto_cache(void);
+/* transfer_memory's default: an eighth of that memory, between
+ * CONFIG_CACHE_MIN and 1 GiB. */
+uint64_t config_auto_transfer(void);
 
 void config_defaults(struct config *c);
 

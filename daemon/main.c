@@ -505,6 +505,13 @@ static void reload(struct app *a)
 	snprintf(what, sizeof(what), "cache_size %llu",
 		 (unsigned long long)a->cfg.cache_size);
 	note(done, sizeof(done), what);
+	if (nc.transfer_memory != a->cfg.transfer_memory) {
+		store_set_transfer_budget(a->store, nc.transfer_memory);
+		a->cfg.transfer_memory = nc.transfer_memory;
+	}
+	snprintf(what, sizeof(what), "transfer_memory %llu",
+		 (unsigned long long)a->cfg.transfer_memory);
+	note(done, sizeof(done), what);
 	if (strcmp(nc.listen_host, a->cfg.listen_host) ||
 	    nc.listen_port != a->cfg.listen_port)
 		note(later, sizeof(later), "[node] listen");

@@ -86,9 +86,11 @@ void net_limits_default(struct net_limits *l)
 static void io_check_drain(struct net_conn *c)
 {
 	if (c->state == NC_OPEN && atomic_load(&c->above_high) &&
-	    atomic_load(&c->pend) <= drain_level(c->io) &&
-	    atomic_exchange(&c->above_high, false))
+	    atomic_load(&c->pend) <= conn_drain_level(c) &&
+	    atomic_exchange(&c->above_high, false)) {
+		atomic_store(&c->drain_low, false);
 		net__emit_drain(c);
+	}
 }
 
 /* on_server_drain, once out_total is down to half the cap after a
@@ -674,6 +676,23 @@ bool net_server_out_congested(struct net_conn *c)
 	    atomic_exchange(&s->drain_owed, false)) {
 		s->sdrain_due = true;
 		uv_prepare_start(&s->mprep, net__on_mprep);
+	}
+	/* Only those holding more than out_low_water wait, each owed its
+	 * own on_drain there too (net.h). */
+	if (atomic_load(&c->pend) <= s->lim.out_low_water)
+		return false;
+	atomic_store(&c->drain_low, true);
+	atomic_store(&c->above_high, true);
+	/* The I/O loop may have drained it just before the flags were up:
+	 * then the drain is ours to call (threaded; on one loop nothing
+	 * runs in between). */
+	if (atomic_load(&c->pend) <= s->lim.out_low_water &&
+	    atomic_exchange(&c->above_high, false)) {
+		atomic_store(&c->drain_low, false);
+		if (!threaded(s))
+			return false;
+		c->m_drain_due = true;
+		net__dirty_add(c);
 	}
 	return true;
 }

@@ -22,8 +22,11 @@
  * And for the whole server, so that many connections cannot add up to more
  * memory than the node has: net_server_out_congested() says when all
  * connections' pending output together passes limits.out_total_cap;
- * producers stop and resume on on_server_drain, which fires once the total
- * falls to half the cap.
+ * then the connections that hold more than their drain level of it stop
+ * and resume on on_drain (theirs drained) or on_server_drain (the total
+ * fell to half the cap), whichever comes first.  A connection whose
+ * reader keeps up goes on: readers that stopped, holding the node's
+ * output, cannot stall the others.
  *
  * Writes made during one loop iteration go out together, just before the
  * loop blocks (one uv_write per connection per iteration).
@@ -178,8 +181,10 @@ void net_server_trim(struct net_server *s);
 size_t net_server_pooled(struct net_server *s);
 
 /* True when net_server_out_pending() of c's server is above
- * limits.out_total_cap (never when that is 0); on_server_drain is then
- * owed.  Producers call it as they call net_conn_write_pending(). */
+ * limits.out_total_cap (never when that is 0) and c's own pending output
+ * is above its drain level (out_low_water; threaded: as for on_drain);
+ * on_server_drain and c's on_drain are then owed.  Producers call it as
+ * they call net_conn_write_pending(). */
 bool net_server_out_congested(struct net_conn *c);
 
 /*

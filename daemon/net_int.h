@@ -116,6 +116,8 @@ struct net_conn {
 	/* ---- shared ---- */
 	atomic_size_t pend;	/* net_conn_write_pending() */
 	atomic_bool above_high;	/* on_drain is owed */
+	atomic_bool drain_low;	/* ... at out_low_water (the node is over
+				 * its output cap: net_server_out_congested) */
 	atomic_size_t in_bytes;	/* threaded: DATA not yet consumed */
 	atomic_bool starved;	/* threaded: RESUME_IN is owed */
 
@@ -242,6 +244,13 @@ static inline size_t drain_level(const struct net_io *io)
 	if (io->threaded && half > io->lim.out_low_water)
 		return half;
 	return io->lim.out_low_water;
+}
+
+/* Where c's owed on_drain comes. */
+static inline size_t conn_drain_level(struct net_conn *c)
+{
+	return atomic_load(&c->drain_low) ? c->io->lim.out_low_water
+					  : drain_level(c->io);
 }
 
 /* net.c: a connection on its I/O loop, and the server's teardown. */

@@ -354,9 +354,11 @@ static void main_written(struct net_conn *c, size_t len)
 		atomic_store(&c->above_high, true);
 		/* The I/O loop may have emptied it just before the flag was
 		 * up; then the drain is ours to call. */
-		if (atomic_load(&c->pend) <= drain_level(c->io) &&
-		    atomic_exchange(&c->above_high, false))
+		if (atomic_load(&c->pend) <= conn_drain_level(c) &&
+		    atomic_exchange(&c->above_high, false)) {
+			atomic_store(&c->drain_low, false);
 			c->m_drain_due = true;
+		}
 	}
 }
 

@@ -1653,6 +1653,9 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	STAT("cache.evictions=%" PRIu64, st.cache_evictions);
 	STAT("cache.bytes=%" PRIu64, st.cache_bytes);
 	STAT("cache.budget_bytes=%" PRIu64, st.cache_budget);
+	STAT("transfer.bytes=%" PRIu64, st.transfer_bytes);
+	STAT("transfer.budget_bytes=%" PRIu64, st.transfer_budget);
+	STAT("transfer.waits=%" PRIu64, st.transfer_waits);
 	STAT("compaction.segments=%" PRIu64, st.compacted_segments);
 	STAT("compaction.bytes=%" PRIu64, st.compacted_bytes);
 	STAT("store.segments=%" PRIu64, st.segments);

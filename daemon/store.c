@@ -196,6 +196,126 @@ void store__buf_free(struct store *s, uint8_t *p, size_t cap)
 	free(p);
 }
 
+/* ---- the transfer budget (store_int.h: struct xfer_wait) ---- */
+
+static void xfer_unlink(struct store *s, struct xfer_wait *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->xw_head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		s->xw_tail = w->prev;
+	w->prev = w->next = NULL;
+	w->queued = false;
+}
+
+/* Wake waiters in order while there is room; one that still cannot go
+ * (it needs more than has come back) stays first, and stops the round. */
+static void xfer_run(void *arg)
+{
+	struct store *s = arg;
+
+	s->xw_scheduled = false;
+	while (s->xw_head && s->xfer_used < s->o.transfer_bytes) {
+		struct xfer_wait *w = s->xw_head;
+
+		xfer_unlink(s, w);
+		s->xw_waking = w;
+		s->xw_requeued = false;
+		w->wake(w);		/* may end (and free) the transfer */
+		s->xw_waking = NULL;
+		if (s->xw_requeued)
+			break;
+	}
+}
+
+static void xfer_released(struct store *s)
+{
+	if (s->xw_head && !s->xw_scheduled &&
+	    s->xfer_used < s->o.transfer_bytes) {
+		s->xw_scheduled = true;
+		store__defer(s, &s->xw_d, xfer_run, s);
+	}
+}
+
+uint8_t *store__xbuf_alloc(struct store *s, size_t len, size_t *cap)
+{
+	uint8_t *p = store__buf_alloc(s, len, cap);
+
+	if (p)
+		s->xfer_used += *cap;
+	return p;
+}
+
+void store__xbuf_free(struct store *s, uint8_t *p, size_t cap)
+{
+	if (!p)
+		return;
+	store__buf_free(s, p, cap);
+	store__xbuf_forget(s, cap);
+}
+
+void store__xbuf_forget(struct store *s, size_t cap)
+{
+	s->xfer_used -= cap <= s->xfer_used ? cap : s->xfer_used;
+	xfer_released(s);
+}
+
+bool store__xfer_admit(struct store *s, struct xfer_wait *w, size_t need)
+{
+	if (!need)
+		return true;
+	if (s->xw_head && s->xw_waking != w)
+		return false;		/* others were first */
+	return !s->xfer_used || s->xfer_used + need <= s->o.transfer_bytes;
+}
+
+void store__xfer_wait(struct store *s, struct xfer_wait *w)
+{
+	if (w == s->xw_waking) {
+		/* Woken but still short: first in line again. */
+		s->xw_requeued = true;
+		w->prev = NULL;
+		w->next = s->xw_head;
+		if (s->xw_head)
+			s->xw_head->prev = w;
+		else
+			s->xw_tail = w;
+		s->xw_head = w;
+		w->queued = true;
+	} else if (!w->queued) {
+		s->xfer_waits++;
+		w->next = NULL;
+		w->prev = s->xw_tail;
+		if (s->xw_tail)
+			s->xw_tail->next = w;
+		else
+			s->xw_head = w;
+		s->xw_tail = w;
+		w->queued = true;
+	}
+	/* (What this gives back wakes the line.) */
+	store__get_reclaim_paused(s);
+}
+
+void store__xfer_cancel(struct store *s, struct xfer_wait *w)
+{
+	if (w->queued)
+		xfer_unlink(s, w);
+	if (s->xw_waking == w)
+		s->xw_waking = NULL;
+	xfer_released(s);
+}
+
+void store_set_transfer_budget(struct store *s, uint64_t bytes)
+{
+	s->o.transfer_bytes = bytes ? bytes : 1ull << 30;
+	xfer_released(s);
+}
+
 void store_trim(struct store *s)
 {
 	/* The fewest pooled since the last call were never taken. */
@@ -1411,6 +1531,9 @@ int store_stats(struct store *s, struct store_stats *st)
 	store__tier_stats(s, st);
 	st->uring_inflight = s->ring ? uring_inflight(s->ring) : 0;
 	st->pooled_bytes = (uint64_t)s->nbig * s->bigsize;
+	st->transfer_bytes = s->xfer_used;
+	st->transfer_budget = s->o.transfer_bytes;
+	st->transfer_waits = s->xfer_waits;
 	st->index_refusing = index_writes_refused(s->ix);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
@@ -1677,6 +1800,8 @@ static int check_opts(struct store_opts *o)
 		o->gc_dead_pct = 100;
 	if (!o->gc_interval_ms)
 		o->gc_interval_ms = 10000;
+	if (!o->transfer_bytes)
+		o->transfer_bytes = 1ull << 30;
 	if (o->cache_bytes == 0)
 		o->cache_bytes = 512ll << 20;
 	else if (o->cache_bytes < 0)

@@ -82,6 +82,11 @@ struct store_opts {
 	/* Plaintext chunk cache (cache.h) budget in bytes; 0: 512 MiB,
 	 * < 0: no cache. */
 	int64_t cache_bytes;
+	/* Node-wide budget for chunk buffers of gets and puts in progress
+	 * (read-ahead, chunks being encoded and written): past it, transfers
+	 * wait their turn and paused gets give back their read-ahead.
+	 * 0: 1 GiB. */
+	uint64_t transfer_bytes;
 	struct store_tier_opts tier[STORE_TIERS];
 	uint64_t mover_rate;		/* demotion/promotion bytes/s; 0: no cap */
 	unsigned mover_interval_ms;	/* mover check period; 0: 1 s */
@@ -373,6 +378,8 @@ struct store_stats {
 	uint64_t mover_rate;
 	uint64_t uring_inflight;	/* io_uring operations in flight */
 	uint64_t pooled_bytes;		/* chunk buffers kept for reuse */
+	uint64_t transfer_bytes, transfer_budget; /* transfer_bytes budget */
+	uint64_t transfer_waits;	/* times a get or put waited for it */
 	uint64_t index_refusing;	/* 1: the index refuses writes now */
 };
 
@@ -401,6 +408,8 @@ void store_set_mover_rate(struct store *s, uint64_t bytes_per_s);
 /* Change the chunk cache's budget (bytes, 0: off), e.g. on SIGHUP: a
  * smaller one evicts at once (entries being read go when released). */
 void store_set_cache_budget(struct store *s, uint64_t bytes);
+/* Change store_opts.transfer_bytes (0: the default). */
+void store_set_transfer_budget(struct store *s, uint64_t bytes);
 /* Have the mover look at the tiers now rather than at its next tick. */
 void store_tier_kick(struct store *s);
 

@@ -189,6 +189,44 @@ struct deferred {
 struct objmeta_slot;
 void store__objmeta_free(struct store *s);
 
+/*
+ * The node-wide budget for chunk buffers of transfers in progress
+ * (store_opts.transfer_bytes): read-ahead of gets, chunks of puts being
+ * encoded and written.  A get or put that finds it spent waits in line
+ * (FIFO) and is woken as buffers come back; gets paused for a slow
+ * reader give back what they read ahead while anyone waits.  What it
+ * counts is always either on its way back by itself (reads, encodes,
+ * writes in flight; chunks delivered at once) or handed back on demand
+ * (paused gets), so waiting never deadlocks.  Loop thread only.
+ */
+/* Chunks up to this size never wait for the budget (still counted): small
+ * objects' latency does not depend on large transfers. */
+#define XFER_SMALL (32u << 10)
+
+struct xfer_wait {
+	struct xfer_wait *prev, *next;
+	bool queued;
+	void (*wake)(struct xfer_wait *w);
+};
+
+/* Buffers counted against the budget (store__buf_alloc/free plus the
+ * count). */
+uint8_t *store__xbuf_alloc(struct store *s, size_t len, size_t *cap);
+void store__xbuf_free(struct store *s, uint8_t *p, size_t cap);
+/* A counted buffer handed elsewhere (the chunk cache): no longer counted. */
+void store__xbuf_forget(struct store *s, size_t cap);
+/* Whether w may take need more bytes now: nobody ahead of it in line and
+ * room left (or nothing counted at all: one chunk larger than the whole
+ * budget still goes, alone).  need 0 always may. */
+bool store__xfer_admit(struct store *s, struct xfer_wait *w, size_t need);
+/* Queue w (once; a woken waiter that still cannot go keeps its place at
+ * the front) and ask paused gets to give their read-ahead back. */
+void store__xfer_wait(struct store *s, struct xfer_wait *w);
+/* Take w out of the line (a get or put that ends while waiting). */
+void store__xfer_cancel(struct store *s, struct xfer_wait *w);
+/* Give back what paused gets hold (store_read.c). */
+void store__get_reclaim_paused(struct store *s);
+
 struct store {
 	uv_loop_t *loop;
 	struct store_opts o;
@@ -215,6 +253,15 @@ struct store {
 	unsigned nbig;
 	unsigned nbig_low;		/* fewest pooled since store_trim */
 	size_t bigsize;
+	/* transfer budget (struct xfer_wait) */
+	uint64_t xfer_used;
+	struct xfer_wait *xw_head, *xw_tail;
+	struct xfer_wait *xw_waking;	/* being woken by xfer_run */
+	bool xw_requeued;		/* ... and queued itself again */
+	bool xw_scheduled;
+	struct deferred xw_d;
+	uint64_t xfer_waits;		/* times a transfer waited */
+	struct store_get *paused_head;	/* paused gets holding buffers */
 	struct cache *cache;		/* plaintext chunks (cache.h) */
 	/* Object index values read lately (store_read.c, "object lookups"):
 	 * valid while objgen is what it was when they were read; every

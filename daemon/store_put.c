@@ -46,6 +46,7 @@ struct put_chunk {
 	struct segment *seg;		/* pinned until the put ends */
 	bool inl;			/* record goes into the index value */
 	bool direct;			/* written with O_DIRECT */
+	bool counted;			/* plain counts against the budget */
 	int status;
 	uv_work_t work;
 	struct uring_req req;
@@ -78,9 +79,15 @@ struct store_put {
 	void (*drain_cb)(void *arg);
 	void *drain_arg;
 	struct store_object_info info;
+	struct xfer_wait xw;		/* waiting for the transfer budget */
 };
 
 static void put_progress(struct store_put *p);
+
+static void put_wake(struct xfer_wait *w)
+{
+	put_progress(container_of(w, struct store_put, xw));
+}
 
 static void put_free(struct store_put *p)
 {
@@ -91,10 +98,14 @@ static void put_free(struct store_put *p)
 
 		if (c->seg)
 			store__seg_unpin(s, c->seg);
-		store__buf_free(s, c->plain, c->plaincap);
-		store__buf_free(s, c->rec, c->reccap);
+		if (c->counted)
+			store__xbuf_free(s, c->plain, c->plaincap);
+		else
+			store__buf_free(s, c->plain, c->plaincap);
+		store__xbuf_free(s, c->rec, c->reccap);
 		free(c);
 	}
+	store__xfer_cancel(s, &p->xw);
 	store__bucket_unref(s, p->b);
 	free(p->chunks);
 	store__buf_free(s, p->cur, p->curcap);
@@ -276,10 +287,13 @@ static void chunk_end(struct put_chunk *c)
 {
 	struct store_put *p = c->p;
 
-	store__buf_free(p->s, c->plain, c->plaincap);
+	if (c->counted)
+		store__xbuf_free(p->s, c->plain, c->plaincap);
+	else
+		store__buf_free(p->s, c->plain, c->plaincap);
 	c->plain = NULL;
 	if (!c->inl || c->status) {
-		store__buf_free(p->s, c->rec, c->reccap);
+		store__xbuf_free(p->s, c->rec, c->reccap);
 		c->rec = NULL;
 	}
 	if (c->status && !p->error)
@@ -495,16 +509,27 @@ static void put_dispatch(struct store_put *p)
 
 	while (p->pend && p->inflight < s->o.put_window) {
 		struct put_chunk *c = p->pend;
+		bool failed = p->error || p->aborted;
 
+		/* Its plaintext and record count from here: wait for room
+		 * (small chunks never wait). */
+		if (!failed && c->len > XFER_SMALL &&
+		    !store__xfer_admit(s, &p->xw, c->plaincap +
+				       record_bound(c->len))) {
+			store__xfer_wait(s, &p->xw);
+			break;
+		}
 		p->pend = c->next;
 		if (!p->pend)
 			p->pend_tail = &p->pend;
 		p->inflight++;
-		if (p->error || p->aborted) {
+		if (failed) {
 			chunk_end(c);
 			continue;
 		}
-		c->rec = store__buf_alloc(s, record_bound(c->len), &c->reccap);
+		c->counted = true;
+		s->xfer_used += c->plaincap;
+		c->rec = store__xbuf_alloc(s, record_bound(c->len), &c->reccap);
 		if (!c->rec) {
 			c->status = -ENOMEM;
 			chunk_end(c);
@@ -648,6 +673,7 @@ int store_put_begin(struct store *s, const char *bucket, const char *key,
 		return -ENOMEM;
 	p->s = s;
 	p->pend_tail = &p->pend;
+	p->xw.wake = put_wake;
 	s->ops++;
 	rc = store__bucket_get(s, bucket, &p->b);
 	if (rc)
@@ -778,5 +804,7 @@ void store_put_abort(struct store_put *p)
 	p->drain_cb = NULL;
 	if (!p->inflight && !p->pend)
 		put_free(p);
+	else if (!p->inflight)
+		put_progress(p);	/* drops chunks waiting for room */
 	/* else: the last chunk to finish frees it (put_finish). */
 }

@@ -381,10 +381,83 @@ struct store_get {
 	store_done_cb done_cb;
 	void *arg;
 	struct deferred fin;
+	struct xfer_wait xw;		/* waiting for the transfer budget */
+	struct store_get *pprev, *pnext;	/* s->paused_head, while paused */
+	bool on_paused;
 	struct get_slot slots[GET_WINDOW_MAX];
 };
 
 static void get_progress(struct store_get *g);
+
+static void get_wake(struct xfer_wait *w)
+{
+	get_progress(container_of(w, struct store_get, xw));
+}
+
+static void paused_unlink(struct store_get *g)
+{
+	struct store *s = g->s;
+
+	if (!g->on_paused)
+		return;
+	if (g->pprev)
+		g->pprev->pnext = g->pnext;
+	else
+		s->paused_head = g->pnext;
+	if (g->pnext)
+		g->pnext->pprev = g->pprev;
+	g->pprev = g->pnext = NULL;
+	g->on_paused = false;
+}
+
+static void slot_free_bufs(struct store *s, struct get_slot *sl)
+{
+	store__xbuf_free(s, sl->rec, sl->reccap);
+	store__xbuf_free(s, sl->plain, sl->plaincap);
+	sl->rec = sl->plain = NULL;
+	sl->reccap = sl->plaincap = 0;
+}
+
+/*
+ * A paused get gives back what it holds while others wait for the
+ * transfer budget: the chunks it read ahead and has not delivered (from
+ * the last one down; they are read again on resume) and the buffers of
+ * idle slots.  A read in flight keeps its slot (and the ones before it);
+ * when it completes, get_progress comes back here.
+ */
+static void get_reclaim(struct store_get *g)
+{
+	struct store *s = g->s;
+
+	if (g->busy || g->finished)
+		return;
+	while (g->next_issue > g->next_deliver) {
+		struct get_slot *sl =
+			&g->slots[(g->next_issue - 1) % s->o.get_window];
+
+		if (!sl->busy || !sl->ready || sl->status ||
+		    sl->idx != g->next_issue - 1)
+			break;
+		cache_release(sl->centry);
+		sl->centry = NULL;
+		sl->out = NULL;
+		sl->busy = sl->ready = false;
+		g->next_issue--;
+	}
+	for (unsigned i = 0; i < s->o.get_window; i++)
+		if (!g->slots[i].busy)
+			slot_free_bufs(s, &g->slots[i]);
+}
+
+void store__get_reclaim_paused(struct store *s)
+{
+	struct store_get *g = s->paused_head, *next;
+
+	for (; g; g = next) {
+		next = g->pnext;
+		get_reclaim(g);
+	}
+}
 
 static void get_unpin_locs(struct store_get *g)
 {
@@ -507,11 +580,12 @@ static void get_free(struct store_get *g)
 	free(g->bucket_name);
 	get_unpin_locs(g);
 	free(g->locs);
+	store__xfer_cancel(s, &g->xw);
+	paused_unlink(g);
 
 	for (int i = 0; i < GET_WINDOW_MAX; i++) {
 		cache_release(g->slots[i].centry);
-		store__buf_free(s, g->slots[i].rec, g->slots[i].reccap);
-		store__buf_free(s, g->slots[i].plain, g->slots[i].plaincap);
+		slot_free_bufs(s, &g->slots[i]);
 	}
 	meta_object_free(g->o);
 	free(g->objbuf);
@@ -585,8 +659,8 @@ static int slot_prepare_out(struct store *s, struct get_slot *sl)
 	}
 	/* (A bad header fails in record_decode, which says why.) */
 	if (sl->plaincap < sl->mc.raw_len) {
-		store__buf_free(s, sl->plain, sl->plaincap);
-		sl->plain = store__buf_alloc(s, sl->mc.raw_len, &sl->plaincap);
+		store__xbuf_free(s, sl->plain, sl->plaincap);
+		sl->plain = store__xbuf_alloc(s, sl->mc.raw_len, &sl->plaincap);
 		if (!sl->plain) {
 			sl->plaincap = 0;
 			return -ENOMEM;
@@ -744,9 +818,9 @@ static bool slot_fetch(struct store *s, struct get_slot *sl,
 		sl->out = sl->rec + RECORD_HDR_LEN;
 	} else {
 		if (sl->plaincap < sl->mc.raw_len) {
-			store__buf_free(s, sl->plain, sl->plaincap);
-			sl->plain = store__buf_alloc(s, sl->mc.raw_len,
-						     &sl->plaincap);
+			store__xbuf_free(s, sl->plain, sl->plaincap);
+			sl->plain = store__xbuf_alloc(s, sl->mc.raw_len,
+						      &sl->plaincap);
 			if (!sl->plain) {
 				sl->plaincap = 0;
 				return false;
@@ -771,8 +845,8 @@ static void get_issue_inline(struct store_get *g, struct get_slot *sl)
 	sl->mc.rec_len = g->o->inlen;
 	sl->mc.raw_len = g->o->chunks[0].raw_len;
 	if (sl->reccap < g->o->inlen) {
-		store__buf_free(s, sl->rec, sl->reccap);
-		sl->rec = store__buf_alloc(s, g->o->inlen, &sl->reccap);
+		store__xbuf_free(s, sl->rec, sl->reccap);
+		sl->rec = store__xbuf_alloc(s, g->o->inlen, &sl->reccap);
 		if (!sl->rec) {
 			sl->reccap = 0;
 			sl->status = -ENOMEM;
@@ -831,20 +905,39 @@ static void slot_cache(struct store_get *g, struct get_slot *sl)
 	if (sl->out == sl->plain) {
 		if (cache_insert(s->cache, key, sl->plain, sl->plaincap,
 				 sl->out, sl->plainlen)) {
+			store__xbuf_forget(s, sl->plaincap);
 			sl->plain = NULL;
 			sl->plaincap = 0;
 		}
 	} else if (sl->out == sl->rec + RECORD_HDR_LEN) {
 		if (cache_insert(s->cache, key, sl->rec, sl->reccap, sl->out,
 				 sl->plainlen)) {
+			store__xbuf_forget(s, sl->reccap);
 			sl->rec = NULL;
 			sl->reccap = 0;
 		}
 	}
 }
 
-/* Start reading chunk idx into a free slot. */
-static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
+/* What reading the chunk into sl takes beyond the buffers it has. */
+static size_t slot_need(const struct get_slot *sl)
+{
+	size_t need = 0;
+
+	if (sl->reccap < sl->mc.rec_len)
+		need += sl->mc.rec_len;
+	if (sl->mc.rec_len != RECORD_HDR_LEN + sl->mc.raw_len &&
+	    sl->plaincap < sl->mc.raw_len)
+		need += sl->mc.raw_len;		/* zstd: a plaintext buffer */
+	return need;
+}
+
+/*
+ * Start reading chunk idx into a free slot.  Returns false, the slot
+ * untouched, when the read must wait for the transfer budget (the get is
+ * then in line, and woken).
+ */
+static bool get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 {
 	struct store *s = g->s;
 	struct segment *seg;
@@ -883,15 +976,16 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 				/* Ready at once: have the progress loop look
 				 * again (it may be running right now). */
 				g->again = true;
-				return;
+				return true;
 			}
 		}
 	}
 	if (g->o->flags & META_OBJ_INLINE) {
 		get_issue_inline(g, sl);
-		return;
+		return true;
 	}
-	if (idx >= g->loc_end) {
+	/* (Below the batch: read ahead past its end, then given back.) */
+	if (idx >= g->loc_end || idx < g->loc_first) {
 		rc = get_resolve(g, idx);
 		if (rc == -ENOENT)
 			rc = get_changed(g);
@@ -909,9 +1003,20 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 		if (rc)
 			goto fail;
 	}
+	if (sl->mc.raw_len > XFER_SMALL &&
+	    !store__xfer_admit(s, &g->xw, slot_need(sl))) {
+		/* Idle buffers of the get's other slots go back first. */
+		for (unsigned i = 0; i < s->o.get_window; i++)
+			if (!g->slots[i].busy && &g->slots[i] != sl)
+				slot_free_bufs(s, &g->slots[i]);
+		sl->busy = false;
+		g->inflight--;
+		store__xfer_wait(s, &g->xw);
+		return false;
+	}
 	if (sl->reccap < sl->mc.rec_len) {
-		store__buf_free(s, sl->rec, sl->reccap);
-		sl->rec = store__buf_alloc(s, sl->mc.rec_len, &sl->reccap);
+		store__xbuf_free(s, sl->rec, sl->reccap);
+		sl->rec = store__xbuf_alloc(s, sl->mc.rec_len, &sl->reccap);
 		if (!sl->rec) {
 			sl->reccap = 0;
 			rc = -ENOMEM;
@@ -930,7 +1035,7 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	sl->req.async = sl->mc.rec_len > INLINE_CODEC_MAX;
 	sl->req.inject = fault_hit(s->o.fault, FAULT_SEG_READ);
 	if (slot_fetch(s, sl, seg))
-		return;
+		return true;
 	rc = store__tier_read(s, seg, &sl->req, sl->rec, sl->mc.rec_len,
 			      sl->mc.off, slot_read_cb);
 	if (rc) {
@@ -938,12 +1043,32 @@ static void get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 		sl->seg = NULL;
 		goto fail;
 	}
-	return;
+	return true;
 fail:
 	sl->status = rc;
 	sl->ready = true;
 	g->inflight--;
 	g->again = true;
+	return true;
+}
+
+/* Keep the window full: issue reads up to get_window chunks ahead of the
+ * one to deliver next.  A paused get stops while others wait for the
+ * budget. */
+static void get_fill(struct store_get *g)
+{
+	struct store *s = g->s;
+
+	while (!g->error && g->next_issue <= g->last &&
+	       g->next_issue < g->next_deliver + s->o.get_window) {
+		struct get_slot *sl = &g->slots[g->next_issue % s->o.get_window];
+
+		if (sl->busy || (g->paused && s->xw_head))
+			break;
+		if (!get_issue(g, sl, g->next_issue))
+			break;
+		g->next_issue++;
+	}
 }
 
 static void get_finish(void *arg)
@@ -995,18 +1120,15 @@ static void get_progress(struct store_get *g)
 			slot_cache(g, sl);
 			sl->busy = false;
 			g->next_deliver++;
+			/* Others wait: its buffers are better used there. */
+			if (s->xw_head)
+				slot_free_bufs(s, sl);
 		}
-		while (!g->error && g->next_issue <= g->last &&
-		       g->next_issue < g->next_deliver + s->o.get_window) {
-			struct get_slot *sl =
-				&g->slots[g->next_issue % s->o.get_window];
-
-			if (sl->busy)
-				break;
-			get_issue(g, sl, g->next_issue++);
-		}
+		get_fill(g);
 	} while (g->again);
 	g->busy = false;
+	if (g->paused && s->xw_head)
+		get_reclaim(g);
 	if (!g->finished && !g->inflight && !g->kick_pending &&
 	    (g->error || g->next_deliver > g->last)) {
 		g->finished = true;
@@ -1111,6 +1233,7 @@ int store__get(struct store *s, const char *bucket, const char *key,
 		return -ENOMEM;
 	g->s = s;
 	g->prestage = prestage;
+	g->xw.wake = get_wake;
 	s->ops++;
 	/* Look the object up and pin where its first chunks are.  A chunk
 	 * entry missing means a commit round replaced or deleted the object
@@ -1144,11 +1267,7 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	}
 	/* Issue from the loop: errors found now still arrive via done_cb. */
 	g->busy = true;
-	for (uint32_t i = g->next_issue;
-	     i <= g->last && i < g->next_issue + s->o.get_window; i++)
-		get_issue(g, &g->slots[i % s->o.get_window], i);
-	g->next_issue = g->last + 1 < g->next_issue + s->o.get_window
-		? g->last + 1 : g->next_issue + s->o.get_window;
+	get_fill(g);
 	g->busy = false;
 	g->kick_pending = true;
 	store__defer(s, &g->fin, get_kick, g);
@@ -1160,7 +1279,21 @@ fail:
 
 void store_get_pause(struct store_get *g)
 {
+	struct store *s = g->s;
+
+	if (g->paused)
+		return;
 	g->paused = true;
+	/* On the list of gets that give back on demand; when others wait
+	 * already, get_progress (which is delivering now) does at once. */
+	g->pnext = s->paused_head;
+	g->pprev = NULL;
+	if (s->paused_head)
+		s->paused_head->pprev = g;
+	s->paused_head = g;
+	g->on_paused = true;
+	if (s->xw_head)
+		get_reclaim(g);		/* (does nothing while delivering) */
 }
 
 void store_get_resume(struct store_get *g)
@@ -1168,6 +1301,7 @@ void store_get_resume(struct store_get *g)
 	if (!g->paused)
 		return;
 	g->paused = false;
+	paused_unlink(g);
 	get_progress(g);
 }
 

@@ -796,14 +796,121 @@ START_TEST(test_total_cap)
 	}
 	ck_assert_int_eq(F.enobufs, 4);
 	ck_assert_int_ge(F.server_drains, 1);
-	/* One 100000-byte write (plus record overhead) past the cap at most. */
+	/* Past the cap, each producer holding no more than out_low_water
+	 * may write once more: 4 x (256 KiB + one 100000-byte write, plus
+	 * record overhead) at most. */
 	ck_assert_uint_gt(F.max_total, F.lim.out_total_cap / 2);
-	ck_assert_uint_le(F.max_total, F.lim.out_total_cap + (128u << 10));
+	ck_assert_uint_le(F.max_total, F.lim.out_total_cap +
+			  4 * (F.lim.out_low_water + (128u << 10)));
 	want = 4;
 	run_until(p_closes, 5000);
 	ck_assert_uint_eq(net_server_out_pending(F.srv), 0);
 	ck_assert_int_gt(F.borrowed, 0);
 	ck_assert_int_eq(F.released, F.borrowed);
+}
+END_TEST
+
+/* A reader that reads nothing until told (or 30 s), then everything. */
+static atomic_bool stall_release;
+
+static void cl_stalled_reader(struct client *cl)
+{
+	uint8_t *buf = tu_xmalloc(BULK);
+	struct tcli t;
+
+	if (tls_connect(cl->ctx, &t) == 0) {
+		for (int i = 0; i < 30000 && !atomic_load(&stall_release); i++)
+			usleep(1000);
+		cl->ok = read_all(t.ssl, buf, BULK, 1 << 20, 0) == 0 &&
+			 memcmp(buf, F.pattern, BULK) == 0;
+		cl->res = read_eof(t.ssl);
+	}
+	tls_disconnect(&t);
+	free(buf);
+}
+
+static void cl_fast_reader(struct client *cl)
+{
+	uint8_t *buf = tu_xmalloc(BULK);
+	struct tcli t;
+
+	if (tls_connect(cl->ctx, &t) == 0) {
+		cl->ok = read_all(t.ssl, buf, BULK, 1 << 20, 0) == 0 &&
+			 memcmp(buf, F.pattern, BULK) == 0;
+		cl->res = read_eof(t.ssl);
+	}
+	tls_disconnect(&t);
+	free(buf);
+}
+
+static void tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static bool tick_closed;
+
+static void tick_close_cb(uv_handle_t *h)
+{
+	(void)h;
+	tick_closed = true;
+}
+
+static bool p_tick_closed(void)
+{
+	return tick_closed;
+}
+
+static bool p_over_cap(void)
+{
+	return net_server_out_pending(F.srv) > F.lim.out_total_cap;
+}
+
+/*
+ * A reader that stopped holds the node over its cap: another reader still
+ * gets everything (only connections holding more than out_low_water of the
+ * node's output wait), and the stalled one too once it reads.
+ */
+START_TEST(test_total_cap_stalled_reader)
+{
+	struct client a = { 0 }, b = { 0 };
+	static uv_timer_t tm;
+
+	F.mode = M_BULK;
+	F.lim.out_high_water = 4 << 20;
+	F.lim.out_low_water = 256 << 10;
+	F.lim.out_cap = 16 << 20;
+	F.lim.out_total_cap = 1 << 20;
+	fx_limits();
+	F.pattern = tu_xmalloc(BULK);
+	tu_fill(F.pattern, BULK, 13);
+	atomic_store(&stall_release, false);
+	ck_assert_int_eq(uv_timer_init(&F.loop, &tm), 0);
+	ck_assert_int_eq(uv_timer_start(&tm, tick, 10, 10), 0);
+	client_start(&a, cl_stalled_reader);
+	run_until(p_over_cap, 10000);
+	client_start(&b, cl_fast_reader);
+	want = 1;
+	run_until(p_done, 20000);
+	client_join(&b);
+	ck_assert_msg(b.ok, "the reader that reads got wrong or short data");
+	ck_assert_int_eq(b.res, 0);
+	/* (It held the node over its cap the whole time: the cap was 1 MiB
+	 * and the stalled reader's own output more than half of it.) */
+	ck_assert_uint_gt(net_server_out_pending(F.srv),
+			  F.lim.out_total_cap / 2);
+	atomic_store(&stall_release, true);
+	want = 2;
+	run_until(p_done, 30000);
+	client_join(&a);
+	ck_assert_msg(a.ok, "the stalled reader got wrong or short data");
+	ck_assert_int_eq(a.res, 0);
+	tick_closed = false;
+	uv_close((uv_handle_t *)&tm, tick_close_cb);
+	run_until(p_tick_closed, 5000);
+	want = 2;
+	run_until(p_closes, 5000);
+	ck_assert_uint_eq(net_server_out_pending(F.srv), 0);
 }
 END_TEST
 
@@ -1073,6 +1180,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_reload_mutual_tls);
 	tcase_add_test(tc, test_write_backpressure);
 	tcase_add_test(tc, test_total_cap);
+	tcase_add_test(tc, test_total_cap_stalled_reader);
 	tcase_add_test(tc, test_read_backpressure);
 	tcase_add_test(tc, test_max_conns);
 	tcase_add_test(tc, test_server_close_live);

@@ -1662,6 +1662,238 @@ START_TEST(get_hold_keeps_cached_bytes)
 }
 END_TEST
 
+/* ---- the transfer budget ---- */
+
+struct pget {
+	struct store_get *g;
+	uint8_t *buf;
+	size_t len;
+	int done, status;
+};
+
+static uint64_t xfer_peak;
+
+static void xfer_sample(void)
+{
+	struct store_stats st;
+
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	if (st.transfer_bytes > xfer_peak)
+		xfer_peak = st.transfer_bytes;
+}
+
+/* A reader that takes one chunk and stops (as a slow client does). */
+static int pget_data(void *arg, const void *b, size_t n)
+{
+	struct pget *x = arg;
+
+	memcpy(x->buf + x->len, b, n);
+	x->len += n;
+	xfer_sample();
+	store_get_pause(x->g);
+	return 0;
+}
+
+static void pget_done(void *arg, int status)
+{
+	struct pget *x = arg;
+
+	x->status = status;
+	x->done = 1;
+}
+
+static void run_a_while(int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+		xfer_sample();
+		usleep(1000);
+	}
+}
+
+/* Many gets paused for slow readers hold no more than the node-wide
+ * budget between them (each used to keep get_window chunks), every get
+ * still finishes with the right bytes, and nothing stays counted. */
+START_TEST(transfer_budget_bounds_paused_gets)
+{
+	enum { N = 16, SZ = 1 << 20 };
+	const uint64_t budget = 256 << 10;	/* ~3 chunk records */
+	static uint8_t data[N][SZ];
+	struct pget x[N];
+	struct store_stats st;
+	int left = N;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;		/* every chunk from the segments */
+	E.o.transfer_bytes = budget;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	for (int i = 0; i < N; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "o%d", i);
+		tu_fill(data[i], SZ, 900 + i);
+		ck_assert_int_eq(tenv_put(&E, "data", key, data[i], SZ, NULL),
+				 0);
+	}
+	xfer_peak = 0;
+	memset(x, 0, sizeof(x));
+	for (int i = 0; i < N; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "o%d", i);
+		x[i].buf = tu_xmalloc(SZ);
+		ck_assert_int_eq(store_get(E.s, "data", key, strlen(key), 0,
+					   UINT64_MAX, NULL, pget_data,
+					   pget_done, &x[i], &x[i].g), 0);
+	}
+	run_a_while(200);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_gt(st.transfer_waits, 0);
+	ck_assert_uint_eq(st.transfer_budget, budget);
+	/* The readers come back, a chunk at a time, in turn. */
+	for (int round = 0; left && round < 2000; round++) {
+		for (int i = 0; i < N; i++)
+			if (!x[i].done)
+				store_get_resume(x[i].g);
+		run_a_while(2);
+		left = 0;
+		for (int i = 0; i < N; i++)
+			left += !x[i].done;
+	}
+	ck_assert_int_eq(left, 0);
+	ck_assert_uint_le(xfer_peak, budget);
+	ck_assert_uint_gt(xfer_peak, 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(x[i].status, 0);
+		ck_assert_uint_eq(x[i].len, SZ);
+		ck_assert(memcmp(x[i].buf, data[i], SZ) == 0);
+		free(x[i].buf);
+	}
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+}
+END_TEST
+
+/* The same over an object of more chunks than a get pins at once (256):
+ * read-ahead given back across that boundary is found again. */
+START_TEST(transfer_budget_long_object)
+{
+	enum { N = 6, SZ = 300 << 16 };
+	const uint64_t budget = 256 << 10;
+	uint8_t *data = tu_xmalloc(SZ);
+	struct pget x[N];
+	int left = N;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	E.o.transfer_bytes = budget;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(data, SZ, 77);
+	ck_assert_int_eq(tenv_put(&E, "data", "long", data, SZ, NULL), 0);
+	xfer_peak = 0;
+	memset(x, 0, sizeof(x));
+	for (int i = 0; i < N; i++) {
+		x[i].buf = tu_xmalloc(SZ);
+		ck_assert_int_eq(store_get(E.s, "data", "long", 4, 0,
+					   UINT64_MAX, NULL, pget_data,
+					   pget_done, &x[i], &x[i].g), 0);
+	}
+	for (int round = 0; left && round < 5000; round++) {
+		run_a_while(1);
+		for (int i = 0; i < N; i++)
+			if (!x[i].done)
+				store_get_resume(x[i].g);
+		left = 0;
+		for (int i = 0; i < N; i++)
+			left += !x[i].done;
+	}
+	ck_assert_int_eq(left, 0);
+	ck_assert_uint_le(xfer_peak, budget);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(x[i].status, 0);
+		ck_assert_uint_eq(x[i].len, SZ);
+		ck_assert(memcmp(x[i].buf, data, SZ) == 0);
+		free(x[i].buf);
+	}
+	free(data);
+}
+END_TEST
+
+struct pput {
+	int done, status;
+};
+
+static void pput_done(void *arg, int status,
+		      const struct store_object_info *info)
+{
+	struct pput *x = arg;
+
+	(void)info;
+	x->status = status;
+	x->done = 1;
+}
+
+/* Uploads wait their turn for the budget too, and all land whole; an
+ * upload aborted while it waits lets go. */
+START_TEST(transfer_budget_bounds_puts)
+{
+	enum { N = 8, SZ = 1 << 20 };
+	const uint64_t budget = 400 << 10;
+	static uint8_t data[N][SZ];
+	struct store_put *p[N + 1];
+	struct pput x[N];
+	struct store_stats st;
+	int left = N;
+
+	tenv_close(&E);
+	E.o.transfer_bytes = budget;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	xfer_peak = 0;
+	memset(x, 0, sizeof(x));
+	for (int i = 0; i <= N; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "u%d", i);
+		ck_assert_int_eq(store_put_begin(E.s, "data", key, strlen(key),
+						 NULL, &p[i]), 0);
+	}
+	/* Every byte at once: the chunks queue inside each put. */
+	for (int i = 0; i <= N; i++) {
+		tu_fill(data[i % N], SZ, 700 + i % N);
+		ck_assert_int_eq(store_put_write(p[i], data[i % N], SZ), 0);
+		xfer_sample();
+	}
+	store_put_abort(p[N]);
+	for (int i = 0; i < N; i++)
+		store_put_commit(p[i], pput_done, &x[i]);
+	for (int ms = 0; left && ms < 60000; ms++) {
+		run_a_while(1);
+		left = 0;
+		for (int i = 0; i < N; i++)
+			left += !x[i].done;
+	}
+	ck_assert_int_eq(left, 0);
+	ck_assert_uint_le(xfer_peak, budget);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_gt(st.transfer_waits, 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	for (int i = 0; i < N; i++) {
+		char key[16];
+
+		ck_assert_int_eq(x[i].status, 0);
+		snprintf(key, sizeof(key), "u%d", i);
+		check_object(key, data[i], SZ);
+	}
+	{
+		uint8_t *got;
+		size_t glen;
+
+		ck_assert_int_eq(tenv_get(&E, "data", "u8", 0, UINT64_MAX,
+					  &got, &glen), STRATA_ENOOBJECT);
+	}
+}
+END_TEST
+
 START_TEST(chunk_cache_serves_repeats)
 {
 	uint8_t buf[300000];
@@ -1839,6 +2071,9 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, get_hold_keeps_cached_bytes);
 	tcase_add_test(tc, get_sees_one_version);
 	tcase_add_test(tc, gets_around_page_cache);
+	tcase_add_test(tc, transfer_budget_bounds_paused_gets);
+	tcase_add_test(tc, transfer_budget_bounds_puts);
+	tcase_add_test(tc, transfer_budget_long_object);
 	suite_add_tcase(s, tc);
 	return s;
 }

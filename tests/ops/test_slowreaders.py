@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Readers that stop reading cost stratad a bounded amount of memory.
+
+READERS clients each start a GET of a 24 MiB object (4 MiB chunks) and
+stop reading after the first bytes.  Their gets pause with read-ahead
+decoded (3 chunks each, 288 MiB between them, before the node-wide
+budget); with [store] transfer_memory = 32M and [node] max_output_buffer
+= 32M, stratad's resident memory may grow by those two budgets and the
+connections' own buffers only.  Meanwhile another client still downloads
+another object at once: readers that stopped, holding the node's output over
+its cap, slow nobody else.  Then every reader reads on: each gets its
+object whole, and nothing stays counted against the budget."""
+import ctypes
+import hashlib
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from opsutil import Node, check, fail, get, import_strata  # noqa: E402
+from opsutil import parse_metrics, value  # noqa: E402
+
+READERS = 24
+SIZE = 24 << 20
+GROWTH_MAX_KIB = 160 * 1024     # budgets (64 MiB) + connections, with room
+
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    fail('no VmRSS for %d' % pid)
+
+
+def metrics(port):
+    status, _, body = get(port, '/metrics')
+    check(status == 200, 'metrics served')
+    return parse_metrics(body.decode())
+
+
+strata = import_strata()
+node = Node(extra='\n[store]\ntransfer_memory = 32M\n'
+                  '[node]\nmax_output_buffer = 32M\n')
+try:
+    os.environ.update(node.env)
+    node.start()
+    pid = node.proc.pid
+    data = os.urandom(SIZE)
+    want = hashlib.sha256(data).hexdigest()
+    c = strata.Client()
+    c.create_bucket('slow', exist_ok=True)
+    c.put('slow', 'big', data)
+    other = os.urandom(SIZE)
+    want_other = hashlib.sha256(other).hexdigest()
+    c.put('slow', 'other', other)
+    del other
+    check(c.get('slow', 'big', 0, 16) == data[:16], 'object stored')
+    del data
+    time.sleep(0.5)
+    rss0 = rss_kib(pid)
+
+    go = threading.Event()
+    started = threading.Semaphore(0)
+    results = [None] * READERS
+
+    def reader(i):
+        cl = strata.Client(pool_size=1)
+        h = hashlib.sha256()
+        n = [0]
+
+        def sink(arg, p, length):
+            if not n[0]:
+                started.release()
+                go.wait(120)        # a reader that stops reading
+            h.update(ctypes.string_at(p, length))
+            n[0] += length
+            return 0
+
+        cb = strata._WRITE_FN(sink)
+        res = strata._GetResult()
+        rc = strata._get(cl.handle, b'slow', b'big', 0, 2 ** 64 - 1, cb,
+                         None, ctypes.byref(res))
+        results[i] = (rc, n[0], h.hexdigest())
+        cl.close()
+
+    threads = [threading.Thread(target=reader, args=(i,), daemon=True)
+               for i in range(READERS)]
+    for t in threads:
+        t.start()
+    for _ in range(READERS):
+        check(started.acquire(timeout=60), 'every reader started')
+    # The node fills the sockets and its output, then the gets pause.
+    peak = rss0
+    settle = time.time() + 4
+    while time.time() < settle:
+        peak = max(peak, rss_kib(pid))
+        time.sleep(0.05)
+    m = metrics(node.admin_port)
+    held = value(m, 'strata_transfer_bytes')
+    waits = value(m, 'strata_transfer_waits_total')
+    budget = value(m, 'strata_transfer_budget_bytes')
+    print('%d stalled readers: stratad %d -> %d KiB (peak), transfer '
+          'bytes %d, waits %d' % (READERS, rss0, rss_kib(pid), held, waits))
+    check(budget == 32 << 20, 'transfer budget is the configured 32 MiB')
+    check(held <= budget, 'read-ahead within the budget (%d)' % held)
+    check(waits > 0, 'gets waited for the budget (%d)' % waits)
+    check(peak - rss0 <= GROWTH_MAX_KIB, 'resident memory grew by %d KiB '
+          '(at most %d)' % (peak - rss0, GROWTH_MAX_KIB))
+
+    # A reader that reads is not held up by those that stopped.
+    got = [None]
+
+    def fresh():
+        got[0] = hashlib.sha256(strata.Client(pool_size=1).get(
+            'slow', 'other')).hexdigest()
+
+    t0 = time.time()
+    f = threading.Thread(target=fresh, daemon=True)
+    f.start()
+    f.join(60)
+    check(got[0] == want_other, 'another client downloads an object whole '
+          'while the readers are stalled (%.1f s)' % (time.time() - t0))
+
+    go.set()
+    for t in threads:
+        t.join(120)
+    check(not any(t.is_alive() for t in threads), 'every reader finished')
+    for i, r in enumerate(results):
+        check(r is not None and r[0] == 0, 'reader %d: status %s'
+              % (i, r and r[0]))
+        check(r[1] == SIZE and r[2] == want, 'reader %d: object whole' % i)
+    end = time.time() + 10
+    while time.time() < end:
+        held = value(metrics(node.admin_port), 'strata_transfer_bytes')
+        if held == 0:
+            break
+        time.sleep(0.2)
+    check(held == 0, 'nothing left counted (%d)' % held)
+    check(node.stop() == 0, 'stratad stops cleanly')
+finally:
+    node.cleanup()
