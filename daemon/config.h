@@ -37,6 +37,7 @@ struct config {
 	uint64_t max_output_buffer;		/* all connections; 0: no cap */
 	int io_threads;				/* -1: one per core (auto) */
 	uint32_t shutdown_grace_ms;	/* SIGTERM: requests may finish */
+	uint32_t send_timeout_ms;	/* a reader that reads nothing */
 	/* [tls] */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];

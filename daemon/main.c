@@ -460,15 +460,19 @@ static void reload(struct app *a)
 	note(done, sizeof(done), nc.log_access ? "access log on" : "access log off");
 	net_limits_default(&lim);
 	lim.out_total_cap = (size_t)nc.max_output_buffer;
+	lim.send_timeout_ms = nc.send_timeout_ms;
 	lim.max_conns = nc.max_connections == a->cfg.max_connections ?
 			a->conns_cap : conn_cap(a, nc.max_connections);
 	if (net_server_set_limits(a->net, &lim) == 0) {
 		a->cfg.max_connections = nc.max_connections;
 		a->conns_cap = lim.max_conns;
 		a->cfg.max_output_buffer = nc.max_output_buffer;
+		a->cfg.send_timeout_ms = nc.send_timeout_ms;
 		snprintf(what, sizeof(what), "max_connections %u, "
-			 "max_output_buffer %llu", nc.max_connections,
-			 (unsigned long long)nc.max_output_buffer);
+			 "max_output_buffer %llu, send_timeout_ms %u (new "
+			 "connections)", nc.max_connections,
+			 (unsigned long long)nc.max_output_buffer,
+			 nc.send_timeout_ms);
 		note(done, sizeof(done), what);
 	}
 	if (nc.mover_rate != a->cfg.mover_rate) {
@@ -728,6 +732,7 @@ static int start(struct app *a)
 	net_limits_default(&lim);
 	a->conns_cap = lim.max_conns = conn_cap(a, a->cfg.max_connections);
 	lim.out_total_cap = (size_t)a->cfg.max_output_buffer;
+	lim.send_timeout_ms = a->cfg.send_timeout_ms;
 	net_server_set_limits(a->net, &lim);
 	/* Sockets and TLS on one I/O loop per core; the store and request
 	 * dispatch stay on this loop. */

@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 
 #include "net_int.h"
 #include "tls.h"
@@ -263,6 +264,41 @@ void net__conn_close_now(struct net_conn *c, int reason)
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_close);
 }
 
+/*
+ * The send timeout (limits.send_timeout_ms): output queued to a socket
+ * whose buffer is full must move within send_ms.  Progress is the peer
+ * taking bytes, which is not the same as libuv writing (the kernel wakes
+ * it only once a good part of the socket's buffer is free, which a slow
+ * reader may take long to make): of all bytes handed to the socket and
+ * to libuv, those neither in libuv's write queue nor unacknowledged in
+ * the socket's (SIOCOUTQ, as TIOCOUTQ).  A write completing is progress
+ * too.
+ */
+static uint64_t sock_acked(struct net_conn *c)
+{
+	size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+	uv_os_fd_t fd;
+	int outq = 0;
+
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) ||
+	    ioctl(fd, TIOCOUTQ, &outq) || outq < 0)
+		outq = 0;
+	return c->wtotal - q - (uint64_t)outq;
+}
+
+/* Called before output is queued: start watching when it is the first. */
+static void send_watch(struct net_conn *c)
+{
+	if (!c->send_ms || c->out_queued)
+		return;
+	c->wprogress = uv_now(c->io->loop);
+	c->acked_last = sock_acked(c);
+	if (c->state == NC_OPEN &&
+	    (!uv_is_active((uv_handle_t *)&c->timer) ||
+	     uv_timer_get_due_in(&c->timer) > c->send_ms))
+		uv_timer_start(&c->timer, on_timer, c->send_ms, 0);
+}
+
 /* Hand everything TLS has produced to the socket, as one write. */
 static void conn_flush(struct net_conn *c)
 {
@@ -287,6 +323,8 @@ static void conn_flush(struct net_conn *c)
 		b = uv_buf_init((char *)buf, 0);
 		b.len = len;
 		r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+		if (r > 0)
+			c->wtotal += (size_t)r;
 		if (r > 0 && (size_t)r == len) {
 			free(buf);
 			count_sub(c, counted);
@@ -321,6 +359,8 @@ static void conn_flush(struct net_conn *c)
 	w->len = len;
 	b = uv_buf_init((char *)buf + off, 0);
 	b.len = len;	/* size_t on Unix; uv_buf_init takes unsigned */
+	send_watch(c);
+	c->wtotal += len;
 	c->out_queued += len;
 	/* out_queued is counted whole: replace the TLS share with it. */
 	if (len >= counted)
@@ -468,6 +508,7 @@ static void deliver(struct net_conn *c)
 static void process_input(struct net_conn *c)
 {
 	struct net_io *io = c->io;
+	unsigned first;
 	int r;
 
 	if (c->state == NC_HANDSHAKE) {
@@ -484,9 +525,13 @@ static void process_input(struct net_conn *c)
 		}
 		c->state = NC_OPEN;
 		c->opened = true;
-		c->last_active = uv_now(io->loop);
-		if (c->idle_ms)
-			uv_timer_start(&c->timer, on_timer, c->idle_ms, 0);
+		c->last_active = c->wprogress = uv_now(io->loop);
+		first = c->idle_ms;
+		if (c->send_ms && c->out_queued &&
+		    (!first || c->send_ms < first))
+			first = c->send_ms;
+		if (first)
+			uv_timer_start(&c->timer, on_timer, first, 0);
 		else
 			uv_timer_stop(&c->timer);
 		log_debug("net", "%s: open (%s)", c->peer,
@@ -570,6 +615,7 @@ static void on_write(uv_write_t *req, int status)
 		return;
 	}
 	c->last_active = uv_now(c->io->loop);
+	c->wprogress = c->last_active;
 	io_check_drain(c);
 }
 
@@ -741,21 +787,46 @@ static void on_timer(uv_timer_t *t)
 			 c->peer, c->io->lim.handshake_timeout_ms);
 		net__conn_shutdown(c, -ETIMEDOUT, false);
 		break;
-	case NC_OPEN:
-		if (!c->idle_ms)
-			break;
-		idle = uv_now(c->io->loop) - c->last_active;
-		if (conn_blocked(c)) {
-			/* Our consumer is the slow one, not the peer. */
-			uv_timer_start(t, on_timer, c->idle_ms, 0);
-		} else if (idle < c->idle_ms) {
-			uv_timer_start(t, on_timer, c->idle_ms - idle, 0);
-		} else {
-			log_info("net", "%s: idle for %u ms, closing", c->peer,
-				 c->idle_ms);
-			net__conn_shutdown(c, -ETIMEDOUT, true);
+	case NC_OPEN: {
+		uint64_t now = uv_now(c->io->loop), next = UINT64_MAX;
+
+		if (c->send_ms && c->out_queued) {
+			uint64_t acked = sock_acked(c);
+
+			if (acked != c->acked_last) {	/* it moved */
+				c->wprogress = now;
+				c->acked_last = acked;
+			}
+			if (now - c->wprogress >= c->send_ms) {
+				/* Not a graceful close: that would wait for
+				 * the same reader. */
+				log_info("net", "%s: peer read nothing of %zu "
+					 "queued bytes for %u ms, closing",
+					 c->peer, c->out_queued, c->send_ms);
+				net__conn_close_now(c, -ETIMEDOUT);
+				break;
+			}
+			next = c->send_ms - (now - c->wprogress);
 		}
+		if (c->idle_ms) {
+			idle = now - c->last_active;
+			if (conn_blocked(c)) {
+				/* Our consumer is the slow one, not the
+				 * peer. */
+				idle = 0;
+			} else if (idle >= c->idle_ms) {
+				log_info("net", "%s: idle for %u ms, closing",
+					 c->peer, c->idle_ms);
+				net__conn_shutdown(c, -ETIMEDOUT, true);
+				break;
+			}
+			if (c->idle_ms - idle < next)
+				next = c->idle_ms - idle;
+		}
+		if (next != UINT64_MAX)
+			uv_timer_start(t, on_timer, next, 0);
 		break;
+	}
 	case NC_SHUTTING:
 		log_info("net", "%s: graceful close took over %u ms, aborting",
 			 c->peer, c->io->lim.close_timeout_ms);
@@ -944,6 +1015,7 @@ static void io_conn_start(struct net_conn *c)
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_keepalive(&c->tcp, 1, NET_KEEPALIVE_S);
 	c->idle_ms = io->lim.idle_timeout_ms;
+	c->send_ms = io->lim.send_timeout_ms;
 	c->last_active = uv_now(io->loop);
 	uv_timer_start(&c->timer, on_timer, io->lim.handshake_timeout_ms, 0);
 	conn_read_start(c);

@@ -93,6 +93,12 @@ struct net_limits {
 	unsigned max_conns;		/* beyond: accepted and closed at once */
 	unsigned handshake_timeout_ms;	/* TCP accept to TLS done */
 	unsigned idle_timeout_ms;	/* no bytes either way; 0 = none */
+	/* Output waiting for the socket (its buffer full: the peer reads
+	 * nothing) and not a byte of it written for this long: the
+	 * connection is aborted (-ETIMEDOUT), freeing what it held.  0 =
+	 * none.  Noticed between one and two times this after the last
+	 * byte went out. */
+	unsigned send_timeout_ms;
 	unsigned close_timeout_ms;	/* graceful close before it aborts */
 	size_t out_low_water;		/* on_drain at or below this */
 	size_t out_high_water;		/* producers stop above this */
@@ -107,7 +113,7 @@ struct net_limits {
 #define NET_DEFAULT_OUT_HIGH_WATER ((size_t)4 << 20)
 #define NET_DEFAULT_OUT_CAP ((size_t)64 << 20)
 
-/* Fill *l with the defaults above (idle timeout 0: none). */
+/* Fill *l with the defaults above (idle and send timeouts 0: none). */
 void net_limits_default(struct net_limits *l);
 
 /*

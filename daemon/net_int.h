@@ -108,6 +108,10 @@ struct net_conn {
 	bool in_work;
 	unsigned idle_ms;
 	uint64_t last_active;	/* uv_now() of the last byte moved */
+	unsigned send_ms;	/* limits.send_timeout_ms at accept */
+	uint64_t wprogress;	/* uv_now() when queued output last moved */
+	uint64_t acked_last;	/* bytes the peer had taken then */
+	uint64_t wtotal;	/* bytes ever handed to the socket or libuv */
 	size_t out_queued;	/* bytes in uv_write requests */
 	size_t tls_counted;	/* TLS output of net_conn_write, not flushed */
 	struct net_conn *prev, *next;		/* io->conns */

@@ -142,3 +142,61 @@ try:
     check(node.stop() == 0, 'stratad stops cleanly')
 finally:
     node.cleanup()
+
+# [node] send_timeout_ms: a reader that reads nothing for that long is cut
+# off, and what its download held goes back while it still sleeps.
+node = Node(extra='\n[node]\nsend_timeout_ms = 1000\n')
+try:
+    os.environ.update(node.env)
+    node.start()
+    c = strata.Client()
+    c.create_bucket('slow', exist_ok=True)
+    c.put('slow', 'big', os.urandom(SIZE))
+    go = threading.Event()
+    started = threading.Semaphore(0)
+    result = [None]
+
+    def sleeper():
+        cl = strata.Client(pool_size=1)
+        n = [0]
+
+        def sink(arg, p, length):
+            if not n[0]:
+                started.release()
+                go.wait(60)
+            n[0] += length
+            return 0
+
+        cb = strata._WRITE_FN(sink)
+        res = strata._GetResult()
+        result[0] = (strata._get(cl.handle, b'slow', b'big', 0, 2 ** 64 - 1,
+                                 cb, None, ctypes.byref(res)), n[0])
+        cl.close()
+
+    t0 = time.time()
+    th = threading.Thread(target=sleeper, daemon=True)
+    th.start()
+    check(started.acquire(timeout=30), 'the reader started')
+    cut = False
+    while time.time() < t0 + 20 and not cut:
+        with open(node.log, errors='replace') as f:
+            cut = 'read nothing of' in f.read()
+        time.sleep(0.1)
+    check(cut, 'stratad cut the reader off (%.1f s)' % (time.time() - t0))
+    end = time.time() + 10
+    while time.time() < end:
+        m = metrics(node.admin_port)
+        if value(m, 'strata_transfer_bytes') == 0:
+            break
+        time.sleep(0.2)
+    check(value(m, 'strata_transfer_bytes') == 0,
+          'its read-ahead went back while it slept')
+    go.set()
+    th.join(60)
+    check(result[0] is not None and result[0][0] != 0 and
+          result[0][1] < SIZE, 'the reader learns its download failed '
+          '(%s)' % (result[0],))
+    check(len(c.get('slow', 'big', 0, 16)) == 16, 'the node serves on')
+    check(node.stop() == 0, 'stratad stops cleanly')
+finally:
+    node.cleanup()

@@ -914,6 +914,81 @@ START_TEST(test_total_cap_stalled_reader)
 }
 END_TEST
 
+/* Reads nothing until told (or 10 s); then the connection must be gone
+ * before all the data came. */
+static void cl_never_reads(struct client *cl)
+{
+	uint8_t *buf = tu_xmalloc(BULK);
+	struct tcli t;
+
+	if (tls_connect(cl->ctx, &t) == 0) {
+		for (int i = 0; i < 10000 && !atomic_load(&stall_release); i++)
+			usleep(1000);
+		cl->ok = read_all(t.ssl, buf, BULK, 1 << 20, 0) != 0;
+	}
+	tls_disconnect(&t);
+	free(buf);
+}
+
+/* Reads everything, 64 KiB every 20 ms: slower than the server writes,
+ * but never stopped for long. */
+static void cl_trickle_reader(struct client *cl)
+{
+	uint8_t *buf = tu_xmalloc(BULK);
+	struct tcli t;
+
+	if (tls_connect(cl->ctx, &t) == 0) {
+		cl->ok = read_all(t.ssl, buf, BULK, 64 << 10, 20000) == 0 &&
+			 memcmp(buf, F.pattern, BULK) == 0;
+		cl->res = read_eof(t.ssl);
+	}
+	tls_disconnect(&t);
+	free(buf);
+}
+
+/*
+ * The send timeout: a peer that reads nothing while output waits for its
+ * socket is cut off (-ETIMEDOUT) after send_timeout_ms, freeing what it
+ * held; one that reads slowly but steadily (2.6 s for its 8 MiB, against
+ * a 400 ms timeout) gets everything.
+ */
+START_TEST(test_send_timeout)
+{
+	struct client a = { 0 }, b = { 0 };
+	uint64_t t0;
+
+	F.mode = M_BULK;
+	F.lim.out_high_water = 1 << 20;
+	F.lim.out_low_water = 256 << 10;
+	F.lim.out_cap = 16 << 20;
+	F.lim.send_timeout_ms = 400;
+	fx_limits();
+	F.pattern = tu_xmalloc(BULK);
+	tu_fill(F.pattern, BULK, 14);
+	atomic_store(&stall_release, false);
+	t0 = tu_now_ns();
+	client_start(&a, cl_never_reads);
+	client_start(&b, cl_trickle_reader);
+	want = 1;
+	run_until(p_closes, 5000);
+	ck_assert_int_eq(F.reasons[0], -ETIMEDOUT);
+	/* Within one to two timeouts of the socket filling up. */
+	ck_assert_uint_lt(tu_now_ns() - t0, 2000000000ull);
+	atomic_store(&stall_release, true);
+	want = 2;
+	run_until(p_done, 30000);
+	client_join(&a);
+	client_join(&b);
+	ck_assert_msg(a.ok, "the reader that read nothing got everything");
+	ck_assert_msg(b.ok, "the slow reader got wrong or short data");
+	ck_assert_int_eq(b.res, 0);
+	want = 2;
+	run_until(p_closes, 5000);
+	ck_assert_int_eq(F.reasons[1], 0);
+	ck_assert_uint_eq(net_server_out_pending(F.srv), 0);
+}
+END_TEST
+
 static void cl_uploader(struct client *cl)
 {
 	struct tcli t;
@@ -1181,6 +1256,7 @@ static void add_tests(TCase *tc)
 	tcase_add_test(tc, test_write_backpressure);
 	tcase_add_test(tc, test_total_cap);
 	tcase_add_test(tc, test_total_cap_stalled_reader);
+	tcase_add_test(tc, test_send_timeout);
 	tcase_add_test(tc, test_read_backpressure);
 	tcase_add_test(tc, test_max_conns);
 	tcase_add_test(tc, test_server_close_live);
