@@ -193,6 +193,7 @@ static const struct key keys[] = {
 	{ "node", "io_threads", K_INT, OFF(io_threads), 0, -1, NET_MAX_THREADS, 0 },
 	{ "node", "shutdown_grace_ms", K_U32, OFF(shutdown_grace_ms), 0, 0, 3600000, 0 },
 	{ "node", "send_timeout_ms", K_U32, OFF(send_timeout_ms), 0, 0, 86400000, 0 },
+	{ "node", "body_timeout_ms", K_U32, OFF(body_timeout_ms), 0, 0, 86400000, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
 	{ "tls", "key", K_STR, OFF(tls_key), CAP(tls_key), 0, 0, 0 },
 	{ "tls", "client_ca", K_STR, OFF(tls_client_ca), CAP(tls_client_ca), 0, 0, 0 },
@@ -543,6 +544,7 @@ void config_defaults(struct config *c)
 	c->admin_timeout_ms = 5000;
 	c->shutdown_grace_ms = 10000;
 	c->send_timeout_ms = 300000;
+	c->body_timeout_ms = 300000;
 }
 
 /*

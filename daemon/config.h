@@ -38,6 +38,7 @@ struct config {
 	int io_threads;				/* -1: one per core (auto) */
 	uint32_t shutdown_grace_ms;	/* SIGTERM: requests may finish */
 	uint32_t send_timeout_ms;	/* a reader that reads nothing */
+	uint32_t body_timeout_ms;	/* an upload that stopped */
 	/* [tls] */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];

@@ -441,7 +441,7 @@ static void reload(struct app *a)
 	struct config nc;
 	struct tls_ctx *t;
 	struct net_limits lim;
-	char done[512] = "", later[512] = "", what[128];
+	char done[512] = "", later[512] = "", what[192];
 	int rc;
 
 	notify_reloading();
@@ -468,11 +468,13 @@ static void reload(struct app *a)
 		a->conns_cap = lim.max_conns;
 		a->cfg.max_output_buffer = nc.max_output_buffer;
 		a->cfg.send_timeout_ms = nc.send_timeout_ms;
+		a->cfg.body_timeout_ms = nc.body_timeout_ms;
+		server_set_body_timeout(a->srv, nc.body_timeout_ms);
 		snprintf(what, sizeof(what), "max_connections %u, "
 			 "max_output_buffer %llu, send_timeout_ms %u (new "
-			 "connections)", nc.max_connections,
+			 "connections), body_timeout_ms %u", nc.max_connections,
 			 (unsigned long long)nc.max_output_buffer,
-			 nc.send_timeout_ms);
+			 nc.send_timeout_ms, nc.body_timeout_ms);
 		note(done, sizeof(done), what);
 	}
 	if (nc.mover_rate != a->cfg.mover_rate) {
@@ -718,6 +720,7 @@ static int start(struct app *a)
 	sv.owner = a;
 	sv.metrics = &a->metrics;
 	sv.access_log = a->cfg.log_access;
+	sv.body_timeout_ms = a->cfg.body_timeout_ms;
 	rc = server_new(a->loop, a->store, &sv, &a->srv);
 	if (rc)
 		return rc;

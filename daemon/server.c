@@ -132,6 +132,8 @@ struct sconn {
 	bool opaused;			/* output above its mark: no more
 					 * requests until it drains */
 	uint64_t opened_ms;		/* uv_now() at open (auth deadline) */
+	uint64_t in_ms;			/* uv_now() at the last input, or when
+					 * reading resumed (body timeout) */
 	uint64_t fail_ms;		/* SC_AUTH_FAILED: answer from then */
 	uint64_t fail_id;		/* ... to this AUTH request */
 	struct meter fail_m;		/* ... whose account waits too */
@@ -740,6 +742,7 @@ static void put_resume_input(void *arg)
 	if (!c->rpaused)
 		return;
 	c->rpaused = false;
+	c->in_ms = uv_now(c->srv->loop);
 	if (c->nc && !c->opaused)
 		net_conn_resume_read(c->nc);
 	input_process(c);
@@ -2159,6 +2162,7 @@ void server_conn_open(struct net_conn *nc)
 	c->nc = nc;
 	c->st = SC_HELLO;
 	c->opened_ms = uv_now(srv->loop);
+	c->in_ms = c->opened_ms;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->pprev = &c->next;
@@ -2176,6 +2180,7 @@ void server_conn_data(struct net_conn *nc, const uint8_t *buf, size_t len)
 
 	if (!c || c->st == SC_CLOSING || c->st == SC_AUTH_FAILED)
 		return;
+	c->in_ms = uv_now(c->srv->loop);
 	if (c->rlen + len > c->rcap) {
 		size_t cap = c->rcap ? c->rcap : 64 * 1024;
 		uint8_t *b;
@@ -2248,6 +2253,7 @@ void server_conn_drain(struct net_conn *nc)
 	if (c->opaused && c->nc &&
 	    net_conn_write_pending(c->nc) <= c->srv->o.out_high) {
 		c->opaused = false;
+		c->in_ms = uv_now(c->srv->loop);
 		if (!c->rpaused)
 			net_conn_resume_read(c->nc);
 		input_process(c);
@@ -2312,10 +2318,23 @@ static void conn_maybe_free(struct sconn *c)
 	free(c);
 }
 
+/* Whether a request message of c has not ended (an upload's body is
+ * under way): the client owes bytes. */
+static bool body_owed(const struct sconn *c)
+{
+	for (const struct sreq *r = c->reqs; r; r = r->next)
+		if (r->body_open && !r->cancelled)
+			return true;
+	return false;
+}
+
 /* Answer failed AUTHs once AUTH_FAIL_DELAY_MS passed, and close
  * connections that did not authenticate in time: an open TLS session
  * costs the node memory and a connection slot, and only a client that
- * proved a key may keep one as long as it likes. */
+ * proved a key may keep one as long as it likes.  And close those whose
+ * upload stopped: a body under way holds up to two chunks of the node's
+ * memory, and one that sends nothing more for body_timeout_ms (while the
+ * server reads) is stuck or hostile. */
 static void auth_sweep(uv_timer_t *t)
 {
 	struct server *srv = t->data;
@@ -2325,6 +2344,15 @@ static void auth_sweep(uv_timer_t *t)
 		char msg[96];
 
 		next = c->next;	/* closing may free c */
+		if (c->nc && c->st == SC_READY && srv->o.body_timeout_ms &&
+		    !c->rpaused && !c->opaused &&
+		    now - c->in_ms >= srv->o.body_timeout_ms && body_owed(c)) {
+			snprintf(msg, sizeof(msg), "a request's body stopped "
+				 "coming for %u ms", srv->o.body_timeout_ms);
+			send_goaway(c, -ETIMEDOUT, msg);
+			conn_fail(c, msg);
+			continue;
+		}
 		if (c->nc && c->st == SC_AUTH_FAILED) {
 			if (now - c->fail_ms < AUTH_FAIL_DELAY_MS)
 				continue;
@@ -2429,6 +2457,11 @@ void server_net_callbacks(struct net_callbacks *cbs)
 	cbs->on_drain = server_conn_drain;
 	cbs->on_close = server_conn_closed;
 	cbs->on_server_drain = server_drain;
+}
+
+void server_set_body_timeout(struct server *srv, uint32_t ms)
+{
+	srv->o.body_timeout_ms = ms;
 }
 
 void server_set_access_log(struct server *srv, bool on)

@@ -43,6 +43,10 @@ struct server_opts {
 	bool access_log;		/* a log line per request */
 	uint32_t auth_timeout_ms;	/* TLS done to AUTH accepted, else the
 					 * connection is closed; 0: 10 s */
+	/* A request message under way (an upload's body) whose next bytes
+	 * do not come for this long, while the server reads, closes the
+	 * connection; 0: never. */
+	uint32_t body_timeout_ms;
 };
 
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
@@ -65,6 +69,8 @@ void *server_owner(const struct server *srv);
 
 /* Turn the access log on or off (config reload). */
 void server_set_access_log(struct server *srv, bool on);
+/* server_opts.body_timeout_ms, from now on. */
+void server_set_body_timeout(struct server *srv, uint32_t ms);
 
 /*
  * Shutdown, first part (SIGTERM), after net_server_stop_accepting():

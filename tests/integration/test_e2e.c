@@ -614,6 +614,55 @@ START_TEST(upload_cut_short)
 }
 END_TEST
 
+/* An upload whose body stops coming (the node reading) is cut off after
+ * body_timeout_ms (3 s here, e2e.sh): GOAWAY -ETIMEDOUT, then the end of
+ * the connection; nothing of it is visible, and what it held goes back. */
+START_TEST(upload_stalled_cut_off)
+{
+	struct timeval tv = { .tv_sec = 20 };
+	struct proto_put_req pq = { 0 };
+	struct proto_header h;
+	struct raw r;
+	uint8_t f[65536], *body = tu_xmalloc(MiB);
+	uint64_t t0;
+	size_t n, got;
+	int goaway = 0, code = 0;
+
+	raw_open(&r);
+	raw_auth(&r);
+	raw_timeout(&r, &tv);
+	pq.bucket.s = bucket;
+	pq.bucket.len = strlen(bucket);
+	pq.key.s = "stalled";
+	pq.key.len = 7;
+	ck_assert_int_eq(proto_put_req_encode(&pq, f, sizeof(f), &n), 0);
+	tu_fill(body, MiB, 6);
+	raw_send(&r, PROTO_OP_PUT, 0, 3, f, n, body, MiB);
+	raw_send(&r, PROTO_OP_PUT, PROTO_F_CONT, 3, NULL, 0, body, MiB / 2);
+	t0 = tu_now_ns() / 1000000;
+	while (raw_recv(&r, &h, f) == 0) {
+		if (h.opcode == PROTO_OP_GOAWAY) {
+			struct proto_error e;
+
+			goaway++;
+			ck_assert_int_eq(proto_error_decode(f, h.fields_len,
+							    &e), 0);
+			code = e.code;
+		}
+	}
+	ck_assert_int_eq(goaway, 1);
+	ck_assert_int_eq(code, -ETIMEDOUT);
+	ck_assert_uint_ge(tu_now_ns() / 1000000 - t0, 2500);
+	ck_assert_uint_lt(tu_now_ns() / 1000000 - t0, 10000);
+	raw_close(&r);
+	ck_assert_int_eq(strata_object_get_buf(C, bucket, "stalled", 0, 1, f,
+					       sizeof(f), &got, NULL),
+			 STRATA_ENOOBJECT);
+	put_and_check("after-stall", 10, 7);
+	free(body);
+}
+END_TEST
+
 START_TEST(many_idle_connections)
 {
 	enum { N = 300 };
@@ -1366,6 +1415,7 @@ int main(void)
 	tcase_add_test(tc, plain_tcp_and_garbage);
 	tcase_add_test(tc, malformed_frames);
 	tcase_add_test(tc, upload_cut_short);
+	tcase_add_test(tc, upload_stalled_cut_off);
 	tcase_add_test(tc, batch_get_small_objects);
 	tcase_add_test(tc, many_idle_connections);
 	tcase_add_test(tc, unread_answers_bounded);
