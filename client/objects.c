@@ -196,7 +196,9 @@ static int put_abort(struct conn *cn, int err)
 {
 	struct resp r;
 
-	if (!conn_cancel(cn, true) && !resp_start(cn, PROTO_OP_PUT, &r))
+	if (cancel_fired())		/* interrupted: no waiting on */
+		conn_break(cn);
+	else if (!conn_cancel(cn, true) && !resp_start(cn, PROTO_OP_PUT, &r))
 		conn_break(cn);		/* acknowledged a put without END? */
 	client_message("%s", "");
 	return err;
@@ -456,8 +458,8 @@ static ssize_t fd_read(void *arg, void *out, size_t cap)
 
 	do
 		n = read(f->fd, out, cap);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
+	while (n < 0 && errno == EINTR && !client_interrupted());
+	return n < 0 ? (errno == EINTR ? -ECANCELED : -errno) : n;
 }
 
 static int fd_rewind(void *arg)
@@ -519,7 +521,10 @@ struct get_call {
  * the CANCEL (as put_abort()). */
 static int resp_abandon(struct conn *cn, struct resp *r, int err)
 {
-	if (!conn_cancel(cn, false))
+	/* Interrupted (strata_interrupt_set()): no reading on. */
+	if (cancel_fired())
+		conn_break(cn);
+	else if (!conn_cancel(cn, false))
 		resp_drain(cn, r);
 	client_message("%s", "");
 	return err;
@@ -702,8 +707,10 @@ static int fd_write(void *arg, const void *buf, size_t len)
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && !client_interrupted())
 			continue;
+		if (n < 0 && errno == EINTR)
+			return -ECANCELED;
 		if (n < 0)
 			return -errno;
 		p += n;

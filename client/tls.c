@@ -63,9 +63,13 @@ static int bio_write_ex(BIO *b, const char *data, size_t len, size_t *done)
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
-	do
-		n = send(c->fd, data, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	while ((n = send(c->fd, data, len, MSG_NOSIGNAL)) < 0 &&
+	       errno == EINTR) {
+		if (client_interrupted()) {
+			errno = ECANCELED;
+			break;
+		}
+	}
 	if (n < 0) {
 		c->io_errno = errno;
 		if (c->nonblock && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -83,9 +87,12 @@ static int bio_read_ex(BIO *b, char *data, size_t len, size_t *done)
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
-	do
-		n = recv(c->fd, data, len, 0);
-	while (n < 0 && errno == EINTR);
+	while ((n = recv(c->fd, data, len, 0)) < 0 && errno == EINTR) {
+		if (client_interrupted()) {
+			errno = ECANCELED;
+			break;
+		}
+	}
 	*done = 0;
 	if (n < 0) {
 		c->io_errno = errno;
@@ -248,7 +255,9 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline)
 			 * (24 days) would wrap to "wait forever". */
 			n = poll(&p, 1, left <= 0 ? 0 : left > INT_MAX ?
 					INT_MAX : (int)left);
-		} while (n < 0 && errno == EINTR);
+		} while (n < 0 && errno == EINTR && !client_interrupted());
+		if (n < 0 && errno == EINTR)
+			errno = ECANCELED;
 		if (n == 0) {
 			err = ETIMEDOUT;
 			goto fail;

@@ -30,6 +30,7 @@
  *                  error queue is dropped)
  *   STRATA_EPROTO, STRATA_EPROTOVERSION  the server broke the protocol
  *   -ENOMEM
+ *   -EINTR         a signal cut the call short (strata_interrupt_set())
  * and with whatever code the server answers (-EACCES for a denied
  * request, -EOPNOTSUPP, STRATA_ECLOSING, STRATA_ECORRUPT, ...).
  *
@@ -135,6 +136,30 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out);
  * on c may be running or follow.
  */
 void strata_client_free(strata_client *c);
+
+/*
+ * Let a signal cut short the calls the calling thread makes (Ctrl-C on a
+ * node that hangs), rather than let them wait out the client's timeout_ms.
+ * fn, set for the calling thread only (NULL: unset, the default), is
+ * called on that thread, without locks held, each time a signal handler
+ * interrupted one of the waits of a call it makes (connecting, the TLS
+ * handshake, sending, receiving, reading or writing the caller's file
+ * descriptor), and every 100 ms while such a call waits for a free
+ * connection of the pool.
+ * fn returning non-zero ends the call at once: it returns -EINTR, and
+ * every connection it was using is closed, never pooled again (a put or
+ * delete may have been carried out or not).  Zero: the wait goes on.
+ * Typically fn reads a flag that the program's SIGINT handler sets.  The
+ * library's own waits are interrupted whatever the handler's flags; the
+ * reads and writes of a caller's file descriptor only when it was
+ * installed without SA_RESTART.  Only a host name lookup under way
+ * (getaddrinfo) is not cut short.  A signal that arrives while the thread
+ * runs, rather than waits, reaches no wait: the call goes on until the
+ * next signal or its end.  Calls made on other threads, including the
+ * fetch threads of strata_epoch_new(), are not affected.
+ */
+typedef int (*strata_interrupt_fn)(void);
+void strata_interrupt_set(strata_interrupt_fn fn);
 
 /* ---- Buckets ----------------------------------------------------------- */
 

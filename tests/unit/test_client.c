@@ -2638,6 +2638,144 @@ START_TEST(test_epoch_free_hung_node)
 }
 END_TEST
 
+/* ---- strata_interrupt_set() ---- */
+
+static volatile sig_atomic_t intr_flag;	/* SIGUSR1 came */
+static volatile sig_atomic_t intr_stop;	/* the hook says stop */
+
+static void intr_handler(int sig)
+{
+	(void)sig;
+	intr_flag = 1;
+}
+
+static int intr_hook(void)
+{
+	return intr_flag && intr_stop;
+}
+
+struct intr_kick {
+	pthread_t target;
+	unsigned after_ms;
+	pthread_t thr;
+};
+
+static void *intr_kick_main(void *arg)
+{
+	struct intr_kick *k = arg;
+
+	usleep(k->after_ms * 1000);
+	pthread_kill(k->target, SIGUSR1);
+	return NULL;
+}
+
+/* SIGUSR1 to the calling thread after_ms from now. */
+static void intr_kick_start(struct intr_kick *k, unsigned after_ms)
+{
+	intr_flag = 0;
+	k->target = pthread_self();
+	k->after_ms = after_ms;
+	ck_assert_int_eq(pthread_create(&k->thr, NULL, intr_kick_main, k), 0);
+}
+
+static void *hung_get_main(void *arg)
+{
+	uint8_t buf[8];
+	size_t got;
+
+	return (void *)(intptr_t)strata_object_get_buf(arg, "data", "k", 0, 3,
+							buf, sizeof(buf), &got,
+							NULL);
+}
+
+/* A signal cuts a call on a node that hangs short when the thread's hook
+ * says so (-EINTR, at once rather than after timeout_ms), whatever the
+ * call waits for: an answer, a TLS handshake, a free connection of the
+ * pool.  A hook that says "go on" lets the wait go on, and the client is
+ * sound afterwards. */
+START_TEST(test_interrupt)
+{
+	struct sigaction sa = { .sa_handler = intr_handler };
+	struct strata_config cfg = config();
+	struct intr_kick k;
+	strata_client *c, *c2;
+	pthread_t other;
+	uint8_t buf[8];
+	uint64_t t0;
+	size_t got;
+	void *orc;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "k", NULL, "abc", 3,
+					       NULL), 0);
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cfg.timeout_ms = 30000;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+	strata_interrupt_set(intr_hook);
+	intr_stop = 1;
+
+	/* The answer never comes. */
+	atomic_store(&F->stall, true);
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -EINTR);
+	ck_assert_uint_lt(mono_ms() - t0, 3000);
+	pthread_join(k.thr, NULL);
+	atomic_store(&F->stall, false);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_mem_eq(buf, "abc", 3);
+
+	/* The TLS handshake of a new client never ends. */
+	atomic_store(&F->stall_tls, true);
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_client_new(&cfg, &c2), -EINTR);
+	ck_assert_uint_lt(mono_ms() - t0, 3000);
+	pthread_join(k.thr, NULL);
+	atomic_store(&F->stall_tls, false);
+
+	/* The pool's only connection hangs on another thread (no hook
+	 * there: it waits its 2 s out). */
+	cfg.pool_size = 1;
+	cfg.timeout_ms = 2000;
+	ck_assert_int_eq(strata_client_new(&cfg, &c2), 0);
+	atomic_store(&F->stall, true);
+	ck_assert_int_eq(pthread_create(&other, NULL, hung_get_main, c2), 0);
+	usleep(200 * 1000);
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_object_get_buf(c2, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -EINTR);
+	ck_assert_uint_lt(mono_ms() - t0, 1500);
+	pthread_join(k.thr, NULL);
+	pthread_join(other, &orc);
+	ck_assert_int_eq((int)(intptr_t)orc, -ETIMEDOUT);
+
+	/* A hook that says "go on": the call waits its timeout out. */
+	intr_stop = 0;
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_object_get_buf(c2, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -ETIMEDOUT);
+	ck_assert_uint_ge(mono_ms() - t0, 1900);
+	ck_assert(intr_flag);
+	pthread_join(k.thr, NULL);
+	atomic_store(&F->stall, false);
+	strata_interrupt_set(NULL);
+	ck_assert_int_eq(strata_object_get_buf(c2, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL), 0);
+	strata_client_free(c2);
+	strata_client_free(c);
+}
+END_TEST
+
 /* ---- strata-bench's tar sample count (client/tarcount.c) ---- */
 
 /* A ustar header for a regular member: name, size, its checksum. */
@@ -2733,6 +2871,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_epoch_wait);
 	tcase_add_test(tc, test_epoch_free_during_hint);
 	tcase_add_test(tc, test_epoch_free_hung_node);
+	tcase_add_test(tc, test_interrupt);
 	suite_add_tcase(s, tc);
 
 	/* Parsers of the programs: no fake server needed. */
