@@ -325,6 +325,22 @@ int strata_object_get_buf(strata_client *c, const char *bucket,
 			  struct strata_get_result *res);
 
 /*
+ * Get a byte range of an object into a buffer of its own size, allocated
+ * (malloc) once the node has said how long the range is: for a caller
+ * that knows no size beforehand and must not run code of its own in the
+ * middle of the transfer (the Python binding: a callback of an
+ * interpreter may raise there).
+ *   [out] data  the range's res->length bytes, to be freed with free();
+ *               NULL on error (an empty range gives a 1-byte buffer)
+ *   [out] res   required
+ * As strata_object_get(), plus -EINVAL (data or res NULL) and -ENOMEM
+ * when the range does not fit in memory.
+ */
+int strata_object_get_alloc(strata_client *c, const char *bucket,
+			    const char *key, uint64_t offset, uint64_t length,
+			    void **data, struct strata_get_result *res);
+
+/*
  * Get a byte range of an object into a file descriptor, written at its
  * current offset.  As strata_object_get(), plus -errno of write().
  *   [in] fd  not closed

@@ -16,6 +16,8 @@ WORLD_SIZE in the environment, as torchrun sets them):
     once, whatever the client's timeout_ms, and so it does a Client call
     (get, put, list, one waiting for a free connection), a Dataset
     construction, or a Client connecting to a port that never answers;
+    Ctrl-C during a large get from a node that answers raises
+    KeyboardInterrupt, never returns the object short;
     one that stays away is given up on, saying after how many retries.
 Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
 arguments of the wrong type or range refused before they reach C;
@@ -995,6 +997,58 @@ def hung_calls(c):
     c.close()
 
 
+def ctrl_c_big_get(c):
+    """Ctrl-C in the middle of a large get from a node that answers: the
+    KeyboardInterrupt comes out (or, when the get ended first, the whole
+    object does).  Old: the get's Python callback took the interrupt on
+    entry; ctypes printed it ("Exception ignored on calling ctypes
+    callback function") and dropped it, and the callback's undefined
+    return value either let the get go on without that chunk (the object
+    returned 256 KiB short, no error) or stopped it with a nonsense
+    code."""
+    import signal
+    data = os.urandom(64 << 20)
+    c.put(BUCKET, "big/a", data)
+    t0 = time.monotonic()
+    check(c.get(BUCKET, "big/a") == data, "a 64 MiB get")
+    took = time.monotonic() - t0
+    dropped = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = dropped.append
+    outcomes = []
+    try:
+        for i in range(8):
+            t = threading.Timer(took * (0.1 + 0.1 * i), os.kill,
+                                (os.getpid(), signal.SIGINT))
+            got = None
+            try:
+                t.start()
+                got = c.get(BUCKET, "big/a")
+                got = "whole" if got == data else \
+                    "WRONG (%d bytes)" % len(got)
+                t.join()                # a SIGINT after the get: here
+                got += ", no KeyboardInterrupt"
+            except KeyboardInterrupt:
+                got = got + ", then KeyboardInterrupt" if got else \
+                    "KeyboardInterrupt"
+            except strata.Error as e:
+                got = "strata.Error %s" % e
+            t.join()
+            outcomes.append(got)
+    finally:
+        sys.unraisablehook = old_hook
+    check(all(o in ("KeyboardInterrupt", "whole, then KeyboardInterrupt")
+              for o in outcomes) and
+          "KeyboardInterrupt" in outcomes and not dropped,
+          "Ctrl-C during a 64 MiB get (8 times, %.2f s each): "
+          "KeyboardInterrupt (or the whole object, when the get ended "
+          "first, then KeyboardInterrupt), never fewer bytes, an error, "
+          "or a lost or dropped KeyboardInterrupt: %s; dropped: %s"
+          % (took, outcomes, [d.exc_type.__name__ for d in dropped]))
+    check(c.get(BUCKET, "big/a") == data, "... then the get works")
+    c.delete(BUCKET, "big/a")
+
+
 def main():
     tar_in_pieces()
     c = strata.Client()
@@ -1145,6 +1199,7 @@ def main():
     # ---- a hung node: Ctrl-C stops a loop, or a call, at once ----
     hung_node()
     hung_calls(c)
+    ctrl_c_big_get(c)
 
     # ---- a node that does not come back in time ----
     d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,

@@ -135,7 +135,6 @@ class _ListEntry(ctypes.Structure):
 
 _ALLOC_FN = ctypes.CFUNCTYPE(_c_p, _c_p, _size)
 _FREE_FN = ctypes.CFUNCTYPE(None, _c_p, _c_p, _size)
-_WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _c_p, _c_p, _size)
 
 
 class _EpochOpts(ctypes.Structure):
@@ -183,8 +182,13 @@ _bucket_create = _proto("strata_bucket_create", _I, _c_p, _char_p)
 _bucket_delete = _proto("strata_bucket_delete", _I, _c_p, _char_p)
 _put_buf = _proto("strata_object_put_buf", _I, _c_p, _char_p, _char_p,
                   ctypes.POINTER(_PutOpts), _c_p, _size, _c_p)
-_get = _proto("strata_object_get", _I, _c_p, _char_p, _char_p, _u64, _u64,
-              _WRITE_FN, _c_p, ctypes.POINTER(_GetResult))
+_get_alloc = _proto("strata_object_get_alloc", _I, _c_p, _char_p, _char_p,
+                    _u64, _u64, ctypes.POINTER(_c_p),
+                    ctypes.POINTER(_GetResult))
+# What strata_object_get_alloc() mallocs is freed with the process's free().
+_free = ctypes.CDLL(None).free
+_free.restype = None
+_free.argtypes = [_c_p]
 _stat = _proto("strata_object_stat", _I, _c_p, _char_p, _char_p,
                ctypes.POINTER(ctypes.POINTER(_Stat)))
 _stat_free = _proto("strata_stat_free", None, ctypes.POINTER(_Stat))
@@ -562,23 +566,27 @@ class Client:
         offset = _int(offset, "offset", 0, _U64_MAX)
         length = _U64_MAX if length is None else \
             _int(length, "length", 0, _U64_MAX)
-        parts = []
-
-        def sink(arg, p, n):
-            parts.append(ctypes.string_at(p, n))
-            return 0
-
-        cb = _WRITE_FN(sink)
-        res = _GetResult()
-        rc = _get(self.handle, b, k, offset, length, cb, None,
-                  ctypes.byref(res))
-        while rc == _EINTR:
-            _interrupted()
-            parts.clear()
-            rc = _get(self.handle, b, k, offset, length, cb, None,
-                      ctypes.byref(res))
-        _check(rc, "%s/%s" % (bucket, key))
-        return b"".join(parts)
+        # Into one buffer libstrata allocates, not through a Python
+        # callback: Ctrl-C's handler, run on entering one, raised there
+        # and was printed and dropped by ctypes, and the callback's
+        # undefined return value went on (a chunk silently missing) or
+        # stopped the get with a nonsense error code.
+        # The buffer is freed in a finally that the call is inside of: a
+        # KeyboardInterrupt raised as soon as it returns (the SIGINT came
+        # while it ran) leaks nothing.  (Not in a __del__: the handler
+        # would run on entering it, and its exception be dropped.)
+        h, res, p = self.handle, _GetResult(), _c_p()
+        try:
+            rc = _get_alloc(h, b, k, offset, length, ctypes.byref(p),
+                            ctypes.byref(res))
+            while rc == _EINTR:
+                _interrupted()
+                rc = _get_alloc(h, b, k, offset, length, ctypes.byref(p),
+                                ctypes.byref(res))
+            _check(rc, "%s/%s" % (bucket, key))
+            return ctypes.string_at(p, res.length) if res.length else b""
+        finally:
+            _free(p)
 
     def stat(self, bucket, key):
         p = ctypes.POINTER(_Stat)()
