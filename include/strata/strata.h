@@ -19,7 +19,10 @@
  * strata_strerror() names them all.  Besides the errors listed per
  * function, any request can fail with the transport errors:
  *   -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH  connecting failed
- *   -ETIMEDOUT     no progress for timeout_ms (connect, send or receive)
+ *   -ETIMEDOUT     no progress for timeout_ms (connect, send or receive;
+ *                  signals handled meanwhile do not start the count
+ *                  again: a wait they interrupt ends at most timeout_ms
+ *                  after the first of them)
  *   -ECONNRESET, -EPIPE  the connection broke and the request could not
  *                  safely be retried
  *   STRATA_ECERT   the server's certificate did not verify against ca_file

@@ -2831,6 +2831,70 @@ START_TEST(test_interrupt)
 }
 END_TEST
 
+struct intr_storm {
+	pthread_t target;
+	atomic_bool stop;
+	pthread_t thr;
+};
+
+static void *intr_storm_main(void *arg)
+{
+	struct intr_storm *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		usleep(50 * 1000);
+		pthread_kill(k->target, SIGUSR1);
+	}
+	return NULL;
+}
+
+/* Signals more frequent than timeout_ms (a profiler's, an interval
+ * timer's), with no hook or one that says go on, do not keep a call on a
+ * node that hangs waiting: it times out about when it would without them.
+ * (Each interrupted recv() used to be called again, restarting the
+ * socket's SO_RCVTIMEO: it waited as long as the signals came.) */
+START_TEST(test_signals_keep_timeout)
+{
+	struct sigaction sa = { .sa_handler = intr_handler };
+	struct strata_config cfg = config();
+	struct intr_storm k = { .target = pthread_self() };
+	strata_client *c;
+	uint8_t buf[8];
+	uint64_t t0, took[2];
+	size_t got;
+
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cfg.timeout_ms = 500;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+	atomic_store(&F->stall, true);
+	ck_assert_int_eq(pthread_create(&k.thr, NULL, intr_storm_main, &k), 0);
+	for (int i = 0; i < 2; i++) {
+		strata_interrupt_set(i ? intr_hook : NULL);
+		intr_stop = 0;
+		intr_flag = 0;
+		t0 = mono_ms();
+		ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3,
+						       buf, sizeof(buf), &got,
+						       NULL), -ETIMEDOUT);
+		took[i] = mono_ms() - t0;
+		ck_assert(intr_flag);
+	}
+	atomic_store(&k.stop, true);
+	pthread_join(k.thr, NULL);
+	ck_assert_msg(took[0] < 1500 && took[1] < 1500,
+		      "timed out after %llu and %llu ms (timeout_ms 500)",
+		      (unsigned long long)took[0],
+		      (unsigned long long)took[1]);
+	atomic_store(&F->stall, false);
+	strata_interrupt_set(NULL);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 STRATA_ENOOBJECT);
+	strata_client_free(c);
+}
+END_TEST
+
 /* ---- strata-bench's tar sample count (client/tarcount.c) ---- */
 
 /* A ustar header for a regular member: name, size, its checksum. */
@@ -2928,6 +2992,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_epoch_free_hung_node);
 	tcase_add_test(tc, test_interrupt);
 	tcase_add_test(tc, test_get_alloc);
+	tcase_add_test(tc, test_signals_keep_timeout);
 	suite_add_tcase(s, tc);
 
 	/* Parsers of the programs: no fake server needed. */
