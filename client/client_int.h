@@ -180,8 +180,28 @@ void cancel_leave(void);
  * for a pool slot are woken to see it. */
 void cancel_fire(strata_client *c, struct cancel *k);
 
-/* True when the calling thread's cancel has fired. */
+/* True when the calling thread's cancel has fired, or its call was
+ * interrupted (strata_interrupt_set()). */
 bool cancel_fired(void);
+
+/*
+ * A signal interrupted one of the calling thread's waits (EINTR): ask its
+ * interrupt hook, if any, whether to give up; true when the call is to end
+ * (the hook said so, now or earlier in the call, or the thread's cancel
+ * fired), after which cancel_fired() is true until the thread's next call
+ * begins, so that the call ends as a cancelled one does (its connections
+ * closed, no retry, no new connection) and returns -EINTR.
+ */
+bool client_interrupted(void);
+
+/* A call of the thread begins: forget an interrupt of an earlier one.
+ * client_call() does it; so do the calls that open connections outside
+ * it. */
+void client_call_begin(void);
+
+/* What a call that began with client_call_begin() returns: -EINTR when it
+ * was interrupted, else rc. */
+int client_call_end(int rc);
 
 /* Watch fd for the calling thread (at most one at a time): 0, or
  * -ECANCELED (fired: fd not watched, nothing done to it). */

@@ -64,13 +64,14 @@ int strata_conn_open(strata_client *c, strata_conn **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
+	client_call_begin();
 	rc = conn_open(c, &a->cn);
 	if (!rc)
 		rc = tls_conn_nonblock(a->cn->tls);
 	if (rc) {
 		conn_free(a->cn);
 		free(a);
-		return rc;
+		return client_call_end(rc);
 	}
 	*out = a;
 	return 0;

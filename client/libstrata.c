@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@
 
 #define DEFAULT_POOL 4
 #define DEFAULT_TIMEOUT_MS 30000
+#define POOL_INTR_MS 100	/* strata_interrupt_set(): pool waits */
 #define AGENT "libstrata/" STRATA_VERSION_STRING
 
 struct strata_client {
@@ -815,6 +817,35 @@ int conn_open(strata_client *c, struct conn **out)
  * passed down to them. */
 static _Thread_local struct cancel_member *joined;
 
+/* The thread's interrupt hook (strata_interrupt_set()), and whether it
+ * ended the call under way. */
+static _Thread_local strata_interrupt_fn intr_fn;
+static _Thread_local bool intr_hit;
+
+void strata_interrupt_set(strata_interrupt_fn fn)
+{
+	intr_fn = fn;
+	intr_hit = false;
+}
+
+bool client_interrupted(void)
+{
+	if (!intr_hit && intr_fn && intr_fn())
+		intr_hit = true;
+	return cancel_fired();
+}
+
+void client_call_begin(void)
+{
+	last_message[0] = '\0';
+	intr_hit = false;
+}
+
+int client_call_end(int rc)
+{
+	return intr_hit ? -EINTR : rc;
+}
+
 void cancel_init(struct cancel *k)
 {
 	pthread_mutex_init(&k->lock, NULL);
@@ -873,7 +904,7 @@ void cancel_fire(strata_client *c, struct cancel *k)
 
 bool cancel_fired(void)
 {
-	return joined && atomic_load(&joined->k->fired);
+	return intr_hit || (joined && atomic_load(&joined->k->fired));
 }
 
 int cancel_watch(int fd)
@@ -923,6 +954,23 @@ static int pool_get(strata_client *c, bool fresh, struct conn **out)
 			pthread_cond_signal(&c->cond);
 			pthread_mutex_unlock(&c->lock);
 			return -ECANCELED;
+		}
+		if (intr_fn) {
+			/* No signal interrupts this wait: the hook is asked
+			 * every POOL_INTR_MS instead, outside the lock. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += POOL_INTR_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+			pthread_mutex_unlock(&c->lock);
+			client_interrupted();
+			pthread_mutex_lock(&c->lock);
+			continue;
 		}
 		pthread_cond_wait(&c->cond, &c->lock);
 	}
@@ -994,7 +1042,7 @@ int client_call(strata_client *c, call_fn fn, void *arg)
 	bool unsafe = false;
 	int attempt, rc = 0;
 
-	last_message[0] = '\0';
+	client_call_begin();
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct conn *cn;
 		bool broken;
@@ -1010,8 +1058,9 @@ int client_call(strata_client *c, call_fn fn, void *arg)
 			break;
 	}
 	/* A failure of a cancelled thread is the cancel's doing (a socket
-	 * shut down reads as the peer's reset). */
-	return rc && cancel_fired() ? -ECANCELED : rc;
+	 * shut down reads as the peer's reset); an interrupted call says it
+	 * was interrupted. */
+	return client_call_end(rc && cancel_fired() ? -ECANCELED : rc);
 }
 
 /* ---- Client ------------------------------------------------------------ */
@@ -1024,7 +1073,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 
 	if (!cfg || !out)
 		return -EINVAL;
-	last_message[0] = '\0';
+	client_call_begin();
 	if (!cfg->endpoint || !*cfg->endpoint || !cfg->access_key ||
 	    !*cfg->access_key || !cfg->secret_key || !*cfg->secret_key)
 		return STRATA_ECONFIG;
@@ -1063,7 +1112,7 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out)
 	return 0;
 fail:
 	strata_client_free(c);
-	return rc;
+	return client_call_end(rc);
 }
 
 void strata_client_free(strata_client *c)

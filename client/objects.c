@@ -196,7 +196,9 @@ static int put_abort(struct conn *cn, int err)
 {
 	struct resp r;
 
-	if (!conn_cancel(cn, true) && !resp_start(cn, PROTO_OP_PUT, &r))
+	if (cancel_fired())		/* interrupted: no waiting on */
+		conn_break(cn);
+	else if (!conn_cancel(cn, true) && !resp_start(cn, PROTO_OP_PUT, &r))
 		conn_break(cn);		/* acknowledged a put without END? */
 	client_message("%s", "");
 	return err;
@@ -456,8 +458,8 @@ static ssize_t fd_read(void *arg, void *out, size_t cap)
 
 	do
 		n = read(f->fd, out, cap);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
+	while (n < 0 && errno == EINTR && !client_interrupted());
+	return n < 0 ? (errno == EINTR ? -ECANCELED : -errno) : n;
 }
 
 static int fd_rewind(void *arg)
@@ -497,7 +499,7 @@ int strata_object_put_fd(strata_client *c, const char *bucket,
 
 /* ---- Get --------------------------------------------------------------- */
 
-enum get_mode { GET_CB, GET_BUF, GET_FD };
+enum get_mode { GET_CB, GET_BUF, GET_FD, GET_ALLOC };
 
 struct get_call {
 	const char *bucket;
@@ -507,7 +509,9 @@ struct get_call {
 	enum get_mode mode;
 	strata_write_fn fn;
 	void *arg;
-	uint8_t *buf;			/* GET_BUF: the caller's; else ours */
+	uint8_t *buf;			/* GET_BUF: the caller's; GET_ALLOC:
+					 * the range's, handed over; else
+					 * ours */
 	size_t cap;
 	size_t got;
 	struct strata_get_result *res;
@@ -519,7 +523,10 @@ struct get_call {
  * the CANCEL (as put_abort()). */
 static int resp_abandon(struct conn *cn, struct resp *r, int err)
 {
-	if (!conn_cancel(cn, false))
+	/* Interrupted (strata_interrupt_set()): no reading on. */
+	if (cancel_fired())
+		conn_break(cn);
+	else if (!conn_cancel(cn, false))
 		resp_drain(cn, r);
 	client_message("%s", "");
 	return err;
@@ -561,6 +568,7 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 	struct resp r;
 	uint64_t total = 0;
 	size_t len;
+	bool into;			/* into a buffer, not through fn */
 	int rc;
 
 	rc = proto_get_req_encode(&m, cn->out + PROTO_HEADER_LEN,
@@ -578,12 +586,22 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 	}
 	if (gc->res)
 		*gc->res = res;
-	if (gc->mode == GET_BUF && res.length > gc->cap)
+	if (gc->mode == GET_ALLOC) {
+		free(gc->buf);		/* a first attempt's */
+		gc->cap = 0;
+		gc->buf = res.length < SIZE_MAX ?
+			  malloc(res.length ? (size_t)res.length : 1) : NULL;
+		if (!gc->buf)
+			return resp_abandon(cn, &r, -ENOMEM);
+		gc->cap = (size_t)res.length;
+	}
+	into = gc->mode == GET_BUF || gc->mode == GET_ALLOC;
+	if (into && res.length > gc->cap)
 		return resp_abandon(cn, &r, -ENOBUFS);
 	gc->got = 0;
 	for (;;) {
-		uint8_t *dst = gc->mode == GET_BUF ? gc->buf + total : gc->buf;
-		size_t cap = gc->mode == GET_BUF ? gc->cap - total : gc->cap;
+		uint8_t *dst = into ? gc->buf + total : gc->buf;
+		size_t cap = into ? gc->cap - total : gc->cap;
 		uint8_t extra;
 
 		/* A full buffer still reads a byte: one past the announced
@@ -598,13 +616,13 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		total += len;
 		/* What landed in a caller buffer, even if the rest fails
 		 * (client_get_into resumes after it). */
-		if (gc->mode == GET_BUF && total <= res.length)
+		if (into && total <= res.length)
 			gc->got = (size_t)total;
 		if (total > res.length) {
 			rc = STRATA_EPROTO;
 			break;
 		}
-		if (gc->mode == GET_BUF)
+		if (into)
 			continue;
 		*unsafe = true;
 		rc = gc->fn(gc->arg, dst, len);
@@ -615,7 +633,7 @@ static int get_fn(struct conn *cn, void *arg, bool *unsafe)
 		rc = STRATA_EPROTO;
 	if (rc == STRATA_EPROTO)
 		conn_break(cn);
-	if (gc->mode != GET_BUF)	/* a buffer's is counted above */
+	if (!into)		/* a buffer's is counted above */
 		gc->got = (size_t)total;
 	return rc;
 }
@@ -629,14 +647,14 @@ static int get_common(strata_client *c, struct get_call *gc)
 	rc = key_check(gc->key);
 	if (rc)
 		return rc;
-	if (gc->mode != GET_BUF) {
+	if (gc->mode == GET_CB || gc->mode == GET_FD) {
 		gc->cap = GET_BUFFER;
 		gc->buf = malloc(gc->cap);
 		if (!gc->buf)
 			return -ENOMEM;
 	}
 	rc = client_call(c, get_fn, gc);
-	if (gc->mode != GET_BUF)
+	if (gc->mode == GET_CB || gc->mode == GET_FD)
 		free(gc->buf);
 	return rc;
 }
@@ -674,6 +692,28 @@ int client_get_into(strata_client *c, const char *bucket, const char *key,
 	return rc;
 }
 
+int strata_object_get_alloc(strata_client *c, const char *bucket,
+			    const char *key, uint64_t offset, uint64_t length,
+			    void **data, struct strata_get_result *res)
+{
+	struct get_call gc = {
+		.bucket = bucket, .key = key, .offset = offset,
+		.length = length, .mode = GET_ALLOC, .res = res,
+	};
+	int rc;
+
+	if (!data || !res)
+		return -EINVAL;
+	*data = NULL;
+	rc = get_common(c, &gc);
+	if (rc) {
+		free(gc.buf);
+		return rc;
+	}
+	*data = gc.buf;
+	return 0;
+}
+
 int strata_object_get_buf(strata_client *c, const char *bucket,
 			  const char *key, uint64_t offset, uint64_t length,
 			  void *buf, size_t cap, size_t *got,
@@ -702,8 +742,10 @@ static int fd_write(void *arg, const void *buf, size_t len)
 	while (len) {
 		ssize_t n = write(fd, p, len);
 
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && !client_interrupted())
 			continue;
+		if (n < 0 && errno == EINTR)
+			return -ECANCELED;
 		if (n < 0)
 			return -errno;
 		p += n;

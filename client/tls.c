@@ -53,19 +53,63 @@ struct tls_conn {
 	int io_errno;	/* errno of the last failed recv/send, 0 if none */
 	bool eof;	/* recv saw the peer's FIN */
 	bool nonblock;	/* tls_conn_nonblock(): EAGAIN means "try again" */
+	unsigned timeout_ms;	/* SO_RCVTIMEO / SO_SNDTIMEO */
 };
 
+static int64_t now_ms(void);
+
 /* ---- The socket BIO ---------------------------------------------------- */
+
+/*
+ * A recv() or send() that a signal interrupted (EINTR): unless the
+ * thread's interrupt hook ends the call (client_int.h), wait for the
+ * socket with poll() until the deadline the first interruption set, the
+ * socket's timeout from then.  Calling recv()/send() again would restart
+ * SO_RCVTIMEO / SO_SNDTIMEO: signals more frequent than the timeout (a
+ * profiler's, an interval timer's) would make a node that hangs be waited
+ * for forever.  0: the socket is ready, try again; -1 with errno EAGAIN
+ * (timed out: read as -ETIMEDOUT), ECANCELED or poll's.
+ */
+static int io_interrupted(struct tls_conn *c, short events, int64_t *deadline)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+	int64_t left;
+	int n;
+
+	for (;;) {
+		if (client_interrupted()) {
+			errno = ECANCELED;
+			return -1;
+		}
+		if (!*deadline)
+			*deadline = now_ms() + c->timeout_ms;
+		left = *deadline - now_ms();
+		if (left <= 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (n > 0)
+			return 0;
+		if (n == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+}
 
 static int bio_write_ex(BIO *b, const char *data, size_t len, size_t *done)
 {
 	struct tls_conn *c = BIO_get_data(b);
+	int64_t deadline = 0;
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
-	do
-		n = send(c->fd, data, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	while ((n = send(c->fd, data, len, MSG_NOSIGNAL)) < 0 &&
+	       errno == EINTR && !io_interrupted(c, POLLOUT, &deadline))
+		;
 	if (n < 0) {
 		c->io_errno = errno;
 		if (c->nonblock && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -80,12 +124,13 @@ static int bio_write_ex(BIO *b, const char *data, size_t len, size_t *done)
 static int bio_read_ex(BIO *b, char *data, size_t len, size_t *done)
 {
 	struct tls_conn *c = BIO_get_data(b);
+	int64_t deadline = 0;
 	ssize_t n;
 
 	BIO_clear_retry_flags(b);
-	do
-		n = recv(c->fd, data, len, 0);
-	while (n < 0 && errno == EINTR);
+	while ((n = recv(c->fd, data, len, 0)) < 0 && errno == EINTR &&
+	       !io_interrupted(c, POLLIN, &deadline))
+		;
 	*done = 0;
 	if (n < 0) {
 		c->io_errno = errno;
@@ -248,7 +293,9 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline)
 			 * (24 days) would wrap to "wait forever". */
 			n = poll(&p, 1, left <= 0 ? 0 : left > INT_MAX ?
 					INT_MAX : (int)left);
-		} while (n < 0 && errno == EINTR);
+		} while (n < 0 && errno == EINTR && !client_interrupted());
+		if (n < 0 && errno == EINTR)
+			errno = ECANCELED;
 		if (n == 0) {
 			err = ETIMEDOUT;
 			goto fail;
@@ -366,6 +413,7 @@ int tls_conn_open(struct tls_ctx *ctx, const char *host, const char *port,
 	_Static_assert(sizeof(PROTO_ALPN) - 1 == 8, "ALPN length prefix");
 	if (!c)
 		return -ENOMEM;
+	c->timeout_ms = timeout_ms;
 	c->fd = tcp_connect(host, port, timeout_ms);
 	if (c->fd < 0) {
 		rc = c->fd;

@@ -19,7 +19,10 @@
  * strata_strerror() names them all.  Besides the errors listed per
  * function, any request can fail with the transport errors:
  *   -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH  connecting failed
- *   -ETIMEDOUT     no progress for timeout_ms (connect, send or receive)
+ *   -ETIMEDOUT     no progress for timeout_ms (connect, send or receive;
+ *                  signals handled meanwhile do not start the count
+ *                  again: a wait they interrupt ends at most timeout_ms
+ *                  after the first of them)
  *   -ECONNRESET, -EPIPE  the connection broke and the request could not
  *                  safely be retried
  *   STRATA_ECERT   the server's certificate did not verify against ca_file
@@ -30,6 +33,7 @@
  *                  error queue is dropped)
  *   STRATA_EPROTO, STRATA_EPROTOVERSION  the server broke the protocol
  *   -ENOMEM
+ *   -EINTR         a signal cut the call short (strata_interrupt_set())
  * and with whatever code the server answers (-EACCES for a denied
  * request, -EOPNOTSUPP, STRATA_ECLOSING, STRATA_ECORRUPT, ...).
  *
@@ -135,6 +139,30 @@ int strata_client_new(const struct strata_config *cfg, strata_client **out);
  * on c may be running or follow.
  */
 void strata_client_free(strata_client *c);
+
+/*
+ * Let a signal cut short the calls the calling thread makes (Ctrl-C on a
+ * node that hangs), rather than let them wait out the client's timeout_ms.
+ * fn, set for the calling thread only (NULL: unset, the default), is
+ * called on that thread, without locks held, each time a signal handler
+ * interrupted one of the waits of a call it makes (connecting, the TLS
+ * handshake, sending, receiving, reading or writing the caller's file
+ * descriptor), and every 100 ms while such a call waits for a free
+ * connection of the pool.
+ * fn returning non-zero ends the call at once: it returns -EINTR, and
+ * every connection it was using is closed, never pooled again (a put or
+ * delete may have been carried out or not).  Zero: the wait goes on.
+ * Typically fn reads a flag that the program's SIGINT handler sets.  The
+ * library's own waits are interrupted whatever the handler's flags; the
+ * reads and writes of a caller's file descriptor only when it was
+ * installed without SA_RESTART.  Only a host name lookup under way
+ * (getaddrinfo) is not cut short.  A signal that arrives while the thread
+ * runs, rather than waits, reaches no wait: the call goes on until the
+ * next signal or its end.  Calls made on other threads, including the
+ * fetch threads of strata_epoch_new(), are not affected.
+ */
+typedef int (*strata_interrupt_fn)(void);
+void strata_interrupt_set(strata_interrupt_fn fn);
 
 /* ---- Buckets ----------------------------------------------------------- */
 
@@ -298,6 +326,22 @@ int strata_object_get_buf(strata_client *c, const char *bucket,
 			  const char *key, uint64_t offset, uint64_t length,
 			  void *buf, size_t cap, size_t *got,
 			  struct strata_get_result *res);
+
+/*
+ * Get a byte range of an object into a buffer of its own size, allocated
+ * (malloc) once the node has said how long the range is: for a caller
+ * that knows no size beforehand and must not run code of its own in the
+ * middle of the transfer (the Python binding: a callback of an
+ * interpreter may raise there).
+ *   [out] data  the range's res->length bytes, to be freed with free();
+ *               NULL on error (an empty range gives a 1-byte buffer)
+ *   [out] res   required
+ * As strata_object_get(), plus -EINVAL (data or res NULL) and -ENOMEM
+ * when the range does not fit in memory.
+ */
+int strata_object_get_alloc(strata_client *c, const char *bucket,
+			    const char *key, uint64_t offset, uint64_t length,
+			    void **data, struct strata_get_result *res);
 
 /*
  * Get a byte range of an object into a file descriptor, written at its

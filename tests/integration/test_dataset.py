@@ -13,7 +13,11 @@ WORLD_SIZE in the environment, as torchrun sets them):
     before init_process_group) and set_epoch() reach DataLoader workers,
     persistent ones included; other processes keep their own epoch;
   - Ctrl-C stops a num_workers=0 loop on a node that hangs (SIGSTOP) at
-    once, whatever the client's timeout_ms;
+    once, whatever the client's timeout_ms, and so it does a Client call
+    (get, put, list, one waiting for a free connection), a Dataset
+    construction, or a Client connecting to a port that never answers;
+    Ctrl-C during a large get from a node that answers raises
+    KeyboardInterrupt, never returns the object short;
     one that stays away is given up on, saying after how many retries.
 Also the Client calls (put/get/range/stat/list/delete/hint) and errors:
 arguments of the wrong type or range refused before they reach C;
@@ -867,6 +871,184 @@ def hung_node():
           % len(keys))
 
 
+def ctrl_c_on(what, fn, pid, sigcont_at=None):
+    """Run fn() with the node stopped (SIGSTOP) and a SIGINT to this
+    process 0.5 s in (and a SIGCONT to the node at sigcont_at s, when
+    given; else right after fn): (what came out, seconds taken)."""
+    import signal
+    os.kill(pid, signal.SIGSTOP)
+    timers = [threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))]
+    if sigcont_at is not None:
+        timers.append(threading.Timer(sigcont_at, os.kill,
+                                      (pid, signal.SIGCONT)))
+    t0 = time.monotonic()
+    try:
+        for t in timers:
+            t.start()
+        got = ("returned", fn())
+    except KeyboardInterrupt:
+        got = ("KeyboardInterrupt", None)
+    except strata.Error as e:
+        got = ("strata.Error %s" % e, None)
+    finally:
+        took = time.monotonic() - t0
+        for t in timers:
+            t.cancel()
+            t.join()
+        os.kill(pid, signal.SIGCONT)
+    print("   %s: %s after %.2f s" % (what, got[0], took))
+    return got, took
+
+
+def open_sockets():
+    n = 0
+    for f in os.listdir("/proc/self/fd"):
+        try:
+            n += os.readlink("/proc/self/fd/" + f).startswith("socket:")
+        except OSError:                 # the listing's own descriptor
+            pass
+    return n
+
+
+def hung_calls(c):
+    """Ctrl-C during a Client call or a Dataset construction blocked on a
+    node that hangs (SIGSTOP after the connection was set up) or on one
+    that accepts TCP but never answers: KeyboardInterrupt within a second
+    or so, though timeout_ms is 30 s, not after it (old: the call waited
+    its timeout out).  Afterwards (SIGCONT) the same Client works, and no
+    connection is left open."""
+    import gc
+    import signal
+    pid = node_pid()
+    c = strata.Client(timeout_ms=30000)
+    c.put(BUCKET, "hung/a", b"still here")
+    c.get(BUCKET, "hung/a")
+    socks = open_sockets()
+    for what, fn in (
+            ("get", lambda: c.get(BUCKET, "hung/a")),
+            ("put", lambda: c.put(BUCKET, "hung/b", b"x" * 1000)),
+            ("list", lambda: list(c.list(BUCKET, prefix="hung/"))),
+            ("Dataset()", lambda: strata.Dataset(
+                URL, client_args={"timeout_ms": 30000}))):
+        got, took = ctrl_c_on(what, fn, pid)
+        check(got[0] == "KeyboardInterrupt" and took < 3,
+              "a hung node: Ctrl-C during %s: KeyboardInterrupt after "
+              "%.1f s (SIGINT at 0.5 s, timeout_ms 30 s): %s"
+              % (what, took, got[0]))
+        check(c.get(BUCKET, "hung/a") == b"still here",
+              "... then (SIGCONT) the same Client gets again")
+    gc.collect()
+    check(open_sockets() == socks, "... and no connection was left open "
+          "(%d sockets before, %d after)" % (socks, open_sockets()))
+
+    # Waiting for a free connection (pool_size 1, its connection busy on
+    # another thread, which is not interrupted and ends once the node
+    # runs again).
+    c1 = strata.Client(timeout_ms=30000, pool_size=1)
+    other = {}
+    os.kill(pid, signal.SIGSTOP)
+    t = threading.Thread(target=lambda: other.setdefault(
+        "got", c1.get(BUCKET, "hung/a")))
+    t.start()
+    time.sleep(0.2)
+    got, took = ctrl_c_on("get waiting for the pool",
+                          lambda: c1.get(BUCKET, "hung/a"), pid)
+    t.join(30)
+    check(got[0] == "KeyboardInterrupt" and took < 3 and
+          other.get("got") == b"still here" and
+          c1.get(BUCKET, "hung/a") == b"still here",
+          "Ctrl-C during a get waiting for the pool's only connection "
+          "(busy on a hung node): KeyboardInterrupt after %.1f s; the "
+          "other thread's get ended once the node ran again"
+          % took)
+    c1.close()
+
+    # A SIGINT handler of the program's own that returns: the call goes
+    # on (made again) and succeeds once the node runs again.
+    seen = []
+    old = signal.signal(signal.SIGINT, lambda *a: seen.append(1))
+    try:
+        got, took = ctrl_c_on("get, SIGINT handler that returns",
+                              lambda: c.get(BUCKET, "hung/a"), pid,
+                              sigcont_at=1.0)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    check(got == ("returned", b"still here") and seen == [1],
+          "a SIGINT handler that returns: it ran once and the get went "
+          "on to its end: %s, %s" % (got, seen))
+
+    # A node that accepts TCP but never answers (the TLS handshake).
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(8)
+    try:
+        got, took = ctrl_c_on(
+            "Client() on a silent port",
+            lambda: strata.Client(endpoint="127.0.0.1:%d"
+                                  % s.getsockname()[1], timeout_ms=30000),
+            pid)
+    finally:
+        s.close()
+    check(got[0] == "KeyboardInterrupt" and took < 3,
+          "Ctrl-C during Client() on a port that accepts TCP and never "
+          "answers: KeyboardInterrupt after %.1f s" % took)
+    c.delete(BUCKET, "hung/a")
+    c.delete(BUCKET, "hung/b", missing_ok=True)
+    c.close()
+
+
+def ctrl_c_big_get(c):
+    """Ctrl-C in the middle of a large get from a node that answers: the
+    KeyboardInterrupt comes out (or, when the get ended first, the whole
+    object does).  Old: the get's Python callback took the interrupt on
+    entry; ctypes printed it ("Exception ignored on calling ctypes
+    callback function") and dropped it, and the callback's undefined
+    return value either let the get go on without that chunk (the object
+    returned 256 KiB short, no error) or stopped it with a nonsense
+    code."""
+    import signal
+    data = os.urandom(64 << 20)
+    c.put(BUCKET, "big/a", data)
+    t0 = time.monotonic()
+    check(c.get(BUCKET, "big/a") == data, "a 64 MiB get")
+    took = time.monotonic() - t0
+    dropped = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = dropped.append
+    outcomes = []
+    try:
+        for i in range(8):
+            t = threading.Timer(took * (0.1 + 0.1 * i), os.kill,
+                                (os.getpid(), signal.SIGINT))
+            got = None
+            try:
+                t.start()
+                got = c.get(BUCKET, "big/a")
+                got = "whole" if got == data else \
+                    "WRONG (%d bytes)" % len(got)
+                t.join()                # a SIGINT after the get: here
+                got += ", no KeyboardInterrupt"
+            except KeyboardInterrupt:
+                got = got + ", then KeyboardInterrupt" if got else \
+                    "KeyboardInterrupt"
+            except strata.Error as e:
+                got = "strata.Error %s" % e
+            t.join()
+            outcomes.append(got)
+    finally:
+        sys.unraisablehook = old_hook
+    check(all(o in ("KeyboardInterrupt", "whole, then KeyboardInterrupt")
+              for o in outcomes) and
+          "KeyboardInterrupt" in outcomes and not dropped,
+          "Ctrl-C during a 64 MiB get (8 times, %.2f s each): "
+          "KeyboardInterrupt (or the whole object, when the get ended "
+          "first, then KeyboardInterrupt), never fewer bytes, an error, "
+          "or a lost or dropped KeyboardInterrupt: %s; dropped: %s"
+          % (took, outcomes, [d.exc_type.__name__ for d in dropped]))
+    check(c.get(BUCKET, "big/a") == data, "... then the get works")
+    c.delete(BUCKET, "big/a")
+
+
 def main():
     tar_in_pieces()
     c = strata.Client()
@@ -1014,8 +1196,10 @@ def main():
     drop_empty()
     bench_tar(c)
 
-    # ---- a hung node: Ctrl-C stops a loop at once ----
+    # ---- a hung node: Ctrl-C stops a loop, or a call, at once ----
     hung_node()
+    hung_calls(c)
+    ctrl_c_big_get(c)
 
     # ---- a node that does not come back in time ----
     d = strata.Dataset(URL, seed=5, samples="shards", prefetch=1, rank=0,

@@ -1609,6 +1609,61 @@ START_TEST(test_get_ranges)
 }
 END_TEST
 
+/* strata_object_get_alloc(): the range in a buffer of its size, across
+ * frames; nothing handed over on an error (ASan: nothing leaked either,
+ * a server that sends too much or too little included). */
+START_TEST(test_get_alloc)
+{
+	static const size_t sizes[] = { 0, 1, 4095, 300000 };
+	struct strata_get_result gr;
+	void *p = (void *)1;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *data = pattern(sizes[i], 40 + i);
+		char key[32];
+
+		snprintf(key, sizeof(key), "a-%zu", sizes[i]);
+		ck_assert_int_eq(strata_object_put_buf(C, "data", key, NULL,
+						       data, sizes[i], NULL),
+				 0);
+		ck_assert_int_eq(strata_object_get_alloc(C, "data", key, 0,
+							 STRATA_TO_END, &p,
+							 &gr), 0);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq(gr.length, sizes[i]);
+		if (sizes[i])
+			ck_assert_mem_eq(p, data, sizes[i]);
+		free(p);
+		if (sizes[i] > 1000) {
+			ck_assert_int_eq(strata_object_get_alloc(
+				C, "data", key, 999, 1001, &p, &gr), 0);
+			ck_assert_uint_eq(gr.length, 1001);
+			ck_assert_mem_eq(p, data + 999, 1001);
+			free(p);
+		}
+		free(data);
+	}
+	ck_assert_int_eq(strata_object_get_alloc(C, "data", "nope", 0, 1, &p,
+						 &gr), STRATA_ENOOBJECT);
+	ck_assert_ptr_null(p);
+	ck_assert_int_eq(strata_object_get_alloc(C, "data", "a-1", 0, 1, &p,
+						 NULL), -EINVAL);
+	ck_assert_int_eq(strata_object_get_alloc(C, "data", "a-1", 0, 1, NULL,
+						 &gr), -EINVAL);
+	for (int evil = EVIL_GET_LONG; evil <= EVIL_GET_SHORT; evil++) {
+		p = (void *)1;
+		atomic_store(&F->evil, evil);
+		ck_assert_int_eq(strata_object_get_alloc(C, "data", "a-1", 0,
+							 STRATA_TO_END, &p,
+							 &gr), STRATA_EPROTO);
+		ck_assert_ptr_null(p);
+	}
+	ck_assert_int_eq(strata_object_get_alloc(C, "data", "a-1", 0,
+						 STRATA_TO_END, &p, &gr), 0);
+	free(p);
+}
+END_TEST
+
 START_TEST(test_get_abort_and_corrupt)
 {
 	size_t len = 500000;
@@ -2638,6 +2693,208 @@ START_TEST(test_epoch_free_hung_node)
 }
 END_TEST
 
+/* ---- strata_interrupt_set() ---- */
+
+static volatile sig_atomic_t intr_flag;	/* SIGUSR1 came */
+static volatile sig_atomic_t intr_stop;	/* the hook says stop */
+
+static void intr_handler(int sig)
+{
+	(void)sig;
+	intr_flag = 1;
+}
+
+static int intr_hook(void)
+{
+	return intr_flag && intr_stop;
+}
+
+struct intr_kick {
+	pthread_t target;
+	unsigned after_ms;
+	pthread_t thr;
+};
+
+static void *intr_kick_main(void *arg)
+{
+	struct intr_kick *k = arg;
+
+	usleep(k->after_ms * 1000);
+	pthread_kill(k->target, SIGUSR1);
+	return NULL;
+}
+
+/* SIGUSR1 to the calling thread after_ms from now. */
+static void intr_kick_start(struct intr_kick *k, unsigned after_ms)
+{
+	intr_flag = 0;
+	k->target = pthread_self();
+	k->after_ms = after_ms;
+	ck_assert_int_eq(pthread_create(&k->thr, NULL, intr_kick_main, k), 0);
+}
+
+static void *hung_get_main(void *arg)
+{
+	uint8_t buf[8];
+	size_t got;
+
+	return (void *)(intptr_t)strata_object_get_buf(arg, "data", "k", 0, 3,
+							buf, sizeof(buf), &got,
+							NULL);
+}
+
+/* A signal cuts a call on a node that hangs short when the thread's hook
+ * says so (-EINTR, at once rather than after timeout_ms), whatever the
+ * call waits for: an answer, a TLS handshake, a free connection of the
+ * pool.  A hook that says "go on" lets the wait go on, and the client is
+ * sound afterwards. */
+START_TEST(test_interrupt)
+{
+	struct sigaction sa = { .sa_handler = intr_handler };
+	struct strata_config cfg = config();
+	struct intr_kick k;
+	strata_client *c, *c2;
+	pthread_t other;
+	uint8_t buf[8];
+	uint64_t t0;
+	size_t got;
+	void *orc;
+
+	ck_assert_int_eq(strata_object_put_buf(C, "data", "k", NULL, "abc", 3,
+					       NULL), 0);
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cfg.timeout_ms = 30000;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+	strata_interrupt_set(intr_hook);
+	intr_stop = 1;
+
+	/* The answer never comes. */
+	atomic_store(&F->stall, true);
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -EINTR);
+	ck_assert_uint_lt(mono_ms() - t0, 3000);
+	pthread_join(k.thr, NULL);
+	atomic_store(&F->stall, false);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_mem_eq(buf, "abc", 3);
+
+	/* The TLS handshake of a new client never ends. */
+	atomic_store(&F->stall_tls, true);
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_client_new(&cfg, &c2), -EINTR);
+	ck_assert_uint_lt(mono_ms() - t0, 3000);
+	pthread_join(k.thr, NULL);
+	atomic_store(&F->stall_tls, false);
+
+	/* The pool's only connection hangs on another thread (no hook
+	 * there: it waits its 2 s out). */
+	cfg.pool_size = 1;
+	cfg.timeout_ms = 2000;
+	ck_assert_int_eq(strata_client_new(&cfg, &c2), 0);
+	atomic_store(&F->stall, true);
+	ck_assert_int_eq(pthread_create(&other, NULL, hung_get_main, c2), 0);
+	usleep(200 * 1000);
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_object_get_buf(c2, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -EINTR);
+	ck_assert_uint_lt(mono_ms() - t0, 1500);
+	pthread_join(k.thr, NULL);
+	pthread_join(other, &orc);
+	ck_assert_int_eq((int)(intptr_t)orc, -ETIMEDOUT);
+
+	/* A hook that says "go on": the call waits its timeout out. */
+	intr_stop = 0;
+	t0 = mono_ms();
+	intr_kick_start(&k, 200);
+	ck_assert_int_eq(strata_object_get_buf(c2, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 -ETIMEDOUT);
+	ck_assert_uint_ge(mono_ms() - t0, 1900);
+	ck_assert(intr_flag);
+	pthread_join(k.thr, NULL);
+	atomic_store(&F->stall, false);
+	strata_interrupt_set(NULL);
+	ck_assert_int_eq(strata_object_get_buf(c2, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL), 0);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL), 0);
+	strata_client_free(c2);
+	strata_client_free(c);
+}
+END_TEST
+
+struct intr_storm {
+	pthread_t target;
+	atomic_bool stop;
+	pthread_t thr;
+};
+
+static void *intr_storm_main(void *arg)
+{
+	struct intr_storm *k = arg;
+
+	while (!atomic_load(&k->stop)) {
+		usleep(50 * 1000);
+		pthread_kill(k->target, SIGUSR1);
+	}
+	return NULL;
+}
+
+/* Signals more frequent than timeout_ms (a profiler's, an interval
+ * timer's), with no hook or one that says go on, do not keep a call on a
+ * node that hangs waiting: it times out about when it would without them.
+ * (Each interrupted recv() used to be called again, restarting the
+ * socket's SO_RCVTIMEO: it waited as long as the signals came.) */
+START_TEST(test_signals_keep_timeout)
+{
+	struct sigaction sa = { .sa_handler = intr_handler };
+	struct strata_config cfg = config();
+	struct intr_storm k = { .target = pthread_self() };
+	strata_client *c;
+	uint8_t buf[8];
+	uint64_t t0, took[2];
+	size_t got;
+
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	cfg.timeout_ms = 500;
+	ck_assert_int_eq(strata_client_new(&cfg, &c), 0);
+	atomic_store(&F->stall, true);
+	ck_assert_int_eq(pthread_create(&k.thr, NULL, intr_storm_main, &k), 0);
+	for (int i = 0; i < 2; i++) {
+		strata_interrupt_set(i ? intr_hook : NULL);
+		intr_stop = 0;
+		intr_flag = 0;
+		t0 = mono_ms();
+		ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3,
+						       buf, sizeof(buf), &got,
+						       NULL), -ETIMEDOUT);
+		took[i] = mono_ms() - t0;
+		ck_assert(intr_flag);
+	}
+	atomic_store(&k.stop, true);
+	pthread_join(k.thr, NULL);
+	ck_assert_msg(took[0] < 1500 && took[1] < 1500,
+		      "timed out after %llu and %llu ms (timeout_ms 500)",
+		      (unsigned long long)took[0],
+		      (unsigned long long)took[1]);
+	atomic_store(&F->stall, false);
+	strata_interrupt_set(NULL);
+	ck_assert_int_eq(strata_object_get_buf(c, "data", "k", 0, 3, buf,
+					       sizeof(buf), &got, NULL),
+			 STRATA_ENOOBJECT);
+	strata_client_free(c);
+}
+END_TEST
+
 /* ---- strata-bench's tar sample count (client/tarcount.c) ---- */
 
 /* A ustar header for a regular member: name, size, its checksum. */
@@ -2733,6 +2990,9 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_epoch_wait);
 	tcase_add_test(tc, test_epoch_free_during_hint);
 	tcase_add_test(tc, test_epoch_free_hung_node);
+	tcase_add_test(tc, test_interrupt);
+	tcase_add_test(tc, test_get_alloc);
+	tcase_add_test(tc, test_signals_keep_timeout);
 	suite_add_tcase(s, tc);
 
 	/* Parsers of the programs: no fake server needed. */

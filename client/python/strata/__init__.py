@@ -23,9 +23,17 @@ argument, and a NUL in one (C would stop at it: 'a\\x00b' would name key
 'a') a ValueError.  Integer arguments are checked against the C types they
 become (a ValueError naming the argument, never a silent wrap).
 
+Ctrl-C (SIGINT) on the main thread ends a call that waits on a node that
+hangs (Client calls, Client() and Dataset() construction, a Dataset's
+iteration) at once with KeyboardInterrupt, rather than after the client's
+timeout_ms; the Client stays usable (the connection the call was using is
+closed, never pooled again).  Calls on other threads, where Python runs no
+signal handlers, wait their timeout out.
+
 The library is found through $STRATA_LIBRARY, else the path this package
 was built or installed with (_libpath.py), else the loader's search path.
 """
+import atexit
 import ctypes
 import ctypes.util
 import errno
@@ -33,7 +41,9 @@ import multiprocessing.context
 import multiprocessing.sharedctypes
 import operator
 import os
+import signal
 import sys
+import threading
 import weakref
 
 from strata import _tar
@@ -125,7 +135,6 @@ class _ListEntry(ctypes.Structure):
 
 _ALLOC_FN = ctypes.CFUNCTYPE(_c_p, _c_p, _size)
 _FREE_FN = ctypes.CFUNCTYPE(None, _c_p, _c_p, _size)
-_WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, _c_p, _c_p, _size)
 
 
 class _EpochOpts(ctypes.Structure):
@@ -173,8 +182,13 @@ _bucket_create = _proto("strata_bucket_create", _I, _c_p, _char_p)
 _bucket_delete = _proto("strata_bucket_delete", _I, _c_p, _char_p)
 _put_buf = _proto("strata_object_put_buf", _I, _c_p, _char_p, _char_p,
                   ctypes.POINTER(_PutOpts), _c_p, _size, _c_p)
-_get = _proto("strata_object_get", _I, _c_p, _char_p, _char_p, _u64, _u64,
-              _WRITE_FN, _c_p, ctypes.POINTER(_GetResult))
+_get_alloc = _proto("strata_object_get_alloc", _I, _c_p, _char_p, _char_p,
+                    _u64, _u64, ctypes.POINTER(_c_p),
+                    ctypes.POINTER(_GetResult))
+# What strata_object_get_alloc() mallocs is freed with the process's free().
+_free = ctypes.CDLL(None).free
+_free.restype = None
+_free.argtypes = [_c_p]
 _stat = _proto("strata_object_stat", _I, _c_p, _char_p, _char_p,
                ctypes.POINTER(ctypes.POINTER(_Stat)))
 _stat_free = _proto("strata_stat_free", None, ctypes.POINTER(_Stat))
@@ -207,6 +221,77 @@ _epoch_buf_free = _proto("strata_epoch_buf_free", None, _c_p, _c_p, _size)
 _epoch_stats = _proto("strata_epoch_stats", None, _c_p,
                       ctypes.POINTER(_EpochStats))
 _epoch_free = _proto("strata_epoch_free", None, _c_p)
+_INTR_FN = ctypes.CFUNCTYPE(ctypes.c_int)
+_interrupt_set = _proto("strata_interrupt_set", None, _INTR_FN)
+
+# ---- Ctrl-C -----------------------------------------------------------------
+#
+# A call blocked on a node that hangs ends on Ctrl-C, not after timeout_ms.
+# libstrata asks the main thread's interrupt hook, each time a signal
+# interrupted one of its waits there, whether to give up.  The hook is
+# CPython's PyOS_InterruptOccurred() itself: true when the signal was SIGINT
+# (it takes it: its handler is not run then).  The call returns -EINTR, its
+# connection closed, and _interrupted() runs SIGINT's handler in its stead
+# (KeyboardInterrupt).  No Python code runs in the hook: a handler pending
+# there would run on entering it, and an exception raised in a ctypes
+# callback is printed and lost.  Calls on other threads are not cut short
+# (Python runs signal handlers on the main thread only).  Nothing is added
+# to a call that no signal interrupts.
+_EINTR = -errno.EINTR
+try:
+    _interrupt_occurred = ctypes.pythonapi.PyOS_InterruptOccurred
+    _interrupt_occurred.restype = ctypes.c_int
+    _interrupt_occurred.argtypes = []
+    _sigint_hook = _INTR_FN(_interrupt_occurred)
+except AttributeError:                  # not CPython
+    _sigint_hook = None
+_hooked = False
+
+
+def _hook():
+    """Set the interrupt hook when on the main thread (once)."""
+    global _hooked
+    if not _hooked and _sigint_hook is not None and \
+            threading.current_thread() is threading.main_thread():
+        _interrupt_set(_sigint_hook)
+        _hooked = True
+
+
+def _unhook():
+    global _hooked
+    if _hooked and threading.current_thread() is threading.main_thread():
+        _interrupt_set(_INTR_FN())     # NULL: none
+    _hooked = False
+
+
+def _forked():
+    global _hooked
+    _hooked = False                     # the child's main thread: set anew
+
+
+def _interrupted():
+    """A call came back -EINTR: its hook took a SIGINT before Python ran
+    the handler; run it now (KeyboardInterrupt).  A handler of the
+    program's own may return: the caller then makes the call again."""
+    h = signal.getsignal(signal.SIGINT)
+    if callable(h):
+        h(signal.SIGINT, sys._getframe(1))
+
+
+def _call(f, *args):
+    """f(*args), a libstrata call that may wait on the node; made again
+    when Ctrl-C cut it short but SIGINT's handler did not raise."""
+    rc = f(*args)
+    while rc == _EINTR:
+        _interrupted()
+        rc = f(*args)
+    return rc
+
+
+_hook()
+atexit.register(_unhook)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 # include/strata/error.h
 ENOBUCKET = -30001
@@ -375,6 +460,11 @@ class Client:
     connections, 30000 ms).  ca is a path (str, bytes or os.PathLike);
     pool_size and timeout_ms are C unsigned ints.
     A Client must not be used across fork(): make one per process.
+    It may be used from several threads at once.  Ctrl-C during a call on
+    the main thread raises KeyboardInterrupt at once, even when the node
+    hangs (a put or delete cut short may have been carried out or not);
+    with a SIGINT handler of the program's own that returns, the call is
+    made again once it has run.
     """
 
     def __init__(self, endpoint=None, access_key=None, secret_key=None,
@@ -397,8 +487,9 @@ class Client:
         try:
             if not cfg.endpoint:
                 raise Error(-30014, "no endpoint (set STRATA_ENDPOINT)")
+            _hook()
             h = _c_p()
-            _check(_client_new(ctypes.byref(cfg), ctypes.byref(h)),
+            _check(_call(_client_new, ctypes.byref(cfg), ctypes.byref(h)),
                    "connecting")
             self._c = h
         finally:
@@ -433,13 +524,14 @@ class Client:
         return self._c
 
     def create_bucket(self, bucket, exist_ok=False):
-        rc = _bucket_create(self.handle, _b(bucket, "bucket"))
+        rc = _call(_bucket_create, self.handle, _b(bucket, "bucket"))
         if rc == EBUCKETEXISTS and exist_ok:
             return
         _check(rc, bucket)
 
     def delete_bucket(self, bucket):
-        _check(_bucket_delete(self.handle, _b(bucket, "bucket")), bucket)
+        _check(_call(_bucket_delete, self.handle, _b(bucket, "bucket")),
+               bucket)
 
     def put(self, bucket, key, data, content_type=None):
         """Put an object from bytes-like data; returns its size."""
@@ -460,8 +552,8 @@ class Client:
         else:
             arr = (ctypes.c_char * len(mv)).from_buffer(mv)
             addr = ctypes.cast(arr, _c_p)
-        _check(_put_buf(self.handle, b, k, ctypes.byref(opts), addr, len(mv),
-                        None),
+        _check(_call(_put_buf, self.handle, b, k, ctypes.byref(opts), addr,
+                     len(mv), None),
                "%s/%s" % (bucket, key))
         return len(mv)
 
@@ -474,22 +566,32 @@ class Client:
         offset = _int(offset, "offset", 0, _U64_MAX)
         length = _U64_MAX if length is None else \
             _int(length, "length", 0, _U64_MAX)
-        parts = []
-
-        def sink(arg, p, n):
-            parts.append(ctypes.string_at(p, n))
-            return 0
-
-        cb = _WRITE_FN(sink)
-        res = _GetResult()
-        _check(_get(self.handle, b, k, offset, length, cb, None,
-                    ctypes.byref(res)), "%s/%s" % (bucket, key))
-        return b"".join(parts)
+        # Into one buffer libstrata allocates, not through a Python
+        # callback: Ctrl-C's handler, run on entering one, raised there
+        # and was printed and dropped by ctypes, and the callback's
+        # undefined return value went on (a chunk silently missing) or
+        # stopped the get with a nonsense error code.
+        # The buffer is freed in a finally that the call is inside of: a
+        # KeyboardInterrupt raised as soon as it returns (the SIGINT came
+        # while it ran) leaks nothing.  (Not in a __del__: the handler
+        # would run on entering it, and its exception be dropped.)
+        h, res, p = self.handle, _GetResult(), _c_p()
+        try:
+            rc = _get_alloc(h, b, k, offset, length, ctypes.byref(p),
+                            ctypes.byref(res))
+            while rc == _EINTR:
+                _interrupted()
+                rc = _get_alloc(h, b, k, offset, length, ctypes.byref(p),
+                                ctypes.byref(res))
+            _check(rc, "%s/%s" % (bucket, key))
+            return ctypes.string_at(p, res.length) if res.length else b""
+        finally:
+            _free(p)
 
     def stat(self, bucket, key):
         p = ctypes.POINTER(_Stat)()
-        _check(_stat(self.handle, _b(bucket, "bucket"), _b(key, "key"),
-                     ctypes.byref(p)),
+        _check(_call(_stat, self.handle, _b(bucket, "bucket"),
+                     _b(key, "key"), ctypes.byref(p)),
                "%s/%s" % (bucket, key))
         try:
             s = p.contents
@@ -510,8 +612,8 @@ class Client:
             _stat_free(p)
 
     def delete(self, bucket, key, missing_ok=False):
-        rc = _delete(self.handle, _b(bucket, "bucket"), _b(key, "key"),
-                     None)
+        rc = _call(_delete, self.handle, _b(bucket, "bucket"), _b(key, "key"),
+                   None)
         if rc == ENOOBJECT and missing_ok:
             return
         _check(rc, "%s/%s" % (bucket, key))
@@ -525,11 +627,12 @@ class Client:
 
     def _list(self, bucket, b, opts):
         it = _c_p()
-        _check(_list_new(self.handle, b, ctypes.byref(opts),
-                         ctypes.byref(it)), bucket)
+        _check(_call(_list_new, self.handle, b, ctypes.byref(opts),
+                     ctypes.byref(it)), bucket)
         try:
             e = ctypes.POINTER(_ListEntry)()
-            while _check(_list_next(it, ctypes.byref(e)), bucket) == 1:
+            while _check(_call(_list_next, it, ctypes.byref(e)),
+                         bucket) == 1:
                 c = e.contents
                 if c.key is not None:
                     yield {"key": c.key.decode(), "size": c.size,
@@ -553,7 +656,7 @@ class Client:
                             % type(keys).__name__) from None
         arr = (_char_p * len(keys))(*[_b(k, "keys[%d]" % i)
                                       for i, k in enumerate(keys)])
-        _check(_hint(self.handle, b, arr, len(keys)), "hint")
+        _check(_call(_hint, self.handle, b, arr, len(keys)), "hint")
 
 
 # ---- Plans ------------------------------------------------------------------
@@ -877,8 +980,9 @@ class Dataset(_Base):
 
     def _open(self):
         h = _c_p()
-        _check(_ds_open_suffix(
-            self._get_client().handle, _b(self.bucket, "url"),
+        _check(_call(
+            _ds_open_suffix, self._get_client().handle,
+            _b(self.bucket, "url"),
             _b(self.prefix, "url"),
             _b(self.suffix, "suffix") if self.suffix else None,
             ctypes.byref(h)), self.url)
