@@ -2,6 +2,7 @@
 """Shared by the operations tests: a scratch node made with
 deploy/dev-cluster.sh (CA, certificate, master key, config), free loopback
 ports, a raw HTTP client for the admin port, a Prometheus text parser."""
+import ctypes
 import os
 import random
 import re
@@ -201,6 +202,25 @@ def import_strata():
         print('cannot import the strata binding (%s): skipped' % e)
         sys.exit(77)
     return strata
+
+
+_WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_size_t)
+
+
+def get_through(strata, client, bucket, key, sink):
+    """strata_object_get() of the whole object bucket/key (bytes), handing
+    each piece to sink(arg, pointer, length) as it arrives, as a streaming
+    reader would (strata.Client.get reads into one buffer): a sink that
+    does not return is a reader that stopped reading.  Returns the call's
+    code."""
+    f = strata._lib.strata_object_get
+    f.restype = ctypes.c_int
+    f.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                  ctypes.c_uint64, ctypes.c_uint64, _WRITE_FN,
+                  ctypes.c_void_p, ctypes.c_void_p]
+    cb = _WRITE_FN(sink)
+    return f(client.handle, bucket, key, 0, 2 ** 64 - 1, cb, None, None)
 
 
 def http(port, raw, timeout=5.0):

@@ -25,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import Node, check, fail, import_strata  # noqa: E402
+from opsutil import Node, check, fail, get_through, import_strata  # noqa: E402
 
 strata = import_strata()
 
@@ -302,10 +302,7 @@ try:
             time.sleep(0.05)
             return 0
 
-        cb = strata._WRITE_FN(sink)
-        gr = strata._GetResult()
-        res['rc'] = strata._get(cc.handle, b, k, 0, (1 << 64) - 1, cb, None,
-                                strata.ctypes.byref(gr))
+        res['rc'] = get_through(strata, cc, b, k, sink)
         res['data'] = b''.join(parts)
         cc.close()
 

@@ -19,7 +19,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import Node, check, fail, get, import_strata  # noqa: E402
+from opsutil import Node, check, fail, get, get_through  # noqa: E402
+from opsutil import import_strata  # noqa: E402
 from opsutil import parse_metrics, value  # noqa: E402
 
 READERS = 24
@@ -79,10 +80,7 @@ try:
             n[0] += length
             return 0
 
-        cb = strata._WRITE_FN(sink)
-        res = strata._GetResult()
-        rc = strata._get(cl.handle, b'slow', b'big', 0, 2 ** 64 - 1, cb,
-                         None, ctypes.byref(res))
+        rc = get_through(strata, cl, b'slow', b'big', sink)
         results[i] = (rc, n[0], h.hexdigest())
         cl.close()
 
@@ -167,10 +165,7 @@ try:
             n[0] += length
             return 0
 
-        cb = strata._WRITE_FN(sink)
-        res = strata._GetResult()
-        result[0] = (strata._get(cl.handle, b'slow', b'big', 0, 2 ** 64 - 1,
-                                 cb, None, ctypes.byref(res)), n[0])
+        result[0] = (get_through(strata, cl, b'slow', b'big', sink), n[0])
         cl.close()
 
     t0 = time.time()
