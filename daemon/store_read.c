@@ -933,9 +933,9 @@ static size_t slot_need(const struct get_slot *sl)
 }
 
 /*
- * Start reading chunk idx into a free slot.  Returns false, the slot
- * untouched, when the read must wait for the transfer budget (the get is
- * then in line, and woken).
+ * Start reading chunk idx into a free slot.  Returns false, the slot idle
+ * (its buffers given back), when the read must wait for the transfer
+ * budget (the get is then in line, and woken).
  */
 static bool get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 {
@@ -1005,14 +1005,18 @@ static bool get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	}
 	if (sl->mc.raw_len > XFER_SMALL &&
 	    !store__xfer_admit(s, &g->xw, slot_need(sl))) {
-		/* Idle buffers of the get's other slots go back first. */
+		/* Idle buffers of the get go back first, this slot's too:
+		 * counted while it waits, they could keep it waiting for
+		 * itself (nothing else in flight to give bytes back). */
 		for (unsigned i = 0; i < s->o.get_window; i++)
-			if (!g->slots[i].busy && &g->slots[i] != sl)
+			if (!g->slots[i].busy || &g->slots[i] == sl)
 				slot_free_bufs(s, &g->slots[i]);
-		sl->busy = false;
-		g->inflight--;
-		store__xfer_wait(s, &g->xw);
-		return false;
+		if (!store__xfer_admit(s, &g->xw, slot_need(sl))) {
+			sl->busy = false;
+			g->inflight--;
+			store__xfer_wait(s, &g->xw);
+			return false;
+		}
 	}
 	if (sl->reccap < sl->mc.rec_len) {
 		store__xbuf_free(s, sl->rec, sl->reccap);

@@ -1819,6 +1819,63 @@ START_TEST(transfer_budget_long_object)
 }
 END_TEST
 
+/* Collects a whole get without pausing. */
+static int cget_data(void *arg, const void *b, size_t n)
+{
+	struct pget *x = arg;
+
+	memcpy(x->buf + x->len, b, n);
+	x->len += n;
+	return 0;
+}
+
+/*
+ * A get whose next chunk needs bigger buffers than the idle slot it goes
+ * into has (a compressible chunk after a more compressible one) and finds
+ * no room waits for the budget: the slot's own buffers, counted, were
+ * never given back, so with nothing else in flight the get waited for
+ * itself for ever.  Here the budget is below one chunk (a chunk goes only
+ * when nothing is counted) and the chunks between come from the cache, so
+ * nothing else of the get ever gives bytes back.
+ */
+START_TEST(transfer_budget_waiter_gives_back_own_slot)
+{
+	enum { CH = 64 << 10, SZ = 4 * CH };
+	uint8_t *data = tu_xmalloc(SZ), *part;
+	struct pget x = { 0 };
+	struct store_stats st;
+	size_t plen;
+
+	tenv_close(&E);
+	E.o.transfer_bytes = 48 << 10;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	memset(data, 0, SZ);			/* chunk 0: compresses to little */
+	tu_fill(data + CH, 2 * CH, 31);		/* chunks 1, 2 */
+	tu_fill(data + 3 * CH, CH / 2, 32);	/* chunk 3: half compresses */
+	ck_assert_int_eq(tenv_put(&E, "data", "grow", data, SZ, NULL), 0);
+	/* Chunks 1 and 2 into the cache. */
+	ck_assert_int_eq(tenv_get(&E, "data", "grow", CH, 2 * CH, &part,
+				  &plen), 0);
+	ck_assert_uint_eq(plen, 2 * CH);
+	free(part);
+	x.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "grow", 4, 0, UINT64_MAX, NULL,
+				   cget_data, pget_done, &x, &x.g), 0);
+	for (int ms = 0; !x.done && ms < 5000; ms++) {
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ck_assert_msg(x.done, "the get never finished (%zu bytes)", x.len);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert_uint_eq(x.len, SZ);
+	ck_assert(memcmp(x.buf, data, SZ) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	free(x.buf);
+	free(data);
+}
+END_TEST
+
 struct pput {
 	int done, status;
 };
@@ -2074,6 +2131,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, transfer_budget_bounds_paused_gets);
 	tcase_add_test(tc, transfer_budget_bounds_puts);
 	tcase_add_test(tc, transfer_budget_long_object);
+	tcase_add_test(tc, transfer_budget_waiter_gives_back_own_slot);
 	suite_add_tcase(s, tc);
 	return s;
 }
