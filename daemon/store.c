@@ -270,7 +270,11 @@ bool store__xfer_admit(struct store *s, struct xfer_wait *w, size_t need)
 		return true;
 	if (s->xw_head && s->xw_waking != w)
 		return false;		/* others were first */
-	return !s->xfer_used || s->xfer_used + need <= s->o.transfer_bytes;
+	/* Room, or little counted: small chunks (which never wait) could
+	 * otherwise keep one that needs most of the budget, or more than
+	 * all of it, waiting for as long as they keep coming. */
+	return s->xfer_used + need <= s->o.transfer_bytes ||
+	       s->xfer_used <= s->o.transfer_bytes / 4;
 }
 
 void store__xfer_wait(struct store *s, struct xfer_wait *w)

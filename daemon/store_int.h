@@ -216,8 +216,9 @@ void store__xbuf_free(struct store *s, uint8_t *p, size_t cap);
 /* A counted buffer handed elsewhere (the chunk cache): no longer counted. */
 void store__xbuf_forget(struct store *s, size_t cap);
 /* Whether w may take need more bytes now: nobody ahead of it in line and
- * room left (or nothing counted at all: one chunk larger than the whole
- * budget still goes, alone).  need 0 always may. */
+ * room left, or no more than a quarter of the budget counted (a chunk
+ * larger than the rest, or than the whole budget, still goes; at most one
+ * such at a time).  need 0 always may. */
 bool store__xfer_admit(struct store *s, struct xfer_wait *w, size_t need);
 /* Queue w (once; a woken waiter that still cannot go keeps its place at
  * the front) and ask paused gets to give their read-ahead back. */
