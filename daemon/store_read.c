@@ -421,9 +421,10 @@ static void slot_free_bufs(struct store *s, struct get_slot *sl)
 /*
  * A paused get gives back what it holds while others wait for the
  * transfer budget: the chunks it read ahead and has not delivered (from
- * the last one down; they are read again on resume) and the buffers of
- * idle slots.  A read in flight keeps its slot (and the ones before it);
- * when it completes, get_progress comes back here.
+ * the last one down; they are read again on resume), failed reads among
+ * them (their error comes again, or not), and the buffers of idle slots.
+ * A read in flight keeps its slot (and the ones before it); when it
+ * completes, get_progress comes back here.
  */
 static void get_reclaim(struct store_get *g)
 {
@@ -435,8 +436,7 @@ static void get_reclaim(struct store_get *g)
 		struct get_slot *sl =
 			&g->slots[(g->next_issue - 1) % s->o.get_window];
 
-		if (!sl->busy || !sl->ready || sl->status ||
-		    sl->idx != g->next_issue - 1)
+		if (!sl->busy || !sl->ready || sl->idx != g->next_issue - 1)
 			break;
 		cache_release(sl->centry);
 		sl->centry = NULL;

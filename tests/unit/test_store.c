@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1923,6 +1924,63 @@ START_TEST(transfer_budget_large_chunk_beside_small)
 }
 END_TEST
 
+/*
+ * A paused get whose read-ahead failed (a read error, found only when
+ * delivered) gives that chunk back too when others wait: it kept it and
+ * every chunk below it, counted, for as long as its reader stayed away.
+ * Read again on resume (here the error was passing: the get succeeds).
+ */
+START_TEST(transfer_budget_paused_get_failed_readahead)
+{
+	enum { CH = 64 << 10, SZ = 4 * CH };
+	uint8_t *a = tu_xmalloc(SZ), *b = tu_xmalloc(SZ);
+	struct pget x = { 0 }, y = { 0 };
+	struct store_stats st;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	E.o.transfer_bytes = 256 << 10;		/* a window of 3, not 4 */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(a, SZ, 51);
+	tu_fill(b, SZ, 52);
+	ck_assert_int_eq(tenv_put(&E, "data", "a", a, SZ, NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "b", b, SZ, NULL), 0);
+	/* The get of a reads chunks 0 to 2 ahead; chunk 2's read fails. */
+	fault_arm(&E.fault, FAULT_SEG_READ, 2, 1, -EIO);
+	x.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "a", 1, 0, UINT64_MAX, NULL,
+				   pget_data, pget_done, &x, &x.g), 0);
+	run_a_while(200);
+	ck_assert_uint_eq(x.len, CH);		/* paused after chunk 0 */
+	/* Another get waits for room: the paused one gives back. */
+	y.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "b", 1, 0, UINT64_MAX, NULL,
+				   cget_data, pget_done, &y, &y.g), 0);
+	for (int ms = 0; !y.done && ms < 5000; ms++)
+		run_a_while(1);
+	ck_assert(y.done);
+	ck_assert_int_eq(y.status, 0);
+	ck_assert(y.len == SZ && memcmp(y.buf, b, SZ) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_gt(st.transfer_waits, 0);
+	ck_assert_msg(st.transfer_bytes == 0, "the paused get still holds %"
+		      PRIu64 " bytes", st.transfer_bytes);
+	for (int round = 0; !x.done && round < 2000; round++) {
+		store_get_resume(x.g);
+		run_a_while(2);
+	}
+	ck_assert(x.done);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert(x.len == SZ && memcmp(x.buf, a, SZ) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	free(x.buf);
+	free(y.buf);
+	free(a);
+	free(b);
+}
+END_TEST
+
 struct pput {
 	int done, status;
 };
@@ -2180,6 +2238,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, transfer_budget_long_object);
 	tcase_add_test(tc, transfer_budget_waiter_gives_back_own_slot);
 	tcase_add_test(tc, transfer_budget_large_chunk_beside_small);
+	tcase_add_test(tc, transfer_budget_paused_get_failed_readahead);
 	suite_add_tcase(s, tc);
 	return s;
 }
