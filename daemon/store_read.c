@@ -1238,6 +1238,7 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	g->s = s;
 	g->prestage = prestage;
 	g->xw.wake = get_wake;
+	g->xw.low = prestage;
 	s->ops++;
 	/* Look the object up and pin where its first chunks are.  A chunk
 	 * entry missing means a commit round replaced or deleted the object
