@@ -232,6 +232,9 @@ static void xfer_run(void *arg)
 		if (s->xw_requeued)
 			break;
 	}
+	/* The close waits for the defer list: this may have been its last
+	 * item (the waiters it was for gone meanwhile). */
+	store__maybe_closed(s);
 }
 
 static void xfer_released(struct store *s)

@@ -2131,6 +2131,46 @@ START_TEST(transfer_budget_bounds_puts)
 }
 END_TEST
 
+static void closed_flag(void *arg)
+{
+	*(int *)arg = 1;
+}
+
+/*
+ * The store closes (SIGTERM) after an upload that waited for the budget
+ * was aborted: its last write gave its buffers back while it was still in
+ * line, which queued a wake-up of the line for later; the put then ended,
+ * and the close, seeing that wake-up pending, left it to finish the
+ * close, which it never did: stratad hung in its shutdown.
+ */
+START_TEST(transfer_budget_close_after_waiting_put)
+{
+	enum { CH = 64 << 10 };
+	uint8_t *data = tu_xmalloc(3 * CH);
+	struct store_put *p;
+	struct store_stats st;
+	int closed = 0;
+
+	tenv_close(&E);
+	E.o.transfer_bytes = 150 << 10;		/* one chunk at a time */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(data, 3 * CH, 70);
+	ck_assert_int_eq(store_put_begin(E.s, "data", "w", 1, NULL, &p), 0);
+	ck_assert_int_eq(store_put_write(p, data, 3 * CH), 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_waits, 1);	/* chunk 1 waits */
+	store_put_abort(p);				/* chunk 0 in flight */
+	store_close(E.s, closed_flag, &closed);
+	for (int ms = 0; !closed && ms < 5000; ms++) {
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ck_assert_msg(closed, "the store never finished closing");
+	E.s = NULL;
+	free(data);
+}
+END_TEST
+
 START_TEST(chunk_cache_serves_repeats)
 {
 	uint8_t buf[300000];
@@ -2315,6 +2355,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, transfer_budget_large_chunk_beside_small);
 	tcase_add_test(tc, transfer_budget_paused_get_failed_readahead);
 	tcase_add_test(tc, transfer_budget_clients_before_prestaging);
+	tcase_add_test(tc, transfer_budget_close_after_waiting_put);
 	suite_add_tcase(s, tc);
 	return s;
 }
