@@ -200,6 +200,8 @@ void store__buf_free(struct store *s, uint8_t *p, size_t cap)
 
 static void xfer_unlink(struct store *s, struct xfer_wait *w)
 {
+	if (s->xw_low == w)
+		s->xw_low = w->next;	/* (low ones are last) */
 	if (w->prev)
 		w->prev->next = w->next;
 	else
@@ -230,6 +232,9 @@ static void xfer_run(void *arg)
 		if (s->xw_requeued)
 			break;
 	}
+	/* The close waits for the defer list: this may have been its last
+	 * item (the waiters it was for gone meanwhile). */
+	store__maybe_closed(s);
 }
 
 static void xfer_released(struct store *s)
@@ -268,34 +273,48 @@ bool store__xfer_admit(struct store *s, struct xfer_wait *w, size_t need)
 {
 	if (!need)
 		return true;
-	if (s->xw_head && s->xw_waking != w)
-		return false;		/* others were first */
-	return !s->xfer_used || s->xfer_used + need <= s->o.transfer_bytes;
+	/* Others were first (prestaging reads come after clients'). */
+	if (s->xw_head && s->xw_waking != w &&
+	    (w->low || !s->xw_head->low))
+		return false;
+	/* Room, or little counted: small chunks (which never wait) could
+	 * otherwise keep one that needs most of the budget, or more than
+	 * all of it, waiting for as long as they keep coming. */
+	return s->xfer_used + need <= s->o.transfer_bytes ||
+	       s->xfer_used <= s->o.transfer_bytes / 4;
+}
+
+/* Put w in line before at (NULL: last). */
+static void xfer_link_before(struct store *s, struct xfer_wait *w,
+			     struct xfer_wait *at)
+{
+	w->next = at;
+	w->prev = at ? at->prev : s->xw_tail;
+	if (w->prev)
+		w->prev->next = w;
+	else
+		s->xw_head = w;
+	if (at)
+		at->prev = w;
+	else
+		s->xw_tail = w;
+	w->queued = true;
 }
 
 void store__xfer_wait(struct store *s, struct xfer_wait *w)
 {
 	if (w == s->xw_waking) {
-		/* Woken but still short: first in line again. */
+		/* Woken but still short: first of its kind in line again. */
 		s->xw_requeued = true;
-		w->prev = NULL;
-		w->next = s->xw_head;
-		if (s->xw_head)
-			s->xw_head->prev = w;
-		else
-			s->xw_tail = w;
-		s->xw_head = w;
-		w->queued = true;
+		xfer_link_before(s, w, w->low ? s->xw_low : s->xw_head);
+		if (w->low)
+			s->xw_low = w;
 	} else if (!w->queued) {
+		/* Clients' transfers go before prestaging reads. */
 		s->xfer_waits++;
-		w->next = NULL;
-		w->prev = s->xw_tail;
-		if (s->xw_tail)
-			s->xw_tail->next = w;
-		else
-			s->xw_head = w;
-		s->xw_tail = w;
-		w->queued = true;
+		xfer_link_before(s, w, w->low ? NULL : s->xw_low);
+		if (w->low && !s->xw_low)
+			s->xw_low = w;
 	}
 	/* (What this gives back wakes the line.) */
 	store__get_reclaim_paused(s);

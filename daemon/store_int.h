@@ -206,6 +206,9 @@ void store__objmeta_free(struct store *s);
 struct xfer_wait {
 	struct xfer_wait *prev, *next;
 	bool queued;
+	/* A prestaging read (store_tier.c): in line after every client's
+	 * transfer, which never waits for it. */
+	bool low;
 	void (*wake)(struct xfer_wait *w);
 };
 
@@ -215,9 +218,11 @@ uint8_t *store__xbuf_alloc(struct store *s, size_t len, size_t *cap);
 void store__xbuf_free(struct store *s, uint8_t *p, size_t cap);
 /* A counted buffer handed elsewhere (the chunk cache): no longer counted. */
 void store__xbuf_forget(struct store *s, size_t cap);
-/* Whether w may take need more bytes now: nobody ahead of it in line and
- * room left (or nothing counted at all: one chunk larger than the whole
- * budget still goes, alone).  need 0 always may. */
+/* Whether w may take need more bytes now: nobody ahead of it in line (a
+ * client's transfer counts no prestaging read as ahead) and
+ * room left, or no more than a quarter of the budget counted (a chunk
+ * larger than the rest, or than the whole budget, still goes; at most one
+ * such at a time).  need 0 always may. */
 bool store__xfer_admit(struct store *s, struct xfer_wait *w, size_t need);
 /* Queue w (once; a woken waiter that still cannot go keeps its place at
  * the front) and ask paused gets to give their read-ahead back. */
@@ -256,6 +261,7 @@ struct store {
 	/* transfer budget (struct xfer_wait) */
 	uint64_t xfer_used;
 	struct xfer_wait *xw_head, *xw_tail;
+	struct xfer_wait *xw_low;	/* the first low one (they are last) */
 	struct xfer_wait *xw_waking;	/* being woken by xfer_run */
 	bool xw_requeued;		/* ... and queued itself again */
 	bool xw_scheduled;

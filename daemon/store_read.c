@@ -421,9 +421,10 @@ static void slot_free_bufs(struct store *s, struct get_slot *sl)
 /*
  * A paused get gives back what it holds while others wait for the
  * transfer budget: the chunks it read ahead and has not delivered (from
- * the last one down; they are read again on resume) and the buffers of
- * idle slots.  A read in flight keeps its slot (and the ones before it);
- * when it completes, get_progress comes back here.
+ * the last one down; they are read again on resume), failed reads among
+ * them (their error comes again, or not), and the buffers of idle slots.
+ * A read in flight keeps its slot (and the ones before it); when it
+ * completes, get_progress comes back here.
  */
 static void get_reclaim(struct store_get *g)
 {
@@ -435,8 +436,7 @@ static void get_reclaim(struct store_get *g)
 		struct get_slot *sl =
 			&g->slots[(g->next_issue - 1) % s->o.get_window];
 
-		if (!sl->busy || !sl->ready || sl->status ||
-		    sl->idx != g->next_issue - 1)
+		if (!sl->busy || !sl->ready || sl->idx != g->next_issue - 1)
 			break;
 		cache_release(sl->centry);
 		sl->centry = NULL;
@@ -933,9 +933,9 @@ static size_t slot_need(const struct get_slot *sl)
 }
 
 /*
- * Start reading chunk idx into a free slot.  Returns false, the slot
- * untouched, when the read must wait for the transfer budget (the get is
- * then in line, and woken).
+ * Start reading chunk idx into a free slot.  Returns false, the slot idle
+ * (its buffers given back), when the read must wait for the transfer
+ * budget (the get is then in line, and woken).
  */
 static bool get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 {
@@ -1005,14 +1005,18 @@ static bool get_issue(struct store_get *g, struct get_slot *sl, uint32_t idx)
 	}
 	if (sl->mc.raw_len > XFER_SMALL &&
 	    !store__xfer_admit(s, &g->xw, slot_need(sl))) {
-		/* Idle buffers of the get's other slots go back first. */
+		/* Idle buffers of the get go back first, this slot's too:
+		 * counted while it waits, they could keep it waiting for
+		 * itself (nothing else in flight to give bytes back). */
 		for (unsigned i = 0; i < s->o.get_window; i++)
-			if (!g->slots[i].busy && &g->slots[i] != sl)
+			if (!g->slots[i].busy || &g->slots[i] == sl)
 				slot_free_bufs(s, &g->slots[i]);
-		sl->busy = false;
-		g->inflight--;
-		store__xfer_wait(s, &g->xw);
-		return false;
+		if (!store__xfer_admit(s, &g->xw, slot_need(sl))) {
+			sl->busy = false;
+			g->inflight--;
+			store__xfer_wait(s, &g->xw);
+			return false;
+		}
 	}
 	if (sl->reccap < sl->mc.rec_len) {
 		store__xbuf_free(s, sl->rec, sl->reccap);
@@ -1234,6 +1238,7 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	g->s = s;
 	g->prestage = prestage;
 	g->xw.wake = get_wake;
+	g->xw.low = prestage;
 	s->ops++;
 	/* Look the object up and pin where its first chunks are.  A chunk
 	 * entry missing means a commit round replaced or deleted the object

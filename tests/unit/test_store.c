@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "index.h"
 #include "meta.h"
 #include "record.h"
+#include "store_int.h"
 #include "storeutil.h"
 #include "testutil.h"
 #include "strata/error.h"
@@ -1819,6 +1821,241 @@ START_TEST(transfer_budget_long_object)
 }
 END_TEST
 
+/* Collects a whole get without pausing. */
+static int cget_data(void *arg, const void *b, size_t n)
+{
+	struct pget *x = arg;
+
+	memcpy(x->buf + x->len, b, n);
+	x->len += n;
+	return 0;
+}
+
+/*
+ * A get whose next chunk needs bigger buffers than the idle slot it goes
+ * into has (a compressible chunk after a more compressible one) and finds
+ * no room waits for the budget: the slot's own buffers, counted, were
+ * never given back, so with nothing else in flight the get waited for
+ * itself for ever.  Here the budget is below one chunk (a chunk goes only
+ * when nothing is counted) and the chunks between come from the cache, so
+ * nothing else of the get ever gives bytes back.
+ */
+START_TEST(transfer_budget_waiter_gives_back_own_slot)
+{
+	enum { CH = 64 << 10, SZ = 4 * CH };
+	uint8_t *data = tu_xmalloc(SZ), *part;
+	struct pget x = { 0 };
+	struct store_stats st;
+	size_t plen;
+
+	tenv_close(&E);
+	E.o.transfer_bytes = 48 << 10;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	memset(data, 0, SZ);			/* chunk 0: compresses to little */
+	tu_fill(data + CH, 2 * CH, 31);		/* chunks 1, 2 */
+	tu_fill(data + 3 * CH, CH / 2, 32);	/* chunk 3: half compresses */
+	ck_assert_int_eq(tenv_put(&E, "data", "grow", data, SZ, NULL), 0);
+	/* Chunks 1 and 2 into the cache. */
+	ck_assert_int_eq(tenv_get(&E, "data", "grow", CH, 2 * CH, &part,
+				  &plen), 0);
+	ck_assert_uint_eq(plen, 2 * CH);
+	free(part);
+	x.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "grow", 4, 0, UINT64_MAX, NULL,
+				   cget_data, pget_done, &x, &x.g), 0);
+	for (int ms = 0; !x.done && ms < 5000; ms++) {
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ck_assert_msg(x.done, "the get never finished (%zu bytes)", x.len);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert_uint_eq(x.len, SZ);
+	ck_assert(memcmp(x.buf, data, SZ) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	free(x.buf);
+	free(data);
+}
+END_TEST
+
+/*
+ * A chunk that needs (nearly) the whole budget is not kept waiting by
+ * small transfers: chunks of 32 KiB or less never wait but are counted,
+ * and while small puts and gets kept coming some were always in flight,
+ * so a chunk larger than the budget (which went only when nothing at all
+ * was counted) waited for as long as they came (a 16 MiB get took 1.8 s
+ * instead of 0.1 on a node with transfer_memory 1M beside 16 clients of
+ * small objects).  Here 8 KiB stay counted as a small chunk in flight
+ * would.
+ */
+START_TEST(transfer_budget_large_chunk_beside_small)
+{
+	enum { CH = 64 << 10, SZ = 4 * CH };
+	uint8_t *data = tu_xmalloc(SZ), *small;
+	struct pget x = { 0 };
+	struct store_stats st;
+	size_t smallcap;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	E.o.transfer_bytes = 48 << 10;		/* below one chunk */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(data, SZ, 41);
+	ck_assert_int_eq(tenv_put(&E, "data", "big", data, SZ, NULL), 0);
+	small = store__xbuf_alloc(E.s, 8 << 10, &smallcap);
+	ck_assert_ptr_nonnull(small);
+	x.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "big", 3, 0, UINT64_MAX, NULL,
+				   cget_data, pget_done, &x, &x.g), 0);
+	for (int ms = 0; !x.done && ms < 5000; ms++) {
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ck_assert_msg(x.done, "the get waited for the small chunk (%zu bytes)",
+		      x.len);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert_uint_eq(x.len, SZ);
+	ck_assert(memcmp(x.buf, data, SZ) == 0);
+	store__xbuf_free(E.s, small, smallcap);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	free(x.buf);
+	free(data);
+}
+END_TEST
+
+/*
+ * A paused get whose read-ahead failed (a read error, found only when
+ * delivered) gives that chunk back too when others wait: it kept it and
+ * every chunk below it, counted, for as long as its reader stayed away.
+ * Read again on resume (here the error was passing: the get succeeds).
+ */
+START_TEST(transfer_budget_paused_get_failed_readahead)
+{
+	enum { CH = 64 << 10, SZ = 4 * CH };
+	uint8_t *a = tu_xmalloc(SZ), *b = tu_xmalloc(SZ);
+	struct pget x = { 0 }, y = { 0 };
+	struct store_stats st;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	E.o.transfer_bytes = 256 << 10;		/* a window of 3, not 4 */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(a, SZ, 51);
+	tu_fill(b, SZ, 52);
+	ck_assert_int_eq(tenv_put(&E, "data", "a", a, SZ, NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "data", "b", b, SZ, NULL), 0);
+	/* The get of a reads chunks 0 to 2 ahead; chunk 2's read fails. */
+	fault_arm(&E.fault, FAULT_SEG_READ, 2, 1, -EIO);
+	x.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "a", 1, 0, UINT64_MAX, NULL,
+				   pget_data, pget_done, &x, &x.g), 0);
+	run_a_while(200);
+	ck_assert_uint_eq(x.len, CH);		/* paused after chunk 0 */
+	/* Another get waits for room: the paused one gives back. */
+	y.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "b", 1, 0, UINT64_MAX, NULL,
+				   cget_data, pget_done, &y, &y.g), 0);
+	for (int ms = 0; !y.done && ms < 5000; ms++)
+		run_a_while(1);
+	ck_assert(y.done);
+	ck_assert_int_eq(y.status, 0);
+	ck_assert(y.len == SZ && memcmp(y.buf, b, SZ) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_gt(st.transfer_waits, 0);
+	ck_assert_msg(st.transfer_bytes == 0, "the paused get still holds %"
+		      PRIu64 " bytes", st.transfer_bytes);
+	for (int round = 0; !x.done && round < 2000; round++) {
+		store_get_resume(x.g);
+		run_a_while(2);
+	}
+	ck_assert(x.done);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert(x.len == SZ && memcmp(x.buf, a, SZ) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	free(x.buf);
+	free(y.buf);
+	free(a);
+	free(b);
+}
+END_TEST
+
+static int staged_done;
+
+static int stage_sink(void *arg, const void *b, size_t n)
+{
+	(void)arg;
+	(void)b;
+	(void)n;
+	return 0;
+}
+
+static void stage_done(void *arg, int status)
+{
+	(void)arg;
+	ck_assert_int_eq(status, 0);
+	staged_done++;
+}
+
+/*
+ * Prestaging reads (store_tier.c, for a reader's hints: up to 32 objects
+ * at once) do not hold up clients' downloads: a client's get used to join
+ * the end of the line behind them for each chunk, so their reads (from a
+ * slow cold tier, say) came before its own (with a 64 MiB budget and a
+ * hinted dataset being read, another client's 16 MiB get took 0.17 to
+ * 0.21 s instead of 0.08 to 0.11).  Here six prestaging gets of four
+ * chunks wait for a budget of two chunks: a client's get of four chunks
+ * goes first, and finishes before any of them.
+ */
+START_TEST(transfer_budget_clients_before_prestaging)
+{
+	enum { CH = 64 << 10, SZ = 4 * CH, NP = 6 };
+	uint8_t *data = tu_xmalloc(SZ);
+	struct pget x = { 0 };
+	struct store_stats st;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	E.o.transfer_bytes = 150 << 10;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	for (int i = 0; i <= NP; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "p%d", i);
+		tu_fill(data, SZ, 60 + i);
+		ck_assert_int_eq(tenv_put(&E, "data", key, data, SZ, NULL), 0);
+	}
+	staged_done = 0;
+	for (int i = 0; i < NP; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "p%d", i);
+		ck_assert_int_eq(store__get(E.s, "data", key, strlen(key), 0,
+					    UINT64_MAX, NULL, stage_sink,
+					    stage_done, NULL, NULL, true), 0);
+	}
+	x.buf = tu_xmalloc(SZ);
+	ck_assert_int_eq(store_get(E.s, "data", "p6", 2, 0, UINT64_MAX, NULL,
+				   cget_data, pget_done, &x, &x.g), 0);
+	for (int ms = 0; !x.done && ms < 5000; ms++)
+		run_a_while(1);
+	ck_assert(x.done);
+	ck_assert_int_eq(x.status, 0);
+	ck_assert(x.len == SZ && memcmp(x.buf, data, SZ) == 0);
+	ck_assert_msg(staged_done == 0, "%d prestaging gets went first",
+		      staged_done);
+	for (int ms = 0; staged_done < NP && ms < 5000; ms++)
+		run_a_while(1);
+	ck_assert_int_eq(staged_done, NP);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_gt(st.transfer_waits, 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	free(x.buf);
+	free(data);
+}
+END_TEST
+
 struct pput {
 	int done, status;
 };
@@ -1891,6 +2128,46 @@ START_TEST(transfer_budget_bounds_puts)
 		ck_assert_int_eq(tenv_get(&E, "data", "u8", 0, UINT64_MAX,
 					  &got, &glen), STRATA_ENOOBJECT);
 	}
+}
+END_TEST
+
+static void closed_flag(void *arg)
+{
+	*(int *)arg = 1;
+}
+
+/*
+ * The store closes (SIGTERM) after an upload that waited for the budget
+ * was aborted: its last write gave its buffers back while it was still in
+ * line, which queued a wake-up of the line for later; the put then ended,
+ * and the close, seeing that wake-up pending, left it to finish the
+ * close, which it never did: stratad hung in its shutdown.
+ */
+START_TEST(transfer_budget_close_after_waiting_put)
+{
+	enum { CH = 64 << 10 };
+	uint8_t *data = tu_xmalloc(3 * CH);
+	struct store_put *p;
+	struct store_stats st;
+	int closed = 0;
+
+	tenv_close(&E);
+	E.o.transfer_bytes = 150 << 10;		/* one chunk at a time */
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(data, 3 * CH, 70);
+	ck_assert_int_eq(store_put_begin(E.s, "data", "w", 1, NULL, &p), 0);
+	ck_assert_int_eq(store_put_write(p, data, 3 * CH), 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_waits, 1);	/* chunk 1 waits */
+	store_put_abort(p);				/* chunk 0 in flight */
+	store_close(E.s, closed_flag, &closed);
+	for (int ms = 0; !closed && ms < 5000; ms++) {
+		uv_run(&E.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ck_assert_msg(closed, "the store never finished closing");
+	E.s = NULL;
+	free(data);
 }
 END_TEST
 
@@ -2074,6 +2351,11 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, transfer_budget_bounds_paused_gets);
 	tcase_add_test(tc, transfer_budget_bounds_puts);
 	tcase_add_test(tc, transfer_budget_long_object);
+	tcase_add_test(tc, transfer_budget_waiter_gives_back_own_slot);
+	tcase_add_test(tc, transfer_budget_large_chunk_beside_small);
+	tcase_add_test(tc, transfer_budget_paused_get_failed_readahead);
+	tcase_add_test(tc, transfer_budget_clients_before_prestaging);
+	tcase_add_test(tc, transfer_budget_close_after_waiting_put);
 	suite_add_tcase(s, tc);
 	return s;
 }
