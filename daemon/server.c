@@ -1883,12 +1883,14 @@ static void on_cancel(struct sconn *c, const struct proto_header *h)
 	 * (which may free r). */
 	send_error(c, r->op, r->id, STRATA_EABORTED, NULL,
 		   r->kind == RQ_BATCH || r->fields_sent);
-	if (r->paused) {
+	if (r->get) {
+		/* No more reads for it, even one waiting for the transfer
+		 * budget: it ends once those in flight are back. */
 		r->paused = false;
-		if (r->get)
-			store_get_resume(r->get);
-		else
-			batch_next(r);	/* between items: ends, frees r */
+		store_get_abort(r->get);	/* may free r */
+	} else if (r->paused) {
+		r->paused = false;
+		batch_next(r);		/* between items: ends, frees r */
 	}
 }
 
@@ -2290,12 +2292,12 @@ void server_conn_closed(struct net_conn *nc, int reason)
 		 * waits for nothing more. */
 		if ((r->kind == RQ_DISCARD && r->body_open) || r->queued)
 			req_free(r);
-		else if (r->paused) {
+		else if (r->get) {
 			r->paused = false;
-			if (r->get)
-				store_get_resume(r->get);	/* stops at data */
-			else
-				batch_next(r);	/* between items: frees r */
+			store_get_abort(r->get);	/* may free r */
+		} else if (r->paused) {
+			r->paused = false;
+			batch_next(r);	/* between items: frees r */
 		}
 	}
 	c->in_data = false;

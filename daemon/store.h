@@ -236,6 +236,11 @@ void store_hold_release(void *hold);
 /* Flow control: a paused get delivers nothing until resumed. */
 void store_get_pause(struct store_get *g);
 void store_get_resume(struct store_get *g);
+/* End g now (its request cancelled, its connection gone): no more data
+ * callbacks and no more reads, and out of the transfer budget's line;
+ * done_cb comes with STRATA_EABORTED (or the error it had) once the reads
+ * in flight are back, maybe inside this call. */
+void store_get_abort(struct store_get *g);
 
 /* Where one chunk of an object lives, for stat. */
 struct store_chunk_info {

@@ -1310,6 +1310,16 @@ void store_get_resume(struct store_get *g)
 	get_progress(g);
 }
 
+void store_get_abort(struct store_get *g)
+{
+	if (!g->error)
+		g->error = STRATA_EABORTED;
+	store__xfer_cancel(g->s, &g->xw);
+	g->paused = false;
+	paused_unlink(g);
+	get_progress(g);	/* delivers and issues nothing now; may end g */
+}
+
 /* ---- listing ---- */
 
 /* The smallest key greater than every key starting with p[0..len).  Returns

@@ -2056,6 +2056,50 @@ START_TEST(transfer_budget_clients_before_prestaging)
 }
 END_TEST
 
+/* store_get_abort(): a get paused after its first chunk, and one aborted
+ * before its first read, end with STRATA_EABORTED, deliver nothing more,
+ * and leave nothing counted. */
+START_TEST(get_abort)
+{
+	enum { SZ = 1 << 20 };
+	uint8_t *data = tu_xmalloc(SZ);
+	struct pget x[2];
+	struct store_stats st;
+
+	tenv_close(&E);
+	E.o.cache_bytes = -1;
+	E.o.transfer_bytes = 256 << 10;
+	ck_assert_int_eq(tenv_open(&E), 0);
+	tu_fill(data, SZ, 91);
+	ck_assert_int_eq(tenv_put(&E, "data", "ab", data, SZ, NULL), 0);
+	memset(x, 0, sizeof(x));
+	for (int i = 0; i < 2; i++) {
+		x[i].buf = tu_xmalloc(SZ);
+		ck_assert_int_eq(store_get(E.s, "data", "ab", 2, 0, UINT64_MAX,
+					   NULL, pget_data, pget_done, &x[i],
+					   &x[i].g), 0);
+	}
+	store_get_abort(x[1].g);	/* before anything was read */
+	run_a_while(100);
+	ck_assert_int_eq(x[0].done, 0);		/* paused after a chunk */
+	ck_assert_uint_eq(x[0].len, 64 << 10);
+	ck_assert_int_eq(x[1].done, 1);
+	ck_assert_int_eq(x[1].status, STRATA_EABORTED);
+	ck_assert_uint_eq(x[1].len, 0);
+	store_get_abort(x[0].g);
+	run_a_while(100);
+	ck_assert_int_eq(x[0].done, 1);
+	ck_assert_int_eq(x[0].status, STRATA_EABORTED);
+	ck_assert_uint_eq(x[0].len, 64 << 10);
+	ck_assert(memcmp(x[0].buf, data, 64 << 10) == 0);
+	ck_assert_int_eq(store_stats(E.s, &st), 0);
+	ck_assert_uint_eq(st.transfer_bytes, 0);
+	for (int i = 0; i < 2; i++)
+		free(x[i].buf);
+	free(data);
+}
+END_TEST
+
 struct pput {
 	int done, status;
 };
@@ -2351,6 +2395,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, transfer_budget_bounds_paused_gets);
 	tcase_add_test(tc, transfer_budget_bounds_puts);
 	tcase_add_test(tc, transfer_budget_long_object);
+	tcase_add_test(tc, get_abort);
 	tcase_add_test(tc, transfer_budget_waiter_gives_back_own_slot);
 	tcase_add_test(tc, transfer_budget_large_chunk_beside_small);
 	tcase_add_test(tc, transfer_budget_paused_get_failed_readahead);
