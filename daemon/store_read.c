@@ -382,7 +382,7 @@ struct store_get {
 	void *arg;
 	struct deferred fin;
 	struct xfer_wait xw;		/* waiting for the transfer budget */
-	struct store_get *pprev, *pnext;	/* s->paused_head, while paused */
+	struct store_get *pprev, *pnext;	/* s->paused_head (paused_link) */
 	bool on_paused;
 	struct get_slot slots[GET_WINDOW_MAX];
 };
@@ -392,6 +392,23 @@ static void get_progress(struct store_get *g);
 static void get_wake(struct xfer_wait *w)
 {
 	get_progress(container_of(w, struct store_get, xw));
+}
+
+/* s->paused_head lists the paused gets that may hold counted buffers:
+ * linked when a get pauses or issues a read while paused, unlinked once
+ * it holds nothing (get_reclaim) or resumes. */
+static void paused_link(struct store_get *g)
+{
+	struct store *s = g->s;
+
+	if (g->on_paused)
+		return;
+	g->pnext = s->paused_head;
+	g->pprev = NULL;
+	if (s->paused_head)
+		s->paused_head->pprev = g;
+	s->paused_head = g;
+	g->on_paused = true;
 }
 
 static void paused_unlink(struct store_get *g)
@@ -429,6 +446,7 @@ static void slot_free_bufs(struct store *s, struct get_slot *sl)
 static void get_reclaim(struct store_get *g)
 {
 	struct store *s = g->s;
+	bool holds;
 
 	if (g->busy || g->finished)
 		return;
@@ -444,9 +462,17 @@ static void get_reclaim(struct store_get *g)
 		sl->busy = sl->ready = false;
 		g->next_issue--;
 	}
-	for (unsigned i = 0; i < s->o.get_window; i++)
-		if (!g->slots[i].busy)
+	holds = false;
+	for (unsigned i = 0; i < s->o.get_window; i++) {
+		if (g->slots[i].busy)
+			holds = true;	/* a read in flight, or an error */
+		else
 			slot_free_bufs(s, &g->slots[i]);
+	}
+	/* Holding nothing, it need not be asked again (a walk over every
+	 * paused get each time a transfer waits is what the list saves). */
+	if (!holds)
+		paused_unlink(g);
 }
 
 void store__get_reclaim_paused(struct store *s)
@@ -1072,6 +1098,8 @@ static void get_fill(struct store_get *g)
 		if (!get_issue(g, sl, g->next_issue))
 			break;
 		g->next_issue++;
+		if (g->paused)
+			paused_link(g);		/* it holds buffers again */
 	}
 }
 
@@ -1291,12 +1319,7 @@ void store_get_pause(struct store_get *g)
 	g->paused = true;
 	/* On the list of gets that give back on demand; when others wait
 	 * already, get_progress (which is delivering now) does at once. */
-	g->pnext = s->paused_head;
-	g->pprev = NULL;
-	if (s->paused_head)
-		s->paused_head->pprev = g;
-	s->paused_head = g;
-	g->on_paused = true;
+	paused_link(g);
 	if (s->xw_head)
 		get_reclaim(g);		/* (does nothing while delivering) */
 }
