@@ -1713,6 +1713,18 @@ static void run_a_while(int ms)
 	}
 }
 
+/* Run the loop until x's get is over (5 s at most): it must have read
+ * want[0, len) whole. */
+static void pget_run_whole(struct pget *x, const uint8_t *want, size_t len)
+{
+	for (int ms = 0; !x->done && ms < 5000; ms++)
+		run_a_while(1);
+	ck_assert_msg(x->done, "the get never finished (%zu bytes)", x->len);
+	ck_assert_int_eq(x->status, 0);
+	ck_assert_uint_eq(x->len, len);
+	ck_assert(memcmp(x->buf, want, len) == 0);
+}
+
 /* Many gets paused for slow readers hold no more than the node-wide
  * budget between them (each used to keep get_window chunks), every get
  * still finishes with the right bytes, and nothing stays counted. */
@@ -1863,14 +1875,7 @@ START_TEST(transfer_budget_waiter_gives_back_own_slot)
 	x.buf = tu_xmalloc(SZ);
 	ck_assert_int_eq(store_get(E.s, "data", "grow", 4, 0, UINT64_MAX, NULL,
 				   cget_data, pget_done, &x, &x.g), 0);
-	for (int ms = 0; !x.done && ms < 5000; ms++) {
-		uv_run(&E.loop, UV_RUN_NOWAIT);
-		usleep(1000);
-	}
-	ck_assert_msg(x.done, "the get never finished (%zu bytes)", x.len);
-	ck_assert_int_eq(x.status, 0);
-	ck_assert_uint_eq(x.len, SZ);
-	ck_assert(memcmp(x.buf, data, SZ) == 0);
+	pget_run_whole(&x, data, SZ);
 	ck_assert_int_eq(store_stats(E.s, &st), 0);
 	ck_assert_uint_eq(st.transfer_bytes, 0);
 	free(x.buf);
@@ -1907,15 +1912,7 @@ START_TEST(transfer_budget_large_chunk_beside_small)
 	x.buf = tu_xmalloc(SZ);
 	ck_assert_int_eq(store_get(E.s, "data", "big", 3, 0, UINT64_MAX, NULL,
 				   cget_data, pget_done, &x, &x.g), 0);
-	for (int ms = 0; !x.done && ms < 5000; ms++) {
-		uv_run(&E.loop, UV_RUN_NOWAIT);
-		usleep(1000);
-	}
-	ck_assert_msg(x.done, "the get waited for the small chunk (%zu bytes)",
-		      x.len);
-	ck_assert_int_eq(x.status, 0);
-	ck_assert_uint_eq(x.len, SZ);
-	ck_assert(memcmp(x.buf, data, SZ) == 0);
+	pget_run_whole(&x, data, SZ);		/* not kept waiting */
 	store__xbuf_free(E.s, small, smallcap);
 	ck_assert_int_eq(store_stats(E.s, &st), 0);
 	ck_assert_uint_eq(st.transfer_bytes, 0);
@@ -1956,11 +1953,7 @@ START_TEST(transfer_budget_paused_get_failed_readahead)
 	y.buf = tu_xmalloc(SZ);
 	ck_assert_int_eq(store_get(E.s, "data", "b", 1, 0, UINT64_MAX, NULL,
 				   cget_data, pget_done, &y, &y.g), 0);
-	for (int ms = 0; !y.done && ms < 5000; ms++)
-		run_a_while(1);
-	ck_assert(y.done);
-	ck_assert_int_eq(y.status, 0);
-	ck_assert(y.len == SZ && memcmp(y.buf, b, SZ) == 0);
+	pget_run_whole(&y, b, SZ);
 	ck_assert_int_eq(store_stats(E.s, &st), 0);
 	ck_assert_uint_gt(st.transfer_waits, 0);
 	ck_assert_msg(st.transfer_bytes == 0, "the paused get still holds %"
@@ -2038,11 +2031,7 @@ START_TEST(transfer_budget_clients_before_prestaging)
 	x.buf = tu_xmalloc(SZ);
 	ck_assert_int_eq(store_get(E.s, "data", "p6", 2, 0, UINT64_MAX, NULL,
 				   cget_data, pget_done, &x, &x.g), 0);
-	for (int ms = 0; !x.done && ms < 5000; ms++)
-		run_a_while(1);
-	ck_assert(x.done);
-	ck_assert_int_eq(x.status, 0);
-	ck_assert(x.len == SZ && memcmp(x.buf, data, SZ) == 0);
+	pget_run_whole(&x, data, SZ);
 	ck_assert_msg(staged_done == 0, "%d prestaging gets went first",
 		      staged_done);
 	for (int ms = 0; staged_done < NP && ms < 5000; ms++)
