@@ -148,6 +148,7 @@ static const struct row {
 	{ "strata_transfer_bytes", "gauge", "Chunk buffers held by gets and puts in progress (read-ahead, chunks being encoded and written).", ST(transfer_bytes) },
 	{ "strata_transfer_budget_bytes", "gauge", "Their node-wide budget ([store] transfer_memory).", ST(transfer_budget) },
 	{ "strata_transfer_waits_total", "counter", "Times a get or put waited for that budget.", ST(transfer_waits) },
+	{ "strata_transfer_given_back_bytes_total", "counter", "Chunk bytes that gets paused for slow readers had read ahead and gave back to the budget (read again when the reader comes back).", ST(transfer_given_back) },
 	{ "strata_tier_demoted_chunks_total", "counter", "Chunks moved hot to cold by the mover.", ST(demoted_chunks) },
 	{ "strata_tier_demoted_bytes_total", "counter", "Bytes moved hot to cold by the mover.", ST(demoted_bytes) },
 	{ "strata_tier_promoted_chunks_total", "counter", "Chunks moved cold to hot (read often, or prestaged).", ST(promoted_chunks) },

@@ -1659,6 +1659,7 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	STAT("transfer.bytes=%" PRIu64, st.transfer_bytes);
 	STAT("transfer.budget_bytes=%" PRIu64, st.transfer_budget);
 	STAT("transfer.waits=%" PRIu64, st.transfer_waits);
+	STAT("transfer.given_back_bytes=%" PRIu64, st.transfer_given_back);
 	STAT("compaction.segments=%" PRIu64, st.compacted_segments);
 	STAT("compaction.bytes=%" PRIu64, st.compacted_bytes);
 	STAT("store.segments=%" PRIu64, st.segments);

@@ -1553,6 +1553,7 @@ int store_stats(struct store *s, struct store_stats *st)
 	st->transfer_bytes = s->xfer_used;
 	st->transfer_budget = s->o.transfer_bytes;
 	st->transfer_waits = s->xfer_waits;
+	st->transfer_given_back = s->xfer_given_back;
 	st->index_refusing = index_writes_refused(s->ix);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));

@@ -385,6 +385,8 @@ struct store_stats {
 	uint64_t pooled_bytes;		/* chunk buffers kept for reuse */
 	uint64_t transfer_bytes, transfer_budget; /* transfer_bytes budget */
 	uint64_t transfer_waits;	/* times a get or put waited for it */
+	uint64_t transfer_given_back;	/* read-ahead bytes paused gets gave
+					 * back (to be read again) */
 	uint64_t index_refusing;	/* 1: the index refuses writes now */
 };
 

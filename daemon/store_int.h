@@ -267,6 +267,7 @@ struct store {
 	bool xw_scheduled;
 	struct deferred xw_d;
 	uint64_t xfer_waits;		/* times a transfer waited */
+	uint64_t xfer_given_back;	/* read-ahead dropped by get_reclaim */
 	struct store_get *paused_head;	/* paused gets holding buffers */
 	struct cache *cache;		/* plaintext chunks (cache.h) */
 	/* Object index values read lately (store_read.c, "object lookups"):

@@ -456,6 +456,7 @@ static void get_reclaim(struct store_get *g)
 
 		if (!sl->busy || !sl->ready || sl->idx != g->next_issue - 1)
 			break;
+		s->xfer_given_back += sl->plainlen;
 		cache_release(sl->centry);
 		sl->centry = NULL;
 		sl->out = NULL;

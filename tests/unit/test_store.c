@@ -1763,6 +1763,7 @@ START_TEST(transfer_budget_bounds_paused_gets)
 	run_a_while(200);
 	ck_assert_int_eq(store_stats(E.s, &st), 0);
 	ck_assert_uint_gt(st.transfer_waits, 0);
+	ck_assert_uint_gt(st.transfer_given_back, 0);
 	ck_assert_uint_eq(st.transfer_budget, budget);
 	/* The readers come back, a chunk at a time, in turn. */
 	for (int round = 0; left && round < 2000; round++) {
