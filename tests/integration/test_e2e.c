@@ -366,22 +366,33 @@ static void raw_timeout(struct raw *r, const struct timeval *tv)
 				    sizeof(*tv)), 0);
 }
 
-/* HELLO, then an AUTH as access key id with secret sec, not waiting for
- * its answer. */
-static void raw_auth_send(struct raw *r, const char *id, const char *sec)
+/* HELLO; the server's nonce. */
+static void raw_hello(struct raw *r, uint8_t nonce[PROTO_NONCE_LEN])
 {
 	struct proto_hello_req hq = { .version = PROTO_VERSION };
 	struct proto_hello_resp hr;
-	struct proto_auth_req aq;
 	struct proto_header h;
-	uint8_t f[65536], nonce[PROTO_NONCE_LEN], exp[32], tr[512], mac[32];
-	size_t n, tlen, mlen;
+	uint8_t f[65536];
+	size_t n;
 
 	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
 	raw_send(r, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
 	ck_assert_int_eq(raw_recv(r, &h, f), 0);
 	ck_assert_int_eq(proto_hello_resp_decode(f, h.fields_len, &hr), 0);
-	memcpy(nonce, hr.nonce.p, sizeof(nonce));
+	memcpy(nonce, hr.nonce.p, PROTO_NONCE_LEN);
+}
+
+/* The fields of an AUTH as access key id with secret sec, its proof bound
+ * to nonce and r's TLS session. */
+static void raw_auth_fields(struct raw *r,
+			    const uint8_t nonce[PROTO_NONCE_LEN],
+			    const char *id, const char *sec, uint8_t *f,
+			    size_t cap, size_t *n)
+{
+	struct proto_auth_req aq;
+	uint8_t exp[32], tr[512], mac[32];
+	size_t tlen, mlen;
+
 	ck_assert_int_eq(SSL_export_keying_material(r->ssl, exp, sizeof(exp),
 		PROTO_EXPORTER_LABEL, strlen(PROTO_EXPORTER_LABEL), NULL, 0, 0), 1);
 	ck_assert_int_eq(proto_auth_transcript(nonce, exp, id, strlen(id), tr,
@@ -393,7 +404,18 @@ static void raw_auth_send(struct raw *r, const char *id, const char *sec)
 	aq.access_key_id.len = strlen(id);
 	aq.proof.p = mac;
 	aq.proof.len = sizeof(mac);
-	ck_assert_int_eq(proto_auth_req_encode(&aq, f, sizeof(f), &n), 0);
+	ck_assert_int_eq(proto_auth_req_encode(&aq, f, cap, n), 0);
+}
+
+/* HELLO, then an AUTH as access key id with secret sec, not waiting for
+ * its answer. */
+static void raw_auth_send(struct raw *r, const char *id, const char *sec)
+{
+	uint8_t f[1024], nonce[PROTO_NONCE_LEN];
+	size_t n;
+
+	raw_hello(r, nonce);
+	raw_auth_fields(r, nonce, id, sec, f, sizeof(f), &n);
 	raw_send(r, PROTO_OP_AUTH, PROTO_F_END, 2, f, n, NULL, 0);
 }
 
@@ -480,38 +502,19 @@ START_TEST(auth_proof_bound_to_connection)
 {
 	const char *id = getenv("STRATA_ACCESS_KEY");
 	const char *sec = getenv("STRATA_SECRET_KEY");
-	struct proto_hello_req hq = { .version = PROTO_VERSION };
 	struct timeval tv = { .tv_sec = 15 };
-	struct proto_hello_resp hr;
-	struct proto_auth_req aq;
 	struct proto_header h;
-	uint8_t f[65536], af[1024], exp[32], tr[512], mac[32];
-	size_t n, an, tlen, mlen;
+	uint8_t f[65536], af[1024], nonce[PROTO_NONCE_LEN];
+	size_t an;
 	struct raw a, b;
 
 	raw_open(&a);
 	raw_open(&b);
 	raw_timeout(&a, &tv);
 	raw_timeout(&b, &tv);
-	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
-	raw_send(&b, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
-	ck_assert_int_eq(raw_recv(&b, &h, f), 0);
-	ck_assert_int_eq(proto_hello_req_encode(&hq, f, sizeof(f), &n), 0);
-	raw_send(&a, PROTO_OP_HELLO, PROTO_F_END, 1, f, n, NULL, 0);
-	ck_assert_int_eq(raw_recv(&a, &h, f), 0);
-	ck_assert_int_eq(proto_hello_resp_decode(f, h.fields_len, &hr), 0);
-	ck_assert_int_eq(SSL_export_keying_material(a.ssl, exp, sizeof(exp),
-		PROTO_EXPORTER_LABEL, strlen(PROTO_EXPORTER_LABEL), NULL, 0, 0), 1);
-	ck_assert_int_eq(proto_auth_transcript(hr.nonce.p, exp, id, strlen(id),
-					       tr, sizeof(tr), &tlen), 0);
-	ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, sec,
-					strlen(sec), tr, tlen, mac, sizeof(mac),
-					&mlen));
-	aq.access_key_id.s = id;
-	aq.access_key_id.len = strlen(id);
-	aq.proof.p = mac;
-	aq.proof.len = sizeof(mac);
-	ck_assert_int_eq(proto_auth_req_encode(&aq, af, sizeof(af), &an), 0);
+	raw_hello(&b, nonce);
+	raw_hello(&a, nonce);
+	raw_auth_fields(&a, nonce, id, sec, af, sizeof(af), &an);
 	/* A's proof on B. */
 	raw_send(&b, PROTO_OP_AUTH, PROTO_F_END, 2, af, an, NULL, 0);
 	ck_assert_int_eq(raw_recv(&b, &h, f), 0);

@@ -204,6 +204,15 @@ def import_strata():
     return strata
 
 
+def rss_kib(pid):
+    """Resident memory of process pid, KiB."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    fail('no VmRSS for %d' % pid)
+
+
 _WRITE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
                              ctypes.c_size_t)
 

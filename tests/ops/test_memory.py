@@ -10,17 +10,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import Node, check, fail, import_strata  # noqa: E402
+from opsutil import Node, check, import_strata, rss_kib  # noqa: E402
 
 CONNS = 2000
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    fail('no VmRSS for %d' % pid)
 
 
 def fds(pid):

@@ -19,21 +19,13 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opsutil import Node, check, fail, get, get_through  # noqa: E402
-from opsutil import import_strata  # noqa: E402
+from opsutil import Node, check, get, get_through  # noqa: E402
+from opsutil import import_strata, rss_kib  # noqa: E402
 from opsutil import parse_metrics, value  # noqa: E402
 
 READERS = 24
 SIZE = 24 << 20
 GROWTH_MAX_KIB = 160 * 1024     # budgets (64 MiB) + connections, with room
-
-
-def rss_kib(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    fail('no VmRSS for %d' % pid)
 
 
 def metrics(port):

@@ -810,37 +810,57 @@ START_TEST(test_total_cap)
 }
 END_TEST
 
-/* A reader that reads nothing until told (or 30 s), then everything. */
+/* Readers of the bulk data: released by stall_release. */
 static atomic_bool stall_release;
 
-static void cl_stalled_reader(struct client *cl)
+/*
+ * Wait for stall_release (at most stall_ms), then read the BULK bytes in
+ * pieces of piece bytes, pause_us apart.  True when they all came, intact;
+ * cl->res: whether the server's clean end followed.
+ */
+static bool read_bulk(struct client *cl, unsigned stall_ms, size_t piece,
+		      unsigned pause_us)
 {
 	uint8_t *buf = tu_xmalloc(BULK);
 	struct tcli t;
+	bool whole = false;
 
 	if (tls_connect(cl->ctx, &t) == 0) {
-		for (int i = 0; i < 30000 && !atomic_load(&stall_release); i++)
+		for (unsigned i = 0; i < stall_ms &&
+		     !atomic_load(&stall_release); i++)
 			usleep(1000);
-		cl->ok = read_all(t.ssl, buf, BULK, 1 << 20, 0) == 0 &&
-			 memcmp(buf, F.pattern, BULK) == 0;
-		cl->res = read_eof(t.ssl);
+		whole = read_all(t.ssl, buf, BULK, piece, pause_us) == 0 &&
+			memcmp(buf, F.pattern, BULK) == 0;
+		cl->res = whole ? read_eof(t.ssl) : -1;
 	}
 	tls_disconnect(&t);
 	free(buf);
+	return whole;
+}
+
+/* Reads nothing until told (or 30 s), then everything. */
+static void cl_stalled_reader(struct client *cl)
+{
+	cl->ok = read_bulk(cl, 30000, 1 << 20, 0);
 }
 
 static void cl_fast_reader(struct client *cl)
 {
-	uint8_t *buf = tu_xmalloc(BULK);
-	struct tcli t;
+	cl->ok = read_bulk(cl, 0, 1 << 20, 0);
+}
 
-	if (tls_connect(cl->ctx, &t) == 0) {
-		cl->ok = read_all(t.ssl, buf, BULK, 1 << 20, 0) == 0 &&
-			 memcmp(buf, F.pattern, BULK) == 0;
-		cl->res = read_eof(t.ssl);
-	}
-	tls_disconnect(&t);
-	free(buf);
+/* Reads nothing until told (or 10 s); then the connection must be gone
+ * before all the data came. */
+static void cl_never_reads(struct client *cl)
+{
+	cl->ok = !read_bulk(cl, 10000, 1 << 20, 0);
+}
+
+/* Reads everything, 64 KiB every 20 ms: slower than the server writes,
+ * but never stopped for long. */
+static void cl_trickle_reader(struct client *cl)
+{
+	cl->ok = read_bulk(cl, 0, 64 << 10, 20000);
 }
 
 static void tick(uv_timer_t *t)
@@ -913,38 +933,6 @@ START_TEST(test_total_cap_stalled_reader)
 	ck_assert_uint_eq(net_server_out_pending(F.srv), 0);
 }
 END_TEST
-
-/* Reads nothing until told (or 10 s); then the connection must be gone
- * before all the data came. */
-static void cl_never_reads(struct client *cl)
-{
-	uint8_t *buf = tu_xmalloc(BULK);
-	struct tcli t;
-
-	if (tls_connect(cl->ctx, &t) == 0) {
-		for (int i = 0; i < 10000 && !atomic_load(&stall_release); i++)
-			usleep(1000);
-		cl->ok = read_all(t.ssl, buf, BULK, 1 << 20, 0) != 0;
-	}
-	tls_disconnect(&t);
-	free(buf);
-}
-
-/* Reads everything, 64 KiB every 20 ms: slower than the server writes,
- * but never stopped for long. */
-static void cl_trickle_reader(struct client *cl)
-{
-	uint8_t *buf = tu_xmalloc(BULK);
-	struct tcli t;
-
-	if (tls_connect(cl->ctx, &t) == 0) {
-		cl->ok = read_all(t.ssl, buf, BULK, 64 << 10, 20000) == 0 &&
-			 memcmp(buf, F.pattern, BULK) == 0;
-		cl->res = read_eof(t.ssl);
-	}
-	tls_disconnect(&t);
-	free(buf);
-}
 
 /*
  * The send timeout: a peer that reads nothing while output waits for its
