@@ -431,6 +431,23 @@ static void note(char *buf, size_t cap, const char *what)
 	snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", what);
 }
 
+/* SIGHUP: a store setting that applies live: set it when it changed, and
+ * name it with its value among what was done. */
+static void reload_store_u64(struct app *a, char *done, size_t cap,
+			     const char *name, uint64_t *cur, uint64_t next,
+			     void (*set)(struct store *s, uint64_t v))
+{
+	char what[96];
+
+	if (next != *cur) {
+		set(a->store, next);
+		*cur = next;
+	}
+	snprintf(what, sizeof(what), "%s %llu", name,
+		 (unsigned long long)*cur);
+	note(done, cap, what);
+}
+
 /*
  * SIGHUP: re-read the config file.  What can change live is applied; what
  * cannot is named (restart to apply) and keeps its running value.  One log
@@ -477,13 +494,15 @@ static void reload(struct app *a)
 			 nc.send_timeout_ms, nc.body_timeout_ms);
 		note(done, sizeof(done), what);
 	}
-	if (nc.mover_rate != a->cfg.mover_rate) {
-		store_set_mover_rate(a->store, nc.mover_rate);
-		a->cfg.mover_rate = nc.mover_rate;
-	}
-	snprintf(what, sizeof(what), "mover_rate %llu",
-		 (unsigned long long)a->cfg.mover_rate);
-	note(done, sizeof(done), what);
+	reload_store_u64(a, done, sizeof(done), "mover_rate",
+			 &a->cfg.mover_rate, nc.mover_rate,
+			 store_set_mover_rate);
+	reload_store_u64(a, done, sizeof(done), "cache_size",
+			 &a->cfg.cache_size, nc.cache_size,
+			 store_set_cache_budget);
+	reload_store_u64(a, done, sizeof(done), "transfer_memory",
+			 &a->cfg.transfer_memory, nc.transfer_memory,
+			 store_set_transfer_budget);
 	a->cfg.shutdown_grace_ms = nc.shutdown_grace_ms;
 	snprintf(what, sizeof(what), "shutdown_grace_ms %u",
 		 a->cfg.shutdown_grace_ms);
@@ -504,20 +523,6 @@ static void reload(struct app *a)
 		note(done, sizeof(done), "TLS certificate and key");
 	}
 	/* The rest is fixed at start. */
-	if (nc.cache_size != a->cfg.cache_size) {
-		store_set_cache_budget(a->store, nc.cache_size);
-		a->cfg.cache_size = nc.cache_size;
-	}
-	snprintf(what, sizeof(what), "cache_size %llu",
-		 (unsigned long long)a->cfg.cache_size);
-	note(done, sizeof(done), what);
-	if (nc.transfer_memory != a->cfg.transfer_memory) {
-		store_set_transfer_budget(a->store, nc.transfer_memory);
-		a->cfg.transfer_memory = nc.transfer_memory;
-	}
-	snprintf(what, sizeof(what), "transfer_memory %llu",
-		 (unsigned long long)a->cfg.transfer_memory);
-	note(done, sizeof(done), what);
 	if (strcmp(nc.listen_host, a->cfg.listen_host) ||
 	    nc.listen_port != a->cfg.listen_port)
 		note(later, sizeof(later), "[node] listen");
