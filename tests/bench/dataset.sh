@@ -29,6 +29,8 @@
 #   SMALL_SHARDS=16 SMALL_SHARD_MIB=32 SMALL_SAMPLE_KIB=4  "small"
 #   VARIANTS="images small"
 #   WORKERS=2 BATCH=32 ROUNDS=3 PREFETCH=2 (shards ahead per worker)
+#   DEVICE      a torch device (e.g. cuda): each batch is packed into one
+#               tensor, pinned and copied there, as a training loop does
 #   PYTHON      the python3 with torch (default /usr/bin/python3, Debian's)
 #   TMPDIR      where the shards and the node go (default /tmp)
 # For the large run: SHARDS=64 tests/bench/dataset.sh.
@@ -46,6 +48,9 @@ SMALL_SAMPLE_KIB=${SMALL_SAMPLE_KIB:-4}
 VARIANTS=${VARIANTS:-images small}
 WORKERS=${WORKERS:-2} BATCH=${BATCH:-32} ROUNDS=${ROUNDS:-3}
 PREFETCH=${PREFETCH:-2}
+DEVICE=${DEVICE:-}
+devarg=()
+[[ -n $DEVICE ]] && devarg=(--device "$DEVICE")
 py=${PYTHON:-/usr/bin/python3}
 cli=$BUILD/client/strata
 export STRATAD PYTHONPATH=$BUILD/client/python
@@ -122,7 +127,7 @@ for v in $VARIANTS; do
 	cat "$dir"/*.tar >/dev/null
 	"$py" "$root/tests/bench/dataset_loader.py" strata "strata://dsbench/$v/" \
 		--workers "$WORKERS" --batch "$BATCH" --seed 1 --epoch 0 \
-		--prefetch "$PREFETCH" >/dev/null
+		--prefetch "$PREFETCH" "${devarg[@]}" >/dev/null
 	: >"$work/$v.local"
 	: >"$work/$v.strata"
 	for r in $(seq 1 "$ROUNDS"); do
@@ -131,7 +136,7 @@ for v in $VARIANTS; do
 			c0=$(node_cpu)
 			out=$("$py" "$root/tests/bench/dataset_loader.py" "$src" "$where" \
 				--workers "$WORKERS" --batch "$BATCH" --seed 1 --epoch "$r" \
-				--prefetch "$PREFETCH") || { echo "dataset.sh: $v $src round $r failed" >&2; status=1; continue; }
+				--prefetch "$PREFETCH" "${devarg[@]}") || { echo "dataset.sh: $v $src round $r failed" >&2; status=1; continue; }
 			say "$v round $r $src: $out"
 			c1=$(node_cpu)
 			"$py" -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["samples_per_s"], d["mb_per_s"], d["samples"], round(float(sys.argv[3]) - float(sys.argv[2]), 2))' "$out" "$c0" "$c1" >>"$work/$v.$src"
@@ -150,6 +155,6 @@ for v in $VARIANTS; do
 done
 
 echo
-echo "DataLoader(num_workers=$WORKERS, batch_size=$BATCH), median of $ROUNDS epochs each, $(nproc) CPUs shared by loader and node:"
+echo "DataLoader(num_workers=$WORKERS, batch_size=$BATCH${DEVICE:+, pinned, copied to $DEVICE}), median of $ROUNDS epochs each, $(nproc) CPUs shared by loader and node:"
 printf '%s\n' "${results[@]}"
 exit $status

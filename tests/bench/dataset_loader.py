@@ -7,8 +7,13 @@ split among workers (strata.plan), the same tar parser
 shard bytes come from differs (open().read() vs strata.Dataset).
 
 usage: dataset_loader.py local DIR | strata URL
-           --workers N --batch B --seed S --epoch E
+           --workers N --batch B --seed S --epoch E [--device cuda]
 Prints one JSON line: samples, bytes, seconds, samples_per_s, mb_per_s.
+
+With --device (e.g. cuda), each batch is what a training step receives:
+the workers pack its samples' payloads into one uint8 tensor, the
+DataLoader pins it (pin_memory=True) and the loop copies it to the device
+(non_blocking), synchronizing once at the end of the epoch.
 """
 import argparse
 import json
@@ -42,6 +47,15 @@ def payload(sample):
     return sum(len(v) for k, v in sample.items() if not k.startswith("__"))
 
 
+def packed(samples):
+    """collate_fn for --device: keys, and every payload in one tensor."""
+    import torch
+    keys = [s["__key__"] for s in samples]
+    blob = b"".join(v for s in samples for k, v in sorted(s.items())
+                    if not k.startswith("__"))
+    return keys, torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("source", choices=["local", "strata"])
@@ -51,6 +65,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epoch", type=int, default=0)
     ap.add_argument("--prefetch", type=int, default=2)
+    ap.add_argument("--device", default=None,
+                    help="copy each batch to this torch device (e.g. cuda)")
     a = ap.parse_args()
 
     if a.source == "local":
@@ -60,23 +76,39 @@ def main():
                             samples="webdataset", rank=0, world_size=1,
                             prefetch=a.prefetch)
     # Lists of bytes per field: default_collate keeps bytes as they are.
-    loader = tud.DataLoader(ds, num_workers=a.workers, batch_size=a.batch)
+    if a.device:
+        import torch
+        dev = torch.device(a.device)
+        loader = tud.DataLoader(ds, num_workers=a.workers,
+                                batch_size=a.batch, collate_fn=packed,
+                                pin_memory=dev.type == "cuda")
+    else:
+        loader = tud.DataLoader(ds, num_workers=a.workers,
+                                batch_size=a.batch)
     samples = nbytes = 0
     keys = set()
     t0 = time.perf_counter()
     for batch in loader:
-        n = len(batch["__key__"])
-        samples += n
-        keys.update(batch["__key__"])
-        for k, v in batch.items():
-            if not k.startswith("__"):
-                nbytes += sum(len(x) for x in v)
+        if a.device:
+            bkeys, blob = batch
+            blob = blob.to(dev, non_blocking=True)
+            nbytes += blob.numel()
+        else:
+            bkeys = batch["__key__"]
+            for k, v in batch.items():
+                if not k.startswith("__"):
+                    nbytes += sum(len(x) for x in v)
+        samples += len(bkeys)
+        keys.update(bkeys)
+    if a.device and dev.type == "cuda":
+        torch.cuda.synchronize()
     secs = time.perf_counter() - t0
     if len(keys) != samples:
         print("dataset_loader: %d samples but %d distinct keys" %
               (samples, len(keys)), file=sys.stderr)
         return 1
-    print(json.dumps({"source": a.source, "samples": samples,
+    print(json.dumps({"source": a.source, "device": a.device or "none",
+                      "samples": samples,
                       "bytes": nbytes, "seconds": round(secs, 4),
                       "samples_per_s": round(samples / secs, 1),
                       "mb_per_s": round(nbytes / secs / 1e6, 1)}))

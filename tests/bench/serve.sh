@@ -13,7 +13,8 @@
 # keys, verified on the first GET of each) and `strata cp -r` exports them
 # into nginx's root, so both servers serve identical bytes.  nginx 1.22+
 # runs from a temporary prefix as the current user with TLS 1.3 only,
-# TLS_AES_256_GCM_SHA384 only, the node's own certificate, 2 workers,
+# TLS_AES_256_GCM_SHA384 only, the node's own certificate, one worker per
+# core (wrk: one thread per core, at most one per connection),
 # sendfile on, access_log off; wrk drives it.  Strata's node negotiates
 # the same suite (checked with openssl s_client below).  For 4 KiB GETs
 # strata-bench drives its 64 connections the way wrk drives nginx's: from
@@ -123,6 +124,9 @@ fi
 
 # shellcheck source=../lib.sh
 . "$root/tests/lib.sh"	# free_port
+ncpu=$(nproc)
+# wrk_threads CONNS: one wrk thread per core, at most one per connection
+wrk_threads() { echo $(($1 < ncpu ? $1 : ncpu)); }
 calc() { awk "BEGIN { printf \"%.6g\", $1 }"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # jget FILE KEY: the first top-level-or-nested "KEY":number in a JSON line
@@ -205,7 +209,7 @@ if [[ $baseline == yes ]]; then
 	cat >"$ngx/nginx.conf" <<EOF
 # Written by tests/bench/serve.sh
 $user_line
-worker_processes 2;
+worker_processes $ncpu;
 daemon off;
 pid $ngx/nginx.pid;
 error_log $ngx/logs/error.log warn;
@@ -285,7 +289,7 @@ wk() { grep '^WRK ' "$work/$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # wrk_run NAME CONNS PREFIX COUNT SIZE: writes $work/NAME; fails on any
 # error, or when the responses were shorter than SIZE bytes each
 wrk_run() {
-	run_logged "$1" wrk -t2 -c"$2" -d"${SECS}s" --timeout 30s \
+	run_logged "$1" wrk -t"$(wrk_threads "$2")" -c"$2" -d"${SECS}s" --timeout 30s \
 		-s "$work/wrk.lua" "https://127.0.0.1:$nport" -- "$3" "$4"
 	local line
 	line=$(grep '^WRK ' "$work/$1")
@@ -316,8 +320,8 @@ strata_bt=("$bench" --workload get "${B[@]}" --size 4K --count 1000
 	   --concurrency 64 --duration "$SECS" --prefix small/ --io threads)
 commands+=("${strata_a[*]}" "${strata_b[*]}" "${strata_bt[*]}")
 if [[ $baseline == yes ]]; then
-	commands+=("wrk -t2 -c2 -d${SECS}s --timeout 30s -s wrk.lua https://127.0.0.1:$nport -- /big/obj- 4"
-		   "wrk -t2 -c64 -d${SECS}s --timeout 30s -s wrk.lua https://127.0.0.1:$nport -- /small/obj- 1000")
+	commands+=("wrk -t$(wrk_threads 2) -c2 -d${SECS}s --timeout 30s -s wrk.lua https://127.0.0.1:$nport -- /big/obj- 4"
+		   "wrk -t$(wrk_threads 64) -c64 -d${SECS}s --timeout 30s -s wrk.lua https://127.0.0.1:$nport -- /small/obj- 1000")
 fi
 
 # per-run CPU: server seconds per GB (a) or microseconds per request (b),
