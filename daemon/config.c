@@ -194,6 +194,7 @@ static const struct key keys[] = {
 	{ "node", "shutdown_grace_ms", K_U32, OFF(shutdown_grace_ms), 0, 0, 3600000, 0 },
 	{ "node", "send_timeout_ms", K_U32, OFF(send_timeout_ms), 0, 0, 86400000, 0 },
 	{ "node", "body_timeout_ms", K_U32, OFF(body_timeout_ms), 0, 0, 86400000, 0 },
+	{ "node", "answer_cache_size", K_SIZE, OFF(answer_cache_size), 8, 0, 1ll << 40, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
 	{ "tls", "key", K_STR, OFF(tls_key), CAP(tls_key), 0, 0, 0 },
 	{ "tls", "client_ca", K_STR, OFF(tls_client_ca), CAP(tls_client_ca), 0, 0, 0 },
@@ -525,6 +526,7 @@ void config_defaults(struct config *c)
 	c->max_connections = 4096;
 	c->max_output_buffer = 1ull << 30;
 	c->io_threads = -1;
+	c->answer_cache_size = 64u << 20;
 	set_str(c->master_key, sizeof(c->master_key), "/etc/strata/master.key");
 	c->chunk_size = STORE_DEFAULT_CHUNK;
 	c->zstd_level = 1;

@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "admin.h"
+#include "anscache.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -40,6 +41,7 @@
 #include "metrics.h"
 #include "net.h"
 #include "notify.h"
+#include "proto.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -63,6 +65,7 @@ struct app {
 	const char *config_path;
 	struct store *store;
 	struct server *srv;
+	struct anscache *ans;		/* I/O loops' small GETs; may be NULL */
 	struct net_server *net;
 	struct tls_ctx *tls;
 	struct admin *admin;
@@ -199,6 +202,9 @@ static void store_closed(void *arg)
 	if (a->srv)
 		server_free(a->srv);
 	a->srv = NULL;
+	/* The I/O threads are gone with the net server. */
+	anscache_free(a->ans);
+	a->ans = NULL;
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&a->sig[i], NULL);
 	uv_close((uv_handle_t *)&a->drain_timer, NULL);
@@ -530,6 +536,8 @@ static void reload(struct app *a)
 		note(later, sizeof(later), "[node] id, state_dir");
 	if (nc.io_threads != a->cfg.io_threads)
 		note(later, sizeof(later), "[node] io_threads");
+	if (nc.answer_cache_size != a->cfg.answer_cache_size)
+		note(later, sizeof(later), "[node] answer_cache_size");
 	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
 	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
 		note(later, sizeof(later), "[tiers] hot, cold");
@@ -607,9 +615,31 @@ static int admin_metrics(void *arg, char **body, size_t *len)
 		.out_cap = a->cfg.max_output_buffer,
 	};
 
+	struct metrics *m;
+	struct anscache_stats as;
+	int rc;
+
 	if (a->store && !a->stopping && store_stats(a->store, &v.st) == 0)
 		v.have_store = true;
-	return metrics_render(&a->metrics, &v, body, len);
+	if (!a->ans)
+		return metrics_render(&a->metrics, &v, body, len);
+	/* The GETs answered on the I/O loops count as GETs. */
+	m = malloc(sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	*m = a->metrics;
+	anscache_fold(a->ans, &m->op[PROTO_OP_GET], &m->bytes_sent);
+	anscache_stats(a->ans, &as);
+	v.have_ans = true;
+	v.ans_budget = as.budget;
+	v.ans_bytes = as.bytes;
+	v.ans_entries = as.entries;
+	v.ans_hits = as.hits;
+	v.ans_misses = as.misses;
+	v.ans_fills = as.fills;
+	rc = metrics_render(m, &v, body, len);
+	free(m);
+	return rc;
 }
 
 static bool admin_ready(void *arg)
@@ -726,6 +756,13 @@ static int start(struct app *a)
 	sv.metrics = &a->metrics;
 	sv.access_log = a->cfg.log_access;
 	sv.body_timeout_ms = a->cfg.body_timeout_ms;
+	if (a->cfg.answer_cache_size) {
+		rc = anscache_new((size_t)a->cfg.answer_cache_size, a->store,
+				  &a->ans);
+		if (rc)
+			return rc;
+	}
+	sv.ans = a->ans;
 	rc = server_new(a->loop, a->store, &sv, &a->srv);
 	if (rc)
 		return rc;

@@ -34,11 +34,20 @@ void metrics_init(struct metrics *m)
 	memset(m, 0, sizeof(*m));
 }
 
+unsigned metrics_bucket(uint64_t ns)
+{
+	unsigned b = 0;
+
+	while (b < METRICS_BUCKETS && ns > bucket_ns[b])
+		b++;
+	return b;
+}
+
 void metrics_request(struct metrics *m, uint8_t op, bool ok, uint64_t ns,
 		     uint64_t bytes_in, uint64_t bytes_out)
 {
 	struct metrics_op *o;
-	unsigned b = 0;
+	unsigned b;
 
 	if (!proto_op_name(op))
 		op = 0;			/* "unknown" */
@@ -50,8 +59,7 @@ void metrics_request(struct metrics *m, uint8_t op, bool ok, uint64_t ns,
 		o->err++;
 	o->bytes_in += bytes_in;
 	o->bytes_out += bytes_out;
-	while (b < METRICS_BUCKETS && ns > bucket_ns[b])
-		b++;
+	b = metrics_bucket(ns);
 	o->hist[b]++;
 	o->sum_ns += ns;
 }
@@ -313,6 +321,26 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	    "strata_protocol_bytes_total{direction=\"out\"} %" PRIu64 "\n",
 	    m->bytes_received, m->bytes_sent);
 	render_requests(&o, m);
+	if (v->have_ans) {
+		head(&o, "strata_answer_cache_hits_total", "counter",
+		     "GETs answered on an I/O loop from the answer cache (also in strata_requests_total).");
+		put(&o, "strata_answer_cache_hits_total %" PRIu64 "\n", v->ans_hits);
+		head(&o, "strata_answer_cache_misses_total", "counter",
+		     "Whole-object GETs the I/O loops passed on to the engine's loop.");
+		put(&o, "strata_answer_cache_misses_total %" PRIu64 "\n", v->ans_misses);
+		head(&o, "strata_answer_cache_fills_total", "counter",
+		     "Answers the engine's loop put in the answer cache.");
+		put(&o, "strata_answer_cache_fills_total %" PRIu64 "\n", v->ans_fills);
+		head(&o, "strata_answer_cache_bytes", "gauge",
+		     "Bytes held by the answer cache (keys, fields, bodies).");
+		put(&o, "strata_answer_cache_bytes %" PRIu64 "\n", v->ans_bytes);
+		head(&o, "strata_answer_cache_budget_bytes", "gauge",
+		     "[node] answer_cache_size.");
+		put(&o, "strata_answer_cache_budget_bytes %" PRIu64 "\n", v->ans_budget);
+		head(&o, "strata_answer_cache_entries", "gauge",
+		     "Answers held by the answer cache.");
+		put(&o, "strata_answer_cache_entries %" PRIu64 "\n", v->ans_entries);
+	}
 	if (v->have_store)
 		render_store(&o, &v->st);
 	head(&o, "strata_admin_requests_total", "counter",

@@ -50,6 +50,9 @@ struct metrics_view {
 	uint64_t conns_refused;		/* refused at conns_max, ever */
 	uint64_t out_pending;		/* output queued on all connections */
 	uint64_t out_cap;		/* [node] max_output_buffer; 0: none */
+	bool have_ans;			/* the answer cache's (anscache.h): */
+	uint64_t ans_budget, ans_bytes, ans_entries;
+	uint64_t ans_hits, ans_misses, ans_fills;
 };
 
 void metrics_init(struct metrics *m);
@@ -58,6 +61,9 @@ void metrics_init(struct metrics *m);
  * body bytes in (upload) and out. */
 void metrics_request(struct metrics *m, uint8_t op, bool ok, uint64_t ns,
 		     uint64_t bytes_in, uint64_t bytes_out);
+
+/* The histogram bucket of a duration (METRICS_BUCKETS: +Inf). */
+unsigned metrics_bucket(uint64_t ns);
 
 /*
  * The whole exposition text.  *out is malloc'd (free()), *len its length.

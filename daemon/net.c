@@ -485,7 +485,9 @@ static void deliver(struct net_conn *c)
 				break;
 			n += (size_t)r;
 		}
-		if (n)
+		if (n && c->s->cbs.io_input)
+			c->s->cbs.io_input(c, io->pbuf, n);
+		else if (n)
 			net__emit_data(c, io->pbuf, n);
 		if (r > 0)
 			continue;	/* pbuf was full: there may be more */
@@ -702,6 +704,51 @@ int net_conn_write_borrowed(struct net_conn *c, const void *buf, size_t len,
 	}
 	net__main_write_borrowed(c, buf, len, release, arg);
 	return 0;
+}
+
+/* ---- io_input's side ---------------------------------------------------- */
+
+void net_conn_io_forward(struct net_conn *c, const uint8_t *p, size_t n)
+{
+	if (n && c->state == NC_OPEN)
+		net__emit_data(c, p, n);
+}
+
+int net_conn_io_write(struct net_conn *c, const void *buf, size_t len)
+{
+	if (c->state != NC_OPEN)
+		return -EPIPE;
+	count_add(c, len);
+	return io_encrypt(c, buf, len);
+}
+
+bool net_conn_io_congested(const struct net_conn *c)
+{
+	const struct net_limits *l = &c->io->lim;
+
+	return atomic_load(&c->pend) > l->out_high_water ||
+	       (l->out_total_cap &&
+		atomic_load(&c->s->out_total) > l->out_total_cap);
+}
+
+void *net_conn_io_state(const struct net_conn *c)
+{
+	return c->io_state;
+}
+
+void net_conn_io_set_state(struct net_conn *c, void *state)
+{
+	c->io_state = state;
+}
+
+void net_conn_set_io_ok(struct net_conn *c, bool ok)
+{
+	atomic_store(&c->io_ok, ok);
+}
+
+bool net_conn_io_ok(const struct net_conn *c)
+{
+	return atomic_load(&c->io_ok);
 }
 
 size_t net_conn_write_pending(const struct net_conn *c)

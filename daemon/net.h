@@ -87,6 +87,15 @@ struct net_callbacks {
 	 * on_drain, writes since may have raised it).  arg: net_listen's.
 	 * May be NULL. */
 	void (*on_server_drain)(void *arg);
+	/* Optional: the connection's decrypted input, on its I/O loop (any
+	 * thread; inline, the listen loop), before on_data sees any of it.
+	 * It hands on, in order, whatever the consumer's loop should see
+	 * with net_conn_io_forward() and may answer the rest itself with
+	 * net_conn_io_write().  NULL: all of it goes to on_data. */
+	void (*io_input)(struct net_conn *c, const uint8_t *plain, size_t len);
+	/* Frees what io_input kept with net_conn_io_set_state, when the
+	 * connection is freed (any thread).  Required with io_input. */
+	void (*io_state_free)(void *state);
 };
 
 struct net_limits {
@@ -265,5 +274,27 @@ void *net_conn_data(const struct net_conn *c);
 
 /* The arg given to net_listen. */
 void *net_conn_arg(const struct net_conn *c);
+
+/*
+ * For io_input only, on the connection's I/O loop:
+ *   net_conn_io_forward  pass bytes on to on_data (in the order given);
+ *   net_conn_io_write    write plaintext from the I/O loop itself,
+ *                        counted in net_conn_write_pending like any
+ *                        other; -EPIPE once the connection is closing;
+ *   net_conn_io_congested  its output is above out_high_water, or the
+ *                        node's above out_total_cap: forward instead of
+ *                        answering (the consumer then pauses it);
+ *   net_conn_io_state/_set_state  one pointer of io_input's own, freed
+ *                        with io_state_free.
+ */
+void net_conn_io_forward(struct net_conn *c, const uint8_t *p, size_t n);
+int net_conn_io_write(struct net_conn *c, const void *buf, size_t len);
+bool net_conn_io_congested(const struct net_conn *c);
+void *net_conn_io_state(const struct net_conn *c);
+void net_conn_io_set_state(struct net_conn *c, void *state);
+/* A flag the consumer sets (any thread) and io_input reads: e.g. "this
+ * connection is authenticated".  Starts false. */
+void net_conn_set_io_ok(struct net_conn *c, bool ok);
+bool net_conn_io_ok(const struct net_conn *c);
 
 #endif

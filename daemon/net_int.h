@@ -116,6 +116,7 @@ struct net_conn {
 	size_t tls_counted;	/* TLS output of net_conn_write, not flushed */
 	struct net_conn *prev, *next;		/* io->conns */
 	struct net_conn *wprev, *wnext;		/* io->work */
+	void *io_state;		/* cbs.io_input's (net_conn_io_set_state) */
 
 	/* ---- shared ---- */
 	atomic_size_t pend;	/* net_conn_write_pending() */
@@ -124,6 +125,7 @@ struct net_conn {
 				 * its output cap: net_server_out_congested) */
 	atomic_size_t in_bytes;	/* threaded: DATA not yet consumed */
 	atomic_bool starved;	/* threaded: RESUME_IN is owed */
+	atomic_bool io_ok;	/* net_conn_set_io_ok */
 
 	/* ---- set before on_open, read-only after ---- */
 	char peer[INET6_ADDRSTRLEN + 8];
@@ -223,6 +225,15 @@ struct net_server {
 static inline bool threaded(const struct net_server *s)
 {
 	return s->nio > 0;
+}
+
+/* Free a connection's memory (its handles are closed), on any thread. */
+static inline void net__conn_free_mem(struct net_conn *c)
+{
+	if (c->io_state)
+		c->s->cbs.io_state_free(c->io_state);
+	free(c->subject);
+	free(c);
 }
 
 static inline void count_add(struct net_conn *c, size_t n)

@@ -333,8 +333,7 @@ void net__emit_closed(struct net_conn *c)
 	}
 	if (c->opened)
 		s->cbs.on_close(c, c->reason);
-	free(c->subject);
-	free(c);
+	net__conn_free_mem(c);
 	s->nconns--;
 	if (s->at_limit && s->nconns < s->lim.max_conns) {
 		s->at_limit = false;
@@ -514,8 +513,7 @@ static void io_command(struct net_io *io, struct net_msg *m)
 		net__io_abort(c);
 		break;
 	case CMD_FREE:
-		free(c->subject);
-		free(c);
+		net__conn_free_mem(c);
 		io->nzombies--;
 		io_maybe_finish(io);
 		break;

@@ -25,6 +25,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "anscache.h"
 #include "keys.h"
 #include "log.h"
 #include "meta.h"
@@ -107,6 +108,10 @@ struct sreq {
 	uint8_t *acc;
 	size_t acclen;
 	uint64_t sent, total;		/* GET: body bytes out / expected */
+	char *ans_key;			/* GET of a whole object: its key, for
+					 * the answer cache (bucket in
+					 * ->bucket) */
+	size_t ans_keylen;
 	struct store_object_info info;
 	uint64_t off;
 	/* BATCH_GET */
@@ -349,8 +354,10 @@ static void conn_fail(struct sconn *c, const char *why)
 	log_info("server", "closing connection from %s: %s",
 		 c->nc ? net_conn_peer(c->nc) : "?", why);
 	c->st = SC_CLOSING;
-	if (c->nc)
+	if (c->nc) {
+		net_conn_set_io_ok(c->nc, false);
 		net_conn_close(c->nc);
+	}
 }
 
 /* ---- requests ---- */
@@ -415,6 +422,7 @@ static void req_free(struct sreq *r)
 	free(r->keylens);
 	free(r->acc);
 	free(r->m.target);
+	free(r->ans_key);
 	free(r);
 	conn_maybe_free(c);
 }
@@ -560,6 +568,8 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	memcpy(c->principal, id, strlen(id) + 1);
 	c->admin = kflags & META_AKEY_ADMIN;
 	c->st = SC_READY;
+	/* From here the I/O loop may answer its GETs (anscache.h). */
+	net_conn_set_io_ok(c->nc, true);
 	resp.principal.s = c->principal;
 	resp.principal.len = strlen(c->principal);
 	if (proto_auth_resp_encode(&resp, out, sizeof(out), &n) == 0)
@@ -945,6 +955,12 @@ static int get_send_fields(struct sreq *r, const uint8_t *body, size_t blen,
 	if (proto_get_resp_encode(&resp, fields, sizeof(fields), &flen))
 		return -EINVAL;
 	r->fields_sent = true;
+	/* The whole of an inline object: the I/O loops may answer the next
+	 * GET of it themselves. */
+	if (r->ans_key && end && r->info.inline_obj && blen == r->info.size)
+		anscache_put(r->c->srv->o.ans, r->bucket, r->ans_key,
+			     r->ans_keylen, r->info.gen, fields, flen, body,
+			     blen);
 	return conn_write_frame(r->c, r->op, PROTO_F_RESPONSE |
 				(end ? PROTO_F_END : 0), r->id, fields, flen,
 				body, blen);
@@ -1055,6 +1071,15 @@ static void on_get(struct sconn *c, const struct proto_header *h,
 	}
 	r->off = req.has_offset ? req.offset : 0;
 	r->want = req.has_length ? req.length : UINT64_MAX;
+	if (c->srv->o.ans && !r->off && !req.has_length &&
+	    req.key.len <= ANSCACHE_MAX_REQUEST) {
+		r->ans_key = malloc(req.key.len ? req.key.len : 1);
+		if (r->ans_key) {
+			memcpy(r->ans_key, req.key.s, req.key.len);
+			r->ans_keylen = req.key.len;
+			memcpy(r->bucket, bucket, sizeof(r->bucket));
+		}
+	}
 	r->queued = true;		/* no read slot yet */
 	if (reads_active(c) < READS_MAX && !conn_congested(c)) {
 		r->queued = false;
@@ -1667,6 +1692,15 @@ static void on_node_stats(struct sconn *c, const struct proto_header *h)
 	/* Client connections held, closed ones included until their last
 	 * request lets go. */
 	STAT("server.connections=%u", c->srv->nconns);
+	if (c->srv->o.ans) {
+		struct anscache_stats as;
+
+		anscache_stats(c->srv->o.ans, &as);
+		STAT("answers.hits=%" PRIu64, as.hits);
+		STAT("answers.misses=%" PRIu64, as.misses);
+		STAT("answers.entries=%" PRIu64, as.entries);
+		STAT("answers.bytes=%" PRIu64, as.bytes);
+	}
 	{
 		uint64_t pend = 0;
 
@@ -1723,8 +1757,11 @@ static int count_admins(struct store *s, size_t *admins)
 static void revoke_key(struct server *srv, const char *id)
 {
 	for (struct sconn *o = srv->conns; o; o = o->next)
-		if (o->st == SC_READY && !strcmp(o->principal, id))
+		if (o->st == SC_READY && !strcmp(o->principal, id)) {
 			o->revoked = true;
+			if (o->nc)
+				net_conn_set_io_ok(o->nc, false);
+		}
 }
 
 static void on_key_op(struct sconn *c, const struct proto_header *h,
@@ -2381,6 +2418,8 @@ void server_shutdown_begin(struct server *srv)
 	if (srv->shutting)
 		return;
 	srv->shutting = true;
+	if (srv->o.ans)
+		anscache_set_enabled(srv->o.ans, false);
 	for (struct sconn *c = srv->conns; c; c = c->next)
 		if (c->nc && c->st == SC_READY)
 			send_goaway(c, STRATA_ECLOSING,
@@ -2433,6 +2472,8 @@ int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
 		srv->o.out_high = NET_DEFAULT_OUT_HIGH_WATER;
 	if (!srv->o.auth_timeout_ms)
 		srv->o.auth_timeout_ms = AUTH_TIMEOUT_MS;
+	if (srv->o.ans)
+		anscache_set_enabled(srv->o.ans, !srv->o.access_log);
 	sweep = srv->o.auth_timeout_ms / 4;
 	sweep = sweep < AUTH_SWEEP_MS ? (sweep ? sweep : 1) : AUTH_SWEEP_MS;
 	uv_timer_init(loop, &srv->auth_timer);
@@ -2453,6 +2494,14 @@ void server_free(struct server *srv)
 	uv_close((uv_handle_t *)&srv->auth_timer, server_timer_closed);
 }
 
+/* On a connection's I/O loop: its answer cache cuts the frames. */
+static void server_io_input(struct net_conn *nc, const uint8_t *p, size_t n)
+{
+	struct server *srv = net_conn_arg(nc);
+
+	anscache_io_input(srv->o.ans, nc, p, n);
+}
+
 void server_net_callbacks(struct net_callbacks *cbs)
 {
 	cbs->on_open = server_conn_open;
@@ -2460,6 +2509,8 @@ void server_net_callbacks(struct net_callbacks *cbs)
 	cbs->on_drain = server_conn_drain;
 	cbs->on_close = server_conn_closed;
 	cbs->on_server_drain = server_drain;
+	cbs->io_input = server_io_input;
+	cbs->io_state_free = anscache_io_state_free;
 }
 
 void server_set_body_timeout(struct server *srv, uint32_t ms)
@@ -2470,6 +2521,9 @@ void server_set_body_timeout(struct server *srv, uint32_t ms)
 void server_set_access_log(struct server *srv, bool on)
 {
 	srv->o.access_log = on;
+	/* The access log wants a line per request: all go to this loop. */
+	if (srv->o.ans)
+		anscache_set_enabled(srv->o.ans, !on && !srv->shutting);
 }
 
 void *server_owner(const struct server *srv)

@@ -47,6 +47,10 @@ struct server_opts {
 	 * do not come for this long, while the server reads, closes the
 	 * connection; 0: never. */
 	uint32_t body_timeout_ms;
+	/* Answers to small GETs for the I/O loops (anscache.h); may be
+	 * NULL.  The server fills it and switches it off while the access
+	 * log is on and once shutdown begins. */
+	struct anscache *ans;
 };
 
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,

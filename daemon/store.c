@@ -1530,6 +1530,11 @@ static void stats_seg(void *arg, struct segment *seg)
 	st->seg_bytes[seg->tier] += seg->size;
 }
 
+uint64_t store_objgen(struct store *s)
+{
+	return atomic_load(&s->objgen);
+}
+
 int store_stats(struct store *s, struct store_stats *st)
 {
 	struct index_iter *it;

@@ -174,6 +174,8 @@ struct store_object_info {
 	uint32_t chunk_size;		/* the cut size (all but the last) */
 	uint8_t etag[32];
 	char etag_hex[72];		/* hex, "-N" suffix for N > 1 chunks */
+	bool inline_obj;		/* kept inline in the index */
+	uint64_t gen;			/* store_get: store_objgen() at lookup */
 };
 
 typedef void (*store_commit_cb)(void *arg, int status,
@@ -389,6 +391,14 @@ struct store_stats {
 					 * back (to be read again) */
 	uint64_t index_refusing;	/* 1: the index refuses writes now */
 };
+
+/*
+ * The object generation: every commit round (put, delete, bucket change)
+ * bumps it before its callbacks run, so an answer read while it was g is
+ * current as long as it is still g.  Any thread may call it (the I/O
+ * loops' answer cache, anscache.h).
+ */
+uint64_t store_objgen(struct store *s);
 
 /* Counters and space.  Reads the segment table from the index. */
 int store_stats(struct store *s, struct store_stats *st);

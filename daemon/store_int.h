@@ -15,6 +15,7 @@
 #define STRATA_STORE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -275,7 +276,7 @@ struct store {
 	 * commit round bumps it. */
 	struct objmeta_slot *objmeta;
 	size_t objmeta_bytes;
-	uint64_t objgen;
+	_Atomic uint64_t objgen;	/* read by any thread: store_objgen */
 	uint64_t objmeta_hits;
 	/* The segments' file system refused RWF_NOWAIT reads: gets read
 	 * through io_uring only (store_read.c; loop thread only). */

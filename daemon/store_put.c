@@ -153,6 +153,7 @@ void store__fill_info(struct store_object_info *info,
 	info->writer = o->writer;
 	info->nchunks = o->nchunks;
 	info->chunk_size = o->chunk_size;
+	info->inline_obj = o->flags & META_OBJ_INLINE;
 	memcpy(info->etag, o->etag, 32);
 	store__etag_hex(o->etag, o->nchunks, info->etag_hex);
 }

@@ -1290,8 +1290,10 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	g->data_cb = data_cb;
 	g->done_cb = done_cb;
 	g->arg = arg;
-	if (info)
+	if (info) {
 		store__fill_info(info, g->o);
+		info->gen = s->objgen;
+	}
 	if (out)
 		*out = g;
 	if (g->end == g->off) {

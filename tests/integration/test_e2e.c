@@ -1393,6 +1393,226 @@ START_TEST(batch_get_small_objects)
 }
 END_TEST
 
+/* ---- answers from the I/O loops (daemon/anscache.h) ---- */
+
+static int answers_stat(void *arg, const char *name, const char *value)
+{
+	if (!strcmp(name, "answers.hits"))
+		*(long *)arg = strtol(value, NULL, 10);
+	return 0;
+}
+
+/* GETs answered on an I/O loop so far (the node's stats). */
+static long answers_hits(void)
+{
+	long n = -1;
+
+	ck_assert_int_eq(strata_node_stats(C, answers_stat, &n), 0);
+	ck_assert_int_ge(n, 0);
+	return n;
+}
+
+/* The object holds exactly len bytes of tu_fill(seed), read through c. */
+static void get_equals(strata_client *c, const char *key, size_t len,
+		       uint64_t seed)
+{
+	uint8_t *want = tu_xmalloc(len ? len : 1), *got = tu_xmalloc(len + 1);
+	size_t n = 0;
+
+	tu_fill(want, len, seed);
+	ck_assert_int_eq(strata_object_get_buf(c, bucket, key, 0, STRATA_TO_END,
+					       got, len + 1, &n, NULL), 0);
+	ck_assert_uint_eq(n, len);
+	ck_assert(memcmp(want, got, len) == 0);
+	free(want);
+	free(got);
+}
+
+/* A small object read again is answered by the I/O loop, and a put or a
+ * delete answered to one client is seen at once by every other: the
+ * answer of the version it replaced is never sent again. */
+START_TEST(answers_follow_writes)
+{
+	uint8_t buf[4096];
+	strata_client *c2;
+	size_t got;
+	long h0;
+	int rc;
+
+	c2 = client_with(NULL, NULL, NULL, &rc);
+	ck_assert_int_eq(rc, 0);
+	put_and_check("ans/k", sizeof(buf), 1);	/* its answer is kept */
+	h0 = answers_hits();
+	get_equals(c2, "ans/k", sizeof(buf), 1);
+	get_equals(C, "ans/k", sizeof(buf), 1);
+	ck_assert_int_ge(answers_hits(), h0 + 2);
+	/* Versions of the same size, written by one connection, read by
+	 * the other twice (the second from the answer kept by the first). */
+	for (uint64_t v = 2; v < 60; v++) {
+		tu_fill(buf, sizeof(buf), v);
+		ck_assert_int_eq(strata_object_put_buf(v % 2 ? C : c2, bucket,
+						       "ans/k", NULL, buf,
+						       sizeof(buf), NULL), 0);
+		get_equals(v % 2 ? c2 : C, "ans/k", sizeof(buf), v);
+		get_equals(v % 2 ? c2 : C, "ans/k", sizeof(buf), v);
+	}
+	/* A range is the engine's, from the same object. */
+	ck_assert_int_eq(strata_object_get_buf(c2, bucket, "ans/k", 100, 10,
+					       buf, sizeof(buf), &got, NULL), 0);
+	ck_assert_uint_eq(got, 10);
+	ck_assert_int_eq(strata_object_delete(C, bucket, "ans/k", NULL), 0);
+	ck_assert_int_eq(strata_object_get_buf(c2, bucket, "ans/k", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, NULL), STRATA_ENOOBJECT);
+	strata_client_free(c2);
+}
+END_TEST
+
+static size_t raw_get_fields(uint8_t *f, size_t cap, const char *key)
+{
+	struct proto_get_req gq = { 0 };
+	size_t n;
+
+	gq.bucket.s = bucket;
+	gq.bucket.len = strlen(bucket);
+	gq.key.s = key;
+	gq.key.len = strlen(key);
+	ck_assert_int_eq(proto_get_req_encode(&gq, f, cap, &n), 0);
+	return n;
+}
+
+/* Append one frame to out at *len. */
+static void frame_add(uint8_t *out, size_t *len, uint8_t op, uint16_t flags,
+		      uint64_t id, const uint8_t *f, size_t flen,
+		      const uint8_t *body, size_t blen)
+{
+	struct proto_header h = { .opcode = op, .flags = flags, .id = id,
+				  .fields_len = (uint32_t)flen,
+				  .body_len = (uint32_t)blen };
+
+	ck_assert_int_eq(proto_header_encode(&h, out + *len), 0);
+	*len += PROTO_HEADER_LEN;
+	memcpy(out + *len, f, flen);
+	*len += flen;
+	memcpy(out + *len, body, blen);
+	*len += blen;
+}
+
+/* The I/O loop cuts frames wherever TLS records cut the stream: GETs it
+ * answers, between the frames of a PUT whose body is itself a GET frame,
+ * sent in records of 1, 7 and 61 bytes, all answered right. */
+START_TEST(answers_frames_cut_anywhere)
+{
+	static const size_t steps[] = { 1, 7, 61 };
+	uint8_t stream[8192], gf[1024], pf[1024], body[4096];
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_header h;
+	uint8_t f[65536];
+	struct raw r;
+	size_t gl, pl, bl = 0, len;
+	long h0;
+
+	put_and_check("cut/k", 3000, 9);
+	raw_open(&r);
+	raw_timeout(&r, &tv);
+	raw_auth(&r);
+	h0 = answers_hits();
+	gl = raw_get_fields(gf, sizeof(gf), "cut/k");
+	/* The PUT's body: a whole GET frame of cut/k. */
+	frame_add(body, &bl, PROTO_OP_GET, PROTO_F_END, 77, gf, gl, NULL, 0);
+	pl = raw_put_fields(pf, sizeof(pf), "cut/put", true, bl);
+	for (size_t si = 0; si < sizeof(steps) / sizeof(steps[0]); si++) {
+		uint64_t base = 100 * (si + 1);
+		bool seen[4] = { false };
+
+		len = 0;
+		frame_add(stream, &len, PROTO_OP_GET, PROTO_F_END, base, gf, gl,
+			  NULL, 0);
+		/* The PUT: fields in its first frame, the body in two
+		 * continuation frames. */
+		frame_add(stream, &len, PROTO_OP_PUT, 0, base + 1, pf, pl, NULL,
+			  0);
+		frame_add(stream, &len, PROTO_OP_PUT, PROTO_F_CONT, base + 1,
+			  NULL, 0, body, 10);
+		frame_add(stream, &len, PROTO_OP_GET, PROTO_F_END, base + 2, gf,
+			  gl, NULL, 0);
+		frame_add(stream, &len, PROTO_OP_PUT,
+			  PROTO_F_CONT | PROTO_F_END, base + 1, NULL, 0,
+			  body + 10, bl - 10);
+		frame_add(stream, &len, PROTO_OP_PING, PROTO_F_END, base + 3,
+			  NULL, 0, NULL, 0);
+		for (size_t at = 0; at < len; at += steps[si]) {
+			int n = (int)(len - at < steps[si] ? len - at : steps[si]);
+
+			ck_assert_int_eq(SSL_write(r.ssl, stream + at, n), n);
+		}
+		for (int i = 0; i < 4; i++) {
+			ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+			ck_assert_uint_ge(h.id, base);
+			ck_assert_uint_le(h.id, base + 3);
+			ck_assert(!seen[h.id - base]);
+			seen[h.id - base] = true;
+			ck_assert_int_eq(raw_error(&h, f), 0);
+			ck_assert(h.flags & PROTO_F_END);
+			if (h.id == base || h.id == base + 2) {
+				ck_assert_int_eq(h.opcode, PROTO_OP_GET);
+				ck_assert_uint_eq(h.body_len, 3000);
+			}
+		}
+		{
+			uint8_t back[4096];
+			size_t got = 0;
+
+			ck_assert_int_eq(strata_object_get_buf(C, bucket,
+				"cut/put", 0, STRATA_TO_END, back,
+				sizeof(back), &got, NULL), 0);
+			ck_assert_uint_eq(got, bl);
+			ck_assert(memcmp(back, body, bl) == 0);
+		}
+	}
+	/* At least the second GET of each round came from the I/O loop. */
+	ck_assert_int_ge(answers_hits(), h0 + 3);
+	raw_ping_ok(&r, 999);
+	raw_close(&r);
+}
+END_TEST
+
+/* A connection whose key is deleted gets no more answers from the I/O
+ * loop either. */
+START_TEST(deleted_key_no_answers)
+{
+	char id[256], sec[256];
+	uint8_t f[65536], gf[1024];
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_header h;
+	struct raw r;
+	size_t gl;
+	long h0;
+
+	put_and_check("revoked/k", 100, 4);
+	ck_assert_int_eq(strata_admin_key_create(C, false, id, sizeof(id), sec,
+						 sizeof(sec)), 0);
+	raw_open(&r);
+	raw_timeout(&r, &tv);
+	raw_auth_as(&r, id, sec);
+	gl = raw_get_fields(gf, sizeof(gf), "revoked/k");
+	h0 = answers_hits();
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 3, gf, gl, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), 0);
+	ck_assert_uint_eq(h.body_len, 100);
+	ck_assert_int_ge(answers_hits(), h0 + 1);
+	ck_assert_int_eq(strata_admin_key_delete(C, id), 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 4, gf, gl, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_uint_eq(h.id, 4);
+	ck_assert_int_eq(raw_error(&h, f), STRATA_EAUTH);
+	while (raw_recv(&r, &h, f) == 0)
+		;
+	raw_close(&r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("e2e");
@@ -1425,6 +1645,7 @@ int main(void)
 	tcase_add_test(tc, unauthenticated_closed);
 	tcase_add_test(tc, get_cancelled);
 	tcase_add_test(tc, caller_errors_without_node_words);
+	tcase_add_test(tc, answers_follow_writes);
 	suite_add_tcase(s, tc);
 	/* Clients that break the protocol's message rules. */
 	tcase_add_checked_fixture(wire, setup, teardown);
@@ -1438,6 +1659,7 @@ int main(void)
 	tcase_add_test(wire, put_size_enforced);
 	tcase_add_test(wire, puts_over_limit_not_kept);
 	tcase_add_test(wire, open_uploads_bounded);
+	tcase_add_test(wire, answers_frames_cut_anywhere);
 	suite_add_tcase(s, wire);
 	/* Who may do what, and for how long. */
 	tcase_add_checked_fixture(access, setup, teardown);
@@ -1445,6 +1667,7 @@ int main(void)
 	tcase_add_test(access, deleted_key_connections_refused);
 	tcase_add_test(access, failed_auth_answered_alike);
 	tcase_add_test(access, auth_proof_bound_to_connection);
+	tcase_add_test(access, deleted_key_no_answers);
 	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

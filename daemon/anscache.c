@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * anscache: answers to small GETs on the I/O loops (see anscache.h).
+ *
+ * Invariants
+ * - An entry is sent only if its generation is store_objgen() as read
+ *   after the request frame arrived (anscache.h: writes are acknowledged
+ *   only after the generation moved past what they replaced).
+ * - The I/O loop's frame cutter sees every byte of the connection, in
+ *   order, from the first; what it does not answer it forwards, in order,
+ *   unchanged.  It never buffers more than ANSCACHE_MAX_REQUEST bytes per
+ *   connection, and only a frame that may be a GET it can answer.
+ * - Slots are guarded by stripe locks; an entry is immutable once in a
+ *   slot and freed only by whoever took it out, under the lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "anscache.h"
+#include "proto.h"
+#include "banned.h"
+
+#define STRIPES 64u
+
+struct entry {
+	uint64_t gen;
+	size_t size;			/* counted against the budget */
+	uint8_t blen_bucket;
+	uint16_t keylen;
+	uint16_t flen;
+	uint32_t blen;
+	uint8_t data[];			/* bucket, key, fields, body */
+};
+
+struct anscache {
+	struct store *s;
+	size_t budget;
+	struct entry **slots;
+	size_t nslots;			/* a power of two */
+	pthread_mutex_t locks[STRIPES];
+	atomic_bool on;
+	atomic_size_t bytes, entries;
+	atomic_uint_fast64_t hits, misses, fills;
+	/* the GETs answered here, for metrics (anscache_fold) */
+	atomic_uint_fast64_t bytes_out, proto_out, sum_ns;
+	atomic_uint_fast64_t hist[METRICS_BUCKETS + 1];
+};
+
+/* One connection's frame cutter (I/O loop only). */
+struct cutter {
+	uint64_t skip;			/* bytes of the current frame still to
+					 * forward as they come */
+	size_t hlen;			/* bytes gathered in hold */
+	bool pass;			/* out of step: forward everything */
+	uint8_t hold[ANSCACHE_MAX_REQUEST];
+};
+
+/* What a failed allocation leaves: a cutter that forwards everything
+ * (never written, never freed). */
+static struct cutter pass_all = { .pass = true };
+
+int anscache_new(size_t budget, struct store *s, struct anscache **out)
+{
+	struct anscache *a = calloc(1, sizeof(*a));
+	size_t n = 1024;
+
+	if (!a)
+		return -ENOMEM;
+	/* About one slot per 4 KiB of budget: few collisions for small
+	 * objects, without a slot array larger than what it indexes. */
+	while (n < budget / 4096 && n < ((size_t)1 << 22))
+		n *= 2;
+	a->slots = calloc(n, sizeof(*a->slots));
+	if (!a->slots) {
+		free(a);
+		return -ENOMEM;
+	}
+	a->nslots = n;
+	a->budget = budget;
+	a->s = s;
+	for (unsigned i = 0; i < STRIPES; i++)
+		pthread_mutex_init(&a->locks[i], NULL);
+	atomic_store(&a->on, true);
+	*out = a;
+	return 0;
+}
+
+void anscache_free(struct anscache *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nslots; i++)
+		free(a->slots[i]);
+	for (unsigned i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&a->locks[i]);
+	free(a->slots);
+	free(a);
+}
+
+void anscache_set_enabled(struct anscache *a, bool on)
+{
+	atomic_store(&a->on, on);
+}
+
+static size_t slot_of(const struct anscache *a, const char *bucket,
+		      size_t blen, const char *key, size_t keylen)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < blen; i++)
+		h = (h ^ (uint8_t)bucket[i]) * 0x100000001b3ull;
+	h = (h ^ 0xff) * 0x100000001b3ull;	/* no byte of a name */
+	for (size_t i = 0; i < keylen; i++)
+		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 29)) & (a->nslots - 1);
+}
+
+static pthread_mutex_t *lock_of(struct anscache *a, size_t slot)
+{
+	return &a->locks[slot & (STRIPES - 1)];
+}
+
+void anscache_put(struct anscache *a, const char *bucket, const char *key,
+		  size_t keylen, uint64_t gen, const uint8_t *fields,
+		  size_t flen, const uint8_t *body, size_t blen)
+{
+	size_t bl = strlen(bucket), size, slot;
+	struct entry *e, *old;
+	uint8_t *p;
+
+	if (!a || blen > ANSCACHE_MAX_BODY || flen > ANSCACHE_MAX_FIELDS ||
+	    bl > 255 || keylen > UINT16_MAX || !atomic_load(&a->on))
+		return;
+	size = sizeof(*e) + bl + keylen + flen + blen;
+	e = malloc(size);
+	if (!e)
+		return;
+	e->gen = gen;
+	e->size = size;
+	e->blen_bucket = (uint8_t)bl;
+	e->keylen = (uint16_t)keylen;
+	e->flen = (uint16_t)flen;
+	e->blen = (uint32_t)blen;
+	p = e->data;
+	memcpy(p, bucket, bl);
+	p += bl;
+	if (keylen)
+		memcpy(p, key, keylen);
+	p += keylen;
+	if (flen)
+		memcpy(p, fields, flen);
+	p += flen;
+	if (blen)
+		memcpy(p, body, blen);
+	slot = slot_of(a, bucket, bl, key, keylen);
+	pthread_mutex_lock(lock_of(a, slot));
+	old = a->slots[slot];
+	a->slots[slot] = NULL;
+	if (old) {
+		atomic_fetch_sub(&a->bytes, old->size);
+		atomic_fetch_sub(&a->entries, 1);
+	}
+	if (atomic_load(&a->bytes) + size <= a->budget) {
+		a->slots[slot] = e;
+		atomic_fetch_add(&a->bytes, size);
+		atomic_fetch_add(&a->entries, 1);
+		atomic_fetch_add(&a->fills, 1);
+		e = NULL;
+	}
+	pthread_mutex_unlock(lock_of(a, slot));
+	free(old);
+	free(e);
+}
+
+void anscache_stats(struct anscache *a, struct anscache_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (!a)
+		return;
+	st->budget = a->budget;
+	st->bytes = atomic_load(&a->bytes);
+	st->entries = atomic_load(&a->entries);
+	st->hits = atomic_load(&a->hits);
+	st->misses = atomic_load(&a->misses);
+	st->fills = atomic_load(&a->fills);
+}
+
+void anscache_fold(struct anscache *a, struct metrics_op *get,
+		   uint64_t *sent)
+{
+	if (!a)
+		return;
+	get->ok += atomic_load(&a->hits);
+	get->bytes_out += atomic_load(&a->bytes_out);
+	get->sum_ns += atomic_load(&a->sum_ns);
+	for (unsigned b = 0; b <= METRICS_BUCKETS; b++)
+		get->hist[b] += atomic_load(&a->hist[b]);
+	*sent += atomic_load(&a->proto_out);
+}
+
+/* ---- the I/O loops' side ---- */
+
+/*
+ * Answer the GET in frame (h, its fields) from the table.  Returns true
+ * when it was answered (or the connection is closing and nothing can be),
+ * false when the engine must see it.
+ */
+static bool answer(struct anscache *a, struct net_conn *c,
+		   const struct proto_header *h, const uint8_t *fields)
+{
+	uint8_t out[PROTO_HEADER_LEN + ANSCACHE_MAX_FIELDS + ANSCACHE_MAX_BODY];
+	struct proto_get_req req;
+	struct proto_header rh = {
+		.opcode = PROTO_OP_GET,
+		.flags = PROTO_F_RESPONSE | PROTO_F_END,
+		.id = h->id,
+	};
+	uint64_t t0 = uv_hrtime(), gen, ns;
+	const struct entry *e;
+	size_t slot, len = 0;
+	pthread_mutex_t *mu;
+
+	if (!atomic_load(&a->on) || !net_conn_io_ok(c) ||
+	    net_conn_io_congested(c))
+		return false;
+	if (proto_get_req_decode(fields, h->fields_len, &req) ||
+	    (req.has_offset && req.offset) || req.has_length)
+		return false;	/* the engine answers (errors, ranges) */
+	slot = slot_of(a, req.bucket.s, req.bucket.len, req.key.s,
+		       req.key.len);
+	mu = lock_of(a, slot);
+	pthread_mutex_lock(mu);
+	/* The generation is read after the frame came: any write answered
+	 * before it was sent has moved it. */
+	gen = store_objgen(a->s);
+	e = a->slots[slot];
+	if (e && e->gen == gen && e->blen_bucket == req.bucket.len &&
+	    e->keylen == req.key.len &&
+	    !memcmp(e->data, req.bucket.s, req.bucket.len) &&
+	    !memcmp(e->data + e->blen_bucket, req.key.s, req.key.len)) {
+		rh.fields_len = e->flen;
+		rh.body_len = e->blen;
+		len = PROTO_HEADER_LEN + e->flen + e->blen;
+		memcpy(out + PROTO_HEADER_LEN,
+		       e->data + e->blen_bucket + e->keylen, e->flen + e->blen);
+	}
+	pthread_mutex_unlock(mu);
+	if (!len || proto_header_encode(&rh, out)) {
+		atomic_fetch_add_explicit(&a->misses, 1, memory_order_relaxed);
+		return false;
+	}
+	/* An error here means the connection is closing: nothing more can
+	 * be sent on it, by us or by the engine. */
+	(void)net_conn_io_write(c, out, len);
+	ns = uv_hrtime() - t0;
+	atomic_fetch_add_explicit(&a->hits, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->bytes_out, rh.body_len,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->proto_out, len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->sum_ns, ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->hist[metrics_bucket(ns)], 1,
+				  memory_order_relaxed);
+	return true;
+}
+
+/* A frame the table may answer: a whole GET request in one frame. */
+static bool candidate(const struct proto_header *h)
+{
+	return h->opcode == PROTO_OP_GET && h->flags == PROTO_F_END &&
+	       h->body_len == 0 &&
+	       PROTO_HEADER_LEN + (size_t)h->fields_len <= ANSCACHE_MAX_REQUEST;
+}
+
+static size_t frame_len(const struct proto_header *h)
+{
+	return PROTO_HEADER_LEN + (size_t)h->fields_len + h->body_len;
+}
+
+/* Forwarding gathers contiguous runs of the input into one call. */
+struct fwd {
+	struct net_conn *c;
+	const uint8_t *p;
+	size_t n;
+};
+
+static void fwd_flush(struct fwd *f)
+{
+	if (f->n)
+		net_conn_io_forward(f->c, f->p, f->n);
+	f->n = 0;
+}
+
+static void fwd_add(struct fwd *f, const uint8_t *p, size_t n)
+{
+	if (f->n && f->p + f->n == p) {
+		f->n += n;
+		return;
+	}
+	fwd_flush(f);
+	f->p = p;
+	f->n = n;
+}
+
+/* The frame gathered in k->hold is whole (or k->hold holds a header that
+ * is not a candidate's): answer it or pass it on. */
+static void held_frame(struct anscache *a, struct net_conn *c,
+		       struct cutter *k, struct fwd *f)
+{
+	struct proto_header h;
+
+	fwd_flush(f);
+	if (proto_header_decode(k->hold, k->hlen, &h)) {
+		k->pass = true;
+		net_conn_io_forward(c, k->hold, k->hlen);
+	} else if (!candidate(&h)) {
+		net_conn_io_forward(c, k->hold, k->hlen);
+		k->skip = frame_len(&h) - k->hlen;
+	} else if (!answer(a, c, &h, k->hold + PROTO_HEADER_LEN)) {
+		net_conn_io_forward(c, k->hold, k->hlen);
+	}
+	k->hlen = 0;
+}
+
+void anscache_io_input(struct anscache *a, struct net_conn *c,
+		       const uint8_t *p, size_t n)
+{
+	struct cutter *k = net_conn_io_state(c);
+	struct fwd f = { .c = c };
+
+	if (!a) {
+		net_conn_io_forward(c, p, n);
+		return;
+	}
+	if (!k) {
+		k = malloc(sizeof(*k));
+		if (k) {
+			k->skip = 0;
+			k->hlen = 0;
+			k->pass = false;
+		} else {
+			k = &pass_all;
+		}
+		net_conn_io_set_state(c, k);
+	}
+	while (n) {
+		struct proto_header h;
+		size_t take;
+		int rc;
+
+		if (k->pass) {
+			fwd_add(&f, p, n);
+			break;
+		}
+		if (k->skip) {
+			take = k->skip < n ? (size_t)k->skip : n;
+			fwd_add(&f, p, take);
+			k->skip -= take;
+			p += take;
+			n -= take;
+			continue;
+		}
+		if (k->hlen) {
+			/* Gathering: first the header, then, a candidate's,
+			 * the rest of its frame (what hold keeps past the
+			 * header is always a candidate's). */
+			size_t want = PROTO_HEADER_LEN;
+
+			if (k->hlen >= PROTO_HEADER_LEN &&
+			    !proto_header_decode(k->hold, k->hlen, &h))
+				want = frame_len(&h);
+			take = want - k->hlen < n ? want - k->hlen : n;
+			memcpy(k->hold + k->hlen, p, take);
+			k->hlen += take;
+			p += take;
+			n -= take;
+			if (k->hlen < want)
+				continue;	/* n is 0 */
+			if (want == PROTO_HEADER_LEN &&
+			    !proto_header_decode(k->hold, k->hlen, &h) &&
+			    candidate(&h) && frame_len(&h) > k->hlen)
+				continue;	/* its fields are to come */
+			held_frame(a, c, k, &f);
+			continue;
+		}
+		rc = proto_header_decode(p, n, &h);
+		if (rc == -EAGAIN || (!rc && candidate(&h) &&
+				      n < frame_len(&h))) {
+			/* A header, or a candidate's frame, cut by the
+			 * read: gather it (it fits: ANSCACHE_MAX_REQUEST). */
+			memcpy(k->hold, p, n);
+			k->hlen = n;
+			break;
+		}
+		if (rc) {
+			k->pass = true;
+			continue;
+		}
+		take = frame_len(&h);
+		if (candidate(&h)) {
+			fwd_flush(&f);
+			if (!answer(a, c, &h, p + PROTO_HEADER_LEN))
+				fwd_add(&f, p, take);
+			p += take;
+			n -= take;
+			continue;
+		}
+		if (take > n) {
+			k->skip = take - n;
+			take = n;
+		}
+		fwd_add(&f, p, take);
+		p += take;
+		n -= take;
+	}
+	fwd_flush(&f);
+}
+
+void anscache_io_state_free(void *state)
+{
+	if (state != &pass_all)
+		free(state);
+}
