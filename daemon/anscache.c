@@ -51,18 +51,9 @@ struct anscache {
 	atomic_uint_fast64_t hist[METRICS_BUCKETS + 1];
 };
 
-/* One connection's frame cutter (I/O loop only). */
-struct cutter {
-	uint64_t skip;			/* bytes of the current frame still to
-					 * forward as they come */
-	size_t hlen;			/* bytes gathered in hold */
-	bool pass;			/* out of step: forward everything */
-	uint8_t hold[ANSCACHE_MAX_REQUEST];
-};
-
 /* What a failed allocation leaves: a cutter that forwards everything
  * (never written, never freed). */
-static struct cutter pass_all = { .pass = true };
+static struct anscache_cutter pass_all = { .pass = true };
 
 int anscache_new(size_t budget, struct store *s, struct anscache **out)
 {
@@ -205,6 +196,41 @@ void anscache_fold(struct anscache *a, struct metrics_op *get,
 
 /* ---- the I/O loops' side ---- */
 
+size_t anscache_lookup(struct anscache *a, uint64_t id, const char *bucket,
+		       size_t blen, const char *key, size_t keylen,
+		       uint8_t out[ANSCACHE_MAX_ANSWER], size_t *body)
+{
+	struct proto_header rh = {
+		.opcode = PROTO_OP_GET,
+		.flags = PROTO_F_RESPONSE | PROTO_F_END,
+		.id = id,
+	};
+	const struct entry *e;
+	size_t slot, len = 0;
+	pthread_mutex_t *mu;
+
+	slot = slot_of(a, bucket, blen, key, keylen);
+	mu = lock_of(a, slot);
+	pthread_mutex_lock(mu);
+	/* Read now, after the request came: any write answered before it
+	 * was sent has moved it. */
+	e = a->slots[slot];
+	if (e && e->gen == store_objgen(a->s) && e->blen_bucket == blen &&
+	    e->keylen == keylen && !memcmp(e->data, bucket, blen) &&
+	    !memcmp(e->data + e->blen_bucket, key, keylen)) {
+		rh.fields_len = e->flen;
+		rh.body_len = e->blen;
+		len = PROTO_HEADER_LEN + e->flen + e->blen;
+		memcpy(out + PROTO_HEADER_LEN,
+		       e->data + e->blen_bucket + e->keylen, e->flen + e->blen);
+	}
+	pthread_mutex_unlock(mu);
+	if (!len || proto_header_encode(&rh, out))
+		return 0;
+	*body = rh.body_len;
+	return len;
+}
+
 /*
  * Answer the GET in frame (h, its fields) from the table.  Returns true
  * when it was answered (or the connection is closing and nothing can be),
@@ -213,17 +239,10 @@ void anscache_fold(struct anscache *a, struct metrics_op *get,
 static bool answer(struct anscache *a, struct net_conn *c,
 		   const struct proto_header *h, const uint8_t *fields)
 {
-	uint8_t out[PROTO_HEADER_LEN + ANSCACHE_MAX_FIELDS + ANSCACHE_MAX_BODY];
+	uint8_t out[ANSCACHE_MAX_ANSWER];
 	struct proto_get_req req;
-	struct proto_header rh = {
-		.opcode = PROTO_OP_GET,
-		.flags = PROTO_F_RESPONSE | PROTO_F_END,
-		.id = h->id,
-	};
-	uint64_t t0 = uv_hrtime(), gen, ns;
-	const struct entry *e;
-	size_t slot, len = 0;
-	pthread_mutex_t *mu;
+	uint64_t t0 = uv_hrtime(), ns;
+	size_t len, body = 0;
 
 	if (!atomic_load(&a->on) || !net_conn_io_ok(c) ||
 	    net_conn_io_congested(c))
@@ -231,26 +250,9 @@ static bool answer(struct anscache *a, struct net_conn *c,
 	if (proto_get_req_decode(fields, h->fields_len, &req) ||
 	    (req.has_offset && req.offset) || req.has_length)
 		return false;	/* the engine answers (errors, ranges) */
-	slot = slot_of(a, req.bucket.s, req.bucket.len, req.key.s,
-		       req.key.len);
-	mu = lock_of(a, slot);
-	pthread_mutex_lock(mu);
-	/* The generation is read after the frame came: any write answered
-	 * before it was sent has moved it. */
-	gen = store_objgen(a->s);
-	e = a->slots[slot];
-	if (e && e->gen == gen && e->blen_bucket == req.bucket.len &&
-	    e->keylen == req.key.len &&
-	    !memcmp(e->data, req.bucket.s, req.bucket.len) &&
-	    !memcmp(e->data + e->blen_bucket, req.key.s, req.key.len)) {
-		rh.fields_len = e->flen;
-		rh.body_len = e->blen;
-		len = PROTO_HEADER_LEN + e->flen + e->blen;
-		memcpy(out + PROTO_HEADER_LEN,
-		       e->data + e->blen_bucket + e->keylen, e->flen + e->blen);
-	}
-	pthread_mutex_unlock(mu);
-	if (!len || proto_header_encode(&rh, out)) {
+	len = anscache_lookup(a, h->id, req.bucket.s, req.bucket.len,
+			      req.key.s, req.key.len, out, &body);
+	if (!len) {
 		atomic_fetch_add_explicit(&a->misses, 1, memory_order_relaxed);
 		return false;
 	}
@@ -259,8 +261,7 @@ static bool answer(struct anscache *a, struct net_conn *c,
 	(void)net_conn_io_write(c, out, len);
 	ns = uv_hrtime() - t0;
 	atomic_fetch_add_explicit(&a->hits, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&a->bytes_out, rh.body_len,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->bytes_out, body, memory_order_relaxed);
 	atomic_fetch_add_explicit(&a->proto_out, len, memory_order_relaxed);
 	atomic_fetch_add_explicit(&a->sum_ns, ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&a->hist[metrics_bucket(ns)], 1,
@@ -283,7 +284,8 @@ static size_t frame_len(const struct proto_header *h)
 
 /* Forwarding gathers contiguous runs of the input into one call. */
 struct fwd {
-	struct net_conn *c;
+	const struct anscache_cut_ops *ops;
+	void *arg;
 	const uint8_t *p;
 	size_t n;
 };
@@ -291,7 +293,7 @@ struct fwd {
 static void fwd_flush(struct fwd *f)
 {
 	if (f->n)
-		net_conn_io_forward(f->c, f->p, f->n);
+		f->ops->forward(f->arg, f->p, f->n);
 	f->n = 0;
 }
 
@@ -306,47 +308,37 @@ static void fwd_add(struct fwd *f, const uint8_t *p, size_t n)
 	f->n = n;
 }
 
-/* The frame gathered in k->hold is whole (or k->hold holds a header that
- * is not a candidate's): answer it or pass it on. */
-static void held_frame(struct anscache *a, struct net_conn *c,
-		       struct cutter *k, struct fwd *f)
+/* What k->hold gathered is settled: a header that is not a candidate's,
+ * or a candidate's whole frame.  Answer it or pass it on. */
+static void held_frame(struct anscache_cutter *k, struct fwd *f)
 {
 	struct proto_header h;
 
 	fwd_flush(f);
 	if (proto_header_decode(k->hold, k->hlen, &h)) {
 		k->pass = true;
-		net_conn_io_forward(c, k->hold, k->hlen);
+		f->ops->forward(f->arg, k->hold, k->hlen);
 	} else if (!candidate(&h)) {
-		net_conn_io_forward(c, k->hold, k->hlen);
+		f->ops->forward(f->arg, k->hold, k->hlen);
 		k->skip = frame_len(&h) - k->hlen;
-	} else if (!answer(a, c, &h, k->hold + PROTO_HEADER_LEN)) {
-		net_conn_io_forward(c, k->hold, k->hlen);
+	} else if (!f->ops->answer(f->arg, &h, k->hold + PROTO_HEADER_LEN)) {
+		f->ops->forward(f->arg, k->hold, k->hlen);
 	}
 	k->hlen = 0;
 }
 
-void anscache_io_input(struct anscache *a, struct net_conn *c,
-		       const uint8_t *p, size_t n)
+void anscache_cutter_init(struct anscache_cutter *k)
 {
-	struct cutter *k = net_conn_io_state(c);
-	struct fwd f = { .c = c };
+	k->skip = 0;
+	k->hlen = 0;
+	k->pass = false;
+}
 
-	if (!a) {
-		net_conn_io_forward(c, p, n);
-		return;
-	}
-	if (!k) {
-		k = malloc(sizeof(*k));
-		if (k) {
-			k->skip = 0;
-			k->hlen = 0;
-			k->pass = false;
-		} else {
-			k = &pass_all;
-		}
-		net_conn_io_set_state(c, k);
-	}
+void anscache_cut(struct anscache_cutter *k, const uint8_t *p, size_t n,
+		  const struct anscache_cut_ops *ops, void *arg)
+{
+	struct fwd f = { .ops = ops, .arg = arg };
+
 	while (n) {
 		struct proto_header h;
 		size_t take;
@@ -384,7 +376,7 @@ void anscache_io_input(struct anscache *a, struct net_conn *c,
 			    !proto_header_decode(k->hold, k->hlen, &h) &&
 			    candidate(&h) && frame_len(&h) > k->hlen)
 				continue;	/* its fields are to come */
-			held_frame(a, c, k, &f);
+			held_frame(k, &f);
 			continue;
 		}
 		rc = proto_header_decode(p, n, &h);
@@ -392,6 +384,7 @@ void anscache_io_input(struct anscache *a, struct net_conn *c,
 				      n < frame_len(&h))) {
 			/* A header, or a candidate's frame, cut by the
 			 * read: gather it (it fits: ANSCACHE_MAX_REQUEST). */
+			fwd_flush(&f);
 			memcpy(k->hold, p, n);
 			k->hlen = n;
 			break;
@@ -403,7 +396,7 @@ void anscache_io_input(struct anscache *a, struct net_conn *c,
 		take = frame_len(&h);
 		if (candidate(&h)) {
 			fwd_flush(&f);
-			if (!answer(a, c, &h, p + PROTO_HEADER_LEN))
+			if (!ops->answer(arg, &h, p + PROTO_HEADER_LEN))
 				fwd_add(&f, p, take);
 			p += take;
 			n -= take;
@@ -418,6 +411,52 @@ void anscache_io_input(struct anscache *a, struct net_conn *c,
 		n -= take;
 	}
 	fwd_flush(&f);
+}
+
+/* The connection's side of the cutter's operations. */
+struct io_arg {
+	struct anscache *a;
+	struct net_conn *c;
+};
+
+static void io_forward(void *arg, const uint8_t *p, size_t n)
+{
+	struct io_arg *x = arg;
+
+	net_conn_io_forward(x->c, p, n);
+}
+
+static bool io_answer(void *arg, const struct proto_header *h,
+		      const uint8_t *fields)
+{
+	struct io_arg *x = arg;
+
+	return answer(x->a, x->c, h, fields);
+}
+
+void anscache_io_input(struct anscache *a, struct net_conn *c,
+		       const uint8_t *p, size_t n)
+{
+	static const struct anscache_cut_ops ops = {
+		.forward = io_forward,
+		.answer = io_answer,
+	};
+	struct anscache_cutter *k = net_conn_io_state(c);
+	struct io_arg x = { .a = a, .c = c };
+
+	if (!a) {
+		net_conn_io_forward(c, p, n);
+		return;
+	}
+	if (!k) {
+		k = malloc(sizeof(*k));
+		if (k)
+			anscache_cutter_init(k);
+		else
+			k = &pass_all;
+		net_conn_io_set_state(c, k);
+	}
+	anscache_cut(k, p, n, &ops, &x);
 }
 
 void anscache_io_state_free(void *state)

@@ -38,6 +38,7 @@
 
 #include "metrics.h"
 #include "net.h"
+#include "proto.h"
 #include "store.h"
 
 /* Body bytes of an answer kept (inline objects default to 16 KiB). */
@@ -46,6 +47,9 @@
 #define ANSCACHE_MAX_FIELDS 512u
 /* A GET frame (header and fields) the I/O loop gathers to look at. */
 #define ANSCACHE_MAX_REQUEST 2048u
+/* A whole answer frame. */
+#define ANSCACHE_MAX_ANSWER \
+	(PROTO_HEADER_LEN + ANSCACHE_MAX_FIELDS + ANSCACHE_MAX_BODY)
 
 struct anscache;
 
@@ -77,6 +81,43 @@ void anscache_stats(struct anscache *a, struct anscache_stats *st);
  * count, bytes and latency to *get, their protocol bytes to *sent. */
 void anscache_fold(struct anscache *a, struct metrics_op *get,
 		   uint64_t *sent);
+
+/*
+ * The answer frame to a whole-object GET of bucket/key with request id
+ * id, into out, if the table holds it at the current generation: its
+ * length (and *body, the body bytes in it), else 0.  Any thread.
+ */
+size_t anscache_lookup(struct anscache *a, uint64_t id, const char *bucket,
+		       size_t blen, const char *key, size_t keylen,
+		       uint8_t out[ANSCACHE_MAX_ANSWER], size_t *body);
+
+/*
+ * The frame cutter, apart from any connection (the fuzz target and the
+ * unit tests drive it alone).  It sees a byte stream in pieces cut
+ * anywhere and hands it on unchanged, in order, through forward, except
+ * the frames answer takes: whole request frames of GET (no body, END, at
+ * most ANSCACHE_MAX_REQUEST bytes) at frame boundaries, given to answer
+ * as a valid header and its fields; those answer returns true for are
+ * not forwarded.  A header that does not decode makes it forward
+ * everything from there on.  It keeps at most ANSCACHE_MAX_REQUEST bytes.
+ */
+struct anscache_cutter {
+	uint64_t skip;			/* bytes of the current frame still to
+					 * forward as they come */
+	size_t hlen;			/* bytes gathered in hold */
+	bool pass;			/* out of step: forward everything */
+	uint8_t hold[ANSCACHE_MAX_REQUEST];
+};
+
+struct anscache_cut_ops {
+	void (*forward)(void *arg, const uint8_t *p, size_t n);
+	bool (*answer)(void *arg, const struct proto_header *h,
+		       const uint8_t *fields);
+};
+
+void anscache_cutter_init(struct anscache_cutter *k);
+void anscache_cut(struct anscache_cutter *k, const uint8_t *p, size_t n,
+		  const struct anscache_cut_ops *ops, void *arg);
 
 /*
  * net's io_input for a connection whose net_conn_arg leads to a (see

@@ -115,10 +115,10 @@ else
 fi
 
 say "build-fuzz (clang + libFuzzer)"
-# Every target tests/meson.build defines (9 x FUZZ_SECONDS in all).
+# Every target tests/meson.build defines (10 x FUZZ_SECONDS in all).
 targets=(tests/fuzz_record tests/fuzz_meta tests/fuzz_proto tests/fuzz_http
-	 tests/fuzz_config tests/fuzz_keys tests/fuzz_clientconf tests/fuzz_args
-	 tests/fuzz_tar)
+	 tests/fuzz_config tests/fuzz_keys tests/fuzz_cutter tests/fuzz_clientconf
+	 tests/fuzz_args tests/fuzz_tar)
 if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
 	for t in "${targets[@]}"; do
 		name=$(basename "$t")
