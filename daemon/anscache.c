@@ -3,15 +3,20 @@
  * anscache: answers to small GETs on the I/O loops (see anscache.h).
  *
  * Invariants
- * - An entry is sent only if its generation is store_objgen() as read
- *   after the request frame arrived (anscache.h: writes are acknowledged
- *   only after the generation moved past what they replaced).
+ * - An entry is sent only if its generation is its bucket's
+ *   store_answer_gen() as read after the request frame arrived
+ *   (anscache.h: writes are acknowledged only after the generation moved
+ *   past what they replaced).
  * - The I/O loop's frame cutter sees every byte of the connection, in
  *   order, from the first; what it does not answer it forwards, in order,
  *   unchanged.  It never buffers more than ANSCACHE_MAX_REQUEST bytes per
  *   connection, and only a frame that may be a GET it can answer.
  * - Slots are guarded by stripe locks; an entry is immutable once in a
- *   slot and freed only by whoever took it out, under the lock.
+ *   slot and freed only by whoever took it out, under the lock.  No
+ *   thread holds two stripe locks at once.
+ * - Full, a put first frees entries at a clock hand that sweeps the
+ *   slots (about as many bytes as it needs, at most EVICT_STEPS slots):
+ *   old answers make room for new ones, whatever their slots.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,9 +31,11 @@
 #include "banned.h"
 
 #define STRIPES 64u
+#define EVICT_STEPS 64u
 
 struct entry {
-	uint64_t gen;
+	uint64_t bid;			/* its bucket's id ... */
+	uint64_t gen;			/* ... and answer generation */
 	size_t size;			/* counted against the budget */
 	uint8_t blen_bucket;
 	uint16_t keylen;
@@ -44,6 +51,7 @@ struct anscache {
 	size_t nslots;			/* a power of two */
 	pthread_mutex_t locks[STRIPES];
 	atomic_bool on;
+	size_t hand;			/* eviction's next slot (puts only) */
 	atomic_size_t bytes, entries;
 	atomic_uint_fast64_t hits, misses, fills;
 	/* the GETs answered here, for metrics (anscache_fold) */
@@ -58,7 +66,7 @@ static struct anscache_cutter pass_all = { .pass = true };
 int anscache_new(size_t budget, struct store *s, struct anscache **out)
 {
 	struct anscache *a = calloc(1, sizeof(*a));
-	size_t n = 1024;
+	size_t n = 64;
 
 	if (!a)
 		return -ENOMEM;
@@ -117,7 +125,8 @@ static pthread_mutex_t *lock_of(struct anscache *a, size_t slot)
 }
 
 void anscache_put(struct anscache *a, const char *bucket, const char *key,
-		  size_t keylen, uint64_t gen, const uint8_t *fields,
+		  size_t keylen, uint64_t bid, uint64_t gen,
+		  const uint8_t *fields,
 		  size_t flen, const uint8_t *body, size_t blen)
 {
 	size_t bl = strlen(bucket), size, slot;
@@ -131,6 +140,7 @@ void anscache_put(struct anscache *a, const char *bucket, const char *key,
 	e = malloc(size);
 	if (!e)
 		return;
+	e->bid = bid;
 	e->gen = gen;
 	e->size = size;
 	e->blen_bucket = (uint8_t)bl;
@@ -149,6 +159,22 @@ void anscache_put(struct anscache *a, const char *bucket, const char *key,
 	if (blen)
 		memcpy(p, body, blen);
 	slot = slot_of(a, bucket, bl, key, keylen);
+	/* Full: free what the hand passes until there is room. */
+	for (unsigned i = 0; i < EVICT_STEPS &&
+	     atomic_load(&a->bytes) + size > a->budget; i++) {
+		size_t at = a->hand++ & (a->nslots - 1);
+		struct entry *gone;
+
+		pthread_mutex_lock(lock_of(a, at));
+		gone = a->slots[at];
+		a->slots[at] = NULL;
+		if (gone) {
+			atomic_fetch_sub(&a->bytes, gone->size);
+			atomic_fetch_sub(&a->entries, 1);
+		}
+		pthread_mutex_unlock(lock_of(a, at));
+		free(gone);
+	}
 	pthread_mutex_lock(lock_of(a, slot));
 	old = a->slots[slot];
 	a->slots[slot] = NULL;
@@ -215,7 +241,8 @@ size_t anscache_lookup(struct anscache *a, uint64_t id, const char *bucket,
 	/* Read now, after the request came: any write answered before it
 	 * was sent has moved it. */
 	e = a->slots[slot];
-	if (e && e->gen == store_objgen(a->s) && e->blen_bucket == blen &&
+	if (e && e->gen == store_answer_gen(a->s, e->bid) &&
+	    e->blen_bucket == blen &&
 	    e->keylen == keylen && !memcmp(e->data, bucket, blen) &&
 	    !memcmp(e->data + e->blen_bucket, key, keylen)) {
 		rh.fields_len = e->flen;

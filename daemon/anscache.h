@@ -13,13 +13,15 @@
  *
  * What is kept: the response fields and body of a whole-object GET of an
  * object kept inline in the index (at most ANSCACHE_MAX_BODY bytes), put
- * by server.c when it answers one (anscache_put), tagged with the store's
- * object generation read at the lookup (store_objgen).  Every commit round
- * bumps the generation before any write it holds is acknowledged, and an
- * entry is served only while its generation is the current one: a GET
- * that comes after a put's or delete's answer never sees what it
- * replaced.  (A write anywhere makes every entry stale until server.c
- * answers that GET again, as the store's own object lookups do.)
+ * by server.c when it answers one (anscache_put), tagged with its
+ * bucket's answer generation read at the lookup (store_answer_gen).  A
+ * commit round moves the generation of every bucket it puts or deletes
+ * objects in (of all, for a bucket change) before any write it holds is
+ * acknowledged, and an entry is served only while its generation is the
+ * current one: a GET that comes after a put's or delete's answer never
+ * sees what it replaced.  (A write to a bucket makes every entry of that
+ * bucket, and of the few buckets sharing its slot, stale until server.c
+ * answers those GETs again.)
  *
  * Inline objects have no chunks in segments, so answering them here skips
  * nothing of tiering (no heat, no prestaging, no reads).  The table is
@@ -68,12 +70,14 @@ void anscache_free(struct anscache *a);
  * shutdown answers ECLOSING).  Starts on. */
 void anscache_set_enabled(struct anscache *a, bool on);
 
-/* Keep the answer to a whole-object GET of bucket/key, read at store
- * generation gen (store_object_info.gen).  Best effort: too large, over
- * the budget or out of memory, nothing is kept. */
+/* Keep the answer to a whole-object GET of bucket/key (bucket id bid),
+ * read at answer generation gen (store_object_info.bucket_id and .gen).
+ * Best effort: too large, over the budget or out of memory, nothing is
+ * kept. */
 void anscache_put(struct anscache *a, const char *bucket, const char *key,
-		  size_t keylen, uint64_t gen, const uint8_t *fields,
-		  size_t flen, const uint8_t *body, size_t blen);
+		  size_t keylen, uint64_t bid, uint64_t gen,
+		  const uint8_t *fields, size_t flen, const uint8_t *body,
+		  size_t blen);
 
 void anscache_stats(struct anscache *a, struct anscache_stats *st);
 

@@ -959,8 +959,8 @@ static int get_send_fields(struct sreq *r, const uint8_t *body, size_t blen,
 	 * GET of it themselves. */
 	if (r->ans_key && end && r->info.inline_obj && blen == r->info.size)
 		anscache_put(r->c->srv->o.ans, r->bucket, r->ans_key,
-			     r->ans_keylen, r->info.gen, fields, flen, body,
-			     blen);
+			     r->ans_keylen, r->info.bucket_id, r->info.gen,
+			     fields, flen, body, blen);
 	return conn_write_frame(r->c, r->op, PROTO_F_RESPONSE |
 				(end ? PROTO_F_END : 0), r->id, fields, flen,
 				body, blen);

@@ -674,6 +674,15 @@ static void round_commit_done(uv_work_t *w, int status)
 	/* Whatever it changed, object lookups read from now on see it: the
 	 * values read before are stale. */
 	s->objgen++;
+	/* And the answers the I/O loops keep, before any write here is
+	 * answered.  Moves and segment drops change no object's bytes. */
+	for (m = r->head; m; m = m->next) {
+		if (m->kind == MUT_PUT || m->kind == MUT_DELETE)
+			atomic_fetch_add(&s->ans_bucket[m->bid %
+							STORE_ANSWER_SLOTS], 1);
+		else if (m->kind != MUT_MOVE && m->kind != MUT_SEGDROP)
+			atomic_fetch_add(&s->ans_all, 1);
+	}
 	s->committing = NULL;
 	for (m = r->head; m; m = next) {
 		next = m->next;
@@ -1299,6 +1308,7 @@ int store__delete_if(struct store *s, const char *bucket, const char *key,
 	op->cb = cb;
 	op->arg = arg;
 	op->mut.kind = MUT_DELETE;
+	op->mut.bid = op->b->id;
 	op->mut.build = build_delete;
 	op->mut.done = delete_done;
 	s->ops++;
@@ -1530,9 +1540,11 @@ static void stats_seg(void *arg, struct segment *seg)
 	st->seg_bytes[seg->tier] += seg->size;
 }
 
-uint64_t store_objgen(struct store *s)
+uint64_t store_answer_gen(struct store *s, uint64_t bid)
 {
-	return atomic_load(&s->objgen);
+	/* Both only grow: their sum moves whenever either does. */
+	return atomic_load(&s->ans_all) +
+	       atomic_load(&s->ans_bucket[bid % STORE_ANSWER_SLOTS]);
 }
 
 int store_stats(struct store *s, struct store_stats *st)

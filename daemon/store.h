@@ -175,7 +175,8 @@ struct store_object_info {
 	uint8_t etag[32];
 	char etag_hex[72];		/* hex, "-N" suffix for N > 1 chunks */
 	bool inline_obj;		/* kept inline in the index */
-	uint64_t gen;			/* store_get: store_objgen() at lookup */
+	uint64_t bucket_id;		/* store_get: its bucket's id ... */
+	uint64_t gen;			/* ... and store_answer_gen() at lookup */
 };
 
 typedef void (*store_commit_cb)(void *arg, int status,
@@ -393,12 +394,16 @@ struct store_stats {
 };
 
 /*
- * The object generation: every commit round (put, delete, bucket change)
- * bumps it before its callbacks run, so an answer read while it was g is
- * current as long as it is still g.  Any thread may call it (the I/O
- * loops' answer cache, anscache.h).
+ * The answer generation of bucket id bid: a commit round that puts or
+ * deletes an object of the bucket, or changes buckets, moves it before
+ * the callbacks of its writes run (so before any of them is answered).
+ * What a GET read while it was g is current as long as it is still g.
+ * Buckets share STORE_ANSWER_SLOTS slots (a write may also move a few
+ * other buckets').  Any thread may call it (the I/O loops' answer cache,
+ * anscache.h); store_get reports it with each object (info->gen).
  */
-uint64_t store_objgen(struct store *s);
+#define STORE_ANSWER_SLOTS 256u
+uint64_t store_answer_gen(struct store *s, uint64_t bid);
 
 /* Counters and space.  Reads the segment table from the index. */
 int store_stats(struct store *s, struct store_stats *st);

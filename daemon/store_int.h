@@ -61,6 +61,9 @@ struct mutation {
 	struct mutation *next;
 	enum mut_kind kind;
 	int status;
+	/* MUT_PUT, MUT_DELETE: the bucket whose objects it changes (its
+	 * answer generation moves, store_answer_gen) */
+	uint64_t bid;
 	int (*build)(struct store *s, struct mutation *m, struct index_batch *b);
 	void (*done)(struct store *s, struct mutation *m);
 };
@@ -276,7 +279,12 @@ struct store {
 	 * commit round bumps it. */
 	struct objmeta_slot *objmeta;
 	size_t objmeta_bytes;
-	_Atomic uint64_t objgen;	/* read by any thread: store_objgen */
+	uint64_t objgen;
+	/* store_answer_gen: bumped by commit rounds, read by any thread.
+	 * A put or delete moves its bucket's slot; a bucket change (or
+	 * anything else that may change what a GET answers) moves all. */
+	_Atomic uint64_t ans_all;
+	_Atomic uint64_t ans_bucket[STORE_ANSWER_SLOTS];
 	uint64_t objmeta_hits;
 	/* The segments' file system refused RWF_NOWAIT reads: gets read
 	 * through io_uring only (store_read.c; loop thread only). */

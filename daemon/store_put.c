@@ -279,6 +279,7 @@ static void put_finish(struct store_put *p)
 		EVP_MD_CTX_free(md);
 	}
 	p->mut.kind = MUT_PUT;
+	p->mut.bid = p->b->id;
 	p->mut.build = build_put;
 	p->mut.done = put_done;
 	store__mutation_queue(s, &p->mut);

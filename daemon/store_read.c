@@ -1292,7 +1292,8 @@ int store__get(struct store *s, const char *bucket, const char *key,
 	g->arg = arg;
 	if (info) {
 		store__fill_info(info, g->o);
-		info->gen = s->objgen;
+		info->bucket_id = g->b->id;
+		info->gen = store_answer_gen(s, g->b->id);
 	}
 	if (out)
 		*out = g;

@@ -180,6 +180,19 @@ int tenv_get(struct tenv *e, const char *bucket, const char *key,
 	return 0;
 }
 
+int tenv_info(struct tenv *e, const char *bucket, const char *key,
+	      struct store_object_info *info)
+{
+	struct waiter w = { 0 };
+	int rc;
+
+	rc = store_get(e->s, bucket, key, strlen(key), 0, UINT64_MAX, info,
+		       data_cb, done_cb, &w, NULL);
+	rc = wait_for(e, rc, &w);
+	free(w.buf);
+	return rc;
+}
+
 int tenv_rm(struct tenv *e, const char *bucket, const char *key)
 {
 	struct waiter w = { 0 };

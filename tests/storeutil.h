@@ -39,6 +39,9 @@ int tenv_put(struct tenv *e, const char *bucket, const char *key,
 /* *out malloc'd */
 int tenv_get(struct tenv *e, const char *bucket, const char *key,
 	     uint64_t off, uint64_t len, uint8_t **out, size_t *outlen);
+/* What a get of the whole object reports (its bytes are dropped). */
+int tenv_info(struct tenv *e, const char *bucket, const char *key,
+	      struct store_object_info *info);
 int tenv_rm(struct tenv *e, const char *bucket, const char *key);
 int tenv_compact(struct tenv *e, unsigned pct);
 /* Sum of the sizes of the segment files in every tier dir. */

@@ -82,25 +82,35 @@ static void check_answer(const uint8_t *out, size_t len, uint64_t id,
 	ck_assert(memcmp(out + PROTO_HEADER_LEN + flen, body, blen) == 0);
 }
 
-/* An answer is served while the store's generation is the one it was
- * read at; a commit anywhere makes it stale. */
+/* An answer is served while its bucket's answer generation is the one
+ * it was read at: a write to that bucket, or a bucket change, makes it
+ * stale; a write to another bucket does not. */
 START_TEST(table_follows_generation)
 {
 	static uint8_t out[ANSCACHE_MAX_ANSWER];
 	const uint8_t fields[] = { 1, 2, 3, 4, 5 };
+	struct store_object_info info, other;
 	uint8_t body[4096];
 	struct anscache *a;
 	size_t body_len = 0;
-	uint64_t gen;
 
 	env_up();
+	ck_assert_int_eq(tenv_mb(&E, "bkt2"), 0);
 	tu_fill(body, sizeof(body), 3);
+	ck_assert_int_eq(tenv_put(&E, "bkt", "k", body, sizeof(body), NULL), 0);
+	ck_assert_int_eq(tenv_put(&E, "bkt2", "k", "x", 1, NULL), 0);
+	ck_assert_int_eq(tenv_info(&E, "bkt", "k", &info), 0);
+	ck_assert_int_eq(tenv_info(&E, "bkt2", "k", &other), 0);
+	ck_assert(info.inline_obj);
+	ck_assert_uint_ne(info.bucket_id, other.bucket_id);
+	ck_assert_uint_ne(info.bucket_id % STORE_ANSWER_SLOTS,
+			  other.bucket_id % STORE_ANSWER_SLOTS);
+	ck_assert_uint_eq(info.gen, store_answer_gen(E.s, info.bucket_id));
 	ck_assert_int_eq(anscache_new(1 << 20, E.s, &a), 0);
 	ck_assert_uint_eq(anscache_lookup(a, 7, "bkt", 3, "k", 1, out,
 					  &body_len), 0);
-	gen = store_objgen(E.s);
-	anscache_put(a, "bkt", "k", 1, gen, fields, sizeof(fields), body,
-		     sizeof(body));
+	anscache_put(a, "bkt", "k", 1, info.bucket_id, info.gen, fields,
+		     sizeof(fields), body, sizeof(body));
 	check_answer(out, anscache_lookup(a, 7, "bkt", 3, "k", 1, out,
 					  &body_len), 7, fields,
 		     sizeof(fields), body, sizeof(body));
@@ -113,17 +123,36 @@ START_TEST(table_follows_generation)
 					  &body_len), 0);
 	ck_assert_uint_eq(anscache_lookup(a, 7, "bk", 2, "k", 1, out,
 					  &body_len), 0);
-	/* A put of another object commits a round: stale. */
+	/* A write to another bucket leaves it current ... */
+	ck_assert_int_eq(tenv_put(&E, "bkt2", "k", "y", 1, NULL), 0);
+	ck_assert_int_eq(tenv_rm(&E, "bkt2", "k"), 0);
+	ck_assert_uint_eq(anscache_lookup(a, 8, "bkt", 3, "k", 1, out,
+					  &body_len), PROTO_HEADER_LEN +
+			  sizeof(fields) + sizeof(body));
+	/* ... one to its own bucket, any object, does not. */
 	ck_assert_int_eq(tenv_put(&E, "bkt", "other", "x", 1, NULL), 0);
-	ck_assert_uint_gt(store_objgen(E.s), gen);
+	ck_assert_uint_gt(store_answer_gen(E.s, info.bucket_id), info.gen);
 	ck_assert_uint_eq(anscache_lookup(a, 7, "bkt", 3, "k", 1, out,
 					  &body_len), 0);
-	/* Put again at the new generation: served again. */
-	anscache_put(a, "bkt", "k", 1, store_objgen(E.s), fields,
+	/* Read again: served again, until a delete in the bucket. */
+	ck_assert_int_eq(tenv_info(&E, "bkt", "k", &info), 0);
+	anscache_put(a, "bkt", "k", 1, info.bucket_id, info.gen, fields,
 		     sizeof(fields), body, 10);
 	check_answer(out, anscache_lookup(a, 9, "bkt", 3, "k", 1, out,
 					  &body_len), 9, fields,
 		     sizeof(fields), body, 10);
+	ck_assert_int_eq(tenv_rm(&E, "bkt", "other"), 0);
+	ck_assert_uint_eq(anscache_lookup(a, 9, "bkt", 3, "k", 1, out,
+					  &body_len), 0);
+	/* And a bucket change makes every answer stale. */
+	ck_assert_int_eq(tenv_info(&E, "bkt", "k", &info), 0);
+	anscache_put(a, "bkt", "k", 1, info.bucket_id, info.gen, fields,
+		     sizeof(fields), body, 10);
+	ck_assert_uint_ne(anscache_lookup(a, 9, "bkt", 3, "k", 1, out,
+					  &body_len), 0);
+	ck_assert_int_eq(tenv_mb(&E, "bkt3"), 0);
+	ck_assert_uint_eq(anscache_lookup(a, 9, "bkt", 3, "k", 1, out,
+					  &body_len), 0);
 	anscache_free(a);
 	env_down();
 }
@@ -140,23 +169,27 @@ START_TEST(table_bounds)
 	char key[32];
 
 	env_up();
-	gen = store_objgen(E.s);
+	gen = store_answer_gen(E.s, 1);
 	/* A budget of about three 4 KiB answers. */
 	ck_assert_int_eq(anscache_new(3 * 4200, E.s, &a), 0);
 	for (int i = 0; i < 50; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
-		anscache_put(a, "bkt", key, strlen(key), gen, NULL, 0, big,
+		anscache_put(a, "bkt", key, strlen(key), 1, gen, NULL, 0, big,
 			     4096);
 	}
 	anscache_stats(a, &st);
 	ck_assert_uint_le(st.bytes, 3 * 4200);
 	ck_assert_uint_ge(st.entries, 1);
 	ck_assert_uint_le(st.entries, 3);
+	/* Old answers made room for the newest. */
+	ck_assert_uint_eq(anscache_lookup(a, 1, "bkt", 3, "k49", 3, out,
+					  &body_len), PROTO_HEADER_LEN + 4096);
+	ck_assert_uint_eq(st.fills, 50);
 	/* Too large a body, or fields: not kept. */
-	anscache_put(a, "bkt", "big", 3, gen, NULL, 0, big, sizeof(big));
+	anscache_put(a, "bkt", "big", 3, 1, gen, NULL, 0, big, sizeof(big));
 	ck_assert_uint_eq(anscache_lookup(a, 1, "bkt", 3, "big", 3, out,
 					  &body_len), 0);
-	anscache_put(a, "bkt", "fl", 2, gen, big, ANSCACHE_MAX_FIELDS + 1,
+	anscache_put(a, "bkt", "fl", 2, 1, gen, big, ANSCACHE_MAX_FIELDS + 1,
 		     NULL, 0);
 	ck_assert_uint_eq(anscache_lookup(a, 1, "bkt", 3, "fl", 2, out,
 					  &body_len), 0);
@@ -164,7 +197,7 @@ START_TEST(table_bounds)
 	anscache_free(a);
 	ck_assert_int_eq(anscache_new(1 << 20, E.s, &a), 0);
 	anscache_set_enabled(a, false);
-	anscache_put(a, "bkt", "off", 3, gen, NULL, 0, big, 10);
+	anscache_put(a, "bkt", "off", 3, 1, gen, NULL, 0, big, 10);
 	ck_assert_uint_eq(anscache_lookup(a, 1, "bkt", 3, "off", 3, out,
 					  &body_len), 0);
 	anscache_stats(a, &st);
