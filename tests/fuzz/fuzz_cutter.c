@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cutcheck.h"
+#include "banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1492,9 +1492,11 @@ static void frame_add(uint8_t *out, size_t *len, uint8_t op, uint16_t flags,
 
 	ck_assert_int_eq(proto_header_encode(&h, out + *len), 0);
 	*len += PROTO_HEADER_LEN;
-	memcpy(out + *len, f, flen);
+	if (flen)
+		memcpy(out + *len, f, flen);
 	*len += flen;
-	memcpy(out + *len, body, blen);
+	if (blen)
+		memcpy(out + *len, body, blen);
 	*len += blen;
 }
 
