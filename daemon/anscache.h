@@ -26,10 +26,12 @@
  * Inline objects have no chunks in segments, so answering them here skips
  * nothing of tiering (no heat, no prestaging, no reads).  The table is
  * direct-mapped (one entry per slot, a newer answer replaces what its slot
- * held) under 64 striped mutexes, bounded by a byte budget.
+ * held) under 64 striped mutexes, bounded by a byte budget; when it is
+ * full a clock hand frees entries to make room for new answers.
  *
- * Threads: anscache_put, _set_enabled, _stats, _fold on the engine's loop;
- * anscache_io_input on any I/O loop.
+ * Threads: anscache_put on the engine's loop only (one writer: the clock
+ * hand is its own); _set_enabled, _stats, _fold on the engine's loop;
+ * anscache_lookup and anscache_io_input on any thread.
  */
 #ifndef STRATA_ANSCACHE_H
 #define STRATA_ANSCACHE_H
