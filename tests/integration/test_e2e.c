@@ -1572,8 +1572,11 @@ START_TEST(answers_frames_cut_anywhere)
 			ck_assert(memcmp(back, body, bl) == 0);
 		}
 	}
-	/* At least the second GET of each round came from the I/O loop. */
-	ck_assert_int_ge(answers_hits(), h0 + 3);
+	/* Both GETs of the first round came from the I/O loop (cut/k was
+	 * read before, and its PUT commits after them); later rounds' may
+	 * not (each round's PUT, in the same bucket, makes the answer stale
+	 * until the engine answers a GET of it again). */
+	ck_assert_int_ge(answers_hits(), h0 + 2);
 	raw_ping_ok(&r, 999);
 	raw_close(&r);
 }
