@@ -16,10 +16,11 @@
  * by server.c when it answers one (anscache_put), tagged with its
  * bucket's answer generation read at the lookup (store_answer_gen).  A
  * commit round moves the generation of every bucket it puts or deletes
- * objects in (of all, for a bucket change) before any write it holds is
- * acknowledged, and an entry is served only while its generation is the
- * current one: a GET that comes after a put's or delete's answer never
- * sees what it replaced.  (A write to a bucket makes every entry of that
+ * objects in (of all, for a bucket change) before its batch reaches the
+ * index and again before any write it holds is acknowledged, and an entry
+ * is served only while its generation is the current one: a GET that
+ * comes after a put's or delete's answer never sees what it replaced,
+ * nor one that comes after another client read the new version.  (A write to a bucket makes every entry of that
  * bucket, and of the few buckets sharing its slot, stale until server.c
  * answers those GETs again.)
  *

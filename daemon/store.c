@@ -644,6 +644,26 @@ static void round_start(struct store *s);
 static void round_try_build(struct store *s);
 
 
+/*
+ * Move the answer generation of what the round's writes change (the
+ * buckets it puts or deletes objects in; all, for bucket changes; moves
+ * and segment drops change no object's bytes): once before the batch
+ * reaches the index and once after it did, before any write is answered.
+ * Between the two, GETs go to the engine, whose reads of the index may
+ * already see the new versions: no answer kept by the I/O loops (of the
+ * old ones) is served after the engine has sent a new one.
+ */
+static void round_move_answers(struct store *s, struct round *r)
+{
+	for (struct mutation *m = r->head; m; m = m->next) {
+		if (m->kind == MUT_PUT || m->kind == MUT_DELETE)
+			atomic_fetch_add(&s->ans_bucket[m->bid %
+							STORE_ANSWER_SLOTS], 1);
+		else if (m->kind != MUT_MOVE && m->kind != MUT_SEGDROP)
+			atomic_fetch_add(&s->ans_all, 1);
+	}
+}
+
 static void round_commit_work(uv_work_t *w)
 {
 	struct round *r = container_of(w, struct round, work);
@@ -674,15 +694,9 @@ static void round_commit_done(uv_work_t *w, int status)
 	/* Whatever it changed, object lookups read from now on see it: the
 	 * values read before are stale. */
 	s->objgen++;
-	/* And the answers the I/O loops keep, before any write here is
-	 * answered.  Moves and segment drops change no object's bytes. */
-	for (m = r->head; m; m = m->next) {
-		if (m->kind == MUT_PUT || m->kind == MUT_DELETE)
-			atomic_fetch_add(&s->ans_bucket[m->bid %
-							STORE_ANSWER_SLOTS], 1);
-		else if (m->kind != MUT_MOVE && m->kind != MUT_SEGDROP)
-			atomic_fetch_add(&s->ans_all, 1);
-	}
+	/* And the answers the I/O loops keep (those read while the batch
+	 * was on its way), before any write here is answered. */
+	round_move_answers(s, r);
 	s->committing = NULL;
 	for (m = r->head; m; m = next) {
 		next = m->next;
@@ -754,6 +768,7 @@ static void round_build(struct round *r)
 		round_commit_done(&r->work, 0);
 		return;
 	}
+	round_move_answers(s, r);
 	rc = uv_queue_work(s->loop, &r->work, round_commit_work,
 			   round_commit_done);
 	if (rc) {

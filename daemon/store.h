@@ -396,8 +396,10 @@ struct store_stats {
 /*
  * The answer generation of bucket id bid: a commit round that puts or
  * deletes an object of the bucket, or changes buckets, moves it before
- * the callbacks of its writes run (so before any of them is answered).
- * What a GET read while it was g is current as long as it is still g.
+ * its batch reaches the index and again before the callbacks of its
+ * writes run (so before any of them is answered).  What a GET read while
+ * it was g is current as long as it is still g, and nothing read before
+ * a write reached the index is current after.
  * Buckets share STORE_ANSWER_SLOTS slots (a write may also move a few
  * other buckets').  Any thread may call it (the I/O loops' answer cache,
  * anscache.h); store_get reports it with each object (info->gen).
