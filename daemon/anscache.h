@@ -20,9 +20,10 @@
  * index and again before any write it holds is acknowledged, and an entry
  * is served only while its generation is the current one: a GET that
  * comes after a put's or delete's answer never sees what it replaced,
- * nor one that comes after another client read the new version.  (A write to a bucket makes every entry of that
- * bucket, and of the few buckets sharing its slot, stale until server.c
- * answers those GETs again.)
+ * nor one that comes after another client read the new version.  (A
+ * write to a bucket makes every entry of that bucket, and of the few
+ * buckets sharing its slot, stale until server.c answers those GETs
+ * again.)
  *
  * Inline objects have no chunks in segments, so answering them here skips
  * nothing of tiering (no heat, no prestaging, no reads).  The table is
