@@ -26,7 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from opsutil import Node, check, get, import_strata  # noqa: E402
 from opsutil import parse_metrics, value  # noqa: E402
 
-WRITERS, READERS, SECS = 4, 6, float(os.environ.get('ANSWERS_SECS', '8'))
+WRITERS = 4
+READERS = int(os.environ.get('ANSWERS_READERS', '6'))
+SECS = float(os.environ.get('ANSWERS_SECS', '8'))
+# [node] io_threads values to run with (ANSWERS_IO_THREADS="auto 2 0" ...)
+IO_THREADS = os.environ.get('ANSWERS_IO_THREADS', '2 0').split()
 BUCKET = 'answers'
 
 
@@ -36,7 +40,7 @@ def body(k, v):
 
 
 def run(strata, io_threads):
-    node = Node(extra='\n[node]\nio_threads = %d\n' % io_threads)
+    node = Node(extra='\n[node]\nio_threads = %s\n' % io_threads)
     try:
         os.environ.update(node.env)
         node.start()
@@ -99,7 +103,7 @@ def run(strata, io_threads):
             t.join()
         for e in errors[:10]:
             print(e)
-        check(not errors, 'io_threads = %d: %d gets during %d puts, every '
+        check(not errors, 'io_threads = %s: %d gets during %d puts, every '
               'one a whole version, none older than an answered put or '
               'than the reader had seen' % (io_threads, counts['gets'],
                                             counts['puts']))
@@ -108,15 +112,15 @@ def run(strata, io_threads):
         hits = value(m, 'strata_answer_cache_hits_total')
         gets = value(m, 'strata_requests_total', op='get', result='ok')
         check(hits > counts['gets'] / 10,
-              'io_threads = %d: %d of them answered by the I/O loops' %
+              'io_threads = %s: %d of them answered by the I/O loops' %
               (io_threads, hits))
         check(gets >= counts['gets'],
-              'io_threads = %d: the GET count (%d) includes them' %
+              'io_threads = %s: the GET count (%d) includes them' %
               (io_threads, gets))
     finally:
         node.cleanup()
 
 
 strata = import_strata()
-for n in (2, 0):
+for n in IO_THREADS:
     run(strata, n)
