@@ -28,7 +28,7 @@ from opsutil import parse_metrics, value  # noqa: E402
 
 WRITERS = 4
 READERS = int(os.environ.get('ANSWERS_READERS', '6'))
-SECS = float(os.environ.get('ANSWERS_SECS', '8'))
+SECS = float(os.environ.get('ANSWERS_SECS', '5'))
 # [node] io_threads values to run with (ANSWERS_IO_THREADS="auto 2 0" ...)
 IO_THREADS = os.environ.get('ANSWERS_IO_THREADS', '2 0').split()
 BUCKET = 'answers'
