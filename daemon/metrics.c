@@ -185,27 +185,46 @@ static const struct row tier_rows[] = {
 
 static const char *const tier_names[STORE_TIERS] = { "hot", "cold" };
 
-static uint64_t field(const struct store_stats *st, size_t off, int width)
+/* The answer cache's (anscache.h), from the view. */
+#define AV(f) offsetof(struct metrics_view, f), 8
+
+static const struct row ans_rows[] = {
+	{ "strata_answer_cache_hits_total", "counter", "GETs answered on an I/O loop from the answer cache (also in strata_requests_total).", AV(ans_hits) },
+	{ "strata_answer_cache_misses_total", "counter", "Whole-object GETs the I/O loops passed on to the engine's loop.", AV(ans_misses) },
+	{ "strata_answer_cache_fills_total", "counter", "Answers the engine's loop put in the answer cache.", AV(ans_fills) },
+	{ "strata_answer_cache_bytes", "gauge", "Bytes held by the answer cache (keys, fields, bodies).", AV(ans_bytes) },
+	{ "strata_answer_cache_budget_bytes", "gauge", "[node] answer_cache_size.", AV(ans_budget) },
+	{ "strata_answer_cache_entries", "gauge", "Answers held by the answer cache.", AV(ans_entries) },
+};
+
+static uint64_t field(const void *base, size_t off, int width)
 {
 	uint64_t v;
 	unsigned u;
 
 	if (width == W4) {
-		memcpy(&u, (const char *)st + off, sizeof(u));
+		memcpy(&u, (const char *)base + off, sizeof(u));
 		return u;
 	}
-	memcpy(&v, (const char *)st + off, sizeof(v));
+	memcpy(&v, (const char *)base + off, sizeof(v));
 	return v;
+}
+
+/* One line per row, each field read from base. */
+static void render_rows(struct out *o, const struct row *rows, size_t n,
+			const void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		head(o, rows[i].name, rows[i].type, rows[i].help);
+		put(o, "%s %" PRIu64 "\n", rows[i].name,
+		    field(base, rows[i].off, rows[i].width));
+	}
 }
 
 static void render_store(struct out *o, const struct store_stats *st)
 {
-	for (size_t i = 0; i < sizeof(store_rows) / sizeof(store_rows[0]); i++) {
-		const struct row *r = &store_rows[i];
-
-		head(o, r->name, r->type, r->help);
-		put(o, "%s %" PRIu64 "\n", r->name, field(st, r->off, r->width));
-	}
+	render_rows(o, store_rows, sizeof(store_rows) / sizeof(store_rows[0]),
+		    st);
 	for (size_t i = 0; i < sizeof(tier_rows) / sizeof(tier_rows[0]); i++) {
 		const struct row *r = &tier_rows[i];
 
@@ -321,26 +340,9 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	    "strata_protocol_bytes_total{direction=\"out\"} %" PRIu64 "\n",
 	    m->bytes_received, m->bytes_sent);
 	render_requests(&o, m);
-	if (v->have_ans) {
-		head(&o, "strata_answer_cache_hits_total", "counter",
-		     "GETs answered on an I/O loop from the answer cache (also in strata_requests_total).");
-		put(&o, "strata_answer_cache_hits_total %" PRIu64 "\n", v->ans_hits);
-		head(&o, "strata_answer_cache_misses_total", "counter",
-		     "Whole-object GETs the I/O loops passed on to the engine's loop.");
-		put(&o, "strata_answer_cache_misses_total %" PRIu64 "\n", v->ans_misses);
-		head(&o, "strata_answer_cache_fills_total", "counter",
-		     "Answers the engine's loop put in the answer cache.");
-		put(&o, "strata_answer_cache_fills_total %" PRIu64 "\n", v->ans_fills);
-		head(&o, "strata_answer_cache_bytes", "gauge",
-		     "Bytes held by the answer cache (keys, fields, bodies).");
-		put(&o, "strata_answer_cache_bytes %" PRIu64 "\n", v->ans_bytes);
-		head(&o, "strata_answer_cache_budget_bytes", "gauge",
-		     "[node] answer_cache_size.");
-		put(&o, "strata_answer_cache_budget_bytes %" PRIu64 "\n", v->ans_budget);
-		head(&o, "strata_answer_cache_entries", "gauge",
-		     "Answers held by the answer cache.");
-		put(&o, "strata_answer_cache_entries %" PRIu64 "\n", v->ans_entries);
-	}
+	if (v->have_ans)
+		render_rows(&o, ans_rows, sizeof(ans_rows) / sizeof(ans_rows[0]),
+			    v);
 	if (v->have_store)
 		render_store(&o, &v->st);
 	head(&o, "strata_admin_requests_total", "counter",

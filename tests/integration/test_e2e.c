@@ -1186,18 +1186,33 @@ START_TEST(open_uploads_bounded)
 }
 END_TEST
 
-static int conns_stat(void *arg, const char *name, const char *value)
+struct stat_want {
+	const char *name;
+	long long v;
+};
+
+static int stat_pick(void *arg, const char *name, const char *value)
 {
-	if (!strcmp(name, "server.connections"))
-		*(long *)arg = strtol(value, NULL, 10);
+	struct stat_want *w = arg;
+
+	if (!strcmp(name, w->name))
+		w->v = strtoll(value, NULL, 10);
 	return 0;
+}
+
+/* One of the node's counters (strata_node_stats); -1 if it has none. */
+static long long node_stat(const char *name)
+{
+	struct stat_want w = { name, -1 };
+
+	ck_assert_int_eq(strata_node_stats(C, stat_pick, &w), 0);
+	return w.v;
 }
 
 static long server_conns(void)
 {
-	long n = -1;
+	long n = (long)node_stat("server.connections");
 
-	ck_assert_int_eq(strata_node_stats(C, conns_stat, &n), 0);
 	ck_assert_int_ge(n, 1);
 	return n;
 }
@@ -1228,13 +1243,6 @@ START_TEST(unknown_op_cut_freed)
 	ck_assert_int_le(now, before);
 }
 END_TEST
-
-static int unsent_stat(void *arg, const char *name, const char *value)
-{
-	if (!strcmp(name, "server.unsent_bytes"))
-		*(long long *)arg = strtoll(value, NULL, 10);
-	return 0;
-}
 
 /* 64 GETs of a 2 MiB object from a client that does not read yet: the
  * node reads a few at a time, so what waits for the client stays a few
@@ -1272,7 +1280,7 @@ START_TEST(unread_reads_bounded)
 	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 64, gf, n, NULL, 0);
 	raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, 64, NULL, 0, NULL, 0);
 	usleep(1000000);
-	ck_assert_int_eq(strata_node_stats(C, unsent_stat, &unsent), 0);
+	unsent = node_stat("server.unsent_bytes");
 	ck_assert_msg(unsent >= 0 && unsent < 40ll * MiB,
 		      "%lld bytes wait for the client", unsent);
 	while (ended < 64) {
@@ -1329,7 +1337,7 @@ START_TEST(big_batch_read_late)
 	raw_timeout(&r, &tv);
 	raw_send(&r, PROTO_OP_BATCH_GET, PROTO_F_END, 5, qf, n, NULL, 0);
 	usleep(1500000);
-	ck_assert_int_eq(strata_node_stats(C, unsent_stat, &unsent), 0);
+	unsent = node_stat("server.unsent_bytes");
 	ck_assert_msg(unsent >= 0 && unsent < 16ll * MiB,
 		      "%lld bytes wait for the client", unsent);
 	do {
@@ -1395,19 +1403,11 @@ END_TEST
 
 /* ---- answers from the I/O loops (daemon/anscache.h) ---- */
 
-static int answers_stat(void *arg, const char *name, const char *value)
-{
-	if (!strcmp(name, "answers.hits"))
-		*(long *)arg = strtol(value, NULL, 10);
-	return 0;
-}
-
 /* GETs answered on an I/O loop so far (the node's stats). */
 static long answers_hits(void)
 {
-	long n = -1;
+	long n = (long)node_stat("answers.hits");
 
-	ck_assert_int_eq(strata_node_stats(C, answers_stat, &n), 0);
 	ck_assert_int_ge(n, 0);
 	return n;
 }
