@@ -782,9 +782,22 @@ END_TEST
  * STRATA_EABORTED (PROTOCOL.md §8), and the connection serves the next
  * request.  (The node used to stop the get without an END: the client
  * waited for its timeout.) */
-START_TEST(get_cancelled)
+/* GET request fields for the whole of bucket/key. */
+static size_t raw_get_fields(uint8_t *f, size_t cap, const char *key)
 {
 	struct proto_get_req gq = { 0 };
+	size_t n;
+
+	gq.bucket.s = bucket;
+	gq.bucket.len = strlen(bucket);
+	gq.key.s = key;
+	gq.key.len = strlen(key);
+	ck_assert_int_eq(proto_get_req_encode(&gq, f, cap, &n), 0);
+	return n;
+}
+
+START_TEST(get_cancelled)
+{
 	struct proto_error e;
 	struct proto_header h;
 	struct raw r;
@@ -797,11 +810,7 @@ START_TEST(get_cancelled)
 	raw_open(&r);
 	raw_auth(&r);
 	raw_timeout(&r, &tv);
-	gq.bucket.s = bucket;
-	gq.bucket.len = strlen(bucket);
-	gq.key.s = "cancel-me";
-	gq.key.len = strlen(gq.key.s);
-	ck_assert_int_eq(proto_get_req_encode(&gq, f, sizeof(f), &n), 0);
+	n = raw_get_fields(f, sizeof(f), "cancel-me");
 	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 7, f, n, NULL, 0);
 	ck_assert_int_eq(raw_recv(&r, &h, f), 0);	/* the first frame */
 	usleep(300000);		/* the node fills the socket and pauses */
@@ -937,7 +946,6 @@ END_TEST
 START_TEST(cancelled_puts_end)
 {
 	struct timeval tv = { .tv_sec = 10 };
-	struct proto_get_req gq = { 0 };
 	struct proto_error e;
 	struct proto_header h;
 	struct raw r;
@@ -973,11 +981,7 @@ START_TEST(cancelled_puts_end)
 			raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, id, NULL, 0,
 				 NULL, 0);
 	}
-	gq.bucket.s = bucket;
-	gq.bucket.len = strlen(bucket);
-	gq.key.s = "cancel-target";
-	gq.key.len = strlen(gq.key.s);
-	ck_assert_int_eq(proto_get_req_encode(&gq, nf, sizeof(nf), &nn), 0);
+	nn = raw_get_fields(nf, sizeof(nf), "cancel-target");
 	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 10, nf, nn, NULL, 0);
 	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
 	ck_assert_uint_eq(h.id, 10);
@@ -1252,7 +1256,6 @@ END_TEST
 START_TEST(unread_reads_bounded)
 {
 	struct timeval tv = { .tv_sec = 20 };
-	struct proto_get_req gq = { 0 };
 	struct proto_error e;
 	struct proto_header h;
 	struct raw r;
@@ -1266,14 +1269,8 @@ START_TEST(unread_reads_bounded)
 	raw_open(&r);
 	raw_auth(&r);
 	raw_timeout(&r, &tv);
-	gq.bucket.s = bucket;
-	gq.bucket.len = strlen(bucket);
-	gq.key.s = "reads/big";
-	gq.key.len = strlen(gq.key.s);
-	ck_assert_int_eq(proto_get_req_encode(&gq, gf, sizeof(gf), &n), 0);
-	gq.key.s = "reads/missing";
-	gq.key.len = strlen(gq.key.s);
-	ck_assert_int_eq(proto_get_req_encode(&gq, mf, sizeof(mf), &mn), 0);
+	n = raw_get_fields(gf, sizeof(gf), "reads/big");
+	mn = raw_get_fields(mf, sizeof(mf), "reads/missing");
 	for (uint64_t id = 1; id <= 62; id++)
 		raw_send(&r, PROTO_OP_GET, PROTO_F_END, id, gf, n, NULL, 0);
 	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 63, mf, mn, NULL, 0);
@@ -1467,19 +1464,6 @@ START_TEST(answers_follow_writes)
 	strata_client_free(c2);
 }
 END_TEST
-
-static size_t raw_get_fields(uint8_t *f, size_t cap, const char *key)
-{
-	struct proto_get_req gq = { 0 };
-	size_t n;
-
-	gq.bucket.s = bucket;
-	gq.bucket.len = strlen(bucket);
-	gq.key.s = key;
-	gq.key.len = strlen(key);
-	ck_assert_int_eq(proto_get_req_encode(&gq, f, cap, &n), 0);
-	return n;
-}
 
 /* Append one frame to out at *len. */
 static void frame_add(uint8_t *out, size_t *len, uint8_t op, uint16_t flags,
