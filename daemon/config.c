@@ -195,6 +195,7 @@ static const struct key keys[] = {
 	{ "node", "send_timeout_ms", K_U32, OFF(send_timeout_ms), 0, 0, 86400000, 0 },
 	{ "node", "body_timeout_ms", K_U32, OFF(body_timeout_ms), 0, 0, 86400000, 0 },
 	{ "node", "answer_cache_size", K_SIZE, OFF(answer_cache_size), 8, 0, 1ll << 40, 0 },
+	{ "node", "io_uring_sends", K_BOOL, OFF(io_uring_sends), 0, 0, 0, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
 	{ "tls", "key", K_STR, OFF(tls_key), CAP(tls_key), 0, 0, 0 },
 	{ "tls", "client_ca", K_STR, OFF(tls_client_ca), CAP(tls_client_ca), 0, 0, 0 },
@@ -527,6 +528,7 @@ void config_defaults(struct config *c)
 	c->max_output_buffer = 1ull << 30;
 	c->io_threads = -1;
 	c->answer_cache_size = 64u << 20;
+	c->io_uring_sends = true;
 	set_str(c->master_key, sizeof(c->master_key), "/etc/strata/master.key");
 	c->chunk_size = STORE_DEFAULT_CHUNK;
 	c->zstd_level = 1;

@@ -40,6 +40,7 @@ struct config {
 	uint32_t send_timeout_ms;	/* a reader that reads nothing */
 	uint32_t body_timeout_ms;	/* an upload that stopped */
 	uint64_t answer_cache_size;	/* anscache.h; 0: none */
+	bool io_uring_sends;		/* net_server_set_uring */
 	/* [tls] */
 	char tls_cert[CONFIG_PATH_MAX];
 	char tls_key[CONFIG_PATH_MAX];

@@ -538,6 +538,8 @@ static void reload(struct app *a)
 		note(later, sizeof(later), "[node] io_threads");
 	if (nc.answer_cache_size != a->cfg.answer_cache_size)
 		note(later, sizeof(later), "[node] answer_cache_size");
+	if (nc.io_uring_sends != a->cfg.io_uring_sends)
+		note(later, sizeof(later), "[node] io_uring_sends");
 	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
 	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
 		note(later, sizeof(later), "[tiers] hot, cold");
@@ -794,6 +796,8 @@ static int start(struct app *a)
 		if (threads > IO_THREADS_AUTO_MAX)
 			threads = IO_THREADS_AUTO_MAX;
 	}
+	/* Each loop's sends go out in one io_uring_enter per iteration. */
+	net_server_set_uring(a->net, a->cfg.io_uring_sends);
 	rc = net_server_set_threads(a->net, (unsigned)threads);
 	if (rc && rc != -EAGAIN) {
 		log_err("main", "starting I/O threads: %s", strerror(-rc));

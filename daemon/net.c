@@ -59,6 +59,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "net_int.h"
 #include "tls.h"
@@ -69,6 +70,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void deliver(struct net_conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void on_write(uv_write_t *req, int status);
+static void on_send(struct uring_req *req, ssize_t res);
+static void conn_fin(struct net_conn *c);
 static void on_timer(uv_timer_t *t);
 
 void net_limits_default(struct net_limits *l)
@@ -183,14 +186,32 @@ void net__io_free(struct net_io *io)
 	free(io);
 }
 
+static void on_inline_ring_close(void *arg)
+{
+	struct net_server *s = arg;
+
+	s->handles--;
+	net__server_maybe_free(s);
+}
+
 /* Free the server once nothing refers to it (from a close callback). */
 void net__server_maybe_free(struct net_server *s)
 {
 	void (*cb)(void *arg);
 	void *arg;
 
-	if (!s->closing || s->handles || s->nconns || s->nrefused ||
-	    s->io_done < s->nio)
+	if (!s->closing || s->nconns || s->nrefused || s->io_done < s->nio)
+		return;
+	if (s->inl->ring) {
+		/* No connection is left to send through it. */
+		struct uring *r = s->inl->ring;
+
+		s->inl->ring = NULL;
+		s->handles++;
+		uring_close(r, on_inline_ring_close, s);
+		return;
+	}
+	if (s->handles)
 		return;
 	cb = s->close_cb;
 	arg = s->arg;
@@ -244,6 +265,23 @@ static void on_conn_handle_close(uv_handle_t *h)
 	net__emit_closed(c);	/* inline: may free the server */
 }
 
+/* Drop the sends waiting behind the one in the kernel (if any). */
+static void sends_drop(struct net_conn *c)
+{
+	struct net_send *w, *next, *keep = c->sending ? c->sq_head : NULL;
+
+	for (w = keep ? keep->next : c->sq_head; w; w = next) {
+		next = w->next;
+		c->out_queued -= w->len - w->off;
+		count_sub(c, w->len - w->off);
+		free(w->buf);
+		free(w);
+	}
+	if (keep)
+		keep->next = NULL;
+	c->sq_head = c->sq_tail = keep;
+}
+
 /* -> CLOSING: queued output is dropped. */
 void net__conn_close_now(struct net_conn *c, int reason)
 {
@@ -260,8 +298,24 @@ void net__conn_close_now(struct net_conn *c, int reason)
 	/* TLS output never flushed now never will be. */
 	count_sub(c, c->tls_counted);
 	c->tls_counted = 0;
-	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_close);
+	sends_drop(c);
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_close);
+	if (c->sending) {
+		/*
+		 * A send is in the kernel, perhaps waiting for a peer that
+		 * reads nothing: the socket stays open (its number must not
+		 * be reused under the send) until the send is over, which
+		 * shutdown() makes it now (-EPIPE at worst).
+		 */
+		uv_os_fd_t fd;
+
+		net__conn_read_stop(c);
+		if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+			shutdown(fd, SHUT_RDWR);
+		c->close_due = true;
+		return;
+	}
+	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_close);
 }
 
 /*
@@ -276,7 +330,10 @@ void net__conn_close_now(struct net_conn *c, int reason)
  */
 static uint64_t sock_acked(struct net_conn *c)
 {
-	size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+	/* Bytes not yet handed to the socket: libuv's queue, or what the
+	 * ring's sends have not sent yet. */
+	size_t q = c->io->ring_tried ? c->out_queued :
+		   uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
 	uv_os_fd_t fd;
 	int outq = 0;
 
@@ -286,17 +343,152 @@ static uint64_t sock_acked(struct net_conn *c)
 	return c->wtotal - q - (uint64_t)outq;
 }
 
-/* Called before output is queued: start watching when it is the first. */
-static void send_watch(struct net_conn *c)
+/* Output waits for the socket: the send timeout starts from here. */
+static void send_watch_start(struct net_conn *c)
 {
-	if (!c->send_ms || c->out_queued)
-		return;
 	c->wprogress = uv_now(c->io->loop);
 	c->acked_last = sock_acked(c);
 	if (c->state == NC_OPEN &&
 	    (!uv_is_active((uv_handle_t *)&c->timer) ||
 	     uv_timer_get_due_in(&c->timer) > c->send_ms))
 		uv_timer_start(&c->timer, on_timer, c->send_ms, 0);
+}
+
+/* Called before output is queued: start watching when it is the first. */
+static void send_watch(struct net_conn *c)
+{
+	if (!c->send_ms || c->out_queued)
+		return;
+	send_watch_start(c);
+}
+
+/* The loop's ring for socket sends, made with its first output; NULL:
+ * libuv's writes (net_server_set_uring off, or no io_uring here).  Either
+ * way every connection of the loop uses the same one. */
+static struct uring *io_ring(struct net_io *io)
+{
+	int r;
+
+	if (io->ring_tried)
+		return io->ring;
+	io->ring_tried = true;
+	if (!io->s->use_uring)
+		return NULL;
+	r = uring_new(io->loop, NET_URING_ENTRIES, &io->ring);
+	if (r < 0) {
+		io->ring = NULL;
+		log_warn("net", "io_uring for socket sends: %s; sending with "
+			 "write(2) instead", strerror(-r));
+	}
+	return io->ring;
+}
+
+/* Send the head of c's queue. */
+static void send_head(struct net_conn *c)
+{
+	struct net_send *w = c->sq_head;
+	uv_os_fd_t fd;
+	int r;
+
+	r = uv_fileno((uv_handle_t *)&c->tcp, &fd);
+	if (r == 0)
+		r = uring_send(c->io->ring, &w->req, fd, w->buf + w->off,
+			       w->len - w->off, on_send);
+	if (r < 0) {
+		net__conn_close_now(c, r);	/* drops the queue */
+		return;
+	}
+	c->sending = true;
+}
+
+/* Queue len bytes of ciphertext (counted of them in tls_counted until
+ * now) for the ring; one send per connection is in the kernel at a time,
+ * so they go out in order. */
+static void conn_send(struct net_conn *c, uint8_t *buf, size_t len,
+		      size_t counted)
+{
+	struct net_send *w = malloc(sizeof(*w));
+
+	if (!w) {
+		free(buf);
+		count_sub(c, counted);
+		net__conn_close_now(c, -ENOMEM);
+		return;
+	}
+	memset(&w->req, 0, sizeof(w->req));
+	w->req.data = w;
+	/* What the socket takes leaves the counts at once, as with libuv's
+	 * partial writes: pending output is what waits for the socket. */
+	w->req.partial = true;
+	w->c = c;
+	w->buf = buf;
+	w->len = len;
+	w->off = 0;
+	w->next = NULL;
+	/* Whether the socket takes it at once is known only once the
+	 * prepare pass has submitted it (libuv's write says at once): the
+	 * pass then starts the watch of what is still in the kernel. */
+	if (c->send_ms && !c->out_queued && !c->watch_listed) {
+		c->watch_listed = true;
+		c->watch_next = c->io->watch;
+		c->io->watch = c;
+	}
+	c->wtotal += len;
+	c->out_queued += len;
+	count_add(c, len - counted);	/* counted <= len */
+	if (c->sq_tail)
+		c->sq_tail->next = w;
+	else
+		c->sq_head = w;
+	c->sq_tail = w;
+	if (!c->sending)
+		send_head(c);
+}
+
+static void on_send(struct uring_req *req, ssize_t res)
+{
+	struct net_send *w = req->data;
+	struct net_conn *c = w->c;
+	struct net_io *io = c->io;
+
+	c->sending = false;
+	if (res > 0) {
+		c->out_queued -= (size_t)res;
+		count_sub(c, (size_t)res);
+		w->off += (size_t)res;
+	}
+	if (w->off == w->len || res <= 0 || c->state == NC_CLOSING) {
+		c->out_queued -= w->len - w->off;
+		count_sub(c, w->len - w->off);
+		c->sq_head = w->next;
+		if (!c->sq_head)
+			c->sq_tail = NULL;
+		free(w->buf);
+		free(w);
+	}
+	/* The connection's own next step first: the drain callbacks below
+	 * may write to it (or close it). */
+	if (c->state == NC_CLOSING) {
+		/* close_now dropped the rest and left the socket to us. */
+		if (c->close_due) {
+			c->close_due = false;
+			uv_close((uv_handle_t *)&c->tcp, on_conn_handle_close);
+		}
+	} else if (res < 0) {
+		log_debug("net", "%s: send: %s", c->peer, uv_strerror((int)res));
+		net__conn_close_now(c, (int)res);
+	} else {
+		c->last_active = uv_now(io->loop);
+		c->wprogress = c->last_active;
+		if (c->sq_head) {
+			send_head(c);	/* the rest of a short send, or the next */
+		} else if (c->fin_due) {
+			c->fin_due = false;
+			conn_fin(c);
+		}
+	}
+	io_check_server_drain(io);
+	io_check_drain(c);	/* OPEN only */
 }
 
 /* Hand everything TLS has produced to the socket, as one write. */
@@ -316,6 +508,10 @@ static void conn_flush(struct net_conn *c)
 	 * not take at once is out_queued below. */
 	counted = len < c->tls_counted ? len : c->tls_counted;
 	c->tls_counted -= counted;
+	if (io_ring(io)) {
+		conn_send(c, buf, len, counted);
+		return;
+	}
 	/* Nothing queued: try the socket directly.  Most responses fit the
 	 * socket buffer, and a write that completes here costs no write
 	 * request, no callback and no epoll re-arm. */
@@ -420,6 +616,18 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	uv_timer_start(&c->timer, on_timer, NET_LINGER_MS, 0);
 }
 
+/* SHUTTING, all output handed to the socket (libuv's shutdown request
+ * waits for libuv's own queue; the ring's is empty): FIN. */
+static void conn_fin(struct net_conn *c)
+{
+	int r;
+
+	c->shutdown.data = c;
+	r = uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown);
+	if (r < 0)
+		net__conn_close_now(c, r);
+}
+
 /*
  * -> SHUTTING: send what is queued (with close_notify if `notify` and the
  * handshake is done; a failed handshake's alert otherwise), then FIN.
@@ -446,12 +654,12 @@ void net__conn_shutdown(struct net_conn *c, int reason, bool notify)
 	conn_read_start(c);
 	if (c->state == NC_CLOSING)
 		return;
-	c->shutdown.data = c;
-	r = uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown);
-	if (r < 0) {
-		net__conn_close_now(c, r);
+	if (c->sq_head)
+		c->fin_due = true;	/* on_send, once the ring sent it all */
+	else
+		conn_fin(c);
+	if (c->state == NC_CLOSING)
 		return;
-	}
 	uv_timer_start(&c->timer, on_timer, c->io->lim.close_timeout_ms, 0);
 }
 
@@ -804,15 +1012,25 @@ void net__on_prepare(uv_prepare_t *h)
 
 	/* Conns may be re-added while we go (on_data writing): the list is
 	 * drained, not walked. */
-	while ((c = io->work_head) != NULL) {
-		conn_unschedule(c);
-		if (c->want_input) {
-			c->want_input = false;
-			process_input(c);
-			conn_unschedule(c);	/* flushed just below */
+	do {
+		while ((c = io->work_head) != NULL) {
+			conn_unschedule(c);
+			if (c->want_input) {
+				c->want_input = false;
+				process_input(c);
+				conn_unschedule(c);	/* flushed just below */
+			}
+			if (c->state < NC_SHUTTING)
+				conn_flush(c);
 		}
-		if (c->state < NC_SHUTTING)
-			conn_flush(c);
+		/* All of this iteration's sends in one system call; what
+		 * completes at once may bring more work (a drain). */
+	} while (io->ring && uring_submit(io->ring) && io->work_head);
+	while ((c = io->watch) != NULL) {
+		io->watch = c->watch_next;
+		c->watch_listed = false;
+		if (c->sending && c->state == NC_OPEN)
+			send_watch_start(c);
 	}
 	if (io->threaded) {
 		net__io_flush_events(io);
@@ -1168,6 +1386,7 @@ int net_listen(uv_loop_t *loop, const char *addr, int port,
 	s->loop = loop;
 	s->cbs = *cbs;
 	s->arg = arg;
+	s->use_uring = true;
 	net_limits_default(&s->lim);
 	s->inl = net__io_new(s, loop);
 	if (!s->inl) {
@@ -1236,6 +1455,20 @@ int net_tcp_port(const uv_tcp_t *h)
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return -EAFNOSUPPORT;
+}
+
+void net_server_set_uring(struct net_server *s, bool on)
+{
+	s->use_uring = on;
+}
+
+bool net_server_uring(const struct net_server *s)
+{
+	if (!s->use_uring)
+		return false;
+	if (!threaded(s))
+		return !s->inl->ring_tried || s->inl->ring;
+	return true;
 }
 
 unsigned net_server_conns(const struct net_server *s)

@@ -29,10 +29,13 @@
  * output, cannot stall the others.
  *
  * Writes made during one loop iteration go out together, just before the
- * loop blocks (one uv_write per connection per iteration).
+ * loop blocks: one send per connection, all of them submitted to the
+ * loop's io_uring at once (net_server_set_uring; or one write(2) per
+ * connection through libuv).
  *
- * The process must ignore SIGPIPE (libuv writes with write(2)), so that a
- * peer gone mid-write is an error code, not a signal.
+ * The process must ignore SIGPIPE (libuv writes with write(2); the ring's
+ * sends use MSG_NOSIGNAL), so that a peer gone mid-write is an error code,
+ * not a signal.
  *
  * Threads: by default connections run on the loop given to net_listen.
  * With net_server_set_threads(s, n) their sockets, TLS and timers run on n
@@ -156,6 +159,20 @@ int net_listen(uv_loop_t *loop, const char *addr, int port,
 int net_server_set_threads(struct net_server *s, unsigned n);
 /* I/O threads running (0: connections run on the listen loop). */
 unsigned net_server_threads(const struct net_server *s);
+
+/*
+ * Send through io_uring (on: the default) or with write(2) through libuv.
+ * On, each I/O loop (the listen loop too, inline) makes its own ring with
+ * its first output, and the sends of one loop iteration, all its
+ * connections', go to the kernel in one io_uring_enter, where libuv
+ * writes each connection's with a system call of its own.  Where a loop
+ * cannot make a ring (io_uring disabled), it logs that and writes with
+ * libuv.  Call before the loop runs (and before net_server_set_threads).
+ * net_server_uring(): on, and no loop found it unavailable so far (an
+ * I/O thread's failure shows only in the log).
+ */
+void net_server_set_uring(struct net_server *s, bool on);
+bool net_server_uring(const struct net_server *s);
 
 /*
  * Replace the limits (config reload).  max_conns and the output marks apply

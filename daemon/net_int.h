@@ -15,7 +15,11 @@
 #include <uv.h>
 
 #include "net.h"
+#include "uring.h"
 
+/* Each I/O loop's ring: sends in the kernel at once (one per connection
+ * at most; more wait on the ring's queue). */
+#define NET_URING_ENTRIES 256u
 /* Socket reads this large feed OpenSSL's read-ahead whole records by the
  * dozen: one syscall per 256 KiB, not per record (LIMITS.md: ~40%). */
 #define NET_READ_BUF (256u << 10)
@@ -112,7 +116,16 @@ struct net_conn {
 	uint64_t wprogress;	/* uv_now() when queued output last moved */
 	uint64_t acked_last;	/* bytes the peer had taken then */
 	uint64_t wtotal;	/* bytes ever handed to the socket or libuv */
-	size_t out_queued;	/* bytes in uv_write requests */
+	size_t out_queued;	/* bytes in uv_write requests, or not yet
+				 * taken by the socket from the ring's sends */
+	/* With the loop's ring (io->ring): ciphertext buffers to send, in
+	 * order; the head is in the kernel while `sending`. */
+	struct net_send *sq_head, *sq_tail;
+	bool sending;
+	bool fin_due;		/* SHUTTING: uv_shutdown once sent */
+	bool close_due;		/* CLOSING: uv_close(tcp) once sent */
+	bool watch_listed;	/* on io->watch */
+	struct net_conn *watch_next;
 	size_t tls_counted;	/* TLS output of net_conn_write, not flushed */
 	struct net_conn *prev, *next;		/* io->conns */
 	struct net_conn *wprev, *wnext;		/* io->work */
@@ -154,6 +167,16 @@ struct net_write {
 	size_t len;
 };
 
+/* One ciphertext buffer sent through the loop's ring. */
+struct net_send {
+	struct uring_req req;	/* first: the completion finds the rest */
+	struct net_conn *c;
+	uint8_t *buf;
+	size_t len;
+	size_t off;		/* sent so far (short sends complete) */
+	struct net_send *next;
+};
+
 /* A connection over the limit: read, FIN, close; no TLS. */
 struct net_refused {
 	uv_tcp_t tcp;
@@ -169,6 +192,13 @@ struct net_io {
 	uv_loop_t own;			/* threaded: the thread's loop */
 	uv_thread_t thread;
 	uv_prepare_t prepare;
+	/* Socket sends go through this ring, made with the loop's first
+	 * output (ring_tried); NULL: through libuv's writes. */
+	struct uring *ring;
+	bool ring_tried;
+	/* Conns whose first queued send the prepare pass submits: those it
+	 * leaves in the kernel start their send timeout. */
+	struct net_conn *watch;
 	struct net_queue cmds;		/* threaded */
 	struct net_conn *conns;
 	unsigned nconns;
@@ -199,6 +229,7 @@ struct net_server {
 	unsigned nrefused;		/* refused sockets not yet closed */
 	uint64_t refused_total;		/* refused over max_conns, ever */
 	bool closing;
+	bool use_uring;			/* net_server_set_uring */
 	bool accept_stopped;	/* the listener is closed (or closing) */
 	bool at_limit;			/* "limit reached" logged */
 	atomic_bool drain_owed;		/* out_total passed out_total_cap */

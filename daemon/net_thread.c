@@ -480,6 +480,10 @@ static void io_maybe_finish(struct net_io *io)
 		return;
 	io->finished = true;
 	net__io_flush_events(io);
+	if (io->ring) {
+		uring_close(io->ring, NULL, NULL);	/* nothing in flight */
+		io->ring = NULL;
+	}
 	uv_close((uv_handle_t *)&io->prepare, NULL);
 	uv_close((uv_handle_t *)&io->cmds.async, NULL);
 }

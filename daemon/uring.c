@@ -45,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,10 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct uring_req *req)
 						      req->off,
 						      SYNC_FILE_RANGE_WRITE);
 			break;
+		case URING_SEND:
+			io_uring_prep_send(sqe, req->fd, req->buf + req->done,
+					   n, MSG_NOSIGNAL);
+			break;
 		}
 	}
 	io_uring_sqe_set_data(sqe, req);
@@ -207,13 +212,10 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct uring_req *req)
 		io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
 }
 
-/*
- * Runs once per loop iteration, just before libuv blocks: move queued
- * requests into SQEs (up to the cap) and submit them in one system call.
- */
-static void on_prepare(uv_prepare_t *h)
+/* Move queued requests into SQEs (up to the cap) and submit them in one
+ * system call. */
+static void submit_queued(struct uring *r)
 {
-	struct uring *r = h->data;
 	int ret;
 
 	while (r->qhead && r->in_kernel < r->cap) {
@@ -229,12 +231,20 @@ static void on_prepare(uv_prepare_t *h)
 	} while (ret == -EINTR);
 	/*
 	 * On another error (-EAGAIN, -EBUSY: the kernel is short of memory)
-	 * the SQEs stay in the SQ and update_handles() keeps this handle
-	 * active.  Nothing in the kernel may be left to wake the loop, so
-	 * signal our own eventfd: the loop goes round and retries.
+	 * the SQEs stay in the SQ and update_handles() keeps the prepare
+	 * handle active.  Nothing in the kernel may be left to wake the loop,
+	 * so signal our own eventfd: the loop goes round and retries.
 	 */
 	if (ret < 0)
 		eventfd_write(r->efd, 1);
+}
+
+/* Runs once per loop iteration, just before libuv blocks. */
+static void on_prepare(uv_prepare_t *h)
+{
+	struct uring *r = h->data;
+
+	submit_queued(r);
 	update_handles(r);
 }
 
@@ -266,7 +276,7 @@ static void on_cqe(struct uring *r, struct uring_req *req, int res)
 	}
 
 	req->done += (size_t)res;
-	if (req->done >= req->len) {
+	if (req->done >= req->len || (req->partial && res > 0)) {
 		complete(r, req, (ssize_t)req->done);
 	} else if (res == 0) {
 		/*
@@ -283,10 +293,32 @@ static void on_cqe(struct uring *r, struct uring_req *req, int res)
 	}
 }
 
+/*
+ * Each CQE is consumed (cqe_seen) before its callback runs, and the
+ * callback cannot touch the ring (it only links onto r->queue), so running
+ * callbacks while reaping is safe.  Requests queued here are submitted by
+ * the next on_prepare (or uring_submit).  Returns the CQEs handled.
+ */
+static unsigned reap(struct uring *r)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n = 0;
+
+	while (io_uring_peek_cqe(&r->ring, &cqe) == 0) {
+		struct uring_req *req = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&r->ring, cqe);
+		r->in_kernel--;
+		n++;
+		on_cqe(r, req, res);
+	}
+	return n;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct uring *r = h->data;
-	struct io_uring_cqe *cqe;
 	uint64_t n;
 
 	(void)status;
@@ -299,22 +331,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	 */
 	while (read(r->efd, &n, sizeof(n)) < 0 && errno == EINTR)
 		;
-
-	/*
-	 * Each CQE is consumed (cqe_seen) before its callback runs, and the
-	 * callback cannot touch the ring (it only links onto r->queue), so
-	 * running callbacks while reaping is safe.  The loop ends: requests
-	 * queued here are submitted only by the next on_prepare.
-	 */
-	while (io_uring_peek_cqe(&r->ring, &cqe) == 0) {
-		struct uring_req *req = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-
-		io_uring_cqe_seen(&r->ring, cqe);
-		r->in_kernel--;
-		on_cqe(r, req, res);
-	}
-
+	reap(r);
 	if (r->closing && r->inflight == 0)
 		close_handles(r);
 	else
@@ -446,6 +463,46 @@ int uring_writeback(struct uring *r, struct uring_req *req, int fd,
 		    uint64_t off, uint32_t len, uring_cb cb)
 {
 	return queue_op(r, req, URING_WRITEBACK, fd, NULL, len, off, cb);
+}
+
+int uring_send(struct uring *r, struct uring_req *req, int fd,
+	       const void *buf, size_t len, uring_cb cb)
+{
+	return queue_op(r, req, URING_SEND, fd, (void *)buf, len, 0, cb);
+}
+
+/* Rounds of submit-and-reap in one uring_submit before it leaves the
+ * rest to the next iteration (and wakes the loop for it). */
+#define URING_SUBMIT_ROUNDS 4
+
+unsigned uring_submit(struct uring *r)
+{
+	unsigned n = 0;
+
+	for (int round = 0; round < URING_SUBMIT_ROUNDS; round++) {
+		if (r->handles_closing || !r->qhead || r->in_kernel >= r->cap)
+			break;
+		/*
+		 * Completions posted during the submission (ours to reap just
+		 * below) need not signal the eventfd: that would cost the
+		 * loop a wake-up and a read for nothing.  Only this thread
+		 * completes them (inline, or in its task work), so none is
+		 * missed; the fence orders re-enabling before the peek.
+		 * Kernels before 5.8 have no such switch: then it signals.
+		 */
+		io_uring_cq_eventfd_toggle(&r->ring, false);
+		submit_queued(r);
+		io_uring_cq_eventfd_toggle(&r->ring, true);
+		atomic_thread_fence(memory_order_seq_cst);
+		n += reap(r);
+	}
+	if (r->qhead && !r->handles_closing)
+		eventfd_write(r->efd, 1);	/* on_prepare takes the rest */
+	if (r->closing && r->inflight == 0)
+		close_handles(r);
+	else
+		update_handles(r);
+	return n;
 }
 
 unsigned uring_inflight(const struct uring *r)

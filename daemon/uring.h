@@ -38,7 +38,8 @@ struct uring_req;
 /* res: bytes transferred (reads/writes), 0 (fdatasync), or a negative errno. */
 typedef void (*uring_cb)(struct uring_req *req, ssize_t res);
 
-enum uring_op { URING_READ, URING_WRITE, URING_FDATASYNC, URING_WRITEBACK };
+enum uring_op { URING_READ, URING_WRITE, URING_FDATASYNC, URING_WRITEBACK,
+		URING_SEND };
 
 struct uring_req {
 	/* public: set by the caller */
@@ -48,6 +49,10 @@ struct uring_req {
 	 * instead of trying it inline during submission: for large
 	 * page-cache reads, the copy then runs off the loop thread. */
 	bool async;
+	/* Complete a send or write with what a short transfer moved (res
+	 * may then be less than len) instead of sending the rest: the
+	 * caller sees progress as it happens, and queues the rest itself. */
+	bool partial;
 	/* private */
 	enum uring_op op;
 	int fd;
@@ -92,6 +97,30 @@ int uring_fdatasync(struct uring *r, struct uring_req *req, int fd,
  */
 int uring_writeback(struct uring *r, struct uring_req *req, int fd,
 		    uint64_t off, uint32_t len, uring_cb cb);
+
+/*
+ * Send len bytes to a connected stream socket (IORING_OP_SEND, with
+ * MSG_NOSIGNAL), all of them: a short send is resubmitted for the rest
+ * (unless req->partial).
+ * A socket whose buffer is full is waited on by the kernel (its poll
+ * wakes the send), whatever O_NONBLOCK says.  Only the caller's own
+ * socket: the fd must stay open until the callback (shutdown(2) ends a
+ * send that waits: it completes with -EPIPE).
+ */
+int uring_send(struct uring *r, struct uring_req *req, int fd,
+	       const void *buf, size_t len, uring_cb cb);
+
+/*
+ * Submit what is queued now, in one system call, and run the callbacks
+ * of what completed during it (a send to a socket with room completes
+ * there), without waiting for the next loop iteration.  For callers that
+ * queue requests from a prepare callback of their own, which may run
+ * after the ring's in the same iteration: anything queued then would wait
+ * for the loop's next wake-up.  Callbacks run from here may queue more;
+ * that too is submitted before this returns (or the loop is woken for
+ * it).  Returns the number of completions handled.
+ */
+unsigned uring_submit(struct uring *r);
 
 /* Requests queued or in the kernel (for metrics and tests). */
 unsigned uring_inflight(const struct uring *r);

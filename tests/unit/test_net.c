@@ -98,6 +98,9 @@ static void fx_listen(void);
 /* I/O threads for the server under test: 0 (connections on the test's
  * loop) or 2 (each test runs again in the "threaded" case). */
 static unsigned net_threads;
+/* Sends through libuv's write(2) instead of the loop's io_uring (the
+ * "inline-write" case: what a node without io_uring does). */
+static bool net_no_uring;
 
 static void setup(void)
 {
@@ -329,6 +332,8 @@ static void fx_listen(void)
 				    &F.srv), 0);
 	F.port = net_server_port(F.srv);
 	ck_assert_int_gt(F.port, 0);
+	if (net_no_uring)
+		net_server_set_uring(F.srv, false);
 	ck_assert_int_eq(net_server_set_threads(F.srv, net_threads), 0);
 	ck_assert_uint_eq(net_server_threads(F.srv), net_threads);
 }
@@ -539,6 +544,10 @@ START_TEST(test_echo_exporter)
 	ck_assert_mem_eq(cl.exp[1], F.exp[1], 32);
 	ck_assert_mem_ne(F.exp[0], F.exp[1], 32);
 	ck_assert_int_eq(F.subj_rc[0], -ENOENT);
+	/* Sent through the loop's io_uring, unless the case set it off
+	 * (inline, the ring is made with the first output: a kernel without
+	 * io_uring would show here). */
+	ck_assert(net_server_uring(F.srv) == !net_no_uring);
 	/* The clients ended with close_notify. */
 	ck_assert_int_eq(F.reasons[0], 0);
 	ck_assert_int_eq(F.reasons[1], 0);
@@ -1234,6 +1243,20 @@ static void teardown_threaded(void)
 	net_threads = 0;
 }
 
+static void setup_write(void)
+{
+	net_no_uring = true;
+	setup();
+}
+
+static void teardown_write(void)
+{
+	if (F.srv)
+		ck_assert(!net_server_uring(F.srv));
+	teardown();
+	net_no_uring = false;
+}
+
 static void add_tests(TCase *tc)
 {
 	tcase_add_test(tc, test_echo_exporter);
@@ -1258,6 +1281,7 @@ int main(void)
 	Suite *s = suite_create("net");
 	TCase *tc = tcase_create("inline");
 	TCase *tt = tcase_create("threaded");
+	TCase *tw = tcase_create("inline-write");
 	SRunner *sr;
 	int failed;
 
@@ -1269,6 +1293,10 @@ int main(void)
 	tcase_set_timeout(tt, 60);
 	add_tests(tt);
 	suite_add_tcase(s, tt);
+	tcase_add_checked_fixture(tw, setup_write, teardown_write);
+	tcase_set_timeout(tw, 60);
+	add_tests(tw);
+	suite_add_tcase(s, tw);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

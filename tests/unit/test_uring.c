@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Unit tests for uring.c: data round trips, batching past the ring size,
- * short transfers, injected errors, re-entrant callbacks, and closing.
+ * short transfers, injected errors, re-entrant callbacks, socket sends,
+ * submitting at once, and closing.
  */
 #include <check.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -788,6 +790,116 @@ START_TEST(t_pipe_short_write)
 }
 END_TEST
 
+/*
+ * A send to a stream socket whose reader is slow: the kernel waits on the
+ * full socket (O_NONBLOCK or not) and the rest of a short send follows;
+ * every byte arrives, in order, and the callback comes once.
+ */
+START_TEST(t_send_stream)
+{
+	const size_t len = 4 << 20;
+	struct fixture fx;
+	uint8_t *data = tu_xmalloc(len), *back = tu_xmalloc(len);
+	struct outcome o = { 0 };
+	struct uring_req req = { .data = &o };
+	struct pipe_peer peer;
+	pthread_t tid;
+	int sv[2];
+
+	fx_open(&fx, 8);
+	tu_fill(data, len, 23);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+	peer = (struct pipe_peer){ .fd = sv[1], .buf = back, .len = len };
+	ck_assert_int_eq(pthread_create(&tid, NULL, pipe_reader, &peer), 0);
+	ck_assert_int_eq(uring_send(fx.r, &req, sv[0], data, len, record_cb),
+			 0);
+	run_idle(&fx);
+	ck_assert_int_eq(o.calls, 1);
+	ck_assert_int_eq(o.res, (ssize_t)len);
+	close(sv[0]);	/* the reader's EOF */
+	ck_assert_int_eq(pthread_join(tid, NULL), 0);
+	ck_assert_uint_eq(peer.got, len);
+	ck_assert_int_eq(memcmp(back, data, len), 0);
+	close(sv[1]);
+	fx_close(&fx);
+	free(data);
+	free(back);
+}
+END_TEST
+
+/*
+ * uring_submit: sends to sockets with room complete within the call (their
+ * callbacks have run when it returns, without the loop), and a send queued
+ * by such a callback goes in the same call.  A send waiting on a full
+ * socket is ended by shutdown(2) with -EPIPE, and no signal.
+ */
+struct chain2 {
+	struct fixture *fx;
+	struct uring_req next;
+	struct outcome o2;
+	int fd;
+	uint8_t byte;
+};
+
+static void first_cb(struct uring_req *req, ssize_t res)
+{
+	struct chain2 *ch = req->data;
+
+	ck_assert_int_eq(res, 1);
+	ch->next.data = &ch->o2;
+	ck_assert_int_eq(uring_send(ch->fx->r, &ch->next, ch->fd, &ch->byte,
+				    1, record_cb), 0);
+}
+
+START_TEST(t_submit_now)
+{
+	static uint8_t fill[64 << 10];
+	struct fixture fx;
+	struct chain2 ch = { .fx = &fx, .byte = 'b' };
+	struct uring_req first = { .data = &ch }, stuck = { 0 };
+	struct outcome so = { 0 };
+	uint8_t got[2];
+	int sv[2], tv[2];
+
+	fx_open(&fx, 8);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+	ch.fd = sv[0];
+	ck_assert_int_eq(uring_send(fx.r, &first, sv[0], "a", 1, first_cb), 0);
+	ck_assert_uint_ge(uring_submit(fx.r), 2);
+	ck_assert_int_eq(ch.o2.calls, 1);
+	ck_assert_int_eq(ch.o2.res, 1);
+	ck_assert_int_eq(uring_inflight(fx.r), 0);
+	ck_assert_int_eq(read(sv[1], got, 2), 2);
+	ck_assert_int_eq(memcmp(got, "ab", 2), 0);
+
+	/* A full socket: the send waits in the kernel until shutdown. */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    tv), 0);
+	ck_assert_int_eq(fcntl(tv[0], F_SETFL, O_NONBLOCK), 0);
+	while (write(tv[0], fill, sizeof(fill)) > 0)
+		;
+	stuck.data = &so;
+	ck_assert_int_eq(uring_send(fx.r, &stuck, tv[0], fill, sizeof(fill),
+				    record_cb), 0);
+	ck_assert_uint_eq(uring_submit(fx.r), 0);
+	uv_run(&fx.loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(so.calls, 0);
+	ck_assert_int_eq(uring_inflight(fx.r), 1);
+	ck_assert_int_eq(shutdown(tv[0], SHUT_RDWR), 0);
+	run_idle(&fx);
+	ck_assert_int_eq(so.calls, 1);
+	ck_assert_int_eq(so.res, -EPIPE);
+	close(sv[0]);
+	close(sv[1]);
+	close(tv[0]);
+	close(tv[1]);
+	fx_close(&fx);
+}
+END_TEST
+
 static Suite *uring_suite(void)
 {
 	Suite *s = suite_create("uring");
@@ -807,6 +919,8 @@ static Suite *uring_suite(void)
 	tcase_add_test(io, t_chain);
 	tcase_add_loop_test(io, t_pipe_short_read, 0, 2);
 	tcase_add_test(io, t_pipe_short_write);
+	tcase_add_test(io, t_send_stream);
+	tcase_add_test(io, t_submit_now);
 	suite_add_tcase(s, io);
 
 	tcase_set_timeout(life, 30);
