@@ -481,7 +481,11 @@ static void on_send(struct uring_req *req, ssize_t res)
 		c->last_active = uv_now(io->loop);
 		c->wprogress = c->last_active;
 		if (c->sq_head) {
-			send_head(c);	/* the rest of a short send, or the next */
+			/* The rest of a short send waits in the kernel for
+			 * all of it (the socket is full: as libuv's queued
+			 * write); a new buffer first takes what fits. */
+			c->sq_head->req.partial = c->sq_head->off == 0;
+			send_head(c);
 		} else if (c->fin_due) {
 			c->fin_due = false;
 			conn_fin(c);

@@ -202,8 +202,12 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct uring_req *req)
 						      SYNC_FILE_RANGE_WRITE);
 			break;
 		case URING_SEND:
+			/* Whole sends: the kernel itself carries on after a
+			 * short one, as the socket drains (5.19+; before, the
+			 * short-transfer path below does). */
 			io_uring_prep_send(sqe, req->fd, req->buf + req->done,
-					   n, MSG_NOSIGNAL);
+					   n, MSG_NOSIGNAL |
+					   (req->partial ? 0 : MSG_WAITALL));
 			break;
 		}
 	}
