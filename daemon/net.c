@@ -16,8 +16,9 @@
  *   |             |  on_timer: alert, no notify]  peer close_notify   |
  *   |             v                               [conn_shutdown:     |
  *   |          SHUTTING <------------------------- close_notify] -----+
- *   |             |  (queued output, then FIN: uv_shutdown; input
- *   |             |   is read and dropped)
+ *   |             |  (queued output, then FIN: uv_shutdown, once
+ *   |             |   the ring's sends are done; input is read and
+ *   |             |   dropped)
  *   |             | FIN sent [on_shutdown]
  *   |             v
  *   |           LINGER  (read and drop until the peer's FIN, so that
@@ -25,7 +26,9 @@
  *   |             |      into a RST that destroys the data we just sent)
  *   |             | peer EOF [on_read], linger over [on_timer]
  *   |             v
- *   +---------> CLOSING  (uv_close on socket and timer)
+ *   +---------> CLOSING  (uv_close on socket and timer; with a send in the
+ *                 |       kernel: shutdown(2), and the socket's uv_close
+ *                 |       when that send completes)
  *   reset, EOF,   | both handles closed [on_conn_handle_close:
  *   abort, write  |   on_close if on_open ran, then free]
  *   error, close  v
@@ -34,13 +37,23 @@
  * Invariants (per I/O loop unless said):
  *   - a conn is on io->conns, counted in io->nconns, from accept until its
  *     last handle's close callback; write and shutdown requests complete
- *     (UV_ECANCELED at worst) before that, so their callbacks always find
- *     the conn; s->nconns counts it from accept until CLOSED is handled;
+ *     (UV_ECANCELED at worst) before that, and so do sends (the socket's
+ *     close waits for them), so their callbacks always find the conn;
+ *     s->nconns counts it from accept until CLOSED is handled;
  *   - on_close runs exactly once iff on_open ran;
  *   - the conn is on io->work iff c->in_work; io->prepare is active iff
  *     io->work is non-empty; the prepare callback flushes each listed
- *     conn (one uv_write of everything it wrote this iteration) and
+ *     conn (one send, or uv_write, of everything it wrote this
+ *     iteration) and
  *     delivers input left buffered by a pause (c->want_input);
+ *   - with a ring (io->ring, made with the loop's first output unless
+ *     net_server_set_uring is off): c's ciphertext buffers wait on
+ *     c->sq_head..sq_tail in order and only the head is in the kernel
+ *     (c->sending), so the socket gets them in order; out_queued is what
+ *     they hold that the socket has not taken; c->tcp is not closed while
+ *     c->sending (the kernel could otherwise send to a reused fd number);
+ *     the prepare pass submits all of the loop's sends in one
+ *     uring_submit; without a ring, libuv's write requests, as before;
  *   - io->rbuf (ciphertext) and io->pbuf (plaintext) are shared by the
  *     loop's conns: a read is fed to TLS, decrypted and delivered before
  *     the read callback returns, and tls_conn_feed_release() then copies
@@ -375,6 +388,10 @@ static struct uring *io_ring(struct net_io *io)
 	if (!io->s->use_uring)
 		return NULL;
 	r = uring_new(io->loop, NET_URING_ENTRIES, &io->ring);
+	if (r == 0 && !uring_can_send(io->ring)) {
+		uring_close(io->ring, NULL, NULL);
+		r = -EOPNOTSUPP;
+	}
 	if (r < 0) {
 		io->ring = NULL;
 		log_warn("net", "io_uring for socket sends: %s; sending with "

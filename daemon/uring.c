@@ -469,6 +469,16 @@ int uring_writeback(struct uring *r, struct uring_req *req, int fd,
 	return queue_op(r, req, URING_WRITEBACK, fd, NULL, len, off, cb);
 }
 
+bool uring_can_send(struct uring *r)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(&r->ring);
+	bool ok = p && io_uring_opcode_supported(p, IORING_OP_SEND);
+
+	if (p)
+		io_uring_free_probe(p);
+	return ok;
+}
+
 int uring_send(struct uring *r, struct uring_req *req, int fd,
 	       const void *buf, size_t len, uring_cb cb)
 {

@@ -110,6 +110,9 @@ int uring_writeback(struct uring *r, struct uring_req *req, int fd,
 int uring_send(struct uring *r, struct uring_req *req, int fd,
 	       const void *buf, size_t len, uring_cb cb);
 
+/* Whether this kernel's io_uring has IORING_OP_SEND (5.6+). */
+bool uring_can_send(struct uring *r);
+
 /*
  * Submit what is queued now, in one system call, and run the callbacks
  * of what completed during it (a send to a socket with room completes

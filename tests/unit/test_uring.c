@@ -867,6 +867,7 @@ START_TEST(t_submit_now)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sv), 0);
 	ch.fd = sv[0];
+	ck_assert(uring_can_send(fx.r));
 	ck_assert_int_eq(uring_send(fx.r, &first, sv[0], "a", 1, first_cb), 0);
 	ck_assert_uint_ge(uring_submit(fx.r), 2);
 	ck_assert_int_eq(ch.o2.calls, 1);
