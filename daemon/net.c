@@ -444,11 +444,17 @@ static void conn_send(struct net_conn *c, uint8_t *buf, size_t len,
 	w->next = NULL;
 	/* Whether the socket takes it at once is known only once the
 	 * prepare pass has submitted it (libuv's write says at once): the
-	 * pass then starts the watch of what is still in the kernel. */
-	if (c->send_ms && !c->out_queued && !c->watch_listed) {
-		c->watch_listed = true;
-		c->watch_next = c->io->watch;
-		c->io->watch = c;
+	 * pass then starts the watch of what is still in the kernel (and
+	 * empties its list before any conn can be freed).  Outside the pass
+	 * (a close's last output) the watch starts now. */
+	if (c->io->in_pass) {
+		if (c->send_ms && !c->out_queued && !c->watch_listed) {
+			c->watch_listed = true;
+			c->watch_next = c->io->watch;
+			c->io->watch = c;
+		}
+	} else {
+		send_watch(c);
 	}
 	c->wtotal += len;
 	c->out_queued += len;
@@ -1033,6 +1039,7 @@ void net__on_prepare(uv_prepare_t *h)
 
 	/* Conns may be re-added while we go (on_data writing): the list is
 	 * drained, not walked. */
+	io->in_pass = true;
 	do {
 		while ((c = io->work_head) != NULL) {
 			conn_unschedule(c);
@@ -1053,6 +1060,7 @@ void net__on_prepare(uv_prepare_t *h)
 		if (c->sending && c->state == NC_OPEN)
 			send_watch_start(c);
 	}
+	io->in_pass = false;
 	if (io->threaded) {
 		net__io_flush_events(io);
 		if (!io->finished)

@@ -199,6 +199,7 @@ struct net_io {
 	/* Conns whose first queued send the prepare pass submits: those it
 	 * leaves in the kernel start their send timeout. */
 	struct net_conn *watch;
+	bool in_pass;			/* in net__on_prepare */
 	struct net_queue cmds;		/* threaded */
 	struct net_conn *conns;
 	unsigned nconns;

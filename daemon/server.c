@@ -143,6 +143,7 @@ struct sconn {
 	uint64_t fail_id;		/* ... to this AUTH request */
 	struct meter fail_m;		/* ... whose account waits too */
 	bool in_data;			/* re-entrancy guard for input */
+	unsigned holds;			/* a caller still uses c: not freed */
 	struct sreq *reqs;
 	unsigned nreqs;
 	uint8_t *wbuf;
@@ -2270,6 +2271,25 @@ void server_conn_drain(struct net_conn *nc)
 
 	if (!c)
 		return;
+	/*
+	 * Input first, while the output is down at its drain level: requests
+	 * that wait behind paused responses (a CANCEL of one above all) must
+	 * not wait for them to end, which they would if the responses,
+	 * resumed first, filled the output back over its mark every time.
+	 */
+	if (c->opaused && net_conn_write_pending(nc) <= c->srv->o.out_high) {
+		c->opaused = false;
+		c->in_ms = uv_now(c->srv->loop);
+		if (!c->rpaused)
+			net_conn_resume_read(nc);
+		c->holds++;
+		input_process(c);
+		c->holds--;
+		if (!c->nc) {
+			conn_maybe_free(c);
+			return;
+		}
+	}
 	/* A resume may end its request, and the slot it frees start or end
 	 * others (reads that waited): mark the paused ones, then take them
 	 * one at a time, looking afresh each time. */
@@ -2346,7 +2366,7 @@ void server_conn_closed(struct net_conn *nc, int reason)
  * still due. */
 static void conn_maybe_free(struct sconn *c)
 {
-	if (c->nc || c->reqs || c->in_data)
+	if (c->nc || c->reqs || c->in_data || c->holds)
 		return;
 	*c->pprev = c->next;
 	if (c->next)

@@ -829,6 +829,44 @@ START_TEST(get_cancelled)
 }
 END_TEST
 
+/* The same CANCEL sent before the client read anything, so that it comes
+ * while the node's output for the connection is over its mark (input
+ * paused): it is still read at the first drain, not after the GET has
+ * sent all 40 MiB (the node used to resume the GET first, which filled
+ * the output back over the mark each time, and read the CANCEL last). */
+START_TEST(get_cancelled_unread)
+{
+	struct proto_error e;
+	struct proto_header h;
+	struct raw r;
+	struct timeval tv = { .tv_sec = 10 };
+	uint8_t f[65536];
+	size_t n, body = 0;
+
+	put_and_check("cancel-me-too", 40 * MiB, 11);
+	raw_open(&r);
+	raw_auth(&r);
+	raw_timeout(&r, &tv);
+	n = raw_get_fields(f, sizeof(f), "cancel-me-too");
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 7, f, n, NULL, 0);
+	usleep(300000);		/* the node fills the socket and pauses */
+	raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, 7, NULL, 0, NULL, 0);
+	usleep(100000);		/* it arrives while the output is full */
+	do {
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_uint_eq(h.id, 7);
+		body += h.body_len;
+	} while (!(h.flags & PROTO_F_END));
+	ck_assert_msg(h.flags & PROTO_F_ERROR, "the GET ended whole (%zu "
+		      "bytes): the CANCEL was read after it", body);
+	ck_assert_uint_lt(body, 40 * MiB);
+	ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
+	ck_assert_int_eq(e.code, STRATA_EABORTED);
+	raw_ping_ok(&r, 8);
+	raw_close(&r);
+}
+END_TEST
+
 static ssize_t read_fails_at_2mib(void *arg, void *buf, size_t cap)
 {
 	size_t *sent = arg;
@@ -1633,6 +1671,7 @@ int main(void)
 	tcase_add_test(tc, unread_answers_bounded);
 	tcase_add_test(tc, unauthenticated_closed);
 	tcase_add_test(tc, get_cancelled);
+	tcase_add_test(tc, get_cancelled_unread);
 	tcase_add_test(tc, caller_errors_without_node_words);
 	tcase_add_test(tc, answers_follow_writes);
 	suite_add_tcase(s, tc);
