@@ -500,8 +500,9 @@ unsigned uring_submit(struct uring *r)
 		 * Completions posted during the submission (ours to reap just
 		 * below) need not signal the eventfd: that would cost the
 		 * loop a wake-up and a read for nothing.  Only this thread
-		 * completes them (inline, or in its task work), so none is
-		 * missed; the fence orders re-enabling before the peek.
+		 * completes socket sends (inline, or in its task work when
+		 * the socket drains), so none is missed (uring.h); the fence
+		 * orders re-enabling before the peek.
 		 * Kernels before 5.8 have no such switch: then it signals.
 		 */
 		io_uring_cq_eventfd_toggle(&r->ring, false);

@@ -121,7 +121,11 @@ bool uring_can_send(struct uring *r);
  * after the ring's in the same iteration: anything queued then would wait
  * for the loop's next wake-up.  Callbacks run from here may queue more;
  * that too is submitted before this returns (or the loop is woken for
- * it).  Returns the number of completions handled.
+ * it).  Returns the number of completions handled.  The eventfd is muted
+ * during the submission: meant for requests that complete on the calling
+ * thread (inline, or in its task work: socket sends), not for ones the
+ * kernel's io-wq workers may complete (IOSQE_ASYNC, most file I/O), whose
+ * completion could then go unsignalled.
  */
 unsigned uring_submit(struct uring *r);
 
