@@ -345,7 +345,7 @@ static uint64_t sock_acked(struct net_conn *c)
 {
 	/* Bytes not yet handed to the socket: libuv's queue, or what the
 	 * ring's sends have not sent yet. */
-	size_t q = c->io->ring_tried ? c->out_queued :
+	size_t q = c->io->ring ? c->out_queued :
 		   uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
 	uv_os_fd_t fd;
 	int outq = 0;

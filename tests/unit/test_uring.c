@@ -754,78 +754,66 @@ static void *pipe_reader(void *arg)
 	return NULL;
 }
 
-START_TEST(t_pipe_short_write)
+/*
+ * len bytes written (or sent) through the ring to wfd, whose reader on rfd
+ * (pipe_reader, on a thread) is slow: the callback comes once, with len,
+ * and every byte arrives in order.  Closes both descriptors.
+ */
+static void to_slow_reader(int wfd, int rfd, size_t len, unsigned seed,
+			   bool send)
 {
-	const size_t len = 256 * 1024;
 	struct fixture fx;
 	uint8_t *data = tu_xmalloc(len), *back = tu_xmalloc(len);
 	struct outcome o = { 0 };
 	struct uring_req req = { .data = &o };
-	struct pipe_peer peer;
+	struct pipe_peer peer = { .fd = rfd, .buf = back, .len = len };
 	pthread_t tid;
-	int pfd[2];
 
 	fx_open(&fx, 8);
-	tu_fill(data, len, 17);
-	/* A small non-blocking pipe: writes come back short or EAGAIN. */
-	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
-	fcntl(pfd[1], F_SETPIPE_SZ, 4096);
-	ck_assert_int_eq(fcntl(pfd[1], F_SETFL, O_NONBLOCK), 0);
-	peer = (struct pipe_peer){ .fd = pfd[0], .buf = back, .len = len };
+	tu_fill(data, len, seed);
+	ck_assert_int_eq(fcntl(wfd, F_SETFL, O_NONBLOCK), 0);
 	ck_assert_int_eq(pthread_create(&tid, NULL, pipe_reader, &peer), 0);
-
-	ck_assert_int_eq(uring_write(fx.r, &req, pfd[1], data, len, 0,
-				     record_cb), 0);
+	if (send)
+		ck_assert_int_eq(uring_send(fx.r, &req, wfd, data, len,
+					    record_cb), 0);
+	else
+		ck_assert_int_eq(uring_write(fx.r, &req, wfd, data, len, 0,
+					     record_cb), 0);
 	run_idle(&fx);
 	ck_assert_int_eq(o.calls, 1);
 	ck_assert_int_eq(o.res, (ssize_t)len);
+	close(wfd);	/* the reader's EOF, should it want more */
 	ck_assert_int_eq(pthread_join(tid, NULL), 0);
 	ck_assert_uint_eq(peer.got, len);
 	ck_assert_int_eq(memcmp(back, data, len), 0);
-	close(pfd[0]);
-	close(pfd[1]);
+	close(rfd);
 	fx_close(&fx);
 	free(data);
 	free(back);
+}
+
+/* A small non-blocking pipe: writes come back short or EAGAIN. */
+START_TEST(t_pipe_short_write)
+{
+	int pfd[2];
+
+	ck_assert_int_eq(pipe2(pfd, O_CLOEXEC), 0);
+	fcntl(pfd[1], F_SETPIPE_SZ, 4096);
+	to_slow_reader(pfd[1], pfd[0], 256 * 1024, 17, false);
 }
 END_TEST
 
 /*
  * A send to a stream socket whose reader is slow: the kernel waits on the
- * full socket (O_NONBLOCK or not) and the rest of a short send follows;
- * every byte arrives, in order, and the callback comes once.
+ * full socket (O_NONBLOCK or not) and the rest of a short send follows.
  */
 START_TEST(t_send_stream)
 {
-	const size_t len = 4 << 20;
-	struct fixture fx;
-	uint8_t *data = tu_xmalloc(len), *back = tu_xmalloc(len);
-	struct outcome o = { 0 };
-	struct uring_req req = { .data = &o };
-	struct pipe_peer peer;
-	pthread_t tid;
 	int sv[2];
 
-	fx_open(&fx, 8);
-	tu_fill(data, len, 23);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 				    sv), 0);
-	ck_assert_int_eq(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
-	peer = (struct pipe_peer){ .fd = sv[1], .buf = back, .len = len };
-	ck_assert_int_eq(pthread_create(&tid, NULL, pipe_reader, &peer), 0);
-	ck_assert_int_eq(uring_send(fx.r, &req, sv[0], data, len, record_cb),
-			 0);
-	run_idle(&fx);
-	ck_assert_int_eq(o.calls, 1);
-	ck_assert_int_eq(o.res, (ssize_t)len);
-	close(sv[0]);	/* the reader's EOF */
-	ck_assert_int_eq(pthread_join(tid, NULL), 0);
-	ck_assert_uint_eq(peer.got, len);
-	ck_assert_int_eq(memcmp(back, data, len), 0);
-	close(sv[1]);
-	fx_close(&fx);
-	free(data);
-	free(back);
+	to_slow_reader(sv[0], sv[1], 4 << 20, 23, true);
 }
 END_TEST
 
