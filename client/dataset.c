@@ -39,9 +39,11 @@
  * fails at once with -ECANCELED instead of after the client's timeout_ms.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "client_int.h"
@@ -57,6 +59,19 @@
 #define HINT_LIST_MAX 65000u
 
 #define GOLDEN 0x9e3779b97f4a7c15ull
+
+/* With pieces (piece_size > RAMP_PIECE), the plan's first shard is read in
+ * growing pieces, RAMP_PIECE, twice that, ..., up to piece_size: a tar
+ * parser then starts on the first MiB instead of waiting for a whole
+ * first piece, while the window behind it fills (a PyTorch DataLoader's
+ * first batch of 4 KiB samples from 32 MiB shards came at 140-230 ms, at
+ * 50-60 ms with the ramp, on 2 shared cores).  The ramp adds at most
+ * RAMP_STEPS pieces (sizes doubling from 1 MiB pass any uint64_t
+ * piece_size within 44 steps). */
+#define RAMP_PIECE (1ull << 20)
+#define RAMP_STEPS 44
+
+#define HUGE_PAGE ((size_t)2 << 20)
 
 /* ---- Datasets ----------------------------------------------------------- */
 
@@ -533,6 +548,24 @@ static bool stopping(strata_epoch *e)
 	return stop;
 }
 
+/* A new piece buffer, for free() as the API promises.  One of 2 MiB or
+ * more is aligned to 2 MiB and asked to be backed by transparent huge
+ * pages: its first fill then takes one page fault per 2 MiB instead of one
+ * per 4 KiB (strata-bench --workload dataset-epoch, 2 workers, three
+ * epochs of 16 x 32 MiB: ~150,000 page faults and 2.6-3.0 CPU-s in the
+ * client before, ~8,000 and 2.3-2.6 with huge pages). */
+static void *piece_alloc(size_t len)
+{
+	void *p;
+
+	if (len < HUGE_PAGE)
+		return malloc(len);
+	if (posix_memalign(&p, HUGE_PAGE, len))
+		return NULL;
+	(void)madvise(p, len & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+	return p;
+}
+
 /* A spare buffer of at least len bytes (the smallest), else a new one. */
 static void *spare_take(strata_epoch *e, size_t len)
 {
@@ -549,7 +582,7 @@ static void *spare_take(strata_epoch *e, size_t len)
 		e->spare[best] = e->spare[--e->nspare];
 	}
 	pthread_mutex_unlock(&e->lock);
-	return p ? p : malloc(len);
+	return p ? p : piece_alloc(len);
 }
 
 static void fetch_piece(strata_epoch *e, const struct piece *pc,
@@ -694,22 +727,30 @@ static int plan_pieces(strata_epoch *e)
 	if (!idx)
 		return -ENOMEM;
 	rc = strata_dataset_plan(e->ds->n, &e->o, idx, ns, &ns);
+	/* The plan's first shard, cut into growing pieces: see RAMP_PIECE. */
 	for (i = 0; !rc && i < ns; i++) {
 		uint64_t sz = e->ds->shards[idx[i]].size;
 
 		np += piece && sz > piece ? (size_t)((sz + piece - 1) / piece) :
 		      1;
+		if (i == 0 && piece > RAMP_PIECE && sz > RAMP_PIECE)
+			np += RAMP_STEPS;
 	}
 	e->plan = rc ? NULL : malloc((np ? np : 1) * sizeof(*e->plan));
 	if (!rc && !e->plan)
 		rc = -ENOMEM;
 	for (i = 0; !rc && i < ns; i++) {
 		uint64_t sz = e->ds->shards[idx[i]].size, off = 0;
+		uint64_t step = i == 0 && piece > RAMP_PIECE ? RAMP_PIECE :
+				piece;
 
 		do {
 			struct piece *p = &e->plan[e->n++];
-			uint64_t len = piece && sz - off > piece ? piece :
+			uint64_t len = step && sz - off > step ? step :
 				       sz - off;
+
+			if (step && step < piece)
+				step = step < piece / 2 ? step * 2 : piece;
 
 			p->shard = idx[i];
 			p->off = off;
@@ -872,12 +913,30 @@ void strata_epoch_buf_free(strata_epoch *e, void *data, size_t length)
 		return;
 	}
 	if (e) {
+		/* What the buffer holds, not what this piece used: a spare
+		 * may have served a smaller piece. */
+		size_t cap = malloc_usable_size(data);
+		unsigned i, small = 0;
+
+		/* Keep the largest: the ramp's pieces (RAMP_PIECE) come first
+		 * and are smaller than the rest. */
 		pthread_mutex_lock(&e->lock);
 		if (e->nspare < e->spare_max) {
 			e->spare[e->nspare].p = data;
-			e->spare[e->nspare].cap = length;
+			e->spare[e->nspare].cap = cap;
 			e->nspare++;
 			data = NULL;
+		} else if (e->nspare) {
+			for (i = 1; i < e->nspare; i++)
+				if (e->spare[i].cap < e->spare[small].cap)
+					small = i;
+			if (e->spare[small].cap < cap) {
+				void *p = e->spare[small].p;
+
+				e->spare[small].p = data;
+				e->spare[small].cap = cap;
+				data = p;
+			}
 		}
 		pthread_mutex_unlock(&e->lock);
 	}

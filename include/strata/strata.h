@@ -697,7 +697,10 @@ struct strata_epoch_opts {
 	unsigned prefetch;
 	uint64_t prefetch_bytes;
 	/* Shards longer than piece_size are read as consecutive byte ranges
-	 * of that size, each delivered on its own (0: whole shards). */
+	 * of that size, each delivered on its own (0: whole shards).  With
+	 * piece_size over 1 MiB, the plan's first shard comes in growing
+	 * pieces, 1 MiB, 2 MiB, ... up to piece_size, so that its first
+	 * bytes arrive soonest. */
 	uint64_t piece_size;
 	/* A fetch that fails with a transport error (the node restarted,
 	 * the connection broke) is retried up to retries times (0: 10; use

@@ -18,7 +18,8 @@
 # same shard order and split among workers (strata.plan), the same tar
 # parser, DataLoader(num_workers=WORKERS, batch_size=BATCH).  Each
 # measurement is one epoch; ROUNDS rounds alternate local and Strata, and a
-# round's epoch number changes the shard order; the medians are compared.
+# round's epoch number changes the shard order; the medians are compared
+# (and the medians of the time to the first batch are printed).
 # The loader, its workers and stratad share the machine's cores.
 #
 # Usage: tests/bench/dataset.sh
@@ -139,7 +140,7 @@ for v in $VARIANTS; do
 				--prefetch "$PREFETCH" "${devarg[@]}") || { echo "dataset.sh: $v $src round $r failed" >&2; status=1; continue; }
 			say "$v round $r $src: $out"
 			c1=$(node_cpu)
-			"$py" -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["samples_per_s"], d["mb_per_s"], d["samples"], round(float(sys.argv[3]) - float(sys.argv[2]), 2))' "$out" "$c0" "$c1" >>"$work/$v.$src"
+			"$py" -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["samples_per_s"], d["mb_per_s"], d["samples"], round(float(sys.argv[3]) - float(sys.argv[2]), 2), round(d["first_batch_s"] * 1000))' "$out" "$c0" "$c1" >>"$work/$v.$src"
 		done
 	done
 	ls_=$(cut -d' ' -f1 "$work/$v.local" | median)
@@ -148,10 +149,12 @@ for v in $VARIANTS; do
 	sm=$(cut -d' ' -f2 "$work/$v.strata" | median)
 	ns=$(head -n 1 "$work/$v.strata" | cut -d' ' -f3)
 	nc=$(cut -d' ' -f4 "$work/$v.strata" | median)
+	lf=$(cut -d' ' -f5 "$work/$v.local" | median)
+	sf=$(cut -d' ' -f5 "$work/$v.strata" | median)
 	ratio=$(awk -v a="$ss_" -v b="$ls_" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 	verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.9 ? "PASS" : "MISS") }')
-	results+=("$(printf '%-7s %5s x %3s MiB, %4s KiB samples (%s per epoch): local %9s samples/s (%7s MB/s)  strata %9s samples/s (%7s MB/s, stratad %s CPU-s per epoch)  ratio %s  goal >= 0.9  %s' \
-		"$v" "$n" "$mib" "$kib" "$ns" "$ls_" "$lm" "$ss_" "$sm" "$nc" "$ratio" "$verdict")")
+	results+=("$(printf '%-7s %5s x %3s MiB, %4s KiB samples (%s per epoch): local %9s samples/s (%7s MB/s, first batch %s ms)  strata %9s samples/s (%7s MB/s, first batch %s ms, stratad %s CPU-s per epoch)  ratio %s  goal >= 0.9  %s' \
+		"$v" "$n" "$mib" "$kib" "$ns" "$ls_" "$lm" "$lf" "$ss_" "$sm" "$sf" "$nc" "$ratio" "$verdict")")
 done
 
 echo

@@ -8,7 +8,10 @@ shard bytes come from differs (open().read() vs strata.Dataset).
 
 usage: dataset_loader.py local DIR | strata URL
            --workers N --batch B --seed S --epoch E [--device cuda]
-Prints one JSON line: samples, bytes, seconds, samples_per_s, mb_per_s.
+           [--prefetch N] [--piece-size BYTES]
+Prints one JSON line: samples, bytes, seconds, first_batch_s (from the
+DataLoader's start to its first batch: worker start-up and the first
+shard's bytes), samples_per_s, mb_per_s.
 
 With --device (e.g. cuda), each batch is what a training step receives:
 the workers pack its samples' payloads into one uint8 tensor, the
@@ -65,6 +68,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epoch", type=int, default=0)
     ap.add_argument("--prefetch", type=int, default=2)
+    ap.add_argument("--piece-size", type=int, default=None,
+                    help="strata.Dataset's piece_size (default: its own)")
     ap.add_argument("--device", default=None,
                     help="copy each batch to this torch device (e.g. cuda)")
     a = ap.parse_args()
@@ -74,7 +79,7 @@ def main():
     else:
         ds = strata.Dataset(a.where, seed=a.seed, epoch=a.epoch,
                             samples="webdataset", rank=0, world_size=1,
-                            prefetch=a.prefetch)
+                            prefetch=a.prefetch, piece_size=a.piece_size)
     # Lists of bytes per field: default_collate keeps bytes as they are.
     if a.device:
         import torch
@@ -86,9 +91,12 @@ def main():
         loader = tud.DataLoader(ds, num_workers=a.workers,
                                 batch_size=a.batch)
     samples = nbytes = 0
+    first = None
     keys = set()
     t0 = time.perf_counter()
     for batch in loader:
+        if first is None:
+            first = time.perf_counter() - t0
         if a.device:
             bkeys, blob = batch
             blob = blob.to(dev, non_blocking=True)
@@ -110,6 +118,7 @@ def main():
     print(json.dumps({"source": a.source, "device": a.device or "none",
                       "samples": samples,
                       "bytes": nbytes, "seconds": round(secs, 4),
+                      "first_batch_s": round(first or 0, 4),
                       "samples_per_s": round(samples / secs, 1),
                       "mb_per_s": round(nbytes / secs / 1e6, 1)}))
     return 0

@@ -1137,6 +1137,27 @@ def main():
           "piece_size 5000 in process: %d pieces for %d samples" %
           (d.last_stats["pieces"], n))
 
+    # Shards over 1 MiB with the default pieces (64 MiB): the first shard
+    # of the plan comes in growing pieces (1 MiB, 2 MiB, the rest), the
+    # second whole; the samples are those of the whole archives, in order.
+    want = []
+    for s in (900, 901):
+        data, keys = make_shard(s, per_shard=300)
+        check(len(data) > 3 << 20, "a %d-byte shard" % len(data))
+        c.put(BUCKET, "ramp/shard-%d.tar" % s, data)
+        want += keys
+    d = strata.Dataset("strata://%s/ramp/" % BUCKET, shuffle=False,
+                       samples="webdataset", rank=0, world_size=1)
+    got = list(d)
+    check([x["__key__"] for x in got] == want and all(map(verify, got)),
+          "big shards, default pieces: %d samples intact, in order" %
+          len(got))
+    check(d.last_stats["pieces"] == 4,
+          "the first shard in 3 growing pieces, the second whole: %d "
+          "pieces" % d.last_stats["pieces"])
+    for s in (900, 901):
+        c.delete(BUCKET, "ramp/shard-%d.tar" % s)
+
     # Three ranks do not divide 64 shards.
     for uneven, per, distinct in (("drop", 21, 63), ("pad", 22, 64),
                                   ("share", None, 64)):

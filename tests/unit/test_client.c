@@ -2493,6 +2493,86 @@ START_TEST(test_epoch_first_piece_alone)
 }
 END_TEST
 
+/*
+ * With pieces over 1 MiB, an epoch's first shard comes in growing pieces
+ * (1 MiB, 2 MiB, ... up to piece_size) so that a parser can start on its
+ * first MiB; the other shards in pieces of piece_size.  Every shard's
+ * pieces are contiguous, marked last at its end, and hold its bytes.
+ * Buffers of 2 MiB or more (the default allocator's) are 2 MiB aligned,
+ * for transparent huge pages.
+ */
+static void epoch_pieces(uint64_t piece, const uint64_t *want, size_t nwant,
+			 size_t size, const uint8_t *data)
+{
+	struct strata_epoch_opts o = { .prefetch = 2, .no_shuffle = true,
+				       .piece_size = piece };
+	struct strata_shard sh;
+	strata_dataset *ds;
+	strata_epoch *e;
+	uint64_t off = 0;
+	size_t n = 0;
+	int rc;
+
+	ck_assert_int_eq(strata_dataset_open(C, "data", "ramp-", &ds), 0);
+	ck_assert_int_eq(strata_epoch_new(C, ds, &o, &e), 0);
+	while ((rc = strata_epoch_next(e, &sh)) == 1) {
+		ck_assert_uint_lt(n, nwant);
+		ck_assert_uint_eq(sh.seq, n);
+		ck_assert_uint_eq(sh.length, want[n]);
+		ck_assert_uint_eq(sh.offset, off);
+		ck_assert_mem_eq(sh.data, data + off, sh.length);
+		if (sh.length >= (2u << 20))
+			ck_assert_uint_eq((uintptr_t)sh.data % (2u << 20), 0);
+		off += sh.length;
+		ck_assert(sh.last == (off == size));
+		if (sh.last)
+			off = 0;
+		strata_epoch_buf_free(e, sh.data, sh.length);
+		n++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_uint_eq(n, nwant);
+	strata_epoch_free(e);
+	strata_dataset_free(ds);
+}
+
+START_TEST(test_epoch_ramp)
+{
+	const uint64_t M = 1u << 20;
+	size_t size = 5 * M + 100;
+	uint8_t *data = pattern(size, 9);
+	char key[32];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "ramp-%d", i);
+		ck_assert_int_eq(strata_object_put_buf(C, "data", key, NULL,
+						       data, size, NULL), 0);
+	}
+	/* 4 MiB pieces: the first shard 1 + 2 + the rest (under 4 MiB),
+	 * the others 4 MiB + the rest. */
+	epoch_pieces(4 * M, (const uint64_t[]){ M, 2 * M, 2 * M + 100,
+						4 * M, M + 100,
+						4 * M, M + 100 },
+		     7, size, data);
+	/* 2 MiB: 1, then 2 MiB pieces. */
+	epoch_pieces(2 * M, (const uint64_t[]){ M, 2 * M, 2 * M, 100,
+						2 * M, 2 * M, M + 100,
+						2 * M, 2 * M, M + 100 },
+		     10, size, data);
+	/* 1 MiB pieces and less: no ramp. */
+	epoch_pieces(M, (const uint64_t[]){ M, M, M, M, M, 100,
+					    M, M, M, M, M, 100,
+					    M, M, M, M, M, 100 },
+		     18, size, data);
+	/* Whole shards, and pieces larger than the shards. */
+	epoch_pieces(0, (const uint64_t[]){ size, size, size }, 3, size, data);
+	epoch_pieces(64 * M, (const uint64_t[]){ M, 2 * M, 2 * M + 100,
+						 size, size },
+		     5, size, data);
+	free(data);
+}
+END_TEST
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -2987,6 +3067,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_hostile_server);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_epoch_first_piece_alone);
+	tcase_add_test(tc, test_epoch_ramp);
 	tcase_add_test(tc, test_epoch_wait);
 	tcase_add_test(tc, test_epoch_free_during_hint);
 	tcase_add_test(tc, test_epoch_free_hung_node);

@@ -908,7 +908,9 @@ class Dataset(_Base):
     piece_size (bytes; default WEBDATASET_PIECE, 64 MiB, for
     samples="webdataset", else 0) reads larger shards as byte ranges of
     that size, their tars parsed as the pieces arrive, so a worker holds
-    pieces rather than whole shards; 0 reads every shard whole (the only
+    pieces rather than whole shards (and each worker's first shard of an
+    epoch comes in growing pieces from 1 MiB, so its first samples come
+    before the whole shard is in); 0 reads every shard whole (the only
     value samples="shards" takes: it yields whole shards).  seed is
     an int from -2**63 to 2**64 - 1 (negative ones, as hash() gives, taken
     modulo 2**64); the other numbers must fit their C fields (ValueError
