@@ -194,6 +194,7 @@ static const struct key keys[] = {
 	{ "node", "shutdown_grace_ms", K_U32, OFF(shutdown_grace_ms), 0, 0, 3600000, 0 },
 	{ "node", "send_timeout_ms", K_U32, OFF(send_timeout_ms), 0, 0, 86400000, 0 },
 	{ "node", "body_timeout_ms", K_U32, OFF(body_timeout_ms), 0, 0, 86400000, 0 },
+	{ "node", "auth_timeout_ms", K_U32, OFF(auth_timeout_ms), 0, 100, 3600000, 0 },
 	{ "node", "answer_cache_size", K_SIZE, OFF(answer_cache_size), 8, 0, 1ll << 40, 0 },
 	{ "node", "io_uring_sends", K_BOOL, OFF(io_uring_sends), 0, 0, 0, 0 },
 	{ "tls", "cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 0, 0 },
@@ -549,6 +550,7 @@ void config_defaults(struct config *c)
 	c->shutdown_grace_ms = 10000;
 	c->send_timeout_ms = 300000;
 	c->body_timeout_ms = 300000;
+	c->auth_timeout_ms = 10000;
 }
 
 /*

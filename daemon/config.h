@@ -39,6 +39,7 @@ struct config {
 	uint32_t shutdown_grace_ms;	/* SIGTERM: requests may finish */
 	uint32_t send_timeout_ms;	/* a reader that reads nothing */
 	uint32_t body_timeout_ms;	/* an upload that stopped */
+	uint32_t auth_timeout_ms;	/* TLS done to AUTH accepted */
 	uint64_t answer_cache_size;	/* anscache.h; 0: none */
 	bool io_uring_sends;		/* net_server_set_uring */
 	/* [tls] */

@@ -540,6 +540,8 @@ static void reload(struct app *a)
 		note(later, sizeof(later), "[node] answer_cache_size");
 	if (nc.io_uring_sends != a->cfg.io_uring_sends)
 		note(later, sizeof(later), "[node] io_uring_sends");
+	if (nc.auth_timeout_ms != a->cfg.auth_timeout_ms)
+		note(later, sizeof(later), "[node] auth_timeout_ms");
 	if (memcmp(nc.tier_dirs, a->cfg.tier_dirs, sizeof(nc.tier_dirs)) ||
 	    memcmp(nc.ntier_dirs, a->cfg.ntier_dirs, sizeof(nc.ntier_dirs)))
 		note(later, sizeof(later), "[tiers] hot, cold");
@@ -758,6 +760,7 @@ static int start(struct app *a)
 	sv.metrics = &a->metrics;
 	sv.access_log = a->cfg.log_access;
 	sv.body_timeout_ms = a->cfg.body_timeout_ms;
+	sv.auth_timeout_ms = a->cfg.auth_timeout_ms;
 	if (a->cfg.answer_cache_size) {
 		rc = anscache_new((size_t)a->cfg.answer_cache_size, a->store,
 				  &a->ans);

@@ -6,7 +6,7 @@
 #   2. build three ways: release-like (build/), AddressSanitizer +
 #      UndefinedBehaviorSanitizer (build-asan/), clang libFuzzer (build-fuzz/),
 #   3. run every suite in build/ and build-asan/, each fuzz target for
-#      FUZZ_SECONDS (default 12),
+#      FUZZ_SECONDS (default 6),
 #   4. end with one line: "N passed, N failed".
 # Counts are check test cases (plus one per fuzz target and per non-check
 # test).  Exit status 0 only when nothing failed.
@@ -14,7 +14,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-FUZZ_SECONDS=${FUZZ_SECONDS:-12}
+FUZZ_SECONDS=${FUZZ_SECONDS:-6}
 JOBS=${JOBS:-$(nproc)}
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev

@@ -26,7 +26,7 @@ export STRATA_DEV_TIERS="lifecycle_interval = 1"
 # Connections on two I/O threads whatever the cores (auto is none on 1-2
 # cores; the other suites run that way); an upload that stops sending is
 # cut off after 3 s (test_e2e upload_stalled_cut_off).
-export STRATA_DEV_NODE="io_threads = 2\nshutdown_grace_ms = 5000\nbody_timeout_ms = 3000"
+export STRATA_DEV_NODE="io_threads = 2\nshutdown_grace_ms = 5000\nbody_timeout_ms = 3000\nauth_timeout_ms = 2000"
 dev_up "$root" "$work/cluster" || { echo "e2e: FAIL: no node"; exit 1; }
 # shellcheck disable=SC1091
 . "$work/cluster/env"
@@ -117,13 +117,20 @@ for delay in 0.3 0.5 0.7 0.9 1.1; do
 		"$STRATA_CLI" -q cp "$work/big" "strata://termtest/$delay-$i" 2>/dev/null &
 		pids+=($!)
 	done
+	bpid=
 	if [ -n "${STRATA_BENCH:-}" ]; then	# many small puts in flight too
 		"$STRATA_BENCH" --workload put --bucket termbench --size 64K \
 			--count 50 --concurrency 8 --duration 5 >/dev/null 2>&1 &
-		pids+=($!)
+		bpid=$!
 	fi
 	sleep "$delay"
 	stop_node "during uploads" >/dev/null || rc=1
+	# Its puts were in flight at the stop; it would retry for the rest
+	# of its 5 s.
+	if [ -n "$bpid" ]; then
+		kill "$bpid" 2>/dev/null || true
+		wait "$bpid" 2>/dev/null || true
+	fi
 	wait "${pids[@]}" || true
 	"$root/deploy/dev-cluster.sh" up --dir "$work/cluster" --port "$port" >/dev/null || rc=1
 	for i in 1 2 3 4 5 6; do

@@ -99,6 +99,20 @@ START_TEST(base_is_valid)
 }
 END_TEST
 
+/* [node] auth_timeout_ms: 10 s unless set, from 100 ms to an hour. */
+START_TEST(auth_timeout)
+{
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n"), 0);
+	ck_assert_uint_eq(cfg.auth_timeout_ms, 10000);
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[node]\n"
+			      "auth_timeout_ms = 2000\n"), 0);
+	ck_assert_uint_eq(cfg.auth_timeout_ms, 2000);
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[node]\n"
+			      "auth_timeout_ms = 50\n"), STRATA_ECONFIG);
+	want_line(":7: [node] auth_timeout_ms: invalid or out-of-range number");
+}
+END_TEST
+
 /* Directories that would move with the working directory (systemd's is
  * /, a shell's anywhere): refused, each with its line. */
 START_TEST(relative_dirs_refused)
@@ -626,6 +640,7 @@ static Suite *config_suite(void)
 	tc = tcase_create("lines");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, base_is_valid);
+	tcase_add_test(tc, auth_timeout);
 	tcase_add_test(tc, line_max_accepted);
 	tcase_add_test(tc, line_too_long);
 	tcase_add_test(tc, file_forms);
