@@ -799,22 +799,43 @@ static size_t raw_get_fields(uint8_t *f, size_t cap, const char *key)
 	return n;
 }
 
-START_TEST(get_cancelled)
+/* A 40 MiB object put under key, and its GET (id 7) sent on a new
+ * authenticated connection. */
+static void big_get_sent(struct raw *r, const char *key, uint64_t seed)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	uint8_t f[4096];
+	size_t n;
+
+	put_and_check(key, 40 * MiB, seed);
+	raw_open(r);
+	raw_auth(r);
+	raw_timeout(r, &tv);
+	n = raw_get_fields(f, sizeof(f), key);
+	raw_send(r, PROTO_OP_GET, PROTO_F_END, 7, f, n, NULL, 0);
+}
+
+/* The cancelled GET's last frame h (fields in f) says STRATA_EABORTED,
+ * and the connection serves the next request. */
+static void get_aborted_then_ping(struct raw *r, const struct proto_header *h,
+				  const uint8_t *f)
 {
 	struct proto_error e;
+
+	ck_assert_int_eq(proto_error_decode(f, h->fields_len, &e), 0);
+	ck_assert_int_eq(e.code, STRATA_EABORTED);
+	raw_ping_ok(r, 8);
+	raw_close(r);
+}
+
+START_TEST(get_cancelled)
+{
 	struct proto_header h;
 	struct raw r;
-	struct timeval tv = { .tv_sec = 10 };
 	uint8_t f[65536];
-	size_t n;
 	int frames = 0;
 
-	put_and_check("cancel-me", 40 * MiB, 10);
-	raw_open(&r);
-	raw_auth(&r);
-	raw_timeout(&r, &tv);
-	n = raw_get_fields(f, sizeof(f), "cancel-me");
-	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 7, f, n, NULL, 0);
+	big_get_sent(&r, "cancel-me", 10);
 	ck_assert_int_eq(raw_recv(&r, &h, f), 0);	/* the first frame */
 	usleep(300000);		/* the node fills the socket and pauses */
 	raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, 7, NULL, 0, NULL, 0);
@@ -825,10 +846,7 @@ START_TEST(get_cancelled)
 	} while (!(h.flags & PROTO_F_END));
 	ck_assert(h.flags & PROTO_F_ERROR);
 	ck_assert(h.flags & PROTO_F_CONT);
-	ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
-	ck_assert_int_eq(e.code, STRATA_EABORTED);
-	raw_ping_ok(&r, 8);
-	raw_close(&r);
+	get_aborted_then_ping(&r, &h, f);
 }
 END_TEST
 
@@ -839,19 +857,12 @@ END_TEST
  * the output back over the mark each time, and read the CANCEL last). */
 START_TEST(get_cancelled_unread)
 {
-	struct proto_error e;
 	struct proto_header h;
 	struct raw r;
-	struct timeval tv = { .tv_sec = 10 };
 	uint8_t f[65536];
-	size_t n, body = 0;
+	size_t body = 0;
 
-	put_and_check("cancel-me-too", 40 * MiB, 11);
-	raw_open(&r);
-	raw_auth(&r);
-	raw_timeout(&r, &tv);
-	n = raw_get_fields(f, sizeof(f), "cancel-me-too");
-	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 7, f, n, NULL, 0);
+	big_get_sent(&r, "cancel-me-too", 11);
 	usleep(300000);		/* the node fills the socket and pauses */
 	raw_send(&r, PROTO_OP_CANCEL, PROTO_F_END, 7, NULL, 0, NULL, 0);
 	usleep(100000);		/* it arrives while the output is full */
@@ -863,10 +874,7 @@ START_TEST(get_cancelled_unread)
 	ck_assert_msg(h.flags & PROTO_F_ERROR, "the GET ended whole (%zu "
 		      "bytes): the CANCEL was read after it", body);
 	ck_assert_uint_lt(body, 40 * MiB);
-	ck_assert_int_eq(proto_error_decode(f, h.fields_len, &e), 0);
-	ck_assert_int_eq(e.code, STRATA_EABORTED);
-	raw_ping_ok(&r, 8);
-	raw_close(&r);
+	get_aborted_then_ping(&r, &h, f);
 }
 END_TEST
 
