@@ -25,7 +25,8 @@ trap cleanup EXIT
 export STRATA_DEV_TIERS="lifecycle_interval = 1"
 # Connections on two I/O threads whatever the cores (auto is none on 1-2
 # cores; the other suites run that way); an upload that stops sending is
-# cut off after 3 s (test_e2e upload_stalled_cut_off).
+# cut off after 3 s (test_e2e upload_stalled_cut_off), a connection that
+# does not authenticate after 2 s (unauthenticated_closed).
 export STRATA_DEV_NODE="io_threads = 2\nshutdown_grace_ms = 5000\nbody_timeout_ms = 3000\nauth_timeout_ms = 2000"
 dev_up "$root" "$work/cluster" || { echo "e2e: FAIL: no node"; exit 1; }
 # shellcheck disable=SC1091
