@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -224,6 +225,8 @@ static const struct key keys[] = {
 	/* min -1: "auto" is allowed (config_auto_cache) */
 	{ "store", "cache_size", K_SIZE, OFF(cache_size), 8, -1, 1ll << 42, 0 },
 	{ "store", "transfer_memory", K_SIZE, OFF(transfer_memory), 8, 1 << 20, 1ll << 42, 0 },
+	{ "store", "index_cache_size", K_SIZE, OFF(index_cache_size), 8, 1 << 20, 1ll << 40, 0 },
+	{ "store", "index_write_buffer_size", K_SIZE, OFF(index_write_buffer_size), 8, 0, 1ll << 40, 0 },
 	{ "log", "level", K_LEVEL, 0, 0, 0, 0, 0 },
 	{ "log", "access", K_BOOL, OFF(log_access), 0, 0, 0, 0 },
 	{ "admin", "listen", K_ADMIN, 0, 0, 0, 0, 0 },
@@ -537,6 +540,8 @@ void config_defaults(struct config *c)
 	c->segment_size = 256u << 20;
 	c->cache_size = config_auto_cache();
 	c->transfer_memory = config_auto_transfer();
+	c->index_cache_size = 64u << 20;
+	c->index_write_buffer_size = 256u << 20;
 	c->hot_high_pct = 90;
 	c->hot_low_pct = 75;
 	c->mover_rate = 128u << 20;
@@ -748,6 +753,12 @@ static void check_all(struct parse *p)
 		problem(p, "%s: [tiers] hot_low_watermark (%u) is above "
 			"hot_high_watermark (%u)", path, c->hot_low_pct,
 			c->hot_high_pct);
+	/* A cap of a few KB would flush a memtable at every write. */
+	if (c->index_write_buffer_size &&
+	    c->index_write_buffer_size < INDEX_WRITE_BUFFER_MIN)
+		problem(p, "%s: [store] index_write_buffer_size (%" PRIu64
+			") is under 4M (0 turns the cap off)", path,
+			c->index_write_buffer_size);
 	if (c->admin_host[0] && strcmp(c->admin_host, c->listen_host) == 0 &&
 	    c->admin_port == c->listen_port && c->admin_port)
 		problem(p, "%s: [admin] listen and [node] listen are the same "
@@ -866,6 +877,8 @@ void config_store_opts(const struct config *c, struct store_opts *o,
 	o->segment_size = c->segment_size;
 	o->cache_bytes = c->cache_size ? (int64_t)c->cache_size : -1;
 	o->transfer_bytes = c->transfer_memory;
+	o->index_cache_bytes = c->index_cache_size;
+	o->index_write_buffer_bytes = c->index_write_buffer_size;
 	o->node_id = c->node_id;
 	for (int t = 0; t < STORE_TIERS; t++) {
 		o->tier[t].capacity = c->tier_capacity[t];

@@ -27,6 +27,9 @@
 /* Bytes in the whole file: far more than every key with a comment needs. */
 #define CONFIG_FILE_MAX (1 << 20)
 
+/* [store] index_write_buffer_size: 0 (no cap), or at least this. */
+#define INDEX_WRITE_BUFFER_MIN ((uint64_t)4 << 20)
+
 struct config {
 	/* [node] */
 	uint32_t node_id;
@@ -68,6 +71,8 @@ struct config {
 	uint64_t segment_size;
 	uint64_t cache_size;			/* 0: no cache */
 	uint64_t transfer_memory;		/* see config_auto_transfer */
+	uint64_t index_cache_size;		/* RocksDB block cache */
+	uint64_t index_write_buffer_size;	/* all memtables; 0: no cap */
 	/* [log] */
 	enum log_level log_level;
 	bool log_access;			/* a line per request */

@@ -141,8 +141,21 @@ int index_write_room(struct index *ix)
 	return write_stopped(ix, false);
 }
 
+void index_memory(struct index *ix, uint64_t *memtables, uint64_t *cache)
+{
+	uint64_t sum = 0, v;
+
+	for (int i = 0; i < INDEX_CF__COUNT; i++)
+		if (rocksdb_property_int_cf(ix->db, ix->cf[i],
+					    "rocksdb.cur-size-all-mem-tables",
+					    &v) == 0)
+			sum += v;
+	*memtables = sum;
+	*cache = rocksdb_cache_get_usage(ix->cache);
+}
+
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
-	       struct index **out)
+	       size_t write_buffer_bytes, struct index **out)
 {
 	const char *names[INDEX_CF__COUNT];
 	const rocksdb_options_t *cfopts[INDEX_CF__COUNT];
@@ -182,6 +195,11 @@ int index_open(const char *path, struct fault *fault, size_t cache_bytes,
 	 * 135 MB index, each replayed at the next start.  Past this cap the
 	 * families in the oldest log are flushed and it goes. */
 	rocksdb_options_set_max_total_wal_size(ix->opts, INDEX_WAL_MAX);
+	/* Memtables: each family's is 64 MB at most (two while one is
+	 * flushed), seven families; this caps them together. */
+	if (write_buffer_bytes)
+		rocksdb_options_set_db_write_buffer_size(ix->opts,
+							 write_buffer_bytes);
 	/* Keep RocksDB's own log small: it is for debugging RocksDB. */
 	rocksdb_options_set_keep_log_file_num(ix->opts, 3);
 	rocksdb_options_set_max_log_file_size(ix->opts, 4u << 20);

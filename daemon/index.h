@@ -53,11 +53,14 @@ enum index_cf {
  * Open (creating if missing) the index in directory `path`.
  *   [in] fault  fault points (FAULT_INDEX_READ/WRITE); may be NULL
  *   [in] cache_bytes  block cache budget; 0 picks a default (64 MiB)
+ *   [in] write_buffer_bytes  memtables of all column families together
+ *        (RocksDB's db_write_buffer_size: past it the largest family's
+ *        is flushed); 0: RocksDB's per-family limits only
  * Returns 0, STRATA_EINDEX (text logged: e.g. the LOCK is held by another
  * process), -ENOMEM.
  */
 int index_open(const char *path, struct fault *fault, size_t cache_bytes,
-	       struct index **out);
+	       size_t write_buffer_bytes, struct index **out);
 void index_close(struct index *ix);
 /*
  * Whether writes are refused now: its file system is under the reserve
@@ -65,6 +68,9 @@ void index_close(struct index *ix);
  * still commit), or a write RocksDB refused stopped them until a restart.
  */
 bool index_writes_refused(struct index *ix);
+/* Memory RocksDB holds now: the memtables of all column families
+ * (flushing ones included), and what the block cache holds. */
+void index_memory(struct index *ix, uint64_t *memtables, uint64_t *cache);
 /* The same as a code: 0, -ENOSPC (under the reserve) or STRATA_EINDEX. */
 int index_write_room(struct index *ix);
 

@@ -563,6 +563,9 @@ static void reload(struct app *a)
 	    nc.inline_max != a->cfg.inline_max ||
 	    nc.segment_size != a->cfg.segment_size)
 		note(later, sizeof(later), "[store] chunk_size, zstd_level, inline_max, segment_size");
+	if (nc.index_cache_size != a->cfg.index_cache_size ||
+	    nc.index_write_buffer_size != a->cfg.index_write_buffer_size)
+		note(later, sizeof(later), "[store] index_cache_size, index_write_buffer_size");
 	if (strcmp(nc.admin_host, a->cfg.admin_host) ||
 	    nc.admin_port != a->cfg.admin_port ||
 	    nc.admin_max_connections != a->cfg.admin_max_connections ||

@@ -135,6 +135,8 @@ static const struct row {
 	{ "strata_store_puts_total", "counter", "Objects written (committed puts).", ST(puts) },
 	{ "strata_uring_inflight", "gauge", "io_uring operations in flight.", ST(uring_inflight) },
 	{ "strata_index_writes_refused", "gauge", "1 while the index refuses writes: its file system is under the reserve (until there is room), or a write failed (until restart).", ST(index_refusing) },
+	{ "strata_index_memtable_bytes", "gauge", "Memory in the index's write buffers (RocksDB memtables, all column families; [store] index_write_buffer_size caps them).", ST(index_memtable_bytes) },
+	{ "strata_index_block_cache_bytes", "gauge", "Memory in the index's block cache ([store] index_cache_size).", ST(index_cache_bytes) },
 	{ "strata_store_gets_total", "counter", "Object reads started.", ST(gets) },
 	{ "strata_store_deletes_total", "counter", "Objects deleted.", ST(deletes) },
 	{ "strata_store_bytes_in_total", "counter", "Object bytes written (before compression).", ST(bytes_in) },

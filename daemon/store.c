@@ -1587,6 +1587,7 @@ int store_stats(struct store *s, struct store_stats *st)
 	st->transfer_waits = s->xfer_waits;
 	st->transfer_given_back = s->xfer_given_back;
 	st->index_refusing = index_writes_refused(s->ix);
+	index_memory(s->ix, &st->index_memtable_bytes, &st->index_cache_bytes);
 	st->segments = 0;
 	memset(st->seg_bytes, 0, sizeof(st->seg_bytes));
 	memset(st->live_bytes, 0, sizeof(st->live_bytes));
@@ -1939,6 +1940,7 @@ int store_open(uv_loop_t *loop, const struct store_opts *opts,
 		goto fail;
 	}
 	rc = index_open(s->o.index_dir, s->o.fault, s->o.index_cache_bytes,
+			s->o.index_write_buffer_bytes,
 			&s->ix);
 	if (rc)
 		goto fail;

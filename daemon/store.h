@@ -74,6 +74,10 @@ struct store_opts {
 	unsigned get_window;		/* chunks read ahead per get; 0: 3 */
 	uint32_t node_id;		/* writer id in object versions */
 	size_t index_cache_bytes;	/* 0: 64 MiB */
+	/* The index's memtables, all column families together (RocksDB's
+	 * db_write_buffer_size: past it the largest is flushed); 0: no cap
+	 * beyond RocksDB's own (64 MB per family, two each at most). */
+	size_t index_write_buffer_bytes;
 	unsigned gc_dead_pct;		/* compact at this % dead; 0: 50 */
 	unsigned gc_interval_ms;	/* background GC period; 0: 10 s */
 	/* Objects up to this size live inline in the index (one synced
@@ -391,6 +395,8 @@ struct store_stats {
 	uint64_t transfer_given_back;	/* read-ahead bytes paused gets gave
 					 * back (to be read again) */
 	uint64_t index_refusing;	/* 1: the index refuses writes now */
+	uint64_t index_memtable_bytes;	/* index_memory() */
+	uint64_t index_cache_bytes;
 };
 
 /*

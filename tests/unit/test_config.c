@@ -92,6 +92,29 @@ static char *repeat(char ch, size_t n)
 	return s;
 }
 
+/* [store] index_cache_size and index_write_buffer_size: 64M and 256M
+ * unless set; the cap is 0 (none) or at least 4M. */
+START_TEST(index_memory_keys)
+{
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n"), 0);
+	ck_assert_uint_eq(cfg.index_cache_size, 64u << 20);
+	ck_assert_uint_eq(cfg.index_write_buffer_size, 256u << 20);
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[store]\n"
+			      "index_cache_size = 8M\n"
+			      "index_write_buffer_size = 0\n"), 0);
+	ck_assert_uint_eq(cfg.index_cache_size, 8u << 20);
+	ck_assert_uint_eq(cfg.index_write_buffer_size, 0);
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[store]\n"
+			      "index_write_buffer_size = 64K\n"),
+			 STRATA_ECONFIG);
+	ck_assert(strstr(err, "[store] index_write_buffer_size (65536) is "
+			 "under 4M (0 turns the cap off)"));
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[store]\n"
+			      "index_cache_size = 0\n"), STRATA_ECONFIG);
+	want_line(":7: [store] index_cache_size: invalid or out-of-range number");
+}
+END_TEST
+
 START_TEST(base_is_valid)
 {
 	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n"), 0);
@@ -641,6 +664,7 @@ static Suite *config_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, base_is_valid);
 	tcase_add_test(tc, auth_timeout);
+	tcase_add_test(tc, index_memory_keys);
 	tcase_add_test(tc, line_max_accepted);
 	tcase_add_test(tc, line_too_long);
 	tcase_add_test(tc, file_forms);

@@ -65,7 +65,7 @@ static struct index *open_ix(struct fault *f)
 {
 	struct index *ix = NULL;
 
-	ck_assert_int_eq(index_open(dbpath, f, CACHE, &ix), 0);
+	ck_assert_int_eq(index_open(dbpath, f, CACHE, 0, &ix), 0);
 	ck_assert_ptr_nonnull(ix);
 	return ix;
 }
@@ -252,7 +252,7 @@ START_TEST(t_open_creates)
 
 	/* The directory does not exist yet: open makes it. */
 	ck_assert_int_eq(stat(dbpath, &st), -1);
-	ck_assert_int_eq(index_open(dbpath, NULL, 0, &ix), 0);
+	ck_assert_int_eq(index_open(dbpath, NULL, 0, 0, &ix), 0);
 	ck_assert_ptr_nonnull(ix);
 	ck_assert_int_eq(stat(dbpath, &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));
@@ -335,7 +335,7 @@ START_TEST(t_second_open_locked)
 	struct index *other = NULL;
 
 	put(ix, INDEX_CF_META, "format", "1");
-	ck_assert_int_eq(index_open(dbpath, NULL, CACHE, &other),
+	ck_assert_int_eq(index_open(dbpath, NULL, CACHE, 0, &other),
 			 STRATA_EINDEX);
 	ck_assert_ptr_null(other);
 	/* The first handle is unharmed by the failed open. */
@@ -344,10 +344,70 @@ START_TEST(t_second_open_locked)
 	index_close(ix);
 
 	/* Once closed, the LOCK is free again. */
-	ck_assert_int_eq(index_open(dbpath, NULL, CACHE, &other), 0);
+	ck_assert_int_eq(index_open(dbpath, NULL, CACHE, 0, &other), 0);
 	expect(other, INDEX_CF_META, "format", "1");
 	expect(other, INDEX_CF_META, "after", "2");
 	index_close(other);
+}
+END_TEST
+
+/*
+ * Write 32 MiB of 64 KiB values round-robin into three column families
+ * through an index opened with write_buffer_bytes = cap; return the most
+ * the memtables held (index_memory) after any write.
+ */
+static uint64_t memtables_peak(size_t cap)
+{
+	static const enum index_cf cfs[] = {
+		INDEX_CF_OBJECTS, INDEX_CF_CHUNKS, INDEX_CF_SEGMENTS,
+	};
+	struct index *ix = NULL;
+	uint64_t mem, cache, peak = 0;
+	uint8_t *v = malloc(64 << 10);
+	char key[32];
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(index_open(dbpath, NULL, CACHE, cap, &ix), 0);
+	for (int i = 0; i < 512; i++) {
+		tu_fill(v, 64 << 10, (unsigned)i);
+		snprintf(key, sizeof(key), "k%05d", i);
+		ck_assert_int_eq(index_put_sync(ix, cfs[i % 3], key,
+						strlen(key), v, 64 << 10), 0);
+		index_memory(ix, &mem, &cache);
+		if (mem > peak)
+			peak = mem;
+		ck_assert_uint_le(cache, CACHE + (64 << 10));
+	}
+	/* Every value is still there, flushed or not. */
+	for (int i = 0; i < 512; i += 37) {
+		uint8_t *got = NULL;
+		size_t len = 0;
+
+		tu_fill(v, 64 << 10, (unsigned)i);
+		snprintf(key, sizeof(key), "k%05d", i);
+		ck_assert_int_eq(index_get(ix, cfs[i % 3], key, strlen(key),
+					   &got, &len), 0);
+		ck_assert_uint_eq(len, 64 << 10);
+		ck_assert(memcmp(got, v, len) == 0);
+		free(got);
+	}
+	index_close(ix);
+	free(v);
+	tu_rmrf(dbpath);
+	return peak;
+}
+
+/* [store] index_write_buffer_size: the memtables of all families together
+ * stay near the cap; without one, RocksDB's per-family 64 MB lets them
+ * hold all 32 MiB. */
+START_TEST(t_write_buffer_cap)
+{
+	uint64_t capped, uncapped;
+
+	uncapped = memtables_peak(0);
+	capped = memtables_peak(4u << 20);
+	ck_assert_uint_ge(uncapped, 30u << 20);
+	ck_assert_uint_le(capped, 12u << 20);
 }
 END_TEST
 
@@ -1286,6 +1346,7 @@ static Suite *index_suite(void)
 	tcase_add_test(tc, t_fault_commit);
 	tcase_add_test(tc, t_fault_put_sync);
 	tcase_add_test(tc, t_flush);
+	tcase_add_test(tc, t_write_buffer_cap);
 	suite_add_tcase(s, tc);
 	/* Writes a few hundred MiB: its own time limit. */
 	tw = tcase_create("wal");

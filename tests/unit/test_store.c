@@ -603,7 +603,7 @@ START_TEST(damaged_index_value)
 	ck_assert_int_eq(tenv_put(&E, "data", "good", b, sizeof(b), NULL), 0);
 	ck_assert_int_eq(tenv_put(&E, "data", "bad", b, sizeof(b), NULL), 0);
 	tenv_close(&E);
-	ck_assert_int_eq(index_open(E.idx, NULL, 0, &ix), 0);
+	ck_assert_int_eq(index_open(E.idx, NULL, 0, 0, &ix), 0);
 	/* Bucket "data" is id 1. */
 	ck_assert_int_eq(index_put_sync(ix, INDEX_CF_OBJECTS, okey,
 					meta_objkey(1, "bad", 3, okey),
@@ -1205,7 +1205,7 @@ START_TEST(inline_corrupt)
 	ck_assert_int_eq(tenv_put(&E, "data", "s", small, sizeof(small), NULL), 0);
 	ck_assert_int_eq(tenv_put(&E, "data", "t", small, 10, NULL), 0);
 	tenv_close(&E);
-	ck_assert_int_eq(index_open(E.idx, NULL, 0, &ix), 0);
+	ck_assert_int_eq(index_open(E.idx, NULL, 0, 0, &ix), 0);
 	oklen = meta_objkey(1, "s", 1, okey);
 	ck_assert_int_eq(index_get(ix, INDEX_CF_OBJECTS, okey, oklen, &val, &vlen), 0);
 	val[vlen - 10] ^= 0x40;	/* inside the inline record's payload */
