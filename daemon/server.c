@@ -108,6 +108,12 @@ struct sreq {
 	uint8_t *acc;
 	size_t acclen;
 	uint64_t sent, total;		/* GET: body bytes out / expected */
+	/* GET: the rest of a cached chunk not yet written (the output filled
+	 * up in the middle of it), kept valid by rest_hold; the get stays
+	 * paused until it is out (get_send_rest). */
+	const uint8_t *rest;
+	size_t rest_len;
+	void *rest_hold;
 	char *ans_key;			/* GET of a whole object: its key, for
 					 * the answer cache (bucket in
 					 * ->bucket) */
@@ -424,6 +430,8 @@ static void req_free(struct sreq *r)
 	free(r->acc);
 	free(r->m.target);
 	free(r->ans_key);
+	if (r->rest_hold)
+		store_hold_release(r->rest_hold);
 	free(r);
 	conn_maybe_free(c);
 }
@@ -989,6 +997,22 @@ static int get_data(void *arg, const void *buf, size_t len)
 		size_t n = len > PROTO_MAX_BODY_LEN ? PROTO_MAX_BODY_LEN : len;
 		bool end = r->sent + n == r->total;
 
+		/* The output filled up in the middle of a chunk from the
+		 * cache (not the get's last): the rest waits, held, for the
+		 * drain, instead of going over the output's marks by up to a
+		 * chunk.  (A chunk the get decoded itself is not the cache's
+		 * yet, and the last one ends the get: those go out whole.) */
+		if (r->get && r->sent + len < r->total &&
+		    conn_congested(r->c)) {
+			void *hold = store_get_hold(r->get);
+
+			if (hold) {
+				r->rest = p;
+				r->rest_len = len;
+				r->rest_hold = hold;
+				break;
+			}
+		}
 		/* From the chunk cache the body goes out without a copy. */
 		if (conn_write_frame_held(r->c, r->op, PROTO_F_RESPONSE |
 					  PROTO_F_CONT | (end ? PROTO_F_END : 0),
@@ -1000,11 +1024,41 @@ static int get_data(void *arg, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
-	if (conn_congested(r->c)) {
+	if (r->rest_len || conn_congested(r->c)) {
 		r->paused = true;
 		store_get_pause(r->get);
 	}
 	return 0;
+}
+
+/*
+ * After a drain: write what is left of a held chunk (get_data), frame by
+ * frame while the output has room.  Returns 1 when all of it is out (the
+ * hold given back), 0 when the output filled up again (the get stays
+ * paused), -1 when a write failed (the get is to end, as when get_data
+ * fails).
+ */
+static int get_send_rest(struct sreq *r)
+{
+	while (r->rest_len) {
+		size_t n = r->rest_len > PROTO_MAX_BODY_LEN ?
+			   PROTO_MAX_BODY_LEN : r->rest_len;
+
+		if (conn_congested(r->c))
+			return 0;
+		if (conn_write_frame_held(r->c, r->op, PROTO_F_RESPONSE |
+					  PROTO_F_CONT, r->id, NULL, 0,
+					  r->rest, n,
+					  store_hold_dup(r->rest_hold)))
+			return -1;
+		r->sent += n;
+		r->rest += n;
+		r->rest_len -= n;
+	}
+	store_hold_release(r->rest_hold);
+	r->rest_hold = NULL;
+	r->rest = NULL;
+	return 1;
 }
 
 static void get_done(void *arg, int status)
@@ -2304,6 +2358,18 @@ void server_conn_drain(struct net_conn *nc)
 			break;
 		r->resume_due = false;
 		r->paused = false;
+		if (r->get && r->rest_len) {
+			int st = get_send_rest(r);
+
+			if (st == 0) {
+				r->paused = true;	/* full again */
+				continue;
+			}
+			if (st < 0) {
+				store_get_abort(r->get);	/* may free r */
+				continue;
+			}
+		}
 		if (r->get)
 			store_get_resume(r->get);	/* may free r */
 		else

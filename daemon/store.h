@@ -238,6 +238,8 @@ int store_get(struct store *s, const char *bucket, const char *key,
  * cache's (copy them then).
  */
 void *store_get_hold(struct store_get *g);
+/* Another hold on what hold keeps (each is given back on its own). */
+void *store_hold_dup(void *hold);
 void store_hold_release(void *hold);
 
 /* Flow control: a paused get delivers nothing until resumed. */

@@ -904,6 +904,12 @@ void *store_get_hold(struct store_get *g)
 	return e;
 }
 
+void *store_hold_dup(void *hold)
+{
+	cache_ref(hold);
+	return hold;
+}
+
 void store_hold_release(void *hold)
 {
 	cache_release(hold);
