@@ -31,9 +31,12 @@ CHUNK = 4 << 20
 # What stratad may hold by design (ARCHITECTURE.md, Known limits): the two
 # budgets (64 MiB); past the output cap, each connection still holding no
 # more than out_low_water (256 KiB) may take one more chunk's frames (4 MiB
-# of ciphertext); and the object's chunks in the chunk cache (24 MiB, shared
-# by the readers).  About 190 MiB; the rest is malloc's room.  Measured
-# peaks: 118-170 MiB (the bound was 160 MiB, which a run could pass).
+# of ciphertext, for a chunk the get decoded itself or its last; one 1 MiB
+# frame of a chunk from the cache); and the object's chunks in the chunk
+# cache (24 MiB, shared by the readers).  About 190 MiB at worst; the rest
+# is malloc's room.  Measured peaks: 118-170 MiB while every connection
+# took whole chunks (the bound was 160 MiB, which a run could pass); 59-69
+# MiB since a cached chunk's rest waits in the cache (OUT_MAX below).
 # Without the transfer budget the read-ahead alone is 288 MiB.
 GROWTH_MAX_KIB = (64 * 1024 + READERS * (CHUNK + (256 << 10)) // 1024
                   + SIZE // 1024) * 11 // 10
