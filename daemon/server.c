@@ -110,7 +110,7 @@ struct sreq {
 	uint64_t sent, total;		/* GET: body bytes out / expected */
 	/* GET: the rest of a cached chunk not yet written (the output filled
 	 * up in the middle of it), kept valid by rest_hold; the get stays
-	 * paused until it is out (get_send_rest). */
+	 * paused until it is out (get_write_rest). */
 	const uint8_t *rest;
 	size_t rest_len;
 	void *rest_hold;
@@ -975,6 +975,39 @@ static int get_send_fields(struct sreq *r, const uint8_t *body, size_t blen,
 				body, blen);
 }
 
+/*
+ * Write r->rest (rest_len bytes) as frames of the response, the one that
+ * completes it with END.  With r->rest_hold (the bytes are the chunk
+ * cache's) each frame is sent from where it is, and with may_stop the
+ * writing stops when the output fills up, the rest left in r->rest; the
+ * hold goes back once all is out.  Returns 0, or -1 when a write failed.
+ */
+static int get_write_rest(struct sreq *r, bool may_stop)
+{
+	while (r->rest_len) {
+		size_t n = r->rest_len > PROTO_MAX_BODY_LEN ?
+			   PROTO_MAX_BODY_LEN : r->rest_len;
+		bool end = r->sent + n == r->total;
+
+		if (may_stop && conn_congested(r->c))
+			return 0;
+		if (conn_write_frame_held(r->c, r->op, PROTO_F_RESPONSE |
+					  PROTO_F_CONT | (end ? PROTO_F_END : 0),
+					  r->id, NULL, 0, r->rest, n,
+					  r->rest_hold ?
+					  store_hold_dup(r->rest_hold) : NULL))
+			return -1;
+		r->sent += n;
+		r->rest += n;
+		r->rest_len -= n;
+	}
+	if (r->rest_hold)
+		store_hold_release(r->rest_hold);
+	r->rest_hold = NULL;
+	r->rest = NULL;
+	return 0;
+}
+
 static int get_data(void *arg, const void *buf, size_t len)
 {
 	struct sreq *r = arg;
@@ -993,72 +1026,22 @@ static int get_data(void *arg, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
-	while (len) {
-		size_t n = len > PROTO_MAX_BODY_LEN ? PROTO_MAX_BODY_LEN : len;
-		bool end = r->sent + n == r->total;
-
-		/* The output filled up in the middle of a chunk from the
-		 * cache (not the get's last): the rest waits, held, for the
-		 * drain, instead of going over the output's marks by up to a
-		 * chunk.  (A chunk the get decoded itself is not the cache's
-		 * yet, and the last one ends the get: those go out whole.) */
-		if (r->get && r->sent + len < r->total &&
-		    conn_congested(r->c)) {
-			void *hold = store_get_hold(r->get);
-
-			if (hold) {
-				r->rest = p;
-				r->rest_len = len;
-				r->rest_hold = hold;
-				break;
-			}
-		}
-		/* From the chunk cache the body goes out without a copy. */
-		if (conn_write_frame_held(r->c, r->op, PROTO_F_RESPONSE |
-					  PROTO_F_CONT | (end ? PROTO_F_END : 0),
-					  r->id, NULL, 0, p, n,
-					  r->get ? store_get_hold(r->get) :
-						   NULL))
-			return 1;
-		r->sent += n;
-		p += n;
-		len -= n;
-	}
+	/* From the chunk cache the body goes out without a copy.  When the
+	 * output fills up in the middle of such a chunk (not the get's last),
+	 * the rest waits, held, for the drain (server_conn_drain), instead of
+	 * going over the output's marks by up to a chunk.  A chunk the get
+	 * decoded itself is not the cache's yet, and the last one ends the
+	 * get: those go out whole. */
+	r->rest = p;
+	r->rest_len = len;
+	r->rest_hold = r->get ? store_get_hold(r->get) : NULL;
+	if (get_write_rest(r, r->rest_hold && r->sent + len < r->total))
+		return 1;
 	if (r->rest_len || conn_congested(r->c)) {
 		r->paused = true;
 		store_get_pause(r->get);
 	}
 	return 0;
-}
-
-/*
- * After a drain: write what is left of a held chunk (get_data), frame by
- * frame while the output has room.  Returns 1 when all of it is out (the
- * hold given back), 0 when the output filled up again (the get stays
- * paused), -1 when a write failed (the get is to end, as when get_data
- * fails).
- */
-static int get_send_rest(struct sreq *r)
-{
-	while (r->rest_len) {
-		size_t n = r->rest_len > PROTO_MAX_BODY_LEN ?
-			   PROTO_MAX_BODY_LEN : r->rest_len;
-
-		if (conn_congested(r->c))
-			return 0;
-		if (conn_write_frame_held(r->c, r->op, PROTO_F_RESPONSE |
-					  PROTO_F_CONT, r->id, NULL, 0,
-					  r->rest, n,
-					  store_hold_dup(r->rest_hold)))
-			return -1;
-		r->sent += n;
-		r->rest += n;
-		r->rest_len -= n;
-	}
-	store_hold_release(r->rest_hold);
-	r->rest_hold = NULL;
-	r->rest = NULL;
-	return 1;
 }
 
 static void get_done(void *arg, int status)
@@ -2359,14 +2342,13 @@ void server_conn_drain(struct net_conn *nc)
 		r->resume_due = false;
 		r->paused = false;
 		if (r->get && r->rest_len) {
-			int st = get_send_rest(r);
-
-			if (st == 0) {
-				r->paused = true;	/* full again */
+			/* A held chunk's rest first (get_data). */
+			if (get_write_rest(r, true)) {
+				store_get_abort(r->get);	/* may free r */
 				continue;
 			}
-			if (st < 0) {
-				store_get_abort(r->get);	/* may free r */
+			if (r->rest_len) {
+				r->paused = true;	/* full again */
 				continue;
 			}
 		}

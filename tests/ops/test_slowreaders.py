@@ -43,7 +43,7 @@ GROWTH_MAX_KIB = (64 * 1024 + READERS * (CHUNK + (256 << 10)) // 1024
 # The output pending: here every chunk comes from the chunk cache (the put
 # left them there) and no reader gets to its last one, so past the cap a
 # connection holding at most 256 KiB takes one more 1 MiB frame and keeps
-# the rest of the chunk held in the cache (server.c get_send_rest): the
+# the rest of the chunk held in the cache (server.c get_write_rest): the
 # cap (32 MiB), a connection's high-water mark (4 MiB) and 24 x 1.25 MiB,
 # +10%.  Measured 37-46 MiB; 85-89 MiB when a chunk went out whole.
 OUT_MAX = ((32 << 20) + (4 << 20) + READERS * ((1 << 20) + (256 << 10))) \
