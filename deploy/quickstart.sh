@@ -21,6 +21,7 @@ port=${PORT:-7480}
 
 PKGS=(build-essential meson ninja-build pkg-config libuv1-dev librocksdb-dev
       libzstd-dev liburing-dev libssl-dev check libisal-dev libinih-dev libsystemd-dev
+      libjansson-dev
       openssl python3 python3-torch)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -41,6 +41,8 @@ static const char *const strata_errors[] = {
 		"server certificate not trusted (unknown CA, expired or not yet valid, or wrong host name)",
 	[-(STRATA_ECHANGED - STRATA_E_FIRST)] =
 		"the object changed (overwritten or deleted) while being read",
+	[-(STRATA_EBADPOLICY - STRATA_E_FIRST)] =
+		"invalid access policy document",
 };
 
 const char *strata_strerror(int err)

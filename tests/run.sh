@@ -19,7 +19,7 @@ JOBS=${JOBS:-$(nproc)}
 
 PKGS=(build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libuv1-dev librocksdb-dev libzstd-dev liburing-dev libssl-dev check
-      libisal-dev libinih-dev libsystemd-dev systemd openssl python3
+      libisal-dev libinih-dev libjansson-dev libsystemd-dev systemd openssl python3
       python3-torch mandoc)
 
 say() { printf '== %s\n' "$*"; }
@@ -118,7 +118,7 @@ say "build-fuzz (clang + libFuzzer)"
 # Every target tests/meson.build defines (10 x FUZZ_SECONDS in all).
 targets=(tests/fuzz_record tests/fuzz_meta tests/fuzz_proto tests/fuzz_http
 	 tests/fuzz_config tests/fuzz_keys tests/fuzz_cutter tests/fuzz_clientconf
-	 tests/fuzz_args tests/fuzz_tar)
+	 tests/fuzz_args tests/fuzz_tar tests/fuzz_policy tests/fuzz_audit)
 if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
 	for t in "${targets[@]}"; do
 		name=$(basename "$t")

@@ -62,8 +62,11 @@ enum strata_error {
 	/* The object was overwritten or deleted while a GET of more than
 	 * 256 chunks was streaming it; read it again. */
 	STRATA_ECHANGED = STRATA_E_FIRST - 20,
+	/* An access policy document that does not parse or check
+	 * (strata-policy(7)); the node's message says where. */
+	STRATA_EBADPOLICY = STRATA_E_FIRST - 21,
 
-	STRATA_E_LAST = STRATA_E_FIRST - 20
+	STRATA_E_LAST = STRATA_E_FIRST - 21
 };
 
 /*
