@@ -8,7 +8,7 @@
  *     "statements": [
  *       { "effect": "allow",                    (or "deny")
  *         "actions": ["object:get", "object:list"],
- *         "resources": ["datasets/imagenet/*", "home/${principal.id}/*"],
+ *         "resources": ["datasets/imagenet/ *", "home/${principal.id}/ *"],
  *         "conditions": {                       (optional; all must hold)
  *           "source_ip": ["127.0.0.0/8", "::1/128"],
  *           "principal": { "team": ["vision", "nlp"] },
@@ -25,6 +25,8 @@
  * "${principal.NAME}" (the key's attribute NAME) are replaced at evaluation
  * time; a statement naming an attribute the principal lacks matches
  * nothing.
+ *
+ * (The examples' " *" is "*": a C comment cannot hold slash-star.)
  *
  * Evaluation: default deny; a matching deny statement wins over any
  * matching allow.  A statement matches when one of its actions, one of its
