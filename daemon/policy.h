@@ -24,7 +24,12 @@
  * character is special.  "${principal.id}" (the access key id) and
  * "${principal.NAME}" (the key's attribute NAME) are replaced at evaluation
  * time; a statement naming an attribute the principal lacks matches
- * nothing.
+ * nothing.  A substituted value is literal (a '*' in it is no wildcard).
+ *
+ * Conditions: source_ip is a CIDR list (or one; a bare address is /32 or
+ * /128; an IPv4-mapped IPv6 peer is its IPv4 address; no peer matches
+ * none); principal maps attribute names to allowed values ("id" is the
+ * access key id); the statement holds for not_before <= now < not_after.
  *
  * (The examples' " *" is "*": a C comment cannot hold slash-star.)
  *
@@ -100,19 +105,27 @@ struct policy;
 /*
  * Parse and check a policy document.
  *   [in]  json, len   the document (need not be NUL-terminated)
- *   [out] out         the parsed policy (policy_free)
+ *   [out] out         the parsed policy, owned by the caller until
+ *                     policy_free(); NULL on failure
  *   [out] err, errlen a one-line reason on failure ("statement 2: unknown
- *                     action \"object:Get\""), always NUL-terminated
+ *                     action \"object:Get\""), always NUL-terminated,
+ *                     cut short to fit (err may be NULL when errlen is 0)
  * Unknown top-level or statement members, a wrong version, empty actions
- * or resources, an unknown action or condition, a bad CIDR or time, a
- * pattern with an unterminated "${", and documents over POLICY_MAX_LEN are
- * refused.  Returns 0, STRATA_EBADPOLICY, -ENOMEM.
+ * or resources, an empty pattern, an unknown action, condition or
+ * variable, a bad CIDR or time, a pattern with an unterminated "${", and
+ * documents over POLICY_MAX_LEN are refused.  The result holds nothing of
+ * jansson's.  Returns 0, STRATA_EBADPOLICY, -ENOMEM.
  */
 int policy_parse(const char *json, size_t len, struct policy **out,
 		 char *err, size_t errlen);
+/* p may be NULL. */
 void policy_free(struct policy *p);
 
-/* Decide one request.  p may be NULL (no policy: POLICY_DENY). */
+/*
+ * Decide one request.  POLICY_DENY for a NULL p (no policy), a NULL r or
+ * r->bucket, or an action that is not one known bit.  An object request's
+ * key may be NULL (the empty key).  Allocates nothing.
+ */
 enum policy_decision policy_eval(const struct policy *p,
 				 const struct policy_request *r);
 
@@ -123,7 +136,9 @@ enum policy_decision policy_eval(const struct policy *p,
  * of its resources can match a string with that start, and no deny
  * statement matches every such string (its resource pattern ends in '*'
  * and matches "bucket/<prefix>").  The listing then filters each entry
- * with policy_eval().
+ * with policy_eval().  For a bucket action the start is r->bucket alone.
+ * Whenever policy_eval() allows an object request, this holds for every
+ * prefix of its key.
  */
 bool policy_may_allow_prefix(const struct policy *p,
 			     const struct policy_request *r);
