@@ -232,6 +232,9 @@ static const struct key keys[] = {
 	{ "admin", "listen", K_ADMIN, 0, 0, 0, 0, 0 },
 	{ "admin", "max_connections", K_U32, OFF(admin_max_connections), 0, 1, 1024, 0 },
 	{ "admin", "timeout_ms", K_U32, OFF(admin_timeout_ms), 0, 100, 600000, 0 },
+	{ "audit", "path", K_STR, OFF(audit_path), CAP(audit_path), 0, 0, 0 },
+	/* 10 ms: more often would be an fdatasync per request or two */
+	{ "audit", "sync_interval_ms", K_U32, OFF(audit_sync_ms), 0, 10, 3600000, 0 },
 };
 
 /* Levenshtein distance, for "did you mean". */
@@ -396,6 +399,14 @@ static const char *set_value(struct parse *p, const struct key *k,
 		if (k->off == OFF(state_dir) && value[0] != '/')
 			return "want an absolute path (a relative one would "
 			       "depend on the working directory)";
+		/* The audit log: empty is off. */
+		if (k->off == OFF(audit_path) && value[0] && value[0] != '/')
+			return "want an absolute path, or nothing for no audit "
+			       "log (a relative one would depend on the "
+			       "working directory)";
+		if (k->off == OFF(audit_path) && value[0] &&
+		    value[strlen(value) - 1] == '/')
+			return "want a file name, not a directory";
 		return NULL;
 	case K_U32:
 	case K_SIZE:
@@ -556,6 +567,7 @@ void config_defaults(struct config *c)
 	c->send_timeout_ms = 300000;
 	c->body_timeout_ms = 300000;
 	c->auth_timeout_ms = 10000;
+	c->audit_sync_ms = 1000;
 }
 
 /*
@@ -845,6 +857,34 @@ static void check_dir(struct parse *p, const char *what, const char *dir,
 		problem(p, "%s %s: not writable: %s", what, e, strerror(errno));
 }
 
+/* [audit] path: where audit_open can create or append to it.  Its
+ * directory may be missing only when it is state_dir, which the daemon
+ * makes before it opens the log. */
+static void check_audit(struct parse *p, const struct config *c)
+{
+	char dir[CONFIG_PATH_MAX], e[CONFIG_PATH_MAX];
+	const char *slash = strrchr(c->audit_path, '/');
+	struct stat st;
+	size_t n = slash > c->audit_path ? (size_t)(slash - c->audit_path) : 1;
+	char a[PATH_MAX], b[PATH_MAX];
+
+	memcpy(dir, c->audit_path, n);
+	dir[n] = 0;
+	dir_key(dir, a);
+	dir_key(c->state_dir, b);
+	check_dir(p, "[audit] path's directory", dir, strcmp(a, b) == 0);
+	config_esc(e, sizeof(e), c->audit_path);
+	if (lstat(c->audit_path, &st) < 0) {
+		if (errno != ENOENT)
+			problem(p, "[audit] path %s: %s", e, strerror(errno));
+	} else if (S_ISLNK(st.st_mode)) {
+		problem(p, "[audit] path %s: a symbolic link, which is not "
+			"followed: name the log file itself", e);
+	} else if (!S_ISREG(st.st_mode)) {
+		problem(p, "[audit] path %s: not a regular file", e);
+	}
+}
+
 int config_check_dirs(const struct config *c, char *errbuf, size_t errlen)
 {
 	struct parse p = { .err = errbuf, .errlen = errlen };
@@ -858,6 +898,8 @@ int config_check_dirs(const struct config *c, char *errbuf, size_t errlen)
 			check_dir(&p, what, c->tier_dirs[t][d], false);
 	}
 	check_dir(&p, "state_dir", c->state_dir, true);
+	if (c->audit_path[0])
+		check_audit(&p, c);
 	return p.failed ? STRATA_ECONFIG : 0;
 }
 

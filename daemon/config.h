@@ -81,6 +81,9 @@ struct config {
 	int admin_port;
 	unsigned admin_max_connections;
 	unsigned admin_timeout_ms;
+	/* [audit]: fixed at start (a reload names them: restart to apply) */
+	char audit_path[CONFIG_PATH_MAX];	/* empty: no audit log */
+	uint32_t audit_sync_ms;		/* fdatasync this long after a write */
 };
 
 /* Defaults for every key. */
@@ -117,7 +120,10 @@ const char *config_esc(char *buf, size_t cap, const char *s);
 
 /*
  * What only a starting daemon needs of the machine: every tier directory
- * exists, is a directory and is writable, and so is state_dir if it exists.
+ * exists, is a directory and is writable, and so is state_dir if it exists;
+ * [audit] path's directory too (it may be missing only when it is
+ * state_dir, which the daemon creates), and the path, if it exists, is a
+ * regular file, not a symbolic link.
  * Problems go to errbuf as config_load's do.
  * Returns 0 or STRATA_ECONFIG.
  */

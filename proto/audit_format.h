@@ -16,6 +16,21 @@
  * prev and every field); prev = the previous record's hash (64 zeros for
  * seq 1); seq counts from 1 with no gap.  Editing a record breaks its hash;
  * removing or inserting one breaks the next record's prev and seq.
+ *
+ * Strings are JSON strings: '"' and '\' escaped; bytes below 0x20, 0x7f,
+ * and bytes that are not part of a valid UTF-8 sequence as \u00XX, XX the
+ * byte's value (valid UTF-8 is written as is, so \u0080..\u00ff in the
+ * line's text always mean raw bytes of a name that is not UTF-8).  Each
+ * string but the key takes at most 512 bytes so escaped, the key what is
+ * left of AUDIT_LINE_MAX (at least 13,997 bytes: any key the protocol
+ * carries, PROTO_MAX_KEY_LEN, fits escaped); a longer one is cut at a
+ * character and ends in "...", so that the line, '\n' included, never
+ * passes AUDIT_LINE_MAX.  "key" is left out when the record has none.
+ *
+ * The checker reads no JSON: it checks the fixed prefix
+ * {"seq":N,"prev":"<64 hex>", (N without leading zeros), the fixed suffix
+ * ,"hash":"<64 hex>"} (hex in lowercase), the hash, prev and seq, that no
+ * line is longer than AUDIT_LINE_MAX and none holds a NUL byte.
  */
 #ifndef STRATA_AUDIT_FORMAT_H
 #define STRATA_AUDIT_FORMAT_H
@@ -25,12 +40,14 @@
 #include <stdint.h>
 
 #define AUDIT_HASH_LEN 32
-/* Longest line audit_format() makes (keys are escaped, at most 6 bytes
- * per key byte) and the verifier accepts. */
+/* Longest line audit_format() makes, its '\n' included (keys are
+ * escaped, at most 6 bytes per key byte), and the longest the verifier
+ * accepts, its '\n' not counted. */
 #define AUDIT_LINE_MAX (16u << 10)
 
 struct audit_record {
-	int64_t time_ms;		/* Unix time, milliseconds */
+	int64_t time_ms;		/* Unix time, ms (kept to 0..year 9999) */
+	/* NUL-terminated; NULL is taken as "" */
 	const char *principal;		/* access key id, or "-" */
 	const char *peer;		/* "addr:port", or "-" */
 	const char *op;			/* "GET", "PUT", "KEY_CREATE", ... */
@@ -43,7 +60,8 @@ struct audit_record {
 
 /*
  * Format record seq (chained to prev) as one line ending in '\n'.
- *   [out] line  malloc'd, *len bytes (no NUL counted)
+ *   [out] line  malloc'd, the caller frees it; *len bytes and a NUL after
+ *               them (not counted); at most AUDIT_LINE_MAX bytes
  *   [out] hash  this record's hash (the next record's prev)
  * Returns 0 or -ENOMEM.
  */
@@ -62,16 +80,23 @@ struct audit_verify {
 };
 
 /*
- * Check a chain held in memory: every line's hash, prev and seq.  A last
- * line with no newline is a torn write (crash): reported in torn_tail, not
- * a fault.  Returns 0 (intact) or STRATA_ECORRUPT (bad_line and why say
- * where and what).
+ * Check a chain held in memory: every line's hash, prev and seq; the
+ * first line's seq must be 1 and its prev zeros.  A last line with no
+ * newline is a torn write (crash): reported in torn_tail, not a fault
+ * (unless longer than AUDIT_LINE_MAX), and not counted in records.  An
+ * empty buffer is intact, with 0 records.  Checking stops at the first
+ * fault; records, last_seq and head then describe the lines before it.
+ * Returns 0 (intact; bad_line 0, why "") or STRATA_ECORRUPT (bad_line and
+ * why, NUL-terminated, say where and what: "line 9: seq 11 follows 9
+ * (records removed)").
  */
 int audit_verify_buf(const uint8_t *buf, size_t len, struct audit_verify *v);
 
 /*
- * The same over a file, read in pieces (any size).
- * Returns 0, STRATA_ECORRUPT, or -errno from open/read.
+ * The same over a file, read in 64 KiB pieces (any size, memory bounded;
+ * the same answers as audit_verify_buf on the file's bytes).
+ * Returns 0, STRATA_ECORRUPT, -ENOMEM, or -errno from open/read
+ * (-EISDIR for a directory).
  */
 int audit_verify_file(const char *path, struct audit_verify *v);
 

@@ -3,8 +3,8 @@
  * config: stratad.conf parsing and checks: the line length inih's buffer
  * allows, the forms and errors inih reads, a key set twice, listen
  * addresses (what --check-config passes must be what starts), one
- * directory twice, files that are not text, and the start-time directory
- * checks.
+ * directory twice, files that are not text, the [audit] keys, and the
+ * start-time directory checks.
  */
 #include <check.h>
 #include <errno.h>
@@ -133,6 +133,57 @@ START_TEST(auth_timeout)
 	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[node]\n"
 			      "auth_timeout_ms = 50\n"), STRATA_ECONFIG);
 	want_line(":7: [node] auth_timeout_ms: invalid or out-of-range number");
+}
+END_TEST
+
+/* [audit]: off (no path) and 1 s unless set; the interval from 10 ms to
+ * an hour. */
+START_TEST(audit_keys)
+{
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n"), 0);
+	ck_assert_str_eq(cfg.audit_path, "");
+	ck_assert_uint_eq(cfg.audit_sync_ms, 1000);
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[audit]\n"
+			      "path = /var/log/strata/audit.log\n"
+			      "sync_interval_ms = 10\n"), 0);
+	ck_assert_str_eq(cfg.audit_path, "/var/log/strata/audit.log");
+	ck_assert_uint_eq(cfg.audit_sync_ms, 10);
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[audit]\n"
+			      "path =\nsync_interval_ms = 3600000\n"), 0);
+	ck_assert_str_eq(cfg.audit_path, "");
+	ck_assert_uint_eq(cfg.audit_sync_ms, 3600000);
+	ck_assert_str_eq(err, "");
+}
+END_TEST
+
+/* Each bad [audit] value on its own line, all at once. */
+START_TEST(audit_keys_bad)
+{
+	static const char *const bad_ms[] = { "9", "3600001", "0", "-1",
+					      "1s", "1000 ms", "" };
+
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[audit]\n"
+			      "path = audit.log\n"), STRATA_ECONFIG);
+	want_only(":7: [audit] path: want an absolute path, or nothing for "
+		  "no audit log (a relative one would depend on the working "
+		  "directory)");
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[audit]\n"
+			      "path = /var/log/strata/\n"), STRATA_ECONFIG);
+	want_only(":7: [audit] path: want a file name, not a directory");
+	for (size_t i = 0; i < sizeof(bad_ms) / sizeof(bad_ms[0]); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), BASE "[tiers]\nhot = /h\n"
+			 "[audit]\nsync_interval_ms = %s\n", bad_ms[i]);
+		ck_assert_msg(load(text) == STRATA_ECONFIG, "%s", bad_ms[i]);
+		want_only(":7: [audit] sync_interval_ms: invalid or "
+			  "out-of-range number");
+	}
+	/* The unit is in the name, as in every other key. */
+	ck_assert_int_eq(load(BASE "[tiers]\nhot = /h\n[audit]\n"
+			      "sync_interval = 1s\n"), STRATA_ECONFIG);
+	want_only(":7: [audit] sync_interval: unknown key (did you mean "
+		  "[audit] sync_interval_ms?)");
 }
 END_TEST
 
@@ -593,6 +644,57 @@ START_TEST(check_dirs_missing)
 }
 END_TEST
 
+/* [audit] path at start: a directory that exists (or is state_dir, made
+ * at start), and a regular file there if anything. */
+START_TEST(check_dirs_audit)
+{
+	char *h = path_in("h"), *c = path_in("c"), *want, *p;
+
+	ck_assert_int_eq(mkdir(h, 0755), 0);
+	ck_assert_int_eq(mkdir(c, 0755), 0);
+	tiers_at(h, c);
+	/* In state_dir, which is missing: fine. */
+	snprintf(cfg.audit_path, CONFIG_PATH_MAX, "%s/state/audit.log", dir);
+	ck_assert_int_eq(config_check_dirs(&cfg, err, sizeof(err)), 0);
+	/* Where it exists already, or may be created. */
+	snprintf(cfg.audit_path, CONFIG_PATH_MAX, "%s/h/audit.log", dir);
+	ck_assert_int_eq(config_check_dirs(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(tu_write_file(cfg.audit_path, "", 0, 0600), 0);
+	ck_assert_int_eq(config_check_dirs(&cfg, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	/* Elsewhere in a missing directory. */
+	snprintf(cfg.audit_path, CONFIG_PATH_MAX, "%s/nodir/audit.log", dir);
+	ck_assert_int_eq(config_check_dirs(&cfg, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_int_ge(asprintf(&want, "[audit] path's directory %s/nodir: "
+				  "No such file or directory (create it, or "
+				  "mount the disk, first)", dir), 0);
+	ck_assert_str_eq(err, want);
+	free(want);
+	/* A directory, and a symbolic link. */
+	snprintf(cfg.audit_path, CONFIG_PATH_MAX, "%s", c);
+	ck_assert_int_eq(config_check_dirs(&cfg, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_int_ge(asprintf(&want, "[audit] path %s: not a regular "
+				  "file", c), 0);
+	ck_assert_str_eq(err, want);
+	free(want);
+	p = path_in("h/link.log");
+	ck_assert_int_eq(symlink("audit.log", p), 0);
+	snprintf(cfg.audit_path, CONFIG_PATH_MAX, "%s", p);
+	ck_assert_int_eq(config_check_dirs(&cfg, err, sizeof(err)),
+			 STRATA_ECONFIG);
+	ck_assert_int_ge(asprintf(&want, "[audit] path %s: a symbolic link, "
+				  "which is not followed: name the log file "
+				  "itself", p), 0);
+	ck_assert_str_eq(err, want);
+	free(want);
+	free(p);
+	free(h);
+	free(c);
+}
+END_TEST
+
 /*
  * As root, access() says yes to a mode 0555 directory, and rightly: root
  * can write there.  So the check runs in a child that drops to nobody
@@ -686,6 +788,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, listen_host_name);
 	tcase_add_test(tc, listen_check_agrees_with_start);
 	tcase_add_test(tc, listen_same_as_admin);
+	tcase_add_test(tc, audit_keys);
+	tcase_add_test(tc, audit_keys_bad);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dirs");
@@ -698,6 +802,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, check_dirs_ok);
 	tcase_add_test(tc, check_dirs_missing);
 	tcase_add_test(tc, check_dirs_not_writable);
+	tcase_add_test(tc, check_dirs_audit);
 	suite_add_tcase(s, tc);
 	return s;
 }
