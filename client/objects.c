@@ -1376,13 +1376,82 @@ out:
 struct key_call {
 	uint8_t op;
 	bool admin;
-	const char *id;			/* KEY_DELETE */
+	const char *id;			/* KEY_DELETE, KEY_SET, KEY_INFO */
 	char *out_id, *out_secret;	/* KEY_CREATE */
 	size_t idcap, seccap;
 	uint8_t *body;			/* KEY_LIST records */
 	size_t body_len;
 	uint32_t count;
+	const struct strata_key_grant *grant;	/* KEY_CREATE, KEY_SET */
+	struct proto_list attrs;	/* the grant's, encoded */
+	struct strata_key_info *info;	/* KEY_INFO */
 };
+
+/* The grant's attributes as a string list (kc->attrs; its bytes are
+ * malloc'd into *buf). */
+static int grant_attrs(struct key_call *kc, uint8_t **buf)
+{
+	const struct strata_key_grant *g = kc->grant;
+	struct proto_str *e;
+	int rc;
+
+	*buf = NULL;
+	if (!g || (!g->nattrs && !(kc->op == PROTO_OP_KEY_SET &&
+				   g->set_attrs)))
+		return 0;
+	if (g->nattrs > PROTO_MAX_KV || (g->nattrs && !g->attrs))
+		return -EINVAL;
+	e = calloc(2 * g->nattrs + 1, sizeof(*e));
+	*buf = malloc(PROTO_MAX_FIELDS_LEN);
+	if (!e || !*buf) {
+		free(e);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < 2 * g->nattrs; i++) {
+		if (!g->attrs[i]) {
+			free(e);
+			return -EINVAL;
+		}
+		e[i] = pstr(g->attrs[i]);
+	}
+	rc = proto_list_build(*buf, PROTO_MAX_FIELDS_LEN, e, 2 * g->nattrs,
+			      &kc->attrs);
+	free(e);
+	return rc == -ENOSPC ? -E2BIG : rc;
+}
+
+/* A KEY_INFO response into kc->info (policy and attributes copied). */
+static int key_info_take(struct key_call *kc, const struct proto_key_info_resp *m)
+{
+	struct strata_key_info *ki = kc->info;
+	struct proto_list_iter it;
+	struct proto_str e;
+	size_t i = 0;
+
+	memset(ki, 0, sizeof(*ki));
+	if (m->access_key_id.len >= sizeof(ki->id))
+		return STRATA_EPROTO;
+	memcpy(ki->id, m->access_key_id.s, m->access_key_id.len);
+	ki->admin = m->admin;
+	ki->ctime_ms = m->ctime_ms;
+	if (m->policy.s && m->policy.len &&
+	    !(ki->policy = strndup(m->policy.s, m->policy.len)))
+		return -ENOMEM;
+	if (!m->attrs.p || !m->attrs.count)
+		return 0;
+	/* Decoded lists of pairs have an even count. */
+	ki->attrs = calloc(m->attrs.count, sizeof(*ki->attrs));
+	if (!ki->attrs)
+		return -ENOMEM;
+	ki->nattrs = m->attrs.count / 2;	/* NULLs until copied */
+	proto_list_iter_init(&it, &m->attrs);
+	while (i < m->attrs.count && proto_list_next(&it, &e) == 1) {
+		ki->attrs[i] = strndup(e.s, e.len);
+		if (!ki->attrs[i++])
+			return -ENOMEM;
+	}
+	return 0;
+}
 
 static int key_fn(struct conn *cn, void *arg, bool *unsafe)
 {
@@ -1397,9 +1466,27 @@ static int key_fn(struct conn *cn, void *arg, bool *unsafe)
 		struct proto_key_create_req m = { .has_admin = true,
 						  .admin = kc->admin };
 
+		if (kc->grant) {
+			m.policy = pstr(kc->grant->policy);
+			m.attrs = kc->attrs;
+		}
 		rc = proto_key_create_req_encode(&m, fields,
 						 PROTO_MAX_FIELDS_LEN, &len);
-	} else if (kc->op == PROTO_OP_KEY_DELETE) {
+	} else if (kc->op == PROTO_OP_KEY_SET) {
+		struct proto_key_set_req m = {
+			.access_key_id = pstr(kc->id),
+			.policy = pstr(kc->grant->policy),
+			.has_attrs = kc->grant->set_attrs,
+			.attrs = kc->attrs,
+		};
+		static const uint8_t none[1];
+
+		if (m.has_attrs && !m.attrs.p)
+			m.attrs.p = none;	/* an empty list */
+		rc = proto_key_set_req_encode(&m, fields, PROTO_MAX_FIELDS_LEN,
+					      &len);
+	} else if (kc->op == PROTO_OP_KEY_DELETE ||
+		   kc->op == PROTO_OP_KEY_INFO) {
 		struct proto_key_req m = { .access_key_id = pstr(kc->id) };
 
 		rc = proto_key_req_encode(&m, fields, PROTO_MAX_FIELDS_LEN,
@@ -1423,8 +1510,21 @@ static int key_fn(struct conn *cn, void *arg, bool *unsafe)
 			memcpy(kc->out_secret, m.secret.s, m.secret.len);
 			kc->out_secret[m.secret.len] = '\0';
 		}
-	} else if (kc->op == PROTO_OP_KEY_DELETE) {
+	} else if (kc->op == PROTO_OP_KEY_DELETE ||
+		   kc->op == PROTO_OP_KEY_SET) {
 		rc = proto_empty_decode(cn->fields, r.fields_len);
+	} else if (kc->op == PROTO_OP_KEY_INFO) {
+		struct proto_key_info_resp m;
+
+		rc = proto_key_info_resp_decode(cn->fields, r.fields_len, &m);
+		if (!rc) {
+			strata_key_info_free(kc->info);
+			rc = key_info_take(kc, &m);
+			if (rc == -ENOMEM) {
+				strata_key_info_free(kc->info);
+				return rc;
+			}
+		}
 	} else {
 		struct proto_key_list_resp m;
 
@@ -1452,6 +1552,75 @@ int strata_admin_key_create(strata_client *c, bool admin, char *id,
 	if (!c || !id || !secret || !idcap || !seccap)
 		return -EINVAL;
 	return client_call(c, key_fn, &kc);
+}
+
+int strata_admin_key_create_ex(strata_client *c, bool admin,
+			       const struct strata_key_grant *grant, char *id,
+			       size_t idcap, char *secret, size_t seccap)
+{
+	struct key_call kc = { .op = PROTO_OP_KEY_CREATE, .admin = admin,
+			       .out_id = id, .out_secret = secret,
+			       .idcap = idcap, .seccap = seccap,
+			       .grant = grant };
+	uint8_t *buf;
+	int rc;
+
+	if (!c || !id || !secret || !idcap || !seccap)
+		return -EINVAL;
+	if (grant && grant->policy && strlen(grant->policy) >
+	    PROTO_MAX_POLICY_LEN)
+		return -E2BIG;
+	rc = grant_attrs(&kc, &buf);
+	if (!rc)
+		rc = client_call(c, key_fn, &kc);
+	free(buf);
+	return rc;
+}
+
+int strata_admin_key_set(strata_client *c, const char *id,
+			 const struct strata_key_grant *grant)
+{
+	struct key_call kc = { .op = PROTO_OP_KEY_SET, .id = id,
+			       .grant = grant };
+	uint8_t *buf;
+	int rc;
+
+	if (!c || !id || !grant || (!grant->policy && !grant->set_attrs))
+		return -EINVAL;
+	if (grant->policy && strlen(grant->policy) > PROTO_MAX_POLICY_LEN)
+		return -E2BIG;
+	rc = grant_attrs(&kc, &buf);
+	if (!rc)
+		rc = client_call(c, key_fn, &kc);
+	free(buf);
+	return rc;
+}
+
+int strata_admin_key_info(strata_client *c, const char *id,
+			  struct strata_key_info *out)
+{
+	struct key_call kc = { .op = PROTO_OP_KEY_INFO, .id = id,
+			       .info = out };
+	int rc;
+
+	if (!c || !id || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	rc = client_call(c, key_fn, &kc);
+	if (rc)
+		strata_key_info_free(out);
+	return rc;
+}
+
+void strata_key_info_free(struct strata_key_info *ki)
+{
+	if (!ki)
+		return;
+	free(ki->policy);
+	for (size_t i = 0; ki->attrs && i < 2 * ki->nattrs; i++)
+		free(ki->attrs[i]);
+	free(ki->attrs);
+	memset(ki, 0, sizeof(*ki));
 }
 
 int strata_admin_key_delete(strata_client *c, const char *id)

@@ -51,6 +51,7 @@
 #include <openssl/pem.h>
 
 #include "args.h"
+#include "audit_format.h"
 #include "strata/strata.h"
 #include "banned.h"
 
@@ -63,6 +64,12 @@ struct opts {
 	const char *endpoint, *access_key, *secret_key, *ca;
 	bool quiet, json, recursive, help, admin;
 	unsigned jobs;
+	/* admin key create/set: --policy FILE, --no-policy, --attr N=V...,
+	 * --no-attrs */
+	const char *policy_file;
+	bool no_policy, no_attrs;
+	const char *attrs[2 * 64];
+	size_t nattrs;
 	const char *content_type;
 	const char *range;
 	bool version;
@@ -90,8 +97,10 @@ static const char usage_text[] =
 "  stat strata://BUCKET/KEY         show an object's version and chunks\n"
 "  lifecycle set|get|rm strata://BUCKET[/PREFIX] ...\n"
 "                                   rules that move or expire old objects\n"
-"  admin key create|list|delete     manage access keys (admin key needed)\n"
+"  admin key create|list|delete|set|show\n"
+"                                   manage access keys and their policies\n"
 "  admin tiers                      tier usage, mover and cache counters\n"
+"  admin audit verify FILE          check an audit log's hash chain\n"
 "\n"
 "Options (anywhere on the line; they override the environment and the\n"
 "config file):\n"
@@ -167,17 +176,32 @@ static const struct cmd_help cmd_helps[] = {
 		"replaces the one with the same prefix and action; rm removes\n"
 		"the rules for PREFIX, or all of them.  The node applies rules\n"
 		"every [tiers] lifecycle_interval.\n" },
-	{ "admin", "usage: strata admin key create [--admin]\n"
+	{ "admin", "usage: strata admin key create [--admin] [--policy FILE] [--attr NAME=VALUE]...\n"
+		"       strata admin key set ACCESS_KEY_ID [--policy FILE | --no-policy]\n"
+		"                            [--attr NAME=VALUE... | --no-attrs]\n"
+		"       strata admin key show [--json] [ACCESS_KEY_ID]\n"
 		"       strata admin key list\n"
 		"       strata admin key delete ACCESS_KEY_ID\n"
 		"       strata admin tiers [--json]\n"
+		"       strata admin audit verify FILE\n"
 		"Manage access keys; the caller's key must be an admin key.\n"
 		"create prints the new key as config-file lines (access_key =,\n"
 		"secret_key =): the secret is shown only this once.  --admin\n"
-		"makes a key that may manage keys.  The last admin key cannot\n"
-		"be deleted.\n"
+		"makes a key that may manage keys and do everything.  Other\n"
+		"keys may do only what their access policy allows (a JSON\n"
+		"document, see strata-policy(7); FILE - reads it from standard\n"
+		"input); a key with no policy may do nothing.  --attr gives the\n"
+		"key attributes that policies' conditions can test.  set\n"
+		"replaces a key's policy and/or attributes (every --attr\n"
+		"together replace them all); show prints a key's policy and\n"
+		"attributes (your own key's without an admin key).  The last\n"
+		"admin key cannot be deleted.\n"
 		"tiers shows each tier's usage, capacity and watermarks, the\n"
-		"bytes the mover moved, prestaging and the cache hit ratio.\n" },
+		"bytes the mover moved, prestaging and the cache hit ratio.\n"
+		"audit verify reads a node's audit log file ([audit] path) and\n"
+		"checks every record's hash and its chain to the one before:\n"
+		"an edited, removed or inserted record is reported with its\n"
+		"line (needs no node and no key).\n" },
 };
 
 static void die_usage(const char *fmt, ...)
@@ -1645,14 +1669,189 @@ static int lifecycle(strata_client *c, const struct opts *o, char **args,
 	}
 }
 
-/* admin key create|list|delete, admin tiers (arguments checked in main). */
-static int cmd_admin(strata_client *c, const struct opts *o, char **args)
+/* admin audit verify FILE: local, no node. */
+static int cmd_audit_verify(const struct opts *o, const char *path)
 {
-	char id[256], secret[256];
+	struct audit_verify v;
+	char head[2 * AUDIT_HASH_LEN + 1];
+	int rc = audit_verify_file(path, &v);
+
+	if (rc && rc != STRATA_ECORRUPT) {
+		fprintf(stderr, "strata: %s: %s\n", path, strerror(-rc));
+		return EXIT_FAILED;
+	}
+	for (size_t i = 0; i < AUDIT_HASH_LEN; i++)
+		snprintf(head + 2 * i, 3, "%02x", v.head[i]);
+	if (o->json) {
+		printf("{\"file\":");
+		json_str(stdout, path);
+		printf(",\"intact\":%s,\"records\":%" PRIu64 ",\"last_seq\":"
+		       "%" PRIu64 ",\"head\":\"%s\",\"torn_tail\":%s",
+		       rc ? "false" : "true", v.records, v.last_seq, head,
+		       v.torn_tail ? "true" : "false");
+		if (rc) {
+			printf(",\"bad_line\":%" PRIu64 ",\"error\":",
+			       v.bad_line);
+			json_str(stdout, v.why);
+		}
+		puts("}");
+	} else if (rc) {
+		fprintf(stderr, "strata: %s: NOT intact: %s\n", path, v.why);
+		printf("%s: %" PRIu64 " records intact before line %" PRIu64
+		       "\n", path, v.records, v.bad_line);
+	} else {
+		printf("%s: intact: %" PRIu64 " records, last seq %" PRIu64
+		       ", head %s%s\n", path, v.records, v.last_seq, head,
+		       v.torn_tail ? " (a torn last line follows: a crash "
+		       "in the middle of a write; stratad cuts it at its next "
+		       "start)" : "");
+	}
+	return rc ? EXIT_FAILED : EXIT_OK;
+}
+
+/* Read a policy file (- for standard input) whole: at most 32 KiB. */
+static char *read_policy(const char *path)
+{
+	enum { MAX = 32 << 10 };
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "strata: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(MAX + 2);
+	n = buf ? fread(buf, 1, MAX + 1, f) : 0;
+	if (buf && ferror(f)) {
+		fprintf(stderr, "strata: %s: %s\n", path, strerror(errno));
+		free(buf);
+		buf = NULL;
+	} else if (buf && n > MAX) {
+		fprintf(stderr, "strata: %s: a policy is at most 32 KiB\n",
+			path);
+		free(buf);
+		buf = NULL;
+	} else if (buf && memchr(buf, 0, n)) {
+		fprintf(stderr, "strata: %s: not a JSON document (NUL byte)\n",
+			path);
+		free(buf);
+		buf = NULL;
+	} else if (buf) {
+		buf[n] = 0;
+	}
+	if (f != stdin)
+		fclose(f);
+	return buf;
+}
+
+static void print_key_info(const struct opts *o,
+			   const struct strata_key_info *ki)
+{
+	char t[32];
+
+	if (o->json) {
+		printf("{\"access_key\":\"%s\",\"admin\":%s,"
+		       "\"ctime_ms\":%" PRIu64 ",\"attributes\":{", ki->id,
+		       ki->admin ? "true" : "false", ki->ctime_ms);
+		for (size_t i = 0; i < ki->nattrs; i++) {
+			if (i)
+				putchar(',');
+			json_str(stdout, ki->attrs[2 * i]);
+			putchar(':');
+			json_str(stdout, ki->attrs[2 * i + 1]);
+		}
+		fputs("},\"policy\":", stdout);
+		if (ki->policy)
+			json_str(stdout, ki->policy);
+		else
+			fputs("null", stdout);
+		puts("}");
+		return;
+	}
+	fmt_time(ki->ctime_ms, t, sizeof(t));
+	printf("access_key: %s\nkind: %s\ncreated: %s\n", ki->id,
+	       ki->admin ? "admin (may do everything; policies do not apply)"
+			 : "user", t);
+	for (size_t i = 0; i < ki->nattrs; i++) {
+		fputs("attribute: ", stdout);
+		text_out(stdout, ki->attrs[2 * i]);
+		putchar('=');
+		text_out(stdout, ki->attrs[2 * i + 1]);
+		putchar('\n');
+	}
+	if (ki->policy) {
+		fputs("policy:\n", stdout);
+		fputs(ki->policy, stdout);
+		if (!*ki->policy || ki->policy[strlen(ki->policy) - 1] != '\n')
+			putchar('\n');
+	} else if (!ki->admin) {
+		puts("policy: none (the key may do nothing)");
+	}
+}
+
+/* admin key create|set: the grant the options give (policy read). */
+static int key_grant(const struct opts *o, struct strata_key_grant *g,
+		     char **policy)
+{
+	memset(g, 0, sizeof(*g));
+	*policy = NULL;
+	if (o->policy_file) {
+		*policy = read_policy(o->policy_file);
+		if (!*policy)
+			return EXIT_FAILED;
+		g->policy = *policy;
+	} else if (o->no_policy) {
+		g->policy = "";
+	}
+	g->attrs = o->attrs;
+	g->nattrs = o->nattrs / 2;
+	g->set_attrs = o->nattrs || o->no_attrs;
+	return EXIT_OK;
+}
+
+/* admin key create|list|delete|set|show, admin tiers (arguments checked
+ * in main). */
+static int cmd_admin(strata_client *c, const struct opts *o, char **args,
+		     const char *self)
+{
+	char id[256], secret[256], *policy = NULL;
+	struct strata_key_grant g;
+	struct strata_key_info ki;
 	int rc;
 
 	if (!strcmp(args[0], "tiers"))
 		return cmd_admin_tiers(c, o);
+	if (!strcmp(args[1], "show")) {
+		const char *who = args[2] ? args[2] : self;
+
+		rc = strata_admin_key_info(c, who, &ki);
+		if (rc == -ENOENT || rc == -EINVAL) {
+			fputs("strata: ", stderr);
+			text_out(stderr, who);
+			fputs(": no such access key\n", stderr);
+			return EXIT_FAILED;
+		}
+		if (rc)
+			return fail(who, rc);
+		print_key_info(o, &ki);
+		strata_key_info_free(&ki);
+		return EXIT_OK;
+	}
+	if (!strcmp(args[1], "set")) {
+		rc = key_grant(o, &g, &policy);
+		if (rc)
+			return rc;
+		rc = strata_admin_key_set(c, args[2], &g);
+		free(policy);
+		if (rc == -ENOENT || rc == -EINVAL) {
+			fputs("strata: ", stderr);
+			text_out(stderr, args[2]);
+			fputs(": no such access key\n", stderr);
+			return EXIT_FAILED;
+		}
+		return rc ? fail(args[2], rc) : EXIT_OK;
+	}
 
 	if (!strcmp(args[1], "list")) {
 		rc = strata_admin_key_list(c, key_line, (void *)o);
@@ -1670,8 +1869,12 @@ static int cmd_admin(strata_client *c, const struct opts *o, char **args)
 		}
 		return rc ? fail(args[2], rc) : EXIT_OK;
 	}
-	rc = strata_admin_key_create(c, o->admin, id, sizeof(id), secret,
-				     sizeof(secret));
+	rc = key_grant(o, &g, &policy);
+	if (rc)
+		return rc;
+	rc = strata_admin_key_create_ex(c, o->admin, &g, id, sizeof(id),
+					secret, sizeof(secret));
+	free(policy);
 	if (rc)
 		return fail("admin key create", rc);
 	if (o->json)
@@ -1680,6 +1883,10 @@ static int cmd_admin(strata_client *c, const struct opts *o, char **args)
 		       o->admin ? "true" : "false");
 	else
 		printf("access_key = %s\nsecret_key = %s\n", id, secret);
+	if (!o->admin && !o->policy_file)
+		fprintf(stderr, "strata: note: the key has no access policy "
+			"and may do nothing until it has one: strata admin "
+			"key set %s --policy FILE (strata-policy(7))\n", id);
 	return EXIT_OK;
 }
 
@@ -2186,7 +2393,8 @@ static const struct cmd_help *find_help(const char *cmd)
 }
 
 enum { O_ENDPOINT = 256, O_ACCESS, O_SECRET, O_CA, O_JSON, O_JOBS,
-       O_CTYPE, O_RANGE, O_VERSION, O_ADMIN };
+       O_CTYPE, O_RANGE, O_VERSION, O_ADMIN, O_POLICY, O_NO_POLICY, O_ATTR,
+       O_NO_ATTRS };
 
 /* Overwrite the --secret-key argument once libstrata holds its copy:
  * anyone on the host reads command lines (ps(1), /proc/PID/cmdline). */
@@ -2208,6 +2416,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "content-type", required_argument, NULL, O_CTYPE },
 		{ "range", required_argument, NULL, O_RANGE },
 		{ "admin", no_argument, NULL, O_ADMIN },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "no-policy", no_argument, NULL, O_NO_POLICY },
+		{ "attr", required_argument, NULL, O_ATTR },
+		{ "no-attrs", no_argument, NULL, O_NO_ATTRS },
 		{ "recursive", no_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -2227,6 +2439,22 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_CTYPE: o->content_type = optarg; break;
 		case O_RANGE: o->range = optarg; break;
 		case O_ADMIN: o->admin = true; break;
+		case O_POLICY: o->policy_file = optarg; break;
+		case O_NO_POLICY: o->no_policy = true; break;
+		case O_NO_ATTRS: o->no_attrs = true; break;
+		case O_ATTR: {
+			char *eq = strchr(optarg, '=');
+
+			if (!eq || eq == optarg)
+				die_usage("--attr wants NAME=VALUE, not %s",
+					  optarg);
+			if (o->nattrs == sizeof(o->attrs) / sizeof(o->attrs[0]))
+				die_usage("%s", "at most 64 --attr");
+			*eq = 0;
+			o->attrs[o->nattrs++] = optarg;
+			o->attrs[o->nattrs++] = eq + 1;
+			break;
+		}
 		case 'r': o->recursive = true; break;
 		case 'q': o->quiet = true; break;
 		case 'h': o->help = true; break;
@@ -2442,7 +2670,7 @@ int main(int argc, char **argv)
 	const struct cmd_help *help;
 	char err[512] = "";
 	const char *cmd;
-	char **args;
+	char **args, self[256];
 	int nargs, rc;
 
 	/* First, before anything opens a file or a socket. */
@@ -2484,15 +2712,37 @@ int main(int argc, char **argv)
 		fputs(help->text, stdout);
 		return out_done(&o, EXIT_OK);
 	}
+	if (!strcmp(cmd, "admin") && nargs >= 1 && !strcmp(args[0], "audit")) {
+		if (nargs != 3 || strcmp(args[1], "verify"))
+			die_usage("%s", "admin audit verify FILE");
+		return out_done(&o, cmd_audit_verify(&o, args[2]));
+	}
 	if (!strcmp(cmd, "admin") && nargs == 1 && !strcmp(args[0], "tiers"))
 		;
 	else if (!strcmp(cmd, "admin") &&
 	    (nargs < 2 || strcmp(args[0], "key") ||
 	     (strcmp(args[1], "create") && strcmp(args[1], "list") &&
-	      strcmp(args[1], "delete")) ||
-	     (!strcmp(args[1], "delete") && nargs != 3) ||
-	     (strcmp(args[1], "delete") && nargs != 2)))
-		die_usage("%s", "admin key create [--admin] | list | delete ID, or admin tiers");
+	      strcmp(args[1], "delete") && strcmp(args[1], "set") &&
+	      strcmp(args[1], "show")) ||
+	     ((!strcmp(args[1], "delete") || !strcmp(args[1], "set")) &&
+	      nargs != 3) ||
+	     (!strcmp(args[1], "show") && nargs > 3) ||
+	     ((!strcmp(args[1], "create") || !strcmp(args[1], "list")) &&
+	      nargs != 2)))
+		die_usage("%s", "admin key create|list|delete ID|set ID|show [ID], "
+			  "admin tiers, or admin audit verify FILE");
+	if (!strcmp(cmd, "admin") && nargs >= 2 && !strcmp(args[1], "set") &&
+	    !o.policy_file && !o.no_policy && !o.nattrs && !o.no_attrs)
+		die_usage("%s", "admin key set wants --policy FILE, --no-policy, "
+			  "--attr NAME=VALUE or --no-attrs");
+	if ((o.policy_file && o.no_policy) || (o.nattrs && o.no_attrs))
+		die_usage("%s", "--policy and --no-policy, or --attr and "
+			  "--no-attrs, do not go together");
+	if ((o.policy_file || o.no_policy || o.nattrs || o.no_attrs) &&
+	    (strcmp(cmd, "admin") || nargs < 2 ||
+	     (strcmp(args[1], "create") && strcmp(args[1], "set"))))
+		die_usage("%s", "--policy, --no-policy, --attr and --no-attrs "
+			  "go with admin key create or set");
 
 	cfg.endpoint = o.endpoint;
 	cfg.access_key = o.access_key;
@@ -2534,6 +2784,7 @@ int main(int argc, char **argv)
 		strata_config_release(&cfg);
 		return rc;
 	}
+	snprintf(self, sizeof(self), "%s", cfg.access_key);
 	strata_config_release(&cfg);
 
 	if (!strcmp(cmd, "mb") || !strcmp(cmd, "rb"))
@@ -2549,7 +2800,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(cmd, "cat"))
 		rc = cmd_cat(c, &o, args, nargs);
 	else if (!strcmp(cmd, "admin"))
-		rc = cmd_admin(c, &o, args);
+		rc = cmd_admin(c, &o, args, self);
 	else if (!strcmp(cmd, "lifecycle"))
 		rc = cmd_lifecycle(c, &o, args, nargs);
 	else

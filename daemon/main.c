@@ -34,6 +34,7 @@
 
 #include "admin.h"
 #include "anscache.h"
+#include "audit.h"
 #include "config.h"
 #include "keys.h"
 #include "log.h"
@@ -66,6 +67,7 @@ struct app {
 	struct store *store;
 	struct server *srv;
 	struct anscache *ans;		/* I/O loops' small GETs; may be NULL */
+	struct audit *audit;		/* [audit] path; may be NULL */
 	struct net_server *net;
 	struct tls_ctx *tls;
 	struct admin *admin;
@@ -205,6 +207,11 @@ static void store_closed(void *arg)
 	/* The I/O threads are gone with the net server. */
 	anscache_free(a->ans);
 	a->ans = NULL;
+	/* No request is left to record: the log's tail goes to disk. */
+	if (a->audit) {
+		audit_close(a->audit, NULL, NULL);
+		a->audit = NULL;
+	}
 	for (int i = 0; i < 3; i++)
 		uv_close((uv_handle_t *)&a->sig[i], NULL);
 	uv_close((uv_handle_t *)&a->drain_timer, NULL);
@@ -563,6 +570,9 @@ static void reload(struct app *a)
 	    nc.inline_max != a->cfg.inline_max ||
 	    nc.segment_size != a->cfg.segment_size)
 		note(later, sizeof(later), "[store] chunk_size, zstd_level, inline_max, segment_size");
+	if (strcmp(nc.audit_path, a->cfg.audit_path) ||
+	    nc.audit_sync_ms != a->cfg.audit_sync_ms)
+		note(later, sizeof(later), "[audit] path, sync_interval_ms");
 	if (nc.index_cache_size != a->cfg.index_cache_size ||
 	    nc.index_write_buffer_size != a->cfg.index_write_buffer_size)
 		note(later, sizeof(later), "[store] index_cache_size, index_write_buffer_size");
@@ -624,10 +634,20 @@ static int admin_metrics(void *arg, char **body, size_t *len)
 
 	struct metrics *m;
 	struct anscache_stats as;
+	struct audit_stats aus;
 	int rc;
 
 	if (a->store && !a->stopping && store_stats(a->store, &v.st) == 0)
 		v.have_store = true;
+	if (a->audit) {
+		audit_stats(a->audit, &aus);
+		v.have_audit = true;
+		v.audit_records = aus.records;
+		v.audit_bytes = aus.bytes;
+		v.audit_errors = aus.errors;
+		v.audit_dropped = aus.dropped;
+		v.audit_seq = aus.seq;
+	}
 	if (!a->ans)
 		return metrics_render(&a->metrics, &v, body, len);
 	/* The GETs answered on the I/O loops count as GETs. */
@@ -764,13 +784,24 @@ static int start(struct app *a)
 	sv.access_log = a->cfg.log_access;
 	sv.body_timeout_ms = a->cfg.body_timeout_ms;
 	sv.auth_timeout_ms = a->cfg.auth_timeout_ms;
-	if (a->cfg.answer_cache_size) {
+	/* With an audit log every request goes through the engine's loop
+	 * and is recorded: no answers from the I/O loops. */
+	if (a->cfg.answer_cache_size && !a->cfg.audit_path[0]) {
 		rc = anscache_new((size_t)a->cfg.answer_cache_size, a->store,
 				  &a->ans);
 		if (rc)
 			return rc;
 	}
 	sv.ans = a->ans;
+	if (a->cfg.audit_path[0]) {
+		/* audit_open says why it fails, and where the chain goes
+		 * on. */
+		rc = audit_open(a->loop, a->cfg.audit_path, a->cfg.audit_sync_ms,
+				&a->audit);
+		if (rc)
+			return rc;
+	}
+	sv.audit = a->audit;
 	rc = server_new(a->loop, a->store, &sv, &a->srv);
 	if (rc)
 		return rc;

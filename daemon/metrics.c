@@ -199,6 +199,14 @@ static const struct row ans_rows[] = {
 	{ "strata_answer_cache_entries", "gauge", "Answers held by the answer cache.", AV(ans_entries) },
 };
 
+static const struct row audit_rows[] = {
+	{ "strata_audit_records_total", "counter", "Records appended to the audit log since the start.", AV(audit_records) },
+	{ "strata_audit_bytes_total", "counter", "Bytes written to the audit log since the start.", AV(audit_bytes) },
+	{ "strata_audit_errors_total", "counter", "Failed writes or syncs of the audit log (see the log).", AV(audit_errors) },
+	{ "strata_audit_dropped_total", "counter", "Audit records lost to failed writes (verify reports the gap).", AV(audit_dropped) },
+	{ "strata_audit_seq", "gauge", "Sequence number of the audit log's last record.", AV(audit_seq) },
+};
+
 static uint64_t field(const void *base, size_t off, int width)
 {
 	uint64_t v;
@@ -342,6 +350,9 @@ int metrics_render(const struct metrics *m, const struct metrics_view *v,
 	    "strata_protocol_bytes_total{direction=\"out\"} %" PRIu64 "\n",
 	    m->bytes_received, m->bytes_sent);
 	render_requests(&o, m);
+	if (v->have_audit)
+		render_rows(&o, audit_rows,
+			    sizeof(audit_rows) / sizeof(audit_rows[0]), v);
 	if (v->have_ans)
 		render_rows(&o, ans_rows, sizeof(ans_rows) / sizeof(ans_rows[0]),
 			    v);

@@ -53,6 +53,9 @@ struct metrics_view {
 	bool have_ans;			/* the answer cache's (anscache.h): */
 	uint64_t ans_budget, ans_bytes, ans_entries;
 	uint64_t ans_hits, ans_misses, ans_fills;
+	bool have_audit;		/* the audit log's (audit.h): */
+	uint64_t audit_records, audit_bytes, audit_errors, audit_dropped;
+	uint64_t audit_seq;
 };
 
 void metrics_init(struct metrics *m);

@@ -1195,14 +1195,17 @@ void net__io_shutdown(struct net_io *io)
 
 /* ---- accepting ---------------------------------------------------------- */
 
-void net__format_peer(uv_tcp_t *tcp, char *out, size_t outlen)
+void net__format_peer(uv_tcp_t *tcp, char *out, size_t outlen,
+		       struct sockaddr_storage *addr)
 {
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	char ip[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 
+	memset(addr, 0, sizeof(*addr));	/* AF_UNSPEC until known */
 	if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) == 0) {
+		*addr = ss;
 		if (ss.ss_family == AF_INET) {
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
@@ -1373,7 +1376,7 @@ static void on_connection(uv_stream_t *listener, int status)
 		net__conn_close_now(c, r);
 		return;
 	}
-	net__format_peer(&c->tcp, c->peer, sizeof(c->peer));
+	net__format_peer(&c->tcp, c->peer, sizeof(c->peer), &c->peer_addr);
 	r = tls_conn_new(s->tls, &c->tls);
 	if (r < 0) {
 		log_err("net", "%s: creating TLS state: %s", c->peer,
@@ -1653,6 +1656,12 @@ int net_conn_peer_subject(const struct net_conn *c, char *buf, size_t len)
 const char *net_conn_peer(const struct net_conn *c)
 {
 	return c->peer;
+}
+
+const struct sockaddr *net_conn_peer_addr(const struct net_conn *c)
+{
+	return c->peer_addr.ss_family == AF_UNSPEC ?
+	       NULL : (const struct sockaddr *)&c->peer_addr;
 }
 
 void net_conn_set_data(struct net_conn *c, void *data)

@@ -284,6 +284,8 @@ int net_conn_peer_subject(const struct net_conn *c, char *buf, size_t len);
 
 /* "203.0.113.5:41234" or "[2001:db8::1]:41234"; valid for the conn's life. */
 const char *net_conn_peer(const struct net_conn *c);
+/* The peer's address (for access policies' source_ip), NULL if unknown. */
+const struct sockaddr *net_conn_peer_addr(const struct net_conn *c);
 
 /* The consumer's pointer (NULL until set). */
 void net_conn_set_data(struct net_conn *c, void *data);

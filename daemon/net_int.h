@@ -142,6 +142,7 @@ struct net_conn {
 
 	/* ---- set before on_open, read-only after ---- */
 	char peer[INET6_ADDRSTRLEN + 8];
+	struct sockaddr_storage peer_addr;	/* AF_UNSPEC: unknown */
 	int export_rc;		/* threaded */
 	uint8_t exporter[NET_EXPORT_LEN];
 	int subject_rc;
@@ -304,7 +305,8 @@ static inline size_t conn_drain_level(struct net_conn *c)
 void net__conn_close_now(struct net_conn *c, int reason);
 void net__conn_read_stop(struct net_conn *c);
 void net__conn_shutdown(struct net_conn *c, int reason, bool notify);
-void net__format_peer(uv_tcp_t *tcp, char *out, size_t outlen);
+void net__format_peer(uv_tcp_t *tcp, char *out, size_t outlen,
+		       struct sockaddr_storage *addr);
 void net__io_abort(struct net_conn *c);
 void net__io_accept(struct net_conn *c, int fd);
 void net__io_free(struct net_io *io);

@@ -445,7 +445,8 @@ void net__accept_threaded(struct net_server *s, struct net_conn *c)
 	uv_tcp_init(s->loop, tmp);
 	r = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)tmp);
 	if (r == 0) {
-		net__format_peer(tmp, c->peer, sizeof(c->peer));
+		net__format_peer(tmp, c->peer, sizeof(c->peer),
+				 &c->peer_addr);
 		r = uv_fileno((uv_handle_t *)tmp, &fd);
 		if (r == 0) {
 			nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

@@ -15,22 +15,26 @@
  *   TLS record); a large body is written from where it lies, after its
  *   header, so bulk data is not copied once more on its way out.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "anscache.h"
+#include "audit.h"
 #include "keys.h"
 #include "log.h"
 #include "meta.h"
 #include "metrics.h"
 #include "net.h"
+#include "policy.h"
 #include "proto.h"
 #include "server.h"
 #include "store.h"
@@ -80,7 +84,13 @@ struct meter {
 	uint64_t in, out;		/* body bytes */
 	int status;			/* the error sent, 0 */
 	bool done;			/* its last response frame went out */
-	char *target;			/* "bucket/key" (access log only) */
+	/* "bucket/key" escaped (access log), then at target + raw the
+	 * bucket and, if has_key, the key's keylen bytes, each
+	 * NUL-terminated (audit log); one block, NULL when neither log is
+	 * on. */
+	char *target;
+	size_t raw, keylen;
+	bool has_key;
 };
 
 struct sreq {
@@ -137,6 +147,13 @@ struct sconn {
 	char principal[META_AKEY_ID_MAX + 1];
 	bool admin;			/* the principal may manage keys */
 	bool revoked;			/* its access key was deleted */
+	/* Not admin: its access policy (NULL: none, every request is
+	 * refused) and attributes, loaded at AUTH and again when KEY_SET
+	 * changes them (conn_load_grant). */
+	struct policy *pol;
+	struct policy_attr *attrs;	/* one block: strings follow */
+	struct policy_principal who;
+	char deny[PROTO_MAX_TEXT_LEN];	/* why the last -EACCES (access_ok) */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	bool rpaused;			/* a put is not writable */
@@ -176,21 +193,31 @@ static struct meter *meter_of(struct sconn *c, uint64_t id)
 	return c->st == SC_AUTH_FAILED && c->fail_id == id ? &c->fail_m : NULL;
 }
 
-/* Name a request's target for the access log (bucket, and key if any). */
+/* Name a request's target for the access and audit logs (bucket, and key
+ * if any). */
 static void meter_target(struct sconn *c, uint64_t id, const char *bucket,
 			 const char *key, size_t keylen)
 {
 	struct meter *m;
+	size_t blen = strlen(bucket), cap, n;
 	char *t;
-	size_t cap, n;
 
-	if (!c->srv->o.access_log || !(m = meter_of(c, id)) || m->target)
+	if ((!c->srv->o.access_log && !c->srv->o.audit) ||
+	    !(m = meter_of(c, id)) || m->target)
 		return;
 	/* Key bytes are anything: escape what would break the line. */
-	cap = strlen(bucket) + 2 + 4 * (keylen > 256 ? 256 : keylen) + 4;
-	t = malloc(cap);
+	cap = blen + 2 + 4 * (keylen > 256 ? 256 : keylen) + 4;
+	t = malloc(cap + blen + 1 + keylen + 1);
 	if (!t)
 		return;
+	/* The raw names after the escaped ones. */
+	m->raw = cap;
+	memcpy(t + cap, bucket, blen + 1);
+	if (key)
+		memcpy(t + cap + blen + 1, key, keylen);
+	t[cap + blen + 1 + (key ? keylen : 0)] = 0;
+	m->has_key = key != NULL;
+	m->keylen = key ? keylen : 0;
 	n = (size_t)snprintf(t, cap, "%s%s", bucket, key ? "/" : "");
 	for (size_t i = 0; key && i < keylen && i < 256; i++) {
 		unsigned char ch = (unsigned char)key[i];
@@ -220,6 +247,26 @@ static void meter_done(struct sconn *c, uint8_t op, struct meter *m)
 	if (!m)
 		return;
 	m->done = true;
+	if (srv->o.audit && op != PROTO_OP_HELLO && op != PROTO_OP_PING) {
+		const char *name = proto_op_name(op);
+		const char *b = m->target ? m->target + m->raw : "";
+		struct audit_record ar = {
+			.principal = c->principal[0] ? c->principal : "-",
+			.peer = c->nc ? net_conn_peer(c->nc) : "-",
+			.op = name ? name : "unknown",
+			.bucket = b,
+			.key = m->has_key ? b + strlen(b) + 1 : NULL,
+			.keylen = m->keylen,
+			.status = m->status,
+			.in = m->in,
+			.out = m->out,
+		};
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ar.time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		audit_append(srv->o.audit, &ar);
+	}
 	if (srv->o.access_log) {
 		const char *name = proto_op_name(op);
 
@@ -319,18 +366,23 @@ static void send_error(struct sconn *c, uint8_t op, uint64_t id, int code,
 	struct proto_error e = { .code = code };
 	uint8_t f[PROTO_MAX_TEXT_LEN + 64];
 	size_t flen;
+	int rc;
 
 	struct meter *m = meter_of(c, id);
 
 	if (m && !m->status)
 		m->status = code ? code : -EIO;
+	if (!msg && code == -EACCES && c->deny[0])
+		msg = c->deny;
 	if (!msg)
 		msg = strata_strerror(code);
 	e.message.s = msg;
 	e.message.len = strlen(msg);
 	if (e.message.len > PROTO_MAX_TEXT_LEN)
 		e.message.len = PROTO_MAX_TEXT_LEN;
-	if (proto_error_encode(&e, f, sizeof(f), &flen))
+	rc = proto_error_encode(&e, f, sizeof(f), &flen);
+	c->deny[0] = 0;		/* said once */
+	if (rc)
 		return;
 	conn_write_frame(c, op, PROTO_F_RESPONSE | PROTO_F_END |
 			 PROTO_F_ERROR | (cont ? PROTO_F_CONT : 0), id, f, flen,
@@ -448,9 +500,153 @@ static int wire_str(const struct proto_str *s, char *out, size_t cap)
 
 /* ---- HELLO, AUTH, PING ---- */
 
-/* The request's bucket copied out of the frame, and its target named for
- * the access log; rc (the decode's result) passes through, or becomes
- * STRATA_EBADBUCKET. */
+/* ---- access policies ---- */
+
+/* Load (again) the principal's policy and attributes: at AUTH, and when
+ * KEY_SET changes them.  A policy that does not parse (it was checked
+ * when stored) is no policy: every request is refused. */
+static void conn_load_grant(struct sconn *c)
+{
+	struct store_grant g;
+	struct proto_list l;
+	struct proto_list_iter it;
+	struct proto_str k, v;
+	struct policy *pol = NULL;
+	struct policy_attr *a = NULL;
+	char err[200], *p;
+	size_t n = 0;
+	int rc;
+
+	rc = store_access_key_grant_get(c->srv->s, c->principal, &g);
+	if (rc)
+		log_err("server", "reading the policy of key %s: %s",
+			c->principal, strata_strerror(rc));
+	if (!rc && g.policy &&
+	    policy_parse(g.policy, g.policylen, &pol, err, sizeof(err)))
+		log_err("server", "the stored policy of key %s does not "
+			"parse (%s): its requests are refused", c->principal,
+			err);
+	if (!rc && g.nattrs) {
+		/* The array, then each name and value NUL-terminated (the
+		 * list's bytes hold less than that). */
+		a = malloc(g.nattrs * sizeof(*a) + g.attrslen + 2 * g.nattrs);
+		l.p = g.attrs;
+		l.len = g.attrslen;
+		l.count = 2 * g.nattrs;
+		proto_list_iter_init(&it, &l);
+		p = a ? (char *)(a + g.nattrs) : NULL;
+		while (a && n < g.nattrs && proto_list_next(&it, &k) == 1 &&
+		       proto_list_next(&it, &v) == 1) {
+			a[n].name = p;
+			memcpy(p, k.s, k.len);
+			p[k.len] = 0;
+			p += k.len + 1;
+			a[n].value = p;
+			memcpy(p, v.s, v.len);
+			p[v.len] = 0;
+			p += v.len + 1;
+			n++;
+		}
+	}
+	store_grant_free(&g);
+	policy_free(c->pol);
+	free(c->attrs);
+	c->pol = pol;
+	c->attrs = a;
+	c->who.id = c->principal;
+	c->who.attrs = a;
+	c->who.n_attrs = a ? n : 0;
+	/* The I/O loops answer GETs without asking: only for principals
+	 * whose every GET would be allowed. */
+	if (c->nc && c->st == SC_READY && !c->revoked)
+		net_conn_set_io_ok(c->nc, c->admin ||
+				   policy_allows_all(c->pol, POLICY_OBJECT_GET));
+}
+
+static void conn_drop_grant(struct sconn *c)
+{
+	policy_free(c->pol);
+	free(c->attrs);
+	c->pol = NULL;
+	c->attrs = NULL;
+	c->who.attrs = NULL;
+	c->who.n_attrs = 0;
+}
+
+/* The policy's action for a request's opcode (0: none checked here). */
+static uint32_t op_action(uint8_t op)
+{
+	switch (op) {
+	case PROTO_OP_PUT: return POLICY_OBJECT_PUT;
+	case PROTO_OP_GET: return POLICY_OBJECT_GET;
+	case PROTO_OP_BATCH_GET: return POLICY_OBJECT_GET;
+	case PROTO_OP_STAT: return POLICY_OBJECT_STAT;
+	case PROTO_OP_DELETE: return POLICY_OBJECT_DELETE;
+	case PROTO_OP_LIST: return POLICY_OBJECT_LIST;
+	case PROTO_OP_BUCKET_CREATE: return POLICY_BUCKET_CREATE;
+	case PROTO_OP_BUCKET_DELETE: return POLICY_BUCKET_DELETE;
+	case PROTO_OP_BUCKET_LIST: return POLICY_BUCKET_LIST;
+	case PROTO_OP_LIFECYCLE_SET:
+	case PROTO_OP_LIFECYCLE_GET: return POLICY_BUCKET_LIFECYCLE;
+	default: return 0;
+	}
+}
+
+static void policy_req_init(struct sconn *c, struct policy_request *pr,
+			    uint32_t action, const char *bucket,
+			    const char *key, size_t keylen)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	*pr = (struct policy_request){
+		.who = &c->who,
+		.action = action,
+		.bucket = bucket,
+		.key = (action & POLICY_OBJECT_ACTIONS) ? (key ? key : "") : NULL,
+		.keylen = (action & POLICY_OBJECT_ACTIONS) ? keylen : 0,
+		.peer = c->nc ? net_conn_peer_addr(c->nc) : NULL,
+		.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	};
+}
+
+/* Whether c may do action on bucket (and key): admin keys may do
+ * everything; others as their policy says.  prefix: key is a listed
+ * prefix (may some object under it be allowed?).  A refusal leaves its
+ * reason in c->deny for send_error's -EACCES. */
+static bool may(struct sconn *c, uint32_t action, const char *bucket,
+		const char *key, size_t keylen, bool prefix)
+{
+	struct policy_request pr;
+	enum policy_decision d;
+	const char *name = policy_action_name(action);
+
+	if (c->admin || !action)
+		return true;
+	policy_req_init(c, &pr, action, bucket, key, keylen);
+	if (prefix)
+		d = policy_may_allow_prefix(c->pol, &pr) ? POLICY_ALLOW
+							  : POLICY_DENY;
+	else
+		d = policy_eval(c->pol, &pr);
+	if (d == POLICY_ALLOW)
+		return true;
+	snprintf(c->deny, sizeof(c->deny), "access denied: %s on %s%s%.*s%s "
+		 "(%s)", name ? name : "?", bucket,
+		 (action & POLICY_OBJECT_ACTIONS) ? "/" : "",
+		 (int)(keylen > 200 ? 200 : keylen), key ? key : "",
+		 keylen > 200 ? "..." : "",
+		 !c->pol ? "the access key has no policy" :
+		 d == POLICY_DENY_EXPLICIT ? "denied by a policy statement" :
+		 "no policy statement allows it");
+	return false;
+}
+
+/* The request's bucket copied out of the frame, its target named for the
+ * access log, and its access checked (op_action(h->opcode) on bucket and
+ * key; LIST: on the prefix, each entry is filtered later); rc (the
+ * decode's result) passes through, or becomes STRATA_EBADBUCKET or
+ * -EACCES. */
 static int req_bucket(struct sconn *c, const struct proto_header *h, int rc,
 		      const struct proto_str *b, const struct proto_str *key,
 		      char bucket[META_BUCKET_MAX + 1])
@@ -461,6 +657,10 @@ static int req_bucket(struct sconn *c, const struct proto_header *h, int rc,
 		meter_target(c, h->id, bucket,
 			     key ? (key->s ? key->s : "") : NULL,
 			     key ? key->len : 0);
+	if (!rc && !may(c, op_action(h->opcode), bucket,
+			key ? key->s : NULL, key ? key->len : 0,
+			h->opcode == PROTO_OP_LIST))
+		rc = -EACCES;
 	return rc;
 }
 
@@ -554,6 +754,10 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 			      transcript, tlen, mac, sizeof(mac), &mlen))
 		rc = -EIO;
 	OPENSSL_cleanse(secret, sizeof(secret));
+	/* The audit log names the key tried (not an unknown id: it may be
+	 * a secret pasted in the wrong place). */
+	meter_target(c, h->id, "", known ? id : "(unknown key id)",
+		     known ? strlen(id) : strlen("(unknown key id)"));
 	/* One answer for an unknown key and a wrong proof, at one time
 	 * (auth_sweep()): no key probing. */
 	if (rc || mlen != sizeof(mac) ||
@@ -577,8 +781,12 @@ static void on_auth(struct sconn *c, const struct proto_header *h,
 	memcpy(c->principal, id, strlen(id) + 1);
 	c->admin = kflags & META_AKEY_ADMIN;
 	c->st = SC_READY;
-	/* From here the I/O loop may answer its GETs (anscache.h). */
-	net_conn_set_io_ok(c->nc, true);
+	/* From here the I/O loop may answer its GETs (anscache.h), if its
+	 * policy allows every GET. */
+	if (c->admin)
+		net_conn_set_io_ok(c->nc, true);
+	else
+		conn_load_grant(c);
 	resp.principal.s = c->principal;
 	resp.principal.len = strlen(c->principal);
 	if (proto_auth_resp_encode(&resp, out, sizeof(out), &n) == 0)
@@ -634,11 +842,8 @@ static void on_bucket_change(struct sconn *c, const struct proto_header *h,
 	struct op_ctx *x;
 	int rc;
 
-	rc = proto_bucket_req_decode(f, h->fields_len, &req);
-	if (!rc && wire_str(&req.bucket, name, sizeof(name)))
-		rc = STRATA_EBADBUCKET;
-	if (!rc)
-		meter_target(c, h->id, name, NULL, 0);
+	rc = req_bucket(c, h, proto_bucket_req_decode(f, h->fields_len, &req),
+			&req.bucket, NULL, name);
 	if (rc) {
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
@@ -723,6 +928,18 @@ static void on_bucket_list(struct sconn *c, const struct proto_header *h,
 				   memcmp(v[from].name, req.start_after.s,
 					  req.start_after.len) < 0)))
 			from++;
+	/* Only the buckets the policy lets it list (moved to the front:
+	 * the page's limit counts what is shown). */
+	if (!c->admin) {
+		size_t k = from;
+
+		for (size_t i = from; i < n; i++)
+			if (may(c, POLICY_BUCKET_LIST, v[i].name, NULL, 0,
+				false))
+				v[k++] = v[i];
+		n = k;
+		c->deny[0] = 0;
+	}
 	upto = n;
 	if (req.has_limit && req.limit && upto - from > req.limit) {
 		upto = from + req.limit;
@@ -1271,7 +1488,8 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 			     .first = true };
 	char bucket[META_BUCKET_MAX + 1];
 	uint8_t fields[PROTO_MAX_KEY_LEN + 128], rec[PROTO_MAX_KEY_LEN + 128];
-	size_t rlen;
+	size_t rlen, kept = 0;
+	bool *keep = NULL;
 	int rc;
 
 	rc = req_bucket(c, h, proto_list_req_decode(f, h->fields_len, &req),
@@ -1292,7 +1510,23 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 		send_error(c, h->opcode, h->id, rc, NULL, false);
 		return;
 	}
-	resp.count = (uint32_t)res->n;
+	/* The listing shows what the policy lets it list: each object by
+	 * its key, each common prefix if something under it may be.  The
+	 * page's end (next_start_after) is the store's, kept or not. */
+	keep = calloc(res->n ? res->n : 1, sizeof(*keep));
+	if (!keep) {
+		send_error(c, h->opcode, h->id, -ENOMEM, NULL, false);
+		goto out;
+	}
+	for (size_t i = 0; i < res->n; i++) {
+		struct store_list_entry *se = &res->e[i];
+
+		keep[i] = may(c, POLICY_OBJECT_LIST, bucket, se->key,
+			      se->keylen, se->is_prefix);
+		kept += keep[i];
+	}
+	c->deny[0] = 0;
+	resp.count = (uint32_t)kept;
 	resp.truncated = res->truncated && res->n;
 	if (resp.truncated) {
 		resp.next_start_after.s = res->e[res->n - 1].key;
@@ -1308,6 +1542,9 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 	for (size_t i = 0; i < res->n && !o.err; i++) {
 		struct store_list_entry *se = &res->e[i];
 		struct proto_list_entry e = { 0 };
+
+		if (!keep[i])
+			continue;
 
 		if (se->is_prefix) {
 			e.prefix.s = se->key;
@@ -1326,6 +1563,7 @@ static void on_list(struct sconn *c, const struct proto_header *h,
 	}
 	rec_flush(&o, true);
 out:
+	free(keep);
 	free(o.body);
 	store_list_result_free(res);
 }
@@ -1404,9 +1642,17 @@ static void batch_next(struct sreq *r)
 
 		if (r->cancelled || !c->nc)
 			break;
-		rc = store_get(c->srv->s, r->bucket, r->keys[i], r->keylens[i],
-			       0, UINT64_MAX, &info, batch_data,
-			       batch_get_done, r, &r->get);
+		/* A key the policy does not let it read is that item's
+		 * -EACCES (its reason stays unsaid: items carry codes). */
+		if (!may(c, POLICY_OBJECT_GET, r->bucket, r->keys[i],
+			 r->keylens[i], false)) {
+			c->deny[0] = 0;
+			rc = -EACCES;
+		} else {
+			rc = store_get(c->srv->s, r->bucket, r->keys[i],
+				       r->keylens[i], 0, UINT64_MAX, &info,
+				       batch_data, batch_get_done, r, &r->get);
+		}
 		if (rc) {
 			/* A missing or unreadable object is that item's
 			 * status; the batch goes on. */
@@ -1543,6 +1789,13 @@ static void on_hint(struct sconn *c, const struct proto_header *h,
 		proto_list_iter_init(&it, &req.keys);
 		while (n < req.keys.count && n < PROTO_MAX_BATCH_KEYS &&
 		       proto_list_next(&it, &k) == 1) {
+			/* A hint names what will be read: keys the policy
+			 * does not let it read are left out of it. */
+			if (!may(c, POLICY_OBJECT_GET, bucket, k.s, k.len,
+				 false)) {
+				c->deny[0] = 0;
+				continue;
+			}
 			keys[n] = k.s;	/* not NUL-terminated: lens[] */
 			lens[n++] = k.len;
 		}
@@ -1802,6 +2055,181 @@ static void revoke_key(struct server *srv, const char *id)
 		}
 }
 
+/* A key's connections take its new policy and attributes for their next
+ * requests. */
+static void regrant_key(struct server *srv, const char *id)
+{
+	for (struct sconn *o = srv->conns; o; o = o->next)
+		if (o->st == SC_READY && !o->admin &&
+		    !strcmp(o->principal, id))
+			conn_load_grant(o);
+}
+
+/* Check a grant's new parts before they are stored: the policy parses,
+ * attribute names are what "${principal.NAME}" can name.  On refusal the
+ * reason is sent and a non-zero code returned. */
+static int grant_check(struct sconn *c, const struct proto_header *h,
+		       const struct proto_str *policy,
+		       const struct proto_list *attrs)
+{
+	char err[PROTO_MAX_TEXT_LEN - 32], msg[PROTO_MAX_TEXT_LEN];
+	struct proto_list_iter it;
+	struct proto_str e;
+	struct policy *p;
+	uint32_t i = 0;
+	int rc;
+
+	if (policy->s && policy->len) {
+		rc = policy_parse(policy->s, policy->len, &p, err, sizeof(err));
+		if (rc) {
+			snprintf(msg, sizeof(msg), "bad policy: %s", err);
+			send_error(c, h->opcode, h->id, rc,
+				   rc == -ENOMEM ? NULL : msg, false);
+			return rc;
+		}
+		policy_free(p);
+	}
+	if (!attrs->p)
+		return 0;
+	proto_list_iter_init(&it, attrs);
+	for (; proto_list_next(&it, &e) == 1; i++) {
+		/* "id" is the key's id in policies: no attribute hides it. */
+		bool ok = e.len > 0 && !(e.len == 2 && !memcmp(e.s, "id", 2));
+
+		for (size_t j = 0; (i & 1) == 0 && j < e.len; j++)
+			ok = ok && (isalnum((unsigned char)e.s[j]) ||
+				    strchr("_.-", e.s[j]));
+		if (!(i & 1) && !ok) {
+			snprintf(msg, sizeof(msg), "bad attribute name "
+				 "\"%.*s\": use letters, digits, '_', '.', "
+				 "'-' (\"id\" is the key's id)",
+				 (int)(e.len > 64 ? 64 : e.len), e.s);
+			send_error(c, h->opcode, h->id, STRATA_EBADMETA, msg,
+				   false);
+			return STRATA_EBADMETA;
+		}
+	}
+	return 0;
+}
+
+/* KEY_INFO: an admin about any key, any key about itself. */
+static void on_key_info(struct sconn *c, const struct proto_header *h,
+			const uint8_t *f)
+{
+	struct proto_key_req req;
+	struct proto_key_info_resp resp = { 0 };
+	struct store_grant g = { 0 };
+	char id[META_AKEY_ID_MAX + 1];
+	uint8_t *out = NULL;
+	uint32_t fl = 0;
+	size_t n;
+	int rc;
+
+	rc = proto_key_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.access_key_id, id, sizeof(id)))
+		rc = -EINVAL;
+	if (!rc)
+		meter_target(c, h->id, "", id, strlen(id));
+	if (!rc && !c->admin && strcmp(id, c->principal)) {
+		send_error(c, h->opcode, h->id, -EACCES, "an admin access key "
+			   "is required (a key may ask only about itself)",
+			   false);
+		return;
+	}
+	if (!rc)
+		rc = store_access_key_info(c->srv->s, id, &fl, &resp.ctime_ms);
+	if (rc == -ENOENT) {
+		send_error(c, h->opcode, h->id, rc, "no such access key", false);
+		return;
+	}
+	if (!rc)
+		rc = store_access_key_grant_get(c->srv->s, id, &g);
+	if (!rc && !(out = malloc(PROTO_MAX_FIELDS_LEN)))
+		rc = -ENOMEM;
+	if (!rc) {
+		resp.access_key_id.s = id;
+		resp.access_key_id.len = strlen(id);
+		resp.admin = fl & META_AKEY_ADMIN;
+		resp.policy.s = g.policy;
+		resp.policy.len = g.policylen;
+		resp.attrs.p = g.attrs;
+		resp.attrs.len = g.attrslen;
+		resp.attrs.count = 2 * g.nattrs;
+		rc = proto_key_info_resp_encode(&resp, out, PROTO_MAX_FIELDS_LEN,
+						&n);
+	}
+	if (!rc)
+		conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END,
+				 h->id, out, n, NULL, 0);
+	else
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+	free(out);
+	store_grant_free(&g);
+}
+
+/* KEY_SET: replace a key's policy and/or attributes. */
+static void on_key_set(struct sconn *c, const struct proto_header *h,
+		       const uint8_t *f)
+{
+	struct proto_key_set_req req;
+	struct store_grant g = { 0 };
+	char id[META_AKEY_ID_MAX + 1];
+	int rc;
+
+	rc = proto_key_set_req_decode(f, h->fields_len, &req);
+	if (!rc && wire_str(&req.access_key_id, id, sizeof(id)))
+		rc = -EINVAL;
+	if (!rc)
+		meter_target(c, h->id, "", id, strlen(id));
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	if (grant_check(c, h, &req.policy, &req.attrs))
+		return;
+	rc = store_access_key_grant_get(c->srv->s, id, &g);
+	if (!rc && req.policy.s) {
+		free(g.policy);
+		g.policy = NULL;
+		g.policylen = 0;
+		if (req.policy.len && !(g.policy = strndup(req.policy.s,
+							   req.policy.len)))
+			rc = -ENOMEM;
+		else
+			g.policylen = req.policy.len;
+	}
+	if (!rc && req.has_attrs) {
+		free(g.attrs);
+		g.attrs = NULL;
+		g.attrslen = 0;
+		g.nattrs = 0;
+		if (req.attrs.len && !(g.attrs = malloc(req.attrs.len))) {
+			rc = -ENOMEM;
+		} else if (req.attrs.len) {
+			memcpy(g.attrs, req.attrs.p, req.attrs.len);
+			g.attrslen = req.attrs.len;
+			g.nattrs = req.attrs.count / 2;
+		}
+	}
+	if (!rc)
+		rc = store_access_key_grant_put(c->srv->s, id, &g);
+	store_grant_free(&g);
+	if (rc == -ENOENT) {
+		send_error(c, h->opcode, h->id, rc, "no such access key", false);
+		return;
+	}
+	if (rc) {
+		send_error(c, h->opcode, h->id, rc, NULL, false);
+		return;
+	}
+	log_info("server", "%s set the %s%s%s of access key %s", c->principal,
+		 req.policy.s ? "policy" : "", req.policy.s && req.has_attrs ?
+		 " and " : "", req.has_attrs ? "attributes" : "", id);
+	regrant_key(c->srv, id);
+	conn_write_frame(c, h->opcode, PROTO_F_RESPONSE | PROTO_F_END, h->id,
+			 NULL, 0, NULL, 0);
+}
+
 static void on_key_op(struct sconn *c, const struct proto_header *h,
 		      const uint8_t *f)
 {
@@ -1810,9 +2238,17 @@ static void on_key_op(struct sconn *c, const struct proto_header *h,
 	size_t n;
 	int rc = 0;
 
+	if (h->opcode == PROTO_OP_KEY_INFO) {
+		on_key_info(c, h, f);
+		return;
+	}
 	if (!c->admin) {
 		send_error(c, h->opcode, h->id, -EACCES,
 			   "an admin access key is required", false);
+		return;
+	}
+	if (h->opcode == PROTO_OP_KEY_SET) {
+		on_key_set(c, h, f);
 		return;
 	}
 	if (h->opcode == PROTO_OP_KEY_CREATE) {
@@ -1821,9 +2257,32 @@ static void on_key_op(struct sconn *c, const struct proto_header *h,
 		char id[STORE_AKEY_ID_LEN + 1], secret[STORE_AKEY_SECRET_LEN + 1];
 
 		rc = proto_key_create_req_decode(f, h->fields_len, &req);
+		if (rc) {
+			send_error(c, h->opcode, h->id, rc, NULL, false);
+			return;
+		}
+		if (grant_check(c, h, &req.policy, &req.attrs))
+			return;
+		rc = store_access_key_generate(s,
+			req.admin ? META_AKEY_ADMIN : 0, id, secret);
 		if (!rc)
-			rc = store_access_key_generate(s,
-				req.admin ? META_AKEY_ADMIN : 0, id, secret);
+			meter_target(c, h->id, "", id, strlen(id));
+		if (!rc && ((req.policy.s && req.policy.len) || req.attrs.len)) {
+			/* The key exists from here: a grant that cannot be
+			 * stored takes it away again (never a key with less
+			 * than it was asked for, or more). */
+			struct store_grant g = {
+				.policy = (char *)req.policy.s,
+				.policylen = req.policy.s ? req.policy.len : 0,
+				.attrs = (uint8_t *)req.attrs.p,
+				.attrslen = req.attrs.p ? req.attrs.len : 0,
+				.nattrs = req.attrs.count / 2,
+			};
+
+			rc = store_access_key_grant_put(s, id, &g);
+			if (rc)
+				store_access_key_delete(s, id);
+		}
 		if (!rc) {
 			resp.access_key_id.s = id;
 			resp.access_key_id.len = strlen(id);
@@ -1853,6 +2312,8 @@ static void on_key_op(struct sconn *c, const struct proto_header *h,
 		rc = proto_key_req_decode(f, h->fields_len, &req);
 		if (!rc && wire_str(&req.access_key_id, id, sizeof(id)))
 			rc = -EINVAL;
+		if (!rc)
+			meter_target(c, h->id, "", id, strlen(id));
 		if (!rc)
 			rc = store_access_key_get(s, id, sec, &slen, &fl);
 		OPENSSL_cleanse(sec, sizeof(sec));
@@ -2100,6 +2561,8 @@ static void frame(struct sconn *c, const struct proto_header *h,
 	case PROTO_OP_KEY_CREATE:
 	case PROTO_OP_KEY_LIST:
 	case PROTO_OP_KEY_DELETE:
+	case PROTO_OP_KEY_SET:
+	case PROTO_OP_KEY_INFO:
 		on_key_op(c, h, f);
 		break;
 	case PROTO_OP_HINT:
@@ -2421,6 +2884,7 @@ static void conn_maybe_free(struct sconn *c)
 		c->next->pprev = c->pprev;
 	c->srv->nconns--;
 	free(c->fail_m.target);
+	conn_drop_grant(c);
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c);
@@ -2541,7 +3005,8 @@ int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,
 	if (!srv->o.auth_timeout_ms)
 		srv->o.auth_timeout_ms = AUTH_TIMEOUT_MS;
 	if (srv->o.ans)
-		anscache_set_enabled(srv->o.ans, !srv->o.access_log);
+		anscache_set_enabled(srv->o.ans, !srv->o.access_log &&
+				     !srv->o.audit);
 	sweep = srv->o.auth_timeout_ms / 4;
 	sweep = sweep < AUTH_SWEEP_MS ? (sweep ? sweep : 1) : AUTH_SWEEP_MS;
 	uv_timer_init(loop, &srv->auth_timer);
@@ -2591,7 +3056,8 @@ void server_set_access_log(struct server *srv, bool on)
 	srv->o.access_log = on;
 	/* The access log wants a line per request: all go to this loop. */
 	if (srv->o.ans)
-		anscache_set_enabled(srv->o.ans, !on && !srv->shutting);
+		anscache_set_enabled(srv->o.ans, !on && !srv->o.audit &&
+				     !srv->shutting);
 }
 
 void *server_owner(const struct server *srv)

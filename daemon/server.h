@@ -51,6 +51,10 @@ struct server_opts {
 	 * NULL.  The server fills it and switches it off while the access
 	 * log is on and once shutdown begins. */
 	struct anscache *ans;
+	/* The audit log (audit.h); may be NULL.  While it is set the
+	 * answer cache is off too: every request goes through here and is
+	 * recorded. */
+	struct audit *audit;
 };
 
 int server_new(uv_loop_t *loop, struct store *s, const struct server_opts *o,

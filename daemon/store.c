@@ -48,6 +48,7 @@
 #include "le.h"
 #include "log.h"
 #include "meta.h"
+#include "proto.h"
 #include "record.h"
 #include "segment.h"
 #include "store.h"
@@ -1458,6 +1459,22 @@ int store_access_key_generate(struct store *s, uint32_t flags,
 				    flags);
 }
 
+/*
+ * Under INDEX_CF_META "grant/<id>": u8 version (1) || le32 policy length
+ * || policy (JSON, not NUL-terminated) || le32 attrs length || attrs (a
+ * proto string list: name, value, ...).  A key with neither has no
+ * record.
+ */
+#define GRANT_PREFIX "grant/"
+#define GRANT_VERSION 1
+
+static size_t grant_key(const char *id, size_t idlen, uint8_t *out)
+{
+	memcpy(out, GRANT_PREFIX, strlen(GRANT_PREFIX));
+	memcpy(out + strlen(GRANT_PREFIX), id, idlen);
+	return strlen(GRANT_PREFIX) + idlen;
+}
+
 int store_access_key_delete(struct store *s, const char *id)
 {
 	uint8_t *val;
@@ -1478,7 +1495,10 @@ int store_access_key_delete(struct store *s, const char *id)
 
 		if (!b)
 			return -ENOMEM;
+		uint8_t k[sizeof(GRANT_PREFIX) + META_AKEY_ID_MAX];
+
 		index_batch_delete(b, INDEX_CF_KEYS, id, idlen);
+		index_batch_delete(b, INDEX_CF_META, k, grant_key(id, idlen, k));
 		rc = index_batch_commit(b);
 		index_batch_free(b);
 	}
@@ -1542,6 +1562,149 @@ int store_access_key_list(struct store *s, char ***ids, uint32_t **flags,
 	else
 		free(f);
 	*n = cnt;
+	return 0;
+}
+
+/* ---- access keys' grants (policy and attributes) ---- */
+
+void store_grant_free(struct store_grant *g)
+{
+	free(g->policy);
+	free(g->attrs);
+	memset(g, 0, sizeof(*g));
+}
+
+static int grant_decode(const uint8_t *v, size_t n, struct store_grant *g)
+{
+	struct proto_list l;
+	struct proto_list_iter it;
+	struct proto_str e;
+	uint32_t plen, alen, count = 0;
+	int rc;
+
+	if (n < 9 || v[0] != GRANT_VERSION)
+		return STRATA_ECORRUPT;
+	plen = get_le32(v + 1);
+	if (plen > n - 9)
+		return STRATA_ECORRUPT;
+	alen = get_le32(v + 5 + plen);
+	if (alen != n - 9 - plen)
+		return STRATA_ECORRUPT;
+	l.p = v + 9 + plen;
+	l.len = alen;
+	proto_list_iter_init(&it, &l);
+	while ((rc = proto_list_next(&it, &e)) == 1)
+		count++;
+	if (rc < 0 || (count & 1))
+		return STRATA_ECORRUPT;
+	if (plen) {
+		g->policy = malloc(plen + 1);
+		if (!g->policy)
+			return -ENOMEM;
+		memcpy(g->policy, v + 5, plen);
+		g->policy[plen] = 0;
+		g->policylen = plen;
+	}
+	if (alen) {
+		g->attrs = malloc(alen);
+		if (!g->attrs) {
+			store_grant_free(g);
+			return -ENOMEM;
+		}
+		memcpy(g->attrs, v + 9 + plen, alen);
+		g->attrslen = alen;
+		g->nattrs = count / 2;
+	}
+	return 0;
+}
+
+int store_access_key_grant_get(struct store *s, const char *id,
+			       struct store_grant *g)
+{
+	uint8_t k[sizeof(GRANT_PREFIX) + META_AKEY_ID_MAX], *v;
+	size_t idlen, vlen;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	rc = akey_check_id(id, &idlen);
+	if (rc)
+		return -ENOENT;
+	rc = index_get(s->ix, INDEX_CF_META, k, grant_key(id, idlen, k), &v,
+		       &vlen);
+	if (rc == -ENOENT)
+		return 0;		/* neither policy nor attributes */
+	if (rc)
+		return rc;
+	rc = grant_decode(v, vlen, g);
+	free(v);
+	return rc;
+}
+
+int store_access_key_grant_put(struct store *s, const char *id,
+			       const struct store_grant *g)
+{
+	uint8_t k[sizeof(GRANT_PREFIX) + META_AKEY_ID_MAX], *v, *old;
+	size_t idlen, klen, vlen, n;
+	struct index_batch *b;
+	int rc;
+
+	rc = akey_check_id(id, &idlen);
+	if (rc)
+		return -ENOENT;
+	/* The key must exist: a grant never outlives it. */
+	rc = index_get(s->ix, INDEX_CF_KEYS, id, idlen, &old, &n);
+	if (rc)
+		return rc;
+	free(old);
+	if (g->policylen > UINT32_MAX - 9 || g->attrslen > UINT32_MAX - 9 -
+	    g->policylen)
+		return -EINVAL;
+	klen = grant_key(id, idlen, k);
+	if (!g->policylen && !g->attrslen) {
+		b = index_batch_new(s->ix);
+		if (!b)
+			return -ENOMEM;
+		index_batch_delete(b, INDEX_CF_META, k, klen);
+		rc = index_batch_commit(b);
+		index_batch_free(b);
+		return rc;
+	}
+	vlen = 9 + g->policylen + g->attrslen;
+	v = malloc(vlen);
+	if (!v)
+		return -ENOMEM;
+	v[0] = GRANT_VERSION;
+	put_le32(v + 1, (uint32_t)g->policylen);
+	if (g->policylen)
+		memcpy(v + 5, g->policy, g->policylen);
+	put_le32(v + 5 + g->policylen, (uint32_t)g->attrslen);
+	if (g->attrslen)
+		memcpy(v + 9 + g->policylen, g->attrs, g->attrslen);
+	rc = index_put_sync(s->ix, INDEX_CF_META, k, klen, v, vlen);
+	free(v);
+	return rc;
+}
+
+int store_access_key_info(struct store *s, const char *id, uint32_t *flags,
+			  uint64_t *ctime_ms)
+{
+	struct meta_akey ak;
+	uint8_t *v;
+	size_t idlen, vlen;
+	int rc;
+
+	rc = akey_check_id(id, &idlen);
+	if (rc)
+		return -ENOENT;
+	rc = index_get(s->ix, INDEX_CF_KEYS, id, idlen, &v, &vlen);
+	if (rc)
+		return rc;
+	rc = meta_akey_decode(v, vlen, &ak);
+	free(v);
+	if (rc)
+		return rc;
+	*flags = ak.flags;
+	*ctime_ms = ak.ctime_ms;
 	return 0;
 }
 

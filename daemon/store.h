@@ -352,6 +352,31 @@ int store_access_key_delete(struct store *s, const char *id);
 /* Every key id, sorted; *ids and each string malloc'd (free both). */
 int store_access_key_list(struct store *s, char ***ids, uint32_t **flags,
 			  size_t *n);
+/* A key's flags and creation time.  Errors: -ENOENT, STRATA_ECORRUPT. */
+int store_access_key_info(struct store *s, const char *id, uint32_t *flags,
+			  uint64_t *ctime_ms);
+
+/*
+ * A key's grant: its access policy (a JSON document, strata-policy(7);
+ * checked by the caller, stored as given) and attributes (a proto string
+ * list: name, value, ...).  Deleting the key deletes its grant.
+ */
+struct store_grant {
+	char *policy;			/* NUL-terminated; NULL: none */
+	size_t policylen;
+	uint8_t *attrs;			/* NULL: none */
+	size_t attrslen;
+	uint32_t nattrs;		/* pairs */
+};
+/* Read a key's grant (all NULL when it has none).  Errors: -ENOENT (bad
+ * id), STRATA_ECORRUPT, STRATA_EINDEX, -ENOMEM. */
+int store_access_key_grant_get(struct store *s, const char *id,
+			       struct store_grant *g);
+/* Replace it, durably; an empty grant removes the record.  Errors:
+ * -ENOENT (no such key), -EINVAL, STRATA_EINDEX, -ENOMEM. */
+int store_access_key_grant_put(struct store *s, const char *id,
+			       const struct store_grant *g);
+void store_grant_free(struct store_grant *g);
 
 /* ---- space ---- */
 

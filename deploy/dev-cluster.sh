@@ -21,6 +21,8 @@
 # STRATA_DEV_TIERS="key = value\n..." adds lines to each new node's [tiers]
 # section (tests and benchmarks: capacities, the slow-device knobs), and
 # STRATA_DEV_NODE the same to [node] (e.g. "io_threads = 2").
+# STRATA_DEV_AUDIT=1 gives each new node an audit log, NODEDIR/audit.log
+# ([audit] path; it turns the answer cache off, so benchmarks leave it).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -120,6 +122,7 @@ $(printf '%b' "${STRATA_DEV_TIERS:-}")
 
 [log]
 level = info
+$( [ -n "${STRATA_DEV_AUDIT:-}" ] && printf '\n[audit]\npath = %s\n' "$n/audit.log")
 EOF
 }
 

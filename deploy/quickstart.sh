@@ -6,11 +6,14 @@
 #   2. start a local node with TLS on 127.0.0.1 (deploy/dev-cluster.sh),
 #   3. make a WebDataset-style demo dataset (tar shards of jpg+json samples)
 #      and upload it with the strata CLI, in parallel,
-#   4. read it back as a training loader would: strata.Dataset (the Python
-#      binding over libstrata's dataset reader: shards listed once, shuffled
-#      per epoch from a seed, prefetched) under a PyTorch DataLoader with 2
-#      workers, WebDataset samples out, every sample checked once against
-#      the original shards.
+#   4. make the training job a key of its own whose access policy lets it
+#      only read strata://demo/train/ (strata-policy(7)),
+#   5. read it back with that key as a training loader would:
+#      strata.Dataset (the Python binding over libstrata's dataset reader:
+#      shards listed once, shuffled per epoch from a seed, prefetched) under
+#      a PyTorch DataLoader with 2 workers, WebDataset samples out, every
+#      sample checked once against the original shards,
+#   6. check the node's audit log (strata admin audit verify).
 # The node keeps running afterwards; its settings are in DIR/env.
 #   QUICKSTART_DIR=DIR (default /var/tmp/strata-quickstart), PORT=7480
 set -euo pipefail
@@ -47,7 +50,7 @@ fi
 S=$root/build/client/strata
 
 echo "== starting a node on 127.0.0.1:$port (state in $dir)"
-deploy/dev-cluster.sh up --dir "$dir/cluster" --port "$port"
+STRATA_DEV_AUDIT=1 deploy/dev-cluster.sh up --dir "$dir/cluster" --port "$port"
 # shellcheck disable=SC1091
 . "$dir/cluster/env"
 
@@ -74,7 +77,24 @@ echo "== uploading: strata cp -r --jobs 4 $data/shards strata://demo/train/"
 "$S" ls strata://demo/train/ | head -n 3
 echo "   ..."
 
-echo "== reading it back like a training loader: strata.Dataset under a PyTorch DataLoader (2 workers), seed 42, epochs 0 and 1"
+echo "== a key for the training job: its access policy lets it read strata://demo/train/ and nothing else"
+cat >"$dir/reader-policy.json" <<'JSON'
+{"version": 1, "statements": [
+  {"effect": "allow", "actions": ["object:get", "object:stat", "object:list"],
+   "resources": ["demo/train/*"]}]}
+JSON
+reader=$("$S" admin key create --policy "$dir/reader-policy.json" --attr role=training)
+reader_id=$(printf '%s\n' "$reader" | sed -n 's/^access_key = //p')
+reader_secret=$(printf '%s\n' "$reader" | sed -n 's/^secret_key = //p')
+echo "   $reader_id: strata admin key create --policy $dir/reader-policy.json --attr role=training"
+if STRATA_ACCESS_KEY=$reader_id STRATA_SECRET_KEY=$reader_secret "$S" -q rm strata://demo/train/train-00.tar 2>"$dir/denied.txt"; then
+	echo "!! the training key could delete a shard" >&2
+	exit 1
+fi
+echo "   deleting a shard with it is refused: $(sed 's/^strata: //' "$dir/denied.txt")"
+
+echo "== reading it back with that key like a training loader: strata.Dataset under a PyTorch DataLoader (2 workers), seed 42, epochs 0 and 1"
+STRATA_ACCESS_KEY=$reader_id STRATA_SECRET_KEY=$reader_secret \
 PYTHONPATH=$root/build/client/python /usr/bin/python3 - "$data/shards" <<'PY'
 import os, sys, time
 import strata
@@ -109,6 +129,13 @@ for epoch in (0, 1):
 if orders[0] == orders[1]:
     sys.exit("!! the two epochs came in the same order")
 PY
+
+audit=$dir/cluster/node1/audit.log
+if [ -f "$audit" ]; then
+	echo "== the node's audit log: every request, who made it and its result, each record chained to the one before"
+	"$S" admin audit verify "$audit" | sed 's/^/   /'
+	echo "   (the training key's refused delete: $(grep -c '"op":"DELETE".*"status":-13' "$audit") record)"
+fi
 
 cat <<EOF
 == done.  The node is still running.

@@ -149,6 +149,8 @@ bool proto_op_has_body(uint8_t opcode, bool response)
 	case PROTO_OP_LIFECYCLE_SET:
 	case PROTO_OP_LIFECYCLE_GET:
 	case PROTO_OP_NODE_STATS:
+	case PROTO_OP_KEY_SET:
+	case PROTO_OP_KEY_INFO:
 		return false;
 	default:
 		/* Not ours to judge: the peer answers -EOPNOTSUPP. */
@@ -180,6 +182,8 @@ const char *proto_op_name(uint8_t opcode)
 	case PROTO_OP_LIFECYCLE_SET: return "LIFECYCLE_SET";
 	case PROTO_OP_LIFECYCLE_GET: return "LIFECYCLE_GET";
 	case PROTO_OP_NODE_STATS: return "NODE_STATS";
+	case PROTO_OP_KEY_SET: return "KEY_SET";
+	case PROTO_OP_KEY_INFO: return "KEY_INFO";
 	default: return NULL;
 	}
 }
@@ -897,9 +901,15 @@ static const struct fdesc chunk_entry_d_f[] = {
 };
 MDESC(chunk_entry_d, struct proto_chunk_entry);
 
+#define FPOLICY(T, mem)							\
+	FSTR(T, PROTO_TAG_POLICY, PROTO_T_STR, 0, mem, 0,		\
+	     PROTO_MAX_POLICY_LEN, STRATA_EBADPOLICY)
+
 static const struct fdesc key_create_req_d_f[] = {
 	FOPT(struct proto_key_create_req, PROTO_TAG_ADMIN, PROTO_T_BOOL,
 	     admin, has_admin),
+	FPOLICY(struct proto_key_create_req, policy),
+	FPAIRS(struct proto_key_create_req, PROTO_TAG_ATTRS, attrs),
 };
 MDESC(key_create_req_d, struct proto_key_create_req);
 
@@ -919,6 +929,31 @@ static const struct fdesc key_req_d_f[] = {
 	     F_REQ, access_key_id, 1, PROTO_MAX_ACCESS_KEY_ID_LEN, 0),
 };
 MDESC(key_req_d, struct proto_key_req);
+
+static const struct fdesc key_set_req_d_f[] = {
+	FSTR(struct proto_key_set_req, PROTO_TAG_ACCESS_KEY_ID, PROTO_T_STR,
+	     F_REQ, access_key_id, 1, PROTO_MAX_ACCESS_KEY_ID_LEN, 0),
+	FPOLICY(struct proto_key_set_req, policy),
+	{ .tag = PROTO_TAG_ATTRS, .type = PROTO_T_STRLIST, .flags = F_PAIRS,
+	  .off = offsetof(struct proto_key_set_req, attrs),
+	  .has = offsetof(struct proto_key_set_req, has_attrs), .min = 0,
+	  .max = 2 * PROTO_MAX_KV, .emin = 1, .emax = PROTO_MAX_KV_NAME_LEN,
+	  .vmax = PROTO_MAX_KV_VALUE_LEN, .err = STRATA_EBADMETA },
+};
+MDESC(key_set_req_d, struct proto_key_set_req);
+
+static const struct fdesc key_info_resp_d_f[] = {
+	FREQ(struct proto_key_info_resp, PROTO_TAG_CTIME, PROTO_T_U64,
+	     ctime_ms),
+	FSTR(struct proto_key_info_resp, PROTO_TAG_ACCESS_KEY_ID,
+	     PROTO_T_STR, F_REQ, access_key_id, 1,
+	     PROTO_MAX_ACCESS_KEY_ID_LEN, 0),
+	FREQ(struct proto_key_info_resp, PROTO_TAG_ADMIN, PROTO_T_BOOL,
+	     admin),
+	FPOLICY(struct proto_key_info_resp, policy),
+	FPAIRS(struct proto_key_info_resp, PROTO_TAG_ATTRS, attrs),
+};
+MDESC(key_info_resp_d, struct proto_key_info_resp);
 
 static const struct fdesc key_list_resp_d_f[] = {
 	FRNG(struct proto_key_list_resp, PROTO_TAG_COUNT, PROTO_T_U32,
@@ -1211,6 +1246,8 @@ MSG_CODEC(batch_resp)
 MSG_CODEC(key_create_req)
 MSG_CODEC(key_create_resp)
 MSG_CODEC(key_req)
+MSG_CODEC(key_set_req)
+MSG_CODEC(key_info_resp)
 MSG_CODEC(key_list_resp)
 MSG_CODEC(lifecycle_req)
 MSG_CODEC(lifecycle_resp)

@@ -81,6 +81,8 @@ enum proto_op {
 	PROTO_OP_KEY_LIST = 0x81,
 	PROTO_OP_KEY_DELETE = 0x82,
 	PROTO_OP_NODE_STATS = 0x83,
+	PROTO_OP_KEY_SET = 0x84,	/* admin keys only */
+	PROTO_OP_KEY_INFO = 0x85,	/* admin keys, or a key about itself */
 };
 
 enum proto_flags {
@@ -198,6 +200,8 @@ enum proto_tag {
 	PROTO_TAG_ADMIN = 54,
 	PROTO_TAG_RULES = 55,
 	PROTO_TAG_STATS = 56,
+	PROTO_TAG_POLICY = 57,
+	PROTO_TAG_ATTRS = 58,
 };
 
 /* A string off the wire or into an encoder; s == NULL means absent. */
@@ -529,10 +533,18 @@ struct proto_batch_resp {
 };
 PROTO_MSG(batch_resp);
 
-/* KEY_CREATE request: a new access key, an admin one when admin is set. */
+/*
+ * KEY_CREATE request: a new access key, an admin one when admin is set,
+ * with an access policy (a JSON document, strata-policy(7)) and attributes
+ * (name, value pairs) when given.  A key without a policy may do nothing
+ * but ask about itself (KEY_INFO); admin keys need none.
+ */
+#define PROTO_MAX_POLICY_LEN (32u << 10)
 struct proto_key_create_req {
 	bool has_admin;
 	bool admin;
+	struct proto_str policy;	/* optional */
+	struct proto_list attrs;	/* optional: name, value, ... */
 };
 PROTO_MSG(key_create_req);
 
@@ -550,6 +562,29 @@ struct proto_key_req {
 	struct proto_str access_key_id;
 };
 PROTO_MSG(key_req);
+
+/*
+ * KEY_SET request: replace a key's policy and/or attributes (a field
+ * absent leaves that part as it is; an empty POLICY removes the policy,
+ * an empty ATTRS list removes every attribute).
+ */
+struct proto_key_set_req {
+	struct proto_str access_key_id;
+	struct proto_str policy;	/* optional */
+	bool has_attrs;
+	struct proto_list attrs;	/* optional: name, value, ... */
+};
+PROTO_MSG(key_set_req);
+
+/* KEY_INFO response (the request is a proto_key_req). */
+struct proto_key_info_resp {
+	struct proto_str access_key_id;
+	bool admin;
+	uint64_t ctime_ms;
+	struct proto_str policy;	/* absent: no policy */
+	struct proto_list attrs;	/* absent: none */
+};
+PROTO_MSG(key_info_resp);
 
 /* KEY_LIST response fields; the body holds count key records. */
 struct proto_key_list_resp {

@@ -570,6 +570,62 @@ int strata_batch_get(strata_client *c, const char *bucket,
 int strata_admin_key_create(strata_client *c, bool admin, char *id,
 			    size_t idcap, char *secret, size_t seccap);
 
+/*
+ * An access key's grant: its access policy (a JSON document,
+ * strata-policy(7)) and attributes (which policies' conditions and
+ * "${principal.NAME}" patterns read).  Keys that are not admin keys may do
+ * nothing their policy does not allow; a key with no policy may do
+ * nothing but ask about itself (strata_admin_key_info).
+ */
+struct strata_key_grant {
+	const char *policy;		/* create: NULL for none; set: NULL
+					 * leaves it, "" removes it */
+	const char *const *attrs;	/* name, value, name, value, ... */
+	size_t nattrs;			/* pairs (at most 64) */
+	bool set_attrs;			/* set: replace the attributes with
+					 * attrs (none when nattrs is 0) */
+};
+
+/*
+ * Create an access key with a policy and attributes (grant may be NULL:
+ * as strata_admin_key_create).  The node checks the policy first: a bad
+ * one creates no key.
+ * Returns as strata_admin_key_create, and STRATA_EBADPOLICY (the node's
+ * reason in strata_last_error_message()); STRATA_EBADMETA (a bad attribute
+ * name: letters, digits, '_', '.', '-'); -E2BIG (policy over 32 KiB).
+ */
+int strata_admin_key_create_ex(strata_client *c, bool admin,
+			       const struct strata_key_grant *grant, char *id,
+			       size_t idcap, char *secret, size_t seccap);
+
+/*
+ * Replace a key's policy and/or attributes.  Connections authenticated
+ * with the key use them from their next request.
+ * Returns 0; -ENOENT (no such key); STRATA_EBADPOLICY; STRATA_EBADMETA;
+ * -EACCES; -EINVAL (nothing to set); a transport error.
+ */
+int strata_admin_key_set(strata_client *c, const char *id,
+			 const struct strata_key_grant *grant);
+
+/* What strata_admin_key_info() tells. */
+struct strata_key_info {
+	char id[129];
+	bool admin;
+	uint64_t ctime_ms;		/* creation, Unix ms */
+	char *policy;			/* NULL: none */
+	char **attrs;			/* name, value, ... (2 * nattrs) */
+	size_t nattrs;
+};
+
+/*
+ * A key's flags, policy and attributes: an admin key may ask about any
+ * key, any key about itself.  Free with strata_key_info_free().
+ * Returns 0; -ENOENT; -EACCES; a transport error.
+ */
+int strata_admin_key_info(strata_client *c, const char *id,
+			  struct strata_key_info *out);
+void strata_key_info_free(struct strata_key_info *ki);
+
 /* Called once per key; id is valid during the call.  Return 0 to go on. */
 typedef int (*strata_key_fn)(void *arg, const char *id, bool admin);
 

@@ -140,6 +140,8 @@ FUZZ_MSG(batch_resp)
 FUZZ_MSG(key_create_req)
 FUZZ_MSG(key_create_resp)
 FUZZ_MSG(key_req)
+FUZZ_MSG(key_set_req)
+FUZZ_MSG(key_info_resp)
 FUZZ_MSG(key_list_resp)
 
 /* Records: entry encoders write u16 length || fields. */
@@ -283,6 +285,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_key_create_req(data, size, out1, out2);
 	fuzz_key_create_resp(data, size, out1, out2);
 	fuzz_key_req(data, size, out1, out2);
+	fuzz_key_set_req(data, size, out1, out2);
+	fuzz_key_info_resp(data, size, out1, out2);
 	fuzz_key_list_resp(data, size, out1, out2);
 	fuzz_lifecycle_req(data, size, out1, out2);
 	fuzz_lifecycle_resp(data, size, out1, out2);

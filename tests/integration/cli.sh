@@ -526,11 +526,16 @@ check "rm -r" "$S" -q rm -r "strata://$b/"
 check "rb" "$S" -q rb "strata://$b"
 # Access keys: an admin makes a user key; the user can store but not
 # manage keys; a deleted key is refused; the last admin key stays.
-keyout=$("$S" admin key create)
+keyout=$("$S" admin key create 2>"$work/create.err")
 uid=$(echo "$keyout" | sed -n 's/^access_key = //p')
 usec=$(echo "$keyout" | sed -n 's/^secret_key = //p')
 check "key created" test -n "$uid" -a -n "$usec"
+check "key created: no policy, says so" grep -q "has no access policy and may do nothing" "$work/create.err"
 check "key listed" grep -q "$uid *user" <("$S" admin key list)
+expect_rc "user key without a policy: refused" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q mb "strata://$b-user"
+check "refused: the reason" grep -q "access denied: bucket:create on $b-user (the access key has no policy)" "$work/stderr"
+echo '{"version": 1, "statements": [{"effect": "allow", "actions": ["*"], "resources": ["*"]}]}' >"$work/all.json"
+check "key set --policy" "$S" admin key set "$uid" --policy "$work/all.json"
 check "user key works" env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" -q mb "strata://$b-user"
 expect_rc "user cannot manage keys" 1 env STRATA_ACCESS_KEY="$uid" STRATA_SECRET_KEY="$usec" "$S" admin key list
 check "the node's reason is shown" grep -q "Permission denied (an admin access key is required)" "$work/stderr"
@@ -551,5 +556,67 @@ check "key delete: no such key" grep -q "^strata: $uid: no such access key" "$wo
 expect_rc "key delete control bytes" 1 "$S" admin key delete "$(printf 'AK\033[31m')"
 check "key delete: control bytes escaped" grep -qF 'strata: AK\x1b[31m: no such access key' "$work/stderr"
 check "rb user bucket" "$S" -q rb "strata://$b-user"
+
+# Access policies (strata-policy(7)): a key that may use its own bucket,
+# not delete under keep/, and read shared/ of another bucket while its
+# team attribute is vision.
+p=$b-pol
+cat >"$work/pol.json" <<JSON
+{"version": 1, "statements": [
+  {"effect": "allow", "actions": ["bucket:create", "bucket:delete", "bucket:list"],
+   "resources": ["$p-u"]},
+  {"effect": "allow", "actions": ["object:*"], "resources": ["$p-u/*"]},
+  {"effect": "deny", "actions": ["object:delete"], "resources": ["$p-u/keep/*"]},
+  {"effect": "allow", "actions": ["object:get", "object:list", "object:stat"],
+   "resources": ["$p/shared/*"],
+   "conditions": {"principal": {"team": ["vision"]}, "source_ip": ["127.0.0.0/8", "::1/128"]}}]}
+JSON
+echo '{"version": 1, "statements": [{"effect": "allow", "actions": ["object:gett"], "resources": ["*"]}]}' >"$work/bad.json"
+nkeys=$("$S" admin key list | wc -l)
+expect_rc "key create with a bad policy" 1 "$S" admin key create --policy "$work/bad.json"
+check "bad policy: the reason" grep -q 'bad policy: .*object:gett' "$work/stderr"
+check "bad policy: no key made" test "$("$S" admin key list | wc -l)" = "$nkeys"
+expect_rc "key create --attr without =" 2 "$S" admin key create --attr team
+keyout=$("$S" admin key create --policy "$work/pol.json" --attr team=vision)
+pid=$(echo "$keyout" | sed -n 's/^access_key = //p')
+psec=$(echo "$keyout" | sed -n 's/^secret_key = //p')
+check "policy key created" test -n "$pid" -a -n "$psec"
+U() { env STRATA_ACCESS_KEY="$pid" STRATA_SECRET_KEY="$psec" "$S" "$@"; }
+check "policy: admin makes $p" "$S" -q mb "strata://$p"
+echo shared >"$work/s.txt"
+check "policy: admin puts shared/a" "$S" -q cp "$work/s.txt" "strata://$p/shared/a"
+check "policy: admin puts private/b" "$S" -q cp "$work/s.txt" "strata://$p/private/b"
+check "policy: own bucket" U -q mb "strata://$p-u"
+expect_rc "policy: other bucket refused" 1 U -q mb "strata://$p-v"
+check "policy: put own" U -q cp "$work/s.txt" "strata://$p-u/keep/x"
+check "policy: get own" test "$(U cat "strata://$p-u/keep/x")" = shared
+expect_rc "policy: explicit deny wins" 1 U -q rm "strata://$p-u/keep/x"
+check "policy: deny's reason" grep -q "access denied: object:delete on $p-u/keep/x (denied by a policy statement)" "$work/stderr"
+check "policy: shared readable" test "$(U cat "strata://$p/shared/a")" = shared
+check "policy: stat shared" U stat "strata://$p/shared/a"
+expect_rc "policy: private refused" 1 U cat "strata://$p/private/b"
+expect_rc "policy: no put to shared" 1 U -q cp "$work/s.txt" "strata://$p/shared/c"
+check "policy: listing shows what it may list" test "$(U ls "strata://$p/" | grep -c .)" = 1
+check "policy: listing: shared/" grep -q "shared/" <(U ls "strata://$p/")
+check "policy: bucket list filtered" test "$(U ls | grep -c "strata://$p")" = 1
+check "policy: show own key" grep -q "attribute: team=vision" <(U admin key show)
+expect_rc "policy: show another key" 1 U admin key show "$uid"
+expect_rc "policy: user cannot set" 1 U admin key set "$pid" --no-policy
+check "policy: key show --json" grep -q '"attributes":{"team":"vision"}' <("$S" admin key show --json "$pid")
+check "policy: key set --attr" "$S" admin key set "$pid" --attr team=nlp
+expect_rc "policy: condition no longer holds" 1 U cat "strata://$p/shared/a"
+check "policy: key set --no-attrs" "$S" admin key set "$pid" --no-attrs
+check "policy: attributes gone" test -z "$("$S" admin key show --json "$pid" | grep -F '"team"')"
+check "policy: own rm under another prefix" U -q cp "$work/s.txt" "strata://$p-u/tmp" 
+check "policy: rm allowed" U -q rm "strata://$p-u/tmp"
+check "policy: key set --no-policy" "$S" admin key set "$pid" --no-policy
+expect_rc "policy: no policy, nothing" 1 U cat "strata://$p-u/keep/x"
+expect_rc "key set usage" 2 "$S" admin key set "$pid"
+expect_rc "key set of no key" 1 "$S" admin key set AK000000000000000000 --no-attrs
+check "policy: cleanup" "$S" -q rm -r "strata://$p-u/"
+check "policy: cleanup rb" "$S" -q rb "strata://$p-u"
+check "policy: cleanup p" "$S" -q rm -r "strata://$p/"
+check "policy: cleanup rb p" "$S" -q rb "strata://$p"
+check "policy: key deleted" "$S" admin key delete "$pid"
 echo "cli: $pass passed, $fails failed"
 [ "$fails" = 0 ]

@@ -77,6 +77,13 @@ static void teardown(void)
 	strata_client_free(C);
 }
 
+/* A policy that allows everything (strata-policy(7)). */
+static const struct strata_key_grant allow_all = {
+	.policy = "{\"version\": 1, \"statements\": [{\"effect\": "
+		  "\"allow\", \"actions\": [\"*\"], \"resources\": "
+		  "[\"*\"]}]}",
+};
+
 static void put_and_check(const char *key, size_t len, uint64_t seed)
 {
 	uint8_t *buf = tu_xmalloc(len), *back = tu_xmalloc(len ? len : 1);
@@ -1617,6 +1624,64 @@ END_TEST
 
 /* A connection whose key is deleted gets no more answers from the I/O
  * loop either. */
+/*
+ * A key whose policy does not allow a GET gets -EACCES for it, also for an
+ * object whose answer the I/O loops keep (an admin read it just before):
+ * they answer only principals allowed every GET.  A policy change reaches
+ * a connection already open.
+ */
+START_TEST(policy_refuses_cached_answers)
+{
+	struct strata_key_grant only_pub = { 0 };
+	char id[256], sec[256], pol[512];
+	uint8_t f[65536], gf[1024], pf[1024];
+	struct timeval tv = { .tv_sec = 15 };
+	struct proto_header h;
+	struct raw r;
+	size_t gl, pl;
+
+	snprintf(pol, sizeof(pol), "{\"version\": 1, \"statements\": [{"
+		 "\"effect\": \"allow\", \"actions\": [\"object:get\"], "
+		 "\"resources\": [\"%s/pub/*\"]}]}", bucket);
+	only_pub.policy = pol;
+	put_and_check("priv/k", 100, 5);
+	put_and_check("pub/k", 100, 6);
+	put_and_check("priv/k", 100, 5);	/* the answer is kept now */
+	ck_assert_int_eq(strata_admin_key_create_ex(C, false, &only_pub, id,
+						    sizeof(id), sec,
+						    sizeof(sec)), 0);
+	raw_open(&r);
+	raw_timeout(&r, &tv);
+	raw_auth_as(&r, id, sec);
+	gl = raw_get_fields(gf, sizeof(gf), "priv/k");
+	pl = raw_get_fields(pf, sizeof(pf), "pub/k");
+	for (int i = 0; i < 3; i++) {
+		raw_send(&r, PROTO_OP_GET, PROTO_F_END, 3 + 2 * i, gf, gl,
+			 NULL, 0);
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_int_eq(raw_error(&h, f), -EACCES);
+		raw_send(&r, PROTO_OP_GET, PROTO_F_END, 4 + 2 * i, pf, pl,
+			 NULL, 0);
+		ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+		ck_assert_int_eq(raw_error(&h, f), 0);
+		ck_assert_uint_eq(h.body_len, 100);
+	}
+	/* Every GET allowed from now: the same connection reads it. */
+	ck_assert_int_eq(strata_admin_key_set(C, id, &allow_all), 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 20, gf, gl, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), 0);
+	ck_assert_uint_eq(h.body_len, 100);
+	/* And back. */
+	ck_assert_int_eq(strata_admin_key_set(C, id, &only_pub), 0);
+	raw_send(&r, PROTO_OP_GET, PROTO_F_END, 21, gf, gl, NULL, 0);
+	ck_assert_int_eq(raw_recv(&r, &h, f), 0);
+	ck_assert_int_eq(raw_error(&h, f), -EACCES);
+	raw_close(&r);
+	ck_assert_int_eq(strata_admin_key_delete(C, id), 0);
+}
+END_TEST
+
 START_TEST(deleted_key_no_answers)
 {
 	char id[256], sec[256];
@@ -1628,8 +1693,9 @@ START_TEST(deleted_key_no_answers)
 	long h0;
 
 	put_and_check("revoked/k", 100, 4);
-	ck_assert_int_eq(strata_admin_key_create(C, false, id, sizeof(id), sec,
-						 sizeof(sec)), 0);
+	ck_assert_int_eq(strata_admin_key_create_ex(C, false, &allow_all, id,
+						    sizeof(id), sec,
+						    sizeof(sec)), 0);
 	raw_open(&r);
 	raw_timeout(&r, &tv);
 	raw_auth_as(&r, id, sec);
@@ -1707,6 +1773,7 @@ int main(void)
 	tcase_add_test(access, failed_auth_answered_alike);
 	tcase_add_test(access, auth_proof_bound_to_connection);
 	tcase_add_test(access, deleted_key_no_answers);
+	tcase_add_test(access, policy_refuses_cached_answers);
 	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

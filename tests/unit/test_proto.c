@@ -1358,6 +1358,72 @@ START_TEST(msg_access_keys)
 }
 END_TEST
 
+/* Policies and attributes: KEY_CREATE's optional fields, KEY_SET's
+ * "absent leaves it, empty removes it", KEY_INFO's answer. */
+START_TEST(msg_key_grants)
+{
+	static const char pol[] = "{\"version\": 1}";
+	const struct proto_str av[] = { { "team", 4 }, { "vision", 6 } };
+	struct proto_key_create_req cq = { 0 }, cq2;
+	struct proto_key_set_req sq = { 0 }, sq2;
+	struct proto_key_info_resp ir = { 0 }, ir2;
+	struct proto_list_iter it;
+	struct proto_str e;
+	uint8_t lb[64], empty[1], *buf = malloc(PROTO_MAX_FIELDS_LEN);
+	char *big = malloc(PROTO_MAX_POLICY_LEN + 2);
+	size_t n;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(proto_list_build(lb, sizeof(lb), av, 2, &cq.attrs), 0);
+	cq.policy.s = pol;
+	cq.policy.len = strlen(pol);
+	ck_assert_int_eq(proto_key_create_req_encode(&cq, buf, 1024, &n), 0);
+	ck_assert_int_eq(proto_key_create_req_decode(buf, n, &cq2), 0);
+	ck_assert(!cq2.has_admin);
+	ck_assert_uint_eq(cq2.policy.len, strlen(pol));
+	ck_assert_uint_eq(cq2.attrs.count, 2);
+	proto_list_iter_init(&it, &cq2.attrs);
+	ck_assert_int_eq(proto_list_next(&it, &e), 1);
+	ck_assert(e.len == 4 && !memcmp(e.s, "team", 4));
+	/* A policy over the limit is refused both ways. */
+	memset(big, 'x', PROTO_MAX_POLICY_LEN + 1);
+	cq.policy.s = big;
+	cq.policy.len = PROTO_MAX_POLICY_LEN + 1;
+	ck_assert_int_eq(proto_key_create_req_encode(&cq, buf,
+						     PROTO_MAX_FIELDS_LEN, &n),
+			 STRATA_EBADPOLICY);
+	/* KEY_SET: only the id; then an empty policy and an empty list. */
+	sq.access_key_id.s = "AKX";
+	sq.access_key_id.len = 3;
+	ck_assert_int_eq(proto_key_set_req_encode(&sq, buf, 1024, &n), 0);
+	ck_assert_int_eq(proto_key_set_req_decode(buf, n, &sq2), 0);
+	ck_assert(!sq2.policy.s && !sq2.has_attrs);
+	sq.policy.s = "";
+	sq.has_attrs = true;
+	sq.attrs.p = empty;
+	ck_assert_int_eq(proto_key_set_req_encode(&sq, buf, 1024, &n), 0);
+	ck_assert_int_eq(proto_key_set_req_decode(buf, n, &sq2), 0);
+	ck_assert(sq2.policy.s && sq2.policy.len == 0);
+	ck_assert(sq2.has_attrs && sq2.attrs.count == 0);
+	ck_assert_int_eq(proto_key_set_req_decode(buf, 0, &sq2), STRATA_EPROTO);
+	/* KEY_INFO: ctime and the id required, the rest optional. */
+	ir.access_key_id.s = "AKX";
+	ir.access_key_id.len = 3;
+	ir.ctime_ms = 1234;
+	ir.admin = true;
+	ck_assert_int_eq(proto_key_info_resp_encode(&ir, buf, 1024, &n), 0);
+	ck_assert_int_eq(proto_key_info_resp_decode(buf, n, &ir2), 0);
+	ck_assert(ir2.admin && ir2.ctime_ms == 1234 && !ir2.policy.s &&
+		  !ir2.attrs.p);
+	ck_assert_str_eq(proto_op_name(PROTO_OP_KEY_SET), "KEY_SET");
+	ck_assert_str_eq(proto_op_name(PROTO_OP_KEY_INFO), "KEY_INFO");
+	ck_assert(!proto_op_has_body(PROTO_OP_KEY_INFO, true));
+	free(big);
+	free(buf);
+}
+END_TEST
+
 START_TEST(batch_items)
 {
 	struct proto_batch_item it = { .index = 7, .status = 0,
@@ -1590,6 +1656,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, batch_reject);
 	tcase_add_test(tc, garbage);
 	tcase_add_test(tc, msg_access_keys);
+	tcase_add_test(tc, msg_key_grants);
 	suite_add_tcase(s, tc);
 	return s;
 }
