@@ -1693,6 +1693,10 @@ static void on_batch_get(struct sconn *c, const struct proto_header *h,
 	r->queued = true;		/* no read slot yet */
 	rc = wire_str(&req.bucket, r->bucket, sizeof(r->bucket))
 		? STRATA_EBADBUCKET : 0;
+	/* A key that may read nothing in the bucket learns nothing of it
+	 * (not even whether it exists); others are checked per item. */
+	if (!rc && !may(c, POLICY_OBJECT_GET, r->bucket, "", 0, true))
+		rc = -EACCES;
 	/* No bucket fails the whole request, not each item (§5.13). */
 	if (!rc)
 		rc = store_bucket_exists(c->srv->s, r->bucket);
