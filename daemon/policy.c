@@ -231,15 +231,22 @@ struct parser {
 
 /*
  * Quote a string of the document for a message: control bytes, '"' and
- * '\' escaped so the message stays one line, and cut short when long.
+ * '\' escaped so the message stays one line, and cut short when long --
+ * between characters, never inside one (the message travels as a wire
+ * string, which must be UTF-8; jansson gave us valid UTF-8).  A cut
+ * waits for at most 3 continuation bytes, which the 8 bytes kept back
+ * hold along with "...", the quote and the NUL.
  */
 static const char *quote(char *buf, size_t size, const char *s, size_t len)
 {
 	size_t o = 0, i;
 
 	buf[o++] = '"';
-	for (i = 0; i < len && o + 8 < size; i++) {
+	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
+
+		if (o + 8 >= size && (c & 0xc0) != 0x80)
+			break;
 
 		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
 			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);

@@ -153,7 +153,7 @@ struct sconn {
 	struct policy *pol;
 	struct policy_attr *attrs;	/* one block: strings follow */
 	struct policy_principal who;
-	char deny[PROTO_MAX_TEXT_LEN];	/* why the last -EACCES (access_ok) */
+	char deny[PROTO_MAX_TEXT_LEN];	/* why the last -EACCES (may()) */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	bool rpaused;			/* a put is not writable */
@@ -381,6 +381,14 @@ static void send_error(struct sconn *c, uint8_t op, uint64_t id, int code,
 	if (e.message.len > PROTO_MAX_TEXT_LEN)
 		e.message.len = PROTO_MAX_TEXT_LEN;
 	rc = proto_error_encode(&e, f, sizeof(f), &flen);
+	if (rc && msg != strata_strerror(code)) {
+		/* A message the wire refuses (not UTF-8): the code alone,
+		 * but an answer always. */
+		msg = strata_strerror(code);
+		e.message.s = msg;
+		e.message.len = strlen(msg);
+		rc = proto_error_encode(&e, f, sizeof(f), &flen);
+	}
 	c->deny[0] = 0;		/* said once */
 	if (rc)
 		return;
@@ -620,6 +628,7 @@ static bool may(struct sconn *c, uint32_t action, const char *bucket,
 	struct policy_request pr;
 	enum policy_decision d;
 	const char *name = policy_action_name(action);
+	size_t shown = keylen > 200 ? 200 : keylen;
 
 	if (c->admin || !action)
 		return true;
@@ -631,11 +640,14 @@ static bool may(struct sconn *c, uint32_t action, const char *bucket,
 		d = policy_eval(c->pol, &pr);
 	if (d == POLICY_ALLOW)
 		return true;
+	/* A long key is cut between characters: the message is a wire
+	 * string (UTF-8). */
+	while (key && shown < keylen && shown && (key[shown] & 0xc0) == 0x80)
+		shown--;
 	snprintf(c->deny, sizeof(c->deny), "access denied: %s on %s%s%.*s%s "
 		 "(%s)", name ? name : "?", bucket,
 		 (action & POLICY_OBJECT_ACTIONS) ? "/" : "",
-		 (int)(keylen > 200 ? 200 : keylen), key ? key : "",
-		 keylen > 200 ? "..." : "",
+		 (int)shown, key ? key : "", shown < keylen ? "..." : "",
 		 !c->pol ? "the access key has no policy" :
 		 d == POLICY_DENY_EXPLICIT ? "denied by a policy statement" :
 		 "no policy statement allows it");
