@@ -91,6 +91,8 @@ struct stmt {
 	uint32_t n_cidrs;
 	struct pcond *pconds;
 	uint32_t n_pconds;
+	struct pcond *tconds;	/* object_tags: tag `name` is one of values */
+	uint32_t n_tconds;
 	bool has_nb, has_na;
 	int64_t nb, na;		/* now >= nb, now < na */
 };
@@ -107,6 +109,7 @@ struct policy {
 	uint32_t n;
 	uint32_t allow_all;	/* actions of unconditional allow "*" */
 	uint32_t denied;	/* actions of any deny statement */
+	uint32_t tag_actions;	/* actions of statements with object_tags */
 	uint32_t n_vars;
 	struct { const char *s; uint32_t len; } vars[VAR_SLOTS];
 };
@@ -551,13 +554,13 @@ static int cond_source_ip(struct parser *ps, const json_t *v, struct stmt *st)
 	return 0;
 }
 
-static int pcond_values(struct parser *ps, const char *name, const json_t *v,
-			struct pcond *pc)
+static int pcond_values(struct parser *ps, const char *cond,
+			const char *name, const json_t *v, struct pcond *pc)
 {
 	char q[QBUF];
 	char what[QBUF + 16];
 
-	snprintf(what, sizeof(what), "principal %s",
+	snprintf(what, sizeof(what), "%s %s", cond,
 		 quote(q, sizeof(q), name, strlen(name)));
 	if (!json_is_string(v) && !json_is_array(v))
 		return fail(ps, "%s: not a string or an array of strings",
@@ -607,10 +610,47 @@ static int cond_principal(struct parser *ps, json_t *v, struct stmt *st)
 		if (!pc->name)
 			return -ENOMEM;
 		pc->is_id = !strcmp(name, "id");
-		rc = pcond_values(ps, name, vals, pc);
+		rc = pcond_values(ps, "principal", name, vals, pc);
 		if (rc)
 			return rc;
 		st->n_pconds++;
+	}
+	return 0;
+}
+
+/* object_tags: {"name": ["value", ...], ...}; tag names are any
+ * non-empty string of at most 128 bytes (what the protocol carries). */
+static int cond_object_tags(struct parser *ps, json_t *v, struct stmt *st)
+{
+	const char *name;
+	json_t *vals;
+	char q[QBUF];
+	int rc;
+
+	if (!json_is_object(v))
+		return fail(ps, "object_tags: not an object");
+	if (!json_object_size(v))
+		return fail(ps, "object_tags: empty");
+	if (json_object_size(v) > POLICY_MAX_ITEMS)
+		return fail(ps, "object_tags: more than %u tags",
+			    POLICY_MAX_ITEMS);
+	st->tconds = pa_zalloc(ps->p, json_object_size(v) *
+				      sizeof(*st->tconds));
+	if (!st->tconds)
+		return -ENOMEM;
+	json_object_foreach(v, name, vals) {
+		struct pcond *pc = &st->tconds[st->n_tconds];
+
+		if (!*name || strlen(name) > 128)
+			return fail(ps, "object_tags: bad tag name %s",
+				    quote(q, sizeof(q), name, strlen(name)));
+		pc->name = pa_strdup(ps->p, name, strlen(name));
+		if (!pc->name)
+			return -ENOMEM;
+		rc = pcond_values(ps, "object_tags", name, vals, pc);
+		if (rc)
+			return rc;
+		st->n_tconds++;
 	}
 	return 0;
 }
@@ -691,7 +731,7 @@ static int cond_time(struct parser *ps, const json_t *v, const char *what,
 static int conditions(struct parser *ps, json_t *c, struct stmt *st)
 {
 	static const char *const known[] = { "source_ip", "principal",
-		"not_before", "not_after", NULL };
+		"object_tags", "not_before", "not_after", NULL };
 	json_t *v;
 	int rc;
 
@@ -706,6 +746,9 @@ static int conditions(struct parser *ps, json_t *c, struct stmt *st)
 		return rc;
 	if ((v = json_object_get(c, "principal")) &&
 	    (rc = cond_principal(ps, v, st)))
+		return rc;
+	if ((v = json_object_get(c, "object_tags")) &&
+	    (rc = cond_object_tags(ps, v, st)))
 		return rc;
 	if ((v = json_object_get(c, "not_before"))) {
 		st->has_nb = true;
@@ -796,6 +839,8 @@ static void summarize(struct policy *p)
 	for (uint32_t i = 0; i < p->n; i++) {
 		const struct stmt *st = &p->stmts[i];
 
+		if (st->n_tconds)
+			p->tag_actions |= st->actions;
 		if (st->deny) {
 			p->denied |= st->actions;
 			continue;
@@ -1088,10 +1133,37 @@ static bool principal_ok(const struct ctx *c, const struct stmt *st)
 	return true;
 }
 
+/* Every object_tags condition: the tag is there with one of the values
+ * (a request whose tags are not known matches none). */
+static bool tags_ok(const struct ctx *c, const struct stmt *st)
+{
+	const struct policy_request *r = c->r;
+
+	if (!r->tags_known)
+		return false;
+	for (uint32_t i = 0; i < st->n_tconds; i++) {
+		const struct pcond *pc = &st->tconds[i];
+		const char *v = NULL;
+		uint32_t j;
+
+		for (size_t k = 0; !v && k < r->n_tags; k++)
+			if (r->tags[k].name && r->tags[k].value &&
+			    !strcmp(r->tags[k].name, pc->name))
+				v = r->tags[k].value;
+		for (j = 0; v && j < pc->n && strcmp(v, pc->values[j]); j++)
+			;
+		if (!v || j == pc->n)
+			return false;
+	}
+	return true;
+}
+
 static bool conds_ok(const struct ctx *c, const struct stmt *st)
 {
 	if (!st->conds)
 		return true;
+	if (st->n_tconds && !tags_ok(c, st))
+		return false;
 	if (st->has_nb && c->r->now_ms < st->nb)
 		return false;
 	if (st->has_na && c->r->now_ms >= st->na)
@@ -1216,6 +1288,11 @@ bool policy_may_allow_prefix(const struct policy *p,
 		}
 	}
 	return may;
+}
+
+bool policy_uses_tags(const struct policy *p, uint32_t action)
+{
+	return p && (p->tag_actions & action);
 }
 
 bool policy_allows_all(const struct policy *p, uint32_t action)

@@ -12,6 +12,7 @@
  *         "conditions": {                       (optional; all must hold)
  *           "source_ip": ["127.0.0.0/8", "::1/128"],
  *           "principal": { "team": ["vision", "nlp"] },
+ *           "object_tags": { "license": ["cc-by", "cc0"] },
  *           "not_before": "2026-01-01T00:00:00Z",
  *           "not_after":  "2027-01-01T00:00:00Z" } } ] }
  *
@@ -29,7 +30,9 @@
  * Conditions: source_ip is a CIDR list (or one; a bare address is /32 or
  * /128; an IPv4-mapped IPv6 peer is its IPv4 address; no peer matches
  * none); principal maps attribute names to allowed values ("id" is the
- * access key id); the statement holds for not_before <= now < not_after.
+ * access key id); object_tags maps tag names to allowed values (the
+ * object's tags, or those a put writes: r->tags); the statement holds for
+ * not_before <= now < not_after.
  *
  * (The examples' " *" is "*": a C comment cannot hold slash-star.)
  *
@@ -98,6 +101,14 @@ struct policy_request {
 	const struct sockaddr *peer;	/* AF_INET or AF_INET6; NULL: no
 					 * source_ip condition matches */
 	int64_t now_ms;			/* Unix time, milliseconds */
+	/* The object's tags, for object_tags conditions: object:put the
+	 * tags it writes, the other object actions the object's current
+	 * ones (none when it does not exist).  tags_known false (a listing,
+	 * a bucket action, tags not looked up): no object_tags condition
+	 * holds, so such a statement matches nothing. */
+	const struct policy_attr *tags;
+	size_t n_tags;
+	bool tags_known;
 };
 
 struct policy;
@@ -150,6 +161,13 @@ bool policy_may_allow_prefix(const struct policy *p,
  * need no per-request check of that action (the I/O loops' answers).
  */
 bool policy_allows_all(const struct policy *p, uint32_t action);
+
+/*
+ * Whether a statement for action has an object_tags condition: only then
+ * need the caller look the object's tags up (r->tags_known).  False for
+ * a NULL policy.
+ */
+bool policy_uses_tags(const struct policy *p, uint32_t action);
 
 /* Action name <-> bit ("object:get" <-> POLICY_OBJECT_GET); NULL / 0 for
  * an unknown one. */

@@ -618,26 +618,107 @@ static void policy_req_init(struct sconn *c, struct policy_request *pr,
 	};
 }
 
+/* Tags as the policy takes them (NUL-terminated names and values), in
+ * one block: free() it.  NULL with n 0 for none; NULL with n > 0 is out
+ * of memory. */
+static struct policy_attr *tags_copy(const struct meta_kv *kv, size_t n)
+{
+	struct policy_attr *a;
+	size_t bytes = 0;
+	char *p;
+
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		bytes += kv[i].keylen + 1u + kv[i].vallen + 1u;
+	a = malloc(n * sizeof(*a) + bytes);
+	if (!a)
+		return NULL;
+	p = (char *)(a + n);
+	for (size_t i = 0; i < n; i++) {
+		a[i].name = p;
+		memcpy(p, kv[i].key, kv[i].keylen);
+		p[kv[i].keylen] = 0;
+		p += kv[i].keylen + 1;
+		a[i].value = p;
+		memcpy(p, kv[i].val, kv[i].vallen);
+		p[kv[i].vallen] = 0;
+		p += kv[i].vallen + 1;
+	}
+	return a;
+}
+
+/* An object's current tags for its policy's object_tags conditions (an
+ * index lookup, made only for such policies): *tags_known false when
+ * they cannot be had (out of memory, the index failing); none when the
+ * object does not exist. */
+static struct policy_attr *object_tags(struct sconn *c, const char *bucket,
+				       const char *key, size_t keylen,
+				       size_t *n, bool *tags_known)
+{
+	struct store_object_info info;
+	struct meta_object *mo = NULL;
+	struct policy_attr *a = NULL;
+	uint8_t *mbuf = NULL;
+	int rc;
+
+	*n = 0;
+	*tags_known = false;
+	rc = store_stat(c->srv->s, bucket, key, keylen, &info, NULL, &mo,
+			&mbuf);
+	if (rc == STRATA_ENOOBJECT || rc == STRATA_ENOBUCKET) {
+		*tags_known = true;
+		return NULL;
+	}
+	if (rc)
+		return NULL;
+	a = tags_copy(mo->tags, mo->ntags);
+	if (a || !mo->ntags) {
+		*n = mo->ntags;
+		*tags_known = true;
+	}
+	meta_object_free(mo);
+	free(mbuf);
+	return a;
+}
+
 /* Whether c may do action on bucket (and key): admin keys may do
  * everything; others as their policy says.  prefix: key is a listed
- * prefix (may some object under it be allowed?).  A refusal leaves its
- * reason in c->deny for send_error's -EACCES. */
-static bool may(struct sconn *c, uint32_t action, const char *bucket,
-		const char *key, size_t keylen, bool prefix)
+ * prefix (may some object under it be allowed?).  tags: what a PUT
+ * writes (put_tags set); for the other object actions the object's are
+ * looked up when the policy has object_tags conditions for the action.
+ * A refusal leaves its reason in c->deny for send_error's -EACCES. */
+static bool may_tags(struct sconn *c, uint32_t action, const char *bucket,
+		     const char *key, size_t keylen, bool prefix,
+		     bool put_tags, const struct meta_kv *tags, size_t ntags)
 {
 	struct policy_request pr;
 	enum policy_decision d;
 	const char *name = policy_action_name(action);
 	size_t shown = keylen > 200 ? 200 : keylen;
+	struct policy_attr *ta = NULL;
 
 	if (c->admin || !action)
 		return true;
 	policy_req_init(c, &pr, action, bucket, key, keylen);
+	if (put_tags) {
+		ta = tags_copy(tags, ntags);
+		pr.tags = ta;
+		pr.n_tags = ntags;
+		pr.tags_known = ta || !ntags;
+	} else if (!prefix && (action & POLICY_OBJECT_ACTIONS) &&
+		   action != POLICY_OBJECT_LIST &&
+		   policy_uses_tags(c->pol, action)) {
+		ta = object_tags(c, bucket, key ? key : "", keylen, &pr.n_tags,
+				 &pr.tags_known);
+		pr.tags = ta;
+	}
 	if (prefix)
 		d = policy_may_allow_prefix(c->pol, &pr) ? POLICY_ALLOW
 							  : POLICY_DENY;
 	else
 		d = policy_eval(c->pol, &pr);
+	free(ta);
 	if (d == POLICY_ALLOW)
 		return true;
 	/* A long key is cut between characters: the message is a wire
@@ -652,6 +733,13 @@ static bool may(struct sconn *c, uint32_t action, const char *bucket,
 		 d == POLICY_DENY_EXPLICIT ? "denied by a policy statement" :
 		 "no policy statement allows it");
 	return false;
+}
+
+static bool may(struct sconn *c, uint32_t action, const char *bucket,
+		const char *key, size_t keylen, bool prefix)
+{
+	return may_tags(c, action, bucket, key, keylen, prefix, false, NULL,
+			0);
 }
 
 /* The request's bucket copied out of the frame, its target named for the
@@ -669,9 +757,12 @@ static int req_bucket(struct sconn *c, const struct proto_header *h, int rc,
 		meter_target(c, h->id, bucket,
 			     key ? (key->s ? key->s : "") : NULL,
 			     key ? key->len : 0);
-	if (!rc && !may(c, op_action(h->opcode), bucket,
-			key ? key->s : NULL, key ? key->len : 0,
-			h->opcode == PROTO_OP_LIST))
+	/* (A PUT whose policy tests the tags it writes: on_put checks it
+	 * once they are read.) */
+	if (!rc && !(h->opcode == PROTO_OP_PUT && !c->admin &&
+		     policy_uses_tags(c->pol, POLICY_OBJECT_PUT)) &&
+	    !may(c, op_action(h->opcode), bucket, key ? key->s : NULL,
+		 key ? key->len : 0, h->opcode == PROTO_OP_LIST))
 		rc = -EACCES;
 	return rc;
 }
@@ -1116,6 +1207,10 @@ static void on_put(struct sconn *c, const struct proto_header *h,
 	}
 	r->has_size = req.has_size;
 	r->size = req.size;
+	if (!rc && !c->admin && policy_uses_tags(c->pol, POLICY_OBJECT_PUT) &&
+	    !may_tags(c, POLICY_OBJECT_PUT, bucket, req.key.s, req.key.len,
+		      false, true, po.tags, po.ntags))
+		rc = -EACCES;
 	if (!rc)
 		rc = store_put_begin(c->srv->s, bucket, req.key.s, req.key.len,
 				     &po, &r->put);

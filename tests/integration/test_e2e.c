@@ -1714,6 +1714,72 @@ START_TEST(policy_refuses_cached_answers)
 }
 END_TEST
 
+/*
+ * object_tags conditions: a key may write only objects tagged
+ * license=cc-by and read only those; the tags a PUT writes and an
+ * object's current tags decide.
+ */
+START_TEST(policy_object_tags)
+{
+	static const struct strata_kv cc = { "license", "cc-by" };
+	static const struct strata_kv other = { "license", "proprietary" };
+	struct strata_put_opts tagged = { .tags = &cc, .ntags = 1 };
+	struct strata_put_opts wrong = { .tags = &other, .ntags = 1 };
+	struct strata_key_grant g = { 0 };
+	struct strata_put_result pr;
+	strata_client *u;
+	char id[256], sec[256], pol[512], buf[16];
+	size_t got;
+	int rc;
+
+	snprintf(pol, sizeof(pol), "{\"version\": 1, \"statements\": [{"
+		 "\"effect\": \"allow\", \"actions\": [\"object:get\", "
+		 "\"object:put\"], \"resources\": [\"%s/*\"], "
+		 "\"conditions\": {\"object_tags\": {\"license\": "
+		 "[\"cc-by\", \"cc0\"]}}}]}", bucket);
+	g.policy = pol;
+	ck_assert_int_eq(strata_admin_key_create_ex(C, false, &g, id,
+						    sizeof(id), sec,
+						    sizeof(sec)), 0);
+	ck_assert_int_eq(strata_object_put_buf(C, bucket, "open", &tagged,
+					       "open", 4, &pr), 0);
+	ck_assert_int_eq(strata_object_put_buf(C, bucket, "closed", &wrong,
+					       "closed", 6, &pr), 0);
+	ck_assert_int_eq(strata_object_put_buf(C, bucket, "plain", NULL,
+					       "plain", 5, &pr), 0);
+	u = client_with(sec, id, NULL, &rc);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(strata_object_get_buf(u, bucket, "open", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, NULL), 0);
+	ck_assert_uint_eq(got, 4);
+	ck_assert_int_eq(strata_object_get_buf(u, bucket, "closed", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, NULL), -EACCES);
+	ck_assert_int_eq(strata_object_get_buf(u, bucket, "plain", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, NULL), -EACCES);
+	/* A missing object has no tags: refused, not "no such object". */
+	ck_assert_int_eq(strata_object_get_buf(u, bucket, "missing", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, NULL), -EACCES);
+	ck_assert_int_eq(strata_object_put_buf(u, bucket, "mine", &tagged,
+					       "mine", 4, &pr), 0);
+	ck_assert_int_eq(strata_object_put_buf(u, bucket, "mine2", &wrong,
+					       "x", 1, &pr), -EACCES);
+	ck_assert_int_eq(strata_object_put_buf(u, bucket, "mine3", NULL,
+					       "x", 1, &pr), -EACCES);
+	/* Its tags changed by an admin: the key reads it no more. */
+	ck_assert_int_eq(strata_object_put_buf(C, bucket, "mine", &wrong,
+					       "mine", 4, &pr), 0);
+	ck_assert_int_eq(strata_object_get_buf(u, bucket, "mine", 0,
+					       STRATA_TO_END, buf, sizeof(buf),
+					       &got, NULL), -EACCES);
+	strata_client_free(u);
+	ck_assert_int_eq(strata_admin_key_delete(C, id), 0);
+}
+END_TEST
+
 START_TEST(deleted_key_no_answers)
 {
 	char id[256], sec[256];
@@ -1806,6 +1872,7 @@ int main(void)
 	tcase_add_test(access, auth_proof_bound_to_connection);
 	tcase_add_test(access, deleted_key_no_answers);
 	tcase_add_test(access, policy_refuses_cached_answers);
+	tcase_add_test(access, policy_object_tags);
 	suite_add_tcase(s, access);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
