@@ -18,7 +18,10 @@
  *                           prepare: before the loop next sleeps,
  *                           or at once past FLUSH_AT]--> audit_flush
  *     --> write(2) --[sync timer, sync_ms after the first unsynced
- *                     write]--> fdatasync
+ *                     write]--> fdatasync in libuv's thread pool
+ *                     (uv_fs_fdatasync: the loop never waits for a
+ *                     disk sync; writes go on meanwhile and the next
+ *                     sync takes them)
  *
  * The timer runs only while something is unsynced, so an idle node does
  * not wake up every sync_ms.  All three handles are unreferenced: the log
@@ -58,6 +61,9 @@ struct audit {
 	uint64_t seq;			/* the last record's */
 	uint8_t head[AUDIT_HASH_LEN];	/* its hash */
 	bool dirty;			/* written since the last fdatasync */
+	bool syncing;			/* sync_req in the thread pool */
+	bool closing;			/* audit_close waits for it */
+	uv_fs_t sync_req;
 	bool oom_logged;
 	off_t cut_to;			/* -1, or a torn line to cut first */
 	/* Failures in a row, per kind: the first is logged, and the
@@ -253,19 +259,16 @@ static void on_prepare(uv_prepare_t *h)
 	audit_flush(h->data);
 }
 
-static void on_sync(uv_timer_t *h)
+/* A sync's outcome (err: 0 or an errno), counted and logged once per
+ * run of failures. */
+static void sync_result(struct audit *a, int err)
 {
-	struct audit *a = h->data;
-
-	if (!a->dirty)
-		return;
-	a->dirty = false;
-	if (fdatasync(a->fd) < 0) {
+	if (err) {
 		a->st.errors++;
 		if (!a->sync_fails++)
 			log_err("audit", "%s: fdatasync: %s (records written "
 				"since the last sync may be lost in a crash)",
-				a->path, strerror(errno));
+				a->path, strerror(err));
 		return;
 	}
 	a->st.syncs++;
@@ -274,6 +277,43 @@ static void on_sync(uv_timer_t *h)
 			 " failures", a->path, a->sync_fails);
 		a->sync_fails = 0;
 	}
+}
+
+static void close_now(struct audit *a);
+static void on_sync(uv_timer_t *h);
+
+static void on_synced(uv_fs_t *req)
+{
+	struct audit *a = req->data;
+	ssize_t res = req->result;
+
+	uv_fs_req_cleanup(req);
+	a->syncing = false;
+	sync_result(a, res < 0 ? (int)-res : 0);
+	if (a->closing) {
+		close_now(a);
+		return;
+	}
+	/* Written while it synced: the next sync in sync_ms. */
+	if (a->dirty && !uv_is_active((uv_handle_t *)&a->sync))
+		uv_timer_start(&a->sync, on_sync, a->sync_ms, 0);
+}
+
+static void on_sync(uv_timer_t *h)
+{
+	struct audit *a = h->data;
+	int rc;
+
+	if (!a->dirty || a->syncing)
+		return;		/* on_synced re-arms if written meanwhile */
+	a->dirty = false;
+	a->sync_req.data = a;
+	rc = uv_fs_fdatasync(a->loop, &a->sync_req, a->fd, on_synced);
+	if (rc < 0) {
+		sync_result(a, -rc);
+		return;
+	}
+	a->syncing = true;
 }
 
 int audit_open(uv_loop_t *loop, const char *path, uint32_t sync_ms,
@@ -476,14 +516,28 @@ void audit_close(struct audit *a, void (*cb)(void *arg), void *arg)
 	}
 	audit_flush(a);
 	uv_timer_stop(&a->sync);
-	on_sync(&a->sync);
+	a->close_cb = cb;
+	a->close_arg = arg;
+	if (a->syncing) {
+		a->closing = true;	/* on_synced goes on */
+		return;
+	}
+	close_now(a);
+}
+
+/* The last sync, on the loop (the node is stopping), then the file and
+ * the handles. */
+static void close_now(struct audit *a)
+{
+	if (a->dirty) {
+		a->dirty = false;
+		sync_result(a, fdatasync(a->fd) < 0 ? errno : 0);
+	}
 	if (close(a->fd) < 0) {
 		a->st.errors++;
 		log_err("audit", "%s: close: %s", a->path, strerror(errno));
 	}
 	a->fd = -1;
-	a->close_cb = cb;
-	a->close_arg = arg;
 	a->handles = 3;
 	uv_close((uv_handle_t *)&a->check, on_closed);
 	uv_close((uv_handle_t *)&a->prepare, on_closed);

@@ -1203,6 +1203,29 @@ START_TEST(writer_syncs)
 	ck_assert_uint_eq(st.syncs, 0);
 	audit_close(a, NULL, NULL);
 	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+
+	/* Closed while syncs run in the thread pool (1 ms interval, many
+	 * rounds: some close with one in flight, which close waits for):
+	 * every record is in the file, whole. */
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(audit_open(&loop, path, 1, &a), 0);
+		r = rec((uint64_t)(4 + i), key, sizeof(key));
+		audit_append(a, &r);
+		run_for(&loop, 2);
+		r = rec((uint64_t)(100 + i), key, sizeof(key));
+		audit_append(a, &r);
+		audit_flush(a);
+		run_for(&loop, 1);
+		audit_close(a, NULL, NULL);
+		ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	}
+	{
+		struct audit_verify v;
+
+		ck_assert_int_eq(audit_verify_file(path, &v), 0);
+		ck_assert_uint_eq(v.records, 3 + 2 * 20);
+		ck_assert(!v.torn_tail);
+	}
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 END_TEST
