@@ -1495,7 +1495,7 @@ START_TEST(test_buckets)
 	ck_assert_int_eq(strata_bucket_create(C, ""), STRATA_EBADBUCKET);
 	/* Keys the node would refuse are refused here, as it would. */
 	{
-		static const char *const bad[] = { "", "\xff", "a\xc0\xaf" "b",
+		static const char *const bad[] = { "", "\xff", "a\xc0\xaf\x62",
 						   "\xed\xa0\x80" };
 		struct strata_stat *st;
 		size_t got;
