@@ -1570,6 +1570,10 @@ int strata_admin_key_create_ex(strata_client *c, bool admin,
 	if (grant && grant->policy && strlen(grant->policy) >
 	    PROTO_MAX_POLICY_LEN)
 		return -E2BIG;
+	/* A JSON document is UTF-8 text; the wire carries no other. */
+	if (grant && grant->policy &&
+	    !proto_utf8_ok(grant->policy, strlen(grant->policy)))
+		return STRATA_EBADPOLICY;
 	rc = grant_attrs(&kc, &buf);
 	if (!rc)
 		rc = client_call(c, key_fn, &kc);
@@ -1589,6 +1593,9 @@ int strata_admin_key_set(strata_client *c, const char *id,
 		return -EINVAL;
 	if (grant->policy && strlen(grant->policy) > PROTO_MAX_POLICY_LEN)
 		return -E2BIG;
+	if (grant->policy && !proto_utf8_ok(grant->policy,
+					    strlen(grant->policy)))
+		return STRATA_EBADPOLICY;
 	rc = grant_attrs(&kc, &buf);
 	if (!rc)
 		rc = client_call(c, key_fn, &kc);

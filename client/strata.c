@@ -1800,6 +1800,15 @@ static int key_grant(const struct opts *o, struct strata_key_grant *g,
 		*policy = read_policy(o->policy_file);
 		if (!*policy)
 			return EXIT_FAILED;
+		/* Empty is not "no policy": that is --no-policy. */
+		if (!(*policy)[strspn(*policy, " \t\r\n")]) {
+			fprintf(stderr, "strata: %s: empty: not a policy "
+				"document (strata-policy(7))\n",
+				o->policy_file);
+			free(*policy);
+			*policy = NULL;
+			return EXIT_FAILED;
+		}
 		g->policy = *policy;
 	} else if (o->no_policy) {
 		g->policy = "";
@@ -1887,6 +1896,9 @@ static int cmd_admin(strata_client *c, const struct opts *o, char **args,
 		fprintf(stderr, "strata: note: the key has no access policy "
 			"and may do nothing until it has one: strata admin "
 			"key set %s --policy FILE (strata-policy(7))\n", id);
+	if (o->admin && o->policy_file)
+		fprintf(stderr, "strata: note: an admin key may do everything: "
+			"its policy is kept but not applied\n");
 	return EXIT_OK;
 }
 

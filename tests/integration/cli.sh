@@ -576,6 +576,13 @@ nkeys=$("$S" admin key list | wc -l)
 expect_rc "key create with a bad policy" 1 "$S" admin key create --policy "$work/bad.json"
 check "bad policy: the reason" grep -q 'bad policy: .*object:gett' "$work/stderr"
 check "bad policy: no key made" test "$("$S" admin key list | wc -l)" = "$nkeys"
+: >"$work/empty.json"
+expect_rc "key create with an empty policy file" 1 "$S" admin key create --policy "$work/empty.json"
+check "empty policy: says so" grep -q "empty: not a policy document" "$work/stderr"
+printf '{"version": 1, "statements": [{"effect": "allow", "actions": ["*"], "resources": ["\377"]}]}' >"$work/notutf8.json"
+expect_rc "key create with a policy that is not UTF-8" 1 "$S" admin key create --policy "$work/notutf8.json"
+check "not UTF-8: refused as a bad policy" grep -q "invalid access policy document" "$work/stderr"
+check "empty or not UTF-8: no key made" test "$("$S" admin key list | wc -l)" = "$nkeys"
 expect_rc "key create --attr without =" 2 "$S" admin key create --attr team
 keyout=$("$S" admin key create --policy "$work/pol.json" --attr team=vision)
 pid=$(echo "$keyout" | sed -n 's/^access_key = //p')
