@@ -1420,6 +1420,20 @@ static int grant_attrs(struct key_call *kc, uint8_t **buf)
 	return rc == -ENOSPC ? -E2BIG : rc;
 }
 
+/* A grant's policy as the wire can carry it: at most 32 KiB of UTF-8
+ * (a JSON document is UTF-8 text).  Returns 0, -E2BIG,
+ * STRATA_EBADPOLICY. */
+static int grant_policy_ok(const struct strata_key_grant *g)
+{
+	size_t n = g && g->policy ? strlen(g->policy) : 0;
+
+	if (n > PROTO_MAX_POLICY_LEN)
+		return -E2BIG;
+	if (n && !proto_utf8_ok(g->policy, n))
+		return STRATA_EBADPOLICY;
+	return 0;
+}
+
 /* A KEY_INFO response into kc->info (policy and attributes copied). */
 static int key_info_take(struct key_call *kc, const struct proto_key_info_resp *m)
 {
@@ -1562,19 +1576,14 @@ int strata_admin_key_create_ex(strata_client *c, bool admin,
 			       .out_id = id, .out_secret = secret,
 			       .idcap = idcap, .seccap = seccap,
 			       .grant = grant };
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	int rc;
 
 	if (!c || !id || !secret || !idcap || !seccap)
 		return -EINVAL;
-	if (grant && grant->policy && strlen(grant->policy) >
-	    PROTO_MAX_POLICY_LEN)
-		return -E2BIG;
-	/* A JSON document is UTF-8 text; the wire carries no other. */
-	if (grant && grant->policy &&
-	    !proto_utf8_ok(grant->policy, strlen(grant->policy)))
-		return STRATA_EBADPOLICY;
-	rc = grant_attrs(&kc, &buf);
+	rc = grant_policy_ok(grant);
+	if (!rc)
+		rc = grant_attrs(&kc, &buf);
 	if (!rc)
 		rc = client_call(c, key_fn, &kc);
 	free(buf);
@@ -1586,17 +1595,14 @@ int strata_admin_key_set(strata_client *c, const char *id,
 {
 	struct key_call kc = { .op = PROTO_OP_KEY_SET, .id = id,
 			       .grant = grant };
-	uint8_t *buf;
+	uint8_t *buf = NULL;
 	int rc;
 
 	if (!c || !id || !grant || (!grant->policy && !grant->set_attrs))
 		return -EINVAL;
-	if (grant->policy && strlen(grant->policy) > PROTO_MAX_POLICY_LEN)
-		return -E2BIG;
-	if (grant->policy && !proto_utf8_ok(grant->policy,
-					    strlen(grant->policy)))
-		return STRATA_EBADPOLICY;
-	rc = grant_attrs(&kc, &buf);
+	rc = grant_policy_ok(grant);
+	if (!rc)
+		rc = grant_attrs(&kc, &buf);
 	if (!rc)
 		rc = client_call(c, key_fn, &kc);
 	free(buf);

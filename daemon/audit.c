@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "keys.h"
 #include "log.h"
 #include "strata/error.h"
 #include "banned.h"
@@ -91,33 +92,6 @@ static ssize_t pread_all(int fd, char *buf, size_t len, off_t off)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
-}
-
-/* A new file's name must survive a crash as its records do. */
-static int fsync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, rc = 0;
-
-	if (!slash)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (!dir)
-		return -ENOMEM;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-	} else {
-		if (fsync(fd) < 0)
-			rc = -errno;
-		close(fd);
-	}
-	free(dir);
-	return rc;
 }
 
 static const char *last_nl(const char *s, size_t n)
@@ -242,7 +216,8 @@ static int open_file(struct audit *a)
 	if (st.st_size)
 		return load_tail(a, st.st_size);
 	/* Perhaps created just now. */
-	rc = fsync_parent(a->path);
+	/* A new file's name must survive a crash as its records do. */
+	rc = keys_fsync_parent(a->path);
 	if (rc)
 		log_warn("audit", "%s: cannot sync its directory: %s", a->path,
 			 strerror(-rc));

@@ -206,7 +206,7 @@ static int write_all(int fd, const void *buf, size_t len)
  * fsync the directory holding path, so the new name survives a crash: a
  * store initialised with a key whose file then vanishes is unreadable.
  */
-static int fsync_parent(const char *path)
+int keys_fsync_parent(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	char *dir;
@@ -271,7 +271,7 @@ int keys_create_master(const char *path)
 		unlink(path);
 		goto out;
 	}
-	rc = fsync_parent(path);
+	rc = keys_fsync_parent(path);
 
 out:
 	OPENSSL_cleanse(key, sizeof(key));

@@ -44,6 +44,13 @@ int keys_parse_master(const uint8_t *buf, size_t n,
  */
 int keys_create_master(const char *path);
 
+/*
+ * fsync the directory holding path, so that a file just created there
+ * keeps its name through a crash (the master key file, the audit log).
+ * Returns 0 or -errno.
+ */
+int keys_fsync_parent(const char *path);
+
 /* Fill buf with len cryptographically random bytes.  Returns 0 or -EIO. */
 int keys_random(void *buf, size_t len);
 
